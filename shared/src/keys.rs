@@ -1,0 +1,394 @@
+//! Signing and verification keys, and JWKS documents (RFC 7517).
+//!
+//! Every key carries its own algorithm: a token's `alg` header never chooses how it is checked.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Shortest HS256 secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Key id given to an HS256 secret when `JWT_KEY_ID` is not set.
+pub const DEFAULT_HS256_KID: &str = "hs256";
+
+/// Why a key or key set was refused. Never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("HS256 secret must be at least {MIN_SECRET_BYTES} bytes, got {0}")]
+    SecretTooShort(usize),
+    #[error("not a PKCS#8 PEM Ed25519 private key ({0})")]
+    InvalidPrivateKey(String),
+    #[error("not a JWKS document: {0}")]
+    InvalidJwks(String),
+    #[error("JWKS key #{index}: {problem}")]
+    InvalidJwk { index: usize, problem: String },
+    #[error("two different keys share the key id {0:?}")]
+    DuplicateKid(String),
+    #[error("key id must be 1 to 128 visible ASCII characters")]
+    InvalidKid,
+}
+
+/// A public key in JWK form (RFC 7517, OKP keys per RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// A JWKS document: `{"keys": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let ok = !kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 public key given as base64url `x`.
+pub fn ed25519_thumbprint(x: &str) -> String {
+    // Members in lexicographic order, no whitespace, as RFC 7638 section 3 requires.
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A key that accepts tokens: its id, its one algorithm, and the key itself.
+#[derive(Clone)]
+pub struct VerificationKey {
+    kid: String,
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    /// The public JWK, for asymmetric keys; symmetric keys are never published.
+    jwk: Option<Jwk>,
+    /// Identifies the key material, to tell a repeated key from a clash of ids.
+    fingerprint: [u8; 32],
+}
+
+impl fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerificationKey {
+    /// An Ed25519 public key from its 32 raw bytes.
+    pub fn ed25519(kid: String, public: [u8; 32]) -> Result<Self, KeyError> {
+        check_kid(&kid)?;
+        ed25519_dalek::VerifyingKey::from_bytes(&public)
+            .map_err(|_| KeyError::InvalidPrivateKey("not a valid Ed25519 point".into()))?;
+        let x = URL_SAFE_NO_PAD.encode(public);
+        Ok(Self {
+            decoding: DecodingKey::from_ed_der(&public),
+            algorithm: Algorithm::EdDSA,
+            jwk: Some(Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x,
+                kid: kid.clone(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            }),
+            fingerprint: Sha256::digest(public).into(),
+            kid,
+        })
+    }
+
+    /// The key id tokens name in their `kid` header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The only algorithm this key verifies.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    /// The public JWK, or `None` for a symmetric key.
+    pub fn jwk(&self) -> Option<&Jwk> {
+        self.jwk.as_ref()
+    }
+}
+
+/// The set of keys a verifier accepts, selected by `kid`. Several keys allow rotation.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    keys: Vec<VerificationKey>,
+}
+
+#[derive(Deserialize)]
+struct RawJwks {
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl KeySet {
+    /// Parses a JWKS document of Ed25519 public keys. A key without `kid` gets its RFC 7638
+    /// thumbprint. Private members, other key types and other algorithms are refused.
+    pub fn from_jwks_json(json: &str) -> Result<Self, KeyError> {
+        let raw: RawJwks =
+            serde_json::from_str(json).map_err(|e| KeyError::InvalidJwks(e.to_string()))?;
+        if raw.keys.is_empty() {
+            return Err(KeyError::InvalidJwks("it has no keys".into()));
+        }
+        let mut set = KeySet::default();
+        for (index, key) in raw.keys.iter().enumerate() {
+            let invalid = |problem: &str| KeyError::InvalidJwk {
+                index,
+                problem: problem.to_owned(),
+            };
+            let text = |name: &str| key.get(name).and_then(|v| v.as_str());
+            if key.contains_key("d") {
+                return Err(invalid("contains private key material (\"d\"); publish only public keys"));
+            }
+            if text("kty") != Some("OKP") || text("crv") != Some("Ed25519") {
+                return Err(invalid("only Ed25519 keys (kty OKP, crv Ed25519) are supported"));
+            }
+            if !matches!(text("alg"), None | Some("EdDSA")) {
+                return Err(invalid("alg must be EdDSA"));
+            }
+            if !matches!(text("use"), None | Some("sig")) {
+                return Err(invalid("use must be sig"));
+            }
+            let x = text("x").ok_or_else(|| invalid("x is missing"))?;
+            let bytes: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(x)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| invalid("x must be 32 bytes of base64url"))?;
+            let kid = match key.get("kid") {
+                None => ed25519_thumbprint(x),
+                Some(serde_json::Value::String(kid)) => kid.clone(),
+                Some(_) => return Err(invalid("kid must be a string")),
+            };
+            let vk = VerificationKey::ed25519(kid, bytes).map_err(|e| invalid(&e.to_string()))?;
+            set.insert(vk)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds a key. The same key twice is kept once; two keys with one id are refused.
+    pub fn insert(&mut self, key: VerificationKey) -> Result<(), KeyError> {
+        match self.keys.iter().find(|k| k.kid == key.kid) {
+            Some(existing) if existing.fingerprint == key.fingerprint => Ok(()),
+            Some(_) => Err(KeyError::DuplicateKid(key.kid)),
+            None => {
+                self.keys.push(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds every key of `other`.
+    pub fn merge(&mut self, other: KeySet) -> Result<(), KeyError> {
+        other.keys.into_iter().try_for_each(|k| self.insert(k))
+    }
+
+    /// The key with this id.
+    pub fn get(&self, kid: &str) -> Option<&VerificationKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The public keys as a JWKS document; symmetric keys are left out.
+    pub fn to_jwks(&self) -> Jwks {
+        Jwks {
+            keys: self.keys.iter().filter_map(|k| k.jwk.clone()).collect(),
+        }
+    }
+
+    /// Whether any key is symmetric (HS256).
+    pub fn has_symmetric(&self) -> bool {
+        self.keys.iter().any(|k| k.jwk.is_none())
+    }
+}
+
+/// The key that signs access tokens.
+#[derive(Clone)]
+pub struct SigningKey {
+    encoding: EncodingKey,
+    verification: VerificationKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.verification.kid)
+            .field("algorithm", &self.verification.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// An Ed25519 key from PKCS#8 PEM (as `openssl genpkey -algorithm ed25519` writes it).
+    /// Literal `\n` sequences are read as line breaks, for PEMs squeezed into one env line.
+    /// Without `kid`, the key id is the RFC 7638 thumbprint of the public key.
+    pub fn ed25519_from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
+        let pem = pem.trim().replace("\\n", "\n");
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|e| KeyError::InvalidPrivateKey(e.to_string()))?;
+        Self::from_dalek(&key, kid)
+    }
+
+    /// A fresh random Ed25519 key, for local development and tests.
+    pub fn ed25519_generate(kid: Option<String>) -> Self {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        Self::from_dalek(&key, kid).expect("a generated key always encodes")
+    }
+
+    fn from_dalek(key: &ed25519_dalek::SigningKey, kid: Option<String>) -> Result<Self, KeyError> {
+        let public = key.verifying_key().to_bytes();
+        let kid = kid.unwrap_or_else(|| ed25519_thumbprint(&URL_SAFE_NO_PAD.encode(public)));
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::InvalidPrivateKey(e.to_string()))?;
+        Ok(Self {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            verification: VerificationKey::ed25519(kid, public)?,
+        })
+    }
+
+    /// An HS256 secret of at least 32 bytes.
+    pub fn hs256(secret: SecretString, kid: Option<String>) -> Result<Self, KeyError> {
+        let bytes = secret.expose_secret().as_bytes();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::SecretTooShort(bytes.len()));
+        }
+        let kid = kid.unwrap_or_else(|| DEFAULT_HS256_KID.to_owned());
+        check_kid(&kid)?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(bytes),
+            verification: VerificationKey {
+                kid,
+                algorithm: Algorithm::HS256,
+                decoding: DecodingKey::from_secret(bytes),
+                jwk: None,
+                fingerprint: Sha256::digest(bytes).into(),
+            },
+        })
+    }
+
+    /// The key id written into every token's header.
+    pub fn kid(&self) -> &str {
+        &self.verification.kid
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.verification.algorithm
+    }
+
+    /// Whether this is a shared secret (HS256).
+    pub fn is_symmetric(&self) -> bool {
+        self.verification.jwk.is_none()
+    }
+
+    /// The key that verifies this key's signatures.
+    pub fn verification_key(&self) -> VerificationKey {
+        self.verification.clone()
+    }
+
+    pub(crate) fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 8037 appendix A.1 key; its thumbprint is given in appendix A.3.
+    const RFC8037_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn the_default_kid_is_the_rfc7638_thumbprint() {
+        let key = SigningKey::ed25519_from_pem(RFC8037_PEM, None).unwrap();
+        assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        let jwk = key.verification_key().jwk().cloned().unwrap();
+        assert_eq!(jwk.x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+    }
+
+    #[test]
+    fn a_pem_with_escaped_newlines_is_accepted() {
+        let squeezed = RFC8037_PEM.replace('\n', "\\n");
+        let key = SigningKey::ed25519_from_pem(&squeezed, Some("k1".into())).unwrap();
+        assert_eq!(key.kid(), "k1");
+    }
+
+    #[test]
+    fn jwks_round_trips_and_keys_without_kid_get_their_thumbprint() {
+        let key = SigningKey::ed25519_from_pem(RFC8037_PEM, None).unwrap();
+        let mut set = KeySet::default();
+        set.insert(key.verification_key()).unwrap();
+        let json = serde_json::to_string(&set.to_jwks()).unwrap();
+        let parsed = KeySet::from_jwks_json(&json).unwrap();
+        assert_eq!(parsed.to_jwks(), set.to_jwks());
+
+        let no_kid = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        let parsed = KeySet::from_jwks_json(no_kid).unwrap();
+        assert!(parsed.get("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k").is_some());
+    }
+
+    #[test]
+    fn jwks_with_private_material_or_foreign_keys_is_refused() {
+        let private = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#;
+        assert!(KeySet::from_jwks_json(private).unwrap_err().to_string().contains("private"));
+        let rsa = r#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#;
+        assert!(KeySet::from_jwks_json(rsa).is_err());
+        let short = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AAAA"}]}"#;
+        assert!(KeySet::from_jwks_json(short).is_err());
+        assert!(KeySet::from_jwks_json(r#"{"keys":[]}"#).is_err());
+        assert!(KeySet::from_jwks_json("not json").is_err());
+    }
+
+    #[test]
+    fn two_different_keys_with_one_kid_are_refused_but_a_repeat_is_fine() {
+        let a = SigningKey::ed25519_generate(Some("same".into()));
+        let b = SigningKey::ed25519_generate(Some("same".into()));
+        let mut set = KeySet::default();
+        set.insert(a.verification_key()).unwrap();
+        set.insert(a.verification_key()).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(
+            set.insert(b.verification_key()),
+            Err(KeyError::DuplicateKid("same".into()))
+        );
+    }
+
+    #[test]
+    fn hs256_secrets_are_never_published() {
+        let key = SigningKey::hs256(SecretString::from("x".repeat(32)), None).unwrap();
+        let mut set = KeySet::default();
+        set.insert(key.verification_key()).unwrap();
+        assert!(set.to_jwks().keys.is_empty());
+        assert!(set.has_symmetric());
+        assert!(!format!("{key:?}").contains("xxxx"));
+    }
+}

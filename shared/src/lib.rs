@@ -1,0 +1,12 @@
+//! The token core shared by both Lambdas: access-token claims, signing and verification keys,
+//! JWKS documents, and configuration read from the environment.
+//!
+//! Nothing here knows HTTP or DynamoDB.
+
+pub mod config;
+pub mod keys;
+pub mod token;
+
+pub use config::{ConfigError, Env};
+pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
+pub use token::{AccessClaims, IssuedToken, Subject, TokenError, TokenIssuer, TokenVerifier};

@@ -1,0 +1,283 @@
+//! Access tokens: claims, issuing and verification.
+//!
+//! Access tokens are JWTs with header `typ: at+jwt` (RFC 9068) and a `kid` naming the key.
+//! Verification selects the key by `kid` and checks with that key's own algorithm only.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::TokenSettings;
+use crate::keys::{KeySet, SigningKey};
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds. Chosen on purpose: jsonwebtoken's
+/// default is 60 s and ignores `nbf`.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+
+/// The `typ` header of access tokens (RFC 9068 section 2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// Longest token looked at. Ours are well under 1 KiB; anything far larger is hostile.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The role every new user has.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user id (a UUID), never the email.
+    pub sub: String,
+    pub email: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub roles: Vec<String>,
+}
+
+/// Who a token is issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub user_id: Uuid,
+    pub email: String,
+    pub roles: Vec<String>,
+}
+
+/// A freshly signed access token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The compact JWT. Secret: it is a bearer credential.
+    pub token: SecretString,
+    pub claims: AccessClaims,
+    /// Lifetime in seconds, for the `expires_in` field of a token response.
+    pub expires_in: u64,
+}
+
+/// Why a token was refused. For logs only: clients always get one generic 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is larger than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    #[error("token is not three base64url segments")]
+    Malformed,
+    #[error("token header is not valid JSON with a supported alg")]
+    MalformedHeader,
+    #[error("token typ is not at+jwt")]
+    WrongType,
+    #[error("token header carries a key reference (jku, jwk, x5u, x5c), which is never trusted")]
+    ForbiddenHeader,
+    #[error("token header has no kid")]
+    MissingKid,
+    #[error("token kid is not an accepted key")]
+    UnknownKid,
+    #[error("token alg does not match the algorithm of its key")]
+    AlgorithmMismatch,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token issuer is wrong")]
+    WrongIssuer,
+    #[error("token audience is wrong")]
+    WrongAudience,
+    #[error("token lacks the required claim {0}")]
+    MissingClaim(String),
+    #[error("token claims are not access-token claims")]
+    InvalidClaims,
+    #[error("token could not be signed: {0}")]
+    Signing(String),
+}
+
+impl TokenError {
+    /// A short stable code for structured logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge => "too_large",
+            TokenError::Malformed => "malformed",
+            TokenError::MalformedHeader => "malformed_header",
+            TokenError::WrongType => "wrong_typ",
+            TokenError::ForbiddenHeader => "forbidden_header",
+            TokenError::MissingKid => "missing_kid",
+            TokenError::UnknownKid => "unknown_kid",
+            TokenError::AlgorithmMismatch => "alg_mismatch",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::WrongIssuer => "wrong_iss",
+            TokenError::WrongAudience => "wrong_aud",
+            TokenError::MissingClaim(_) => "missing_claim",
+            TokenError::InvalidClaims => "invalid_claims",
+            TokenError::Signing(_) => "signing_failed",
+        }
+    }
+}
+
+/// Signs access tokens.
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    settings: TokenSettings,
+    ttl_seconds: u64,
+}
+
+impl TokenIssuer {
+    /// An issuer signing with `key`, tokens living `ttl_seconds`.
+    pub fn new(key: SigningKey, settings: TokenSettings, ttl_seconds: u64) -> Self {
+        Self {
+            key,
+            settings,
+            ttl_seconds,
+        }
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Lifetime of issued tokens, in seconds.
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    /// Signs a token for `subject`, issued at `now` (Unix seconds).
+    pub fn issue(&self, subject: &Subject, now: i64) -> Result<IssuedToken, TokenError> {
+        let ttl = i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX);
+        let claims = AccessClaims {
+            sub: subject.user_id.to_string(),
+            email: subject.email.clone(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(ttl),
+            jti: Uuid::new_v4().to_string(),
+            roles: subject.roles.clone(),
+        };
+        let mut header = Header::new(self.key.algorithm());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(self.key.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        Ok(IssuedToken {
+            token: SecretString::from(token),
+            claims,
+            expires_in: self.ttl_seconds,
+        })
+    }
+}
+
+/// Verifies access tokens against a key set, issuer and audience.
+#[derive(Debug, Clone)]
+pub struct TokenVerifier {
+    keys: KeySet,
+    eddsa: Validation,
+    hs256: Validation,
+}
+
+impl TokenVerifier {
+    /// A verifier accepting `keys`, demanding `settings`' issuer and audience, with `leeway`
+    /// seconds of clock skew on `exp` and `nbf`.
+    pub fn new(keys: KeySet, settings: TokenSettings, leeway: u64) -> Self {
+        let validation = |alg| {
+            let mut v = Validation::new(alg);
+            v.leeway = leeway;
+            v.validate_exp = true;
+            v.validate_nbf = true;
+            v.set_issuer(&[&settings.issuer]);
+            v.set_audience(&[&settings.audience]);
+            v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            v
+        };
+        Self {
+            eddsa: validation(Algorithm::EdDSA),
+            hs256: validation(Algorithm::HS256),
+            keys,
+        }
+    }
+
+    /// The accepted keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Checks `token` completely and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge);
+        }
+        let well_formed = token.split('.').count() == 3
+            && token.split('.').all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !well_formed {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::MalformedHeader)?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+                || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::WrongType);
+        }
+        if header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(TokenError::ForbiddenHeader);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
+        let key = self.keys.get(kid).ok_or(TokenError::UnknownKid)?;
+        if header.alg != key.algorithm() {
+            return Err(TokenError::AlgorithmMismatch);
+        }
+        let validation = match key.algorithm() {
+            Algorithm::HS256 => &self.hs256,
+            _ => &self.eddsa,
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.into_kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim),
+                ErrorKind::InvalidAlgorithm => TokenError::AlgorithmMismatch,
+                // The signature held but the claims do not fit AccessClaims: say which
+                // required claim is absent when that is the cause.
+                ErrorKind::Json(_) | ErrorKind::Utf8(_) => missing_required_claim(token)
+                    .map_or(TokenError::InvalidClaims, |c| TokenError::MissingClaim(c.into())),
+                _ => TokenError::Malformed,
+            })
+    }
+}
+
+fn missing_required_claim(token: &str) -> Option<&'static str> {
+    let claims: serde_json::Map<String, serde_json::Value> =
+        jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    ["exp", "nbf", "iss", "aud", "sub"]
+        .into_iter()
+        .find(|c| !claims.contains_key(*c))
+}
+
+/// The current time in Unix seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
