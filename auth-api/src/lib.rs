@@ -1,1 +1,129 @@
-pub fn x(){}
+//! auth-api: register, login, verify and health as one lambda_http handler over a
+//! [`UserStore`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
+
+use std::time::Instant;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::{TokenIssuer, TokenVerifier};
+
+pub mod body;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod passwords;
+pub mod routes;
+pub mod store;
+
+use error::ApiError;
+use passwords::Passwords;
+use routes::Route;
+use store::{StoreError, UserStore};
+
+/// The handler's state, built once at cold start.
+pub struct App<S> {
+    pub store: S,
+    pub issuer: TokenIssuer,
+    pub verifier: TokenVerifier,
+    pub passwords: Passwords,
+}
+
+impl<S: UserStore> App<S> {
+    /// Answers one request. Every outcome, client error or not, is an HTTP response: an `Err`
+    /// would reach API Gateway as a 502.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let path = route_path(&req);
+        let route = Route::from_path(&path);
+        let result = match route {
+            None => Err(ApiError::NotFound),
+            Some(route) if req.method().as_str() != route.method() => {
+                Err(ApiError::MethodNotAllowed {
+                    allow: route.method(),
+                })
+            }
+            Some(Route::Register) => routes::register::register(self, &req).await,
+            Some(Route::Login) => routes::login::login(self, &req).await,
+            Some(Route::Verify) => routes::verify::verify(self, &req),
+            Some(Route::Health) => Ok(routes::health::health()),
+        };
+        let (response, user_id) = match result {
+            Ok(reply) => (reply.response, reply.user_id),
+            Err(err) => (err.into_response(), None),
+        };
+        tracing::info!(
+            route = route.map_or("unmatched", Route::name),
+            method = %req.method(),
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            user_id = user_id.as_deref(),
+            request_id = request_id(&req),
+            "request"
+        );
+        response
+    }
+}
+
+/// Maps a store failure to the client's answer, logging the whole cause chain.
+pub(crate) fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::EmailTaken => ApiError::EmailTaken,
+        StoreError::Unavailable(_) => {
+            tracing::error!(error = %error_chain(&err), "user store unavailable");
+            ApiError::StoreUnavailable
+        }
+        StoreError::Internal(_) => {
+            tracing::error!(error = %error_chain(&err), "user store failed");
+            ApiError::Internal
+        }
+    }
+}
+
+/// `err` and all its sources, joined with `: `.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// The route path without the API Gateway stage. lambda_http puts a REST stage in front of
+/// the path (`/prod/login`), and HTTP API named stages arrive inside `rawPath` too.
+fn route_path(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(_)) if !req.raw_http_path().is_empty() => {
+            req.raw_http_path().to_owned()
+        }
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            let raw = if req.raw_http_path().is_empty() {
+                req.uri().path()
+            } else {
+                req.raw_http_path()
+            };
+            match ctx.stage.as_deref() {
+                Some(stage) if stage != "$default" => {
+                    let prefix = format!("/{stage}");
+                    match raw.strip_prefix(&prefix) {
+                        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                        Some("") => "/".to_owned(),
+                        _ => raw.to_owned(),
+                    }
+                }
+                _ => raw.to_owned(),
+            }
+        }
+        _ => req.uri().path().to_owned(),
+    }
+}
+
+fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.clone(),
+        _ => None,
+    }
+}

@@ -60,7 +60,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error: {}: {}", self.variable, self.problem)
+        write!(
+            f,
+            "configuration error: {}: {}",
+            self.variable, self.problem
+        )
     }
 }
 
@@ -245,8 +249,18 @@ mod tests {
     fn numbers_outside_their_range_or_not_numbers_are_refused() {
         let e = env(&[("N", "5"), ("M", "ten")]);
         assert_eq!(number(&e, "N", 1, 1, 10), Ok(5));
-        assert!(number(&e, "N", 1, 6, 10).unwrap_err().problem.contains("between 6 and 10"));
-        assert!(number(&e, "M", 1, 1, 10).unwrap_err().problem.contains("whole number"));
+        assert!(
+            number(&e, "N", 1, 6, 10)
+                .unwrap_err()
+                .problem
+                .contains("between 6 and 10")
+        );
+        assert!(
+            number(&e, "M", 1, 1, 10)
+                .unwrap_err()
+                .problem
+                .contains("whole number")
+        );
         assert_eq!(number(&e, "UNSET", 7, 1, 10), Ok(7));
     }
 
@@ -274,18 +288,32 @@ mod tests {
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("JWT_SIGNING_KEY", "pem"),
         ]);
-        assert!(signing_key_from_env(&e).unwrap_err().problem.contains("not both"));
+        assert!(
+            signing_key_from_env(&e)
+                .unwrap_err()
+                .problem
+                .contains("not both")
+        );
     }
 
     #[test]
     fn a_verifier_needs_some_keys() {
         let e = env(&[("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
-        assert_eq!(verifier_from_env(&e, None).unwrap_err().variable, "JWT_PUBLIC_KEYS");
+        assert_eq!(
+            verifier_from_env(&e, None).unwrap_err().variable,
+            "JWT_PUBLIC_KEYS"
+        );
     }
 
     #[test]
     fn a_garbage_signing_key_names_its_variable() {
-        let e = env(&[("JWT_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----")]);
-        assert_eq!(signing_key_from_env(&e).unwrap_err().variable, "JWT_SIGNING_KEY");
+        let e = env(&[(
+            "JWT_SIGNING_KEY",
+            "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----",
+        )]);
+        assert_eq!(
+            signing_key_from_env(&e).unwrap_err().variable,
+            "JWT_SIGNING_KEY"
+        );
     }
 }

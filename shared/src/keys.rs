@@ -55,7 +55,11 @@ pub struct Jwks {
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {
     let ok = !kid.is_empty() && kid.len() <= 128 && kid.bytes().all(|b| b.is_ascii_graphic());
-    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidKid)
+    }
 }
 
 /// The RFC 7638 thumbprint of an Ed25519 public key given as base64url `x`.
@@ -157,10 +161,14 @@ impl KeySet {
             };
             let text = |name: &str| key.get(name).and_then(|v| v.as_str());
             if key.contains_key("d") {
-                return Err(invalid("contains private key material (\"d\"); publish only public keys"));
+                return Err(invalid(
+                    "contains private key material (\"d\"); publish only public keys",
+                ));
             }
             if text("kty") != Some("OKP") || text("crv") != Some("Ed25519") {
-                return Err(invalid("only Ed25519 keys (kty OKP, crv Ed25519) are supported"));
+                return Err(invalid(
+                    "only Ed25519 keys (kty OKP, crv Ed25519) are supported",
+                ));
             }
             if !matches!(text("alg"), None | Some("EdDSA")) {
                 return Err(invalid("alg must be EdDSA"));
@@ -353,13 +361,22 @@ mod tests {
 
         let no_kid = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
         let parsed = KeySet::from_jwks_json(no_kid).unwrap();
-        assert!(parsed.get("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k").is_some());
+        assert!(
+            parsed
+                .get("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+                .is_some()
+        );
     }
 
     #[test]
     fn jwks_with_private_material_or_foreign_keys_is_refused() {
         let private = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#;
-        assert!(KeySet::from_jwks_json(private).unwrap_err().to_string().contains("private"));
+        assert!(
+            KeySet::from_jwks_json(private)
+                .unwrap_err()
+                .to_string()
+                .contains("private")
+        );
         let rsa = r#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#;
         assert!(KeySet::from_jwks_json(rsa).is_err());
         let short = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AAAA"}]}"#;

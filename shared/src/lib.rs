@@ -9,4 +9,6 @@ pub mod token;
 
 pub use config::{ConfigError, Env};
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
-pub use token::{AccessClaims, IssuedToken, Subject, TokenError, TokenIssuer, TokenVerifier};
+pub use token::{
+    AccessClaims, IssuedToken, Subject, TokenError, TokenIssuer, TokenVerifier, bearer_token,
+};

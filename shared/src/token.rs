@@ -260,7 +260,9 @@ impl TokenVerifier {
                 // The signature held but the claims do not fit AccessClaims: say which
                 // required claim is absent when that is the cause.
                 ErrorKind::Json(_) | ErrorKind::Utf8(_) => missing_required_claim(token)
-                    .map_or(TokenError::InvalidClaims, |c| TokenError::MissingClaim(c.into())),
+                    .map_or(TokenError::InvalidClaims, |c| {
+                        TokenError::MissingClaim(c.into())
+                    }),
                 _ => TokenError::Malformed,
             })
     }
@@ -274,10 +276,39 @@ fn missing_required_claim(token: &str) -> Option<&'static str> {
         .find(|c| !claims.contains_key(*c))
 }
 
+/// The token in an `Authorization` header value `Bearer <token>`: the scheme is
+/// case-insensitive and surrounding spaces are tolerated. Anything else is no token.
+pub fn bearer_token(header_value: &str) -> Option<&str> {
+    let value = header_value.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
+    (!token.is_empty() && !token.contains(char::is_whitespace)).then_some(token)
+}
+
 /// The current time in Unix seconds.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens_are_read_leniently_but_only_as_bearer() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("  bEaReR   abc  "), Some("abc"));
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer   "), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("abc"), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token(""), None);
+    }
 }

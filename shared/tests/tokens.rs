@@ -125,7 +125,11 @@ fn unknown_or_missing_kid_is_refused() {
     let (other, _) = ed_pair();
     assert_eq!(verifier.verify(&token(&other)), Err(TokenError::UnknownKid));
     let (_, verifier, secret) = hs_pair();
-    let forged = hs256_raw(&json!({"alg": "HS256", "typ": "at+jwt"}), &good_claims(), secret);
+    let forged = hs256_raw(
+        &json!({"alg": "HS256", "typ": "at+jwt"}),
+        &good_claims(),
+        secret,
+    );
     assert_eq!(verifier.verify(&forged), Err(TokenError::MissingKid));
 }
 
@@ -135,7 +139,10 @@ fn a_token_from_another_key_with_the_same_kid_fails_its_signature() {
     let b = SigningKey::ed25519_generate(Some("k".into()));
     let (_, verifier) = pair(a);
     let (forger, _) = pair(b);
-    assert_eq!(verifier.verify(&token(&forger)), Err(TokenError::BadSignature));
+    assert_eq!(
+        verifier.verify(&token(&forger)),
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[test]
@@ -147,9 +154,16 @@ fn key_reference_headers_are_never_followed() {
         json!({"jwk": {"kty": "oct", "k": "AAAA"}}),
     ] {
         let mut header = json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs256"});
-        header.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        header
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let forged = hs256_raw(&header, &good_claims(), secret);
-        assert_eq!(verifier.verify(&forged), Err(TokenError::ForbiddenHeader), "{header}");
+        assert_eq!(
+            verifier.verify(&forged),
+            Err(TokenError::ForbiddenHeader),
+            "{header}"
+        );
     }
 }
 
@@ -176,10 +190,22 @@ fn time_claims_are_enforced_with_the_configured_leeway() {
         c[k] = json!(v);
         hs256_raw(&header, &c, secret)
     };
-    assert_eq!(verifier.verify(&with("exp", now - 31)), Err(TokenError::Expired));
-    assert!(verifier.verify(&with("exp", now - 5)).is_ok(), "within leeway");
-    assert_eq!(verifier.verify(&with("nbf", now + 120)), Err(TokenError::NotYetValid));
-    assert!(verifier.verify(&with("nbf", now + 5)).is_ok(), "within leeway");
+    assert_eq!(
+        verifier.verify(&with("exp", now - 31)),
+        Err(TokenError::Expired)
+    );
+    assert!(
+        verifier.verify(&with("exp", now - 5)).is_ok(),
+        "within leeway"
+    );
+    assert_eq!(
+        verifier.verify(&with("nbf", now + 120)),
+        Err(TokenError::NotYetValid)
+    );
+    assert!(
+        verifier.verify(&with("nbf", now + 5)).is_ok(),
+        "within leeway"
+    );
 }
 
 #[test]
@@ -188,10 +214,16 @@ fn wrong_issuer_audience_or_missing_claims_are_refused() {
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs256"});
     let mut c = good_claims();
     c["iss"] = json!("https://evil.example");
-    assert_eq!(verifier.verify(&hs256_raw(&header, &c, secret)), Err(TokenError::WrongIssuer));
+    assert_eq!(
+        verifier.verify(&hs256_raw(&header, &c, secret)),
+        Err(TokenError::WrongIssuer)
+    );
     let mut c = good_claims();
     c["aud"] = json!("other-api");
-    assert_eq!(verifier.verify(&hs256_raw(&header, &c, secret)), Err(TokenError::WrongAudience));
+    assert_eq!(
+        verifier.verify(&hs256_raw(&header, &c, secret)),
+        Err(TokenError::WrongAudience)
+    );
     for claim in ["exp", "iss", "aud", "nbf", "sub"] {
         let mut c = good_claims();
         c.as_object_mut().unwrap().remove(claim);
@@ -203,7 +235,10 @@ fn wrong_issuer_audience_or_missing_claims_are_refused() {
     }
     let mut c = good_claims();
     c.as_object_mut().unwrap().remove("roles");
-    assert_eq!(verifier.verify(&hs256_raw(&header, &c, secret)), Err(TokenError::InvalidClaims));
+    assert_eq!(
+        verifier.verify(&hs256_raw(&header, &c, secret)),
+        Err(TokenError::InvalidClaims)
+    );
 }
 
 #[test]
@@ -217,7 +252,10 @@ fn any_changed_byte_or_shape_is_refused() {
         let mid = bytes.len() / 2;
         bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
         p[i] = String::from_utf8(bytes).unwrap();
-        assert!(verifier.verify(&p.join(".")).is_err(), "segment {i} changed");
+        assert!(
+            verifier.verify(&p.join(".")).is_err(),
+            "segment {i} changed"
+        );
     }
     let stripped = format!("{}.{}.", parts[0], parts[1]);
     let two = format!("{}.{}", parts[0], parts[1]);

@@ -1,0 +1,94 @@
+//! Reading a JSON object body from a request, with every way it can be wrong answered as a 4xx.
+
+use http::header::CONTENT_TYPE;
+use lambda_http::{Body, Request};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON object body whose members have been checked against the expected field names.
+pub struct JsonObject(Map<String, Value>);
+
+impl JsonObject {
+    /// Reads the body of `req` as a JSON object. Members not in `fields` are refused, so a
+    /// misspelt field name is an error instead of being ignored.
+    pub fn from_request(req: &Request, fields: &[&'static str]) -> Result<Self, ApiError> {
+        if !is_json_content_type(req) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes: &[u8] = match req.body() {
+            Body::Empty => &[],
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => &[],
+        };
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::MalformedBody(
+                "A JSON request body is required.".into(),
+            ));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| ApiError::MalformedBody("The request body is not valid UTF-8.".into()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            ApiError::MalformedBody(format!(
+                "The request body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let Value::Object(map) = value else {
+            return Err(ApiError::MalformedBody(
+                "The request body must be a JSON object.".into(),
+            ));
+        };
+        let unknown: Vec<FieldError> = map
+            .keys()
+            .filter(|k| !fields.contains(&k.as_str()))
+            .take(10)
+            .map(|k| {
+                let shown: String = k.chars().take(64).collect();
+                FieldError::new(
+                    "body",
+                    format!("unknown field {shown:?}; expected only {fields:?}"),
+                )
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::Validation(unknown));
+        }
+        Ok(Self(map))
+    }
+
+    /// The string member `field`, taken out of the body.
+    pub fn take_string(&mut self, field: &'static str) -> Result<String, FieldError> {
+        match self.0.remove(field) {
+            Some(Value::String(s)) => Ok(s),
+            None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
+            Some(_) => Err(FieldError::new(field, "must be a string")),
+        }
+    }
+}
+
+fn is_json_content_type(req: &Request) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let media_type = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}

@@ -1,0 +1,88 @@
+//! auth-api configuration, read once at cold start (README "Configuration").
+
+use shared::config::{self, ConfigError, Env};
+use shared::{TokenIssuer, TokenVerifier};
+
+use crate::passwords::MIN_PRODUCTION_COST;
+
+/// Everything auth-api reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `USERS_TABLE`.
+    pub users_table: String,
+    pub issuer: TokenIssuer,
+    pub verifier: TokenVerifier,
+    /// `BCRYPT_COST`, default 12.
+    pub bcrypt_cost: u32,
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let users_table = config::required(env, "USERS_TABLE")?;
+        let key = config::signing_key_from_env(env)?;
+        let verifier = config::verifier_from_env(env, Some(&key))?;
+        let issuer = config::issuer_from_env(env, key)?;
+        Ok(Self {
+            users_table,
+            issuer,
+            verifier,
+            bcrypt_cost: bcrypt_cost_from_env(env)?,
+        })
+    }
+}
+
+/// `BCRYPT_COST` (4 to 31, default 12). Below 10 only with `BCRYPT_ALLOW_LOW_COST=true`,
+/// which exists for tests and local development.
+pub fn bcrypt_cost_from_env(env: &dyn Env) -> Result<u32, ConfigError> {
+    let cost = config::number(env, "BCRYPT_COST", 12, 4, 31)? as u32;
+    if cost < MIN_PRODUCTION_COST && !config::flag(env, "BCRYPT_ALLOW_LOW_COST")? {
+        return Err(ConfigError::new(
+            "BCRYPT_COST",
+            format!(
+                "{cost} is below {MIN_PRODUCTION_COST}, too cheap to protect passwords; \
+                 set BCRYPT_ALLOW_LOW_COST=true only for tests"
+            ),
+        ));
+    }
+    Ok(cost)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn a_low_bcrypt_cost_needs_explicit_permission() {
+        let env = HashMap::from([("BCRYPT_COST", "4")]);
+        assert_eq!(
+            bcrypt_cost_from_env(&env).unwrap_err().variable,
+            "BCRYPT_COST"
+        );
+        let env = HashMap::from([("BCRYPT_COST", "4"), ("BCRYPT_ALLOW_LOW_COST", "true")]);
+        assert_eq!(bcrypt_cost_from_env(&env), Ok(4));
+        assert_eq!(bcrypt_cost_from_env(&HashMap::<&str, &str>::new()), Ok(12));
+    }
+
+    #[test]
+    fn a_complete_hs256_environment_loads() {
+        let env = HashMap::from([
+            ("USERS_TABLE", "users"),
+            ("JWT_ISSUER", "https://auth.example"),
+            ("JWT_AUDIENCE", "api"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ACCESS_TOKEN_TTL_SECONDS", "300"),
+        ]);
+        let config = Config::from_env(&env).unwrap();
+        assert_eq!(config.users_table, "users");
+        assert_eq!(config.issuer.ttl_seconds(), 300);
+        assert_eq!(config.verifier.keys().len(), 1);
+    }
+
+    #[test]
+    fn the_table_name_is_required() {
+        let env = HashMap::from([("JWT_ISSUER", "i")]);
+        assert_eq!(Config::from_env(&env).unwrap_err().variable, "USERS_TABLE");
+    }
+}

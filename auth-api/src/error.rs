@@ -1,0 +1,168 @@
+//! Every way a request can fail, and how each is answered: RFC 9457 problem details.
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// One problem with one field of the request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Seconds a client should wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body failed validation")]
+    Validation(Vec<FieldError>),
+    #[error("request body is not usable: {0}")]
+    MalformedBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("missing or invalid access token")]
+    InvalidToken,
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("user store unavailable")]
+    StoreUnavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::InvalidCredentials | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug_title_detail(&self) -> (&'static str, &'static str, String) {
+        match self {
+            ApiError::Validation(_) => (
+                "validation-failed",
+                "Validation failed",
+                "One or more fields are invalid; see errors.".into(),
+            ),
+            ApiError::MalformedBody(why) => {
+                ("malformed-body", "Malformed request body", why.clone())
+            }
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as JSON with Content-Type: application/json.".into(),
+            ),
+            ApiError::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload too large",
+                format!(
+                    "The request body must be at most {} bytes.",
+                    crate::body::MAX_BODY_BYTES
+                ),
+            ),
+            ApiError::EmailTaken => (
+                "email-taken",
+                "Email already registered",
+                "An account with this email already exists.".into(),
+            ),
+            ApiError::InvalidCredentials => (
+                "invalid-credentials",
+                "Invalid credentials",
+                "The email or password is incorrect.".into(),
+            ),
+            ApiError::InvalidToken => (
+                "invalid-token",
+                "Unauthorized",
+                "A valid access token is required (Authorization: Bearer <token>).".into(),
+            ),
+            ApiError::NotFound => (
+                "not-found",
+                "Not found",
+                "No route matches this path.".into(),
+            ),
+            ApiError::MethodNotAllowed { allow } => (
+                "method-not-allowed",
+                "Method not allowed",
+                format!("This route accepts: {allow}."),
+            ),
+            ApiError::StoreUnavailable => (
+                "service-unavailable",
+                "Service unavailable",
+                "The user store is unavailable right now; retry shortly.".into(),
+            ),
+            ApiError::Internal => (
+                "internal-error",
+                "Internal server error",
+                "The request could not be completed.".into(),
+            ),
+        }
+    }
+
+    /// The problem+json response. Carries no internals: causes are logged, not sent.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let (slug, title, detail) = self.slug_title_detail();
+        let mut body = json!({
+            "type": format!("urn:problem-type:auth:{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        if let ApiError::Validation(errors) = &self {
+            body["errors"] = json!(errors);
+        }
+        let mut response = Response::new(Body::Text(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::StoreUnavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ApiError::InvalidToken => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,127 @@
+//! bcrypt on the blocking pool, and the dummy hash that makes unknown emails cost the same
+//! time as wrong passwords.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{MAX_PASSWORD_BYTES, NewPassword};
+
+/// Lowest cost accepted in production.
+pub const MIN_PRODUCTION_COST: u32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("bcrypt failed: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("bcrypt task did not complete: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Hashes and checks passwords at one bcrypt cost.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    cost: u32,
+    /// A well-formed hash of the configured cost that matches no password anyone can send.
+    dummy_hash: String,
+}
+
+impl Passwords {
+    /// `cost` must be a valid bcrypt cost (4 to 31).
+    pub fn new(cost: u32) -> Result<Self, HashError> {
+        // Cost only changes the two digits of the prefix; the work done to verify against
+        // this hash is that of `cost`, without paying for a cost-`cost` hash at cold start.
+        let cheap = bcrypt::hash_with_salt(b"never a valid password", 4, *b"dummy-hash-salt!")?;
+        let dummy_hash = cheap.format_for_version(bcrypt::Version::TwoB);
+        let dummy_hash = format!("$2b${cost:02}{}", &dummy_hash[6..]);
+        Ok(Self { cost, dummy_hash })
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    /// The bcrypt hash of a new password, computed off the async executor.
+    pub async fn hash(&self, password: NewPassword) -> Result<SecretString, HashError> {
+        let cost = self.cost;
+        let hash = tokio::task::spawn_blocking(move || {
+            // At most 72 bytes and no NUL (NewPassword's rules), so every byte counts: bcrypt
+            // only drops its own trailing NUL terminator at exactly 72 bytes.
+            bcrypt::hash(password.secret().expose_secret(), cost)
+        })
+        .await??;
+        Ok(SecretString::from(hash))
+    }
+
+    /// Whether `password` matches `hash`; with no hash (unknown user) it checks against the
+    /// dummy hash so that both cases cost one full bcrypt verification.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<SecretString>,
+    ) -> Result<bool, HashError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| SecretString::from(self.dummy_hash.clone()));
+        let matched = tokio::task::spawn_blocking(move || {
+            let candidate = password.expose_secret().as_bytes();
+            // No stored password is longer than 72 bytes or holds a NUL, so such a candidate
+            // cannot match; it is still checked (as a stand-in) to take the same time.
+            let usable = candidate.len() <= MAX_PASSWORD_BYTES && !candidate.contains(&0);
+            let candidate: &[u8] = if usable { candidate } else { b"\x01unusable" };
+            bcrypt::verify(candidate, hash.expose_secret()).map(|ok| ok && usable)
+        })
+        .await??;
+        Ok(matched && known)
+    }
+
+    #[cfg(test)]
+    fn dummy_hash(&self) -> &str {
+        &self.dummy_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_has_the_configured_cost() {
+        for cost in [4, 10, 12, 31] {
+            let p = Passwords::new(cost).unwrap();
+            assert!(p.dummy_hash().starts_with(&format!("$2b${cost:02}$")));
+            assert_eq!(p.dummy_hash().len(), 60);
+        }
+        // Well-formed: bcrypt does the full work against it and says no.
+        let p = Passwords::new(4).unwrap();
+        assert!(!bcrypt::verify("never a valid password!", p.dummy_hash()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_password_matches_its_hash_and_nothing_else() {
+        let p = Passwords::new(4).unwrap();
+        let new = NewPassword::parse("correct horse battery staple".into(), None).unwrap();
+        let hash = p.hash(new).await.unwrap();
+        assert!(hash.expose_secret().starts_with("$2b$04$"));
+        let right = SecretString::from("correct horse battery staple");
+        let wrong = SecretString::from("correct horse battery stapl");
+        assert!(p.verify(right.clone(), Some(hash.clone())).await.unwrap());
+        assert!(!p.verify(wrong, Some(hash)).await.unwrap());
+        assert!(!p.verify(right, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_73_byte_password_does_not_match_its_72_byte_prefix() {
+        let p = Passwords::new(4).unwrap();
+        let base = "Tr0ub4dor&3-correct-horse-battery-staple-zebra-quantum-violet-9f8e7d6c5b";
+        assert_eq!(base.len(), 72);
+        let hash = p
+            .hash(NewPassword::parse(base.into(), None).unwrap())
+            .await
+            .unwrap();
+        let longer = SecretString::from(format!("{base}X"));
+        assert!(!p.verify(longer, Some(hash.clone())).await.unwrap());
+        assert!(
+            p.verify(SecretString::from(base), Some(hash))
+                .await
+                .unwrap()
+        );
+    }
+}

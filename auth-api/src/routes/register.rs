@@ -1,0 +1,73 @@
+use http::StatusCode;
+use lambda_http::Request;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::Reply;
+use crate::body::JsonObject;
+use crate::domain::{Email, NewPassword};
+use crate::error::{ApiError, FieldError};
+use crate::store::{UserRecord, UserStore};
+use crate::{App, store_error};
+
+#[derive(Serialize)]
+struct Registered {
+    user_id: String,
+    email: String,
+    created_at: String,
+}
+
+/// `POST /register {"email","password"}` → 201, 400 with every field problem, or 409.
+pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let mut body = JsonObject::from_request(req, &["email", "password"])?;
+    let mut errors = Vec::new();
+    let email = body
+        .take_string("email")
+        .and_then(|raw| Email::parse(&raw).map_err(|m| FieldError::new("email", m)))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let password = match body.take_string("password") {
+        Ok(raw) => NewPassword::parse(raw, email.as_ref())
+            .map_err(|problems| {
+                errors.extend(problems.into_iter().map(|m| FieldError::new("password", m)));
+            })
+            .ok(),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+
+    let password_hash = app.passwords.hash(password).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::Internal
+    })?;
+    // Whole seconds: the stored value and the response agree exactly.
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let user = UserRecord {
+        user_id: Uuid::new_v4(),
+        email,
+        password_hash,
+        roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
+        created_at: now,
+    };
+    app.store.create_user(&user).await.map_err(store_error)?;
+    let user_id = user.user_id.to_string();
+    tracing::info!(event = "registered", user_id = %user_id, "audit");
+    Ok(Reply::json(
+        StatusCode::CREATED,
+        &Registered {
+            user_id: user_id.clone(),
+            email: user.email.to_string(),
+            created_at: now.format(&Rfc3339).map_err(|_| ApiError::Internal)?,
+        },
+        Some(user_id),
+    ))
+}

@@ -1,0 +1,28 @@
+use http::StatusCode;
+use http::header::AUTHORIZATION;
+use lambda_http::Request;
+
+use super::Reply;
+use crate::App;
+use crate::error::ApiError;
+use crate::store::UserStore;
+
+/// `GET /verify` with `Authorization: Bearer <token>` → 200 with the token's claims, taken from
+/// the verified token alone, or 401. No store access.
+pub fn verify<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(shared::bearer_token)
+        .ok_or_else(|| {
+            tracing::info!(reason = "no_bearer_token", "token refused");
+            ApiError::InvalidToken
+        })?;
+    let claims = app.verifier.verify(token).map_err(|e| {
+        tracing::info!(reason = e.code(), "token refused");
+        ApiError::InvalidToken
+    })?;
+    let user_id = claims.sub.clone();
+    Ok(Reply::json(StatusCode::OK, &claims, Some(user_id)))
+}
