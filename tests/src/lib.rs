@@ -1,1 +1,7 @@
+//! Helpers shared by the integration tests: API Gateway events built from real fixtures, the
+//! app under test, the DynamoDB server that `scripts/test` starts, and a fault-injecting proxy.
 
+pub mod app;
+pub mod dynamo;
+pub mod events;
+pub mod store_contract;

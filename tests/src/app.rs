@@ -1,0 +1,97 @@
+use std::collections::HashMap;
+
+use auth_api::App;
+use auth_api::passwords::Passwords;
+use auth_api::store::UserStore;
+use http::HeaderMap;
+use lambda_http::{Body, Response};
+use serde_json::Value;
+use shared::config::TokenSettings;
+use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
+
+/// Passes the strength rules (zxcvbn score 4).
+pub const STRONG_PASSWORD: &str = "correct horse battery staple";
+
+pub fn settings() -> TokenSettings {
+    TokenSettings {
+        issuer: "https://auth.test".into(),
+        audience: "test-api".into(),
+    }
+}
+
+/// The app with a fresh Ed25519 key and bcrypt cost 4 (the lowest; fine for tests only).
+pub fn test_app<S: UserStore>(store: S) -> App<S> {
+    let key = SigningKey::ed25519_generate(None);
+    let mut keys = KeySet::default();
+    keys.insert(key.verification_key()).expect("one key");
+    App {
+        store,
+        issuer: TokenIssuer::new(key, settings(), 900),
+        verifier: TokenVerifier::new(keys, settings(), 30),
+        passwords: Passwords::new(4).expect("cost 4 is valid"),
+    }
+}
+
+/// A response taken apart for assertions.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn from_response(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Empty => String::new(),
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).expect("responses are UTF-8"),
+            _ => String::new(),
+        };
+        Self {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            text,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns its body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        for member in ["type", "title", "detail"] {
+            assert!(body[member].is_string(), "problem lacks {member}: {body}");
+        }
+        assert_eq!(body["status"], status);
+        body
+    }
+
+    /// The `errors` of a validation problem, as field → messages.
+    pub fn field_errors(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for e in self.problem(400)["errors"].as_array().expect("errors list") {
+            out.entry(e["field"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(e["message"].as_str().unwrap().to_owned());
+        }
+        out
+    }
+}

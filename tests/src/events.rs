@@ -1,0 +1,141 @@
+//! API Gateway events built from the real event fixtures in `tests/fixtures/`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lambda_http::Request;
+use serde_json::{Value, json};
+
+/// The event shapes auth-api must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// REST API (payload v1) proxy integration.
+    RestV1,
+    /// HTTP API payload v2.
+    HttpV2,
+    /// Lambda function URL (payload v2 shape).
+    FunctionUrl,
+}
+
+pub const ALL_KINDS: [Kind; 3] = [Kind::RestV1, Kind::HttpV2, Kind::FunctionUrl];
+
+fn fixture(kind: Kind) -> Value {
+    let text = match kind {
+        Kind::RestV1 => include_str!("../fixtures/rest-v1-request.json"),
+        Kind::HttpV2 => include_str!("../fixtures/http-v2-request.json"),
+        Kind::FunctionUrl => include_str!("../fixtures/function-url-request.json"),
+    };
+    serde_json::from_str(text).expect("fixtures are JSON")
+}
+
+/// An event under construction.
+#[derive(Debug, Clone)]
+pub struct Event {
+    kind: Kind,
+    json: Value,
+}
+
+impl Event {
+    pub fn new(kind: Kind, method: &str, path: &str) -> Self {
+        let mut json = fixture(kind);
+        match kind {
+            Kind::RestV1 => {
+                let stage = json["requestContext"]["stage"]
+                    .as_str()
+                    .unwrap_or("prod")
+                    .to_owned();
+                json["httpMethod"] = json!(method);
+                json["path"] = json!(path);
+                json["resource"] = json!(path);
+                json["requestContext"]["httpMethod"] = json!(method);
+                json["requestContext"]["resourcePath"] = json!(path);
+                json["requestContext"]["path"] = json!(format!("/{stage}{path}"));
+            }
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                if kind == Kind::HttpV2 {
+                    json["routeKey"] = json!(format!("{method} {path}"));
+                    json["requestContext"]["routeKey"] = json!(format!("{method} {path}"));
+                }
+                json["rawPath"] = json!(path);
+                json["requestContext"]["http"]["method"] = json!(method);
+                json["requestContext"]["http"]["path"] = json!(path);
+            }
+        }
+        Self { kind, json }
+    }
+
+    pub fn get(kind: Kind, path: &str) -> Self {
+        Self::new(kind, "GET", path).no_body()
+    }
+
+    pub fn post_json(kind: Kind, path: &str, body: &Value) -> Self {
+        Self::new(kind, "POST", path).body(&body.to_string())
+    }
+
+    /// An HTTP API event on a named stage, which API Gateway puts into `rawPath`.
+    pub fn on_named_stage(mut self, stage: &str) -> Self {
+        match self.kind {
+            Kind::RestV1 => {
+                let path = self.json["path"].as_str().unwrap_or("/").to_owned();
+                self.json["requestContext"]["stage"] = json!(stage);
+                self.json["requestContext"]["path"] = json!(format!("/{stage}{path}"));
+            }
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                let raw = self.json["rawPath"].as_str().unwrap_or("/").to_owned();
+                self.json["requestContext"]["stage"] = json!(stage);
+                self.json["rawPath"] = json!(format!("/{stage}{raw}"));
+                self.json["requestContext"]["http"]["path"] = json!(format!("/{stage}{raw}"));
+            }
+        }
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self = self.without_header(name);
+        match self.kind {
+            Kind::RestV1 => {
+                self.json["headers"][name] = json!(value);
+                self.json["multiValueHeaders"][name] = json!([value]);
+            }
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                self.json["headers"][name.to_ascii_lowercase()] = json!(value);
+            }
+        }
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Self {
+        for map in ["headers", "multiValueHeaders"] {
+            if let Some(obj) = self.json[map].as_object_mut() {
+                obj.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            }
+        }
+        self
+    }
+
+    pub fn body(mut self, text: &str) -> Self {
+        self.json["body"] = json!(text);
+        self.json["isBase64Encoded"] = json!(false);
+        self
+    }
+
+    pub fn base64_body(mut self, bytes: &[u8]) -> Self {
+        self.json["body"] = json!(STANDARD.encode(bytes));
+        self.json["isBase64Encoded"] = json!(true);
+        self
+    }
+
+    pub fn no_body(mut self) -> Self {
+        self.json["body"] = Value::Null;
+        self.json["isBase64Encoded"] = json!(false);
+        self.without_header("content-type")
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// The event as lambda_http parses it from the Lambda payload.
+    pub fn request(&self) -> Request {
+        lambda_http::request::from_str(&self.json.to_string()).expect("fixture events parse")
+    }
+}

@@ -1,0 +1,91 @@
+//! One contract for every `UserStore`: the same tests run against the in-memory store and
+//! against DynamoDB (tests/store_contract.rs).
+
+use std::sync::Arc;
+
+use auth_api::domain::Email;
+use auth_api::store::{StoreError, UserRecord, UserStore};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub fn user(email: &str) -> UserRecord {
+    UserRecord {
+        user_id: Uuid::new_v4(),
+        email: Email::parse(email).expect("test emails are valid"),
+        password_hash: SecretString::from(format!("$2b$04${}", "a".repeat(53))),
+        roles: vec!["user".into(), "admin".into()],
+        created_at: OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
+    }
+}
+
+pub async fn a_created_user_is_found_with_every_field<S: UserStore>(store: S) {
+    let created = user("ada@example.com");
+    store.create_user(&created).await.unwrap();
+    let found = store
+        .find_user_by_email(&created.email)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.user_id, created.user_id);
+    assert_eq!(found.email, created.email);
+    assert_eq!(
+        found.password_hash.expose_secret(),
+        created.password_hash.expose_secret()
+    );
+    assert_eq!(found.roles, created.roles);
+    assert_eq!(found.created_at, created.created_at);
+}
+
+pub async fn an_unknown_email_is_not_found<S: UserStore>(store: S) {
+    store.create_user(&user("ada@example.com")).await.unwrap();
+    let other = Email::parse("grace@example.com").unwrap();
+    assert!(store.find_user_by_email(&other).await.unwrap().is_none());
+}
+
+pub async fn a_second_user_with_the_same_email_is_refused_and_the_first_kept<S: UserStore>(
+    store: S,
+) {
+    let first = user("ada@example.com");
+    store.create_user(&first).await.unwrap();
+    let second = user("ada@example.com");
+    assert!(matches!(
+        store.create_user(&second).await,
+        Err(StoreError::EmailTaken)
+    ));
+    let found = store
+        .find_user_by_email(&first.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.user_id, first.user_id,
+        "the first account was overwritten"
+    );
+}
+
+pub async fn concurrent_creates_of_one_email_have_exactly_one_winner<S: UserStore + 'static>(
+    store: S,
+) {
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let u = user("race@example.com");
+            store.create_user(&u).await.map(|()| u.user_id)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(id) => winners.push(id),
+            Err(StoreError::EmailTaken) => {}
+            Err(other) => panic!("unexpected store error: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let email = Email::parse("race@example.com").unwrap();
+    let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
+    assert_eq!(stored.user_id, winners[0]);
+}

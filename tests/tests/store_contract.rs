@@ -1,0 +1,30 @@
+//! The store contract, run against both implementations.
+
+use auth_api::store::MemoryStore;
+use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::store_contract as contract;
+
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+
+            #[tokio::test]
+            async fn memory() {
+                contract::$case(MemoryStore::new()).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb() {
+                contract::$case(fresh_store(&endpoint()).await).await;
+            }
+        }
+    )*};
+}
+
+both_stores!(
+    a_created_user_is_found_with_every_field,
+    an_unknown_email_is_not_found,
+    a_second_user_with_the_same_email_is_refused_and_the_first_kept,
+    concurrent_creates_of_one_email_have_exactly_one_winner,
+);
