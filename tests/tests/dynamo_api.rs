@@ -1,0 +1,201 @@
+//! auth-api against the real DynamoDB API server: races, enumeration, and a server that stops
+//! or hangs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth_api::App;
+use auth_api::store::DynamoStore;
+use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
+use integration_tests::dynamo::{Mode, Proxy, client, endpoint, fresh_store};
+use integration_tests::events::{Event, Kind};
+use serde_json::json;
+
+/// What clients are promised when DynamoDB fails: an answer within this time.
+const FAILURE_BOUND: Duration = Duration::from_secs(3);
+
+async fn send(app: &App<DynamoStore>, event: Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+fn register_event(email: &str, password: &str) -> Event {
+    Event::post_json(
+        Kind::RestV1,
+        "/register",
+        &json!({"email": email, "password": password}),
+    )
+}
+
+fn login_event(email: &str, password: &str) -> Event {
+    Event::post_json(
+        Kind::HttpV2,
+        "/login",
+        &json!({"email": email, "password": password}),
+    )
+}
+
+#[tokio::test]
+async fn fifty_concurrent_registrations_of_one_email_create_exactly_one_account() {
+    let app = Arc::new(test_app(fresh_store(&endpoint()).await));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let app = Arc::clone(&app);
+        // Each racer has its own password: only the winner's may open the account.
+        let password = format!("{STRONG_PASSWORD} {i}");
+        tasks.spawn(async move {
+            let answer = send(&app, register_event("race@example.com", &password)).await;
+            (answer, password)
+        });
+    }
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (answer, password) = result.unwrap();
+        match answer.status {
+            201 => created.push((answer.json(), password)),
+            409 => conflicts += 1,
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert_eq!((created.len(), conflicts), (1, 49));
+    let (winner, password) = &created[0];
+    let token = send(&app, login_event("race@example.com", password)).await;
+    assert_eq!(token.status, 200);
+    let verified = send(
+        &app,
+        Event::get(Kind::RestV1, "/verify").bearer(token.json()["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(verified.json()["sub"], winner["user_id"]);
+    let loser = send(
+        &app,
+        login_event("race@example.com", &format!("{password}x")),
+    )
+    .await;
+    assert_eq!(loser.status, 401);
+}
+
+#[tokio::test]
+async fn a_73_byte_password_cannot_log_in_to_the_account_of_its_first_72_bytes() {
+    let app = test_app(fresh_store(&endpoint()).await);
+    let base = "Tr0ub4dor&3-correct-horse-battery-staple-zebra-quantum-violet-9f8e7d6c5b";
+    assert_eq!(base.len(), 72);
+    assert_eq!(
+        send(&app, register_event("ada@example.com", base))
+            .await
+            .status,
+        201
+    );
+    let longer = format!("{base}!");
+    send(&app, register_event("bob@example.com", &longer))
+        .await
+        .problem(400);
+    assert_eq!(
+        send(&app, login_event("ada@example.com", &longer))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        send(&app, login_event("ada@example.com", base))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_get_identical_answers() {
+    let app = test_app(fresh_store(&endpoint()).await);
+    assert_eq!(
+        send(&app, register_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        201
+    );
+    let wrong = send(
+        &app,
+        login_event("ada@example.com", "wrong horse battery staple"),
+    )
+    .await;
+    let unknown = send(&app, login_event("nobody@example.com", STRONG_PASSWORD)).await;
+    wrong.problem(401);
+    assert_eq!(unknown.status, wrong.status);
+    assert_eq!(unknown.text, wrong.text);
+    assert_eq!(unknown.headers, wrong.headers);
+}
+
+#[tokio::test]
+async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_back() {
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let store = fresh_store(&proxy.url()).await;
+    let app = test_app(store.clone());
+    assert_eq!(
+        send(&app, register_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        201
+    );
+
+    proxy.stop().await;
+    for event in [
+        register_event("bob@example.com", STRONG_PASSWORD),
+        login_event("ada@example.com", STRONG_PASSWORD),
+    ] {
+        let started = Instant::now();
+        let answer = send(&app, event).await;
+        let took = started.elapsed();
+        let problem = answer.problem(503);
+        assert_eq!(answer.header("retry-after"), Some("1"));
+        assert!(took < FAILURE_BOUND, "503 took {took:?}");
+        assert!(
+            !problem.to_string().contains("127.0.0.1"),
+            "no internals: {problem}"
+        );
+        assert!(
+            !problem.to_string().to_lowercase().contains("dispatch"),
+            "no internals: {problem}"
+        );
+    }
+    // Health does not depend on the store.
+    assert_eq!(
+        send(&app, Event::get(Kind::HttpV2, "/health")).await.status,
+        200
+    );
+
+    proxy.restart(Mode::Forward).await;
+    assert_eq!(
+        send(&app, login_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        200
+    );
+    // The refused registration left nothing behind: the email is still free.
+    assert_eq!(
+        send(&app, register_event("bob@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        201
+    );
+    let direct = DynamoStore::new(client(&endpoint()).await, store.table());
+    let bob = auth_api::domain::Email::parse("bob@example.com").unwrap();
+    use auth_api::store::UserStore as _;
+    assert!(direct.find_user_by_email(&bob).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_hanging_server_gives_a_503_within_the_bound() {
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let app = test_app(fresh_store(&proxy.url()).await);
+    proxy.restart(Mode::Hang).await;
+    for event in [
+        register_event("ada@example.com", STRONG_PASSWORD),
+        login_event("ada@example.com", STRONG_PASSWORD),
+    ] {
+        let started = Instant::now();
+        let answer = send(&app, event).await;
+        let took = started.elapsed();
+        answer.problem(503);
+        assert!(took < FAILURE_BOUND, "503 took {took:?}");
+    }
+}
