@@ -1,0 +1,63 @@
+//! One whole authorizer decision: event JSON in, response JSON out.
+
+use std::hint::black_box;
+
+use authorizer::{Authorizer, V2Response};
+use criterion::{Criterion, criterion_group, criterion_main};
+use secrecy::{ExposeSecret, SecretString};
+use shared::config::TokenSettings;
+use shared::token::now_unix;
+use shared::{KeySet, SigningKey, Subject, TokenIssuer, TokenVerifier};
+
+fn setup(key: SigningKey) -> (Authorizer, String) {
+    let settings = TokenSettings {
+        issuer: "https://auth.bench".into(),
+        audience: "bench-api".into(),
+    };
+    let mut keys = KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    let issuer = TokenIssuer::new(key, settings.clone(), 3600);
+    let subject = Subject {
+        user_id: uuid::Uuid::new_v4(),
+        email: "ada@example.com".into(),
+        roles: vec!["user".into()],
+    };
+    let token = issuer.issue(&subject, now_unix()).unwrap().token;
+    let event = serde_json::json!({
+        "type": "TOKEN",
+        "authorizationToken": format!("Bearer {}", token.expose_secret()),
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/items",
+    })
+    .to_string();
+    let authorizer = Authorizer::new(
+        TokenVerifier::new(keys, settings, 30),
+        None,
+        V2Response::Simple,
+    );
+    (authorizer, event)
+}
+
+fn decide(authorizer: &Authorizer, event: &str) -> String {
+    let event = serde_json::from_str(event).unwrap();
+    serde_json::to_string(&authorizer.decide(event).unwrap()).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let (eddsa, eddsa_event) = setup(SigningKey::ed25519_generate(None));
+    let (hs256, hs256_event) = setup(
+        SigningKey::hs256(
+            SecretString::from("a-bench-secret-of-at-least-32-bytes!!"),
+            None,
+        )
+        .unwrap(),
+    );
+    c.bench_function("authorizer decision EdDSA (TOKEN event)", |b| {
+        b.iter(|| decide(black_box(&eddsa), black_box(&eddsa_event)))
+    });
+    c.bench_function("authorizer decision HS256 (TOKEN event)", |b| {
+        b.iter(|| decide(black_box(&hs256), black_box(&hs256_event)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

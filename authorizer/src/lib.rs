@@ -1,0 +1,421 @@
+//! The API Gateway Lambda authorizer: event in, decision out.
+//!
+//! One handler answers REST `TOKEN` and `REQUEST` events and HTTP API payload 2.0 events. A
+//! missing or invalid token fails the invocation with exactly `Unauthorized` (API Gateway's
+//! 401); a valid token gets a policy naming everything it may reach, so API Gateway's
+//! per-token cache gives the right answer on every route.
+
+use std::time::Instant;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use shared::config::{self, ConfigError, Env};
+use shared::{AccessClaims, TokenVerifier, bearer_token};
+
+pub mod policy;
+pub mod rules;
+
+use policy::{Effect, INVOKE, PolicyDocument, Statement};
+use rules::Rules;
+
+/// The only error this authorizer ever returns. API Gateway answers 401 for exactly this
+/// message; any other text would become a 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+impl From<Unauthorized> for Diagnostic {
+    fn from(_: Unauthorized) -> Self {
+        Diagnostic {
+            error_type: "Unauthorized".into(),
+            error_message: "Unauthorized".into(),
+        }
+    }
+}
+
+/// How HTTP API (payload 2.0) events are answered; it must match the API's authorizer setting
+/// `EnableSimpleResponses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V2Response {
+    Simple,
+    Iam,
+}
+
+/// Values handed to the backend in `requestContext.authorizer`: primitives only, as REST APIs
+/// refuse objects and arrays there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Context {
+    pub sub: String,
+    pub email: String,
+    /// Comma-joined.
+    pub roles: String,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyResponse {
+    pub principal_id: String,
+    pub policy_document: PolicyDocument,
+    pub context: Context,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimpleResponse {
+    pub is_authorized: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
+}
+
+/// What API Gateway receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AuthorizerResponse {
+    Policy(PolicyResponse),
+    Simple(SimpleResponse),
+}
+
+/// The parts of an execute-api ARN: `{prefix}/{stage}/{METHOD}/{path}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodArn<'a> {
+    /// `arn:{partition}:execute-api:{region}:{account}:{api-id}`.
+    pub prefix: &'a str,
+    pub stage: &'a str,
+    /// `{METHOD}/{path}`.
+    pub resource: &'a str,
+}
+
+impl<'a> MethodArn<'a> {
+    pub fn parse(arn: &'a str) -> Option<Self> {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("execute-api"), Some(region), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let rest = parts.next()?;
+        let mut pieces = rest.splitn(3, '/');
+        let (api, stage, resource) = (pieces.next()?, pieces.next()?, pieces.next()?);
+        if [partition, region, account, api, stage, resource]
+            .iter()
+            .any(|p| p.is_empty())
+        {
+            return None;
+        }
+        let prefix_len = arn.len() - rest.len() + api.len();
+        Some(Self {
+            prefix: &arn[..prefix_len],
+            stage,
+            resource,
+        })
+    }
+
+    /// The ARN of `resource` (`METHOD/path` pattern) on this API and stage.
+    pub fn on_stage(&self, resource: &str) -> String {
+        format!("{}/{}/{}", self.prefix, self.stage, resource)
+    }
+}
+
+/// The event shapes, told apart by content.
+enum Incoming {
+    Token(ApiGatewayCustomAuthorizerRequest),
+    Request(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+    V2(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+}
+
+impl Incoming {
+    fn parse(event: Value) -> Result<Self, &'static str> {
+        let is_v2 = event.get("version").and_then(Value::as_str) == Some("2.0")
+            && event.get("routeArn").is_some();
+        let kind = event.get("type").and_then(Value::as_str);
+        if is_v2 {
+            return serde_json::from_value(event)
+                .map(|e| Incoming::V2(Box::new(e)))
+                .map_err(|_| "malformed_event");
+        }
+        match kind {
+            Some("TOKEN") => serde_json::from_value(event)
+                .map(Incoming::Token)
+                .map_err(|_| "malformed_event"),
+            Some("REQUEST") => serde_json::from_value(event)
+                .map(|e| Incoming::Request(Box::new(e)))
+                .map_err(|_| "malformed_event"),
+            _ => Err("unknown_event"),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Incoming::Token(_) => "token",
+            Incoming::Request(_) => "request",
+            Incoming::V2(_) => "v2",
+        }
+    }
+
+    fn arn(&self) -> Option<&str> {
+        match self {
+            Incoming::Token(e) => e.method_arn.as_deref(),
+            Incoming::Request(e) => e.method_arn.as_deref(),
+            Incoming::V2(e) => e.route_arn.as_deref(),
+        }
+    }
+
+    fn token(&self) -> Option<&str> {
+        fn from_headers(headers: &HeaderMap) -> Option<&str> {
+            headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_token)
+        }
+        match self {
+            Incoming::Token(e) => e.authorization_token.as_deref().and_then(bearer_token),
+            Incoming::Request(e) => from_headers(&e.headers),
+            Incoming::V2(e) => from_headers(&e.headers).or_else(|| {
+                e.identity_source
+                    .iter()
+                    .flatten()
+                    .find_map(|s| bearer_token(s))
+            }),
+        }
+    }
+}
+
+type Decided = (&'static str, bool, AuthorizerResponse);
+type Refused = (&'static str, &'static str);
+
+/// The authorizer's state, built once at cold start.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    verifier: TokenVerifier,
+    rules: Option<Rules>,
+    v2_response: V2Response,
+}
+
+impl Authorizer {
+    pub fn new(verifier: TokenVerifier, rules: Option<Rules>, v2_response: V2Response) -> Self {
+        Self {
+            verifier,
+            rules,
+            v2_response,
+        }
+    }
+
+    /// Reads `JWT_PUBLIC_KEYS` or `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`,
+    /// `AUTHORIZER_RULES` and `AUTHORIZER_V2_RESPONSE`.
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let verifier = config::verifier_from_env(env, None)?;
+        let rules = config::optional(env, "AUTHORIZER_RULES")
+            .map(|json| Rules::parse(&json))
+            .transpose()?;
+        let v2_response = match config::optional(env, "AUTHORIZER_V2_RESPONSE")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("simple") => V2Response::Simple,
+            Some("iam") => V2Response::Iam,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "AUTHORIZER_V2_RESPONSE",
+                    format!("must be simple or iam, got {other:?}"),
+                ));
+            }
+        };
+        Ok(Self::new(verifier, rules, v2_response))
+    }
+
+    /// The Lambda entry point.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Value>,
+    ) -> Result<AuthorizerResponse, Unauthorized> {
+        self.decide(event.payload)
+    }
+
+    /// Decides one event, and logs the decision (never the token).
+    pub fn decide(&self, event: Value) -> Result<AuthorizerResponse, Unauthorized> {
+        let started = Instant::now();
+        let outcome = self.evaluate(event);
+        let latency_us = started.elapsed().as_secs_f64() * 1e6;
+        match &outcome {
+            Ok((kind, allowed, response)) => {
+                let sub = match response {
+                    AuthorizerResponse::Policy(p) => Some(p.principal_id.as_str()),
+                    AuthorizerResponse::Simple(s) => s.context.as_ref().map(|c| c.sub.as_str()),
+                };
+                tracing::info!(
+                    decision = if *allowed { "allow" } else { "deny" },
+                    reason = if *allowed {
+                        "token_valid"
+                    } else {
+                        "role_refused"
+                    },
+                    sub,
+                    event = kind,
+                    latency_us,
+                    "authorizer decision"
+                );
+            }
+            Err((kind, reason)) => {
+                tracing::info!(
+                    decision = "unauthorized",
+                    reason = *reason,
+                    event = *kind,
+                    latency_us,
+                    "authorizer decision"
+                );
+            }
+        }
+        outcome.map(|(_, _, r)| r).map_err(|_| Unauthorized)
+    }
+
+    /// `Ok((event kind, allowed here, response))` or `Err((event kind, reason))`.
+    fn evaluate(&self, event: Value) -> Result<Decided, Refused> {
+        let incoming = Incoming::parse(event).map_err(|reason| ("unknown", reason))?;
+        let kind = incoming.kind();
+        let arn_text = incoming.arn().ok_or((kind, "missing_arn"))?;
+        let arn = MethodArn::parse(arn_text).ok_or((kind, "malformed_arn"))?;
+        let token = incoming.token().ok_or((kind, "no_bearer_token"))?;
+        let claims = self.verifier.verify(token).map_err(|e| (kind, e.code()))?;
+
+        let policy = self.policy_for(&claims, &arn);
+        let allowed = policy.evaluate(arn_text) == Some(Effect::Allow);
+        let context = Context {
+            sub: claims.sub.clone(),
+            email: claims.email.clone(),
+            roles: claims.roles.join(","),
+            exp: claims.exp,
+        };
+        let response = match (&incoming, self.v2_response) {
+            (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {
+                is_authorized: allowed,
+                context: allowed.then_some(context),
+            }),
+            _ => AuthorizerResponse::Policy(PolicyResponse {
+                principal_id: claims.sub,
+                policy_document: policy,
+                context,
+            }),
+        };
+        Ok((kind, allowed, response))
+    }
+
+    /// Everything the token may reach on this API and stage, independent of the route asked
+    /// for: API Gateway caches this answer per token and reuses it for other routes.
+    fn policy_for(&self, claims: &AccessClaims, arn: &MethodArn<'_>) -> PolicyDocument {
+        let Some(rules) = &self.rules else {
+            return PolicyDocument::new(vec![Statement {
+                action: INVOKE,
+                effect: Effect::Allow,
+                resource: vec![arn.on_stage("*/*")],
+            }]);
+        };
+        let (admitted, refused): (Vec<_>, Vec<_>) =
+            rules.iter().partition(|rule| rule.admits(&claims.roles));
+        let statement = [(Effect::Allow, admitted), (Effect::Deny, refused)]
+            .into_iter()
+            .filter(|(_, rules)| !rules.is_empty())
+            .map(|(effect, rules)| Statement {
+                action: INVOKE,
+                effect,
+                resource: rules.iter().map(|r| arn.on_stage(&r.resource)).collect(),
+            })
+            .collect();
+        PolicyDocument::new(statement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_arns_split_into_prefix_stage_and_resource() {
+        let arn =
+            MethodArn::parse("arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/a/b")
+                .unwrap();
+        assert_eq!(
+            arn.prefix,
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123"
+        );
+        assert_eq!(arn.stage, "prod");
+        assert_eq!(arn.resource, "GET/a/b");
+        assert_eq!(
+            arn.on_stage("*/*"),
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*"
+        );
+        let cn =
+            MethodArn::parse("arn:aws-cn:execute-api:cn-north-1:1:api/$default/POST/").unwrap();
+        assert_eq!(cn.stage, "$default");
+        assert_eq!(cn.resource, "POST/");
+    }
+
+    #[test]
+    fn foreign_or_truncated_arns_are_refused() {
+        for bad in [
+            "",
+            "arn:aws:lambda:us-east-1:1:function:f",
+            "arn:aws:execute-api:us-east-1:1:api",
+            "arn:aws:execute-api:us-east-1:1:api/prod",
+            "arn:aws:execute-api::1:api/prod/GET/",
+            "not an arn",
+        ] {
+            assert!(MethodArn::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    fn env(
+        extra: &[(&'static str, &'static str)],
+    ) -> std::collections::HashMap<&'static str, &'static str> {
+        let mut env = std::collections::HashMap::from([
+            ("JWT_ISSUER", "https://auth.example"),
+            ("JWT_AUDIENCE", "api"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]);
+        env.extend(extra.iter().copied());
+        env
+    }
+
+    #[test]
+    fn misconfiguration_fails_the_cold_start_naming_the_variable() {
+        assert!(Authorizer::from_env(&env(&[])).is_ok());
+        let bad_rules = Authorizer::from_env(&env(&[("AUTHORIZER_RULES", "{\"GET\": 1}")]));
+        assert_eq!(bad_rules.unwrap_err().variable, "AUTHORIZER_RULES");
+        let bad_mode = Authorizer::from_env(&env(&[("AUTHORIZER_V2_RESPONSE", "both")]));
+        assert_eq!(bad_mode.unwrap_err().variable, "AUTHORIZER_V2_RESPONSE");
+        let mut no_keys = env(&[]);
+        no_keys.remove("JWT_SECRET");
+        assert_eq!(
+            Authorizer::from_env(&no_keys).unwrap_err().variable,
+            "JWT_PUBLIC_KEYS"
+        );
+        let bad_jwks = env(&[("JWT_PUBLIC_KEYS", "{\"keys\": []}")]);
+        let mut bad_jwks = bad_jwks;
+        bad_jwks.remove("JWT_SECRET");
+        assert_eq!(
+            Authorizer::from_env(&bad_jwks).unwrap_err().variable,
+            "JWT_PUBLIC_KEYS"
+        );
+    }
+
+    #[test]
+    fn the_error_payload_is_exactly_unauthorized() {
+        let d = Diagnostic::from(Unauthorized);
+        assert_eq!(d.error_message, "Unauthorized");
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"errorType":"Unauthorized","errorMessage":"Unauthorized"}"#
+        );
+    }
+}

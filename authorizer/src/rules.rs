@@ -1,0 +1,118 @@
+//! Route rules (`AUTHORIZER_RULES`): which roles may call which routes.
+//!
+//! `{"GET /admin/*": ["admin"], "* /*": ["user"]}` — keys are `METHOD PATH` patterns (`*` is a
+//! wildcard in both, matching across `/` like IAM), values the roles admitted. A request is
+//! allowed when **every** rule matching it admits one of the token's roles, and at least one
+//! rule matches. That is exactly what an IAM policy of Allow statements (rules the token passes)
+//! and Deny statements (rules it fails) expresses, so one cached policy is right for every route.
+
+use std::collections::BTreeMap;
+
+use shared::ConfigError;
+
+const METHODS: [&str; 8] = [
+    "*", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `METHOD/PATH` without the leading slash of the path doubled: the part of an
+    /// execute-api ARN after the stage, e.g. `GET/admin/*` or `*/*`.
+    pub resource: String,
+    pub roles: Vec<String>,
+}
+
+impl Rule {
+    /// Whether a token with `roles` passes this rule.
+    pub fn admits(&self, roles: &[String]) -> bool {
+        roles.iter().any(|r| self.roles.contains(r))
+    }
+}
+
+/// A validated, non-empty set of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules(Vec<Rule>);
+
+impl Rules {
+    /// Parses the JSON of `AUTHORIZER_RULES`.
+    pub fn parse(json: &str) -> Result<Self, ConfigError> {
+        let bad = |problem: String| ConfigError::new("AUTHORIZER_RULES", problem);
+        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|e| {
+            bad(format!(
+                "must be a JSON object of \"METHOD /path\" to a list of roles ({e})"
+            ))
+        })?;
+        if map.is_empty() {
+            return Err(bad(
+                "has no rules; leave it unset to admit any valid token".into()
+            ));
+        }
+        let mut rules = Vec::with_capacity(map.len());
+        for (key, roles) in map {
+            let (method, path) = key
+                .split_once(' ')
+                .ok_or_else(|| bad(format!("rule {key:?} must be \"METHOD /path\"")))?;
+            let method = method.to_ascii_uppercase();
+            if !METHODS.contains(&method.as_str()) {
+                return Err(bad(format!(
+                    "rule {key:?}: method must be one of {METHODS:?}"
+                )));
+            }
+            let path_ok = path.starts_with('/')
+                && path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@%/*{}".contains(&b));
+            if !path_ok {
+                return Err(bad(format!(
+                    "rule {key:?}: path must start with / and hold only URL path characters and *"
+                )));
+            }
+            if roles.is_empty() || roles.iter().any(|r| r.trim().is_empty()) {
+                return Err(bad(format!(
+                    "rule {key:?}: list at least one non-empty role"
+                )));
+            }
+            rules.push(Rule {
+                resource: format!("{method}{path}"),
+                roles,
+            });
+        }
+        Ok(Self(rules))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rule> {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_into_arn_resources() {
+        let rules = Rules::parse(r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#).unwrap();
+        let resources: Vec<&str> = rules.iter().map(|r| r.resource.as_str()).collect();
+        assert_eq!(resources, vec!["*/*", "GET/admin/*"]);
+    }
+
+    #[test]
+    fn invalid_rules_name_the_problem() {
+        for (json, words) in [
+            ("nope", "JSON object"),
+            ("{}", "no rules"),
+            (r#"{"GET": ["a"]}"#, "METHOD /path"),
+            (r#"{"FETCH /x": ["a"]}"#, "method must be"),
+            (r#"{"GET x": ["a"]}"#, "must start with /"),
+            (r#"{"GET /a b": ["a"]}"#, "must start with /"),
+            (r#"{"GET /x?": ["a"]}"#, "must start with /"),
+            (r#"{"GET /x": []}"#, "at least one"),
+            (r#"{"GET /x": [""]}"#, "at least one"),
+            (r#"{"GET /x": "admin"}"#, "JSON object"),
+        ] {
+            let err = Rules::parse(json).unwrap_err();
+            assert_eq!(err.variable, "AUTHORIZER_RULES");
+            assert!(err.problem.contains(words), "{json}: {}", err.problem);
+        }
+    }
+}

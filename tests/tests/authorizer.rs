@@ -1,0 +1,501 @@
+//! The authorizer handler on real authorizer events: golden responses, route rules and the
+//! cache, and an attack suite where every case must end in exactly `Unauthorized`.
+
+use authorizer::policy::{Effect, PolicyDocument};
+use authorizer::{AuthorizerResponse, Unauthorized, V2Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use integration_tests::authorizer_events::{
+    ALL_AUTH_KINDS, AuthKind, Keys, arn_prefix, event, subject,
+};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
+use shared::token::now_unix;
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn policy_of(response: &AuthorizerResponse) -> &PolicyDocument {
+    match response {
+        AuthorizerResponse::Policy(p) => &p.policy_document,
+        AuthorizerResponse::Simple(_) => panic!("expected an IAM policy response"),
+    }
+}
+
+#[tokio::test]
+async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(None, V2Response::Simple);
+    let token = keys.token(&["user", "editor"]);
+    let claims = claims_of(&token);
+    let ev = event(AuthKind::Token, "GET", "/items", Some(&bearer(&token)));
+    // Through the Lambda entry point, as the runtime calls it.
+    let response = authorizer
+        .handle(LambdaEvent::new(ev, Context::default()))
+        .await
+        .unwrap();
+    let expected = format!(
+        concat!(
+            r#"{{"principalId":"{sub}","policyDocument":{{"Version":"2012-10-17","Statement":["#,
+            r#"{{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["#,
+            r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*/*"]}}]}},"#,
+            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp}}}}}"#
+        ),
+        sub = claims["sub"].as_str().unwrap(),
+        exp = claims["exp"],
+    );
+    assert_eq!(serde_json::to_string(&response).unwrap(), expected);
+}
+
+#[test]
+fn a_request_event_gets_the_same_policy_shape() {
+    let keys = Keys::ed25519();
+    let token = keys.token(&["user"]);
+    let claims = claims_of(&token);
+    let ev = event(AuthKind::Request, "POST", "/orders", Some(&bearer(&token)));
+    let response = keys
+        .authorizer(None, V2Response::Simple)
+        .decide(ev)
+        .unwrap();
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(json["principalId"], claims["sub"]);
+    assert_eq!(
+        json["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*/*"])
+    );
+    assert_eq!(
+        json.as_object().unwrap().len(),
+        3,
+        "no usageIdentifierKey, nothing null: {json}"
+    );
+}
+
+#[test]
+fn http_api_simple_responses_are_exact() {
+    let keys = Keys::hs256();
+    let token = keys.token(&["user"]);
+    let claims = claims_of(&token);
+    let allow = keys
+        .authorizer(None, V2Response::Simple)
+        .decide(event(AuthKind::V2, "GET", "/items", Some(&bearer(&token))))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&allow).unwrap(),
+        format!(
+            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{}}}}}"#,
+            claims["sub"].as_str().unwrap(),
+            claims["exp"]
+        )
+    );
+    let deny = keys
+        .authorizer(Some(r#"{"* /admin/*": ["admin"]}"#), V2Response::Simple)
+        .decide(event(
+            AuthKind::V2,
+            "GET",
+            "/admin/users",
+            Some(&bearer(&token)),
+        ))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&deny).unwrap(),
+        r#"{"isAuthorized":false}"#
+    );
+}
+
+#[test]
+fn http_api_iam_responses_use_the_route_arn() {
+    let keys = Keys::ed25519();
+    let token = keys.token(&["user"]);
+    let response = keys
+        .authorizer(None, V2Response::Iam)
+        .decide(event(
+            AuthKind::V2,
+            "DELETE",
+            "/items/7",
+            Some(&bearer(&token)),
+        ))
+        .unwrap();
+    let policy = policy_of(&response);
+    assert_eq!(
+        policy.statement[0].resource,
+        vec![format!("{}/*/*", arn_prefix(AuthKind::V2))]
+    );
+    assert!(!serde_json::to_string(&response).unwrap().contains("null"));
+}
+
+const RULES: &str = r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#;
+
+#[test]
+fn a_role_the_rules_refuse_gets_a_deny_policy() {
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(Some(RULES), V2Response::Iam);
+    let user = keys.token(&["user"]);
+    for kind in [AuthKind::Token, AuthKind::Request, AuthKind::V2] {
+        let arn = format!("{}/GET/admin/users", arn_prefix(kind));
+        let response = authorizer
+            .decide(event(kind, "GET", "/admin/users", Some(&bearer(&user))))
+            .unwrap();
+        let policy = policy_of(&response);
+        assert_eq!(policy.evaluate(&arn), Some(Effect::Deny), "{kind:?}");
+        let deny = policy
+            .statement
+            .iter()
+            .find(|s| s.effect == Effect::Deny)
+            .unwrap();
+        assert_eq!(
+            deny.resource,
+            vec![format!("{}/GET/admin/*", arn_prefix(kind))]
+        );
+    }
+    // A token with no admitted role at all gets only a Deny.
+    let guest = keys.token(&["guest"]);
+    let response = authorizer
+        .decide(event(
+            AuthKind::Token,
+            "GET",
+            "/items",
+            Some(&bearer(&guest)),
+        ))
+        .unwrap();
+    let policy = policy_of(&response);
+    assert!(policy.statement.iter().all(|s| s.effect == Effect::Deny));
+    assert_eq!(
+        policy.evaluate(&format!("{}/GET/items", arn_prefix(AuthKind::Token))),
+        Some(Effect::Deny)
+    );
+}
+
+/// Routes (`METHOD/path` after the stage) and how the policy must judge them.
+type RouteExpectations = [(&'static str, Option<Effect>); 4];
+
+#[test]
+fn one_cached_answer_is_right_for_every_route() {
+    // API Gateway caches the first answer per token and reuses it for other routes, so the
+    // policy returned for one route must judge every other route correctly too.
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(Some(RULES), V2Response::Iam);
+    let prefix = arn_prefix(AuthKind::Token);
+    let cases: [(&[&str], RouteExpectations); 3] = [
+        (
+            &["user"],
+            [
+                ("GET/items", Some(Effect::Allow)),
+                ("POST/items/7", Some(Effect::Allow)),
+                ("GET/admin/users", Some(Effect::Deny)),
+                ("DELETE/admin/users", Some(Effect::Allow)),
+            ],
+        ),
+        (
+            &["user", "admin"],
+            [
+                ("GET/items", Some(Effect::Allow)),
+                ("POST/items/7", Some(Effect::Allow)),
+                ("GET/admin/users", Some(Effect::Allow)),
+                ("DELETE/admin/users", Some(Effect::Allow)),
+            ],
+        ),
+        (
+            &["admin"],
+            [
+                ("GET/items", Some(Effect::Deny)),
+                ("POST/items/7", Some(Effect::Deny)),
+                ("GET/admin/users", Some(Effect::Deny)),
+                ("DELETE/admin/users", Some(Effect::Deny)),
+            ],
+        ),
+    ];
+    for (roles, routes) in cases {
+        let token = keys.token(roles);
+        // First call on one route (the answer API Gateway caches)...
+        let cached = authorizer
+            .decide(event(
+                AuthKind::Token,
+                "GET",
+                "/items",
+                Some(&bearer(&token)),
+            ))
+            .unwrap();
+        for (route, expected) in routes {
+            let arn = format!("{prefix}/{route}");
+            // ...judges every route as a fresh decision for that route would.
+            let (method, path) = route.split_once('/').unwrap();
+            let fresh = authorizer
+                .decide(event(
+                    AuthKind::Token,
+                    method,
+                    &format!("/{path}"),
+                    Some(&bearer(&token)),
+                ))
+                .unwrap();
+            assert_eq!(
+                policy_of(&cached).evaluate(&arn),
+                expected,
+                "{roles:?} {route}"
+            );
+            assert_eq!(
+                policy_of(&fresh).evaluate(&arn),
+                expected,
+                "{roles:?} {route}"
+            );
+        }
+        // And nothing on another stage or API.
+        let other_stage = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/test/GET/items";
+        assert_ne!(
+            policy_of(&cached).evaluate(other_stage),
+            Some(Effect::Allow)
+        );
+    }
+}
+
+#[test]
+fn the_bearer_scheme_and_header_name_are_case_insensitive() {
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(None, V2Response::Simple);
+    let token = keys.token(&["user"]);
+    for value in [format!("bearer {token}"), format!("  BEARER   {token}  ")] {
+        for kind in ALL_AUTH_KINDS {
+            assert!(
+                authorizer
+                    .decide(event(kind, "GET", "/items", Some(&value)))
+                    .is_ok(),
+                "{kind:?} {value:?}"
+            );
+        }
+    }
+    let mut ev = event(AuthKind::Request, "GET", "/items", None);
+    ev["headers"]["aUtHoRiZaTiOn"] = json!(bearer(&token));
+    assert!(authorizer.decide(ev).is_ok());
+}
+
+#[test]
+fn unknown_events_and_foreign_arns_fail_closed() {
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(None, V2Response::Simple);
+    let token = keys.token(&["user"]);
+    let mut foreign = event(AuthKind::Token, "GET", "/items", Some(&bearer(&token)));
+    foreign["methodArn"] = json!("arn:aws:lambda:us-east-1:123456789012:function:f");
+    let mut missing = event(AuthKind::Token, "GET", "/items", Some(&bearer(&token)));
+    missing.as_object_mut().unwrap().remove("methodArn");
+    for ev in [
+        json!({}),
+        json!(null),
+        json!([1]),
+        json!({"type": "OTHER"}),
+        foreign,
+        missing,
+    ] {
+        assert_eq!(authorizer.decide(ev), Err(Unauthorized));
+    }
+}
+
+/// Builds a token with any header and claims, signed with an HMAC secret.
+fn forge(header: Value, claims: Value, secret: &[u8]) -> String {
+    let header: jsonwebtoken::Header = serde_json::from_value(header).unwrap();
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn claims_now() -> Value {
+    let now = now_unix();
+    json!({"sub": "00000000-0000-4000-8000-000000000000", "email": "m@evil.example",
+           "iss": "https://auth.test", "aud": "test-api", "iat": now, "nbf": now,
+           "exp": now + 600, "jti": "x", "roles": ["admin"]})
+}
+
+#[test]
+fn every_attack_ends_in_exactly_unauthorized() {
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(None, V2Response::Iam);
+    let good = keys.token(&["user"]);
+    let kid = keys.issuer.key().kid().to_owned();
+    let x = keys
+        .issuer
+        .key()
+        .verification_key()
+        .jwk()
+        .unwrap()
+        .x
+        .clone();
+    let public = URL_SAFE_NO_PAD.decode(&x).unwrap();
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let parts: Vec<&str> = good.split('.').collect();
+    let flip = |segment: usize| {
+        let mut p: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+        let mut bytes = p[segment].clone().into_bytes();
+        let i = bytes.len() / 2;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        p[segment] = String::from_utf8(bytes).unwrap();
+        p.join(".")
+    };
+    let with_claim = |k: &str, v: Value| {
+        let mut c = claims_now();
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v;
+        }
+        c
+    };
+    let secret = b"attacker-chosen-secret-0123456789";
+    let hs_header = |extra: Value| {
+        let mut h = json!({"alg": "HS256", "typ": "at+jwt", "kid": kid});
+        h.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        h
+    };
+    let other = Keys::ed25519();
+    let now = now_unix();
+    let expired = spoiled_token(&keys, |c| {
+        c.iat = now - 2000;
+        c.nbf = now - 2000;
+        c.exp = now - 1000;
+    });
+    let future = spoiled_token(&keys, |c| {
+        c.nbf = now + 600;
+        c.exp = now + 1200;
+    });
+    let wrong_iss = spoiled_token(&keys, |c| c.iss = "https://evil.example".into());
+    let wrong_aud = spoiled_token(&keys, |c| c.aud = "another-api".into());
+
+    let attacks: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": "none", "typ": "at+jwt", "kid": kid})),
+                b64(&claims_now())
+            ),
+        ),
+        (
+            "alg none with junk signature",
+            format!(
+                "{}.{}.AAAA",
+                b64(&json!({"alg": "none", "typ": "at+jwt", "kid": kid})),
+                b64(&claims_now())
+            ),
+        ),
+        (
+            "HS256 keyed with the Ed25519 public key bytes",
+            forge(hs_header(json!({})), claims_now(), &public),
+        ),
+        (
+            "HS256 keyed with the public key's base64url",
+            forge(hs_header(json!({})), claims_now(), x.as_bytes()),
+        ),
+        (
+            "unknown kid",
+            forge(
+                json!({"alg": "HS256", "typ": "at+jwt", "kid": "nope"}),
+                claims_now(),
+                secret,
+            ),
+        ),
+        (
+            "jku elsewhere",
+            forge(
+                hs_header(json!({"jku": "https://evil.example/jwks.json"})),
+                claims_now(),
+                secret,
+            ),
+        ),
+        (
+            "x5u elsewhere",
+            forge(
+                hs_header(json!({"x5u": "https://evil.example/cert.pem"})),
+                claims_now(),
+                secret,
+            ),
+        ),
+        (
+            "embedded jwk",
+            forge(
+                hs_header(json!({"jwk": {"kty": "oct", "k": URL_SAFE_NO_PAD.encode(secret)}})),
+                claims_now(),
+                secret,
+            ),
+        ),
+        ("expired", expired),
+        ("nbf in the future", future),
+        ("wrong iss", wrong_iss),
+        ("wrong aud", wrong_aud),
+        (
+            "missing exp",
+            forge(hs_header(json!({})), with_claim("exp", Value::Null), secret),
+        ),
+        (
+            "refresh-style typ",
+            forge(
+                json!({"alg": "HS256", "typ": "refresh+jwt", "kid": kid}),
+                claims_now(),
+                secret,
+            ),
+        ),
+        ("one byte of header changed", flip(0)),
+        ("one byte of payload changed", flip(1)),
+        ("one byte of signature changed", flip(2)),
+        ("signature stripped", format!("{}.{}.", parts[0], parts[1])),
+        ("two segments", format!("{}.{}", parts[0], parts[1])),
+        ("four segments", format!("{good}.{}", parts[2])),
+        (
+            "not base64url",
+            format!("{}.{}.{}==", parts[0], parts[1], parts[2]),
+        ),
+        (
+            "100 KB token",
+            format!("{}.{}.{}", parts[0], "A".repeat(100_000), parts[2]),
+        ),
+        ("empty string", String::new()),
+        ("token from another key", other.token(&["admin"])),
+    ];
+    for kind in ALL_AUTH_KINDS {
+        for (name, token) in &attacks {
+            let ev = event(kind, "GET", "/items", Some(&bearer(token)));
+            assert_eq!(authorizer.decide(ev), Err(Unauthorized), "{kind:?}: {name}");
+        }
+        for (name, header) in [
+            ("no header", None),
+            ("Bearer with no token", Some("Bearer")),
+            ("Bearer and spaces", Some("Bearer   ")),
+            ("Basic scheme", Some("Basic YTpi")),
+            ("bare token", Some(good.as_str())),
+        ] {
+            let ev = event(kind, "GET", "/items", header);
+            assert_eq!(authorizer.decide(ev), Err(Unauthorized), "{kind:?}: {name}");
+        }
+    }
+    let payload = Diagnostic::from(Unauthorized);
+    assert_eq!(payload.error_message, "Unauthorized");
+    // The real thing still passes.
+    assert!(
+        authorizer
+            .decide(event(
+                AuthKind::Token,
+                "GET",
+                "/items",
+                Some(&bearer(&good))
+            ))
+            .is_ok()
+    );
+}
+
+/// A token signed by the right key whose claims `tweak` spoils.
+fn spoiled_token(keys: &Keys, tweak: impl FnOnce(&mut shared::AccessClaims)) -> String {
+    let mut claims = keys
+        .issuer
+        .issue(&subject(&["user"]), now_unix())
+        .unwrap()
+        .claims;
+    tweak(&mut claims);
+    secrecy::ExposeSecret::expose_secret(&keys.issuer.sign(&claims).unwrap()).to_owned()
+}
