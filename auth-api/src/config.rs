@@ -1,6 +1,7 @@
 //! auth-api configuration, read once at cold start (README "Configuration").
 
-use shared::config::{self, ConfigError, Env};
+use aws_config::SdkConfig;
+use shared::config::{self, ConfigError, Env, Overlay};
 use shared::{TokenIssuer, TokenVerifier};
 
 use crate::passwords::MIN_PRODUCTION_COST;
@@ -29,6 +30,48 @@ impl Config {
             bcrypt_cost: bcrypt_cost_from_env(env)?,
         })
     }
+}
+
+/// Like [`Config::from_env`], but when `JWT_SIGNING_KEY_PARAMETER` names an SSM SecureString
+/// parameter, the signing key is read from it (one `GetParameter` call, at cold start).
+pub async fn load(env: &dyn Env, sdk: &SdkConfig) -> Result<Config, ConfigError> {
+    const PARAMETER: &str = "JWT_SIGNING_KEY_PARAMETER";
+    let Some(name) = config::optional(env, PARAMETER) else {
+        return Config::from_env(env);
+    };
+    if config::optional(env, "JWT_SIGNING_KEY").is_some() {
+        return Err(ConfigError::new(
+            PARAMETER,
+            "set either JWT_SIGNING_KEY_PARAMETER or JWT_SIGNING_KEY, not both",
+        ));
+    }
+    let output = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            ConfigError::new(
+                PARAMETER,
+                format!(
+                    "cannot read SSM parameter {name}: {}",
+                    crate::error_chain(&e)
+                ),
+            )
+        })?;
+    let pem = output
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| ConfigError::new(PARAMETER, format!("SSM parameter {name} has no value")))?;
+    let mut overlay = Overlay::new(env);
+    overlay.set("JWT_SIGNING_KEY", pem);
+    Config::from_env(&overlay).map_err(|e| match e.variable {
+        "JWT_SIGNING_KEY" => {
+            ConfigError::new(PARAMETER, format!("SSM parameter {name}: {}", e.problem))
+        }
+        _ => e,
+    })
 }
 
 /// `BCRYPT_COST` (4 to 31, default 12). Below 10 only with `BCRYPT_ALLOW_LOW_COST=true`,

@@ -39,6 +39,34 @@ impl Env for HashMap<&str, &str> {
     }
 }
 
+/// An environment with some variables set or replaced, e.g. a secret fetched at start-up.
+pub struct Overlay<'a> {
+    base: &'a dyn Env,
+    overrides: HashMap<&'static str, String>,
+}
+
+impl<'a> Overlay<'a> {
+    pub fn new(base: &'a dyn Env) -> Self {
+        Self {
+            base,
+            overrides: HashMap::new(),
+        }
+    }
+
+    pub fn set(&mut self, name: &'static str, value: String) {
+        self.overrides.insert(name, value);
+    }
+}
+
+impl Env for Overlay<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.overrides
+            .get(name)
+            .cloned()
+            .or_else(|| self.base.var(name))
+    }
+}
+
 /// A configuration variable that is missing or invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

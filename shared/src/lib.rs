@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP or DynamoDB.
 
 pub mod config;
+pub mod init;
 pub mod keys;
 pub mod token;
 

@@ -134,6 +134,11 @@ impl Event {
         self.header("Authorization", &format!("Bearer {token}"))
     }
 
+    /// The Lambda payload.
+    pub fn to_json(&self) -> Value {
+        self.json.clone()
+    }
+
     /// The event as lambda_http parses it from the Lambda payload.
     pub fn request(&self) -> Request {
         lambda_http::request::from_str(&self.json.to_string()).expect("fixture events parse")

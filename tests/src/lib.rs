@@ -5,4 +5,5 @@ pub mod app;
 pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;
+pub mod runtime_api;
 pub mod store_contract;

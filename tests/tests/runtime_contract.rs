@@ -1,0 +1,168 @@
+//! The real release binaries (`cargo lambda build --release`, run by scripts/test) under a
+//! Lambda Runtime API emulator: they answer fixture events, and a misconfigured binary reports
+//! an init error through the Runtime API instead of dying silently.
+
+use std::time::Duration;
+
+use integration_tests::app::{STRONG_PASSWORD, settings};
+use integration_tests::authorizer_events::{AuthKind, event as auth_event, subject};
+use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::events::{Event, Kind};
+use integration_tests::runtime_api::{Report, RuntimeApi, spawn};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::token::now_unix;
+use shared::{KeySet, SigningKey, TokenIssuer};
+
+// RFC 8037 appendix A.1 test key: public test material, never a real secret.
+const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
+fn key() -> SigningKey {
+    SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap()
+}
+
+fn jwks() -> String {
+    let mut set = KeySet::default();
+    set.insert(key().verification_key()).unwrap();
+    serde_json::to_string(&set.to_jwks()).unwrap()
+}
+
+fn token_env() -> Vec<(&'static str, String)> {
+    let s = settings();
+    vec![
+        ("JWT_ISSUER", s.issuer),
+        ("JWT_AUDIENCE", s.audience),
+        ("JWT_PUBLIC_KEYS", jwks()),
+    ]
+}
+
+fn response_body(report: Report) -> Value {
+    match report {
+        Report::Response { body, .. } => body,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_release_authorizer_allows_good_tokens_and_fails_bad_ones_with_exactly_unauthorized() {
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("authorizer", &api, &token_env());
+    let issuer = TokenIssuer::new(key(), settings(), 900);
+    let token = issuer.issue(&subject(&["user"]), now_unix()).unwrap().token;
+    let good = auth_event(
+        AuthKind::Token,
+        "GET",
+        "/items",
+        Some(&format!("Bearer {}", token.expose_secret())),
+    );
+    let body = response_body(api.invoke(good).await);
+    assert_eq!(body["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(body["context"]["email"], "ada@example.com");
+
+    let bad = auth_event(AuthKind::V2, "GET", "/items", Some("Bearer not.a.token"));
+    match api.invoke(bad).await {
+        Report::Error { body, .. } => {
+            assert_eq!(body["errorMessage"], "Unauthorized");
+            assert_eq!(body["errorType"], "Unauthorized");
+        }
+        other => panic!("expected an invocation error, got {other:?}"),
+    }
+    // Still serving after a refusal.
+    let simple = auth_event(
+        AuthKind::V2,
+        "GET",
+        "/items",
+        Some(&format!("Bearer {}", token.expose_secret())),
+    );
+    assert_eq!(
+        response_body(api.invoke(simple).await)["isAuthorized"],
+        true
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
+    let store = fresh_store(&endpoint()).await;
+    let mut api = RuntimeApi::start().await;
+    let mut env = token_env();
+    env.extend([
+        ("USERS_TABLE", store.table().to_owned()),
+        ("JWT_SIGNING_KEY", TEST_PEM.to_owned()),
+        ("BCRYPT_COST", "4".to_owned()),
+        ("BCRYPT_ALLOW_LOW_COST", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]);
+    let mut child = spawn("auth-api", &api, &env);
+
+    let health = response_body(
+        api.invoke(event_json(Event::get(Kind::RestV1, "/health")))
+            .await,
+    );
+    assert_eq!(health["statusCode"], 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(health["body"].as_str().unwrap()).unwrap(),
+        json!({"status": "ok"})
+    );
+
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let registered = response_body(
+        api.invoke(event_json(Event::post_json(
+            Kind::HttpV2,
+            "/register",
+            &credentials,
+        )))
+        .await,
+    );
+    assert_eq!(registered["statusCode"], 201, "{registered}");
+    let login = response_body(
+        api.invoke(event_json(Event::post_json(
+            Kind::FunctionUrl,
+            "/login",
+            &credentials,
+        )))
+        .await,
+    );
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let token: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
+    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid;
+    assert_eq!(kid.as_deref(), Some(key().kid()));
+    child.kill().await.unwrap();
+}
+
+/// The Lambda payload of an event built from the fixtures.
+fn event_json(event: Event) -> Value {
+    event.to_json()
+}
+
+#[tokio::test]
+async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
+    for (function, missing) in [("authorizer", "JWT_ISSUER"), ("auth-api", "USERS_TABLE")] {
+        let mut api = RuntimeApi::start().await;
+        let env: Vec<(&str, String)> = token_env()
+            .into_iter()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let mut child = spawn(function, &api, &env);
+        match api.next_report().await {
+            Report::InitError {
+                error_type_header,
+                body,
+            } => {
+                assert_eq!(error_type_header.as_deref(), Some("Runtime.InitError"));
+                let message = body["errorMessage"].as_str().unwrap();
+                assert!(message.contains(missing), "{function}: {message}");
+            }
+            other => panic!("{function}: expected an init error, got {other:?}"),
+        }
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the binary exits after its init error")
+            .unwrap();
+        assert!(!status.success(), "{function} must exit non-zero");
+    }
+}
