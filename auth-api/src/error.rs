@@ -43,6 +43,8 @@ pub enum ApiError {
     InvalidToken,
     #[error("no such route")]
     NotFound,
+    #[error("the token's user does not exist")]
+    UserNotFound,
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
     #[error("user store unavailable")]
@@ -59,7 +61,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::EmailTaken => StatusCode::CONFLICT,
             ApiError::InvalidCredentials | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,6 +110,11 @@ impl ApiError {
                 "not-found",
                 "Not found",
                 "No route matches this path.".into(),
+            ),
+            ApiError::UserNotFound => (
+                "user-not-found",
+                "User not found",
+                "The account this token was issued to no longer exists.".into(),
             ),
             ApiError::MethodNotAllowed { allow } => (
                 "method-not-allowed",

@@ -46,6 +46,7 @@ impl<S: UserStore> App<S> {
             Some(Route::Login) => routes::login::login(self, &req).await,
             Some(Route::Verify) => routes::verify::verify(self, &req),
             Some(Route::Health) => Ok(routes::health::health()),
+            Some(Route::Me) => routes::me::me(self, &req).await,
         };
         let (response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),

@@ -130,6 +130,22 @@ impl Event {
         self.without_header("content-type")
     }
 
+    /// The context a Lambda authorizer passed on, where API Gateway puts it for this shape.
+    pub fn authorized_as(mut self, sub: &str) -> Self {
+        let context = json!({"sub": sub, "email": "ada@example.com", "roles": "user", "exp": 4_102_444_800_i64});
+        match self.kind {
+            Kind::RestV1 => {
+                let mut flat = context;
+                flat["principalId"] = json!(sub);
+                self.json["requestContext"]["authorizer"] = flat;
+            }
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                self.json["requestContext"]["authorizer"] = json!({"lambda": context});
+            }
+        }
+        self
+    }
+
     pub fn bearer(self, token: &str) -> Self {
         self.header("Authorization", &format!("Bearer {token}"))
     }

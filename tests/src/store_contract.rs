@@ -89,3 +89,24 @@ pub async fn concurrent_creates_of_one_email_have_exactly_one_winner<S: UserStor
     let stored = store.find_user_by_email(&email).await.unwrap().unwrap();
     assert_eq!(stored.user_id, winners[0]);
 }
+
+pub async fn a_user_is_found_by_id<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    let grace = user("grace@example.com");
+    store.create_user(&ada).await.unwrap();
+    store.create_user(&grace).await.unwrap();
+    let found = store
+        .find_user_by_id(grace.user_id)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.email, grace.email);
+    assert_eq!(found.roles, grace.roles);
+    assert!(
+        store
+            .find_user_by_id(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -380,3 +380,61 @@ async fn verify_answers_from_the_token_never_from_the_request() {
     assert_eq!(claims["email"], "ada@example.com");
     assert_eq!(claims["roles"], json!(["user"]));
 }
+
+#[tokio::test]
+async fn me_answers_the_profile_of_the_authorizer_subject_only() {
+    for kind in ALL_KINDS {
+        let app = test_app(MemoryStore::new());
+        let ada = register(&app, kind, "ada@example.com", STRONG_PASSWORD)
+            .await
+            .json();
+        register(
+            &app,
+            kind,
+            "grace@example.com",
+            "another Strong passphrase 42",
+        )
+        .await;
+        let sub = ada["user_id"].as_str().unwrap();
+        // Whatever the client claims in headers or body, the profile is the authorizer's subject.
+        let event = Event::get(kind, "/me")
+            .authorized_as(sub)
+            .header("x-user-id", "grace@example.com")
+            .body(r#"{"email":"grace@example.com"}"#);
+        let answer = send(&app, event).await;
+        assert_eq!(answer.status, 200, "{kind:?}: {}", answer.text);
+        let profile = answer.json();
+        assert_eq!(profile["user_id"], sub);
+        assert_eq!(profile["email"], "ada@example.com");
+        assert_eq!(profile["roles"], json!(["user"]));
+        assert_eq!(profile["created_at"], ada["created_at"]);
+        assert_eq!(
+            profile.as_object().unwrap().len(),
+            4,
+            "no password hash: {profile}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn me_without_an_authorizer_context_or_for_a_vanished_user_is_refused() {
+    let app = test_app(MemoryStore::new());
+    send(&app, Event::get(Kind::RestV1, "/me"))
+        .await
+        .problem(401);
+    send(
+        &app,
+        Event::get(Kind::RestV1, "/me").authorized_as("not-a-uuid"),
+    )
+    .await
+    .problem(401);
+    let gone = send(
+        &app,
+        Event::get(Kind::HttpV2, "/me").authorized_as(&uuid::Uuid::new_v4().to_string()),
+    )
+    .await;
+    assert_eq!(
+        gone.problem(404)["type"],
+        "urn:problem-type:auth:user-not-found"
+    );
+}

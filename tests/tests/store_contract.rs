@@ -27,4 +27,5 @@ both_stores!(
     an_unknown_email_is_not_found,
     a_second_user_with_the_same_email_is_refused_and_the_first_kept,
     concurrent_creates_of_one_email_have_exactly_one_winner,
+    a_user_is_found_by_id,
 );

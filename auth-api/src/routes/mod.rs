@@ -6,6 +6,7 @@ use serde::Serialize;
 
 pub mod health;
 pub mod login;
+pub mod me;
 pub mod register;
 pub mod verify;
 
@@ -16,6 +17,7 @@ pub enum Route {
     Login,
     Verify,
     Health,
+    Me,
 }
 
 impl Route {
@@ -30,6 +32,7 @@ impl Route {
             "/login" => Some(Route::Login),
             "/verify" => Some(Route::Verify),
             "/health" => Some(Route::Health),
+            "/me" => Some(Route::Me),
             _ => None,
         }
     }
@@ -38,7 +41,7 @@ impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Register | Route::Login => "POST",
-            Route::Verify | Route::Health => "GET",
+            Route::Verify | Route::Health | Route::Me => "GET",
         }
     }
 
@@ -49,6 +52,7 @@ impl Route {
             Route::Login => "login",
             Route::Verify => "verify",
             Route::Health => "health",
+            Route::Me => "me",
         }
     }
 }

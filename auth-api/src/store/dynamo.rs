@@ -2,8 +2,9 @@
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
-//! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity` |
+//! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>` |
 //!
+//! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id.
 //! `expires_at` (Unix seconds) is the table's TTL attribute, for session items.
 
 use std::collections::HashMap;
@@ -15,8 +16,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -25,6 +26,9 @@ use uuid::Uuid;
 
 use super::{StoreError, UserRecord, UserStore};
 use crate::domain::Email;
+
+/// Name of the index that finds users by id.
+pub const USER_ID_INDEX: &str = "gsi1";
 
 /// Name of the table's TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -102,6 +106,19 @@ impl DynamoStore {
             .key_schema(key("sk", KeyType::Range)?)
             .attribute_definitions(attr("pk")?)
             .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(USER_ID_INDEX)
+                    .key_schema(key("gsi1pk", KeyType::Hash)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(internal)?,
+            )
             .send()
             .await;
         match created {
@@ -222,6 +239,10 @@ impl UserStore for DynamoStore {
                 AttributeValue::S(user.user_id.to_string()),
             ),
             (
+                "gsi1pk".to_owned(),
+                AttributeValue::S(format!("USER#{}", user.user_id)),
+            ),
+            (
                 "email".to_owned(),
                 AttributeValue::S(user.email.as_str().to_owned()),
             ),
@@ -256,6 +277,26 @@ impl UserStore for DynamoStore {
             }
             Err(err) => Err(classify(err)),
         }
+    }
+
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(USER_ID_INDEX)
+            .key_condition_expression("gsi1pk = :id")
+            .expression_attribute_values(":id", AttributeValue::S(format!("USER#{user_id}")))
+            .limit(1)
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .items
+            .unwrap_or_default()
+            .first()
+            .map(user_from_item)
+            .transpose()
     }
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {

@@ -35,6 +35,14 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn find_user_by_id(&self, user_id: uuid::Uuid) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self
+            .users()
+            .values()
+            .find(|u| u.user_id == user_id)
+            .cloned())
+    }
+
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.users().get(email).cloned())
     }

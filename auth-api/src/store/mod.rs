@@ -47,6 +47,13 @@ pub trait UserStore: Send + Sync {
     fn create_user(&self, user: &UserRecord)
     -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The user with this id. May lag a just-created user by a moment (DynamoDB reads it
+    /// through a global secondary index, which is eventually consistent).
+    fn find_user_by_id(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
     /// The user with this email, read consistently (a user just created is found).
     fn find_user_by_email(
         &self,
