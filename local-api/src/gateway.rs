@@ -1,0 +1,389 @@
+//! The API Gateway-like front: HTTP request → REST API event → the real handlers → HTTP
+//! response, with the real authorizer in front of protected routes and its answers cached per
+//! token as API Gateway does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use auth_api::App;
+use auth_api::store::UserStore;
+use authorizer::policy::Effect;
+use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use lambda_http::Body;
+use serde_json::{Map, Value, json};
+
+use crate::template::GatewaySpec;
+
+/// The account, region and API id local ARNs are made of.
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+pub const API_ID: &str = "local";
+
+/// API Gateway refuses larger payloads (10 MB).
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+/// How the authorizer step went, for the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDecision {
+    Public,
+    Allow,
+    CachedAllow,
+    Deny,
+    CachedDeny,
+    Unauthorized,
+}
+
+impl AuthDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthDecision::Public => "public",
+            AuthDecision::Allow => "allow",
+            AuthDecision::CachedAllow => "allow (cached)",
+            AuthDecision::Deny => "deny",
+            AuthDecision::CachedDeny => "deny (cached)",
+            AuthDecision::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+struct Cached {
+    until: Instant,
+    policy: PolicyResponse,
+}
+
+pub struct Gateway<S> {
+    spec: GatewaySpec,
+    app: App<S>,
+    authorizer: Authorizer,
+    cache: Mutex<HashMap<String, Cached>>,
+    authorizer_calls: AtomicU64,
+}
+
+/// A request as it arrives over HTTP.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub source_ip: SocketAddr,
+}
+
+fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(
+        json!({"message": message}).to_string(),
+    )));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(error_type) {
+        response.headers_mut().insert("x-amzn-errortype", v);
+    }
+    response
+}
+
+impl<S: UserStore> Gateway<S> {
+    pub fn new(spec: GatewaySpec, app: App<S>, authorizer: Authorizer) -> Self {
+        Self {
+            spec,
+            app,
+            authorizer,
+            cache: Mutex::new(HashMap::new()),
+            authorizer_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn spec(&self) -> &GatewaySpec {
+        &self.spec
+    }
+
+    pub fn app(&self) -> &App<S> {
+        &self.app
+    }
+
+    /// How many times the authorizer has been invoked (cache hits do not count).
+    pub fn authorizer_calls(&self) -> u64 {
+        self.authorizer_calls.load(Ordering::Relaxed)
+    }
+
+    fn method_arn(&self, method: &str, path: &str) -> String {
+        format!(
+            "arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{}/{method}{path}",
+            self.spec.stage
+        )
+    }
+
+    /// The authorizer's policy for this token: from the cache while fresh, else a new call.
+    fn authorize(&self, token: &str, arn: &str) -> Result<(PolicyResponse, bool), ()> {
+        let ttl = Duration::from_secs(self.spec.authorizer_ttl);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, c| c.until > Instant::now());
+        if let Some(hit) = cache.get(token) {
+            return Ok((hit.policy.clone(), true));
+        }
+        drop(cache);
+        self.authorizer_calls.fetch_add(1, Ordering::Relaxed);
+        let event = json!({"type": "TOKEN", "authorizationToken": token, "methodArn": arn});
+        match self.authorizer.decide(event) {
+            Ok(AuthorizerResponse::Policy(policy)) => {
+                if !ttl.is_zero() {
+                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.insert(
+                        token.to_owned(),
+                        Cached {
+                            until: Instant::now() + ttl,
+                            policy: policy.clone(),
+                        },
+                    );
+                }
+                Ok((policy, false))
+            }
+            // A TOKEN event is always answered with a policy; anything else is a refusal.
+            Ok(AuthorizerResponse::Simple(_)) | Err(_) => Err(()),
+        }
+    }
+
+    /// Answers one request, with what the access log should say of the authorizer.
+    pub async fn handle(&self, req: HttpRequest) -> (Response<Full<Bytes>>, AuthDecision) {
+        if req.body.len() > MAX_PAYLOAD {
+            return (
+                gateway_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLarge",
+                    "Request Too Long",
+                ),
+                AuthDecision::Public,
+            );
+        }
+        let Some(route) = self.spec.route(&req.method, &req.path) else {
+            // What a REST API answers for a resource or method it does not have.
+            return (
+                gateway_error(
+                    StatusCode::FORBIDDEN,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                ),
+                AuthDecision::Public,
+            );
+        };
+        let arn = self.method_arn(&req.method, &req.path);
+        let mut authorizer_context = None;
+        let mut decision = AuthDecision::Public;
+        if route.protected {
+            let unauthorized = || {
+                gateway_error(
+                    StatusCode::UNAUTHORIZED,
+                    "UnauthorizedException",
+                    "Unauthorized",
+                )
+            };
+            let token = req
+                .headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.trim().is_empty());
+            // API Gateway answers 401 itself, without calling the authorizer, when the
+            // identity source is absent.
+            let Some(token) = token else {
+                return (unauthorized(), AuthDecision::Unauthorized);
+            };
+            let Ok((policy, cached)) = self.authorize(token, &arn) else {
+                return (unauthorized(), AuthDecision::Unauthorized);
+            };
+            match policy.policy_document.evaluate(&arn) {
+                Some(Effect::Allow) => {
+                    decision = if cached {
+                        AuthDecision::CachedAllow
+                    } else {
+                        AuthDecision::Allow
+                    };
+                    let mut context = match serde_json::to_value(&policy.context) {
+                        Ok(Value::Object(map)) => map,
+                        _ => Map::new(),
+                    };
+                    context.insert("principalId".into(), json!(policy.principal_id));
+                    authorizer_context = Some(Value::Object(context));
+                }
+                effect => {
+                    let decision = if cached {
+                        AuthDecision::CachedDeny
+                    } else {
+                        AuthDecision::Deny
+                    };
+                    let message = if effect == Some(Effect::Deny) {
+                        "User is not authorized to access this resource with an explicit deny"
+                    } else {
+                        "User is not authorized to access this resource"
+                    };
+                    return (
+                        gateway_error(StatusCode::FORBIDDEN, "AccessDeniedException", message),
+                        decision,
+                    );
+                }
+            }
+        }
+        let event = self.rest_event(&req, authorizer_context);
+        let response = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(request) => self.app.handle(request).await,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the Lambda event");
+                return (
+                    gateway_error(
+                        StatusCode::BAD_GATEWAY,
+                        "InternalServerErrorException",
+                        "Internal server error",
+                    ),
+                    decision,
+                );
+            }
+        };
+        (into_http(response), decision)
+    }
+
+    /// The REST API (payload 1.0) proxy event API Gateway would send for `req`.
+    fn rest_event(&self, req: &HttpRequest, authorizer: Option<Value>) -> Value {
+        let mut headers = Map::new();
+        let mut multi_headers: Map<String, Value> = Map::new();
+        for (name, value) in &req.headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            headers.insert(name.as_str().to_owned(), json!(value));
+            match multi_headers.get_mut(name.as_str()) {
+                Some(Value::Array(values)) => values.push(json!(value)),
+                _ => {
+                    multi_headers.insert(name.as_str().to_owned(), json!([value]));
+                }
+            }
+        }
+        let (query, multi_query) = query_maps(req.query.as_deref());
+        let (body, is_base64) = if req.body.is_empty() {
+            (Value::Null, false)
+        } else {
+            match std::str::from_utf8(&req.body) {
+                Ok(text) => (json!(text), false),
+                Err(_) => (json!(STANDARD.encode(&req.body)), true),
+            }
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut context = json!({
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": API_ID,
+            "extendedRequestId": uuid::Uuid::new_v4().to_string(),
+            "httpMethod": req.method,
+            "identity": {"sourceIp": req.source_ip.ip().to_string(),
+                         "userAgent": req.headers.get("user-agent").and_then(|h| h.to_str().ok())},
+            "path": format!("/{}{}", self.spec.stage, req.path),
+            "protocol": "HTTP/1.1",
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestTimeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+            "resourceId": "local",
+            "resourcePath": req.path,
+            "stage": self.spec.stage,
+        });
+        if let Some(authorizer) = authorizer {
+            context["authorizer"] = authorizer;
+        }
+        json!({
+            "resource": req.path,
+            "path": req.path,
+            "httpMethod": req.method,
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": multi_query,
+            "pathParameters": null,
+            "stageVariables": null,
+            "requestContext": context,
+            "body": body,
+            "isBase64Encoded": is_base64,
+        })
+    }
+}
+
+/// `?a=1&a=2&b` as API Gateway's single- and multi-value maps (last value wins in the first).
+fn query_maps(query: Option<&str>) -> (Value, Value) {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return (Value::Null, Value::Null);
+    };
+    let mut single = Map::new();
+    let mut multi: Map<String, Value> = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k), percent_decode(v));
+        single.insert(k.clone(), json!(v));
+        match multi.get_mut(&k) {
+            Some(Value::Array(values)) => values.push(json!(v)),
+            _ => {
+                multi.insert(k, json!([v]));
+            }
+        }
+    }
+    (Value::Object(single), Value::Object(multi))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A Lambda proxy response back to HTTP: status, every header value, text or binary body.
+fn into_http(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    let mut out = Response::new(Full::new(bytes));
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_become_single_and_multi_value_maps() {
+        let (single, multi) = query_maps(Some("a=1&a=2&b=x%20y&c"));
+        assert_eq!(single, json!({"a": "2", "b": "x y", "c": ""}));
+        assert_eq!(multi, json!({"a": ["1", "2"], "b": ["x y"], "c": [""]}));
+        assert_eq!(query_maps(None), (Value::Null, Value::Null));
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+}

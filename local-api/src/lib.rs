@@ -1,0 +1,211 @@
+//! local-api: both Lambdas behind a local API Gateway-like front, on one port, with no Docker
+//! and no AWS. Routes and their protection come from template.yaml.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth_api::App;
+use auth_api::domain::Email;
+use auth_api::passwords::Passwords;
+use auth_api::store::{DynamoStore, MemoryStore, StoreError, UserRecord, UserStore};
+use authorizer::rules::Rules;
+use authorizer::{Authorizer, V2Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use shared::config::{self, ConfigError, Env, TokenSettings};
+use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
+use tokio::net::TcpListener;
+
+pub mod gateway;
+pub mod template;
+
+pub use gateway::Gateway;
+use gateway::HttpRequest;
+use template::GatewaySpec;
+
+/// The in-memory store by default; DynamoDB when configured.
+pub enum LocalStore {
+    Memory(MemoryStore),
+    Dynamo(DynamoStore),
+}
+
+impl UserStore for LocalStore {
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.create_user(user).await,
+            LocalStore::Dynamo(s) => s.create_user(user).await,
+        }
+    }
+
+    async fn find_user_by_id(&self, user_id: uuid::Uuid) -> Result<Option<UserRecord>, StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.find_user_by_id(user_id).await,
+            LocalStore::Dynamo(s) => s.find_user_by_id(user_id).await,
+        }
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.find_user_by_email(email).await,
+            LocalStore::Dynamo(s) => s.find_user_by_email(email).await,
+        }
+    }
+}
+
+/// Local settings: environment variables first, then the template's parameter defaults, then
+/// local defaults. Nothing is required.
+pub struct LocalConfig {
+    pub key: SigningKey,
+    /// Whether the key was generated for this run.
+    pub ephemeral_key: bool,
+    pub settings: TokenSettings,
+    pub bcrypt_cost: u32,
+    pub rules: Option<Rules>,
+    pub ttl_seconds: u64,
+}
+
+impl LocalConfig {
+    pub fn from_env(env: &dyn Env, spec: &GatewaySpec) -> Result<Self, ConfigError> {
+        let param = |name: &str| spec.parameters.get(name).filter(|v| !v.is_empty()).cloned();
+        let (key, ephemeral_key) = if config::optional(env, "JWT_SIGNING_KEY").is_some()
+            || config::optional(env, "JWT_SECRET").is_some()
+        {
+            (config::signing_key_from_env(env)?, false)
+        } else {
+            (SigningKey::ed25519_generate(None), true)
+        };
+        let settings = TokenSettings {
+            issuer: config::optional(env, "JWT_ISSUER")
+                .or_else(|| param("JwtIssuer"))
+                .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
+            audience: config::optional(env, "JWT_AUDIENCE")
+                .or_else(|| param("JwtAudience"))
+                .unwrap_or_else(|| "local-api".into()),
+        };
+        let bcrypt_cost = match config::optional(env, "BCRYPT_COST") {
+            Some(_) => auth_api::config::bcrypt_cost_from_env(env)?,
+            None => 10,
+        };
+        let rules = config::optional(env, "AUTHORIZER_RULES")
+            .or_else(|| param("AuthorizerRules"))
+            .map(|json| Rules::parse(&json))
+            .transpose()?;
+        let ttl_seconds = config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
+        Ok(Self {
+            key,
+            ephemeral_key,
+            settings,
+            bcrypt_cost,
+            rules,
+            ttl_seconds,
+        })
+    }
+
+    /// The issuer local-api's auth-api signs with.
+    pub fn issuer(&self) -> TokenIssuer {
+        TokenIssuer::new(self.key.clone(), self.settings.clone(), self.ttl_seconds)
+    }
+
+    fn verifier(&self) -> TokenVerifier {
+        let mut keys = KeySet::default();
+        // A set with one key cannot clash.
+        let _ = keys.insert(self.key.verification_key());
+        TokenVerifier::new(
+            keys,
+            self.settings.clone(),
+            shared::token::DEFAULT_LEEWAY_SECONDS,
+        )
+    }
+
+    /// The gateway with both handlers, over `store`.
+    pub fn gateway<S: UserStore>(
+        &self,
+        spec: GatewaySpec,
+        store: S,
+    ) -> Result<Gateway<S>, ConfigError> {
+        let passwords = Passwords::new(self.bcrypt_cost)
+            .map_err(|e| ConfigError::new("BCRYPT_COST", e.to_string()))?;
+        let app = App {
+            store,
+            issuer: self.issuer(),
+            verifier: self.verifier(),
+            passwords,
+        };
+        let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
+        Ok(Gateway::new(spec, app, authorizer))
+    }
+}
+
+/// Serves `gateway` on `listener` until `shutdown` completes; in-flight requests finish first.
+pub async fn serve<S: UserStore + 'static>(
+    listener: TcpListener,
+    gateway: Arc<Gateway<S>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let gateway = Arc::clone(&gateway);
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        let gateway = Arc::clone(&gateway);
+                        async move { Ok::<_, Infallible>(answer(&gateway, req, peer).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    // Let open connections finish what they are doing, briefly.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn answer<S: UserStore>(
+    gateway: &Gateway<S>,
+    req: hyper::Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    // One byte over API Gateway's limit is enough to refuse the request.
+    let body = match Limited::new(body, 10 * 1024 * 1024 + 1).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::from(vec![0; 10 * 1024 * 1024 + 1]),
+    };
+    let (response, decision) = gateway
+        .handle(HttpRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body,
+            source_ip: peer,
+        })
+        .await;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+        authorizer = decision.as_str(),
+        "access"
+    );
+    response
+}
