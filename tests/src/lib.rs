@@ -5,5 +5,6 @@ pub mod app;
 pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;
+pub mod local;
 pub mod runtime_api;
 pub mod store_contract;

@@ -1,0 +1,70 @@
+//! A local-api spawned in process on a free port, reached over real HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use local_api::template::{self, GatewaySpec};
+use local_api::{Gateway, LocalConfig, LocalStore, serve};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The template SAM deploys.
+pub const TEMPLATE: &str = include_str!("../../template.yaml");
+
+pub struct LocalApi {
+    pub url: String,
+    pub gateway: Arc<Gateway<LocalStore>>,
+    pub config: LocalConfig,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalApi {
+    /// Starts local-api over `store` with `env` as its environment and the real template,
+    /// changed by `tweak` where a test needs another gateway shape.
+    pub async fn spawn(
+        store: LocalStore,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut GatewaySpec),
+    ) -> Self {
+        let mut spec = template::parse(TEMPLATE).expect("template.yaml parses");
+        tweak(&mut spec);
+        let env: HashMap<&str, &str> = env.iter().copied().collect();
+        let mut with_cost = env.clone();
+        with_cost.entry("BCRYPT_COST").or_insert("4");
+        with_cost.entry("BCRYPT_ALLOW_LOW_COST").or_insert("true");
+        let config = LocalConfig::from_env(&with_cost, &spec).expect("local config");
+        let gateway = Arc::new(config.gateway(spec, store).expect("gateway"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, Arc::clone(&gateway), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            url,
+            gateway,
+            config,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for LocalApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,239 @@
+//! local-api end to end over real HTTP: the gateway from template.yaml, the real authorizer in
+//! front of protected routes, its cache, and the real auth-api behind.
+
+use auth_api::store::MemoryStore;
+use integration_tests::app::STRONG_PASSWORD;
+use integration_tests::authorizer_events::subject;
+use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::local::{LocalApi, TEMPLATE};
+use local_api::LocalStore;
+use local_api::template::{self, RouteSpec};
+use reqwest::Client;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use shared::token::now_unix;
+
+const RULES: &str = r#"{"GET /me": ["admin"], "* /*": ["user"]}"#;
+
+fn memory() -> LocalStore {
+    LocalStore::Memory(MemoryStore::new())
+}
+
+/// Registers and logs in over HTTP; returns (user id, access token).
+async fn sign_up(http: &Client, api: &LocalApi, email: &str) -> (String, String) {
+    let credentials = json!({"email": email, "password": STRONG_PASSWORD});
+    let registered = http
+        .post(api.at("/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let user: Value = registered.json().await.unwrap();
+    let login = http
+        .post(api.at("/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let tokens: Value = login.json().await.unwrap();
+    (
+        user["user_id"].as_str().unwrap().to_owned(),
+        tokens["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn get(http: &Client, api: &LocalApi, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = http.get(api.at(path));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_deployed_template_gives_the_routes_and_their_protection() {
+    let spec = template::parse(TEMPLATE).unwrap();
+    let route = |m: &str, p: &str, protected| RouteSpec {
+        method: m.into(),
+        path: p.into(),
+        protected,
+    };
+    assert_eq!(
+        spec.routes,
+        vec![
+            route("GET", "/health", false),
+            route("POST", "/login", false),
+            route("GET", "/me", true),
+            route("POST", "/register", false),
+            route("GET", "/verify", false),
+        ]
+    );
+    assert_eq!(spec.authorizer_ttl, 300);
+    assert_eq!(spec.stage, "prod");
+}
+
+#[test]
+fn a_template_local_api_cannot_follow_is_a_clear_error() {
+    let broken = [
+        ("Resources: {}", "exactly one AWS::Serverless::Api"),
+        ("not: [valid", "not valid YAML"),
+        (
+            &TEMPLATE.replace("Path: /me", "Path: /users/{id}"),
+            "path parameters",
+        ),
+        (
+            &TEMPLATE.replace("FunctionPayloadType: TOKEN", "FunctionPayloadType: REQUEST"),
+            "TOKEN authorizers",
+        ),
+        (
+            &TEMPLATE.replace("Binary: auth-api", "Binary: other"),
+            "auth-api",
+        ),
+    ];
+    for (text, words) in broken {
+        let err = template::parse(text).unwrap_err().to_string();
+        assert!(err.contains(words), "{words}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn register_login_and_a_protected_route_work_over_http() {
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let http = Client::new();
+    let (user_id, token) = sign_up(&http, &api, "ada@example.com").await;
+    let (status, profile) = get(&http, &api, "/me", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["user_id"], user_id);
+    assert_eq!(profile["email"], "ada@example.com");
+    let (status, health) = get(&http, &api, "/health", None).await;
+    assert_eq!((status, health), (200, json!({"status": "ok"})));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn missing_or_tampered_tokens_get_api_gateways_401() {
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let http = Client::new();
+    let (_, token) = sign_up(&http, &api, "ada@example.com").await;
+    let mut tampered = token.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for token in [None, Some(tampered.as_str()), Some("not-a-jwt")] {
+        let (status, body) = get(&http, &api, "/me", token).await;
+        assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
+    }
+    let basic = http
+        .get(api.at("/me"))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(basic.headers()["x-amzn-errortype"], "UnauthorizedException");
+    // Routes the API does not have are API Gateway's 403, not the function's 404.
+    let (status, body) = get(&http, &api, "/nope", None).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"message": "Missing Authentication Token"}))
+    );
+}
+
+#[tokio::test]
+async fn a_role_the_rules_refuse_gets_403() {
+    let api = LocalApi::spawn(memory(), &[("AUTHORIZER_RULES", RULES)], |_| {}).await;
+    let http = Client::new();
+    let (_, token) = sign_up(&http, &api, "ada@example.com").await;
+    let (status, body) = get(&http, &api, "/me", Some(&token)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        "User is not authorized to access this resource with an explicit deny"
+    );
+}
+
+#[tokio::test]
+async fn one_cached_decision_serves_two_protected_routes_correctly() {
+    // /verify protected too, so two protected routes share one cached answer per token.
+    let protect_verify = |spec: &mut local_api::template::GatewaySpec| {
+        for route in &mut spec.routes {
+            if route.path == "/verify" {
+                route.protected = true;
+            }
+        }
+    };
+    let api = LocalApi::spawn(memory(), &[("AUTHORIZER_RULES", RULES)], protect_verify).await;
+    let http = Client::new();
+    let (user_id, user_token) = sign_up(&http, &api, "ada@example.com").await;
+
+    let (status, claims) = get(&http, &api, "/verify", Some(&user_token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(claims["sub"], user_id);
+    assert_eq!(api.gateway.authorizer_calls(), 1);
+    // The answer cached for /verify also refuses /me for this token, without a new call.
+    assert_eq!(get(&http, &api, "/me", Some(&user_token)).await.0, 403);
+    assert_eq!(get(&http, &api, "/verify", Some(&user_token)).await.0, 200);
+    assert_eq!(api.gateway.authorizer_calls(), 1);
+
+    // An admin's token (issued by the same key) is allowed on both, also from one call.
+    let mut admin = subject(&["user", "admin"]);
+    admin.user_id = user_id.parse().unwrap();
+    let admin_token = api.config.issuer().issue(&admin, now_unix()).unwrap().token;
+    let admin_token = admin_token.expose_secret();
+    assert_eq!(get(&http, &api, "/me", Some(admin_token)).await.0, 200);
+    assert_eq!(get(&http, &api, "/verify", Some(admin_token)).await.0, 200);
+    assert_eq!(api.gateway.authorizer_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_zero_ttl_turns_the_cache_off() {
+    let api = LocalApi::spawn(memory(), &[], |spec| spec.authorizer_ttl = 0).await;
+    let http = Client::new();
+    let (_, token) = sign_up(&http, &api, "ada@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(get(&http, &api, "/me", Some(&token)).await.0, 200);
+    }
+    assert_eq!(api.gateway.authorizer_calls(), 3);
+}
+
+#[tokio::test]
+async fn binary_bodies_reach_auth_api_base64_encoded() {
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let response = Client::new()
+        .post(api.at("/register"))
+        .header("content-type", "application/json")
+        .body(vec![0xff, 0xfe, b'{', b'}'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("UTF-8"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_flow_works_against_dynamodb() {
+    let api = LocalApi::spawn(
+        LocalStore::Dynamo(fresh_store(&endpoint()).await),
+        &[],
+        |_| {},
+    )
+    .await;
+    let http = Client::new();
+    let (user_id, token) = sign_up(&http, &api, "ada@example.com").await;
+    let (status, profile) = get(&http, &api, "/me", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["user_id"], user_id);
+    assert_eq!(get(&http, &api, "/me", None).await.0, 401);
+}
