@@ -31,6 +31,18 @@ async fn login(app: &App<MemoryStore>, kind: Kind, email: &str, password: &str) 
     .await
 }
 
+/// Registers `email` and returns a fresh access token for it.
+async fn signed_up_token(app: &App<MemoryStore>, kind: Kind, email: &str) -> String {
+    assert_eq!(
+        register(app, kind, email, STRONG_PASSWORD).await.status,
+        201
+    );
+    login(app, kind, email, STRONG_PASSWORD).await.json()["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
 #[tokio::test]
 async fn register_login_and_verify_work_for_every_event_shape() {
     for kind in ALL_KINDS {
@@ -309,21 +321,9 @@ async fn a_base64_encoded_json_body_is_accepted() {
 #[tokio::test]
 async fn verify_refuses_missing_forged_and_foreign_tokens() {
     let app = test_app(MemoryStore::new());
-    register(&app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD).await;
-    let token = login(&app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD)
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = signed_up_token(&app, Kind::RestV1, "ada@example.com").await;
     let other_app = test_app(MemoryStore::new());
-    register(&other_app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD).await;
-    let foreign = login(&other_app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD)
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let foreign = signed_up_token(&other_app, Kind::RestV1, "ada@example.com").await;
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() - 5;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
@@ -366,13 +366,7 @@ async fn verify_refuses_missing_forged_and_foreign_tokens() {
 #[tokio::test]
 async fn verify_answers_from_the_token_never_from_the_request() {
     let app = test_app(MemoryStore::new());
-    register(&app, Kind::HttpV2, "ada@example.com", STRONG_PASSWORD).await;
-    let token = login(&app, Kind::HttpV2, "ada@example.com", STRONG_PASSWORD)
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = signed_up_token(&app, Kind::HttpV2, "ada@example.com").await;
     let event = Event::new(Kind::HttpV2, "GET", "/verify")
         .bearer(&token)
         .body(r#"{"email":"mallory@evil.example","roles":["admin"]}"#);
