@@ -85,16 +85,8 @@ async fn the_release_authorizer_allows_good_tokens_and_fails_bad_ones_with_exact
 async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
     let store = fresh_store(&endpoint()).await;
     let mut api = RuntimeApi::start().await;
-    let mut env = token_env();
-    env.extend([
-        ("USERS_TABLE", store.table().to_owned()),
-        ("JWT_SIGNING_KEY", TEST_PEM.to_owned()),
-        ("BCRYPT_COST", "4".to_owned()),
-        ("BCRYPT_ALLOW_LOW_COST", "true".to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-    ]);
+    let mut env = auth_api_env(store.table());
+    env.push(("JWT_SIGNING_KEY", TEST_PEM.to_owned()));
     let mut child = spawn("auth-api", &api, &env);
 
     let health = response_body(
@@ -132,6 +124,99 @@ async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
         .kid;
     assert_eq!(kid.as_deref(), Some(key().kid()));
     child.kill().await.unwrap();
+}
+
+fn ssm_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_SSM").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL_SSM is not set: run `scripts/test`, which starts an SSM server (moto)"
+        )
+    })
+}
+
+fn auth_api_env(table: &str) -> Vec<(&'static str, String)> {
+    let mut env = token_env();
+    env.extend([
+        ("USERS_TABLE", table.to_owned()),
+        ("BCRYPT_COST", "4".to_owned()),
+        ("BCRYPT_ALLOW_LOW_COST", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("AWS_ENDPOINT_URL_SSM", ssm_endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]);
+    env
+}
+
+#[tokio::test]
+async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() {
+    let sdk = auth_api::store::dynamo::load_sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&sdk)
+            .endpoint_url(ssm_endpoint())
+            .build(),
+    );
+    let name = format!("/test/signing-key-{}", uuid::Uuid::new_v4().simple());
+    ssm.put_parameter()
+        .name(&name)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(TEST_PEM)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put the parameter");
+
+    let store = fresh_store(&endpoint()).await;
+    let mut env = auth_api_env(store.table());
+    env.push(("JWT_SIGNING_KEY_PARAMETER", name));
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("auth-api", &api, &env);
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let registered = response_body(
+        api.invoke(event_json(Event::post_json(
+            Kind::RestV1,
+            "/register",
+            &credentials,
+        )))
+        .await,
+    );
+    assert_eq!(registered["statusCode"], 201, "{registered}");
+    let login = response_body(
+        api.invoke(event_json(Event::post_json(
+            Kind::RestV1,
+            "/login",
+            &credentials,
+        )))
+        .await,
+    );
+    let token: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
+    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid;
+    assert_eq!(
+        kid.as_deref(),
+        Some(key().kid()),
+        "signed with the key from SSM"
+    );
+    child.kill().await.unwrap();
+
+    // A parameter that does not exist is an init error that names the variable.
+    let mut env = auth_api_env(store.table());
+    env.push((
+        "JWT_SIGNING_KEY_PARAMETER",
+        "/test/no-such-parameter".to_owned(),
+    ));
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("auth-api", &api, &env);
+    match api.next_report().await {
+        Report::InitError { body, .. } => {
+            let message = body["errorMessage"].as_str().unwrap();
+            assert!(message.contains("JWT_SIGNING_KEY_PARAMETER"), "{message}");
+            assert!(message.contains("/test/no-such-parameter"), "{message}");
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+    let _ = child.wait().await;
 }
 
 /// The Lambda payload of an event built from the fixtures.
