@@ -47,6 +47,7 @@ impl<S: UserStore> App<S> {
             Some(Route::Verify) => routes::verify::verify(self, &req),
             Some(Route::Health) => Ok(routes::health::health()),
             Some(Route::Me) => routes::me::me(self, &req).await,
+            Some(Route::Jwks) => routes::jwks::jwks(self),
         };
         let (response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),

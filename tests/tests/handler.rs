@@ -432,3 +432,46 @@ async fn me_without_an_authorizer_context_or_for_a_vanished_user_is_refused() {
         "urn:problem-type:auth:user-not-found"
     );
 }
+
+#[tokio::test]
+async fn jwks_publishes_the_key_that_verifies_issued_tokens() {
+    let app = test_app(MemoryStore::new());
+    let token = signed_up_token(&app, Kind::HttpV2, "ada@example.com").await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let answer = send(&app, Event::get(Kind::HttpV2, "/.well-known/jwks.json")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/jwk-set+json")
+    );
+    assert_eq!(answer.header("cache-control"), Some("public, max-age=300"));
+    let jwks = answer.json();
+    let key = &jwks["keys"][0];
+    assert_eq!(key["kid"], kid.as_str());
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    assert!(key.get("d").is_none(), "never private material");
+    // The published document is enough to verify the token elsewhere.
+    let keys = shared::KeySet::from_jwks_json(&answer.text).unwrap();
+    let verifier = shared::TokenVerifier::new(keys, integration_tests::app::settings(), 30);
+    assert!(verifier.verify(&token).is_ok());
+}
+
+#[tokio::test]
+async fn jwks_is_404_when_tokens_are_signed_with_a_shared_secret() {
+    let mut app = test_app(MemoryStore::new());
+    let key = shared::SigningKey::hs256(secrecy::SecretString::from("x".repeat(32)), None).unwrap();
+    let mut keys = shared::KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    app.verifier = shared::TokenVerifier::new(keys, integration_tests::app::settings(), 30);
+    app.issuer = shared::TokenIssuer::new(key, integration_tests::app::settings(), 900);
+    send(&app, Event::get(Kind::RestV1, "/.well-known/jwks.json"))
+        .await
+        .problem(404);
+}

@@ -65,6 +65,7 @@ fn the_deployed_template_gives_the_routes_and_their_protection() {
     assert_eq!(
         spec.routes,
         vec![
+            route("GET", "/.well-known/jwks.json", false),
             route("GET", "/health", false),
             route("POST", "/login", false),
             route("GET", "/me", true),

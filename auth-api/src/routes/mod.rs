@@ -5,6 +5,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 pub mod health;
+pub mod jwks;
 pub mod login;
 pub mod me;
 pub mod register;
@@ -18,6 +19,7 @@ pub enum Route {
     Verify,
     Health,
     Me,
+    Jwks,
 }
 
 impl Route {
@@ -33,6 +35,7 @@ impl Route {
             "/verify" => Some(Route::Verify),
             "/health" => Some(Route::Health),
             "/me" => Some(Route::Me),
+            "/.well-known/jwks.json" => Some(Route::Jwks),
             _ => None,
         }
     }
@@ -41,7 +44,7 @@ impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Register | Route::Login => "POST",
-            Route::Verify | Route::Health | Route::Me => "GET",
+            Route::Verify | Route::Health | Route::Me | Route::Jwks => "GET",
         }
     }
 
@@ -53,6 +56,7 @@ impl Route {
             Route::Verify => "verify",
             Route::Health => "health",
             Route::Me => "me",
+            Route::Jwks => "jwks",
         }
     }
 }
