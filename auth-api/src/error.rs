@@ -47,6 +47,8 @@ pub enum ApiError {
     UserNotFound,
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
+    #[error("too many failed logins")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error("user store unavailable")]
     StoreUnavailable,
     #[error("internal error")]
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::InvalidCredentials | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
             ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,6 +124,15 @@ impl ApiError {
                 "Method not allowed",
                 format!("This route accepts: {allow}."),
             ),
+            ApiError::TooManyAttempts {
+                retry_after_seconds,
+            } => (
+                "too-many-attempts",
+                "Too many failed logins",
+                format!(
+                    "Logins for this account are paused after repeated failures; retry in {retry_after_seconds} s."
+                ),
+            ),
             ApiError::StoreUnavailable => (
                 "service-unavailable",
                 "Service unavailable",
@@ -161,6 +173,11 @@ impl ApiError {
             }
             ApiError::StoreUnavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ApiError::TooManyAttempts {
+                retry_after_seconds,
+            } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
             ApiError::InvalidToken => {
                 headers.insert(

@@ -9,7 +9,7 @@ use std::time::Instant;
 use auth_api::App;
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
-use auth_api::store::{DynamoStore, MemoryStore, StoreError, UserRecord, UserStore};
+use auth_api::store::{DynamoStore, LoginAttempts, MemoryStore, StoreError, UserRecord, UserStore};
 use authorizer::rules::Rules;
 use authorizer::{Authorizer, V2Response};
 use http_body_util::{BodyExt, Full, Limited};
@@ -53,6 +53,34 @@ impl UserStore for LocalStore {
         match self {
             LocalStore::Memory(s) => s.find_user_by_email(email).await,
             LocalStore::Dynamo(s) => s.find_user_by_email(email).await,
+        }
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+    ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.find_user_for_login(email).await,
+            LocalStore::Dynamo(s) => s.find_user_for_login(email).await,
+        }
+    }
+
+    async fn record_login_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> Result<LoginAttempts, StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.record_login_failure(email, now_ms).await,
+            LocalStore::Dynamo(s) => s.record_login_failure(email, now_ms).await,
+        }
+    }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        match self {
+            LocalStore::Memory(s) => s.clear_login_failures(email).await,
+            LocalStore::Dynamo(s) => s.clear_login_failures(email).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use auth_api::domain::Email;
-use auth_api::store::{StoreError, UserRecord, UserStore};
+use auth_api::store::{LoginAttempts, StoreError, UserRecord, UserStore};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -108,5 +108,59 @@ pub async fn a_user_is_found_by_id<S: UserStore>(store: S) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+pub async fn failed_logins_are_counted_and_lock_at_the_threshold<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let now = 1_795_424_047_000;
+    for n in 1..=4 {
+        let a = store.record_login_failure(&ada.email, now).await.unwrap();
+        assert_eq!(
+            a,
+            LoginAttempts {
+                failures: n,
+                locked_until_ms: None
+            }
+        );
+    }
+    let fifth = store.record_login_failure(&ada.email, now).await.unwrap();
+    assert_eq!(fifth.locked_until_ms, Some(now + 1_000));
+    let sixth = store.record_login_failure(&ada.email, now).await.unwrap();
+    assert_eq!(
+        (sixth.failures, sixth.locked_until_ms),
+        (6, Some(now + 2_000))
+    );
+
+    let (found, attempts) = store.find_user_for_login(&ada.email).await.unwrap();
+    assert_eq!(found.unwrap().user_id, ada.user_id);
+    assert_eq!(attempts, sixth);
+
+    // Unknown emails are counted the same way.
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    store.record_login_failure(&nobody, now).await.unwrap();
+    let (found, attempts) = store.find_user_for_login(&nobody).await.unwrap();
+    assert!(found.is_none());
+    assert_eq!(attempts.failures, 1);
+
+    store.clear_login_failures(&ada.email).await.unwrap();
+    let (_, attempts) = store.find_user_for_login(&ada.email).await.unwrap();
+    assert_eq!(attempts, LoginAttempts::default());
+}
+
+pub async fn concurrent_failures_are_all_counted<S: UserStore + 'static>(store: S) {
+    let store = Arc::new(store);
+    let email = Email::parse("ada@example.com").unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (store, email) = (Arc::clone(&store), email.clone());
+        tasks.spawn(async move { store.record_login_failure(&email, 0).await.unwrap() });
+    }
+    while tasks.join_next().await.is_some() {}
+    let (_, attempts) = store.find_user_for_login(&email).await.unwrap();
+    assert_eq!(
+        attempts.failures, 20,
+        "no failure was lost to a read-modify-write race"
     );
 }

@@ -199,3 +199,53 @@ async fn a_hanging_server_gives_a_503_within_the_bound() {
         assert!(took < FAILURE_BOUND, "503 took {took:?}");
     }
 }
+
+#[tokio::test]
+async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_alike() {
+    let app = test_app(fresh_store(&endpoint()).await);
+    assert_eq!(
+        send(&app, register_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        201
+    );
+    for email in ["ada@example.com", "nobody@example.com"] {
+        for attempt in 1..=5 {
+            let answer = send(&app, login_event(email, "wrong horse battery staple")).await;
+            assert_eq!(answer.status, 401, "{email} attempt {attempt}");
+        }
+        // Even the right password waits out the backoff.
+        let locked = send(&app, login_event(email, STRONG_PASSWORD)).await;
+        let problem = locked.problem(429);
+        assert_eq!(problem["type"], "urn:problem-type:auth:too-many-attempts");
+        assert_eq!(locked.header("retry-after"), Some("1"));
+    }
+    // Known and unknown emails look the same while locked.
+    let known = send(&app, login_event("ada@example.com", STRONG_PASSWORD)).await;
+    let unknown = send(&app, login_event("nobody@example.com", STRONG_PASSWORD)).await;
+    assert_eq!((known.status, &known.text), (unknown.status, &unknown.text));
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        send(&app, login_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        200
+    );
+    // Success reset the count: one more failure is a plain 401, not a lock.
+    assert_eq!(
+        send(
+            &app,
+            login_event("ada@example.com", "wrong horse battery staple")
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        send(&app, login_event("ada@example.com", STRONG_PASSWORD))
+            .await
+            .status,
+        200
+    );
+}

@@ -28,4 +28,6 @@ both_stores!(
     a_second_user_with_the_same_email_is_refused_and_the_first_kept,
     concurrent_creates_of_one_email_have_exactly_one_winner,
     a_user_is_found_by_id,
+    failed_logins_are_counted_and_lock_at_the_threshold,
+    concurrent_failures_are_all_counted,
 );

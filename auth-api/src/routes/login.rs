@@ -9,7 +9,7 @@ use super::Reply;
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::store::UserStore;
+use crate::store::{BACKOFF_THRESHOLD, LoginAttempts, UserStore};
 use crate::{App, store_error};
 
 #[derive(Serialize)]
@@ -19,7 +19,15 @@ struct TokenResponse<'a> {
     expires_in: u64,
 }
 
-/// `POST /login {"email","password"}` → 200 with an access token, or 401.
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `POST /login {"email","password"}` → 200 with an access token, 401, or 429 while the
+/// email is in backoff after repeated failures.
 ///
 /// Unknown email and wrong password give the same body and cost one bcrypt verification
 /// each, so neither the answer nor its timing tells whether an account exists.
@@ -35,14 +43,26 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
             ));
         }
     };
-    let user = match Email::parse(&email) {
-        Ok(email) => app
+    let email = Email::parse(&email).ok();
+    let (user, attempts) = match &email {
+        Some(email) => app
             .store
-            .find_user_by_email(&email)
+            .find_user_for_login(email)
             .await
             .map_err(store_error)?,
-        Err(_) => None,
+        None => (None, LoginAttempts::default()),
     };
+    // Locked or not is decided by the email alone, registered or not, so a 429 says nothing
+    // about whether an account exists.
+    let now_ms = now_unix_ms();
+    if let Some(until) = attempts.locked_until_ms.filter(|until| *until > now_ms) {
+        let retry_after_seconds = u64::try_from((until - now_ms + 999) / 1000)
+            .unwrap_or(1)
+            .max(1);
+        return Err(ApiError::TooManyAttempts {
+            retry_after_seconds,
+        });
+    }
     let matched = app
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -60,9 +80,29 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
                 user_id = user_id.as_deref(),
                 "audit"
             );
+            if let Some(email) = &email {
+                let after = app
+                    .store
+                    .record_login_failure(email, now_ms)
+                    .await
+                    .map_err(store_error)?;
+                if after.failures == BACKOFF_THRESHOLD {
+                    tracing::info!(
+                        event = "backoff_started",
+                        user_id = user_id.as_deref(),
+                        "audit"
+                    );
+                }
+            }
             return Err(ApiError::InvalidCredentials);
         }
     };
+    if attempts.failures > 0 {
+        app.store
+            .clear_login_failures(&user.email)
+            .await
+            .map_err(store_error)?;
+    }
     let subject = Subject {
         user_id: user.user_id,
         email: user.email.to_string(),

@@ -4,6 +4,8 @@
 //! |---|---|---|---|
 //! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>` |
 //!
+//! | failed logins | `LOGINFAIL#<email>` | `LOGINFAIL` | `failures` (number, moved only by `ADD`), `locked_until_ms`, `expires_at` (TTL, a day after the last failure) |
+//!
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id.
 //! `expires_at` (Unix seconds) is the table's TTL attribute, for session items.
 
@@ -17,14 +19,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{StoreError, UserRecord, UserStore};
+use super::{ATTEMPTS_TTL_SECONDS, LoginAttempts, StoreError, UserRecord, UserStore};
 use crate::domain::Email;
 
 /// Name of the index that finds users by id.
@@ -157,6 +160,27 @@ fn user_key(email: &Email) -> HashMap<String, AttributeValue> {
         ),
         ("sk".to_owned(), AttributeValue::S("USER".to_owned())),
     ])
+}
+
+fn attempts_key(email: &Email) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("LOGINFAIL#{}", email.as_str())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("LOGINFAIL".to_owned())),
+    ])
+}
+
+fn number_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn attempts_from_item(item: &HashMap<String, AttributeValue>) -> LoginAttempts {
+    LoginAttempts {
+        failures: number_attr(item, "failures").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        locked_until_ms: number_attr(item, "locked_until_ms"),
+    }
 }
 
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -310,5 +334,110 @@ impl UserStore for DynamoStore {
             .await
             .map_err(classify)?;
         output.item.as_ref().map(user_from_item).transpose()
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+    ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
+        // One round trip for both items.
+        let keys = KeysAndAttributes::builder()
+            .keys(user_key(email))
+            .keys(attempts_key(email))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(classify)?;
+        if output
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys.is_empty()))
+        {
+            #[derive(Debug, thiserror::Error)]
+            #[error("DynamoDB left keys of a BatchGetItem unprocessed (throttled)")]
+            struct Unprocessed;
+            return Err(StoreError::Unavailable(Box::new(Unprocessed)));
+        }
+        let mut user = None;
+        let mut attempts = LoginAttempts::default();
+        for item in output
+            .responses
+            .unwrap_or_default()
+            .remove(&self.table)
+            .unwrap_or_default()
+        {
+            match item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("USER") => user = Some(user_from_item(&item)?),
+                Some("LOGINFAIL") => attempts = attempts_from_item(&item),
+                _ => {}
+            }
+        }
+        Ok((user, attempts))
+    }
+
+    async fn record_login_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> Result<LoginAttempts, StoreError> {
+        let expires_at = now_ms / 1000 + ATTEMPTS_TTL_SECONDS;
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(attempts_key(email)))
+            .update_expression("ADD failures :one SET expires_at = :ttl")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut attempts = attempts_from_item(&output.attributes.unwrap_or_default());
+        if let Some(until) = LoginAttempts::lock_after(attempts.failures, now_ms) {
+            // Only ever moves the lock later, so racing failures cannot shorten it.
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(attempts_key(email)))
+                .update_expression("SET locked_until_ms = :until")
+                .condition_expression(
+                    "attribute_not_exists(locked_until_ms) OR locked_until_ms < :until",
+                )
+                .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => attempts.locked_until_ms = Some(until),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(err) => return Err(classify(err)),
+            }
+        }
+        Ok(attempts)
+    }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(attempts_key(email)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

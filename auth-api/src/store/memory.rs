@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{StoreError, UserRecord, UserStore};
+use super::{LoginAttempts, StoreError, UserRecord, UserStore};
 use crate::domain::Email;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     users: Mutex<HashMap<Email, UserRecord>>,
+    attempts: Mutex<HashMap<Email, LoginAttempts>>,
 }
 
 impl MemoryStore {
@@ -20,6 +21,12 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave a half-written user: each operation is
         // one map call. So a poisoned lock is safe to keep using.
         self.users
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<Email, LoginAttempts>> {
+        self.attempts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -45,5 +52,33 @@ impl UserStore for MemoryStore {
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.users().get(email).cloned())
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+    ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
+        let user = self.users().get(email).cloned();
+        let attempts = self.attempts().get(email).copied().unwrap_or_default();
+        Ok((user, attempts))
+    }
+
+    async fn record_login_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> Result<LoginAttempts, StoreError> {
+        let mut attempts = self.attempts();
+        let entry = attempts.entry(email.clone()).or_default();
+        entry.failures += 1;
+        if let Some(until) = LoginAttempts::lock_after(entry.failures, now_ms) {
+            entry.locked_until_ms = Some(until);
+        }
+        Ok(*entry)
+    }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        self.attempts().remove(email);
+        Ok(())
     }
 }

@@ -26,6 +26,31 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// Consecutive failed logins for one email (registered or not).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginAttempts {
+    pub failures: u32,
+    /// Unix milliseconds until which logins are refused, once failures reach the threshold.
+    pub locked_until_ms: Option<i64>,
+}
+
+/// Failed logins before backoff starts.
+pub const BACKOFF_THRESHOLD: u32 = 5;
+/// Longest backoff.
+pub const BACKOFF_CAP_MS: i64 = 15 * 60 * 1000;
+/// A failure counter is forgotten after a day without failures.
+pub const ATTEMPTS_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+impl LoginAttempts {
+    /// The lock that `failures` consecutive failures earn, from `now_ms`: none below the
+    /// threshold, then 1 s doubling per failure up to 15 minutes.
+    pub fn lock_after(failures: u32, now_ms: i64) -> Option<i64> {
+        let over = failures.checked_sub(BACKOFF_THRESHOLD)?;
+        let delay = 1000_i64.checked_shl(over.min(20)).unwrap_or(BACKOFF_CAP_MS);
+        Some(now_ms + delay.min(BACKOFF_CAP_MS))
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,4 +84,46 @@ pub trait UserStore: Send + Sync {
         &self,
         email: &Email,
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
+    /// The user with this email and the email's failed-login record, in one read.
+    fn find_user_for_login(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<(Option<UserRecord>, LoginAttempts), StoreError>> + Send;
+
+    /// Counts one more failed login for `email` atomically (never read-modify-write) and, at
+    /// the threshold, sets the lock. Returns the new record.
+    fn record_login_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<LoginAttempts, StoreError>> + Send;
+
+    /// Forgets the failed logins of `email` (after a successful login).
+    fn clear_login_failures(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_the_threshold_and_doubles_to_the_cap() {
+        let now = 1_000_000;
+        assert_eq!(LoginAttempts::lock_after(4, now), None);
+        assert_eq!(LoginAttempts::lock_after(5, now), Some(now + 1_000));
+        assert_eq!(LoginAttempts::lock_after(6, now), Some(now + 2_000));
+        assert_eq!(LoginAttempts::lock_after(14, now), Some(now + 512_000));
+        assert_eq!(
+            LoginAttempts::lock_after(15, now),
+            Some(now + BACKOFF_CAP_MS)
+        );
+        assert_eq!(
+            LoginAttempts::lock_after(u32::MAX, now),
+            Some(now + BACKOFF_CAP_MS)
+        );
+    }
 }
