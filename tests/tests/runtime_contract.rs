@@ -99,29 +99,8 @@ async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
         json!({"status": "ok"})
     );
 
-    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
-    let registered = response_body(
-        api.invoke(event_json(Event::post_json(
-            Kind::HttpV2,
-            "/register",
-            &credentials,
-        )))
-        .await,
-    );
-    assert_eq!(registered["statusCode"], 201, "{registered}");
-    let login = response_body(
-        api.invoke(event_json(Event::post_json(
-            Kind::FunctionUrl,
-            "/login",
-            &credentials,
-        )))
-        .await,
-    );
-    assert_eq!(login["statusCode"], 200, "{login}");
-    let token: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
-    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
-        .unwrap()
-        .kid;
+    let token = sign_up(&mut api, Kind::HttpV2, Kind::FunctionUrl).await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
     assert_eq!(kid.as_deref(), Some(key().kid()));
     child.kill().await.unwrap();
 }
@@ -171,28 +150,8 @@ async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() 
     env.push(("JWT_SIGNING_KEY_PARAMETER", name));
     let mut api = RuntimeApi::start().await;
     let mut child = spawn("auth-api", &api, &env);
-    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
-    let registered = response_body(
-        api.invoke(event_json(Event::post_json(
-            Kind::RestV1,
-            "/register",
-            &credentials,
-        )))
-        .await,
-    );
-    assert_eq!(registered["statusCode"], 201, "{registered}");
-    let login = response_body(
-        api.invoke(event_json(Event::post_json(
-            Kind::RestV1,
-            "/login",
-            &credentials,
-        )))
-        .await,
-    );
-    let token: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
-    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
-        .unwrap()
-        .kid;
+    let token = sign_up(&mut api, Kind::RestV1, Kind::RestV1).await;
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
     assert_eq!(
         kid.as_deref(),
         Some(key().kid()),
@@ -217,6 +176,20 @@ async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() 
         other => panic!("expected an init error, got {other:?}"),
     }
     let _ = child.wait().await;
+}
+
+/// Registers and logs in through the binary (register and login sent as `register_kind`
+/// and `login_kind` events); returns the access token.
+async fn sign_up(api: &mut RuntimeApi, register_kind: Kind, login_kind: Kind) -> String {
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let register = Event::post_json(register_kind, "/register", &credentials);
+    let registered = response_body(api.invoke(event_json(register)).await);
+    assert_eq!(registered["statusCode"], 201, "{registered}");
+    let login = Event::post_json(login_kind, "/login", &credentials);
+    let login = response_body(api.invoke(event_json(login)).await);
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let body: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// The Lambda payload of an event built from the fixtures.
