@@ -130,9 +130,17 @@ fn auth_api_env(table: &str) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() {
     let sdk = auth_api::store::dynamo::load_sdk_config().await;
+    // moto loads its SSM backend on the first request, which can take seconds on a cold
+    // machine: the test's own client waits longer than the Lambda's 2.5 s bound. This first
+    // call also warms moto up for the binary's GetParameter.
+    let patient = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(60))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .build();
     let ssm = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::config::Builder::from(&sdk)
             .endpoint_url(ssm_endpoint())
+            .timeout_config(patient)
             .build(),
     );
     let name = format!("/test/signing-key-{}", uuid::Uuid::new_v4().simple());
