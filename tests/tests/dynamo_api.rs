@@ -34,6 +34,14 @@ fn login_event(email: &str, password: &str) -> Event {
     )
 }
 
+/// The app on a fresh table where ada@example.com is registered with `STRONG_PASSWORD`.
+async fn app_with_ada() -> App<DynamoStore> {
+    let app = test_app(fresh_store(&endpoint()).await);
+    let registered = send(&app, register_event("ada@example.com", STRONG_PASSWORD)).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    app
+}
+
 #[tokio::test]
 async fn fifty_concurrent_registrations_of_one_email_create_exactly_one_account() {
     let app = Arc::new(test_app(fresh_store(&endpoint()).await));
@@ -106,13 +114,7 @@ async fn a_73_byte_password_cannot_log_in_to_the_account_of_its_first_72_bytes()
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_identical_answers() {
-    let app = test_app(fresh_store(&endpoint()).await);
-    assert_eq!(
-        send(&app, register_event("ada@example.com", STRONG_PASSWORD))
-            .await
-            .status,
-        201
-    );
+    let app = app_with_ada().await;
     let wrong = send(
         &app,
         login_event("ada@example.com", "wrong horse battery staple"),
@@ -202,13 +204,7 @@ async fn a_hanging_server_gives_a_503_within_the_bound() {
 
 #[tokio::test]
 async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_alike() {
-    let app = test_app(fresh_store(&endpoint()).await);
-    assert_eq!(
-        send(&app, register_event("ada@example.com", STRONG_PASSWORD))
-            .await
-            .status,
-        201
-    );
+    let app = app_with_ada().await;
     for email in ["ada@example.com", "nobody@example.com"] {
         for attempt in 1..=5 {
             let answer = send(&app, login_event(email, "wrong horse battery staple")).await;
