@@ -35,10 +35,6 @@ impl Passwords {
         Ok(Self { cost, dummy_hash })
     }
 
-    pub fn cost(&self) -> u32 {
-        self.cost
-    }
-
     /// The bcrypt hash of a new password, computed off the async executor.
     pub async fn hash(&self, password: NewPassword) -> Result<SecretString, HashError> {
         let cost = self.cost;

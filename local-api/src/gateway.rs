@@ -103,14 +103,6 @@ impl<S: UserStore> Gateway<S> {
         }
     }
 
-    pub fn spec(&self) -> &GatewaySpec {
-        &self.spec
-    }
-
-    pub fn app(&self) -> &App<S> {
-        &self.app
-    }
-
     /// How many times the authorizer has been invoked (cache hits do not count).
     pub fn authorizer_calls(&self) -> u64 {
         self.authorizer_calls.load(Ordering::Relaxed)

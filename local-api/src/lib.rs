@@ -49,13 +49,6 @@ impl UserStore for LocalStore {
         }
     }
 
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.find_user_by_email(email).await,
-            LocalStore::Dynamo(s) => s.find_user_by_email(email).await,
-        }
-    }
-
     async fn find_user_for_login(
         &self,
         email: &Email,
@@ -94,7 +87,8 @@ pub struct LocalConfig {
     pub settings: TokenSettings,
     pub bcrypt_cost: u32,
     pub rules: Option<Rules>,
-    pub ttl_seconds: u64,
+    /// Lifetime of issued access tokens (`ACCESS_TOKEN_TTL_SECONDS`).
+    pub access_token_ttl_seconds: u64,
 }
 
 impl LocalConfig {
@@ -123,20 +117,25 @@ impl LocalConfig {
             .or_else(|| param("AuthorizerRules"))
             .map(|json| Rules::parse(&json))
             .transpose()?;
-        let ttl_seconds = config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
+        let access_token_ttl_seconds =
+            config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
         Ok(Self {
             key,
             ephemeral_key,
             settings,
             bcrypt_cost,
             rules,
-            ttl_seconds,
+            access_token_ttl_seconds,
         })
     }
 
     /// The issuer local-api's auth-api signs with.
     pub fn issuer(&self) -> TokenIssuer {
-        TokenIssuer::new(self.key.clone(), self.settings.clone(), self.ttl_seconds)
+        TokenIssuer::new(
+            self.key.clone(),
+            self.settings.clone(),
+            self.access_token_ttl_seconds,
+        )
     }
 
     fn verifier(&self) -> TokenVerifier {

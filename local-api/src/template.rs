@@ -40,11 +40,6 @@ impl GatewaySpec {
             .iter()
             .find(|r| r.method == method && r.path == path)
     }
-
-    /// Whether any route exists at `path`, whatever the method.
-    pub fn has_path(&self, path: &str) -> bool {
-        self.routes.iter().any(|r| r.path == path)
-    }
 }
 
 fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {

@@ -27,12 +27,6 @@ impl Env for ProcessEnv {
     }
 }
 
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
-    }
-}
-
 impl Env for HashMap<&str, &str> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).map(|v| (*v).to_owned())

@@ -231,11 +231,6 @@ impl KeySet {
             keys: self.keys.iter().filter_map(|k| k.jwk.clone()).collect(),
         }
     }
-
-    /// Whether any key is symmetric (HS256).
-    pub fn has_symmetric(&self) -> bool {
-        self.keys.iter().any(|k| k.jwk.is_none())
-    }
 }
 
 /// The key that signs access tokens.
@@ -405,7 +400,6 @@ mod tests {
         let mut set = KeySet::default();
         set.insert(key.verification_key()).unwrap();
         assert!(set.to_jwks().keys.is_empty());
-        assert!(set.has_symmetric());
         assert!(!format!("{key:?}").contains("xxxx"));
     }
 }

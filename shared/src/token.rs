@@ -294,6 +294,14 @@ pub fn bearer_token(header_value: &str) -> Option<&str> {
     (!token.is_empty() && !token.contains(char::is_whitespace)).then_some(token)
 }
 
+/// The current time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The current time in Unix seconds.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()

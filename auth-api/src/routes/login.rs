@@ -3,7 +3,7 @@ use lambda_http::Request;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::Subject;
-use shared::token::now_unix;
+use shared::token::{now_unix, now_unix_ms};
 
 use super::Reply;
 use crate::body::JsonObject;
@@ -17,13 +17,6 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
-}
-
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `POST /login {"email","password"}` → 200 with an access token, 401, or 429 while the

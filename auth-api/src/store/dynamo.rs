@@ -323,19 +323,6 @@ impl UserStore for DynamoStore {
             .transpose()
     }
 
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(email)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item.as_ref().map(user_from_item).transpose()
-    }
-
     async fn find_user_for_login(
         &self,
         email: &Email,

@@ -50,10 +50,6 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        Ok(self.users().get(email).cloned())
-    }
-
     async fn find_user_for_login(
         &self,
         email: &Email,

@@ -79,13 +79,8 @@ pub trait UserStore: Send + Sync {
         user_id: Uuid,
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
 
-    /// The user with this email, read consistently (a user just created is found).
-    fn find_user_by_email(
-        &self,
-        email: &Email,
-    ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
-
-    /// The user with this email and the email's failed-login record, in one read.
+    /// The user with this email, read consistently (a user just created is found), and the
+    /// email's failed-login record, in one read.
     fn find_user_for_login(
         &self,
         email: &Email,
