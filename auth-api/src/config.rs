@@ -5,6 +5,7 @@ use shared::config::{self, ConfigError, Env, Overlay};
 use shared::{TokenIssuer, TokenVerifier};
 
 use crate::passwords::MIN_PRODUCTION_COST;
+use crate::sessions::SessionSettings;
 
 /// Everything auth-api reads from its environment.
 #[derive(Debug, Clone)]
@@ -15,6 +16,8 @@ pub struct Config {
     pub verifier: TokenVerifier,
     /// `BCRYPT_COST`, default 12.
     pub bcrypt_cost: u32,
+    /// `REFRESH_TOKEN_TTL_SECONDS` and `REFRESH_REUSE_GRACE_SECONDS`.
+    pub sessions: SessionSettings,
 }
 
 impl Config {
@@ -28,6 +31,7 @@ impl Config {
             issuer,
             verifier,
             bcrypt_cost: bcrypt_cost_from_env(env)?,
+            sessions: sessions_from_env(env)?,
         })
     }
 }
@@ -71,6 +75,31 @@ pub async fn load(env: &dyn Env, sdk: &SdkConfig) -> Result<Config, ConfigError>
             ConfigError::new(PARAMETER, format!("SSM parameter {name}: {}", e.problem))
         }
         _ => e,
+    })
+}
+
+/// `REFRESH_TOKEN_TTL_SECONDS` (5 minutes to a year, default 30 days) and
+/// `REFRESH_REUSE_GRACE_SECONDS` (0 to 60, default 10).
+pub fn sessions_from_env(env: &dyn Env) -> Result<SessionSettings, ConfigError> {
+    let defaults = SessionSettings::default();
+    let ttl = config::number(
+        env,
+        "REFRESH_TOKEN_TTL_SECONDS",
+        defaults.refresh_ttl_seconds as u64,
+        300,
+        366 * 24 * 60 * 60,
+    )?;
+    let grace = config::number(
+        env,
+        "REFRESH_REUSE_GRACE_SECONDS",
+        defaults.reuse_grace_seconds as u64,
+        0,
+        60,
+    )?;
+    // Both bounds are far below i64::MAX.
+    Ok(SessionSettings {
+        refresh_ttl_seconds: ttl as i64,
+        reuse_grace_seconds: grace as i64,
     })
 }
 
@@ -121,6 +150,32 @@ mod tests {
         assert_eq!(config.users_table, "users");
         assert_eq!(config.issuer.ttl_seconds(), 300);
         assert_eq!(config.verifier.keys().len(), 1);
+        assert_eq!(config.sessions, SessionSettings::default());
+    }
+
+    #[test]
+    fn session_lifetimes_are_read_and_bounded() {
+        let env = HashMap::from([
+            ("REFRESH_TOKEN_TTL_SECONDS", "3600"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "0"),
+        ]);
+        assert_eq!(
+            sessions_from_env(&env),
+            Ok(SessionSettings {
+                refresh_ttl_seconds: 3600,
+                reuse_grace_seconds: 0
+            })
+        );
+        let env = HashMap::from([("REFRESH_TOKEN_TTL_SECONDS", "10")]);
+        assert_eq!(
+            sessions_from_env(&env).unwrap_err().variable,
+            "REFRESH_TOKEN_TTL_SECONDS"
+        );
+        let env = HashMap::from([("REFRESH_REUSE_GRACE_SECONDS", "600")]);
+        assert_eq!(
+            sessions_from_env(&env).unwrap_err().variable,
+            "REFRESH_REUSE_GRACE_SECONDS"
+        );
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub enum ApiError {
     EmailTaken,
     #[error("invalid credentials")]
     InvalidCredentials,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("the account changed while the request ran")]
+    Conflict,
     #[error("missing or invalid access token")]
     InvalidToken,
     #[error("no such route")]
@@ -61,8 +67,11 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::EmailTaken => StatusCode::CONFLICT,
-            ApiError::InvalidCredentials | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::EmailTaken | ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::InvalidCredentials
+            | ApiError::InvalidToken
+            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            ApiError::WrongCurrentPassword => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -103,6 +112,21 @@ impl ApiError {
                 "invalid-credentials",
                 "Invalid credentials",
                 "The email or password is incorrect.".into(),
+            ),
+            ApiError::InvalidRefreshToken => (
+                "invalid-refresh-token",
+                "Invalid refresh token",
+                "The refresh token is unknown, expired, spent or revoked; log in again.".into(),
+            ),
+            ApiError::WrongCurrentPassword => (
+                "wrong-current-password",
+                "Wrong current password",
+                "current_password does not match the account's password.".into(),
+            ),
+            ApiError::Conflict => (
+                "conflict",
+                "Conflict",
+                "The account changed while this request ran; nothing was changed. Retry.".into(),
             ),
             ApiError::InvalidToken => (
                 "invalid-token",

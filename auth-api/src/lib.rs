@@ -1,4 +1,5 @@
-//! auth-api: register, login, verify and health as one lambda_http handler over a
+//! auth-api: register, login, sessions (refresh, logout), password change, verify, `/me`,
+//! JWKS and health as one lambda_http handler over a
 //! [`UserStore`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
 
 use std::time::Instant;
@@ -13,11 +14,13 @@ pub mod domain;
 pub mod error;
 pub mod passwords;
 pub mod routes;
+pub mod sessions;
 pub mod store;
 
 use error::ApiError;
 use passwords::Passwords;
 use routes::Route;
+use sessions::SessionSettings;
 use store::{StoreError, UserStore};
 
 /// The handler's state, built once at cold start.
@@ -26,6 +29,7 @@ pub struct App<S> {
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
     pub passwords: Passwords,
+    pub sessions: SessionSettings,
 }
 
 impl<S: UserStore> App<S> {
@@ -48,6 +52,10 @@ impl<S: UserStore> App<S> {
             Some(Route::Health) => Ok(routes::health::health()),
             Some(Route::Me) => routes::me::me(self, &req).await,
             Some(Route::Jwks) => routes::jwks::jwks(self),
+            Some(Route::Refresh) => routes::sessions::refresh(self, &req).await,
+            Some(Route::Logout) => routes::sessions::logout(self, &req).await,
+            Some(Route::LogoutAll) => routes::sessions::logout_all(self, &req).await,
+            Some(Route::Password) => routes::password::change_password(self, &req).await,
         };
         let (response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
@@ -70,6 +78,7 @@ impl<S: UserStore> App<S> {
 pub(crate) fn store_error(err: StoreError) -> ApiError {
     match err {
         StoreError::EmailTaken => ApiError::EmailTaken,
+        StoreError::Conflict => ApiError::Conflict,
         StoreError::Unavailable(_) => {
             tracing::error!(error = %error_chain(&err), "user store unavailable");
             ApiError::StoreUnavailable

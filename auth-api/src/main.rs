@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         issuer: config.issuer,
         verifier: config.verifier,
         passwords: or_report(Passwords::new(config.bcrypt_cost))?,
+        sessions: config.sessions,
     };
     let app = &app;
     run(service_fn(move |req| async move {

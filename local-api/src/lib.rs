@@ -9,7 +9,11 @@ use std::time::Instant;
 use auth_api::App;
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
-use auth_api::store::{DynamoStore, LoginAttempts, MemoryStore, StoreError, UserRecord, UserStore};
+use auth_api::sessions::{SessionSettings, TokenHash};
+use auth_api::store::{
+    DynamoStore, LoginAttempts, MemoryStore, RefreshLookup, RefreshRecord, SessionFamily, Spent,
+    StoreError, UserRecord, UserStore,
+};
 use authorizer::rules::Rules;
 use authorizer::{Authorizer, V2Response};
 use http_body_util::{BodyExt, Full, Limited};
@@ -17,9 +21,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use secrecy::SecretString;
 use shared::config::{self, ConfigError, Env, TokenSettings};
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use tokio::net::TcpListener;
+use uuid::Uuid;
 
 pub mod gateway;
 pub mod template;
@@ -34,29 +40,30 @@ pub enum LocalStore {
     Dynamo(DynamoStore),
 }
 
+/// Calls the same method on whichever store this is.
+macro_rules! delegate {
+    ($store:expr, $method:ident($($arg:expr),*)) => {
+        match $store {
+            LocalStore::Memory(s) => s.$method($($arg),*).await,
+            LocalStore::Dynamo(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
 impl UserStore for LocalStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.create_user(user).await,
-            LocalStore::Dynamo(s) => s.create_user(user).await,
-        }
+        delegate!(self, create_user(user))
     }
 
-    async fn find_user_by_id(&self, user_id: uuid::Uuid) -> Result<Option<UserRecord>, StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.find_user_by_id(user_id).await,
-            LocalStore::Dynamo(s) => s.find_user_by_id(user_id).await,
-        }
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        delegate!(self, find_user_by_id(user_id))
     }
 
     async fn find_user_for_login(
         &self,
         email: &Email,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.find_user_for_login(email).await,
-            LocalStore::Dynamo(s) => s.find_user_for_login(email).await,
-        }
+        delegate!(self, find_user_for_login(email))
     }
 
     async fn record_login_failure(
@@ -64,17 +71,51 @@ impl UserStore for LocalStore {
         email: &Email,
         now_ms: i64,
     ) -> Result<LoginAttempts, StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.record_login_failure(email, now_ms).await,
-            LocalStore::Dynamo(s) => s.record_login_failure(email, now_ms).await,
-        }
+        delegate!(self, record_login_failure(email, now_ms))
     }
 
     async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        match self {
-            LocalStore::Memory(s) => s.clear_login_failures(email).await,
-            LocalStore::Dynamo(s) => s.clear_login_failures(email).await,
-        }
+        delegate!(self, clear_login_failures(email))
+    }
+
+    async fn start_session(
+        &self,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        delegate!(self, start_session(family, token))
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
+        delegate!(self, find_refresh(hash))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        spent_hash: &TokenHash,
+        spent: &Spent,
+        successor: &RefreshRecord,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, rotate_refresh(spent_hash, spent, successor, epoch))
+    }
+
+    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
+        delegate!(self, revoke_family(family_id))
+    }
+
+    async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
+        delegate!(self, revoke_all_sessions(email, user_id))
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        delegate!(self, change_password(user, new_hash, family, token))
     }
 }
 
@@ -89,6 +130,8 @@ pub struct LocalConfig {
     pub rules: Option<Rules>,
     /// Lifetime of issued access tokens (`ACCESS_TOKEN_TTL_SECONDS`).
     pub access_token_ttl_seconds: u64,
+    /// `REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`.
+    pub sessions: SessionSettings,
 }
 
 impl LocalConfig {
@@ -126,6 +169,7 @@ impl LocalConfig {
             bcrypt_cost,
             rules,
             access_token_ttl_seconds,
+            sessions: auth_api::config::sessions_from_env(env)?,
         })
     }
 
@@ -162,6 +206,7 @@ impl LocalConfig {
             issuer: self.issuer(),
             verifier: self.verifier(),
             passwords,
+            sessions: self.sessions,
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         Ok(Gateway::new(spec, app, authorizer))

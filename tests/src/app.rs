@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use auth_api::App;
 use auth_api::passwords::Passwords;
+use auth_api::sessions::SessionSettings;
 use auth_api::store::UserStore;
 use http::HeaderMap;
 use lambda_http::{Body, Response};
@@ -29,6 +30,7 @@ pub fn test_app<S: UserStore>(store: S) -> App<S> {
         issuer: TokenIssuer::new(key, settings(), 900),
         verifier: TokenVerifier::new(keys, settings(), 30),
         passwords: Passwords::new(4).expect("cost 4 is valid"),
+        sessions: SessionSettings::default(),
     }
 }
 

@@ -130,9 +130,15 @@ impl Event {
         self.without_header("content-type")
     }
 
+    /// The context a Lambda authorizer passed on for `sub` with ada@example.com's email.
+    pub fn authorized_as(self, sub: &str) -> Self {
+        self.authorized(sub, "ada@example.com")
+    }
+
     /// The context a Lambda authorizer passed on, where API Gateway puts it for this shape.
-    pub fn authorized_as(mut self, sub: &str) -> Self {
-        let context = json!({"sub": sub, "email": "ada@example.com", "roles": "user", "exp": 4_102_444_800_i64});
+    pub fn authorized(mut self, sub: &str, email: &str) -> Self {
+        let context =
+            json!({"sub": sub, "email": email, "roles": "user", "exp": 4_102_444_800_i64});
         match self.kind {
             Kind::RestV1 => {
                 let mut flat = context;

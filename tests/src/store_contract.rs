@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use auth_api::domain::Email;
-use auth_api::store::{LoginAttempts, StoreError, UserRecord, UserStore};
+use auth_api::sessions::RefreshToken;
+use auth_api::store::{
+    LoginAttempts, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
+};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,6 +24,7 @@ pub fn user(email: &str) -> UserRecord {
         password_hash: SecretString::from(format!("$2b$04${}", "a".repeat(53))),
         roles: vec!["user".into(), "admin".into()],
         created_at: OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
+        session_epoch: 0,
     }
 }
 
@@ -159,5 +163,243 @@ pub async fn concurrent_failures_are_all_counted<S: UserStore + 'static>(store: 
     assert_eq!(
         attempts.failures, 20,
         "no failure was lost to a read-modify-write race"
+    );
+}
+
+/// Unix milliseconds the session tests run at.
+const NOW_MS: i64 = 1_795_424_047_000;
+
+/// A new family for `user` at `epoch` and its first token.
+pub fn session(user: &UserRecord, epoch: u64) -> (RefreshToken, SessionFamily, RefreshRecord) {
+    let token = RefreshToken::generate();
+    let family = SessionFamily {
+        family_id: Uuid::new_v4(),
+        user_id: user.user_id,
+        email: user.email.clone(),
+        epoch,
+        revoked: false,
+        created_at_ms: NOW_MS,
+        expires_at: NOW_MS / 1000 + 3600,
+    };
+    let record = RefreshRecord {
+        hash: token.hash(),
+        family_id: family.family_id,
+        user_id: user.user_id,
+        email: user.email.clone(),
+        issued_at_ms: NOW_MS,
+        expires_at: family.expires_at,
+        spent: None,
+    };
+    (token, family, record)
+}
+
+/// The successor of `record`'s token, issued `later_ms` after it, and how the old one is spent.
+fn successor(old: &RefreshToken, record: &RefreshRecord, later_ms: i64) -> (RefreshRecord, Spent) {
+    let next = RefreshToken::generate();
+    let at_ms = record.issued_at_ms + later_ms;
+    let new = RefreshRecord {
+        hash: next.hash(),
+        issued_at_ms: at_ms,
+        expires_at: at_ms / 1000 + 3600,
+        spent: None,
+        ..record.clone()
+    };
+    let spent = Spent {
+        at_ms,
+        sealed_successor: old.seal(&next),
+        successor_hash: new.hash,
+    };
+    (new, spent)
+}
+
+pub async fn a_session_starts_and_its_token_is_found_with_family_and_user<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+
+    let found = store
+        .find_refresh(&token.hash())
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.token, record);
+    assert_eq!(found.family, Some(family));
+    let user = found.user.expect("the token's user");
+    assert_eq!((user.user_id, user.session_epoch), (ada.user_id, 0));
+
+    let unknown = RefreshToken::generate().hash();
+    assert!(store.find_refresh(&unknown).await.unwrap().is_none());
+}
+
+pub async fn a_token_rotates_once_and_keeps_its_sealed_successor<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+
+    let (next, spent) = successor(&token, &record, 60_000);
+    store
+        .rotate_refresh(&record.hash, &spent, &next, 0)
+        .await
+        .unwrap();
+    let old = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(old.token.spent.as_ref(), Some(&spent));
+    let new = store.find_refresh(&next.hash).await.unwrap().unwrap();
+    assert_eq!(new.token, next);
+    assert_eq!(
+        new.family.unwrap().expires_at,
+        next.expires_at,
+        "a refresh extends the session"
+    );
+    assert_eq!(
+        token
+            .unseal(&old.token.spent.unwrap().sealed_successor)
+            .hash(),
+        next.hash
+    );
+
+    // Spent is spent: a second rotation of the same token changes nothing.
+    let (other, spent_again) = successor(&token, &record, 61_000);
+    assert!(matches!(
+        store
+            .rotate_refresh(&record.hash, &spent_again, &other, 0)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.find_refresh(&other.hash).await.unwrap().is_none());
+    let old = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(old.token.spent, Some(spent));
+}
+
+pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner<S: UserStore + 'static>(
+    store: S,
+) {
+    let store = Arc::new(store);
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (next, spent) = successor(&token, &record, 1000 + i);
+        let (store, old) = (Arc::clone(&store), record.hash);
+        tasks.spawn(async move {
+            store
+                .rotate_refresh(&old, &spent, &next, 0)
+                .await
+                .map(|()| next.hash)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(hash) => winners.push(hash),
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected store error: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one successor may exist");
+    let old = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(old.token.spent.unwrap().successor_hash, winners[0]);
+}
+
+pub async fn a_revoked_family_cannot_rotate<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+    store.revoke_family(family.family_id).await.unwrap();
+    store.revoke_family(family.family_id).await.unwrap();
+    store.revoke_family(Uuid::new_v4()).await.unwrap();
+
+    let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert!(found.family.unwrap().revoked);
+    let (next, spent) = successor(&token, &record, 1000);
+    assert!(matches!(
+        store.rotate_refresh(&record.hash, &spent, &next, 0).await,
+        Err(StoreError::Conflict)
+    ));
+    let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(found.token.spent, None, "nothing was half-written");
+}
+
+pub async fn revoking_all_sessions_moves_the_epoch_on<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+
+    assert!(
+        !store
+            .revoke_all_sessions(&ada.email, Uuid::new_v4())
+            .await
+            .unwrap(),
+        "another user's id must not end ada's sessions"
+    );
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    assert!(
+        !store
+            .revoke_all_sessions(&nobody, ada.user_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(by_email(&store, &ada.email).await.unwrap().session_epoch, 1);
+
+    let (next, spent) = successor(&token, &record, 1000);
+    assert!(matches!(
+        store.rotate_refresh(&record.hash, &spent, &next, 0).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+pub async fn a_password_change_starts_the_next_epoch_all_or_nothing<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, old_family, old_record) = session(&ada, 0);
+    store.start_session(&old_family, &old_record).await.unwrap();
+
+    let new_hash = SecretString::from(format!("$2b$04${}", "b".repeat(53)));
+    let (_, family, record) = session(&ada, 1);
+    store
+        .change_password(&ada, &new_hash, &family, &record)
+        .await
+        .unwrap();
+    let stored = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        stored.password_hash.expose_secret(),
+        new_hash.expose_secret()
+    );
+    assert_eq!(stored.session_epoch, 1);
+    let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(found.family.unwrap().epoch, 1);
+
+    // A change based on the account as it was before loses, and writes nothing.
+    let (_, late_family, late_record) = session(&ada, 1);
+    let late_hash = SecretString::from(format!("$2b$04${}", "c".repeat(53)));
+    assert!(matches!(
+        store
+            .change_password(&ada, &late_hash, &late_family, &late_record)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let stored = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        stored.password_hash.expose_secret(),
+        new_hash.expose_secret()
+    );
+    assert!(
+        store
+            .find_refresh(&late_record.hash)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

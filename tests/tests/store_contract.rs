@@ -30,4 +30,10 @@ both_stores!(
     a_user_is_found_by_id,
     failed_logins_are_counted_and_lock_at_the_threshold,
     concurrent_failures_are_all_counted,
+    a_session_starts_and_its_token_is_found_with_family_and_user,
+    a_token_rotates_once_and_keeps_its_sealed_successor,
+    concurrent_rotations_of_one_token_have_exactly_one_winner,
+    a_revoked_family_cannot_rotate,
+    revoking_all_sessions_moves_the_epoch_on,
+    a_password_change_starts_the_next_epoch_all_or_nothing,
 );

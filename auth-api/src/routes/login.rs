@@ -1,26 +1,29 @@
-use http::StatusCode;
 use lambda_http::Request;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-use shared::Subject;
-use shared::token::{now_unix, now_unix_ms};
+use secrecy::SecretString;
+use shared::token::now_unix_ms;
 
-use super::Reply;
+use super::sessions::new_session;
+use super::{Reply, audit, token_reply};
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::store::{BACKOFF_THRESHOLD, LoginAttempts, UserStore};
 use crate::{App, store_error};
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    token_type: &'static str,
-    expires_in: u64,
+/// 429 while `attempts` holds a lock that has not run out yet.
+pub(crate) fn refuse_while_locked(attempts: &LoginAttempts, now_ms: i64) -> Result<(), ApiError> {
+    match attempts.locked_until_ms {
+        Some(until) if until > now_ms => Err(ApiError::TooManyAttempts {
+            retry_after_seconds: u64::try_from((until - now_ms + 999) / 1000)
+                .unwrap_or(1)
+                .max(1),
+        }),
+        _ => Ok(()),
+    }
 }
 
-/// `POST /login {"email","password"}` → 200 with an access token, 401, or 429 while the
-/// email is in backoff after repeated failures.
+/// `POST /login {"email","password"}` → 200 with an access token and a refresh token (a new
+/// session), 401, or 429 while the email is in backoff after repeated failures.
 ///
 /// Unknown email and wrong password give the same body and cost one bcrypt verification
 /// each, so neither the answer nor its timing tells whether an account exists.
@@ -48,14 +51,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
     // Locked or not is decided by the email alone, registered or not, so a 429 says nothing
     // about whether an account exists.
     let now_ms = now_unix_ms();
-    if let Some(until) = attempts.locked_until_ms.filter(|until| *until > now_ms) {
-        let retry_after_seconds = u64::try_from((until - now_ms + 999) / 1000)
-            .unwrap_or(1)
-            .max(1);
-        return Err(ApiError::TooManyAttempts {
-            retry_after_seconds,
-        });
-    }
+    refuse_while_locked(&attempts, now_ms)?;
     let matched = app
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -68,11 +64,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         Some(user) if matched => user,
         found => {
             let user_id = found.map(|u| u.user_id.to_string());
-            tracing::info!(
-                event = "login_failed",
-                user_id = user_id.as_deref(),
-                "audit"
-            );
+            audit("login_failed", user_id.as_deref(), req);
             if let Some(email) = &email {
                 let after = app
                     .store
@@ -80,40 +72,23 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
                     .await
                     .map_err(store_error)?;
                 if after.failures == BACKOFF_THRESHOLD {
-                    tracing::info!(
-                        event = "backoff_started",
-                        user_id = user_id.as_deref(),
-                        "audit"
-                    );
+                    audit("backoff_started", user_id.as_deref(), req);
                 }
             }
             return Err(ApiError::InvalidCredentials);
         }
     };
+    let (token, family, record) = new_session(app, &user, user.session_epoch, now_ms);
+    app.store
+        .start_session(&family, &record)
+        .await
+        .map_err(store_error)?;
     if attempts.failures > 0 {
         app.store
             .clear_login_failures(&user.email)
             .await
             .map_err(store_error)?;
     }
-    let subject = Subject {
-        user_id: user.user_id,
-        email: user.email.to_string(),
-        roles: user.roles.clone(),
-    };
-    let issued = app.issuer.issue(&subject, now_unix()).map_err(|e| {
-        tracing::error!(error = %e, "token signing failed");
-        ApiError::Internal
-    })?;
-    let user_id = user.user_id.to_string();
-    tracing::info!(event = "login_succeeded", user_id = %user_id, "audit");
-    Ok(Reply::json(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: issued.token.expose_secret(),
-            token_type: "Bearer",
-            expires_in: issued.expires_in,
-        },
-        Some(user_id),
-    ))
+    audit("login_succeeded", Some(&user.user_id.to_string()), req);
+    token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
 }

@@ -1,10 +1,7 @@
 use http::StatusCode;
 use lambda_http::Request;
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 use super::Reply;
 use crate::error::ApiError;
@@ -19,24 +16,9 @@ struct Profile {
     created_at: String,
 }
 
-/// The `sub` the API Gateway authorizer put in the request context. Only API Gateway can set
-/// it: nothing the client sends (headers, body, query) is read.
-fn authorizer_sub(req: &Request) -> Option<String> {
-    let fields = match req.request_context_ref()? {
-        RequestContext::ApiGatewayV1(ctx) => &ctx.authorizer.fields,
-        RequestContext::ApiGatewayV2(ctx) => &ctx.authorizer.as_ref()?.fields,
-        _ => return None,
-    };
-    fields.get("sub")?.as_str().map(str::to_owned)
-}
-
 /// `GET /me` (protected by the authorizer) → the caller's profile.
 pub async fn me<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
-    let sub = authorizer_sub(req).ok_or_else(|| {
-        tracing::warn!("GET /me arrived without an authorizer context: protect it in the API");
-        ApiError::InvalidToken
-    })?;
-    let user_id = Uuid::parse_str(&sub).map_err(|_| ApiError::InvalidToken)?;
+    let (user_id, _) = super::caller(req)?;
     let user = app
         .store
         .find_user_by_id(user_id)
@@ -54,6 +36,6 @@ pub async fn me<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
                 .format(&Rfc3339)
                 .map_err(|_| ApiError::Internal)?,
         },
-        Some(sub),
+        Some(user_id.to_string()),
     ))
 }

@@ -1,14 +1,26 @@
 //! The route table and the handlers behind it.
 
 use http::{HeaderValue, StatusCode};
-use lambda_http::{Body, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
 use serde::Serialize;
+use shared::Subject;
+use uuid::Uuid;
+
+use crate::App;
+use crate::domain::Email;
+use crate::error::ApiError;
+use crate::sessions::RefreshToken;
+use crate::store::UserRecord;
 
 pub mod health;
 pub mod jwks;
 pub mod login;
 pub mod me;
+pub mod password;
 pub mod register;
+pub mod sessions;
 pub mod verify;
 
 /// A route of this API.
@@ -20,6 +32,10 @@ pub enum Route {
     Health,
     Me,
     Jwks,
+    Refresh,
+    Logout,
+    LogoutAll,
+    Password,
 }
 
 impl Route {
@@ -36,6 +52,10 @@ impl Route {
             "/health" => Some(Route::Health),
             "/me" => Some(Route::Me),
             "/.well-known/jwks.json" => Some(Route::Jwks),
+            "/refresh" => Some(Route::Refresh),
+            "/logout" => Some(Route::Logout),
+            "/logout-all" => Some(Route::LogoutAll),
+            "/password" => Some(Route::Password),
             _ => None,
         }
     }
@@ -43,7 +63,12 @@ impl Route {
     /// The one method this route answers, as sent in `Allow`.
     pub fn method(self) -> &'static str {
         match self {
-            Route::Register | Route::Login => "POST",
+            Route::Register
+            | Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::LogoutAll
+            | Route::Password => "POST",
             Route::Verify | Route::Health | Route::Me | Route::Jwks => "GET",
         }
     }
@@ -57,6 +82,46 @@ impl Route {
             Route::Health => "health",
             Route::Me => "me",
             Route::Jwks => "jwks",
+            Route::Refresh => "refresh",
+            Route::Logout => "logout",
+            Route::LogoutAll => "logout_all",
+            Route::Password => "password",
+        }
+    }
+
+    /// Every route, for checks that the template and the router agree.
+    pub const ALL: [Route; 10] = [
+        Route::Register,
+        Route::Login,
+        Route::Verify,
+        Route::Health,
+        Route::Me,
+        Route::Jwks,
+        Route::Refresh,
+        Route::Logout,
+        Route::LogoutAll,
+        Route::Password,
+    ];
+
+    /// Whether API Gateway must put the authorizer in front of this route: these routes act
+    /// for the caller the authorizer names.
+    pub fn protected(self) -> bool {
+        matches!(self, Route::Me | Route::LogoutAll | Route::Password)
+    }
+
+    /// The path this route is served at.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Register => "/register",
+            Route::Login => "/login",
+            Route::Verify => "/verify",
+            Route::Health => "/health",
+            Route::Me => "/me",
+            Route::Jwks => "/.well-known/jwks.json",
+            Route::Refresh => "/refresh",
+            Route::Logout => "/logout",
+            Route::LogoutAll => "/logout-all",
+            Route::Password => "/password",
         }
     }
 }
@@ -84,4 +149,94 @@ impl Reply {
         );
         Self { response, user_id }
     }
+}
+
+impl Reply {
+    /// 204 No Content.
+    pub fn no_content(user_id: Option<String>) -> Self {
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        Self { response, user_id }
+    }
+}
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    refresh_token_expires_in: i64,
+}
+
+/// 200 with a fresh access token for `user` and the refresh token `refresh`, which expires
+/// at `refresh_expires_at` (Unix seconds).
+pub(crate) fn token_reply<S>(
+    app: &App<S>,
+    user: &UserRecord,
+    refresh: &RefreshToken,
+    refresh_expires_at: i64,
+    now: i64,
+) -> Result<Reply, ApiError> {
+    let subject = Subject {
+        user_id: user.user_id,
+        email: user.email.to_string(),
+        roles: user.roles.clone(),
+    };
+    let issued = app.issuer.issue(&subject, now).map_err(|e| {
+        tracing::error!(error = %e, "token signing failed");
+        ApiError::Internal
+    })?;
+    let refresh_text = refresh.encode();
+    Ok(Reply::json(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: issued.token.expose_secret(),
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: refresh_text.expose_secret(),
+            refresh_token_expires_in: (refresh_expires_at - now).max(0),
+        },
+        Some(user.user_id.to_string()),
+    ))
+}
+
+/// The caller as the API Gateway authorizer named it (`sub` and `email` of the request
+/// context). Only API Gateway can set these: nothing the client sends is read. A protected
+/// route that arrives without them was deployed without the authorizer in front: 401.
+pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
+    let fields = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
+        _ => None,
+    };
+    let field = |name: &str| fields?.get(name)?.as_str();
+    let (Some(sub), Some(email)) = (field("sub"), field("email")) else {
+        tracing::warn!(
+            path = req.uri().path(),
+            "a protected route arrived without an authorizer context: protect it in the API"
+        );
+        return Err(ApiError::InvalidToken);
+    };
+    let user_id = Uuid::parse_str(sub).map_err(|_| ApiError::InvalidToken)?;
+    let email = Email::parse(email).map_err(|_| ApiError::InvalidToken)?;
+    Ok((user_id, email))
+}
+
+/// The client's address as API Gateway saw it.
+fn source_ip(req: &Request) -> Option<&str> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.as_deref(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref(),
+        _ => None,
+    }
+}
+
+/// One structured audit line: what happened, to which user, from where. Never a secret.
+pub(crate) fn audit(event: &'static str, user_id: Option<&str>, req: &Request) {
+    tracing::info!(event, user_id, source_ip = source_ip(req), "audit");
 }

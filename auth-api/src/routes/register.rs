@@ -57,10 +57,11 @@ pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply
         password_hash,
         roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
         created_at: now,
+        session_epoch: 0,
     };
     app.store.create_user(&user).await.map_err(store_error)?;
     let user_id = user.user_id.to_string();
-    tracing::info!(event = "registered", user_id = %user_id, "audit");
+    super::audit("registered", Some(&user_id), req);
     Ok(Reply::json(
         StatusCode::CREATED,
         &Registered {

@@ -5,7 +5,10 @@
 //! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>` |
 //!
 //! | failed logins | `LOGINFAIL#<email>` | `LOGINFAIL` | `failures` (number, moved only by `ADD`), `locked_until_ms`, `expires_at` (TTL, a day after the last failure) |
+//! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh) |
+//! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash` |
 //!
+//! The user item also holds `session_epoch` (number): sessions of an older epoch are dead.
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id.
 //! `expires_at` (Unix seconds) is the table's TTL attribute, for session items.
 
@@ -17,18 +20,24 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{ATTEMPTS_TTL_SECONDS, LoginAttempts, StoreError, UserRecord, UserStore};
+use super::{
+    ATTEMPTS_TTL_SECONDS, LoginAttempts, RefreshLookup, RefreshRecord, SessionFamily, Spent,
+    StoreError, UserRecord, UserStore,
+};
 use crate::domain::Email;
+use crate::sessions::TokenHash;
 
 /// Name of the index that finds users by id.
 pub const USER_ID_INDEX: &str = "gsi1";
@@ -81,6 +90,78 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The items with these keys, read consistently in one round trip.
+    async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let keys = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(classify)?;
+        if output
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys.is_empty()))
+        {
+            #[derive(Debug, thiserror::Error)]
+            #[error("DynamoDB left keys of a BatchGetItem unprocessed (throttled)")]
+            struct Unprocessed;
+            return Err(StoreError::Unavailable(Box::new(Unprocessed)));
+        }
+        Ok(output
+            .responses
+            .unwrap_or_default()
+            .remove(&self.table)
+            .unwrap_or_default())
+    }
+
+    /// Writes `items` all or nothing. A failed condition, or a concurrent transaction on one
+    /// of the items, is a `Conflict`.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let lost_a_race = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                        e.cancellation_reasons().iter().any(|r| {
+                            matches!(
+                                r.code(),
+                                Some("ConditionalCheckFailed" | "TransactionConflict")
+                            )
+                        })
+                    }
+                    _ => false,
+                };
+                if lost_a_race {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(classify(err))
+                }
+            }
+        }
+    }
+
+    fn sk_of(item: &HashMap<String, AttributeValue>) -> Option<&str> {
+        item.get("sk")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
     }
 
     /// Creates the table (on-demand, `pk`/`sk`, TTL on `expires_at`) if it does not exist.
@@ -172,6 +253,154 @@ fn attempts_key(email: &Email) -> HashMap<String, AttributeValue> {
     ])
 }
 
+fn family_key(family_id: Uuid) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("SESSION#{family_id}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("SESSION".to_owned())),
+    ])
+}
+
+fn refresh_key(hash: &TokenHash) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("REFRESH#{}", hash.to_hex())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("REFRESH".to_owned())),
+    ])
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn family_item(family: &SessionFamily) -> HashMap<String, AttributeValue> {
+    let mut item = family_key(family.family_id);
+    item.extend([
+        ("entity".to_owned(), s("session")),
+        ("user_id".to_owned(), s(family.user_id.to_string())),
+        ("email".to_owned(), s(family.email.as_str())),
+        ("epoch".to_owned(), n(family.epoch)),
+        ("revoked".to_owned(), AttributeValue::Bool(family.revoked)),
+        ("created_at_ms".to_owned(), n(family.created_at_ms)),
+        (TTL_ATTRIBUTE.to_owned(), n(family.expires_at)),
+    ]);
+    item
+}
+
+/// A new (unspent) refresh token item.
+fn refresh_item(token: &RefreshRecord) -> HashMap<String, AttributeValue> {
+    let mut item = refresh_key(&token.hash);
+    item.extend([
+        ("entity".to_owned(), s("refresh")),
+        ("family_id".to_owned(), s(token.family_id.to_string())),
+        ("user_id".to_owned(), s(token.user_id.to_string())),
+        ("email".to_owned(), s(token.email.as_str())),
+        ("issued_at_ms".to_owned(), n(token.issued_at_ms)),
+        (TTL_ATTRIBUTE.to_owned(), n(token.expires_at)),
+        ("token_status".to_owned(), s("active")),
+    ]);
+    item
+}
+
+fn uuid_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(string_attr(item, name)?)
+        .map_err(|_| internal(CorruptItem(format!("{name} is not a UUID"))))
+}
+
+fn email_attr(item: &HashMap<String, AttributeValue>) -> Result<Email, StoreError> {
+    Email::parse(string_attr(item, "email")?)
+        .map_err(|_| internal(CorruptItem("email is not valid".to_owned())))
+}
+
+fn required_number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64, StoreError> {
+    number_attr(item, name).ok_or_else(|| {
+        internal(CorruptItem(format!(
+            "attribute {name} missing or not a number"
+        )))
+    })
+}
+
+fn family_from_item(item: &HashMap<String, AttributeValue>) -> Result<SessionFamily, StoreError> {
+    Ok(SessionFamily {
+        family_id: Uuid::parse_str(
+            string_attr(item, "pk")?
+                .strip_prefix("SESSION#")
+                .unwrap_or_default(),
+        )
+        .map_err(|_| internal(CorruptItem("session key is not SESSION#<uuid>".into())))?,
+        user_id: uuid_attr(item, "user_id")?,
+        email: email_attr(item)?,
+        epoch: u64::try_from(required_number(item, "epoch")?)
+            .map_err(|_| internal(CorruptItem("epoch is negative".into())))?,
+        revoked: matches!(item.get("revoked"), Some(AttributeValue::Bool(true))),
+        created_at_ms: required_number(item, "created_at_ms")?,
+        expires_at: required_number(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+fn refresh_from_item(
+    hash: &TokenHash,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<RefreshRecord, StoreError> {
+    let spent = match string_attr(item, "token_status")? {
+        "active" => None,
+        "spent" => {
+            let sealed_successor = match item.get("successor") {
+                Some(AttributeValue::B(blob)) => <[u8; 32]>::try_from(blob.as_ref()).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| internal(CorruptItem("successor is not 32 bytes".into())))?;
+            let successor_hash = TokenHash::from_hex(string_attr(item, "successor_hash")?)
+                .ok_or_else(|| internal(CorruptItem("successor_hash is not hex".into())))?;
+            Some(Spent {
+                at_ms: required_number(item, "spent_at_ms")?,
+                sealed_successor,
+                successor_hash,
+            })
+        }
+        _ => return Err(internal(CorruptItem("token_status is unknown".into()))),
+    };
+    Ok(RefreshRecord {
+        hash: *hash,
+        family_id: uuid_attr(item, "family_id")?,
+        user_id: uuid_attr(item, "user_id")?,
+        email: email_attr(item)?,
+        issued_at_ms: required_number(item, "issued_at_ms")?,
+        expires_at: required_number(item, TTL_ATTRIBUTE)?,
+        spent,
+    })
+}
+
+/// The condition that the user item is at `epoch` (a user written before epochs has none).
+fn epoch_condition(epoch: u64) -> &'static str {
+    if epoch == 0 {
+        "user_id = :user_id AND (attribute_not_exists(session_epoch) OR session_epoch = :epoch)"
+    } else {
+        "user_id = :user_id AND session_epoch = :epoch"
+    }
+}
+
+fn put(
+    item: HashMap<String, AttributeValue>,
+    table: &str,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
 fn number_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
@@ -249,6 +478,9 @@ fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, 
         roles,
         created_at: OffsetDateTime::parse(string_attr(item, "created_at")?, &Rfc3339)
             .map_err(|_| corrupt("created_at is not RFC 3339"))?,
+        session_epoch: number_attr(item, "session_epoch")
+            .map_or(Ok(0), u64::try_from)
+            .map_err(|_| corrupt("session_epoch is negative"))?,
     })
 }
 
@@ -279,6 +511,7 @@ impl UserStore for DynamoStore {
                 AttributeValue::L(user.roles.iter().cloned().map(AttributeValue::S).collect()),
             ),
             ("created_at".to_owned(), AttributeValue::S(created_at)),
+            ("session_epoch".to_owned(), n(user.session_epoch)),
         ]);
         // One conditional write, no read first: concurrent registrations of one email race
         // inside DynamoDB, where exactly one wins.
@@ -328,42 +561,13 @@ impl UserStore for DynamoStore {
         email: &Email,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
         // One round trip for both items.
-        let keys = KeysAndAttributes::builder()
-            .keys(user_key(email))
-            .keys(attempts_key(email))
-            .consistent_read(true)
-            .build()
-            .map_err(internal)?;
-        let output = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(classify)?;
-        if output
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|u| u.values().any(|k| !k.keys.is_empty()))
-        {
-            #[derive(Debug, thiserror::Error)]
-            #[error("DynamoDB left keys of a BatchGetItem unprocessed (throttled)")]
-            struct Unprocessed;
-            return Err(StoreError::Unavailable(Box::new(Unprocessed)));
-        }
         let mut user = None;
         let mut attempts = LoginAttempts::default();
-        for item in output
-            .responses
-            .unwrap_or_default()
-            .remove(&self.table)
-            .unwrap_or_default()
+        for item in self
+            .batch_get(vec![user_key(email), attempts_key(email)])
+            .await?
         {
-            match item
-                .get("sk")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-            {
+            match Self::sk_of(&item) {
                 Some("USER") => user = Some(user_from_item(&item)?),
                 Some("LOGINFAIL") => attempts = attempts_from_item(&item),
                 _ => {}
@@ -426,5 +630,188 @@ impl UserStore for DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+    async fn start_session(
+        &self,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        self.transact(vec![
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(refresh_key(hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let token = refresh_from_item(hash, &item)?;
+        let mut lookup = RefreshLookup {
+            family: None,
+            user: None,
+            token,
+        };
+        for item in self
+            .batch_get(vec![
+                family_key(lookup.token.family_id),
+                user_key(&lookup.token.email),
+            ])
+            .await?
+        {
+            match Self::sk_of(&item) {
+                Some("SESSION") => lookup.family = Some(family_from_item(&item)?),
+                Some("USER") => lookup.user = Some(user_from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(Some(lookup))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        spent_hash: &TokenHash,
+        spent: &Spent,
+        successor: &RefreshRecord,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(refresh_key(spent_hash)))
+            .update_expression(
+                "SET token_status = :spent, spent_at_ms = :at, successor = :sealed, \
+                 successor_hash = :successor_hash",
+            )
+            .condition_expression("token_status = :active AND family_id = :family_id")
+            .expression_attribute_values(":spent", s("spent"))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":at", n(spent.at_ms))
+            .expression_attribute_values(
+                ":sealed",
+                AttributeValue::B(Blob::new(spent.sealed_successor.to_vec())),
+            )
+            .expression_attribute_values(":successor_hash", s(spent.successor_hash.to_hex()))
+            .expression_attribute_values(":family_id", s(successor.family_id.to_string()))
+            .build()
+            .map_err(internal)?;
+        let extend_family = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(family_key(successor.family_id)))
+            .update_expression("SET expires_at = :expires_at")
+            .condition_expression("revoked = :false AND epoch = :epoch")
+            .expression_attribute_values(":expires_at", n(successor.expires_at))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":epoch", n(epoch))
+            .build()
+            .map_err(internal)?;
+        let user_at_epoch = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&successor.email)))
+            .condition_expression(epoch_condition(epoch))
+            .expression_attribute_values(":user_id", s(successor.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(epoch))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(spend).build(),
+            put(refresh_item(successor), &self.table)?,
+            TransactWriteItem::builder().update(extend_family).build(),
+            TransactWriteItem::builder()
+                .condition_check(user_at_epoch)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(family_key(family_id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Err(err)
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(classify(err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(email)))
+            .update_expression("ADD session_epoch :one")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":user_id", s(user_id.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        if family.epoch != user.session_epoch + 1 {
+            return Err(StoreError::Conflict);
+        }
+        let condition = format!(
+            "{} AND password_hash = :old_hash",
+            epoch_condition(user.session_epoch)
+        );
+        let update_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET password_hash = :new_hash, session_epoch = :new_epoch")
+            .condition_expression(condition)
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(user.session_epoch))
+            .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
+            .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
+            .expression_attribute_values(":new_epoch", n(family.epoch))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(update_user).build(),
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
     }
 }

@@ -1,15 +1,30 @@
-//! An in-memory store for local-api and fast tests.
+//! An in-memory store for local-api and fast tests. One lock over all state, so every
+//! operation is as atomic as its DynamoDB counterpart.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
-use super::{LoginAttempts, StoreError, UserRecord, UserStore};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    LoginAttempts, RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord,
+    UserStore,
+};
 use crate::domain::Email;
+use crate::sessions::TokenHash;
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<Email, UserRecord>,
+    attempts: HashMap<Email, LoginAttempts>,
+    families: HashMap<Uuid, SessionFamily>,
+    tokens: HashMap<TokenHash, RefreshRecord>,
+}
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    users: Mutex<HashMap<Email, UserRecord>>,
-    attempts: Mutex<HashMap<Email, LoginAttempts>>,
+    state: Mutex<State>,
 }
 
 impl MemoryStore {
@@ -17,16 +32,10 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<Email, UserRecord>> {
-        // A panic while holding the lock cannot leave a half-written user: each operation is
-        // one map call. So a poisoned lock is safe to keep using.
-        self.users
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<Email, LoginAttempts>> {
-        self.attempts
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every operation checks before it changes anything, so a panic while holding the
+        // lock cannot leave a half-written state, and a poisoned lock is safe to keep using.
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -34,17 +43,18 @@ impl MemoryStore {
 
 impl UserStore for MemoryStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let mut users = self.users();
-        if users.contains_key(&user.email) {
+        let mut state = self.state();
+        if state.users.contains_key(&user.email) {
             return Err(StoreError::EmailTaken);
         }
-        users.insert(user.email.clone(), user.clone());
+        state.users.insert(user.email.clone(), user.clone());
         Ok(())
     }
 
-    async fn find_user_by_id(&self, user_id: uuid::Uuid) -> Result<Option<UserRecord>, StoreError> {
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         Ok(self
-            .users()
+            .state()
+            .users
             .values()
             .find(|u| u.user_id == user_id)
             .cloned())
@@ -54,8 +64,9 @@ impl UserStore for MemoryStore {
         &self,
         email: &Email,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
-        let user = self.users().get(email).cloned();
-        let attempts = self.attempts().get(email).copied().unwrap_or_default();
+        let state = self.state();
+        let user = state.users.get(email).cloned();
+        let attempts = state.attempts.get(email).copied().unwrap_or_default();
         Ok((user, attempts))
     }
 
@@ -64,9 +75,9 @@ impl UserStore for MemoryStore {
         email: &Email,
         now_ms: i64,
     ) -> Result<LoginAttempts, StoreError> {
-        let mut attempts = self.attempts();
-        let entry = attempts.entry(email.clone()).or_default();
-        entry.failures += 1;
+        let mut state = self.state();
+        let entry = state.attempts.entry(email.clone()).or_default();
+        entry.failures = entry.failures.saturating_add(1);
         if let Some(until) = LoginAttempts::lock_after(entry.failures, now_ms) {
             entry.locked_until_ms = Some(until);
         }
@@ -74,7 +85,113 @@ impl UserStore for MemoryStore {
     }
 
     async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        self.attempts().remove(email);
+        self.state().attempts.remove(email);
+        Ok(())
+    }
+
+    async fn start_session(
+        &self,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.families.contains_key(&family.family_id) || state.tokens.contains_key(&token.hash)
+        {
+            return Err(StoreError::Conflict);
+        }
+        state.families.insert(family.family_id, family.clone());
+        state.tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
+        let state = self.state();
+        Ok(state.tokens.get(hash).map(|token| RefreshLookup {
+            token: token.clone(),
+            family: state.families.get(&token.family_id).cloned(),
+            user: state.users.get(&token.email).cloned(),
+        }))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        spent_hash: &TokenHash,
+        spent: &Spent,
+        successor: &RefreshRecord,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State {
+            users,
+            families,
+            tokens,
+            ..
+        } = &mut *state;
+        let token_ok = tokens
+            .get(spent_hash)
+            .is_some_and(|t| t.spent.is_none() && t.family_id == successor.family_id);
+        let family_ok = families
+            .get(&successor.family_id)
+            .is_some_and(|f| !f.revoked && f.epoch == epoch);
+        let user_ok = users
+            .get(&successor.email)
+            .is_some_and(|u| u.user_id == successor.user_id && u.session_epoch == epoch);
+        if !(token_ok && family_ok && user_ok) || tokens.contains_key(&successor.hash) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(token) = tokens.get_mut(spent_hash) {
+            token.spent = Some(spent.clone());
+        }
+        if let Some(family) = families.get_mut(&successor.family_id) {
+            family.expires_at = family.expires_at.max(successor.expires_at);
+        }
+        tokens.insert(successor.hash, successor.clone());
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
+        if let Some(family) = self.state().families.get_mut(&family_id) {
+            family.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
+        match self.state().users.get_mut(email) {
+            Some(user) if user.user_id == user_id => {
+                user.session_epoch += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
+            stored.user_id == user.user_id
+                && stored.session_epoch == user.session_epoch
+                && stored.password_hash.expose_secret() == user.password_hash.expose_secret()
+        });
+        if !unchanged
+            || family.epoch != user.session_epoch + 1
+            || state.families.contains_key(&family.family_id)
+            || state.tokens.contains_key(&token.hash)
+        {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(stored) = state.users.get_mut(&user.email) {
+            stored.password_hash = new_hash.clone();
+            stored.session_epoch = family.epoch;
+        }
+        state.families.insert(family.family_id, family.clone());
+        state.tokens.insert(token.hash, token.clone());
         Ok(())
     }
 }

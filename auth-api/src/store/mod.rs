@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::Email;
+use crate::sessions::TokenHash;
 
 pub mod dynamo;
 pub mod memory;
@@ -24,6 +25,53 @@ pub struct UserRecord {
     pub password_hash: SecretString,
     pub roles: Vec<String>,
     pub created_at: OffsetDateTime,
+    /// Sessions of an older epoch are dead: logout-all and a password change move it on.
+    pub session_epoch: u64,
+}
+
+/// A session: the family of refresh tokens that descend from one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFamily {
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub email: Email,
+    /// The user's `session_epoch` when the family began; it lives only while they match.
+    pub epoch: u64,
+    pub revoked: bool,
+    pub created_at_ms: i64,
+    /// Unix seconds; moved later by every refresh (the table's TTL attribute).
+    pub expires_at: i64,
+}
+
+/// One refresh token, known by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub hash: TokenHash,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub email: Email,
+    pub issued_at_ms: i64,
+    /// Unix seconds (the table's TTL attribute).
+    pub expires_at: i64,
+    /// Set once the token has been exchanged for its successor.
+    pub spent: Option<Spent>,
+}
+
+/// How a refresh token was spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spent {
+    pub at_ms: i64,
+    /// The successor, sealed with the spent token (`RefreshToken::seal`).
+    pub sealed_successor: [u8; 32],
+    pub successor_hash: TokenHash,
+}
+
+/// A refresh token with its family and user, as one consistent read finds them.
+#[derive(Debug, Clone)]
+pub struct RefreshLookup {
+    pub token: RefreshRecord,
+    pub family: Option<SessionFamily>,
+    pub user: Option<UserRecord>,
 }
 
 /// Consecutive failed logins for one email (registered or not).
@@ -57,6 +105,9 @@ pub enum StoreError {
     /// A user with this email exists already.
     #[error("a user with this email already exists")]
     EmailTaken,
+    /// A conditional write lost: what it was based on changed meanwhile. Nothing was written.
+    #[error("the item changed while the request ran")]
+    Conflict,
     /// The backing service failed, timed out or throttled: worth retrying later.
     #[error("user store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -98,6 +149,55 @@ pub trait UserStore: Send + Sync {
     fn clear_login_failures(
         &self,
         email: &Email,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Starts a session: writes the family and its first refresh token, both or neither.
+    fn start_session(
+        &self,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The refresh token with this hash, its family and its user, read consistently.
+    fn find_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<RefreshLookup>, StoreError>> + Send;
+
+    /// Spends the token `spent_hash` and stores `successor` in its family, atomically, only if
+    /// the token is still unspent, its family is not revoked and of `epoch`, and the user is
+    /// still at `epoch`. Otherwise `Conflict` and nothing is written: of concurrent rotations
+    /// of one token exactly one succeeds.
+    fn rotate_refresh(
+        &self,
+        spent_hash: &TokenHash,
+        spent: &Spent,
+        successor: &RefreshRecord,
+        epoch: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes a family: none of its tokens refreshes again. Revoking twice, or a family that
+    /// does not exist, is not an error.
+    fn revoke_family(&self, family_id: Uuid)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Ends every session of the user by moving its `session_epoch` on. `false` if there is no
+    /// such user (with this email and id).
+    fn revoke_all_sessions(
+        &self,
+        email: &Email,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces the password of `user` (as read, hash and epoch included) and starts `family`
+    /// with `token`, whose epoch must be `user.session_epoch + 1`: every older session ends.
+    /// All or nothing; `Conflict` if the password or epoch changed since `user` was read.
+    fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

@@ -1,0 +1,103 @@
+//! `POST /password`: change the caller's password.
+
+use lambda_http::Request;
+use secrecy::SecretString;
+use shared::token::now_unix_ms;
+
+use super::sessions::new_session;
+use super::{Reply, audit, caller, token_reply};
+use crate::body::JsonObject;
+use crate::domain::NewPassword;
+use crate::error::{ApiError, FieldError};
+use crate::routes::login::refuse_while_locked;
+use crate::store::{BACKOFF_THRESHOLD, UserStore};
+use crate::{App, store_error};
+
+/// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
+/// token and a new session; every other session of the user ends. The current password is
+/// checked with the same backoff as login, so a stolen access token cannot guess it freely.
+pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let (user_id, email) = caller(req)?;
+    let mut body = JsonObject::from_request(req, &["current_password", "new_password"])?;
+    let mut errors = Vec::new();
+    let current = body
+        .take_string("current_password")
+        .map_err(|e| errors.push(e))
+        .ok();
+    let new = match body.take_string("new_password") {
+        Ok(raw) if current.as_deref() == Some(raw.as_str()) => {
+            errors.push(FieldError::new(
+                "new_password",
+                "must differ from the current password",
+            ));
+            None
+        }
+        Ok(raw) => NewPassword::parse(raw, Some(&email))
+            .map_err(|problems| {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|m| FieldError::new("new_password", m)),
+                );
+            })
+            .ok(),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let current = SecretString::from(current);
+
+    let (user, attempts) = app
+        .store
+        .find_user_for_login(&email)
+        .await
+        .map_err(store_error)?;
+    let user = user
+        .filter(|u| u.user_id == user_id)
+        .ok_or(ApiError::UserNotFound)?;
+    let now_ms = now_unix_ms();
+    refuse_while_locked(&attempts, now_ms)?;
+    let matched = app
+        .passwords
+        .verify(current, Some(user.password_hash.clone()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password verification failed");
+            ApiError::Internal
+        })?;
+    let user_id_text = user.user_id.to_string();
+    if !matched {
+        audit("password_change_failed", Some(&user_id_text), req);
+        let after = app
+            .store
+            .record_login_failure(&email, now_ms)
+            .await
+            .map_err(store_error)?;
+        if after.failures == BACKOFF_THRESHOLD {
+            audit("backoff_started", Some(&user_id_text), req);
+        }
+        return Err(ApiError::WrongCurrentPassword);
+    }
+
+    let new_hash = app.passwords.hash(new).await.map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::Internal
+    })?;
+    let (token, family, record) = new_session(app, &user, user.session_epoch + 1, now_ms);
+    app.store
+        .change_password(&user, &new_hash, &family, &record)
+        .await
+        .map_err(store_error)?;
+    if attempts.failures > 0 {
+        app.store
+            .clear_login_failures(&email)
+            .await
+            .map_err(store_error)?;
+    }
+    audit("password_changed", Some(&user_id_text), req);
+    token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
+}

@@ -1,0 +1,188 @@
+//! `POST /refresh`, `POST /logout` and `POST /logout-all`: the life of a session.
+
+use lambda_http::Request;
+use shared::token::now_unix_ms;
+use uuid::Uuid;
+
+use super::{Reply, audit, caller, token_reply};
+use crate::body::JsonObject;
+use crate::error::ApiError;
+use crate::sessions::RefreshToken;
+use crate::store::{
+    RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
+};
+use crate::{App, store_error};
+
+/// How often a refresh re-reads and retries after losing a race on its token.
+const ROTATION_ATTEMPTS: usize = 3;
+
+/// A new family for `user` at `epoch`, with its first refresh token.
+pub(crate) fn new_session<S>(
+    app: &App<S>,
+    user: &UserRecord,
+    epoch: u64,
+    now_ms: i64,
+) -> (RefreshToken, SessionFamily, RefreshRecord) {
+    let token = RefreshToken::generate();
+    let expires_at = now_ms / 1000 + app.sessions.refresh_ttl_seconds;
+    let family = SessionFamily {
+        family_id: Uuid::new_v4(),
+        user_id: user.user_id,
+        email: user.email.clone(),
+        epoch,
+        revoked: false,
+        created_at_ms: now_ms,
+        expires_at,
+    };
+    let record = RefreshRecord {
+        hash: token.hash(),
+        family_id: family.family_id,
+        user_id: user.user_id,
+        email: user.email.clone(),
+        issued_at_ms: now_ms,
+        expires_at,
+        spent: None,
+    };
+    (token, family, record)
+}
+
+/// The `refresh_token` of the body: 400 if it is missing or not a string, `None` if it is a
+/// string that cannot be one of ours.
+fn presented_token(req: &Request) -> Result<Option<RefreshToken>, ApiError> {
+    let mut body = JsonObject::from_request(req, &["refresh_token"])?;
+    let text = body
+        .take_string("refresh_token")
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(RefreshToken::parse(&text))
+}
+
+/// `POST /refresh {"refresh_token"}` → 200 with a new access token and the token's
+/// successor; the presented token is spent. Re-presenting a spent token within the grace
+/// window gives the same successor again; later, the whole family is revoked.
+pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let presented = presented_token(req)?.ok_or(ApiError::InvalidRefreshToken)?;
+    let hash = presented.hash();
+    for _ in 0..ROTATION_ATTEMPTS {
+        let now_ms = now_unix_ms();
+        let now = now_ms / 1000;
+        let RefreshLookup {
+            token,
+            family,
+            user,
+        } = app
+            .store
+            .find_refresh(&hash)
+            .await
+            .map_err(store_error)?
+            .ok_or(ApiError::InvalidRefreshToken)?;
+        // DynamoDB deletes expired items lazily, so expiry is checked here.
+        if token.expires_at <= now {
+            return Err(ApiError::InvalidRefreshToken);
+        }
+        let Some(family) = family.filter(|f| !f.revoked && f.expires_at > now) else {
+            return Err(ApiError::InvalidRefreshToken);
+        };
+        let Some(user) =
+            user.filter(|u| u.user_id == token.user_id && u.session_epoch == family.epoch)
+        else {
+            return Err(ApiError::InvalidRefreshToken);
+        };
+        match &token.spent {
+            None => {
+                let successor = RefreshToken::generate();
+                let record = RefreshRecord {
+                    hash: successor.hash(),
+                    family_id: family.family_id,
+                    user_id: user.user_id,
+                    email: user.email.clone(),
+                    issued_at_ms: now_ms,
+                    expires_at: now + app.sessions.refresh_ttl_seconds,
+                    spent: None,
+                };
+                let spent = Spent {
+                    at_ms: now_ms,
+                    sealed_successor: presented.seal(&successor),
+                    successor_hash: record.hash,
+                };
+                match app
+                    .store
+                    .rotate_refresh(&hash, &spent, &record, family.epoch)
+                    .await
+                {
+                    Ok(()) => {
+                        return token_reply(app, &user, &successor, record.expires_at, now);
+                    }
+                    // Someone else moved the token, family or user on: look again.
+                    Err(StoreError::Conflict) => continue,
+                    Err(err) => return Err(store_error(err)),
+                }
+            }
+            Some(spent) if now_ms - spent.at_ms <= app.sessions.reuse_grace_seconds * 1000 => {
+                // A retry: the same successor again, never a second one.
+                let successor = presented.unseal(&spent.sealed_successor);
+                if successor.hash() != spent.successor_hash {
+                    tracing::error!("a spent refresh token's sealed successor does not match");
+                    return Err(ApiError::Internal);
+                }
+                let expires_at = spent.at_ms / 1000 + app.sessions.refresh_ttl_seconds;
+                return token_reply(app, &user, &successor, expires_at, now);
+            }
+            Some(_) => {
+                // A spent token after the grace window: one of its holders is not the owner.
+                app.store
+                    .revoke_family(family.family_id)
+                    .await
+                    .map_err(store_error)?;
+                audit("refresh_reused", Some(&user.user_id.to_string()), req);
+                return Err(ApiError::InvalidRefreshToken);
+            }
+        }
+    }
+    tracing::warn!("refresh lost {ROTATION_ATTEMPTS} races in a row");
+    Err(ApiError::Conflict)
+}
+
+/// `POST /logout {"refresh_token"}` → 204; the token's family is revoked. An unknown, spent
+/// or revoked token also gives 204 (RFC 7009): there is nothing left to end.
+pub async fn logout<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let Some(presented) = presented_token(req)? else {
+        return Ok(Reply::no_content(None));
+    };
+    let found = app
+        .store
+        .find_refresh(&presented.hash())
+        .await
+        .map_err(store_error)?;
+    let Some(RefreshLookup {
+        family: Some(family),
+        ..
+    }) = found
+    else {
+        return Ok(Reply::no_content(None));
+    };
+    let user_id = family.user_id.to_string();
+    if !family.revoked {
+        app.store
+            .revoke_family(family.family_id)
+            .await
+            .map_err(store_error)?;
+        audit("logged_out", Some(&user_id), req);
+    }
+    Ok(Reply::no_content(Some(user_id)))
+}
+
+/// `POST /logout-all` (protected) → 204; every session of the caller ends.
+pub async fn logout_all<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let (user_id, email) = caller(req)?;
+    let found = app
+        .store
+        .revoke_all_sessions(&email, user_id)
+        .await
+        .map_err(store_error)?;
+    if !found {
+        return Err(ApiError::UserNotFound);
+    }
+    let user_id = user_id.to_string();
+    audit("logged_out_everywhere", Some(&user_id), req);
+    Ok(Reply::no_content(Some(user_id)))
+}

@@ -1,0 +1,372 @@
+//! Sessions through the auth-api handler: refresh rotation, the retry grace window, reuse
+//! detection, logout, logout-all and password change. Every case runs over the in-memory
+//! store and over the real DynamoDB API server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_api::App;
+use auth_api::store::UserStore;
+use integration_tests::app::{Answer, STRONG_PASSWORD};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+
+const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+
+async fn send<S: UserStore>(app: &App<S>, event: Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+async fn login<S: UserStore>(app: &App<S>, password: &str) -> Answer {
+    send(
+        app,
+        Event::post_json(
+            Kind::HttpV2,
+            "/login",
+            &json!({"email": "ada@example.com", "password": password}),
+        ),
+    )
+    .await
+}
+
+/// Registers ada@example.com and returns her user id.
+async fn register_ada<S: UserStore>(app: &App<S>) -> String {
+    let answer = send(
+        app,
+        Event::post_json(
+            Kind::RestV1,
+            "/register",
+            &json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()["user_id"].as_str().unwrap().to_owned()
+}
+
+/// A new session of ada's: the login answer's JSON.
+async fn session<S: UserStore>(app: &App<S>) -> Value {
+    let answer = login(app, STRONG_PASSWORD).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+fn refresh_token(tokens: &Value) -> &str {
+    tokens["refresh_token"].as_str().expect("a refresh token")
+}
+
+async fn refresh<S: UserStore>(app: &App<S>, token: &str) -> Answer {
+    send(
+        app,
+        Event::post_json(Kind::RestV1, "/refresh", &json!({"refresh_token": token})),
+    )
+    .await
+}
+
+async fn logout<S: UserStore>(app: &App<S>, body: &Value) -> Answer {
+    send(app, Event::post_json(Kind::HttpV2, "/logout", body)).await
+}
+
+fn assert_refused(answer: &Answer) {
+    assert_eq!(
+        answer.problem(401)["type"],
+        "urn:problem-type:auth:invalid-refresh-token"
+    );
+}
+
+async fn change_password<S: UserStore>(app: &App<S>, sub: &str, body: &Value) -> Answer {
+    send(
+        app,
+        Event::post_json(Kind::RestV1, "/password", body).authorized(sub, "ada@example.com"),
+    )
+    .await
+}
+
+/// Runs each case over both stores.
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use auth_api::store::MemoryStore;
+            use integration_tests::app::test_app;
+            use integration_tests::dynamo::{endpoint, fresh_store};
+
+            #[tokio::test]
+            async fn memory() {
+                super::$case(test_app(MemoryStore::new())).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb() {
+                super::$case(test_app(fresh_store(&endpoint()).await)).await;
+            }
+        }
+    )*};
+}
+
+both_stores!(
+    login_returns_a_refresh_token_that_rotates,
+    a_retry_within_the_grace_window_gets_the_same_successor,
+    reuse_after_the_grace_window_revokes_the_family_and_its_successor,
+    concurrent_refreshes_of_one_token_continue_one_family,
+    bad_and_expired_refresh_tokens_are_refused,
+    logout_revokes_only_its_own_family,
+    logout_all_ends_every_session,
+    a_password_change_needs_the_current_password_and_ends_other_sessions,
+    wrong_current_passwords_meet_the_login_backoff,
+);
+
+async fn login_returns_a_refresh_token_that_rotates<S: UserStore>(app: App<S>) {
+    let sub = register_ada(&app).await;
+    let tokens = session(&app).await;
+    assert_eq!(tokens["refresh_token_expires_in"], 30 * 24 * 60 * 60);
+    let first = refresh_token(&tokens);
+    assert_eq!(first.len(), 43, "256 bits, base64url");
+
+    let answer = refresh(&app, first).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let rotated = answer.json();
+    let second = refresh_token(&rotated);
+    assert_ne!(second, first);
+    assert_eq!(rotated["token_type"], "Bearer");
+    assert_eq!(rotated["expires_in"], 900);
+    let claims = app
+        .verifier
+        .verify(rotated["access_token"].as_str().unwrap())
+        .expect("the new access token verifies");
+    assert_eq!(claims.sub, sub);
+    assert_eq!(claims.email, "ada@example.com");
+
+    let third = refresh(&app, second).await;
+    assert_eq!(third.status, 200, "{}", third.text);
+    assert_ne!(refresh_token(&third.json()), second);
+}
+
+async fn a_retry_within_the_grace_window_gets_the_same_successor<S: UserStore>(app: App<S>) {
+    register_ada(&app).await;
+    let first = session(&app).await;
+    let first = refresh_token(&first);
+    let answer = refresh(&app, first).await.json();
+    let successor = refresh_token(&answer);
+
+    // The client lost the answer and retries: the same successor, a fresh access token.
+    let retried = refresh(&app, first).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    let retried = retried.json();
+    assert_eq!(refresh_token(&retried), successor);
+    assert!(
+        app.verifier
+            .verify(retried["access_token"].as_str().unwrap())
+            .is_ok()
+    );
+    assert_eq!(refresh(&app, successor).await.status, 200);
+}
+
+async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: UserStore>(
+    mut app: App<S>,
+) {
+    app.sessions.reuse_grace_seconds = 0;
+    register_ada(&app).await;
+    let other = session(&app).await;
+    let stolen = session(&app).await;
+    let stolen = refresh_token(&stolen);
+    let answer = refresh(&app, stolen).await.json();
+    let successor = refresh_token(&answer);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_refused(&refresh(&app, stolen).await);
+    assert_refused(&refresh(&app, successor).await);
+    // Another session of the same user is not touched.
+    assert_eq!(refresh(&app, refresh_token(&other)).await.status, 200);
+}
+
+async fn concurrent_refreshes_of_one_token_continue_one_family<S: UserStore + 'static>(
+    app: App<S>,
+) {
+    register_ada(&app).await;
+    let tokens = session(&app).await;
+    let token = refresh_token(&tokens).to_owned();
+    let app = Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, token) = (Arc::clone(&app), token.clone());
+        tasks.spawn(async move { refresh(&app, &token).await });
+    }
+    let mut successors = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        successors.push(refresh_token(&answer.json()).to_owned());
+    }
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "one token, one successor");
+    assert_eq!(refresh(&app, &successors[0]).await.status, 200);
+}
+
+async fn bad_and_expired_refresh_tokens_are_refused<S: UserStore>(mut app: App<S>) {
+    register_ada(&app).await;
+    for token in ["", "abc", &"A".repeat(43), &"*".repeat(43)] {
+        assert_refused(&refresh(&app, token).await);
+    }
+    let missing = send(&app, Event::post_json(Kind::RestV1, "/refresh", &json!({}))).await;
+    assert_eq!(missing.field_errors().len(), 1);
+    let wrong_type = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/refresh", &json!({"refresh_token": 42})),
+    )
+    .await;
+    assert!(wrong_type.field_errors().contains_key("refresh_token"));
+
+    app.sessions.refresh_ttl_seconds = 0;
+    let tokens = session(&app).await;
+    assert_refused(&refresh(&app, refresh_token(&tokens)).await);
+}
+
+async fn logout_revokes_only_its_own_family<S: UserStore>(app: App<S>) {
+    register_ada(&app).await;
+    let phone = session(&app).await;
+    let laptop = session(&app).await;
+    let answer = logout(&app, &json!({"refresh_token": refresh_token(&phone)})).await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
+    assert!(answer.text.is_empty());
+    assert_refused(&refresh(&app, refresh_token(&phone)).await);
+    assert_eq!(refresh(&app, refresh_token(&laptop)).await.status, 200);
+
+    // Logging out twice, or with a token that is not ours, changes nothing and says nothing.
+    for body in [
+        json!({"refresh_token": refresh_token(&phone)}),
+        json!({"refresh_token": "not a token"}),
+    ] {
+        assert_eq!(logout(&app, &body).await.status, 204);
+    }
+    assert!(
+        logout(&app, &json!({}))
+            .await
+            .field_errors()
+            .contains_key("refresh_token")
+    );
+    assert!(
+        logout(&app, &json!({"token": "x"}))
+            .await
+            .field_errors()
+            .contains_key("body")
+    );
+}
+
+async fn logout_all_ends_every_session<S: UserStore>(app: App<S>) {
+    let sub = register_ada(&app).await;
+    let phone = session(&app).await;
+    let laptop = session(&app).await;
+    let rotated = refresh(&app, refresh_token(&laptop)).await.json();
+
+    let unprotected = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/logout-all", &json!({})),
+    )
+    .await;
+    unprotected.problem(401);
+    let answer = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/logout-all", &json!({}))
+            .authorized(&sub, "ada@example.com"),
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
+    for token in [refresh_token(&phone), refresh_token(&rotated)] {
+        assert_refused(&refresh(&app, token).await);
+    }
+    // Signing in again starts a session that works.
+    let fresh = session(&app).await;
+    assert_eq!(refresh(&app, refresh_token(&fresh)).await.status, 200);
+
+    let stranger = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/logout-all", &json!({}))
+            .authorized(&uuid::Uuid::new_v4().to_string(), "ada@example.com"),
+    )
+    .await;
+    stranger.problem(404);
+}
+
+async fn a_password_change_needs_the_current_password_and_ends_other_sessions<S: UserStore>(
+    app: App<S>,
+) {
+    let sub = register_ada(&app).await;
+    let other = session(&app).await;
+
+    let wrong = change_password(
+        &app,
+        &sub,
+        &json!({"current_password": "wrong horse battery staple", "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        wrong.problem(403)["type"],
+        "urn:problem-type:auth:wrong-current-password"
+    );
+    let weak = change_password(
+        &app,
+        &sub,
+        &json!({"current_password": STRONG_PASSWORD, "new_password": "password1"}),
+    )
+    .await;
+    assert!(weak.field_errors().contains_key("new_password"));
+    let same = change_password(
+        &app,
+        &sub,
+        &json!({"current_password": STRONG_PASSWORD, "new_password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert!(same.field_errors().contains_key("new_password"));
+    // Nothing changed so far.
+    assert_eq!(refresh(&app, refresh_token(&other)).await.status, 200);
+    let other = session(&app).await;
+
+    let changed = change_password(
+        &app,
+        &sub,
+        &json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let mine = changed.json();
+    assert!(
+        app.verifier
+            .verify(mine["access_token"].as_str().unwrap())
+            .is_ok()
+    );
+
+    assert_refused(&refresh(&app, refresh_token(&other)).await);
+    assert_eq!(refresh(&app, refresh_token(&mine)).await.status, 200);
+    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 401);
+    assert_eq!(login(&app, NEW_PASSWORD).await.status, 200);
+
+    let unprotected = send(
+        &app,
+        Event::post_json(
+            Kind::RestV1,
+            "/password",
+            &json!({"current_password": NEW_PASSWORD, "new_password": STRONG_PASSWORD}),
+        ),
+    )
+    .await;
+    unprotected.problem(401);
+}
+
+async fn wrong_current_passwords_meet_the_login_backoff<S: UserStore>(app: App<S>) {
+    let sub = register_ada(&app).await;
+    let guess =
+        json!({"current_password": "wrong horse battery staple", "new_password": NEW_PASSWORD});
+    for _ in 0..5 {
+        change_password(&app, &sub, &guess).await.problem(403);
+    }
+    let locked = change_password(
+        &app,
+        &sub,
+        &json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    locked.problem(429);
+    assert_eq!(locked.header("retry-after"), Some("1"));
+    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 429);
+}
