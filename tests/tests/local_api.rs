@@ -1,6 +1,7 @@
 //! local-api end to end over real HTTP: the gateway from template.yaml, the real authorizer in
 //! front of protected routes, its cache, and the real auth-api behind.
 
+use auth_api::routes::Route;
 use auth_api::store::MemoryStore;
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::authorizer_events::subject;
@@ -55,26 +56,79 @@ async fn get(http: &Client, api: &LocalApi, path: &str, token: Option<&str>) -> 
 }
 
 #[test]
-fn the_deployed_template_gives_the_routes_and_their_protection() {
+fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protection() {
     let spec = template::parse(TEMPLATE).unwrap();
-    let route = |m: &str, p: &str, protected| RouteSpec {
-        method: m.into(),
-        path: p.into(),
-        protected,
-    };
-    assert_eq!(
-        spec.routes,
-        vec![
-            route("GET", "/.well-known/jwks.json", false),
-            route("GET", "/health", false),
-            route("POST", "/login", false),
-            route("GET", "/me", true),
-            route("POST", "/register", false),
-            route("GET", "/verify", false),
-        ]
-    );
+    let mut from_router: Vec<RouteSpec> = Route::ALL
+        .iter()
+        .map(|r| RouteSpec {
+            method: r.method().into(),
+            path: r.path().into(),
+            protected: r.protected(),
+        })
+        .collect();
+    from_router.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    let mut from_template = spec.routes.clone();
+    from_template.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    assert_eq!(from_template, from_router);
+    let protected: Vec<&str> = from_template
+        .iter()
+        .filter(|r| r.protected)
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(protected, ["/logout-all", "/me", "/password"]);
     assert_eq!(spec.authorizer_ttl, 300);
     assert_eq!(spec.stage, "prod");
+}
+
+#[tokio::test]
+async fn sessions_work_over_http_and_account_routes_need_a_token() {
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let http = Client::new();
+    let (_, _) = sign_up(&http, &api, "ada@example.com").await;
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let tokens: Value = http
+        .post(api.at("/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refreshed = http
+        .post(api.at("/refresh"))
+        .json(&json!({"refresh_token": tokens["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+
+    for path in ["/logout-all", "/password"] {
+        let refused = http
+            .post(api.at(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{path} without a token");
+    }
+    let access = refreshed["access_token"].as_str().unwrap();
+    let ended = http
+        .post(api.at("/logout-all"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let after = http
+        .post(api.at("/refresh"))
+        .json(&json!({"refresh_token": refreshed["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    api.stop().await;
 }
 
 #[test]
