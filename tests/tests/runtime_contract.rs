@@ -99,9 +99,34 @@ async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
         json!({"status": "ok"})
     );
 
-    let token = sign_up(&mut api, Kind::HttpV2, Kind::FunctionUrl).await;
-    let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
+    let session = sign_in(&mut api, Kind::HttpV2, Kind::FunctionUrl).await;
+    let token = session["access_token"].as_str().unwrap();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid;
     assert_eq!(kid.as_deref(), Some(key().kid()));
+
+    // A session's refresh runs DynamoDB transactions in the release binary.
+    let refresh = |token: &Value| {
+        event_json(Event::post_json(
+            Kind::RestV1,
+            "/refresh",
+            &json!({"refresh_token": token}),
+        ))
+    };
+    let refreshed = response_body(api.invoke(refresh(&session["refresh_token"])).await);
+    assert_eq!(refreshed["statusCode"], 200, "{refreshed}");
+    let logout = Event::post_json(
+        Kind::HttpV2,
+        "/logout",
+        &json!({"refresh_token": session["refresh_token"]}),
+    );
+    let logged_out = response_body(api.invoke(event_json(logout)).await);
+    assert_eq!(logged_out["statusCode"], 204, "{logged_out}");
+    let successor: Value = serde_json::from_str(refreshed["body"].as_str().unwrap()).unwrap();
+    let after = response_body(api.invoke(refresh(&successor["refresh_token"])).await);
+    assert_eq!(
+        after["statusCode"], 401,
+        "logout ended the session: {after}"
+    );
     child.kill().await.unwrap();
 }
 
@@ -189,6 +214,14 @@ async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() 
 /// Registers and logs in through the binary (register and login sent as `register_kind`
 /// and `login_kind` events); returns the access token.
 async fn sign_up(api: &mut RuntimeApi, register_kind: Kind, login_kind: Kind) -> String {
+    sign_in(api, register_kind, login_kind).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Like [`sign_up`], but returns the whole login answer (access and refresh token).
+async fn sign_in(api: &mut RuntimeApi, register_kind: Kind, login_kind: Kind) -> Value {
     let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
     let register = Event::post_json(register_kind, "/register", &credentials);
     let registered = response_body(api.invoke(event_json(register)).await);
@@ -196,8 +229,7 @@ async fn sign_up(api: &mut RuntimeApi, register_kind: Kind, login_kind: Kind) ->
     let login = Event::post_json(login_kind, "/login", &credentials);
     let login = response_body(api.invoke(event_json(login)).await);
     assert_eq!(login["statusCode"], 200, "{login}");
-    let body: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    serde_json::from_str(login["body"].as_str().unwrap()).unwrap()
 }
 
 /// The Lambda payload of an event built from the fixtures.
