@@ -143,7 +143,7 @@ impl UserStore for MemoryStore {
             token.spent = Some(spent.clone());
         }
         if let Some(family) = families.get_mut(&successor.family_id) {
-            family.expires_at = family.expires_at.max(successor.expires_at);
+            family.expires_at = successor.expires_at;
         }
         tokens.insert(successor.hash, successor.clone());
         Ok(())
