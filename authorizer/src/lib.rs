@@ -25,6 +25,10 @@ pub mod rules;
 use policy::{Effect, INVOKE, PolicyDocument, Statement};
 use rules::Rules;
 
+/// How many verified tokens a warm authorizer remembers by default (`AUTHORIZER_TOKEN_CACHE`):
+/// a token seen again skips its signature check. About 1 KiB each.
+pub const DEFAULT_TOKEN_CACHE: usize = 512;
+
 /// The only error this authorizer ever returns. API Gateway answers 401 for exactly this
 /// message; any other text would become a 500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -213,9 +217,17 @@ impl Authorizer {
     }
 
     /// Reads `JWT_PUBLIC_KEYS` or `JWT_SECRET`, `JWT_ISSUER`, `JWT_AUDIENCE`,
-    /// `AUTHORIZER_RULES` and `AUTHORIZER_V2_RESPONSE`.
+    /// `AUTHORIZER_RULES`, `AUTHORIZER_V2_RESPONSE` and `AUTHORIZER_TOKEN_CACHE`.
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let verifier = config::verifier_from_env(env, None)?;
+        let cache = config::number(
+            env,
+            "AUTHORIZER_TOKEN_CACHE",
+            DEFAULT_TOKEN_CACHE as u64,
+            0,
+            65_536,
+        )?;
+        // At most 65 536: fits in usize everywhere.
+        let verifier = config::verifier_from_env(env, None)?.with_cache(cache as usize);
         let rules = config::optional(env, "AUTHORIZER_RULES")
             .map(|json| Rules::parse(&json))
             .transpose()?;

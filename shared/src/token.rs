@@ -3,6 +3,9 @@
 //! Access tokens are JWTs with header `typ: at+jwt` (RFC 9068) and a `kid` naming the key.
 //! Verification selects the key by `kid` and checks with that key's own algorithm only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use secrecy::SecretString;
@@ -186,6 +189,48 @@ pub struct TokenVerifier {
     keys: KeySet,
     eddsa: Validation,
     hs256: Validation,
+    leeway: i64,
+    cache: Option<Arc<VerifiedCache>>,
+}
+
+/// Tokens whose signature and claims were checked already, with their claims. A token is an
+/// immutable string: the same bytes verify the same way for the life of the process, so a
+/// second sight needs only the time checks. Never printed: its keys are bearer tokens.
+struct VerifiedCache {
+    capacity: usize,
+    entries: Mutex<HashMap<Box<str>, AccessClaims>>,
+}
+
+impl std::fmt::Debug for VerifiedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifiedCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, AccessClaims>> {
+        // Each operation is one map call: a panic cannot leave it half-changed.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, token: &str) -> Option<AccessClaims> {
+        self.entries().get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &AccessClaims, now: i64) {
+        let mut entries = self.entries();
+        if entries.len() >= self.capacity {
+            entries.retain(|_, c| c.exp >= now);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(token.into(), claims.clone());
+    }
 }
 
 impl TokenVerifier {
@@ -206,7 +251,21 @@ impl TokenVerifier {
             eddsa: validation(Algorithm::EdDSA),
             hs256: validation(Algorithm::HS256),
             keys,
+            leeway: i64::try_from(leeway).unwrap_or(i64::MAX),
+            cache: None,
         }
+    }
+
+    /// The same verifier, remembering up to `capacity` verified tokens (0: none), so a token
+    /// seen again costs a lookup and the time checks instead of a signature check.
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| {
+            Arc::new(VerifiedCache {
+                capacity,
+                entries: Mutex::new(HashMap::new()),
+            })
+        });
+        self
     }
 
     /// The accepted keys.
@@ -219,6 +278,26 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
+        let Some(cache) = &self.cache else {
+            return self.verify_uncached(token);
+        };
+        let now = now_unix();
+        if let Some(claims) = cache.get(token) {
+            // Exactly the checks jsonwebtoken makes of `exp` and `nbf`.
+            if claims.exp < now.saturating_sub(self.leeway) {
+                return Err(TokenError::Expired);
+            }
+            if claims.nbf > now.saturating_add(self.leeway) {
+                return Err(TokenError::NotYetValid);
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token)?;
+        cache.insert(token, &claims, now);
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let well_formed = token.split('.').count() == 3
             && token.split('.').all(|segment| {
                 !segment.is_empty()
@@ -312,7 +391,69 @@ pub fn now_unix() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn pair(cache: usize) -> (TokenIssuer, TokenVerifier) {
+        let settings = TokenSettings {
+            issuer: "https://auth.test".into(),
+            audience: "api".into(),
+        };
+        let key = SigningKey::ed25519_generate(None);
+        let mut keys = KeySet::default();
+        keys.insert(key.verification_key()).unwrap();
+        (
+            TokenIssuer::new(key, settings.clone(), 900),
+            TokenVerifier::new(keys, settings, 30).with_cache(cache),
+        )
+    }
+
+    fn token(issuer: &TokenIssuer) -> (String, AccessClaims) {
+        let subject = Subject {
+            user_id: Uuid::new_v4(),
+            email: "ada@example.com".into(),
+            roles: vec!["user".into()],
+        };
+        let issued = issuer.issue(&subject, now_unix()).unwrap();
+        (issued.token.expose_secret().to_owned(), issued.claims)
+    }
+
+    #[test]
+    fn a_cached_token_gives_the_same_claims_and_a_tampered_one_is_still_refused() {
+        let (issuer, verifier) = pair(8);
+        let (token, claims) = token(&issuer);
+        assert_eq!(verifier.verify(&token), Ok(claims.clone()));
+        assert_eq!(verifier.verify(&token), Ok(claims));
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(verifier.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn a_cached_token_still_expires() {
+        let (issuer, verifier) = pair(8);
+        let (token, mut claims) = token(&issuer);
+        let cache = verifier.cache.as_ref().unwrap();
+        claims.exp = now_unix() - 31;
+        cache.insert(&token, &claims, now_unix());
+        assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
+        claims.exp = now_unix() + 900;
+        claims.nbf = now_unix() + 31;
+        cache.insert(&token, &claims, now_unix());
+        assert_eq!(verifier.verify(&token), Err(TokenError::NotYetValid));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let (issuer, verifier) = pair(3);
+        for _ in 0..10 {
+            let (token, _) = token(&issuer);
+            verifier.verify(&token).unwrap();
+            assert!(verifier.cache.as_ref().unwrap().entries().len() <= 3);
+        }
+    }
 
     #[test]
     fn bearer_tokens_are_read_leniently_but_only_as_bearer() {

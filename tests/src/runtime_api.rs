@@ -89,11 +89,16 @@ impl RuntimeApi {
 
     /// Queues an event and waits (bounded) for the function's answer to it.
     pub async fn invoke(&mut self, event: Value) -> Report {
+        self.queue(event).await;
+        self.next_report().await
+    }
+
+    /// Queues an event for the function's next `/invocation/next`, without waiting.
+    pub async fn queue(&mut self, event: Value) {
         self.next_id += 1;
         let id = format!("req-{}", self.next_id);
         self.state.events.lock().await.push_back((id, event));
         self.state.event_ready.notify_one();
-        self.next_report().await
     }
 
     /// The next report, or a panic after 20 s.
@@ -212,7 +217,17 @@ pub fn bootstrap(function: &str) -> PathBuf {
 /// Starts a release bootstrap binary against `api`, with `env` on top of the variables Lambda
 /// always sets.
 pub fn spawn(function: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Child {
-    let mut command = Command::new(bootstrap(function));
+    spawn_command(Command::new(bootstrap(function)), function, api, env)
+}
+
+/// Starts `command` as the Lambda function `function` against `api`: only the variables Lambda
+/// always sets, and `env` on top.
+pub fn spawn_command(
+    mut command: Command,
+    function: &str,
+    api: &RuntimeApi,
+    env: &[(&str, String)],
+) -> Child {
     command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", api.address())

@@ -1,0 +1,107 @@
+//! Whole requests through the auth-api handler, over the in-memory store, at the production
+//! floor of bcrypt cost 10: a login, a login for an unknown email, a login with a wrong
+//! password (these two must cost the same), and a registration.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use auth_api::App;
+use auth_api::passwords::Passwords;
+use auth_api::sessions::SessionSettings;
+use auth_api::store::{MemoryStore, UserStore};
+use criterion::{Criterion, criterion_group, criterion_main};
+use lambda_http::{Body, Request};
+use shared::config::TokenSettings;
+use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
+
+const PASSWORD: &str = "correct horse battery staple";
+const COST: u32 = 10;
+
+fn app() -> App<MemoryStore> {
+    let settings = TokenSettings {
+        issuer: "https://auth.bench".into(),
+        audience: "bench-api".into(),
+    };
+    let key = SigningKey::ed25519_generate(None);
+    let mut keys = KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    App {
+        store: MemoryStore::new(),
+        issuer: TokenIssuer::new(key, settings.clone(), 900),
+        verifier: TokenVerifier::new(keys, settings, 30),
+        passwords: Passwords::new(COST).unwrap(),
+        sessions: SessionSettings::default(),
+    }
+}
+
+fn post(path: &str, email: &str, password: &str) -> Request {
+    let body = serde_json::json!({"email": email, "password": password}).to_string();
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = app();
+    let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
+    assert_eq!(status(post("/register", "ada@example.com", PASSWORD)), 201);
+
+    let mut group = c.benchmark_group("auth-api handler, bcrypt cost 10");
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4));
+    group.bench_function("login", |b| {
+        b.iter(|| {
+            assert_eq!(
+                status(black_box(post("/login", "ada@example.com", PASSWORD))),
+                200
+            )
+        })
+    });
+    // Different emails, so the backoff never engages; each is unknown or wrong once.
+    let n = AtomicU64::new(0);
+    group.bench_function("login unknown email", |b| {
+        b.iter(|| {
+            let email = format!("nobody{}@example.com", n.fetch_add(1, Ordering::Relaxed));
+            assert_eq!(status(black_box(post("/login", &email, PASSWORD))), 401)
+        })
+    });
+    let wrong = "wrong horse battery staple";
+    let ada = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    group.bench_function("login wrong password", |b| {
+        b.iter(|| {
+            assert_eq!(
+                status(black_box(post("/login", "ada@example.com", wrong))),
+                401
+            );
+            // Forget the failure (a microsecond), so the backoff never engages.
+            runtime
+                .block_on(app.store.clear_login_failures(&ada))
+                .unwrap();
+        })
+    });
+    group.bench_function("register", |b| {
+        b.iter(|| {
+            let email = format!("new{}@example.com", n.fetch_add(1, Ordering::Relaxed));
+            assert_eq!(status(black_box(post("/register", &email, PASSWORD))), 201)
+        })
+    });
+    group.finish();
+
+    // bcrypt alone, as the peer's bcryptjs compareSync is measured.
+    let hash = bcrypt::hash(PASSWORD, COST).unwrap();
+    c.bench_function("bcrypt verify cost 10", |b| {
+        b.iter(|| assert!(bcrypt::verify(black_box(PASSWORD), black_box(&hash)).unwrap()))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

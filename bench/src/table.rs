@@ -1,0 +1,350 @@
+//! The one table: figure, ours, peer, ratio, budget, verdict; and BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::coldstart::ColdStarts;
+use crate::counting::Calls;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Met,
+    Missed,
+    /// No budget for this figure.
+    None,
+}
+
+pub struct Row {
+    pub figure: String,
+    pub ours: String,
+    pub peer: String,
+    pub ratio: String,
+    pub budget: String,
+    pub verdict: Verdict,
+}
+
+pub struct Inputs<'a> {
+    pub criterion: &'a HashMap<String, f64>,
+    pub node: &'a Value,
+    pub cold: &'a ColdStarts,
+    pub calls: &'a Calls,
+    pub authorizer_bytes: u64,
+    pub auth_api_bytes: u64,
+}
+
+/// A duration in nanoseconds, in the unit that reads best.
+fn time(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn verdict(met: bool) -> Verdict {
+    if met { Verdict::Met } else { Verdict::Missed }
+}
+
+fn row(figure: &str, ours: String, peer: String, ratio: String, budget: &str, v: Verdict) -> Row {
+    Row {
+        figure: figure.to_owned(),
+        ours,
+        peer,
+        ratio,
+        budget: budget.to_owned(),
+        verdict: v,
+    }
+}
+
+pub fn rows(input: &Inputs) -> Vec<Row> {
+    let bench = |id: &str| {
+        *input
+            .criterion
+            .get(id)
+            .unwrap_or_else(|| panic!("criterion has no result for {id:?}: run scripts/bench"))
+    };
+    let node = |name: &str| {
+        input.node[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("the peer's results lack {name}"))
+    };
+    let mut rows = Vec::new();
+    let mut versus = |figure: &str, ours: f64, peer_name: &str, peer_label: &str| {
+        let peer = node(peer_name);
+        rows.push(row(
+            figure,
+            time(ours),
+            format!("{} ({peer_label})", time(peer)),
+            format!("{:.1}×", peer / ours),
+            "",
+            Verdict::None,
+        ));
+    };
+    versus(
+        "token sign, EdDSA",
+        bench("token sign EdDSA"),
+        "jwt_sign_ns",
+        "jwt.sign HS256, string secret",
+    );
+    versus(
+        "token sign, HS256",
+        bench("token sign HS256"),
+        "jwt_sign_ns",
+        "jwt.sign HS256, string secret",
+    );
+    versus(
+        "token verify, EdDSA",
+        bench("token verify EdDSA"),
+        "jwt_verify_string_secret_ns",
+        "jwt.verify, string secret",
+    );
+    versus(
+        "token verify, HS256",
+        bench("token verify HS256"),
+        "jwt_verify_key_object_ns",
+        "jwt.verify, KeyObject",
+    );
+    let string_secret = node("jwt_verify_string_secret_ns");
+    for (figure, id) in [
+        (
+            "authorizer decision, EdDSA, new token",
+            "authorizer decision EdDSA new token",
+        ),
+        (
+            "authorizer decision, EdDSA, seen token",
+            "authorizer decision EdDSA seen token",
+        ),
+    ] {
+        let ours = bench(id);
+        let ratio = string_secret / ours;
+        rows.push(row(
+            figure,
+            time(ours),
+            format!("{} (jwt.verify, string secret)", time(string_secret)),
+            format!("{ratio:.1}×"),
+            "≥ 50× faster",
+            verdict(ratio >= 50.0),
+        ));
+    }
+    for (figure, id) in [
+        (
+            "authorizer decision, HS256, new token",
+            "authorizer decision HS256 new token",
+        ),
+        (
+            "authorizer decision, HS256, seen token",
+            "authorizer decision HS256 seen token",
+        ),
+    ] {
+        let ours = bench(id);
+        let key_object = node("jwt_verify_key_object_ns");
+        rows.push(row(
+            figure,
+            time(ours),
+            format!("{} (jwt.verify, KeyObject)", time(key_object)),
+            format!("{:.1}×", key_object / ours),
+            "≤ 5 µs",
+            verdict(ours <= 5_000.0),
+        ));
+    }
+
+    let cold = |name: &str| input.cold.ms[name];
+    let rss = |name: &str| input.cold.rss[name];
+    let (ours, peer) = (cold("authorizer"), cold("node"));
+    rows.push(row(
+        "cold start to first authorizer answer (median)",
+        format!("{ours:.1} ms"),
+        format!("{peer:.1} ms (node, jsonwebtoken + bcryptjs loaded)"),
+        format!("{:.1}×", peer / ours),
+        "≤ 8 ms and ≥ 30× faster",
+        verdict(ours <= 8.0 && peer / ours >= 30.0),
+    ));
+    for (figure, name) in [
+        (
+            "cold start to first auth-api answer, health",
+            "auth-api health",
+        ),
+        (
+            "cold start to first auth-api answer, login on DynamoDB, cost 10",
+            "auth-api login",
+        ),
+    ] {
+        rows.push(row(
+            figure,
+            format!("{:.1} ms", cold(name)),
+            String::new(),
+            String::new(),
+            "",
+            Verdict::None,
+        ));
+    }
+    rows.push(row(
+        "peak RSS, authorizer (first answer)",
+        mb(rss("authorizer")),
+        format!("{} (node)", mb(rss("node"))),
+        format!("{:.1}×", rss("node") as f64 / rss("authorizer") as f64),
+        "≤ 6 MB",
+        verdict(rss("authorizer") <= 6_000_000),
+    ));
+    let api_rss = rss("auth-api health").max(rss("auth-api login"));
+    rows.push(row(
+        "peak RSS, auth-api (login on DynamoDB)",
+        mb(api_rss),
+        String::new(),
+        String::new(),
+        "≤ 25 MB",
+        verdict(api_rss <= 25_000_000),
+    ));
+    rows.push(row(
+        "release binary, authorizer",
+        mb(input.authorizer_bytes),
+        String::new(),
+        String::new(),
+        "≤ 3 MB",
+        verdict(input.authorizer_bytes <= 3_000_000),
+    ));
+    rows.push(row(
+        "release binary, auth-api",
+        mb(input.auth_api_bytes),
+        String::new(),
+        String::new(),
+        "≤ 10 MB",
+        verdict(input.auth_api_bytes <= 10_000_000),
+    ));
+
+    let (ours, peer) = (
+        bench("bcrypt verify cost 10"),
+        node("bcryptjs_compare_cost10_ns"),
+    );
+    rows.push(row(
+        "bcrypt verify, cost 10",
+        time(ours),
+        format!("{} (bcryptjs compareSync)", time(peer)),
+        format!("{:.2}×", peer / ours),
+        "≥ 1.3× faster",
+        verdict(peer / ours >= 1.3),
+    ));
+    let handler = |name: &str| bench(&format!("auth-api handler, bcrypt cost 10/{name}"));
+    for name in ["login", "register"] {
+        rows.push(row(
+            &format!("{name} through the handler, memory store, cost 10"),
+            time(handler(name)),
+            String::new(),
+            String::new(),
+            "",
+            Verdict::None,
+        ));
+    }
+    let (unknown, wrong) = (
+        handler("login unknown email"),
+        handler("login wrong password"),
+    );
+    let ratio = unknown / wrong;
+    rows.push(row(
+        "login time, unknown email / wrong password",
+        format!("{} / {}", time(unknown), time(wrong)),
+        String::new(),
+        format!("{ratio:.2}"),
+        "0.8 to 1.25",
+        verdict((0.8..=1.25).contains(&ratio)),
+    ));
+
+    for (figure, calls, names) in input.calls {
+        let budget = match *figure {
+            "register" | "login" => Some(1),
+            "verify" => Some(0),
+            f if f.starts_with("authorizer") => Some(0),
+            _ => None,
+        };
+        rows.push(row(
+            &format!("DynamoDB round trips, {figure}"),
+            if names.is_empty() {
+                calls.to_string()
+            } else {
+                format!("{calls} ({names})")
+            },
+            String::new(),
+            String::new(),
+            &budget.map_or(String::new(), |b| b.to_string()),
+            budget.map_or(Verdict::None, |b| verdict(*calls <= b)),
+        ));
+    }
+    rows
+}
+
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out =
+        String::from("| figure | ours | peer | ratio | budget | |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        let mark = match r.verdict {
+            Verdict::Met => "✓",
+            Verdict::Missed => "✗",
+            Verdict::None => "",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.ours, r.peer, r.ratio, r.budget, mark
+        );
+    }
+    out
+}
+
+/// What the table was measured on.
+pub fn machine(node: &Value) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or("?".into(), |kb| {
+            format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0)
+        });
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {memory}; {rustc}; Node.js {}",
+        node["node_version"].as_str().unwrap_or("?")
+    )
+}
+
+const START: &str = "<!-- scripts/bench: table -->";
+const END: &str = "<!-- /scripts/bench: table -->";
+
+/// Replaces the table between the markers in `path`, keeping the prose around it.
+pub fn write_into(path: &Path, machine: &str, table: &str) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = format!("{START}\nMeasured on: {machine}.\n\n{table}{END}");
+    let new = match (text.find(START), text.find(END)) {
+        (Some(a), Some(b)) if a < b => {
+            format!("{}{generated}{}", &text[..a], &text[b + END.len()..])
+        }
+        _ => format!("{text}\n{generated}\n"),
+    };
+    std::fs::write(path, new).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}

