@@ -6,7 +6,7 @@ use shared::init::or_report;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let authorizer = or_report(Authorizer::from_env(&ProcessEnv))?;
     let authorizer = &authorizer;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

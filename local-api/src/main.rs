@@ -82,11 +82,12 @@ async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // RUST_LOG as usual (default INFO), with the AWS SDK and HTTP stack held at DEBUG at most:
+    // at TRACE they print whole DynamoDB bodies.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
-        )
+        .with_env_filter(shared::logging::filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+        ))
         .init();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,

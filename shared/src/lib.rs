@@ -6,6 +6,7 @@
 pub mod config;
 pub mod init;
 pub mod keys;
+pub mod logging;
 pub mod token;
 
 pub use config::{ConfigError, Env};

@@ -1,0 +1,151 @@
+//! No secret reaches a log line, even at the most verbose level: the whole flow (register,
+//! failed logins, login, refresh, logout, logout-all, password change) against the real
+//! DynamoDB API server, with the Lambdas' own log setup (`shared::logging`) at TRACE, captured
+//! and searched. (That setup holds the AWS SDK and the HTTP stack at DEBUG, their most
+//! verbose level without whole bodies; at TRACE they print DynamoDB responses, hashes and all.)
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use auth_api::App;
+use auth_api::store::DynamoStore;
+use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
+use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+use shared::SigningKey;
+
+// RFC 8037 appendix A.1 test key: public test material, never a real secret; here it plays
+// the signing key whose material must not be logged.
+const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+/// The key's private seed, base64url (the JWK `d`).
+const TEST_SEED_B64URL: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+const WRONG_PASSWORD: &str = "wrong horse battery staple";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn post(app: &App<DynamoStore>, path: &str, body: Value, sub: Option<&str>) -> Answer {
+    let mut event = Event::post_json(Kind::RestV1, path, &body);
+    if let Some(sub) = sub {
+        event = event.authorized(sub, "ada@example.com");
+    }
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_at_trace_level() {
+    // SAFETY: this is the only test in this binary, and nothing else reads the environment
+    // concurrently.
+    unsafe {
+        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "trace");
+        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    shared::logging::init_with_writer(move || writer.clone());
+
+    let mut app = test_app(fresh_store(&endpoint()).await);
+    app.issuer = shared::TokenIssuer::new(
+        SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap(),
+        integration_tests::app::settings(),
+        900,
+    );
+    let credentials = |password: &str| json!({"email": "ada@example.com", "password": password});
+    let registered = post(&app, "/register", credentials(STRONG_PASSWORD), None).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let sub = registered.json()["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post(&app, "/login", credentials(WRONG_PASSWORD), None)
+            .await
+            .status,
+        401
+    );
+    let first = post(&app, "/login", credentials(STRONG_PASSWORD), None)
+        .await
+        .json();
+    let refreshed = post(
+        &app,
+        "/refresh",
+        json!({"refresh_token": first["refresh_token"]}),
+        None,
+    )
+    .await
+    .json();
+    let second = post(&app, "/login", credentials(STRONG_PASSWORD), None)
+        .await
+        .json();
+    assert_eq!(
+        post(
+            &app,
+            "/logout",
+            json!({"refresh_token": second["refresh_token"]}),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        post(&app, "/logout-all", json!({}), Some(&sub))
+            .await
+            .status,
+        204
+    );
+    let changed = post(
+        &app,
+        "/password",
+        json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}),
+        Some(&sub),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let changed = changed.json();
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("aws_smithy") || text.contains("hyper"),
+        "the capture must include the SDK's own trace lines"
+    );
+    assert!(
+        text.contains("\"login_succeeded\""),
+        "the capture must include audit lines"
+    );
+    let mut secrets: Vec<(String, String)> = [STRONG_PASSWORD, NEW_PASSWORD, WRONG_PASSWORD]
+        .iter()
+        .map(|p| ("a password".to_owned(), (*p).to_owned()))
+        .collect();
+    for tokens in [&first, &refreshed, &second, &changed] {
+        for name in ["access_token", "refresh_token"] {
+            secrets.push((name.to_owned(), tokens[name].as_str().unwrap().to_owned()));
+        }
+    }
+    secrets.push((
+        "the signing key".into(),
+        "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v".into(),
+    ));
+    secrets.push(("the signing key seed".into(), TEST_SEED_B64URL.into()));
+    secrets.push(("a bcrypt hash".into(), "$2b$".into()));
+    for (what, secret) in &secrets {
+        if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
+            eprintln!("offending line: {}", &line[..line.len().min(600)]);
+        }
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what} reached the log ({} bytes of log captured)",
+            text.len()
+        );
+    }
+}
