@@ -12,6 +12,7 @@ pub mod body;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod lambda;
 pub mod passwords;
 pub mod routes;
 pub mod sessions;
@@ -40,6 +41,11 @@ impl<S: UserStore> App<S> {
         let path = route_path(&req);
         let route = Route::from_path(&path);
         let result = match route {
+            None if path == lambda::MALFORMED_EVENT_PATH => Err(ApiError::MalformedBody(
+                "The request could not be read: its body is marked base64 but is not, or its \
+                 path or Host header is not a valid URL."
+                    .into(),
+            )),
             None => Err(ApiError::NotFound),
             Some(route) if req.method().as_str() != route.method() => {
                 Err(ApiError::MethodNotAllowed {

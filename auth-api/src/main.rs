@@ -1,15 +1,16 @@
 use auth_api::App;
 use auth_api::config;
+use auth_api::lambda::Sanitized;
 use auth_api::passwords::Passwords;
 use auth_api::store::DynamoStore;
 use auth_api::store::dynamo::load_sdk_config;
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Adapter, Error, service_fn};
 use shared::config::ProcessEnv;
 use shared::init::or_report;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let sdk = load_sdk_config().await;
     let config = or_report(config::load(&ProcessEnv, &sdk).await)?;
     let app = App {
@@ -20,8 +21,9 @@ async fn main() -> Result<(), Error> {
         sessions: config.sessions,
     };
     let app = &app;
-    run(service_fn(move |req| async move {
-        Ok::<_, std::convert::Infallible>(app.handle(req).await)
-    }))
-    .await
+    let handler =
+        service_fn(
+            move |req| async move { Ok::<_, std::convert::Infallible>(app.handle(req).await) },
+        );
+    lambda_http::lambda_runtime::run(Sanitized(Adapter::from(handler))).await
 }

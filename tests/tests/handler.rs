@@ -319,6 +319,31 @@ async fn a_base64_encoded_json_body_is_accepted() {
 }
 
 #[tokio::test]
+async fn events_lambda_http_cannot_convert_get_a_400_problem_not_a_panic() {
+    let app = test_app(MemoryStore::new());
+    for kind in ALL_KINDS {
+        let mut not_base64 = Event::new(kind, "POST", "/register").to_json();
+        not_base64["body"] = json!("this is not base64!");
+        not_base64["isBase64Encoded"] = json!(true);
+        let mut bad_host = Event::get(kind, "/health").to_json();
+        bad_host["headers"]["host"] = json!("exa mple.com");
+        // Found by the auth_api_event fuzzer: a scheme lambda_http cannot put in a URL.
+        let mut bad_scheme = Event::get(kind, "/health").to_json();
+        bad_scheme["headers"]["x-forwarded-proto"] = json!("_ttps");
+        for payload in [not_base64, bad_host, bad_scheme] {
+            let request = auth_api::lambda::request_from_json(&payload.to_string())
+                .expect("a well-formed event");
+            let answer = Answer::from_response(app.handle(request).await);
+            assert_eq!(
+                answer.problem(400)["type"],
+                "urn:problem-type:auth:malformed-body",
+                "{kind:?}: {payload}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn verify_refuses_missing_forged_and_foreign_tokens() {
     let app = test_app(MemoryStore::new());
     let token = signed_up_token(&app, Kind::RestV1, "ada@example.com").await;
