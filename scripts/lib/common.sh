@@ -7,6 +7,8 @@ ddb_version="10.3.0"
 tools_dir="$root/.tools"
 tool_pins="cfn-lint==1.58.0 cfn-lint-serverless==0.3.6 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 moto[server]==5.2.5"
 
+schemathesis_pin="schemathesis==4.32.5"
+
 step() { printf '\n==> %s\n' "$*"; }
 
 require() {
@@ -40,6 +42,18 @@ install_tools() {
   fi
   export PATH="$tools_dir/venv/bin:$PATH"
   export SAM_CLI_TELEMETRY=0
+}
+
+# Schemathesis, in a virtualenv of its own (its dependencies clash with sam's).
+install_schemathesis() {
+  local venv="$tools_dir/schemathesis"
+  if [ ! -f "$venv/pins" ] || [ "$(cat "$venv/pins")" != "$schemathesis_pin" ]; then
+    step "installing $schemathesis_pin into .tools/schemathesis"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$schemathesis_pin"
+    echo "$schemathesis_pin" >"$venv/pins"
+  fi
 }
 
 # Background servers to stop on exit.

@@ -2,10 +2,12 @@
 //! and a proxy in front of it that can be stopped or made to hang.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use auth_api::store::DynamoStore;
 use auth_api::store::dynamo::load_sdk_config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -48,6 +50,41 @@ pub enum Mode {
     Forward,
     /// Accept and never answer: a server that hangs.
     Hang,
+    /// Answer with DynamoDB's throttling error (`ProvisionedThroughputExceededException`)
+    /// until this proxy has throttled this many requests in all, then forward.
+    Throttle(u64),
+}
+
+/// DynamoDB's answer when a table's throughput is exceeded.
+const THROTTLED: &str = "HTTP/1.1 400 Bad Request\r\n\
+    Content-Type: application/x-amz-json-1.0\r\n\
+    x-amzn-RequestId: THROTTLED\r\n\
+    Content-Length: 157\r\n\r\n\
+    {\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\
+    \"message\":\"The level of configured provisioned throughput was exceeded.\"}";
+
+/// Reads one HTTP/1.1 request (headers and `Content-Length` body) from `stream`; `None` when
+/// the connection ends first.
+async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some(data);
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// A TCP proxy on 127.0.0.1 in front of the DynamoDB server. `stop` closes the port and every
@@ -56,6 +93,7 @@ pub struct Proxy {
     addr: SocketAddr,
     upstream: SocketAddr,
     task: Mutex<Option<JoinHandle<()>>>,
+    throttled: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -71,6 +109,7 @@ impl Proxy {
             addr,
             upstream,
             task: Mutex::new(None),
+            throttled: Arc::default(),
         };
         proxy.serve(listener, Mode::Forward);
         proxy
@@ -80,14 +119,45 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
+    /// Requests answered with the throttling error so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::SeqCst)
+    }
+
     fn serve(&self, listener: TcpListener, mode: Mode) {
         let upstream = self.upstream;
+        let throttled = Arc::clone(&self.throttled);
         let task = tokio::spawn(async move {
             // Dropping this set (when the task is aborted) aborts every connection.
             let mut connections = JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
+                let throttled = Arc::clone(&throttled);
                 connections.spawn(async move {
                     match mode {
+                        Mode::Throttle(limit) => {
+                            while let Some(request) = read_request(&mut inbound).await {
+                                if throttled.fetch_add(1, Ordering::SeqCst) >= limit {
+                                    throttled.fetch_sub(1, Ordering::SeqCst);
+                                    // The budget is spent: this request and the rest of the
+                                    // connection go to the server.
+                                    let Ok(mut outbound) = TcpStream::connect(upstream).await
+                                    else {
+                                        return;
+                                    };
+                                    if outbound.write_all(&request).await.is_ok() {
+                                        let _ = tokio::io::copy_bidirectional(
+                                            &mut inbound,
+                                            &mut outbound,
+                                        )
+                                        .await;
+                                    }
+                                    return;
+                                }
+                                if inbound.write_all(THROTTLED.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
                         Mode::Forward => {
                             if let Ok(mut outbound) = TcpStream::connect(upstream).await {
                                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
@@ -129,4 +199,82 @@ impl Drop for Proxy {
             task.abort();
         }
     }
+}
+
+/// Scans `table` and checks that nothing is half-written: every refresh token belongs to a
+/// session, every session to an existing user with the same id. Returns the item count per
+/// kind (`user`, `session`, `refresh`, `loginfail`).
+pub async fn assert_consistent(
+    endpoint: &str,
+    table: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let items = client(endpoint)
+        .await
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan the table")
+        .items
+        .unwrap_or_default();
+    let text = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| panic!("item lacks {name}: {item:?}"))
+    };
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut users = std::collections::HashMap::new();
+    let mut sessions = std::collections::HashMap::new();
+    let mut tokens = Vec::new();
+    for item in &items {
+        let pk = text(item, "pk");
+        let kind = pk
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        *kinds.entry(kind.clone()).or_insert(0) += 1;
+        match kind.as_str() {
+            "email" => {
+                for name in ["user_id", "email", "password_hash", "created_at", "gsi1pk"] {
+                    text(item, name);
+                }
+                users.insert(text(item, "email"), text(item, "user_id"));
+            }
+            "session" => {
+                sessions.insert(
+                    pk["SESSION#".len()..].to_owned(),
+                    (text(item, "email"), text(item, "user_id")),
+                );
+            }
+            "refresh" => tokens.push(text(item, "family_id")),
+            _ => {}
+        }
+    }
+    for (family, (email, user_id)) in &sessions {
+        assert_eq!(
+            users.get(email),
+            Some(user_id),
+            "session {family} has no user"
+        );
+    }
+    for family in tokens {
+        assert!(
+            sessions.contains_key(&family),
+            "a refresh token of missing session {family}"
+        );
+    }
+    let mut renamed = std::collections::BTreeMap::new();
+    for (kind, n) in kinds {
+        let name = if kind == "email" {
+            "user".to_owned()
+        } else {
+            kind
+        };
+        renamed.insert(name, n);
+    }
+    renamed
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use auth_api::App;
 use auth_api::store::DynamoStore;
 use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
-use integration_tests::dynamo::{Mode, Proxy, client, endpoint, fresh_store};
+use integration_tests::dynamo::{Mode, Proxy, assert_consistent, client, endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
 use serde_json::json;
 
@@ -150,11 +150,29 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
         status(&app, register_event("ada@example.com", STRONG_PASSWORD)).await,
         201
     );
+    let session = send(&app, login_event("ada@example.com", STRONG_PASSWORD))
+        .await
+        .json();
+    let refresh = json!({"refresh_token": session["refresh_token"]});
+    let sub = app
+        .verifier
+        .verify(session["access_token"].as_str().unwrap())
+        .unwrap()
+        .sub;
 
     proxy.stop().await;
     for event in [
         register_event("bob@example.com", STRONG_PASSWORD),
         login_event("ada@example.com", STRONG_PASSWORD),
+        Event::post_json(Kind::RestV1, "/refresh", &refresh),
+        Event::post_json(Kind::HttpV2, "/logout", &refresh),
+        Event::post_json(Kind::RestV1, "/logout-all", &json!({})).authorized(&sub, "ada@example.com"),
+        Event::post_json(
+            Kind::RestV1,
+            "/password",
+            &json!({"current_password": STRONG_PASSWORD, "new_password": "purple elephant juggling seventeen oranges"}),
+        )
+        .authorized(&sub, "ada@example.com"),
     ] {
         assert_bounded_503(&app, event).await;
     }
@@ -162,6 +180,14 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
     assert_eq!(status(&app, Event::get(Kind::HttpV2, "/health")).await, 200);
 
     proxy.restart(Mode::Forward).await;
+    // Nothing the refused requests began was kept: one user, one session, one token.
+    let kinds = assert_consistent(&endpoint(), store.table()).await;
+    assert_eq!(kinds.get("user"), Some(&1), "{kinds:?}");
+    assert_eq!(kinds.get("session"), Some(&1), "{kinds:?}");
+    assert_eq!(kinds.get("refresh"), Some(&1), "{kinds:?}");
+    // The session was neither spent nor ended, and the password did not change.
+    let refreshed = send(&app, Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     assert_eq!(
         status(&app, login_event("ada@example.com", STRONG_PASSWORD)).await,
         200
@@ -175,6 +201,7 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
     let bob = auth_api::domain::Email::parse("bob@example.com").unwrap();
     use auth_api::store::UserStore as _;
     assert!(direct.find_user_for_login(&bob).await.unwrap().0.is_some());
+    assert_consistent(&endpoint(), store.table()).await;
 }
 
 #[tokio::test]
@@ -223,6 +250,39 @@ async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_ali
         .await,
         401
     );
+    assert_eq!(
+        status(&app, login_event("ada@example.com", STRONG_PASSWORD)).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried_within_the_bound_and_then_is_a_503() {
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let store = fresh_store(&proxy.url()).await;
+    let app = test_app(store.clone());
+
+    // Two throttled attempts, then the server: the SDK's retries absorb them.
+    proxy.restart(Mode::Throttle(2)).await;
+    let started = Instant::now();
+    assert_eq!(
+        status(&app, register_event("ada@example.com", STRONG_PASSWORD)).await,
+        201
+    );
+    assert!(started.elapsed() < FAILURE_BOUND);
+    assert_eq!(proxy.throttled(), 2, "both throttled attempts were retried");
+
+    // Throttled on every attempt: a bounded 503 after the last retry.
+    proxy.restart(Mode::Throttle(u64::MAX)).await;
+    let before = proxy.throttled();
+    assert_bounded_503(&app, login_event("ada@example.com", STRONG_PASSWORD)).await;
+    assert_eq!(
+        proxy.throttled() - before,
+        3,
+        "three attempts, then give up"
+    );
+
+    proxy.restart(Mode::Forward).await;
     assert_eq!(
         status(&app, login_event("ada@example.com", STRONG_PASSWORD)).await,
         200
