@@ -6,6 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
 
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{LambdaEvent, Request, Service};
 
@@ -27,6 +28,7 @@ pub fn sanitize(payload: LambdaRequest) -> LambdaRequest {
                 return LambdaRequest::ApiGatewayV1(event);
             }
             let mut safe = event;
+            safe.request_context.domain_name = None;
             safe.path = Some(MALFORMED_EVENT_PATH.to_owned());
             safe.resource = Some(MALFORMED_EVENT_PATH.to_owned());
             safe.request_context.path = Some(MALFORMED_EVENT_PATH.to_owned());
@@ -37,7 +39,13 @@ pub fn sanitize(payload: LambdaRequest) -> LambdaRequest {
             safe.path_parameters.clear();
             safe.body = None;
             safe.is_base64_encoded = false;
-            LambdaRequest::ApiGatewayV1(safe)
+            if converts(LambdaRequest::ApiGatewayV1(safe.clone())) {
+                return LambdaRequest::ApiGatewayV1(safe);
+            }
+            // Something in the request context itself: keep nothing but the path.
+            let mut bare = ApiGatewayProxyRequest::default();
+            bare.path = Some(MALFORMED_EVENT_PATH.to_owned());
+            LambdaRequest::ApiGatewayV1(bare)
         }
         LambdaRequest::ApiGatewayV2(event) => {
             if converts(LambdaRequest::ApiGatewayV2(event.clone())) {
@@ -55,7 +63,12 @@ pub fn sanitize(payload: LambdaRequest) -> LambdaRequest {
             safe.path_parameters.clear();
             safe.body = None;
             safe.is_base64_encoded = false;
-            LambdaRequest::ApiGatewayV2(safe)
+            if converts(LambdaRequest::ApiGatewayV2(safe.clone())) {
+                return LambdaRequest::ApiGatewayV2(safe);
+            }
+            let mut bare = ApiGatewayV2httpRequest::default();
+            bare.raw_path = Some(MALFORMED_EVENT_PATH.to_owned());
+            LambdaRequest::ApiGatewayV2(bare)
         }
         other => other,
     }

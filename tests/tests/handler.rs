@@ -330,7 +330,19 @@ async fn events_lambda_http_cannot_convert_get_a_400_problem_not_a_panic() {
         // Found by the auth_api_event fuzzer: a scheme lambda_http cannot put in a URL.
         let mut bad_scheme = Event::get(kind, "/health").to_json();
         bad_scheme["headers"]["x-forwarded-proto"] = json!("_ttps");
-        for payload in [not_base64, bad_host, bad_scheme] {
+        // Found by the fuzzer too: no Host header, and a domain name that is no host name.
+        let mut bad_domain = Event::get(kind, "/health").to_json();
+        for name in ["host", "Host"] {
+            if let Some(headers) = bad_domain["headers"].as_object_mut() {
+                headers.remove(name);
+            }
+            if let Some(headers) = bad_domain["multiValueHeaders"].as_object_mut() {
+                headers.remove(name);
+            }
+        }
+        bad_domain["requestContext"]["domainName"] =
+            json!("a1b2.execute-api. s-east-1.amazonaws.com");
+        for payload in [not_base64, bad_host, bad_scheme, bad_domain] {
             let request = auth_api::lambda::request_from_json(&payload.to_string())
                 .expect("a well-formed event");
             let answer = Answer::from_response(app.handle(request).await);
