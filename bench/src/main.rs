@@ -111,7 +111,7 @@ fn median(values: &mut [f64]) -> f64 {
 mod coldstart {
     //! Spawn → first answer, under the Runtime API emulator, and the peak RSS at that moment.
 
-    use integration_tests::app::{STRONG_PASSWORD, settings};
+    use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, settings};
     use integration_tests::authorizer_events::{AuthKind, event as auth_event, subject};
     use integration_tests::dynamo::{endpoint, fresh_store};
     use integration_tests::events::{Event, Kind};
@@ -130,8 +130,6 @@ mod coldstart {
         pub rss: HashMap<&'static str, u64>,
     }
 
-    // RFC 8037 appendix A.1 test key: public test material.
-    const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
     const NODE_SECRET: &str = "a-string-secret-of-at-least-32-bytes!!";
 
     /// Peak resident set size of a running process, from `/proc/<pid>/status` `VmHWM`.

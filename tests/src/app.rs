@@ -10,6 +10,9 @@ use serde_json::Value;
 use shared::config::TokenSettings;
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 
+/// RFC 8037 appendix A.1's Ed25519 test key: public test material, never a real secret.
+pub const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+
 /// Passes the strength rules (zxcvbn score 4).
 pub const STRONG_PASSWORD: &str = "correct horse battery staple";
 

@@ -6,5 +6,6 @@ pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;
 pub mod local;
+pub mod logs;
 pub mod runtime_api;
 pub mod store_contract;

@@ -1,13 +1,11 @@
 //! Audit events: one structured log line per security event, with the user id and the source
 //! IP API Gateway saw, and never a secret.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use auth_api::App;
 use auth_api::store::MemoryStore;
 use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
 use integration_tests::events::{Event, Kind};
+use integration_tests::logs::Captured;
 use serde_json::{Value, json};
 
 /// The source IP of the REST v1 fixture.
@@ -15,35 +13,15 @@ const SOURCE_IP: &str = "203.0.113.7";
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 const WRONG_PASSWORD: &str = "wrong horse battery staple";
 
-/// Log output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// The audit lines, as JSON.
-    fn audit_events(&self) -> Vec<Value> {
-        self.text()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|l| l["fields"]["message"] == "audit")
-            .map(|l| l["fields"].clone())
-            .collect()
-    }
+/// The audit lines of the captured log, as JSON.
+fn audit_events(captured: &Captured) -> Vec<Value> {
+    captured
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["fields"]["message"] == "audit")
+        .map(|l| l["fields"].clone())
+        .collect()
 }
 
 async fn post(app: &App<MemoryStore>, path: &str, body: Value, sub: Option<&str>) -> Answer {
@@ -156,7 +134,7 @@ async fn every_security_event_is_one_audit_line_with_user_and_source_ip_and_no_s
         }
     }
 
-    let events = captured.audit_events();
+    let events = audit_events(&captured);
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::app::{STRONG_PASSWORD, settings};
+use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, settings};
 use integration_tests::authorizer_events::{AuthKind, event as auth_event, subject};
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
@@ -13,9 +13,6 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use shared::token::now_unix;
 use shared::{KeySet, SigningKey, TokenIssuer};
-
-// RFC 8037 appendix A.1 test key: public test material, never a real secret.
-const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
 
 fn key() -> SigningKey {
     SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap()

@@ -4,38 +4,20 @@
 //! and searched. (That setup holds the AWS SDK and the HTTP stack at DEBUG, their most
 //! verbose level without whole bodies; at TRACE they print DynamoDB responses, hashes and all.)
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use auth_api::App;
 use auth_api::store::DynamoStore;
-use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
+use integration_tests::app::{Answer, STRONG_PASSWORD, TEST_PEM, test_app};
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
+use integration_tests::logs::Captured;
 use serde_json::{Value, json};
 use shared::SigningKey;
 
-// RFC 8037 appendix A.1 test key: public test material, never a real secret; here it plays
-// the signing key whose material must not be logged.
-const TEST_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
-/// The key's private seed, base64url (the JWK `d`).
+/// The private seed of `TEST_PEM` (playing the signing key that must not be logged),
+/// base64url (the JWK `d`).
 const TEST_SEED_B64URL: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 const WRONG_PASSWORD: &str = "wrong horse battery staple";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn post(app: &App<DynamoStore>, path: &str, body: Value, sub: Option<&str>) -> Answer {
     let mut event = Event::post_json(Kind::RestV1, path, &body);
@@ -114,7 +96,7 @@ async fn no_secret_reaches_the_log_at_trace_level() {
     assert_eq!(changed.status, 200, "{}", changed.text);
     let changed = changed.json();
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(
         text.contains("aws_smithy") || text.contains("hyper"),
         "the capture must include the SDK's own trace lines"
