@@ -37,6 +37,21 @@ pub fn test_app<S: UserStore>(store: S) -> App<S> {
     }
 }
 
+/// Sends `body` to `path` as a REST API POST event; with `sub`, as the authorizer's caller
+/// (ada@example.com's email).
+pub async fn post<S: UserStore>(
+    app: &App<S>,
+    path: &str,
+    body: Value,
+    sub: Option<&str>,
+) -> Answer {
+    let mut event = crate::events::Event::post_json(crate::events::Kind::RestV1, path, &body);
+    if let Some(sub) = sub {
+        event = event.authorized(sub, "ada@example.com");
+    }
+    Answer::from_response(app.handle(event.request()).await)
+}
+
 /// A response taken apart for assertions.
 #[derive(Debug, Clone)]
 pub struct Answer {

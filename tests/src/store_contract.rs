@@ -169,28 +169,9 @@ pub async fn concurrent_failures_are_all_counted<S: UserStore + 'static>(store: 
 /// Unix milliseconds the session tests run at.
 const NOW_MS: i64 = 1_795_424_047_000;
 
-/// A new family for `user` at `epoch` and its first token.
+/// A new family for `user` at `epoch` and its first token, living an hour.
 pub fn session(user: &UserRecord, epoch: u64) -> (RefreshToken, SessionFamily, RefreshRecord) {
-    let token = RefreshToken::generate();
-    let family = SessionFamily {
-        family_id: Uuid::new_v4(),
-        user_id: user.user_id,
-        email: user.email.clone(),
-        epoch,
-        revoked: false,
-        created_at_ms: NOW_MS,
-        expires_at: NOW_MS / 1000 + 3600,
-    };
-    let record = RefreshRecord {
-        hash: token.hash(),
-        family_id: family.family_id,
-        user_id: user.user_id,
-        email: user.email.clone(),
-        issued_at_ms: NOW_MS,
-        expires_at: family.expires_at,
-        spent: None,
-    };
-    (token, family, record)
+    SessionFamily::begin(user, epoch, NOW_MS, 3600)
 }
 
 /// The successor of `record`'s token, issued `later_ms` after it, and how the old one is spent.

@@ -1,10 +1,8 @@
 //! Audit events: one structured log line per security event, with the user id and the source
 //! IP API Gateway saw, and never a secret.
 
-use auth_api::App;
 use auth_api::store::MemoryStore;
-use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
-use integration_tests::events::{Event, Kind};
+use integration_tests::app::{STRONG_PASSWORD, post, test_app};
 use integration_tests::logs::Captured;
 use serde_json::{Value, json};
 
@@ -22,14 +20,6 @@ fn audit_events(captured: &Captured) -> Vec<Value> {
         .filter(|l| l["fields"]["message"] == "audit")
         .map(|l| l["fields"].clone())
         .collect()
-}
-
-async fn post(app: &App<MemoryStore>, path: &str, body: Value, sub: Option<&str>) -> Answer {
-    let mut event = Event::post_json(Kind::RestV1, path, &body);
-    if let Some(sub) = sub {
-        event = event.authorized(sub, "ada@example.com");
-    }
-    Answer::from_response(app.handle(event.request()).await)
 }
 
 fn login_body(email: &str, password: &str) -> Value {

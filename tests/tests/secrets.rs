@@ -4,13 +4,10 @@
 //! and searched. (That setup holds the AWS SDK and the HTTP stack at DEBUG, their most
 //! verbose level without whole bodies; at TRACE they print DynamoDB responses, hashes and all.)
 
-use auth_api::App;
-use auth_api::store::DynamoStore;
-use integration_tests::app::{Answer, STRONG_PASSWORD, TEST_PEM, test_app};
+use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, test_app};
 use integration_tests::dynamo::{endpoint, fresh_store};
-use integration_tests::events::{Event, Kind};
 use integration_tests::logs::Captured;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::SigningKey;
 
 /// The private seed of `TEST_PEM` (playing the signing key that must not be logged),
@@ -18,14 +15,6 @@ use shared::SigningKey;
 const TEST_SEED_B64URL: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 const WRONG_PASSWORD: &str = "wrong horse battery staple";
-
-async fn post(app: &App<DynamoStore>, path: &str, body: Value, sub: Option<&str>) -> Answer {
-    let mut event = Event::post_json(Kind::RestV1, path, &body);
-    if let Some(sub) = sub {
-        event = event.authorized(sub, "ada@example.com");
-    }
-    Answer::from_response(app.handle(event.request()).await)
-}
 
 #[tokio::test]
 async fn no_secret_reaches_the_log_at_trace_level() {

@@ -2,12 +2,11 @@ use lambda_http::Request;
 use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
-use super::sessions::new_session;
 use super::{Reply, audit, token_reply};
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::store::{BACKOFF_THRESHOLD, LoginAttempts, UserStore};
+use crate::store::{BACKOFF_THRESHOLD, LoginAttempts, SessionFamily, UserStore};
 use crate::{App, store_error};
 
 /// 429 while `attempts` holds a lock that has not run out yet.
@@ -78,7 +77,12 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
             return Err(ApiError::InvalidCredentials);
         }
     };
-    let (token, family, record) = new_session(app, &user, user.session_epoch, now_ms);
+    let (token, family, record) = SessionFamily::begin(
+        &user,
+        user.session_epoch,
+        now_ms,
+        app.sessions.refresh_ttl_seconds,
+    );
     app.store
         .start_session(&family, &record)
         .await

@@ -4,13 +4,12 @@ use lambda_http::Request;
 use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
-use super::sessions::new_session;
 use super::{Reply, audit, caller, token_reply};
 use crate::body::JsonObject;
 use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
 use crate::routes::login::refuse_while_locked;
-use crate::store::{BACKOFF_THRESHOLD, UserStore};
+use crate::store::{BACKOFF_THRESHOLD, SessionFamily, UserStore};
 use crate::{App, store_error};
 
 /// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
@@ -87,7 +86,12 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
         tracing::error!(error = %e, "password hashing failed");
         ApiError::Internal
     })?;
-    let (token, family, record) = new_session(app, &user, user.session_epoch + 1, now_ms);
+    let (token, family, record) = SessionFamily::begin(
+        &user,
+        user.session_epoch + 1,
+        now_ms,
+        app.sessions.refresh_ttl_seconds,
+    );
     app.store
         .change_password(&user, &new_hash, &family, &record)
         .await

@@ -2,49 +2,16 @@
 
 use lambda_http::Request;
 use shared::token::now_unix_ms;
-use uuid::Uuid;
 
 use super::{Reply, audit, caller, token_reply};
 use crate::body::JsonObject;
 use crate::error::ApiError;
 use crate::sessions::RefreshToken;
-use crate::store::{
-    RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
-};
+use crate::store::{RefreshLookup, RefreshRecord, Spent, StoreError, UserStore};
 use crate::{App, store_error};
 
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
-
-/// A new family for `user` at `epoch`, with its first refresh token.
-pub(crate) fn new_session<S>(
-    app: &App<S>,
-    user: &UserRecord,
-    epoch: u64,
-    now_ms: i64,
-) -> (RefreshToken, SessionFamily, RefreshRecord) {
-    let token = RefreshToken::generate();
-    let expires_at = now_ms / 1000 + app.sessions.refresh_ttl_seconds;
-    let family = SessionFamily {
-        family_id: Uuid::new_v4(),
-        user_id: user.user_id,
-        email: user.email.clone(),
-        epoch,
-        revoked: false,
-        created_at_ms: now_ms,
-        expires_at,
-    };
-    let record = RefreshRecord {
-        hash: token.hash(),
-        family_id: family.family_id,
-        user_id: user.user_id,
-        email: user.email.clone(),
-        issued_at_ms: now_ms,
-        expires_at,
-        spent: None,
-    };
-    (token, family, record)
-}
 
 /// The `refresh_token` of the body: 400 if it is missing or not a string, `None` if it is a
 /// string that cannot be one of ours.

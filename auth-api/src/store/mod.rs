@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::Email;
-use crate::sessions::TokenHash;
+use crate::sessions::{RefreshToken, TokenHash};
 
 pub mod dynamo;
 pub mod memory;
@@ -41,6 +41,39 @@ pub struct SessionFamily {
     pub created_at_ms: i64,
     /// Unix seconds; moved later by every refresh (the table's TTL attribute).
     pub expires_at: i64,
+}
+
+impl SessionFamily {
+    /// A new family for `user` at `epoch`, begun at `now_ms`, with its first refresh token,
+    /// which lives `ttl_seconds`.
+    pub fn begin(
+        user: &UserRecord,
+        epoch: u64,
+        now_ms: i64,
+        ttl_seconds: i64,
+    ) -> (RefreshToken, SessionFamily, RefreshRecord) {
+        let token = RefreshToken::generate();
+        let expires_at = now_ms / 1000 + ttl_seconds;
+        let family = SessionFamily {
+            family_id: Uuid::new_v4(),
+            user_id: user.user_id,
+            email: user.email.clone(),
+            epoch,
+            revoked: false,
+            created_at_ms: now_ms,
+            expires_at,
+        };
+        let record = RefreshRecord {
+            hash: token.hash(),
+            family_id: family.family_id,
+            user_id: user.user_id,
+            email: user.email.clone(),
+            issued_at_ms: now_ms,
+            expires_at,
+            spent: None,
+        };
+        (token, family, record)
+    }
 }
 
 /// One refresh token, known by its hash.
