@@ -1,0 +1,158 @@
+//! What the product logs, through the Lambdas' own log setup (`shared::logging`) at TRACE,
+//! over the whole flow against the real DynamoDB API server: every security event is one
+//! audit line with the user id and the source IP API Gateway saw, and no secret reaches any
+//! line. (That setup holds the AWS SDK and the HTTP stack at DEBUG, their most verbose level
+//! without whole bodies; at TRACE they print DynamoDB responses, hashes and all.)
+
+use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, settings, test_app};
+use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::logs::Captured;
+use serde_json::{Value, json};
+use shared::{SigningKey, TokenIssuer};
+
+/// The source IP of the REST v1 fixture.
+const SOURCE_IP: &str = "203.0.113.7";
+/// The private seed of `TEST_PEM` (playing the signing key that must not be logged),
+/// base64url (the JWK `d`).
+const TEST_SEED_B64URL: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+const WRONG_PASSWORD: &str = "wrong horse battery staple";
+
+fn credentials(email: &str, password: &str) -> Value {
+    json!({"email": email, "password": password})
+}
+
+/// The audit lines of the captured log, as JSON.
+fn audit_events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "audit")
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at_trace() {
+    // SAFETY: this is the only test in this binary, and nothing else reads the environment
+    // concurrently.
+    unsafe {
+        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "trace");
+        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    shared::logging::init_with_writer(move || writer.clone());
+
+    let mut app = test_app(fresh_store(&endpoint()).await);
+    app.issuer = TokenIssuer::new(
+        SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap(),
+        settings(),
+        900,
+    );
+    // Reuse is detected at once, so the flow can show it without waiting.
+    app.sessions.reuse_grace_seconds = 0;
+    let ada = |password| credentials("ada@example.com", password);
+
+    let registered = post(&app, "/register", ada(STRONG_PASSWORD), None).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let sub = registered.json()["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post(&app, "/login", ada(WRONG_PASSWORD), None).await.status,
+        401
+    );
+    let session = post(&app, "/login", ada(STRONG_PASSWORD), None)
+        .await
+        .json();
+    let first = json!({"refresh_token": session["refresh_token"]});
+    let rotated = post(&app, "/refresh", first.clone(), None).await.json();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(post(&app, "/refresh", first, None).await.status, 401);
+    let other = post(&app, "/login", ada(STRONG_PASSWORD), None)
+        .await
+        .json();
+    let logout = json!({"refresh_token": other["refresh_token"]});
+    assert_eq!(post(&app, "/logout", logout, None).await.status, 204);
+    assert_eq!(
+        post(&app, "/logout-all", json!({}), Some(&sub))
+            .await
+            .status,
+        204
+    );
+    let change = json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = post(&app, "/password", change, Some(&sub)).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let changed = changed.json();
+    for _ in 0..5 {
+        let nobody = credentials("nobody@example.com", WRONG_PASSWORD);
+        assert_eq!(post(&app, "/login", nobody, None).await.status, 401);
+    }
+
+    let text = captured.text();
+    assert!(
+        text.contains("aws_smithy") || text.contains("hyper"),
+        "the capture must include the SDK's own lines"
+    );
+
+    let events = audit_events(&text);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "registered",
+            "login_failed",
+            "login_succeeded",
+            "refresh_reused",
+            "login_succeeded",
+            "logged_out",
+            "logged_out_everywhere",
+            "password_changed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "backoff_started",
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["source_ip"], SOURCE_IP, "{event}");
+    }
+    for event in &events[..8] {
+        assert_eq!(event["user_id"], sub.as_str(), "{event}");
+    }
+    for event in &events[8..] {
+        assert!(
+            event.get("user_id").is_none(),
+            "unknown email has no user: {event}"
+        );
+    }
+
+    let mut secrets: Vec<(String, String)> = [STRONG_PASSWORD, NEW_PASSWORD, WRONG_PASSWORD]
+        .iter()
+        .map(|p| ("a password".to_owned(), (*p).to_owned()))
+        .collect();
+    for tokens in [&session, &rotated, &other, &changed] {
+        for name in ["access_token", "refresh_token"] {
+            secrets.push((name.to_owned(), tokens[name].as_str().unwrap().to_owned()));
+        }
+    }
+    secrets.push((
+        "the signing key".into(),
+        "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v".into(),
+    ));
+    secrets.push(("the signing key seed".into(), TEST_SEED_B64URL.into()));
+    secrets.push(("a bcrypt hash".into(), "$2b$".into()));
+    for (what, secret) in &secrets {
+        if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
+            eprintln!("offending line: {}", &line[..line.len().min(600)]);
+        }
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what} reached the log ({} bytes of log captured)",
+            text.len()
+        );
+    }
+}
