@@ -1,6 +1,6 @@
 //! auth-api configuration, read once at cold start (README "Configuration").
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use shared::config::{self, ConfigError, Env, Overlay};
 use shared::{TokenIssuer, TokenVerifier};
 

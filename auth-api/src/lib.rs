@@ -15,6 +15,7 @@ pub mod error;
 pub mod lambda;
 pub mod passwords;
 pub mod routes;
+pub mod sdk;
 pub mod sessions;
 pub mod store;
 

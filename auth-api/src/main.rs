@@ -3,7 +3,6 @@ use auth_api::config;
 use auth_api::lambda::Sanitized;
 use auth_api::passwords::Passwords;
 use auth_api::store::DynamoStore;
-use auth_api::store::dynamo::load_sdk_config;
 use lambda_http::{Adapter, Error, service_fn};
 use shared::config::ProcessEnv;
 use shared::init::or_report;
@@ -11,7 +10,7 @@ use shared::init::or_report;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let sdk = load_sdk_config().await;
+    let sdk = or_report(auth_api::sdk::from_env(&ProcessEnv))?;
     let config = or_report(config::load(&ProcessEnv, &sdk).await)?;
     let app = App {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table),

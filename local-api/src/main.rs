@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use auth_api::store::dynamo::load_sdk_config;
+use auth_api::sdk;
 use auth_api::store::{DynamoStore, MemoryStore};
 use local_api::{LocalConfig, LocalStore, serve, template};
 use shared::config::{Env, ProcessEnv};
@@ -57,6 +57,17 @@ fn is_loopback_endpoint(url: &str) -> bool {
     host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
 }
 
+/// The SDK's whole provider chain (environment, profiles, SSO, …), so a developer's own
+/// credentials reach a real table, with the Lambda's timeouts and retries.
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(sdk::https_client())
+        .timeout_config(sdk::timeouts())
+        .retry_config(sdk::retries())
+        .load()
+        .await
+}
+
 async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error::Error>> {
     let Some(table) = shared::config::optional(env, "USERS_TABLE") else {
         return Ok((
@@ -66,10 +77,7 @@ async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error
     };
     let endpoint = shared::config::optional(env, "AWS_ENDPOINT_URL_DYNAMODB")
         .or_else(|| shared::config::optional(env, "AWS_ENDPOINT_URL"));
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&load_sdk_config().await),
-        &table,
-    );
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &table);
     if endpoint.as_deref().is_some_and(is_loopback_endpoint) {
         store.ensure_table().await?;
     }

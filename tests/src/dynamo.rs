@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use auth_api::store::DynamoStore;
-use auth_api::store::dynamo::load_sdk_config;
+use shared::config::ProcessEnv;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -23,9 +23,11 @@ pub fn endpoint() -> String {
     }
 }
 
-/// A client for `endpoint`, with the same timeouts and retries as the Lambda.
+/// A client for `endpoint`, configured as the Lambda configures its own (`auth_api::sdk`):
+/// the same credentials from the environment, timeouts and retries.
 pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let base = load_sdk_config().await;
+    let base = auth_api::sdk::from_env(&ProcessEnv)
+        .unwrap_or_else(|e| panic!("the SDK's environment, which scripts/test sets: {e}"));
     let config = aws_sdk_dynamodb::config::Builder::from(&base)
         .endpoint_url(endpoint)
         .build();

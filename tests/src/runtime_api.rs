@@ -241,6 +241,12 @@ pub fn spawn_command(
         )
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        // The execution role's credentials; `test` is also what scripts/test gives DynamoDB
+        // Local, which keeps tables per access key.
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_SESSION_TOKEN", "test")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -143,19 +143,17 @@ fn auth_api_env(table: &str) -> Vec<(&'static str, String)> {
         ("BCRYPT_ALLOW_LOW_COST", "true".to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
         ("AWS_ENDPOINT_URL_SSM", ssm_endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
     ]);
     env
 }
 
 #[tokio::test]
 async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() {
-    let sdk = auth_api::store::dynamo::load_sdk_config().await;
+    let sdk = auth_api::sdk::from_env(&shared::config::ProcessEnv).unwrap();
     // moto loads its SSM backend on the first request, which can take seconds on a cold
     // machine: the test's own client waits longer than the Lambda's 2.5 s bound. This first
     // call also warms moto up for the binary's GetParameter.
-    let patient = aws_config::timeout::TimeoutConfig::builder()
+    let patient = aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
         .operation_timeout(Duration::from_secs(60))
         .operation_attempt_timeout(Duration::from_secs(30))
         .build();
@@ -236,12 +234,18 @@ fn event_json(event: Event) -> Value {
 
 #[tokio::test]
 async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
-    for (function, missing) in [("authorizer", "JWT_ISSUER"), ("auth-api", "USERS_TABLE")] {
+    let cases = [
+        ("authorizer", "JWT_ISSUER"),
+        ("auth-api", "USERS_TABLE"),
+        ("auth-api", "AWS_ACCESS_KEY_ID"),
+    ];
+    for (function, missing) in cases {
         let mut api = RuntimeApi::start().await;
-        let env: Vec<(&str, String)> = token_env()
-            .into_iter()
-            .filter(|(k, _)| *k != missing)
-            .collect();
+        let mut env = token_env();
+        env.push(("USERS_TABLE", "users".to_owned()));
+        env.retain(|(k, _)| *k != missing);
+        // Blank is unset, for the variables spawn() gives every function.
+        env.push((missing, String::new()));
         let mut child = spawn(function, &api, &env);
         match api.next_report().await {
             Report::InitError {

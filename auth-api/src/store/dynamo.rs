@@ -13,11 +13,7 @@
 //! `expires_at` (Unix seconds) is the table's TTL attribute, for session items.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -44,35 +40,6 @@ pub const USER_ID_INDEX: &str = "gsi1";
 
 /// Name of the table's TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
-
-/// SDK configuration with deliberate bounds: a down or slow DynamoDB answers within about
-/// 2.5 s, well inside API Gateway's 29 s and the 3 s promised to clients.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts())
-        .retry_config(retries())
-        .load()
-        .await
-}
-
-/// Connect within 500 ms, each attempt within 1 s, the whole operation (retries included)
-/// within 2.5 s.
-pub fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(500))
-        .read_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(1))
-        .operation_timeout(Duration::from_millis(2500))
-        .build()
-}
-
-/// Three attempts with short backoff: throttling and blips are retried inside the bound.
-pub fn retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_millis(400))
-}
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {

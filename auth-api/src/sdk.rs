@@ -1,0 +1,192 @@
+//! The AWS SDK configuration of the Lambda, read from its environment alone.
+//!
+//! Lambda hands a function its region and its execution role's credentials as environment
+//! variables (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+//! valid for the life of the execution environment. auth-api reads them directly rather than
+//! linking aws-config's provider chain (profile files, SSO, STS web identity, IMDS, ECS), which a
+//! Lambda never reaches and which cost binary size and cold-start work (BENCHMARKS.md).
+//! Endpoints follow the SDK's own variables: `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, SharedCredentialsProvider, SharedHttpClient,
+};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_types::SdkConfig;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use shared::config::{self, ConfigError, Env};
+
+/// The services auth-api calls, by their SDK service ids.
+const SERVICES: [&str; 2] = ["DynamoDB", "SSM"];
+
+/// The SDK configuration for `env`: its region, its credentials, any endpoint overrides, and
+/// the bounds of [`timeouts`] and [`retries`]. A missing region or credential is a
+/// [`ConfigError`] at cold start, not a failure at the first request.
+pub fn from_env(env: &dyn Env) -> Result<SdkConfig, ConfigError> {
+    let region = config::optional(env, "AWS_REGION")
+        .or_else(|| config::optional(env, "AWS_DEFAULT_REGION"))
+        .ok_or_else(|| ConfigError::new("AWS_REGION", "is required but not set"))?;
+    let credentials = Credentials::new(
+        config::required(env, "AWS_ACCESS_KEY_ID")?,
+        config::required(env, "AWS_SECRET_ACCESS_KEY")?,
+        config::optional(env, "AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client())
+        .service_config(ServiceEndpoints::from_env(env))
+        .timeout_config(timeouts())
+        .retry_config(retries());
+    builder.set_endpoint_url(config::optional(env, "AWS_ENDPOINT_URL"));
+    Ok(builder.build())
+}
+
+/// The SDK's HTTPS client: hyper and rustls, as the SDK's default, with ring for the
+/// cryptography instead of the default's aws-lc, which is larger and slower to build. Trusted
+/// roots are the system's (as the default's).
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Connect within 500 ms, each attempt within 1 s, the whole operation (retries included)
+/// within 2.5 s: a down or slow dependency answers well inside API Gateway's 29 s and the 3 s
+/// promised to clients.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .read_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(1))
+        .operation_timeout(Duration::from_millis(2500))
+        .build()
+}
+
+/// Three attempts with short backoff: throttling and blips are retried inside the bound.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(400))
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` for each service auth-api calls, read at cold start: what the
+/// generated clients ask their shared configuration for.
+#[derive(Debug, Default)]
+struct ServiceEndpoints(HashMap<String, String>);
+
+impl ServiceEndpoints {
+    fn from_env(env: &dyn Env) -> Self {
+        let mut found = HashMap::new();
+        for service in SERVICES {
+            let name = endpoint_variable(service);
+            if let Some(url) = env.var(&name).filter(|url| !url.trim().is_empty()) {
+                found.insert(name, url);
+            }
+        }
+        Self(found)
+    }
+}
+
+impl LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() != "AWS_ENDPOINT_URL" {
+            return None;
+        }
+        self.0.get(&endpoint_variable(key.service_id())).cloned()
+    }
+}
+
+/// The SDK's service-specific endpoint variable: the service id upper-cased, spaces as `_`.
+fn endpoint_variable(service_id: &str) -> String {
+    format!(
+        "AWS_ENDPOINT_URL_{}",
+        service_id.to_ascii_uppercase().replace(' ', "_")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::ProvideCredentials;
+
+    use super::*;
+
+    fn lambda_env() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "session"),
+        ])
+    }
+
+    /// The endpoint a generated client takes from `sdk` for `service_id`, asked as it asks:
+    /// its service-specific variable first, then the general one (the release binary's
+    /// DynamoDB and SSM calls in `tests/tests/runtime_contract.rs` show the clients do ask).
+    fn endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        sdk.service_config()
+            .and_then(|services| services.load_config(key))
+            .or_else(|| sdk.endpoint_url().map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn reads_region_and_the_roles_credentials_as_lambda_sets_them() {
+        let sdk = from_env(&lambda_env()).unwrap();
+        assert_eq!(sdk.region().map(Region::as_ref), Some("eu-west-1"));
+        let credentials = sdk
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.secret_access_key(), "secret");
+        assert_eq!(credentials.session_token(), Some("session"));
+        assert_eq!(endpoint(&sdk, "DynamoDB"), None);
+        assert_eq!(endpoint(&sdk, "SSM"), None);
+    }
+
+    #[test]
+    fn service_endpoints_come_before_the_general_one() {
+        let mut env = lambda_env();
+        env.insert("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
+        env.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:9000");
+        let sdk = from_env(&env).unwrap();
+        assert_eq!(
+            endpoint(&sdk, "DynamoDB").as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(
+            endpoint(&sdk, "SSM").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+    }
+
+    #[test]
+    fn a_missing_region_or_credential_names_the_variable() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let mut env = lambda_env();
+            env.remove(missing);
+            assert_eq!(from_env(&env).unwrap_err().variable, missing);
+        }
+        let mut env = lambda_env();
+        env.remove("AWS_REGION");
+        env.insert("AWS_DEFAULT_REGION", "us-west-2");
+        let sdk = from_env(&env).unwrap();
+        assert_eq!(sdk.region().map(Region::as_ref), Some("us-west-2"));
+    }
+}
