@@ -217,6 +217,27 @@ async fn a_hanging_server_gives_a_503_within_the_bound() {
     }
 }
 
+/// A missing table is a broken deployment, not an outage: a 500 problem without `Retry-After`
+/// (a 503 would invite clients to retry what cannot mend), and no table name or SDK text.
+#[tokio::test]
+async fn a_missing_table_is_a_500_not_a_retryable_503() {
+    let table = format!("missing-{}", uuid::Uuid::new_v4().simple());
+    let app = test_app(DynamoStore::new(client(&endpoint()).await, &table));
+    for event in [
+        register_event("ada@example.com", STRONG_PASSWORD),
+        login_event("ada@example.com", STRONG_PASSWORD),
+    ] {
+        let answer = send(&app, event).await;
+        let problem = answer.problem(500).to_string();
+        assert_eq!(answer.header("retry-after"), None);
+        assert!(!problem.contains(&table), "no internals: {problem}");
+        assert!(
+            !problem.contains("ResourceNotFound"),
+            "no internals: {problem}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_alike() {
     let app = app_with_ada().await;

@@ -383,8 +383,10 @@ fn internal(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Internal(Box::new(err))
 }
 
-/// Service errors that mean our request or data is wrong are bugs (500); everything else —
-/// timeouts, connection failures, throttling, 5xx — is the service being unavailable (503).
+/// Service errors that mean our request, data or deployment is wrong are bugs (500): a bad
+/// request, a missing table, a refused permission or unknown credentials will not mend by
+/// retrying. Everything else (timeouts, connection failures, throttling, 5xx) is the service
+/// being unavailable (503, worth a retry).
 fn classify<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -397,6 +399,9 @@ where
                 "ValidationException"
                     | "SerializationException"
                     | "MissingAuthenticationTokenException"
+                    | "ResourceNotFoundException"
+                    | "AccessDeniedException"
+                    | "UnrecognizedClientException"
             )
         )
     });
