@@ -116,6 +116,7 @@ fn endpoint_variable(service_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use aws_sdk_dynamodb::config::ProvideCredentials;
+    use tokio::net::TcpListener;
 
     use super::*;
 
@@ -128,19 +129,18 @@ mod tests {
         ])
     }
 
-    /// The endpoint a generated client takes from `sdk` for `service_id`, asked as it asks:
-    /// its service-specific variable first, then the general one (the release binary's
-    /// DynamoDB and SSM calls in `tests/tests/runtime_contract.rs` show the clients do ask).
-    fn endpoint(sdk: &SdkConfig, service_id: &str) -> Option<String> {
-        let key = ServiceConfigKey::builder()
-            .service_id(service_id)
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .unwrap();
-        sdk.service_config()
-            .and_then(|services| services.load_config(key))
-            .or_else(|| sdk.endpoint_url().map(str::to_owned))
+    /// Which listener the request of `call` (a real SDK client built from the configuration
+    /// under test) connects to first.
+    async fn reached(
+        call: impl Future<Output = ()>,
+        service: &TcpListener,
+        general: &TcpListener,
+    ) -> &'static str {
+        tokio::select! {
+            () = call => "neither",
+            accepted = service.accept() => { accepted.unwrap(); "service endpoint" }
+            accepted = general.accept() => { accepted.unwrap(); "general endpoint" }
+        }
     }
 
     #[tokio::test]
@@ -156,23 +156,37 @@ mod tests {
         assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
         assert_eq!(credentials.secret_access_key(), "secret");
         assert_eq!(credentials.session_token(), Some("session"));
-        assert_eq!(endpoint(&sdk, "DynamoDB"), None);
-        assert_eq!(endpoint(&sdk, "SSM"), None);
+        assert_eq!(sdk.endpoint_url(), None);
+        assert!(ServiceEndpoints::from_env(&lambda_env()).0.is_empty());
     }
 
-    #[test]
-    fn service_endpoints_come_before_the_general_one() {
+    #[tokio::test]
+    async fn service_endpoints_come_before_the_general_one() {
+        let service = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let general = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let service_url = format!("http://{}", service.local_addr().unwrap());
+        let general_url = format!("http://{}", general.local_addr().unwrap());
         let mut env = lambda_env();
-        env.insert("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
-        env.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:9000");
+        env.insert("AWS_ENDPOINT_URL_DYNAMODB", &service_url);
+        env.insert("AWS_ENDPOINT_URL", &general_url);
         let sdk = from_env(&env).unwrap();
+
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let list_tables = async {
+            let _ = dynamodb.list_tables().send().await;
+        };
         assert_eq!(
-            endpoint(&sdk, "DynamoDB").as_deref(),
-            Some("http://127.0.0.1:8000")
+            reached(list_tables, &service, &general).await,
+            "service endpoint"
         );
+        // SSM has no variable of its own here, so it takes the general one.
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let get_parameter = async {
+            let _ = ssm.get_parameter().name("key").send().await;
+        };
         assert_eq!(
-            endpoint(&sdk, "SSM").as_deref(),
-            Some("http://127.0.0.1:9000")
+            reached(get_parameter, &service, &general).await,
+            "general endpoint"
         );
     }
 

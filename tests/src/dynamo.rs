@@ -25,7 +25,7 @@ pub fn endpoint() -> String {
 
 /// A client for `endpoint`, configured as the Lambda configures its own (`auth_api::sdk`):
 /// the same credentials from the environment, timeouts and retries.
-pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let base = auth_api::sdk::from_env(&ProcessEnv)
         .unwrap_or_else(|e| panic!("the SDK's environment, which scripts/test sets: {e}"));
     let config = aws_sdk_dynamodb::config::Builder::from(&base)
@@ -37,7 +37,7 @@ pub async fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// A store on a new, empty table of its own, so tests run in parallel.
 pub async fn fresh_store(endpoint: &str) -> DynamoStore {
     let table = format!("users-{}", uuid::Uuid::new_v4().simple());
-    let store = DynamoStore::new(client(endpoint).await, table);
+    let store = DynamoStore::new(client(endpoint), table);
     store
         .ensure_table()
         .await
@@ -212,7 +212,6 @@ pub async fn assert_consistent(
 ) -> std::collections::BTreeMap<String, usize> {
     use aws_sdk_dynamodb::types::AttributeValue;
     let items = client(endpoint)
-        .await
         .scan()
         .table_name(table)
         .consistent_read(true)

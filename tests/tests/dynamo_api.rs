@@ -197,7 +197,7 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
         status(&app, register_event("bob@example.com", STRONG_PASSWORD)).await,
         201
     );
-    let direct = DynamoStore::new(client(&endpoint()).await, store.table());
+    let direct = DynamoStore::new(client(&endpoint()), store.table());
     let bob = auth_api::domain::Email::parse("bob@example.com").unwrap();
     use auth_api::store::UserStore as _;
     assert!(direct.find_user_for_login(&bob).await.unwrap().0.is_some());
@@ -222,7 +222,7 @@ async fn a_hanging_server_gives_a_503_within_the_bound() {
 #[tokio::test]
 async fn a_missing_table_is_a_500_not_a_retryable_503() {
     let table = format!("missing-{}", uuid::Uuid::new_v4().simple());
-    let app = test_app(DynamoStore::new(client(&endpoint()).await, &table));
+    let app = test_app(DynamoStore::new(client(&endpoint()), &table));
     for event in [
         register_event("ada@example.com", STRONG_PASSWORD),
         login_event("ada@example.com", STRONG_PASSWORD),

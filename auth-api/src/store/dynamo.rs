@@ -603,6 +603,7 @@ impl UserStore for DynamoStore {
             .map_err(classify)?;
         Ok(())
     }
+
     async fn start_session(
         &self,
         family: &SessionFamily,
