@@ -77,6 +77,8 @@ pub enum TokenError {
     WrongType,
     #[error("token header carries a key reference (jku, jwk, x5u, x5c), which is never trusted")]
     ForbiddenHeader,
+    #[error("token header lists critical extensions (crit), and none is understood")]
+    CriticalExtension,
     #[error("token header has no kid")]
     MissingKid,
     #[error("token kid is not an accepted key")]
@@ -110,6 +112,7 @@ impl TokenError {
             TokenError::MalformedHeader => "malformed_header",
             TokenError::WrongType => "wrong_typ",
             TokenError::ForbiddenHeader => "forbidden_header",
+            TokenError::CriticalExtension => "crit",
             TokenError::MissingKid => "missing_kid",
             TokenError::UnknownKid => "unknown_kid",
             TokenError::AlgorithmMismatch => "alg_mismatch",
@@ -320,6 +323,11 @@ impl TokenVerifier {
         {
             return Err(TokenError::ForbiddenHeader);
         }
+        // RFC 7515 section 4.1.11: a recipient must refuse a token naming a critical extension
+        // it does not understand, and this verifier understands none.
+        if header.crit.is_some() {
+            return Err(TokenError::CriticalExtension);
+        }
         let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
         let key = self.keys.get(kid).ok_or(TokenError::UnknownKid)?;
         if header.alg != key.algorithm() {
@@ -387,6 +395,8 @@ struct JoseHeader<'a> {
     x5u: Option<IgnoredAny>,
     #[serde(default)]
     x5c: Option<IgnoredAny>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
 }
 
 fn missing_required_claim(token: &str) -> Option<&'static str> {

@@ -167,6 +167,44 @@ fn key_reference_headers_are_never_followed() {
     }
 }
 
+/// `header.claims.signature`, signed with `key` exactly as given: for headers jsonwebtoken's
+/// own `Header` cannot hold.
+fn signed_raw(header: &Value, claims: &Value, key: &EncodingKey, alg: Algorithm) -> String {
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn a_critical_header_extension_is_refused_whatever_it_names() {
+    // RFC 7515 section 4.1.11: `crit` lists extensions the recipient must understand; this
+    // verifier understands none, so any `crit` is refused even when the signature is good.
+    let (_, verifier, secret) = hs_pair();
+    let key = EncodingKey::from_secret(secret);
+    let plain = json!({"alg": "HS256", "typ": "at+jwt", "kid": "hs256"});
+    let good = signed_raw(&plain, &good_claims(), &key, Algorithm::HS256);
+    assert!(
+        verifier.verify(&good).is_ok(),
+        "the raw signer makes good tokens"
+    );
+    for crit in [
+        json!(["exp-ext"]),
+        json!(["b64"]),
+        json!([]),
+        json!("exp-ext"),
+    ] {
+        let mut header = plain.clone();
+        header["crit"] = crit;
+        header["exp-ext"] = json!(true);
+        let forged = signed_raw(&header, &good_claims(), &key, Algorithm::HS256);
+        assert_eq!(
+            verifier.verify(&forged),
+            Err(TokenError::CriticalExtension),
+            "{header}"
+        );
+    }
+}
+
 #[test]
 fn only_access_tokens_pass() {
     let (_, verifier, secret) = hs_pair();

@@ -87,6 +87,9 @@ fn set_header(ev: &mut Value, name: &str, value: Option<&str>, multi: bool) {
 }
 
 /// A signing key and the authorizer that trusts it.
+/// The secret of [`Keys::hs256`].
+pub const HS256_SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
+
 pub struct Keys {
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
@@ -98,11 +101,11 @@ impl Keys {
     }
 
     pub fn hs256() -> Self {
-        let secret = secrecy::SecretString::from("an-hs256-secret-of-at-least-32-bytes!");
+        let secret = secrecy::SecretString::from(HS256_SECRET);
         Self::from_key(SigningKey::hs256(secret, None).expect("long enough"))
     }
 
-    fn from_key(key: SigningKey) -> Self {
+    pub fn from_key(key: SigningKey) -> Self {
         let mut keys = KeySet::default();
         keys.insert(key.verification_key()).expect("one key");
         Self {

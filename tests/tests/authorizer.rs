@@ -5,11 +5,13 @@ use authorizer::policy::{Effect, PolicyDocument};
 use authorizer::{AuthorizerResponse, Unauthorized, V2Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use integration_tests::app::TEST_PEM;
 use integration_tests::authorizer_events::{
     ALL_AUTH_KINDS, AuthKind, Keys, arn_prefix, event, subject,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
+use shared::SigningKey;
 use shared::token::now_unix;
 
 fn bearer(token: &str) -> String {
@@ -487,6 +489,43 @@ fn every_attack_ends_in_exactly_unauthorized() {
             ))
             .is_ok()
     );
+}
+
+#[test]
+fn a_critical_header_extension_ends_in_unauthorized_even_with_a_good_signature() {
+    // RFC 7515 section 4.1.11: `crit` names extensions the recipient must understand or
+    // refuse the token; we understand none. Signed by the real key, so only `crit` is wrong.
+    let keys = Keys::from_key(SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap());
+    let authorizer = keys.authorizer(None, V2Response::Iam);
+    let der: String = TEST_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(der)
+        .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let sign = |header: &Value| {
+        let message = format!("{}.{}", b64(header), b64(&claims_now()));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::EdDSA)
+                .unwrap();
+        format!("{message}.{signature}")
+    };
+    let plain = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": keys.issuer.key().kid()});
+    let mut critical = plain.clone();
+    critical["crit"] = json!(["exp-ext"]);
+    critical["exp-ext"] = json!(true);
+    for kind in ALL_AUTH_KINDS {
+        let ok = event(kind, "GET", "/items", Some(&bearer(&sign(&plain))));
+        assert!(
+            authorizer.decide(ok).is_ok(),
+            "{kind:?}: the control passes"
+        );
+        let bad = event(kind, "GET", "/items", Some(&bearer(&sign(&critical))));
+        assert_eq!(authorizer.decide(bad), Err(Unauthorized), "{kind:?}");
+    }
 }
 
 /// A token signed by the right key whose claims `tweak` spoils.
