@@ -48,9 +48,18 @@ impl From<Unauthorized> for Diagnostic {
 /// `EnableSimpleResponses`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V2Response {
+    /// `{"isAuthorized": …}`: a yes or no for the one route asked about.
     Simple,
+    /// An IAM policy naming everything the token may reach.
     Iam,
 }
+
+/// `AUTHORIZER_V2_RESPONSE` values.
+const V2_SIMPLE: &str = "simple";
+const V2_IAM: &str = "iam";
+/// Simple responses with route rules: each answer is right only for the route it was asked
+/// for, so the API must invoke the authorizer on every request (caching off). The name says so.
+const V2_SIMPLE_UNCACHED: &str = "simple-with-caching-off";
 
 /// Values handed to the backend in `requestContext.authorizer`: primitives only, as REST APIs
 /// refuse objects and arrays there.
@@ -131,6 +140,37 @@ impl<'a> MethodArn<'a> {
         format!("{}/{}/{}", self.prefix, self.stage, resource)
     }
 }
+
+/// `AUTHORIZER_V2_RESPONSE`. API Gateway caches an authorizer's answer per token and reuses it
+/// on every route. A policy names every route, so it stays right; a simple answer is a yes or
+/// no for the route first asked about. Without rules that answer is the same everywhere; with
+/// rules it is not, so simple answers need an explicit opt-in that says caching must be off.
+fn v2_response_from_env(env: &dyn Env, has_rules: bool) -> Result<V2Response, ConfigError> {
+    const VARIABLE: &str = "AUTHORIZER_V2_RESPONSE";
+    let value = config::optional(env, VARIABLE).map(|v| v.trim().to_ascii_lowercase());
+    match (value.as_deref(), has_rules) {
+        (None, false) => Ok(V2Response::Simple),
+        (None, true) | (Some(V2_IAM), _) => Ok(V2Response::Iam),
+        (Some(V2_SIMPLE), false) | (Some(V2_SIMPLE_UNCACHED), _) => Ok(V2Response::Simple),
+        (Some(V2_SIMPLE), true) => Err(ConfigError::new(
+            VARIABLE,
+            format!(
+                "simple responses with AUTHORIZER_RULES would let API Gateway's per-token cache \
+                 reuse one route's yes on every route (an admin route included); use {V2_IAM} \
+                 (the default with rules), or {V2_SIMPLE_UNCACHED} if the authorizer's result \
+                 cache is off"
+            ),
+        )),
+        (Some(other), _) => Err(ConfigError::new(
+            VARIABLE,
+            format!("must be {V2_SIMPLE}, {V2_IAM} or {V2_SIMPLE_UNCACHED}, got {other:?}"),
+        )),
+    }
+}
+
+/// Route ARN resources (after the stage) that name no concrete request path: HTTP API's
+/// catch-all route, and route keys with path templates such as `ANY /{proxy+}`.
+const NOT_CONCRETE_ROUTES: [&str; 2] = ["$default", "*{*"];
 
 /// The event shapes, told apart by content.
 enum Incoming {
@@ -231,19 +271,7 @@ impl Authorizer {
         let rules = config::optional(env, "AUTHORIZER_RULES")
             .map(|json| Rules::parse(&json))
             .transpose()?;
-        let v2_response = match config::optional(env, "AUTHORIZER_V2_RESPONSE")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("simple") => V2Response::Simple,
-            Some("iam") => V2Response::Iam,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "AUTHORIZER_V2_RESPONSE",
-                    format!("must be simple or iam, got {other:?}"),
-                ));
-            }
-        };
+        let v2_response = v2_response_from_env(env, rules.is_some())?;
         Ok(Self::new(verifier, rules, v2_response))
     }
 
@@ -325,23 +353,34 @@ impl Authorizer {
 
     /// Everything the token may reach on this API and stage, independent of the route asked
     /// for: API Gateway caches this answer per token and reuses it for other routes.
+    ///
+    /// `{stage}/*` covers every route ARN: `{stage}/GET/items` and HTTP API's catch-all
+    /// `{stage}/$default` alike (`{stage}/*/*` would miss the latter, which has no second
+    /// slash). A route ARN that names no concrete path (the `$default` route, or a route key
+    /// with `{param}` templates) cannot be judged by path rules, so with rules such ARNs are
+    /// denied to any token that fails one of them.
     fn policy_for(&self, claims: &AccessClaims, arn: &MethodArn<'_>) -> PolicyDocument {
         let Some(rules) = &self.rules else {
             return PolicyDocument::new(vec![Statement {
                 action: INVOKE,
                 effect: Effect::Allow,
-                resource: vec![arn.on_stage("*/*")],
+                resource: vec![arn.on_stage("*")],
             }]);
         };
         let (admitted, refused): (Vec<_>, Vec<_>) =
             rules.iter().partition(|rule| rule.admits(&claims.roles));
-        let statement = [(Effect::Allow, admitted), (Effect::Deny, refused)]
+        let mut denied: Vec<String> = refused.iter().map(|r| arn.on_stage(&r.resource)).collect();
+        if !denied.is_empty() {
+            denied.extend(NOT_CONCRETE_ROUTES.iter().map(|r| arn.on_stage(r)));
+        }
+        let allowed: Vec<String> = admitted.iter().map(|r| arn.on_stage(&r.resource)).collect();
+        let statement = [(Effect::Allow, allowed), (Effect::Deny, denied)]
             .into_iter()
-            .filter(|(_, rules)| !rules.is_empty())
-            .map(|(effect, rules)| Statement {
+            .filter(|(_, resources)| !resources.is_empty())
+            .map(|(effect, resource)| Statement {
                 action: INVOKE,
                 effect,
-                resource: rules.iter().map(|r| arn.on_stage(&r.resource)).collect(),
+                resource,
             })
             .collect();
         PolicyDocument::new(statement)
@@ -364,8 +403,8 @@ mod tests {
         assert_eq!(arn.stage, "prod");
         assert_eq!(arn.resource, "GET/a/b");
         assert_eq!(
-            arn.on_stage("*/*"),
-            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*"
+            arn.on_stage("*"),
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*"
         );
         let cn =
             MethodArn::parse("arn:aws-cn:execute-api:cn-north-1:1:api/$default/POST/").unwrap();
@@ -406,6 +445,16 @@ mod tests {
         assert_eq!(bad_rules.unwrap_err().variable, "AUTHORIZER_RULES");
         let bad_mode = Authorizer::from_env(&env(&[("AUTHORIZER_V2_RESPONSE", "both")]));
         assert_eq!(bad_mode.unwrap_err().variable, "AUTHORIZER_V2_RESPONSE");
+        let rules = ("AUTHORIZER_RULES", r#"{"GET /admin/*": ["admin"]}"#);
+        let unsafe_simple =
+            Authorizer::from_env(&env(&[rules, ("AUTHORIZER_V2_RESPONSE", "simple")]));
+        let err = unsafe_simple.unwrap_err();
+        assert_eq!(err.variable, "AUTHORIZER_V2_RESPONSE");
+        assert!(
+            err.problem.contains("simple-with-caching-off"),
+            "{}",
+            err.problem
+        );
         let mut no_keys = env(&[]);
         no_keys.remove("JWT_SECRET");
         assert_eq!(

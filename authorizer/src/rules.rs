@@ -17,7 +17,8 @@ const METHODS: [&str; 8] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// `METHOD/PATH` without the leading slash of the path doubled: the part of an
-    /// execute-api ARN after the stage, e.g. `GET/admin/*` or `*/*`.
+    /// execute-api ARN after the stage, e.g. `GET/admin/*`; `* /*` (any method, any path) is
+    /// `*`, so that it also covers HTTP API's `$default` route ARN, which has no slash.
     pub resource: String,
     pub roles: Vec<String>,
 }
@@ -72,10 +73,13 @@ impl Rules {
                     "rule {key:?}: list at least one non-empty role"
                 )));
             }
-            rules.push(Rule {
-                resource: format!("{method}{path}"),
-                roles,
-            });
+            let any_path = path.len() > 1 && path[1..].bytes().all(|b| b == b'*');
+            let resource = if method == "*" && any_path {
+                "*".to_owned()
+            } else {
+                format!("{method}{path}")
+            };
+            rules.push(Rule { resource, roles });
         }
         Ok(Self(rules))
     }
@@ -93,7 +97,7 @@ mod tests {
     fn rules_parse_into_arn_resources() {
         let rules = Rules::parse(r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#).unwrap();
         let resources: Vec<&str> = rules.iter().map(|r| r.resource.as_str()).collect();
-        assert_eq!(resources, vec!["*/*", "GET/admin/*"]);
+        assert_eq!(resources, vec!["*", "GET/admin/*"]);
     }
 
     #[test]

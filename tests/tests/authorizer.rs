@@ -2,12 +2,14 @@
 //! cache, and an attack suite where every case must end in exactly `Unauthorized`.
 
 use authorizer::policy::{Effect, PolicyDocument};
-use authorizer::{AuthorizerResponse, Unauthorized, V2Response};
+use std::collections::HashMap;
+
+use authorizer::{Authorizer, AuthorizerResponse, Unauthorized, V2Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use integration_tests::app::TEST_PEM;
+use integration_tests::app::{TEST_PEM, settings};
 use integration_tests::authorizer_events::{
-    ALL_AUTH_KINDS, AuthKind, Keys, arn_prefix, event, subject,
+    ALL_AUTH_KINDS, AuthKind, HS256_SECRET, Keys, arn_prefix, event, subject,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -46,7 +48,7 @@ async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
         concat!(
             r#"{{"principalId":"{sub}","policyDocument":{{"Version":"2012-10-17","Statement":["#,
             r#"{{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["#,
-            r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*/*"]}}]}},"#,
+            r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"]}}]}},"#,
             r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp}}}}}"#
         ),
         sub = claims["sub"].as_str().unwrap(),
@@ -69,7 +71,7 @@ fn a_request_event_gets_the_same_policy_shape() {
     assert_eq!(json["principalId"], claims["sub"]);
     assert_eq!(
         json["policyDocument"]["Statement"][0]["Resource"],
-        json!(["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*/*"])
+        json!(["arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"])
     );
     assert_eq!(
         json.as_object().unwrap().len(),
@@ -126,12 +128,168 @@ fn http_api_iam_responses_use_the_route_arn() {
     let policy = policy_of(&response);
     assert_eq!(
         policy.statement[0].resource,
-        vec![format!("{}/*/*", arn_prefix(AuthKind::V2))]
+        vec![format!("{}/*", arn_prefix(AuthKind::V2))]
     );
     assert!(!serde_json::to_string(&response).unwrap().contains("null"));
 }
 
 const RULES: &str = r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#;
+
+/// An HTTP API event whose route ARN is `route_resource` (after the stage), as API Gateway
+/// sends for the route key `route_key`, for a request to `METHOD path`.
+fn v2_on_route(
+    route_key: &str,
+    route_resource: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> Value {
+    let mut ev = event(AuthKind::V2, method, path, Some(&bearer(token)));
+    ev["routeKey"] = json!(route_key);
+    ev["requestContext"]["routeKey"] = json!(route_key);
+    ev["routeArn"] = json!(format!("{}/{route_resource}", arn_prefix(AuthKind::V2)));
+    ev
+}
+
+#[test]
+fn http_api_catch_all_and_templated_routes_admit_a_valid_token() {
+    // The `$default` route's ARN is `{stage}/$default`, with no second slash: a grant of
+    // `{stage}/*/*` never matches it, `{stage}/*` does.
+    let keys = Keys::ed25519();
+    let token = keys.token(&["user"]);
+    let authorizer = keys.authorizer(None, V2Response::Iam);
+    for (route_key, resource) in [
+        ("$default", "$default"),
+        ("ANY /{proxy+}", "ANY/{proxy+}"),
+        ("GET /items/{id}", "GET/items/{id}"),
+        ("GET /items/{id}", "GET/items/7"),
+    ] {
+        let ev = v2_on_route(route_key, resource, "GET", "/items/7", &token);
+        let route_arn = ev["routeArn"].as_str().unwrap().to_owned();
+        let response = authorizer.decide(ev).unwrap();
+        let policy = policy_of(&response);
+        assert_eq!(
+            policy.evaluate(&route_arn),
+            Some(Effect::Allow),
+            "{route_key}"
+        );
+        // Simple responses say the same.
+        let simple = keys
+            .authorizer(None, V2Response::Simple)
+            .decide(v2_on_route(route_key, resource, "GET", "/items/7", &token))
+            .unwrap();
+        assert_eq!(serde_json::to_value(&simple).unwrap()["isAuthorized"], true);
+    }
+}
+
+#[test]
+fn with_rules_a_route_arn_without_a_concrete_path_admits_only_tokens_that_pass_every_rule() {
+    // `ANY /{proxy+}` and `$default` ARNs do not say which path was asked for, and API
+    // Gateway reuses a cached policy on them for every path: a token that fails a rule (here
+    // a user on `GET /admin/*`) must be denied there, or it would reach admin paths.
+    let keys = Keys::ed25519();
+    let authorizer = keys.authorizer(Some(RULES), V2Response::Iam);
+    let user = keys.token(&["user"]);
+    let admin = keys.token(&["user", "admin"]);
+    for (route_key, resource) in [("$default", "$default"), ("ANY /{proxy+}", "ANY/{proxy+}")] {
+        for (token, expected) in [(&user, Effect::Deny), (&admin, Effect::Allow)] {
+            let ev = v2_on_route(route_key, resource, "GET", "/admin/users", token);
+            let route_arn = ev["routeArn"].as_str().unwrap().to_owned();
+            let response = authorizer.decide(ev).unwrap();
+            assert_eq!(
+                policy_of(&response).evaluate(&route_arn),
+                Some(expected),
+                "{route_key}"
+            );
+        }
+    }
+    // Concrete routes still follow the rules path by path.
+    let response = authorizer
+        .decide(v2_on_route(
+            "GET /items",
+            "GET/items",
+            "GET",
+            "/items",
+            &user,
+        ))
+        .unwrap();
+    let policy = policy_of(&response);
+    let prefix = arn_prefix(AuthKind::V2);
+    assert_eq!(
+        policy.evaluate(&format!("{prefix}/GET/items")),
+        Some(Effect::Allow)
+    );
+    assert_eq!(
+        policy.evaluate(&format!("{prefix}/GET/admin/users")),
+        Some(Effect::Deny)
+    );
+}
+
+fn authorizer_env(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+    let mut env = HashMap::from([
+        ("JWT_ISSUER", "https://auth.test"),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWT_SECRET", HS256_SECRET),
+    ]);
+    assert_eq!(
+        (env["JWT_ISSUER"], env["JWT_AUDIENCE"]),
+        (settings().issuer.as_str(), settings().audience.as_str())
+    );
+    env.extend(extra.iter().copied());
+    env
+}
+
+#[test]
+fn with_rules_http_api_answers_are_policies_so_a_cached_answer_cannot_open_an_admin_route() {
+    // API Gateway caches one answer per token and reuses it on every route. A simple
+    // `isAuthorized: true` for `GET /items` would then be reused on `GET /admin/users`.
+    let keys = Keys::hs256();
+    let user = keys.token(&["user"]);
+    let authorizer = Authorizer::from_env(&authorizer_env(&[("AUTHORIZER_RULES", RULES)])).unwrap();
+    let first = authorizer
+        .decide(event(AuthKind::V2, "GET", "/items", Some(&bearer(&user))))
+        .unwrap();
+    let cached = policy_of(&first);
+    let prefix = arn_prefix(AuthKind::V2);
+    assert_eq!(
+        cached.evaluate(&format!("{prefix}/GET/items")),
+        Some(Effect::Allow)
+    );
+    assert_eq!(
+        cached.evaluate(&format!("{prefix}/GET/admin/users")),
+        Some(Effect::Deny)
+    );
+
+    // Simple answers with rules need an opt-in whose name says what it costs.
+    let refused = Authorizer::from_env(&authorizer_env(&[
+        ("AUTHORIZER_RULES", RULES),
+        ("AUTHORIZER_V2_RESPONSE", "simple"),
+    ]));
+    assert_eq!(refused.unwrap_err().variable, "AUTHORIZER_V2_RESPONSE");
+    let opted_in = Authorizer::from_env(&authorizer_env(&[
+        ("AUTHORIZER_RULES", RULES),
+        ("AUTHORIZER_V2_RESPONSE", "simple-with-caching-off"),
+    ]))
+    .unwrap();
+    let answer = opted_in
+        .decide(event(
+            AuthKind::V2,
+            "GET",
+            "/admin/users",
+            Some(&bearer(&user)),
+        ))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&answer).unwrap(),
+        r#"{"isAuthorized":false}"#
+    );
+    // Without rules, simple answers stay the default: they are the same on every route.
+    let plain = Authorizer::from_env(&authorizer_env(&[])).unwrap();
+    let answer = plain
+        .decide(event(AuthKind::V2, "GET", "/items", Some(&bearer(&user))))
+        .unwrap();
+    assert_eq!(serde_json::to_value(&answer).unwrap()["isAuthorized"], true);
+}
 
 #[test]
 fn a_role_the_rules_refuse_gets_a_deny_policy() {
@@ -150,9 +308,14 @@ fn a_role_the_rules_refuse_gets_a_deny_policy() {
             .iter()
             .find(|s| s.effect == Effect::Deny)
             .unwrap();
+        let prefix = arn_prefix(kind);
         assert_eq!(
             deny.resource,
-            vec![format!("{}/GET/admin/*", arn_prefix(kind))]
+            vec![
+                format!("{prefix}/GET/admin/*"),
+                format!("{prefix}/$default"),
+                format!("{prefix}/*{{*"),
+            ]
         );
     }
     // A token with no admitted role at all gets only a Deny.
