@@ -90,13 +90,9 @@ async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // RUST_LOG as usual (default INFO), with the AWS SDK and HTTP stack held at DEBUG at most:
-    // at TRACE they print whole DynamoDB bodies.
-    tracing_subscriber::fmt()
-        .with_env_filter(shared::logging::filter(
-            std::env::var("RUST_LOG").ok().as_deref(),
-        ))
-        .init();
+    // The Lambdas' own log setup: RUST_LOG as usual (default INFO), and no crate but ours at
+    // TRACE, where the runtime, the AWS SDK and the HTTP stack print events and bodies.
+    shared::logging::init();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.to_string().is_empty() => {

@@ -1,41 +1,47 @@
 //! Log setup for both Lambdas: the Lambda runtime's defaults (`AWS_LAMBDA_LOG_LEVEL` or
-//! `RUST_LOG`, default INFO; `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines), except that the
-//! AWS SDK and the HTTP stack never log below DEBUG: at TRACE they print whole request and
-//! response bodies, which hold password hashes and keys.
+//! `RUST_LOG`, default INFO; `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines), except that no
+//! crate but ours ever logs at TRACE, whatever the level or the `RUST_LOG` directives say.
+//!
+//! At TRACE, lambda_runtime prints every raw invocation event (passwords, refresh tokens and
+//! `Authorization` headers inside), and the AWS SDK and the HTTP stack print whole request and
+//! response bodies (password hashes, keys). Our own crates log no secret at any level.
 
 use std::str::FromStr;
 
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
 
-/// Targets that print raw HTTP bodies at TRACE: never more verbose than DEBUG.
-const BODY_LOGGING_TARGETS: [&str; 8] = [
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http_client",
-    "aws_sdk_dynamodb",
-    "aws_sdk_ssm",
-    "hyper",
-    "hyper_util",
-    "h2",
-];
+/// The crates of this workspace: the only targets allowed to log at TRACE.
+const OWN_CRATES: [&str; 4] = ["auth_api", "authorizer", "shared", "local_api"];
 
-/// The filter: the configured level, with [`BODY_LOGGING_TARGETS`] capped at DEBUG.
+/// Whether `target` belongs to one of [`OWN_CRATES`].
+fn is_own(target: &str) -> bool {
+    OWN_CRATES.iter().any(|own| {
+        target
+            .strip_prefix(own)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// Whether a span or event may be logged at all: anything but TRACE from another crate.
+pub fn allowed(level: &Level, target: &str) -> bool {
+    *level != Level::TRACE || is_own(target)
+}
+
+/// The level filter: the configured level (and any `RUST_LOG` directives), default INFO.
+/// [`allowed`] applies on top of it.
 pub fn filter(level: Option<&str>) -> EnvFilter {
     let level = level
         .and_then(|l| LevelFilter::from_str(l).ok())
         .unwrap_or(LevelFilter::INFO);
-    let mut filter = EnvFilter::builder()
+    EnvFilter::builder()
         .with_default_directive(level.into())
-        .from_env_lossy();
-    let capped = level.min(LevelFilter::DEBUG);
-    for target in BODY_LOGGING_TARGETS {
-        if let Ok(directive) = format!("{target}={capped}").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    filter
+        .from_env_lossy()
 }
 
 /// Installs the global subscriber writing to stdout, as Lambda expects.
@@ -51,15 +57,46 @@ where
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
-    let builder = tracing_subscriber::fmt()
+    let cap = filter_fn(|meta| allowed(meta.level(), meta.target()));
+    let filter = filter(level.as_deref()).and(cap);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let layer = fmt::layer()
         .with_target(false)
         .without_time()
-        .with_env_filter(filter(level.as_deref()))
         .with_writer(writer);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
-        builder.json().init();
+    let layer = if json {
+        layer.json().with_filter(filter).boxed()
     } else {
-        builder.init();
+        layer.with_filter(filter).boxed()
+    };
+    tracing_subscriber::registry().with(layer).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_own_crates_may_log_at_trace() {
+        for own in [
+            "auth_api",
+            "auth_api::routes::login",
+            "authorizer",
+            "shared::token",
+        ] {
+            assert!(allowed(&Level::TRACE, own), "{own}");
+        }
+        for other in [
+            "lambda_runtime",
+            "lambda_runtime::layers::api_response",
+            "lambda_http",
+            "aws_smithy_runtime",
+            "hyper_util::client",
+            "auth_apix",
+            "sharedlib",
+        ] {
+            assert!(!allowed(&Level::TRACE, other), "{other}");
+            assert!(allowed(&Level::DEBUG, other), "{other}");
+        }
     }
 }

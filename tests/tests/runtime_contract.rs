@@ -265,3 +265,194 @@ async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
         assert!(!status.success(), "{function} must exit non-zero");
     }
 }
+
+/// Everything `child` writes to stdout and stderr (Lambda sends both to CloudWatch), read as
+/// it comes (a full pipe would stall the function); the text once the child is stopped.
+struct Output {
+    child: tokio::process::Child,
+    readers: Vec<tokio::task::JoinHandle<Vec<u8>>>,
+}
+
+impl Output {
+    fn capture(mut child: tokio::process::Child) -> Self {
+        use tokio::io::AsyncReadExt;
+        fn drain(
+            mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        ) -> tokio::task::JoinHandle<Vec<u8>> {
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out).await;
+                out
+            })
+        }
+        let stdout = drain(child.stdout.take().expect("piped stdout"));
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Self {
+            child,
+            readers: vec![stdout, stderr],
+        }
+    }
+
+    async fn stop(mut self) -> String {
+        self.child.kill().await.unwrap();
+        let mut text = String::new();
+        for reader in self.readers {
+            text.push_str(&String::from_utf8_lossy(&reader.await.unwrap()));
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// Asserts that none of `secrets` occurs in `log`, naming the first offending line.
+fn assert_no_secret(function: &str, log: &str, secrets: &[(&str, String)]) {
+    for (what, secret) in secrets {
+        if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
+            panic!(
+                "{function}: {what} reached the log at TRACE: {}",
+                &line[..line.len().min(400)]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
+    const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+    const WRONG_PASSWORD: &str = "wrong horse battery staple";
+    let store = fresh_store(&endpoint()).await;
+    let mut api = RuntimeApi::start().await;
+    let mut env = auth_api_env(store.table());
+    env.push(("JWT_SIGNING_KEY", TEST_PEM.to_owned()));
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()));
+    // RUST_LOG directives cannot lift the cap either.
+    env.push(("RUST_LOG", "trace,lambda_runtime=trace".to_owned()));
+    let output = Output::capture(spawn("auth-api", &api, &env));
+
+    let mut call =
+        async |event: Event| -> Value { response_body(api.invoke(event_json(event)).await) };
+    let ada = |password: &str| json!({"email": "ada@example.com", "password": password});
+    let registered = call(Event::post_json(
+        Kind::RestV1,
+        "/register",
+        &ada(STRONG_PASSWORD),
+    ))
+    .await;
+    assert_eq!(registered["statusCode"], 201, "{registered}");
+    let sub =
+        serde_json::from_str::<Value>(registered["body"].as_str().unwrap()).unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let wrong = call(Event::post_json(
+        Kind::HttpV2,
+        "/login",
+        &ada(WRONG_PASSWORD),
+    ))
+    .await;
+    assert_eq!(wrong["statusCode"], 401, "{wrong}");
+    let login = call(Event::post_json(
+        Kind::FunctionUrl,
+        "/login",
+        &ada(STRONG_PASSWORD),
+    ))
+    .await;
+    let session: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = call(Event::post_json(
+        Kind::RestV1,
+        "/refresh",
+        &json!({"refresh_token": refresh}),
+    ))
+    .await;
+    let rotated: Value = serde_json::from_str(refreshed["body"].as_str().unwrap()).unwrap();
+    let verify = call(Event::get(Kind::HttpV2, "/verify").bearer(&access)).await;
+    assert_eq!(verify["statusCode"], 200, "{verify}");
+    let me = call(
+        Event::get(Kind::RestV1, "/me")
+            .bearer(&access)
+            .authorized_as(&sub),
+    )
+    .await;
+    assert_eq!(me["statusCode"], 200, "{me}");
+    let change = json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = call(
+        Event::post_json(Kind::RestV1, "/password", &change)
+            .bearer(&access)
+            .authorized_as(&sub),
+    )
+    .await;
+    assert_eq!(changed["statusCode"], 200, "{changed}");
+    let changed: Value = serde_json::from_str(changed["body"].as_str().unwrap()).unwrap();
+    let logout = json!({"refresh_token": changed["refresh_token"]});
+    assert_eq!(
+        call(Event::post_json(Kind::HttpV2, "/logout", &logout)).await["statusCode"],
+        204
+    );
+    let everywhere = Event::post_json(Kind::RestV1, "/logout-all", &json!({}))
+        .bearer(&access)
+        .authorized_as(&sub);
+    assert_eq!(call(everywhere).await["statusCode"], 204);
+    // A body lambda_http cannot convert (marked base64, but not): its panic goes to stderr.
+    let mut broken = Event::post_json(Kind::RestV1, "/login", &ada(NEW_PASSWORD)).to_json();
+    broken["isBase64Encoded"] = json!(true);
+    let answer = response_body(api.invoke(broken).await);
+    assert_eq!(answer["statusCode"], 400, "{answer}");
+    let auth_log = output.stop().await;
+
+    // The authorizer, with each event shape carrying the access token.
+    let mut env = token_env();
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()));
+    let mut api = RuntimeApi::start().await;
+    let output = Output::capture(spawn("authorizer", &api, &env));
+    let issuer = TokenIssuer::new(key(), settings(), 900);
+    let token = issuer.issue(&subject(&["user"]), now_unix()).unwrap().token;
+    let token = token.expose_secret().to_owned();
+    for kind in [AuthKind::Token, AuthKind::Request, AuthKind::V2] {
+        let allowed = auth_event(kind, "GET", "/items", Some(&format!("Bearer {token}")));
+        assert!(matches!(api.invoke(allowed).await, Report::Response { .. }));
+        let forged = format!("Bearer {token}x");
+        let refused = auth_event(kind, "GET", "/items", Some(&forged));
+        assert!(matches!(api.invoke(refused).await, Report::Error { .. }));
+    }
+    let authorizer_log = output.stop().await;
+
+    // The level really was verbose: the runtime's and the SDK's DEBUG lines are there.
+    assert!(auth_log.contains("\"level\":\"DEBUG\""), "{auth_log}");
+    assert!(
+        authorizer_log.contains("authorizer decision"),
+        "{authorizer_log}"
+    );
+
+    let mut secrets: Vec<(&str, String)> = [STRONG_PASSWORD, NEW_PASSWORD, WRONG_PASSWORD]
+        .iter()
+        .map(|p| ("a password", (*p).to_owned()))
+        .collect();
+    for (what, value) in [
+        ("an access token", &session["access_token"]),
+        ("a refresh token", &session["refresh_token"]),
+        ("an access token", &rotated["access_token"]),
+        ("a refresh token", &rotated["refresh_token"]),
+        ("an access token", &changed["access_token"]),
+        ("a refresh token", &changed["refresh_token"]),
+    ] {
+        secrets.push((what, value.as_str().unwrap().to_owned()));
+    }
+    // A token's signature alone identifies it; so does its payload.
+    secrets.push((
+        "an access token's signature",
+        access.rsplit('.').next().unwrap().to_owned(),
+    ));
+    secrets.push(("a bcrypt hash", "$2b$04$".to_owned()));
+    secrets.push(("the signing key", "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v".to_owned()));
+    assert_no_secret("auth-api", &auth_log, &secrets);
+    let token_secrets = [
+        ("the access token", token.clone()),
+        (
+            "its signature",
+            token.rsplit('.').next().unwrap().to_owned(),
+        ),
+    ];
+    assert_no_secret("authorizer", &authorizer_log, &token_secrets);
+}
