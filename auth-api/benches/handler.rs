@@ -76,6 +76,8 @@ fn bench(c: &mut Criterion) {
     });
     let wrong = "wrong horse battery staple";
     let ada = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    // The source address of the REST fixture the requests are built from.
+    let source = auth_api::backoff::Source::new("203.0.113.7");
     group.bench_function("login wrong password", |b| {
         b.iter(|| {
             assert_eq!(
@@ -84,7 +86,12 @@ fn bench(c: &mut Criterion) {
             );
             // Forget the failure (a microsecond), so the backoff never engages.
             runtime
-                .block_on(app.store.clear_login_failures(&ada))
+                .block_on(app.store.forget_login_failures(
+                    &ada,
+                    &source,
+                    true,
+                    shared::token::now_unix_ms(),
+                ))
                 .unwrap();
         })
     });

@@ -154,7 +154,7 @@ impl ApiError {
                 "too-many-attempts",
                 "Too many failed logins",
                 format!(
-                    "Logins for this account are paused after repeated failures; retry in {retry_after_seconds} s."
+                    "Password checks for this account are paused after repeated failures; retry in {retry_after_seconds} s."
                 ),
             ),
             ApiError::StoreUnavailable => (

@@ -8,6 +8,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::{TokenIssuer, TokenVerifier};
 
+pub mod backoff;
 pub mod body;
 pub mod config;
 pub mod domain;

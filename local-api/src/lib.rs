@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use auth_api::App;
+use auth_api::backoff::{Admission, EmailFailures, LoginAttempts, Source};
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
 use auth_api::sessions::{SessionSettings, TokenHash};
 use auth_api::store::{
-    DynamoStore, LoginAttempts, MemoryStore, RefreshLookup, RefreshRecord, SessionFamily, Spent,
-    StoreError, UserRecord, UserStore,
+    DynamoStore, MemoryStore, RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError,
+    UserRecord, UserStore,
 };
 use authorizer::rules::Rules;
 use authorizer::{Authorizer, V2Response};
@@ -36,7 +37,8 @@ use template::GatewaySpec;
 
 /// The in-memory store by default; DynamoDB when configured.
 pub enum LocalStore {
-    Memory(MemoryStore),
+    /// Boxed: the memory store's maps make it far larger than a DynamoDB client handle.
+    Memory(Box<MemoryStore>),
     Dynamo(DynamoStore),
 }
 
@@ -62,20 +64,48 @@ impl UserStore for LocalStore {
     async fn find_user_for_login(
         &self,
         email: &Email,
+        source: &Source,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
-        delegate!(self, find_user_for_login(email))
+        delegate!(self, find_user_for_login(email, source))
     }
 
-    async fn record_login_failure(
+    async fn admit_login_attempt(
+        &self,
+        email: &Email,
+        source: &Source,
+        seen: LoginAttempts,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        delegate!(self, admit_login_attempt(email, source, seen, now_ms))
+    }
+
+    async fn count_email_failure(
         &self,
         email: &Email,
         now_ms: i64,
-    ) -> Result<LoginAttempts, StoreError> {
-        delegate!(self, record_login_failure(email, now_ms))
+    ) -> Result<EmailFailures, StoreError> {
+        delegate!(self, count_email_failure(email, now_ms))
     }
 
-    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        delegate!(self, clear_login_failures(email))
+    async fn forget_login_failures(
+        &self,
+        email: &Email,
+        source: &Source,
+        email_counted: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(
+            self,
+            forget_login_failures(email, source, email_counted, now_ms)
+        )
+    }
+
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        delegate!(self, set_trusted_sources(user, sources))
     }
 
     async fn start_session(

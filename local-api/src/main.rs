@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use auth_api::sdk;
-use auth_api::store::{DynamoStore, MemoryStore};
+use auth_api::store::DynamoStore;
 use local_api::{LocalConfig, LocalStore, serve, template};
 use shared::config::{Env, ProcessEnv};
 use tokio::net::TcpListener;
@@ -71,7 +71,7 @@ async fn sdk_config() -> aws_config::SdkConfig {
 async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error::Error>> {
     let Some(table) = shared::config::optional(env, "USERS_TABLE") else {
         return Ok((
-            LocalStore::Memory(MemoryStore::new()),
+            LocalStore::Memory(Box::default()),
             "in-memory (lost on exit)".into(),
         ));
     };

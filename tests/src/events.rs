@@ -94,6 +94,17 @@ impl Event {
         self
     }
 
+    /// The client address API Gateway saw (`sourceIp` of the request context).
+    pub fn from_source(mut self, ip: &str) -> Self {
+        match self.kind {
+            Kind::RestV1 => self.json["requestContext"]["identity"]["sourceIp"] = json!(ip),
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                self.json["requestContext"]["http"]["sourceIp"] = json!(ip)
+            }
+        }
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self = self.without_header(name);
         match self.kind {

@@ -3,18 +3,23 @@
 
 use std::sync::Arc;
 
+use auth_api::backoff::{
+    Admission, BACKOFF_THRESHOLD, EMAIL_WINDOW_SECONDS, LoginAttempts, Source,
+};
 use auth_api::domain::Email;
 use auth_api::sessions::RefreshToken;
-use auth_api::store::{
-    LoginAttempts, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
-};
+use auth_api::store::{RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The stored user with this email, through the one read the store offers by email.
 async fn by_email<S: UserStore>(store: &S, email: &Email) -> Option<UserRecord> {
-    store.find_user_for_login(email).await.unwrap().0
+    store
+        .find_user_for_login(email, &Source::new("192.0.2.1"))
+        .await
+        .unwrap()
+        .0
 }
 
 pub fn user(email: &str) -> UserRecord {
@@ -25,6 +30,7 @@ pub fn user(email: &str) -> UserRecord {
         roles: vec!["user".into(), "admin".into()],
         created_at: OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
         session_epoch: 0,
+        trusted_sources: Vec::new(),
     }
 }
 
@@ -112,58 +118,150 @@ pub async fn a_user_is_found_by_id<S: UserStore>(store: S) {
     );
 }
 
-pub async fn failed_logins_are_counted_and_lock_at_the_threshold<S: UserStore>(store: S) {
-    let ada = user("ada@example.com");
-    store.create_user(&ada).await.unwrap();
-    let now = 1_795_424_047_000;
-    for n in 1..=4 {
-        let a = store.record_login_failure(&ada.email, now).await.unwrap();
-        assert_eq!(
-            a,
-            LoginAttempts {
-                failures: n,
-                locked_until_ms: None
-            }
-        );
-    }
-    let fifth = store.record_login_failure(&ada.email, now).await.unwrap();
-    assert_eq!(fifth.locked_until_ms, Some(now + 1_000));
-    let sixth = store.record_login_failure(&ada.email, now).await.unwrap();
-    assert_eq!(
-        (sixth.failures, sixth.locked_until_ms),
-        (6, Some(now + 2_000))
-    );
-
-    let (found, attempts) = store.find_user_for_login(&ada.email).await.unwrap();
-    assert_eq!(found.unwrap().user_id, ada.user_id);
-    assert_eq!(attempts, sixth);
-
-    // Unknown emails are counted the same way.
-    let nobody = Email::parse("nobody@example.com").unwrap();
-    store.record_login_failure(&nobody, now).await.unwrap();
-    let (found, attempts) = store.find_user_for_login(&nobody).await.unwrap();
-    assert!(found.is_none());
-    assert_eq!(attempts.failures, 1);
-
-    store.clear_login_failures(&ada.email).await.unwrap();
-    let (_, attempts) = store.find_user_for_login(&ada.email).await.unwrap();
-    assert_eq!(attempts, LoginAttempts::default());
+/// One admission for (email, source) at `now`, decided on the record the store holds.
+async fn admit<S: UserStore>(store: &S, email: &Email, source: &Source, now: i64) -> Admission {
+    let (_, seen) = store.find_user_for_login(email, source).await.unwrap();
+    store
+        .admit_login_attempt(email, source, seen, now)
+        .await
+        .unwrap()
 }
 
-pub async fn concurrent_failures_are_all_counted<S: UserStore + 'static>(store: S) {
+pub async fn password_checks_are_counted_per_source_and_lock_at_the_threshold<S: UserStore>(
+    store: S,
+) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (here, there) = (Source::new("198.51.100.1"), Source::new("203.0.113.9"));
+    let now = 1_795_424_047_000;
+    for n in 1..=BACKOFF_THRESHOLD {
+        match admit(&store, &ada.email, &here, now).await {
+            Admission::Admitted(a) => assert_eq!(a.failures, n),
+            other => panic!("check {n}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        admit(&store, &ada.email, &here, now).await,
+        Admission::Refused {
+            retry_after_seconds: 1
+        }
+    );
+    let (found, attempts) = store.find_user_for_login(&ada.email, &here).await.unwrap();
+    assert_eq!(found.unwrap().user_id, ada.user_id);
+    assert_eq!(
+        (attempts.failures, attempts.locked_until_ms),
+        (5, Some(now + 1_000))
+    );
+    // Another address has its own count: the owner is not locked out by a guesser elsewhere.
+    assert!(matches!(
+        admit(&store, &ada.email, &there, now).await,
+        Admission::Admitted(LoginAttempts { failures: 1, .. })
+    ));
+    // Unknown emails are counted the same way.
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    assert!(matches!(
+        admit(&store, &nobody, &here, now).await,
+        Admission::Admitted(LoginAttempts { failures: 1, .. })
+    ));
+    // Forgotten after a success; and an expired record does not hold, even while stored.
+    store
+        .forget_login_failures(&ada.email, &here, false, now)
+        .await
+        .unwrap();
+    let (_, attempts) = store.find_user_for_login(&ada.email, &here).await.unwrap();
+    assert_eq!(attempts, LoginAttempts::default());
+    let two_days_later = now + 2 * 24 * 3600 * 1000;
+    for _ in 0..BACKOFF_THRESHOLD {
+        admit(&store, &ada.email, &there, now).await;
+    }
+    assert!(matches!(
+        admit(&store, &ada.email, &there, two_days_later).await,
+        Admission::Admitted(LoginAttempts { failures: 1, .. })
+    ));
+}
+
+pub async fn concurrent_checks_are_admitted_at_most_to_the_threshold<S: UserStore + 'static>(
+    store: S,
+) {
     let store = Arc::new(store);
     let email = Email::parse("ada@example.com").unwrap();
+    let source = Source::new("198.51.100.1");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (store, email, source) = (Arc::clone(&store), email.clone(), source.clone());
+        // Every task decided on the same (empty) record it read before the others wrote.
+        tasks.spawn(async move {
+            store
+                .admit_login_attempt(&email, &source, LoginAttempts::default(), 0)
+                .await
+                .unwrap()
+        });
+    }
+    let mut admitted = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Admission::Admitted(a) = result.unwrap() {
+            admitted.push(a.failures);
+        }
+    }
+    admitted.sort_unstable();
+    assert_eq!(
+        admitted,
+        (1..=BACKOFF_THRESHOLD).collect::<Vec<_>>(),
+        "exactly the threshold of checks got through, each counted once"
+    );
+}
+
+pub async fn the_email_window_counts_every_failure_once_and_starts_anew<S: UserStore + 'static>(
+    store: S,
+) {
+    let store = Arc::new(store);
+    let email = Email::parse("ada@example.com").unwrap();
+    let now = 1_795_424_047_000;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let (store, email) = (Arc::clone(&store), email.clone());
-        tasks.spawn(async move { store.record_login_failure(&email, 0).await.unwrap() });
+        tasks.spawn(async move { store.count_email_failure(&email, now).await.unwrap() });
     }
-    while tasks.join_next().await.is_some() {}
-    let (_, attempts) = store.find_user_for_login(&email).await.unwrap();
+    let mut counts = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let window = result.unwrap();
+        assert_eq!(window.window_ends, now / 1000 + EMAIL_WINDOW_SECONDS);
+        counts.push(window.count);
+    }
+    counts.sort_unstable();
     assert_eq!(
-        attempts.failures, 20,
-        "no failure was lost to a read-modify-write race"
+        counts,
+        (1..=20).collect::<Vec<_>>(),
+        "no failure lost or doubled"
     );
+    // A success takes its own count back; a window that has ended starts again at one.
+    store
+        .forget_login_failures(&email, &Source::new("192.0.2.1"), true, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_email_failure(&email, now).await.unwrap().count,
+        20
+    );
+    let later = now + (EMAIL_WINDOW_SECONDS + 1) * 1000;
+    assert_eq!(
+        store
+            .count_email_failure(&email, later)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+}
+
+pub async fn trusted_sources_are_stored<S: UserStore>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let sources = vec!["203.0.113.9".to_owned(), "198.51.100.1".to_owned()];
+    store.set_trusted_sources(&ada, &sources).await.unwrap();
+    let found = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(found.trusted_sources, sources);
+    assert!(found.trusts(&Source::new("198.51.100.1")));
 }
 
 /// Unix milliseconds the session tests run at.

@@ -200,7 +200,15 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
     let direct = DynamoStore::new(client(&endpoint()), store.table());
     let bob = auth_api::domain::Email::parse("bob@example.com").unwrap();
     use auth_api::store::UserStore as _;
-    assert!(direct.find_user_for_login(&bob).await.unwrap().0.is_some());
+    let anywhere = auth_api::backoff::Source::new("192.0.2.1");
+    assert!(
+        direct
+            .find_user_for_login(&bob, &anywhere)
+            .await
+            .unwrap()
+            .0
+            .is_some()
+    );
     assert_consistent(&endpoint(), store.table()).await;
 }
 

@@ -2,7 +2,6 @@
 //! front of protected routes, its cache, and the real auth-api behind.
 
 use auth_api::routes::Route;
-use auth_api::store::MemoryStore;
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::authorizer_events::subject;
 use integration_tests::dynamo::{endpoint, fresh_store};
@@ -17,7 +16,7 @@ use shared::token::now_unix;
 const RULES: &str = r#"{"GET /me": ["admin"], "* /*": ["user"]}"#;
 
 fn memory() -> LocalStore {
-    LocalStore::Memory(MemoryStore::new())
+    LocalStore::Memory(Box::default())
 }
 
 /// Registers and logs in over HTTP; returns (user id, access token).

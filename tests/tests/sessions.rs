@@ -113,6 +113,9 @@ both_stores!(
     logout_all_ends_every_session,
     a_password_change_needs_the_current_password_and_ends_other_sessions,
     wrong_current_passwords_meet_the_login_backoff,
+    parallel_wrong_guesses_get_at_most_five_password_checks,
+    a_guesser_elsewhere_does_not_lock_the_owner_out,
+    guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home,
 );
 
 async fn login_returns_a_refresh_token_that_rotates<S: UserStore>(app: App<S>) {
@@ -368,5 +371,130 @@ async fn wrong_current_passwords_meet_the_login_backoff<S: UserStore>(app: App<S
     .await;
     locked.problem(429);
     assert_eq!(locked.header("retry-after"), Some("1"));
-    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 429);
+    // The same address (the REST fixture's) cannot log in either; the owner elsewhere can.
+    let here = send(
+        &app,
+        login_event(Kind::RestV1, "ada@example.com", STRONG_PASSWORD),
+    )
+    .await;
+    assert_eq!(here.status, 429);
+    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 200);
+}
+
+fn login_event(kind: Kind, email: &str, password: &str) -> Event {
+    Event::post_json(
+        kind,
+        "/login",
+        &json!({"email": email, "password": password}),
+    )
+}
+
+async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: UserStore + 'static>(
+    app: App<S>,
+) {
+    register_ada(&app).await;
+    let app = Arc::new(app);
+    let checks_before = app.passwords.verifications();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let app = Arc::clone(&app);
+        tasks.spawn(async move {
+            let guess = login_event(
+                Kind::HttpV2,
+                "ada@example.com",
+                "wrong horse battery staple",
+            );
+            send(&app, guess).await
+        });
+    }
+    let (mut refused, mut locked) = (0, 0);
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.unwrap();
+        match answer.status {
+            401 => refused += 1,
+            429 => {
+                let seconds: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+                assert!(seconds >= 1);
+                locked += 1;
+            }
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert_eq!(
+        (refused, locked),
+        (5, 35),
+        "5 guesses checked, every other one refused before bcrypt"
+    );
+    assert_eq!(
+        app.passwords.verifications() - checks_before,
+        5,
+        "bcrypt ran once per admitted guess only"
+    );
+}
+
+async fn a_guesser_elsewhere_does_not_lock_the_owner_out<S: UserStore>(app: App<S>) {
+    register_ada(&app).await;
+    let guess = |ip: &str| {
+        login_event(
+            Kind::RestV1,
+            "ada@example.com",
+            "wrong horse battery staple",
+        )
+        .from_source(ip)
+    };
+    for _ in 0..5 {
+        assert_eq!(send(&app, guess("198.51.100.66")).await.status, 401);
+    }
+    // `X-Forwarded-For` is the client's to write: it does not move the guesser elsewhere.
+    let spoofed = guess("198.51.100.66").header("X-Forwarded-For", "192.0.2.200");
+    assert_eq!(send(&app, spoofed).await.status, 429);
+    let owner =
+        login_event(Kind::RestV1, "ada@example.com", STRONG_PASSWORD).from_source("192.0.2.200");
+    assert_eq!(send(&app, owner).await.status, 200);
+    // Unknown emails behave the same.
+    let nobody = |ip: &str| {
+        login_event(
+            Kind::RestV1,
+            "nobody@example.com",
+            "wrong horse battery staple",
+        )
+        .from_source(ip)
+    };
+    for _ in 0..5 {
+        assert_eq!(send(&app, nobody("198.51.100.66")).await.status, 401);
+    }
+    assert_eq!(send(&app, nobody("198.51.100.66")).await.status, 429);
+    assert_eq!(send(&app, nobody("192.0.2.200")).await.status, 401);
+}
+
+async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home<
+    S: UserStore,
+>(
+    app: App<S>,
+) {
+    register_ada(&app).await;
+    let home = "192.0.2.10";
+    let ada_home = login_event(Kind::RestV1, "ada@example.com", STRONG_PASSWORD).from_source(home);
+    assert_eq!(send(&app, ada_home.clone()).await.status, 200);
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let wrong = |n: u32| {
+            let ip = format!("198.51.{}.{}", 100 + n / 250, n % 250 + 1);
+            login_event(Kind::RestV1, email, "wrong horse battery staple").from_source(&ip)
+        };
+        for n in 0..100 {
+            assert_eq!(send(&app, wrong(n)).await.status, 401, "{email} guess {n}");
+        }
+        let over = send(&app, wrong(100)).await;
+        over.problem(429);
+        let seconds: u64 = over.header("retry-after").unwrap().parse().unwrap();
+        assert!(
+            seconds > 23 * 3600,
+            "until the day's window ends: {seconds}"
+        );
+        let right_elsewhere =
+            login_event(Kind::RestV1, email, STRONG_PASSWORD).from_source("203.0.113.99");
+        assert_eq!(send(&app, right_elsewhere).await.status, 429, "{email}");
+    }
+    // The owner signs in from the address she signed in from before.
+    assert_eq!(send(&app, ada_home).await.status, 200);
 }

@@ -3,26 +3,98 @@ use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, token_reply};
+use crate::backoff::{Admission, BACKOFF_THRESHOLD, LoginAttempts, Source};
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::store::{BACKOFF_THRESHOLD, LoginAttempts, SessionFamily, UserStore};
+use crate::store::{SessionFamily, UserRecord, UserStore};
 use crate::{App, store_error};
 
-/// 429 while `attempts` holds a lock that has not run out yet.
-pub(crate) fn refuse_while_locked(attempts: &LoginAttempts, now_ms: i64) -> Result<(), ApiError> {
-    match attempts.locked_until_ms {
-        Some(until) if until > now_ms => Err(ApiError::TooManyAttempts {
-            retry_after_seconds: u64::try_from((until - now_ms + 999) / 1000)
-                .unwrap_or(1)
-                .max(1),
-        }),
-        _ => Ok(()),
+/// A password check the backoff let through: what to undo or report once its result is known.
+pub(crate) struct PasswordCheck {
+    email: Email,
+    source: Source,
+    attempts: LoginAttempts,
+    email_counted: bool,
+}
+
+impl PasswordCheck {
+    /// Counts the check **before** bcrypt runs (so that parallel guesses cannot outrun the
+    /// counters): first per (email, source), then, unless the user signed in from this source
+    /// lately, per email. 429 with `Retry-After` when either refuses.
+    pub(crate) async fn admit<S: UserStore>(
+        app: &App<S>,
+        email: &Email,
+        user: Option<&UserRecord>,
+        seen: LoginAttempts,
+        req: &Request,
+        now_ms: i64,
+    ) -> Result<Self, ApiError> {
+        let source = Source::of(req);
+        let attempts = match app
+            .store
+            .admit_login_attempt(email, &source, seen, now_ms)
+            .await
+            .map_err(store_error)?
+        {
+            Admission::Admitted(attempts) => attempts,
+            Admission::Refused {
+                retry_after_seconds,
+            } => {
+                return Err(ApiError::TooManyAttempts {
+                    retry_after_seconds,
+                });
+            }
+        };
+        let trusted = user.is_some_and(|u| u.trusts(&source));
+        if !trusted {
+            let window = app
+                .store
+                .count_email_failure(email, now_ms)
+                .await
+                .map_err(store_error)?;
+            if let Some(retry_after_seconds) = window.over_limit(now_ms) {
+                return Err(ApiError::TooManyAttempts {
+                    retry_after_seconds,
+                });
+            }
+        }
+        Ok(Self {
+            email: email.clone(),
+            source,
+            attempts,
+            email_counted: !trusted,
+        })
+    }
+
+    /// The check failed: it stays counted. Writes `backoff_started` when it was the one that
+    /// starts the lock.
+    pub(crate) fn failed(&self, user_id: Option<&str>, req: &Request) {
+        if self.attempts.failures == BACKOFF_THRESHOLD {
+            audit("backoff_started", user_id, req);
+        }
+    }
+
+    /// The check succeeded: the source's record is forgotten and the email's window gets this
+    /// check back.
+    pub(crate) async fn succeeded<S: UserStore>(
+        &self,
+        app: &App<S>,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        app.store
+            .forget_login_failures(&self.email, &self.source, self.email_counted, now_ms)
+            .await
+            .map_err(store_error)
+    }
+
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
     }
 }
 
 /// `POST /login {"email","password"}` → 200 with an access token and a refresh token (a new
-/// session), 401, or 429 while the email is in backoff after repeated failures.
+/// session), 401, or 429 while (email, source) or the email is in backoff.
 ///
 /// Unknown email and wrong password give the same body and cost one bcrypt verification
 /// each, so neither the answer nor its timing tells whether an account exists.
@@ -38,22 +110,28 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
             ));
         }
     };
-    let email = Email::parse(&email).ok();
-    let (user, attempts) = match &email {
-        Some(email) => app
-            .store
-            .find_user_for_login(email)
-            .await
-            .map_err(store_error)?,
-        None => (None, LoginAttempts::default()),
+    let Ok(email) = Email::parse(&email) else {
+        // No account can have this email: nothing to count, the same work and answer.
+        app.passwords.verify(password, None).await.map_err(|e| {
+            tracing::error!(error = %e, "password verification failed");
+            ApiError::Internal
+        })?;
+        audit("login_failed", None, req);
+        return Err(ApiError::InvalidCredentials);
     };
-    // Locked or not is decided by the email alone, registered or not, so a 429 says nothing
-    // about whether an account exists.
+    let (user, seen) = app
+        .store
+        .find_user_for_login(&email, &Source::of(req))
+        .await
+        .map_err(store_error)?;
+    // Counted and judged by the email and source alone, registered or not, so a 429 says
+    // nothing about whether an account exists.
     let now_ms = now_unix_ms();
-    refuse_while_locked(&attempts, now_ms)?;
+    let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, req, now_ms).await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = app
         .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .verify(password, stored_hash)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "password verification failed");
@@ -64,16 +142,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         found => {
             let user_id = found.map(|u| u.user_id.to_string());
             audit("login_failed", user_id.as_deref(), req);
-            if let Some(email) = &email {
-                let after = app
-                    .store
-                    .record_login_failure(email, now_ms)
-                    .await
-                    .map_err(store_error)?;
-                if after.failures == BACKOFF_THRESHOLD {
-                    audit("backoff_started", user_id.as_deref(), req);
-                }
-            }
+            check.failed(user_id.as_deref(), req);
             return Err(ApiError::InvalidCredentials);
         }
     };
@@ -83,16 +152,37 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         now_ms,
         app.sessions.refresh_ttl_seconds,
     );
-    app.store
-        .start_session(&family, &record)
-        .await
-        .map_err(store_error)?;
-    if attempts.failures > 0 {
+    let start = async {
         app.store
-            .clear_login_failures(&user.email)
+            .start_session(&family, &record)
             .await
-            .map_err(store_error)?;
-    }
+            .map_err(store_error)
+    };
+    let (started, forgotten, trusted) = tokio::join!(
+        start,
+        check.succeeded(app, now_ms),
+        trust_source(app, &user, check.source()),
+    );
+    started?;
+    forgotten?;
+    trusted?;
     audit("login_succeeded", Some(&user.user_id.to_string()), req);
     token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
+}
+
+/// Remembers `source` among the user's latest sign-in addresses (one write, only when it is
+/// not already the latest).
+async fn trust_source<S: UserStore>(
+    app: &App<S>,
+    user: &UserRecord,
+    source: &Source,
+) -> Result<(), ApiError> {
+    match user.trusted_sources_with(source) {
+        Some(sources) => app
+            .store
+            .set_trusted_sources(user, &sources)
+            .await
+            .map_err(store_error),
+        None => Ok(()),
+    }
 }

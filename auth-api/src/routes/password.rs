@@ -5,11 +5,12 @@ use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, caller, token_reply};
+use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
-use crate::routes::login::refuse_while_locked;
-use crate::store::{BACKOFF_THRESHOLD, SessionFamily, UserStore};
+use crate::routes::login::PasswordCheck;
+use crate::store::{SessionFamily, UserStore};
 use crate::{App, store_error};
 
 /// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
@@ -50,16 +51,16 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
     };
     let current = SecretString::from(current);
 
-    let (user, attempts) = app
+    let (user, seen) = app
         .store
-        .find_user_for_login(&email)
+        .find_user_for_login(&email, &Source::of(req))
         .await
         .map_err(store_error)?;
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
     let now_ms = now_unix_ms();
-    refuse_while_locked(&attempts, now_ms)?;
+    let check = PasswordCheck::admit(app, &email, Some(&user), seen, req, now_ms).await?;
     let matched = app
         .passwords
         .verify(current, Some(user.password_hash.clone()))
@@ -71,14 +72,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
     let user_id_text = user.user_id.to_string();
     if !matched {
         audit("password_change_failed", Some(&user_id_text), req);
-        let after = app
-            .store
-            .record_login_failure(&email, now_ms)
-            .await
-            .map_err(store_error)?;
-        if after.failures == BACKOFF_THRESHOLD {
-            audit("backoff_started", Some(&user_id_text), req);
-        }
+        check.failed(Some(&user_id_text), req);
         return Err(ApiError::WrongCurrentPassword);
     }
 
@@ -96,12 +90,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
         .change_password(&user, &new_hash, &family, &record)
         .await
         .map_err(store_error)?;
-    if attempts.failures > 0 {
-        app.store
-            .clear_login_failures(&email)
-            .await
-            .map_err(store_error)?;
-    }
+    check.succeeded(app, now_ms).await?;
     audit("password_changed", Some(&user_id_text), req);
     token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
 }

@@ -58,6 +58,7 @@ pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply
         roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
         created_at: now,
         session_epoch: 0,
+        trusted_sources: Vec::new(),
     };
     app.store.create_user(&user).await.map_err(store_error)?;
     let user_id = user.user_id.to_string();

@@ -4,7 +4,8 @@
 //! |---|---|---|---|
 //! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>` |
 //!
-//! | failed logins | `LOGINFAIL#<email>` | `LOGINFAIL` | `failures` (number, moved only by `ADD`), `locked_until_ms`, `expires_at` (TTL, a day after the last failure) |
+//! | failed logins per source | `LOGINFAIL#<email>` | `SOURCE#<ip>` | `failures`, `locked_until_ms`, `expires_at` (TTL, a day after the last check); written only conditionally on the values read |
+//! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `failures` (moved only by `ADD`), `window_ends`, `expires_at` (TTL, the window's end) |
 //! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh) |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash` |
 //!
@@ -29,9 +30,9 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{
-    ATTEMPTS_TTL_SECONDS, LoginAttempts, RefreshLookup, RefreshRecord, SessionFamily, Spent,
-    StoreError, UserRecord, UserStore,
+    RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
 };
+use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
 use crate::domain::Email;
 use crate::sessions::TokenHash;
 
@@ -210,14 +211,40 @@ fn user_key(email: &Email) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn attempts_key(email: &Email) -> HashMap<String, AttributeValue> {
+fn attempts_key(email: &Email, source: &Source) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (
             "pk".to_owned(),
             AttributeValue::S(format!("LOGINFAIL#{}", email.as_str())),
         ),
-        ("sk".to_owned(), AttributeValue::S("LOGINFAIL".to_owned())),
+        (
+            "sk".to_owned(),
+            AttributeValue::S(format!("SOURCE#{}", source.as_str())),
+        ),
     ])
+}
+
+fn email_failures_key(email: &Email) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("LOGINFAIL#{}", email.as_str())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("EMAIL".to_owned())),
+    ])
+}
+
+/// How often an admission re-reads and retries after its conditional write lost a race.
+/// Each lost race means another check was counted, so the lock is soon what the re-read sees.
+const ADMISSION_ROUNDS: usize = 12;
+
+/// Whether `err` is a failed condition of a single-item write.
+fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
 }
 
 fn family_key(family_id: Uuid) -> HashMap<String, AttributeValue> {
@@ -376,7 +403,26 @@ fn attempts_from_item(item: &HashMap<String, AttributeValue>) -> LoginAttempts {
     LoginAttempts {
         failures: number_attr(item, "failures").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         locked_until_ms: number_attr(item, "locked_until_ms"),
+        // A stored record always has a positive expiry; 0 would read as "no record".
+        expires_at: number_attr(item, TTL_ATTRIBUTE).unwrap_or(1).max(1),
     }
+}
+
+fn attempts_item(
+    email: &Email,
+    source: &Source,
+    attempts: &LoginAttempts,
+) -> HashMap<String, AttributeValue> {
+    let mut item = attempts_key(email, source);
+    item.extend([
+        ("entity".to_owned(), s("loginfail")),
+        ("failures".to_owned(), n(attempts.failures)),
+        (TTL_ATTRIBUTE.to_owned(), n(attempts.expires_at)),
+    ]);
+    if let Some(until) = attempts.locked_until_ms {
+        item.insert("locked_until_ms".to_owned(), n(until));
+    }
+    item
 }
 
 fn internal(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -453,6 +499,18 @@ fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, 
         session_epoch: number_attr(item, "session_epoch")
             .map_or(Ok(0), u64::try_from)
             .map_err(|_| corrupt("session_epoch is negative"))?,
+        trusted_sources: match item.get("trusted_sources") {
+            None => Vec::new(),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| corrupt("trusted_sources holds a non-string"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => return Err(corrupt("trusted_sources is not a list")),
+        },
     })
 }
 
@@ -485,6 +543,18 @@ impl UserStore for DynamoStore {
             ("created_at".to_owned(), AttributeValue::S(created_at)),
             ("session_epoch".to_owned(), n(user.session_epoch)),
         ]);
+        if !user.trusted_sources.is_empty() {
+            item.insert(
+                "trusted_sources".to_owned(),
+                AttributeValue::L(
+                    user.trusted_sources
+                        .iter()
+                        .cloned()
+                        .map(AttributeValue::S)
+                        .collect(),
+                ),
+            );
+        }
         // One conditional write, no read first: concurrent registrations of one email race
         // inside DynamoDB, where exactly one wins.
         let result = self
@@ -531,77 +601,209 @@ impl UserStore for DynamoStore {
     async fn find_user_for_login(
         &self,
         email: &Email,
+        source: &Source,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
         // One round trip for both items.
         let mut user = None;
         let mut attempts = LoginAttempts::default();
         for item in self
-            .batch_get(vec![user_key(email), attempts_key(email)])
+            .batch_get(vec![user_key(email), attempts_key(email, source)])
             .await?
         {
             match Self::sk_of(&item) {
                 Some("USER") => user = Some(user_from_item(&item)?),
-                Some("LOGINFAIL") => attempts = attempts_from_item(&item),
+                Some(sk) if sk.starts_with("SOURCE#") => attempts = attempts_from_item(&item),
                 _ => {}
             }
         }
         Ok((user, attempts))
     }
 
-    async fn record_login_failure(
+    async fn admit_login_attempt(
+        &self,
+        email: &Email,
+        source: &Source,
+        seen: LoginAttempts,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        // Compare-and-set: write the next record only if the stored one is still the one the
+        // decision was made on. A loser reads again and decides on what the winner wrote.
+        let mut seen = seen;
+        for _ in 0..ADMISSION_ROUNDS {
+            let next = match seen.admit(now_ms) {
+                Admission::Admitted(next) => next,
+                refused => return Ok(refused),
+            };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attempts_item(email, source, &next)));
+            let put = if seen.expires_at == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("failures = :failures AND expires_at = :expires_at")
+                    .expression_attribute_values(":failures", n(seen.failures))
+                    .expression_attribute_values(":expires_at", n(seen.expires_at))
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Admission::Admitted(next)),
+                Err(err) if condition_failed(&err) => {}
+                Err(err) => return Err(classify(err)),
+            }
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(attempts_key(email, source)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            seen = output
+                .item
+                .as_ref()
+                .map(attempts_from_item)
+                .unwrap_or_default();
+        }
+        // Still losing races: as many checks as that are running at once already.
+        Ok(Admission::Refused {
+            retry_after_seconds: 1,
+        })
+    }
+
+    async fn count_email_failure(
         &self,
         email: &Email,
         now_ms: i64,
-    ) -> Result<LoginAttempts, StoreError> {
-        let expires_at = now_ms / 1000 + ATTEMPTS_TTL_SECONDS;
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(attempts_key(email)))
-            .update_expression("ADD failures :one SET expires_at = :ttl")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(classify)?;
-        let mut attempts = attempts_from_item(&output.attributes.unwrap_or_default());
-        if let Some(until) = LoginAttempts::lock_after(attempts.failures, now_ms) {
-            // Only ever moves the lock later, so racing failures cannot shorten it.
+    ) -> Result<EmailFailures, StoreError> {
+        let now = now_ms / 1000;
+        for _ in 0..3 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(email_failures_key(email)))
+                .update_expression("ADD failures :one")
+                .condition_expression("window_ends > :now")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(output) => {
+                    let item = output.attributes.unwrap_or_default();
+                    return Ok(EmailFailures {
+                        count: number_attr(&item, "failures")
+                            .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+                        window_ends: required_number(&item, "window_ends")?,
+                    });
+                }
+                Err(err) if condition_failed(&err) => {}
+                Err(err) => return Err(classify(err)),
+            }
+            // No window, or it has ended (DynamoDB deletes lazily): start a new one, unless a
+            // concurrent request just did.
+            let window_ends = now + EMAIL_WINDOW_SECONDS;
+            let mut item = email_failures_key(email);
+            item.extend([
+                ("entity".to_owned(), s("loginfail")),
+                ("failures".to_owned(), n(1)),
+                ("window_ends".to_owned(), n(window_ends)),
+                (TTL_ATTRIBUTE.to_owned(), n(window_ends)),
+            ]);
+            let started = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR window_ends <= :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match started {
+                Ok(_) => {
+                    return Ok(EmailFailures {
+                        count: 1,
+                        window_ends,
+                    });
+                }
+                Err(err) if condition_failed(&err) => {}
+                Err(err) => return Err(classify(err)),
+            }
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("the per-email failure window kept changing under concurrent writes")]
+        struct Contended;
+        Err(StoreError::Unavailable(Box::new(Contended)))
+    }
+
+    async fn forget_login_failures(
+        &self,
+        email: &Email,
+        source: &Source,
+        email_counted: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let forget_source = async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(attempts_key(email, source)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify)
+        };
+        let uncount_email = async {
+            if !email_counted {
+                return Ok(());
+            }
             let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(attempts_key(email)))
-                .update_expression("SET locked_until_ms = :until")
-                .condition_expression(
-                    "attribute_not_exists(locked_until_ms) OR locked_until_ms < :until",
-                )
-                .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+                .set_key(Some(email_failures_key(email)))
+                .update_expression("ADD failures :minus_one")
+                .condition_expression("window_ends > :now AND failures > :zero")
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":now", n(now_ms / 1000))
+                .expression_attribute_values(":zero", n(0))
                 .send()
                 .await;
             match result {
-                Ok(_) => attempts.locked_until_ms = Some(until),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(err) => return Err(classify(err)),
+                Err(err) if !condition_failed(&err) => Err(classify(err)),
+                _ => Ok(()),
             }
-        }
-        Ok(attempts)
+        };
+        let (a, b) = tokio::join!(forget_source, uncount_email);
+        a.and(b)
     }
 
-    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(attempts_key(email)))
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET trusted_sources = :sources")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(
+                ":sources",
+                AttributeValue::L(sources.iter().cloned().map(AttributeValue::S).collect()),
+            )
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .await;
+        match result {
+            Err(err) if !condition_failed(&err) => Err(classify(err)),
+            _ => Ok(()),
+        }
     }
 
     async fn start_session(

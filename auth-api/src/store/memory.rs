@@ -8,16 +8,17 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    LoginAttempts, RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord,
-    UserStore,
+    RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
 };
+use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
 use crate::domain::Email;
 use crate::sessions::TokenHash;
 
 #[derive(Debug, Default)]
 struct State {
     users: HashMap<Email, UserRecord>,
-    attempts: HashMap<Email, LoginAttempts>,
+    attempts: HashMap<(Email, Source), LoginAttempts>,
+    email_failures: HashMap<Email, EmailFailures>,
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
 }
@@ -63,29 +64,79 @@ impl UserStore for MemoryStore {
     async fn find_user_for_login(
         &self,
         email: &Email,
+        source: &Source,
     ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
         let state = self.state();
         let user = state.users.get(email).cloned();
-        let attempts = state.attempts.get(email).copied().unwrap_or_default();
+        let key = (email.clone(), source.clone());
+        let attempts = state.attempts.get(&key).copied().unwrap_or_default();
         Ok((user, attempts))
     }
 
-    async fn record_login_failure(
+    async fn admit_login_attempt(
+        &self,
+        email: &Email,
+        source: &Source,
+        _seen: LoginAttempts,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        // Under the one lock the stored record is the one seen: decide on it directly.
+        let mut state = self.state();
+        let key = (email.clone(), source.clone());
+        let stored = state.attempts.get(&key).copied().unwrap_or_default();
+        let admission = stored.admit(now_ms);
+        if let Admission::Admitted(next) = admission {
+            state.attempts.insert(key, next);
+        }
+        Ok(admission)
+    }
+
+    async fn count_email_failure(
         &self,
         email: &Email,
         now_ms: i64,
-    ) -> Result<LoginAttempts, StoreError> {
+    ) -> Result<EmailFailures, StoreError> {
         let mut state = self.state();
-        let entry = state.attempts.entry(email.clone()).or_default();
-        entry.failures = entry.failures.saturating_add(1);
-        if let Some(until) = LoginAttempts::lock_after(entry.failures, now_ms) {
-            entry.locked_until_ms = Some(until);
+        let now = now_ms / 1000;
+        let window = state.email_failures.entry(email.clone()).or_default();
+        if window.window_ends <= now {
+            *window = EmailFailures {
+                count: 0,
+                window_ends: now + EMAIL_WINDOW_SECONDS,
+            };
         }
-        Ok(*entry)
+        window.count = window.count.saturating_add(1);
+        Ok(*window)
     }
 
-    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        self.state().attempts.remove(email);
+    async fn forget_login_failures(
+        &self,
+        email: &Email,
+        source: &Source,
+        email_counted: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.attempts.remove(&(email.clone(), source.clone()));
+        if let Some(window) = state.email_failures.get_mut(email)
+            && email_counted
+            && window.window_ends > now_ms / 1000
+        {
+            window.count = window.count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        if let Some(stored) = self.state().users.get_mut(&user.email)
+            && stored.user_id == user.user_id
+        {
+            stored.trusted_sources = sources.to_vec();
+        }
         Ok(())
     }
 

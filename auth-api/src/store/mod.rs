@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::backoff::{Admission, EmailFailures, LoginAttempts, Source};
 use crate::domain::Email;
 use crate::sessions::{RefreshToken, TokenHash};
 
@@ -27,6 +28,33 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     /// Sessions of an older epoch are dead: logout-all and a password change move it on.
     pub session_epoch: u64,
+    /// Addresses of the latest successful sign-ins, newest first (at most
+    /// [`crate::backoff::TRUSTED_SOURCES`]): exempt from the per-email failure limit.
+    pub trusted_sources: Vec<String>,
+}
+
+impl UserRecord {
+    /// Whether the user signed in from `source` lately.
+    pub fn trusts(&self, source: &Source) -> bool {
+        self.trusted_sources.iter().any(|s| s == source.as_str())
+    }
+
+    /// The trusted sources once `source` has signed in: it first, at most
+    /// [`crate::backoff::TRUSTED_SOURCES`]. `None` if `source` is already first.
+    pub fn trusted_sources_with(&self, source: &Source) -> Option<Vec<String>> {
+        if self.trusted_sources.first().map(String::as_str) == Some(source.as_str()) {
+            return None;
+        }
+        let mut sources = vec![source.as_str().to_owned()];
+        sources.extend(
+            self.trusted_sources
+                .iter()
+                .filter(|s| s.as_str() != source.as_str())
+                .cloned(),
+        );
+        sources.truncate(crate::backoff::TRUSTED_SOURCES);
+        Some(sources)
+    }
 }
 
 /// A session: the family of refresh tokens that descend from one login.
@@ -107,31 +135,6 @@ pub struct RefreshLookup {
     pub user: Option<UserRecord>,
 }
 
-/// Consecutive failed logins for one email (registered or not).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LoginAttempts {
-    pub failures: u32,
-    /// Unix milliseconds until which logins are refused, once failures reach the threshold.
-    pub locked_until_ms: Option<i64>,
-}
-
-/// Failed logins before backoff starts.
-pub const BACKOFF_THRESHOLD: u32 = 5;
-/// Longest backoff.
-pub const BACKOFF_CAP_MS: i64 = 15 * 60 * 1000;
-/// A failure counter is forgotten after a day without failures.
-pub const ATTEMPTS_TTL_SECONDS: i64 = 24 * 60 * 60;
-
-impl LoginAttempts {
-    /// The lock that `failures` consecutive failures earn, from `now_ms`: none below the
-    /// threshold, then 1 s doubling per failure up to 15 minutes.
-    pub fn lock_after(failures: u32, now_ms: i64) -> Option<i64> {
-        let over = failures.checked_sub(BACKOFF_THRESHOLD)?;
-        let delay = 1000_i64.checked_shl(over.min(20)).unwrap_or(BACKOFF_CAP_MS);
-        Some(now_ms + delay.min(BACKOFF_CAP_MS))
-    }
-}
-
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -164,24 +167,49 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
 
     /// The user with this email, read consistently (a user just created is found), and the
-    /// email's failed-login record, in one read.
+    /// failed-login record of (email, `source`), in one read. The record is returned as
+    /// stored, expired or not ([`LoginAttempts::current`] judges that).
     fn find_user_for_login(
         &self,
         email: &Email,
+        source: &Source,
     ) -> impl Future<Output = Result<(Option<UserRecord>, LoginAttempts), StoreError>> + Send;
 
-    /// Counts one more failed login for `email` atomically (never read-modify-write) and, at
-    /// the threshold, sets the lock. Returns the new record.
-    fn record_login_failure(
+    /// Counts one password check for (email, `source`) before it runs, unless the record
+    /// holds a lock ([`LoginAttempts::admit`] decides). `seen` is the record as last read;
+    /// if it changed meanwhile the store reads it again and decides anew, so of any number of
+    /// concurrent calls no more are admitted than the policy allows.
+    fn admit_login_attempt(
+        &self,
+        email: &Email,
+        source: &Source,
+        seen: LoginAttempts,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Counts one failed check against `email`'s window atomically (a new window starts
+    /// when the last one has ended) and returns the count with this one.
+    fn count_email_failure(
         &self,
         email: &Email,
         now_ms: i64,
-    ) -> impl Future<Output = Result<LoginAttempts, StoreError>> + Send;
+    ) -> impl Future<Output = Result<EmailFailures, StoreError>> + Send;
 
-    /// Forgets the failed logins of `email` (after a successful login).
-    fn clear_login_failures(
+    /// After a successful check: forgets (email, `source`)'s record and, if this check was
+    /// counted in the email's window, takes it back out.
+    fn forget_login_failures(
         &self,
         email: &Email,
+        source: &Source,
+        email_counted: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `sources` as the user's trusted sources (see [`UserRecord::trusted_sources`]).
+    fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Starts a session: writes the family and its first refresh token, both or neither.
@@ -232,26 +260,4 @@ pub trait UserStore: Send + Sync {
         family: &SessionFamily,
         token: &RefreshRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_starts_at_the_threshold_and_doubles_to_the_cap() {
-        let now = 1_000_000;
-        assert_eq!(LoginAttempts::lock_after(4, now), None);
-        assert_eq!(LoginAttempts::lock_after(5, now), Some(now + 1_000));
-        assert_eq!(LoginAttempts::lock_after(6, now), Some(now + 2_000));
-        assert_eq!(LoginAttempts::lock_after(14, now), Some(now + 512_000));
-        assert_eq!(
-            LoginAttempts::lock_after(15, now),
-            Some(now + BACKOFF_CAP_MS)
-        );
-        assert_eq!(
-            LoginAttempts::lock_after(u32::MAX, now),
-            Some(now + BACKOFF_CAP_MS)
-        );
-    }
 }
