@@ -78,8 +78,9 @@ pub async fn load(env: &dyn Env, sdk: &SdkConfig) -> Result<Config, ConfigError>
     })
 }
 
-/// `REFRESH_TOKEN_TTL_SECONDS` (5 minutes to a year, default 30 days) and
-/// `REFRESH_REUSE_GRACE_SECONDS` (0 to 60, default 10).
+/// `REFRESH_TOKEN_TTL_SECONDS` (5 minutes to a year, default 30 days),
+/// `REFRESH_REUSE_GRACE_SECONDS` (0 to 60, default 10) and `SESSION_MAX_LIFETIME_SECONDS`
+/// (5 minutes to 5 years, default 90 days).
 pub fn sessions_from_env(env: &dyn Env) -> Result<SessionSettings, ConfigError> {
     let defaults = SessionSettings::default();
     let ttl = config::number(
@@ -96,10 +97,18 @@ pub fn sessions_from_env(env: &dyn Env) -> Result<SessionSettings, ConfigError> 
         0,
         60,
     )?;
-    // Both bounds are far below i64::MAX.
+    let max_lifetime = config::number(
+        env,
+        "SESSION_MAX_LIFETIME_SECONDS",
+        defaults.max_lifetime_seconds as u64,
+        300,
+        5 * 366 * 24 * 60 * 60,
+    )?;
+    // Every bound is far below i64::MAX.
     Ok(SessionSettings {
         refresh_ttl_seconds: ttl as i64,
         reuse_grace_seconds: grace as i64,
+        max_lifetime_seconds: max_lifetime as i64,
     })
 }
 
@@ -163,7 +172,8 @@ mod tests {
             sessions_from_env(&env),
             Ok(SessionSettings {
                 refresh_ttl_seconds: 3600,
-                reuse_grace_seconds: 0
+                reuse_grace_seconds: 0,
+                max_lifetime_seconds: 90 * 24 * 60 * 60,
             })
         );
         let env = HashMap::from([("REFRESH_TOKEN_TTL_SECONDS", "10")]);
@@ -175,6 +185,13 @@ mod tests {
         assert_eq!(
             sessions_from_env(&env).unwrap_err().variable,
             "REFRESH_REUSE_GRACE_SECONDS"
+        );
+        let env = HashMap::from([("SESSION_MAX_LIFETIME_SECONDS", "86400")]);
+        assert_eq!(sessions_from_env(&env).unwrap().max_lifetime_seconds, 86400);
+        let env = HashMap::from([("SESSION_MAX_LIFETIME_SECONDS", "10")]);
+        assert_eq!(
+            sessions_from_env(&env).unwrap_err().variable,
+            "SESSION_MAX_LIFETIME_SECONDS"
         );
     }
 

@@ -20,12 +20,16 @@ pub const ENCODED_LEN: usize = 43;
 /// Domain separation for the sealing key, so it is unrelated to the stored hash.
 const SEAL_CONTEXT: &[u8] = b"auth-api refresh successor seal v1\0";
 
-/// How long refresh tokens and the retry grace last (`REFRESH_TOKEN_TTL_SECONDS`,
-/// `REFRESH_REUSE_GRACE_SECONDS`).
+/// How long refresh tokens, the retry grace and whole sessions last
+/// (`REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`,
+/// `SESSION_MAX_LIFETIME_SECONDS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
     pub refresh_ttl_seconds: i64,
     pub reuse_grace_seconds: i64,
+    /// A session ends this long after its login however often it is refreshed (ASVS 5.0
+    /// V7.3.2): refreshes slide each token's expiry, never the session's.
+    pub max_lifetime_seconds: i64,
 }
 
 impl Default for SessionSettings {
@@ -33,7 +37,26 @@ impl Default for SessionSettings {
         Self {
             refresh_ttl_seconds: 30 * 24 * 60 * 60,
             reuse_grace_seconds: 10,
+            max_lifetime_seconds: 90 * 24 * 60 * 60,
         }
+    }
+}
+
+impl SessionSettings {
+    /// When a refresh token issued at `issued_at` (Unix seconds) in a session begun at
+    /// `created_at_ms` expires: its own lifetime, but never past the session's end.
+    pub fn token_expiry(&self, issued_at: i64, created_at_ms: i64) -> i64 {
+        (issued_at + self.refresh_ttl_seconds).min(created_at_ms / 1000 + self.max_lifetime_seconds)
+    }
+
+    /// Whether a session begun at `created_at_ms` has reached its absolute end at `now_ms`.
+    pub fn session_over(&self, created_at_ms: i64, now_ms: i64) -> bool {
+        now_ms >= created_at_ms.saturating_add(self.max_lifetime_seconds.saturating_mul(1000))
+    }
+
+    /// The lifetime of a new session's first refresh token.
+    pub fn first_token_ttl(&self) -> i64 {
+        self.refresh_ttl_seconds.min(self.max_lifetime_seconds)
     }
 }
 

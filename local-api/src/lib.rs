@@ -160,7 +160,7 @@ pub struct LocalConfig {
     pub rules: Option<Rules>,
     /// Lifetime of issued access tokens (`ACCESS_TOKEN_TTL_SECONDS`).
     pub access_token_ttl_seconds: u64,
-    /// `REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`.
+    /// `REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`, `SESSION_MAX_LIFETIME_SECONDS`.
     pub sessions: SessionSettings,
 }
 

@@ -116,6 +116,7 @@ both_stores!(
     parallel_wrong_guesses_get_at_most_five_password_checks,
     a_guesser_elsewhere_does_not_lock_the_owner_out,
     guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home,
+    a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed,
 );
 
 async fn login_returns_a_refresh_token_that_rotates<S: UserStore>(app: App<S>) {
@@ -497,4 +498,43 @@ async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_own
     }
     // The owner signs in from the address she signed in from before.
     assert_eq!(send(&app, ada_home).await.status, 200);
+}
+
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S: UserStore>(
+    mut app: App<S>,
+) {
+    register_ada(&app).await;
+    // Long-lived tokens, so only the session's own age can end it.
+    app.sessions.refresh_ttl_seconds = 366 * 24 * 3600;
+    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    let (user, _) = app
+        .store
+        .find_user_for_login(&email, &auth_api::backoff::Source::new("192.0.2.1"))
+        .await
+        .unwrap();
+    let user = user.unwrap();
+    let now_ms = shared::token::now_unix_ms();
+    let day_ms = 24 * 3600 * 1000;
+    let mut tokens = Vec::new();
+    for age_days in [89, 91] {
+        let (token, family, record) = auth_api::store::SessionFamily::begin(
+            &user,
+            user.session_epoch,
+            now_ms - age_days * day_ms,
+            app.sessions.refresh_ttl_seconds,
+        );
+        app.store.start_session(&family, &record).await.unwrap();
+        tokens.push(token.encode());
+    }
+    let young = refresh(&app, secrecy::ExposeSecret::expose_secret(&tokens[0])).await;
+    assert_eq!(young.status, 200, "{}", young.text);
+    let left = young.json()["refresh_token_expires_in"].as_i64().unwrap();
+    assert!(
+        (86_000..=86_400).contains(&left),
+        "the successor lives only to the session's end, a day away: {left}"
+    );
+    assert_refused(&refresh(&app, secrecy::ExposeSecret::expose_secret(&tokens[1])).await);
+    // A new login's first token lives no longer than the session may.
+    app.sessions.max_lifetime_seconds = 3600;
+    assert_eq!(session(&app).await["refresh_token_expires_in"], 3600);
 }

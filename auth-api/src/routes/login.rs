@@ -150,7 +150,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         &user,
         user.session_epoch,
         now_ms,
-        app.sessions.refresh_ttl_seconds,
+        app.sessions.first_token_ttl(),
     );
     let start = async {
         app.store

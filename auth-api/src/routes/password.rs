@@ -84,7 +84,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
         &user,
         user.session_epoch + 1,
         now_ms,
-        app.sessions.refresh_ttl_seconds,
+        app.sessions.first_token_ttl(),
     );
     app.store
         .change_password(&user, &new_hash, &family, &record)

@@ -46,7 +46,9 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
         if token.expires_at <= now {
             return Err(ApiError::InvalidRefreshToken);
         }
-        let Some(family) = family.filter(|f| !f.revoked && f.expires_at > now) else {
+        let Some(family) = family.filter(|f| {
+            !f.revoked && f.expires_at > now && !app.sessions.session_over(f.created_at_ms, now_ms)
+        }) else {
             return Err(ApiError::InvalidRefreshToken);
         };
         let Some(user) =
@@ -63,7 +65,7 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
                     user_id: user.user_id,
                     email: user.email.clone(),
                     issued_at_ms: now_ms,
-                    expires_at: now + app.sessions.refresh_ttl_seconds,
+                    expires_at: app.sessions.token_expiry(now, family.created_at_ms),
                     spent: None,
                 };
                 let spent = Spent {
@@ -91,7 +93,9 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
                     tracing::error!("a spent refresh token's sealed successor does not match");
                     return Err(ApiError::Internal);
                 }
-                let expires_at = spent.at_ms / 1000 + app.sessions.refresh_ttl_seconds;
+                let expires_at = app
+                    .sessions
+                    .token_expiry(spent.at_ms / 1000, family.created_at_ms);
                 return token_reply(app, &user, &successor, expires_at, now);
             }
             Some(_) => {
