@@ -1,6 +1,7 @@
 //! bcrypt on the blocking pool, and the dummy hash that makes unknown emails cost the same
 //! time as wrong passwords.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,9 +46,32 @@ impl Passwords {
         })
     }
 
+    /// The configured cost.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
     /// How many bcrypt verifications have run (unknown emails' dummy checks included).
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// `password` (which matched `stored`) hashed at the configured cost, when `stored` has
+    /// another cost; `None` when it already has this one.
+    pub async fn rehash(
+        &self,
+        password: SecretString,
+        stored: &SecretString,
+    ) -> Result<Option<SecretString>, HashError> {
+        let stored_cost = bcrypt::HashParts::from_str(stored.expose_secret())?.get_cost();
+        if stored_cost == self.cost {
+            return Ok(None);
+        }
+        let cost = self.cost;
+        let hash =
+            tokio::task::spawn_blocking(move || bcrypt::hash(password.expose_secret(), cost))
+                .await??;
+        Ok(Some(SecretString::from(hash)))
     }
 
     /// The bcrypt hash of a new password, computed off the async executor.
@@ -117,6 +141,22 @@ mod tests {
         assert!(p.verify(right.clone(), Some(hash.clone())).await.unwrap());
         assert!(!p.verify(wrong, Some(hash)).await.unwrap());
         assert!(!p.verify(right, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_another_cost_is_rehashed_at_the_configured_one() {
+        let old = Passwords::new(4).unwrap();
+        let new = Passwords::new(5).unwrap();
+        let password = "correct horse battery staple";
+        let hash = old
+            .hash(NewPassword::parse(password.into(), None).unwrap())
+            .await
+            .unwrap();
+        assert!(old.rehash(password.into(), &hash).await.unwrap().is_none());
+        let rehashed = new.rehash(password.into(), &hash).await.unwrap().unwrap();
+        assert!(rehashed.expose_secret().starts_with("$2b$05$"));
+        assert!(new.verify(password.into(), Some(rehashed)).await.unwrap());
+        assert_eq!(new.verifications(), 1);
     }
 
     #[tokio::test]

@@ -108,6 +108,14 @@ impl UserStore for LocalStore {
         delegate!(self, set_trusted_sources(user, sources))
     }
 
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        delegate!(self, rehash_password(user, new_hash))
+    }
+
     async fn start_session(
         &self,
         family: &SessionFamily,

@@ -254,7 +254,7 @@ pub async fn the_email_window_counts_every_failure_once_and_starts_anew<S: UserS
     );
 }
 
-pub async fn trusted_sources_are_stored<S: UserStore>(store: S) {
+pub async fn trusted_sources_and_rehashes_are_stored<S: UserStore>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let sources = vec!["203.0.113.9".to_owned(), "198.51.100.1".to_owned()];
@@ -262,6 +262,22 @@ pub async fn trusted_sources_are_stored<S: UserStore>(store: S) {
     let found = by_email(&store, &ada.email).await.unwrap();
     assert_eq!(found.trusted_sources, sources);
     assert!(found.trusts(&Source::new("198.51.100.1")));
+
+    let new_hash = SecretString::from(format!("$2b$05${}", "b".repeat(53)));
+    store.rehash_password(&found, &new_hash).await.unwrap();
+    let rehashed = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        rehashed.password_hash.expose_secret(),
+        new_hash.expose_secret()
+    );
+    // Based on a hash that is no longer stored: refused, nothing written.
+    let stale = SecretString::from(format!("$2b$06${}", "c".repeat(53)));
+    assert!(matches!(
+        store.rehash_password(&found, &stale).await,
+        Err(StoreError::Conflict)
+    ));
+    let kept = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(kept.password_hash.expose_secret(), new_hash.expose_secret());
 }
 
 /// Unix milliseconds the session tests run at.

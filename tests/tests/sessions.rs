@@ -116,6 +116,7 @@ both_stores!(
     parallel_wrong_guesses_get_at_most_five_password_checks,
     a_guesser_elsewhere_does_not_lock_the_owner_out,
     guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home,
+    a_changed_bcrypt_cost_is_applied_at_the_next_login,
     a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed,
 );
 
@@ -498,6 +499,32 @@ async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_own
     }
     // The owner signs in from the address she signed in from before.
     assert_eq!(send(&app, ada_home).await.status, 200);
+}
+
+async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: UserStore>(mut app: App<S>) {
+    register_ada(&app).await;
+    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    let source = auth_api::backoff::Source::new("192.0.2.1");
+    let stored_hash = async |app: &App<S>| {
+        let (user, _) = app
+            .store
+            .find_user_for_login(&email, &source)
+            .await
+            .unwrap();
+        secrecy::ExposeSecret::expose_secret(&user.unwrap().password_hash).to_owned()
+    };
+    assert!(stored_hash(&app).await.starts_with("$2b$04$"));
+    app.passwords = auth_api::passwords::Passwords::new(5).unwrap();
+    // A wrong password changes nothing.
+    assert_eq!(login(&app, NEW_PASSWORD).await.status, 401);
+    assert!(stored_hash(&app).await.starts_with("$2b$04$"));
+    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 200);
+    assert!(stored_hash(&app).await.starts_with("$2b$05$"));
+    assert_eq!(
+        login(&app, STRONG_PASSWORD).await.status,
+        200,
+        "the new hash works"
+    );
 }
 
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S: UserStore>(

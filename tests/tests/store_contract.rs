@@ -31,7 +31,7 @@ both_stores!(
     password_checks_are_counted_per_source_and_lock_at_the_threshold,
     concurrent_checks_are_admitted_at_most_to_the_threshold,
     the_email_window_counts_every_failure_once_and_starts_anew,
-    trusted_sources_are_stored,
+    trusted_sources_and_rehashes_are_stored,
     a_session_starts_and_its_token_is_found_with_family_and_user,
     a_token_rotates_once_and_keeps_its_sealed_successor,
     concurrent_rotations_of_one_token_have_exactly_one_winner,

@@ -131,7 +131,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = app
         .passwords
-        .verify(password, stored_hash)
+        .verify(password.clone(), stored_hash)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "password verification failed");
@@ -158,14 +158,16 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
             .await
             .map_err(store_error)
     };
-    let (started, forgotten, trusted) = tokio::join!(
+    let (started, forgotten, trusted, rehashed) = tokio::join!(
         start,
         check.succeeded(app, now_ms),
         trust_source(app, &user, check.source()),
+        rehash_if_needed(app, &user, password),
     );
     started?;
     forgotten?;
     trusted?;
+    rehashed?;
     audit("login_succeeded", Some(&user.user_id.to_string()), req);
     token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
 }
@@ -184,5 +186,39 @@ async fn trust_source<S: UserStore>(
             .await
             .map_err(store_error),
         None => Ok(()),
+    }
+}
+
+/// After `BCRYPT_COST` changed, a successful login stores the password hashed at the new
+/// cost (one conditional write, only then): otherwise the old hashes keep the old cost, and a
+/// wrong password against one (old cost) would answer faster than an unknown email (dummy
+/// hash at the new cost). A lost race (the hash changed meanwhile) leaves the newer hash.
+async fn rehash_if_needed<S: UserStore>(
+    app: &App<S>,
+    user: &UserRecord,
+    password: SecretString,
+) -> Result<(), ApiError> {
+    let Some(new_hash) = app
+        .passwords
+        .rehash(password, &user.password_hash)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password rehashing failed");
+            ApiError::Internal
+        })?
+    else {
+        return Ok(());
+    };
+    match app.store.rehash_password(user, &new_hash).await {
+        Ok(()) => {
+            tracing::info!(
+                user_id = %user.user_id,
+                cost = app.passwords.cost(),
+                "password rehashed at the configured bcrypt cost"
+            );
+            Ok(())
+        }
+        Err(crate::store::StoreError::Conflict) => Ok(()),
+        Err(err) => Err(store_error(err)),
     }
 }

@@ -806,6 +806,30 @@ impl UserStore for DynamoStore {
         }
     }
 
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET password_hash = :new_hash")
+            .condition_expression("user_id = :user_id AND password_hash = :old_hash")
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
+            .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
     async fn start_session(
         &self,
         family: &SessionFamily,

@@ -140,6 +140,24 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        match self.state().users.get_mut(&user.email) {
+            Some(stored)
+                if stored.user_id == user.user_id
+                    && stored.password_hash.expose_secret()
+                        == user.password_hash.expose_secret() =>
+            {
+                stored.password_hash = new_hash.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
     async fn start_session(
         &self,
         family: &SessionFamily,

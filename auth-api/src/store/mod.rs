@@ -212,6 +212,14 @@ pub trait UserStore: Send + Sync {
         sources: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Replaces the user's password hash with `new_hash` (the same password at another bcrypt
+    /// cost), only if the stored hash is still `user.password_hash`; `Conflict` otherwise.
+    fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Starts a session: writes the family and its first refresh token, both or neither.
     fn start_session(
         &self,
