@@ -1,7 +1,11 @@
-//! openapi.yaml describes exactly the API that exists: its routes are the auth-api router's
-//! and template.yaml's, and the routes behind the authorizer carry the bearer scheme.
+//! The deployment contract. openapi.yaml describes exactly the API that exists: its routes are
+//! the auth-api router's and template.yaml's, and the routes behind the authorizer carry the
+//! bearer scheme. template.yaml, as SAM really translates it, deploys one stage, and the
+//! README's deploy command reaches CloudFormation with every parameter whole.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
 
 use auth_api::routes::Route;
 use integration_tests::local::TEMPLATE;
@@ -63,4 +67,188 @@ fn every_route_behind_the_authorizer_is_documented_as_needing_a_bearer_token() {
     // /verify checks the token itself; nothing else may claim to need one.
     let extra: Vec<_> = secured.difference(&protected).collect();
     assert_eq!(extra, [&("GET".to_owned(), "/verify".to_owned())]);
+}
+
+const README: &str = include_str!("../../README.md");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs tests/sam/sam_checks.py with the Python on PATH that has SAM CLI (scripts/test puts
+/// .tools/venv first), and returns its stdout.
+fn sam(args: &[&str]) -> String {
+    let output = Command::new("python3")
+        .arg("tests/sam/sam_checks.py")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "sam_checks.py {args:?} failed (run scripts/test, which installs SAM CLI into \
+         .tools/venv and puts it on PATH): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// A JWKS as the README's commands make it: the test key's public JWK, compact JSON.
+fn jwks() -> String {
+    let key = shared::SigningKey::ed25519_from_pem(integration_tests::app::TEST_PEM, None).unwrap();
+    let mut set = shared::KeySet::default();
+    set.insert(key.verification_key()).unwrap();
+    serde_json::to_string(&set.to_jwks()).unwrap()
+}
+
+fn translate(parameters: serde_json::Value) -> serde_json::Value {
+    let out = sam(&["translate", "template.yaml", &parameters.to_string()]);
+    serde_json::from_str(&out).expect("the translated template is JSON")
+}
+
+#[test]
+fn sam_deploys_exactly_one_stage_with_throttling_logs_and_tracing() {
+    let template = translate(serde_json::json!({"PublicJwks": jwks()}));
+    let resources = template["Resources"].as_object().unwrap();
+    // A stage comes from a Stage resource or from a Deployment's StageName (how SAM adds
+    // its extra "Stage" stage when OpenApiVersion is not set).
+    let mut stages = Vec::new();
+    for (name, resource) in resources {
+        match resource["Type"].as_str() {
+            Some("AWS::ApiGateway::Stage") => stages.push((name.clone(), resource.clone())),
+            Some("AWS::ApiGateway::Deployment") => assert!(
+                resource["Properties"].get("StageName").is_none(),
+                "{name} creates a stage of its own: {resource}"
+            ),
+            _ => {}
+        }
+    }
+    assert_eq!(stages.len(), 1, "{stages:?}");
+    let stage = &stages[0].1["Properties"];
+    assert_eq!(stage["StageName"], serde_json::json!({"Ref": "StageName"}));
+    assert_eq!(stage["TracingEnabled"], true);
+    assert!(stage["AccessLogSetting"]["DestinationArn"].is_object());
+    assert!(stage["MethodSettings"][0]["ThrottlingRateLimit"].is_object());
+
+    // The account's CloudWatch role, when the stack creates it, exists before the stage.
+    assert_eq!(
+        resources["ApiGatewayAccount"]["Condition"],
+        "CreateCloudWatchRole"
+    );
+    let tags = stage["Tags"].to_string();
+    assert!(tags.contains(r#"{"Ref":"ApiGatewayAccount"}"#), "{tags}");
+    assert_eq!(
+        resources["UsersTable"]["DeletionPolicy"],
+        "RetainExceptOnCreate"
+    );
+}
+
+/// The words of the README's `sam deploy` command after `--parameter-overrides`, as bash
+/// expands them with `JWKS` set.
+fn readme_override_words(jwks: &str) -> Vec<String> {
+    let command = README
+        .lines()
+        .find(|l| l.starts_with("sam deploy"))
+        .expect("the README has a sam deploy command");
+    let words = command
+        .split_once("--parameter-overrides ")
+        .expect("it passes --parameter-overrides")
+        .1;
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {words}"))
+        .env("JWKS", jwks)
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_overrides(words: &[String]) -> serde_json::Value {
+    let mut args = vec!["overrides"];
+    args.extend(words.iter().map(String::as_str));
+    serde_json::from_str(&sam(&args)).unwrap()
+}
+
+#[test]
+fn the_readme_deploy_command_reaches_cloudformation_with_the_whole_jwks() {
+    let jwks = jwks();
+    let parsed = parse_overrides(&readme_override_words(&jwks));
+    assert_eq!(parsed["PublicJwks"], jwks.as_str(), "{parsed}");
+    assert_eq!(parsed["JwtIssuer"], "https://auth.example.com");
+    for (name, value) in parsed.as_object().unwrap() {
+        let value = value.as_str().unwrap();
+        assert_eq!(
+            sam(&["check", "template.yaml", name, value]),
+            "ok",
+            "{name}={value}"
+        );
+    }
+    // The form the README had: SAM CLI cuts the value at its first quote, and the template
+    // now refuses what is left at deploy time instead of both functions failing at start.
+    let naive = parse_overrides(&[format!("PublicJwks={jwks}")]);
+    assert_eq!(naive["PublicJwks"], "{");
+    assert_ne!(sam(&["check", "template.yaml", "PublicJwks", "{"]), "ok");
+}
+
+#[test]
+fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
+    let rules = r#"{"GET /admin/*":["admin"],"* /*":["user"]}"#;
+    let one = jwks();
+    let key = &one[r#"{"keys":["#.len()..one.len() - "]}".len()];
+    let two_keys = format!(r#"{{"keys":[{key},{key}]}}"#);
+    let good = [
+        ("JwtIssuer", "https://auth.example.com"),
+        (
+            "JwtIssuer",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+        ),
+        ("JwtAudience", "my-api"),
+        ("PublicJwks", &jwks()),
+        ("PublicJwks", &two_keys),
+        ("AuthorizerRules", ""),
+        ("AuthorizerRules", rules),
+        ("ThrottlingRateLimit", "100"),
+        ("ThrottlingBurstLimit", "1"),
+        ("SessionMaxLifetimeSeconds", "7776000"),
+        ("CreateApiGatewayCloudWatchRole", "true"),
+    ];
+    for (name, value) in good {
+        assert_eq!(
+            sam(&["check", "template.yaml", name, value]),
+            "ok",
+            "{name}={value}"
+        );
+    }
+    let bad = [
+        ("JwtIssuer", "http://auth.example.com"),
+        ("JwtIssuer", "auth.example.com"),
+        ("JwtIssuer", "https://auth.example.com/?x=1"),
+        ("JwtAudience", ""),
+        ("JwtAudience", "my api"),
+        ("PublicJwks", "{"),
+        ("PublicJwks", r#"{"keys":[]}"#),
+        ("PublicJwks", "not json"),
+        ("AuthorizerRules", "GET /admin/*"),
+        ("AuthorizerRules", "{"),
+        ("ThrottlingRateLimit", "0"),
+        ("ThrottlingBurstLimit", "0"),
+        ("SessionMaxLifetimeSeconds", "10"),
+        ("CreateApiGatewayCloudWatchRole", "yes"),
+    ];
+    for (name, value) in bad {
+        assert_ne!(
+            sam(&["check", "template.yaml", name, value]),
+            "ok",
+            "{name}={value}"
+        );
+    }
 }
