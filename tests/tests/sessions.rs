@@ -114,6 +114,7 @@ both_stores!(
     a_password_change_needs_the_current_password_and_ends_other_sessions,
     wrong_current_passwords_meet_the_login_backoff,
     parallel_wrong_guesses_get_at_most_five_password_checks,
+    parallel_wrong_current_passwords_get_at_most_five_checks,
     a_guesser_elsewhere_does_not_lock_the_owner_out,
     guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home,
     a_changed_bcrypt_cost_is_applied_at_the_next_login,
@@ -391,47 +392,64 @@ fn login_event(kind: Kind, email: &str, password: &str) -> Event {
     )
 }
 
-async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: UserStore + 'static>(
+/// Sends 40 copies of `guess` at once and returns how many got `wrong_status` and how many
+/// 429 (each with a `Retry-After`), and how many bcrypt verifications ran meanwhile.
+async fn forty_at_once<S: UserStore + 'static>(
     app: App<S>,
-) {
-    register_ada(&app).await;
+    guess: Event,
+    wrong_status: u16,
+) -> (usize, usize, u64) {
     let app = Arc::new(app);
     let checks_before = app.passwords.verifications();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..40 {
-        let app = Arc::clone(&app);
-        tasks.spawn(async move {
-            let guess = login_event(
-                Kind::HttpV2,
-                "ada@example.com",
-                "wrong horse battery staple",
-            );
-            send(&app, guess).await
-        });
+        let (app, guess) = (Arc::clone(&app), guess.clone());
+        tasks.spawn(async move { send(&app, guess).await });
     }
     let (mut refused, mut locked) = (0, 0);
     while let Some(answer) = tasks.join_next().await {
         let answer = answer.unwrap();
-        match answer.status {
-            401 => refused += 1,
-            429 => {
-                let seconds: u64 = answer.header("retry-after").unwrap().parse().unwrap();
-                assert!(seconds >= 1);
-                locked += 1;
-            }
-            other => panic!("unexpected {other}: {}", answer.text),
+        if answer.status == wrong_status {
+            refused += 1;
+        } else {
+            answer.problem(429);
+            let seconds: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+            assert!(seconds >= 1);
+            locked += 1;
         }
     }
-    assert_eq!(
-        (refused, locked),
-        (5, 35),
-        "5 guesses checked, every other one refused before bcrypt"
-    );
-    assert_eq!(
+    (
+        refused,
+        locked,
         app.passwords.verifications() - checks_before,
-        5,
-        "bcrypt ran once per admitted guess only"
+    )
+}
+
+async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: UserStore + 'static>(
+    app: App<S>,
+) {
+    register_ada(&app).await;
+    let guess = login_event(
+        Kind::HttpV2,
+        "ada@example.com",
+        "wrong horse battery staple",
     );
+    assert_eq!(
+        forty_at_once(app, guess, 401).await,
+        (5, 35, 5),
+        "5 guesses checked (bcrypt ran 5 times), every other one refused before bcrypt"
+    );
+}
+
+async fn parallel_wrong_current_passwords_get_at_most_five_checks<S: UserStore + 'static>(
+    app: App<S>,
+) {
+    let sub = register_ada(&app).await;
+    let body =
+        json!({"current_password": "wrong horse battery staple", "new_password": NEW_PASSWORD});
+    let guess =
+        Event::post_json(Kind::RestV1, "/password", &body).authorized(&sub, "ada@example.com");
+    assert_eq!(forty_at_once(app, guess, 403).await, (5, 35, 5));
 }
 
 async fn a_guesser_elsewhere_does_not_lock_the_owner_out<S: UserStore>(app: App<S>) {

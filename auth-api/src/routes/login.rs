@@ -3,7 +3,7 @@ use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, token_reply};
-use crate::backoff::{Admission, BACKOFF_THRESHOLD, LoginAttempts, Source};
+use crate::backoff::{Admission, BACKOFF_THRESHOLD, EMAIL_FAILURE_LIMIT, LoginAttempts, Source};
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
@@ -54,6 +54,10 @@ impl PasswordCheck {
                 .await
                 .map_err(store_error)?;
             if let Some(retry_after_seconds) = window.over_limit(now_ms) {
+                if window.count == EMAIL_FAILURE_LIMIT + 1 {
+                    let user_id = user.map(|u| u.user_id.to_string());
+                    audit("email_limit_reached", user_id.as_deref(), req);
+                }
                 return Err(ApiError::TooManyAttempts {
                     retry_after_seconds,
                 });
