@@ -474,19 +474,34 @@ fn string_attr<'a>(
     }
 }
 
-fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, StoreError> {
-    let corrupt = |what: &str| internal(CorruptItem(what.to_owned()));
-    let roles = match item.get("roles") {
+/// The list of strings `name`; a missing attribute is `None`.
+fn string_list_attr(
+    item: &HashMap<String, AttributeValue>,
+    name: &str,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let corrupt = |what: String| internal(CorruptItem(what));
+    match item.get(name) {
+        None => Ok(None),
         Some(AttributeValue::L(list)) => list
             .iter()
             .map(|v| {
                 v.as_s()
                     .cloned()
-                    .map_err(|_| corrupt("roles holds a non-string"))
+                    .map_err(|_| corrupt(format!("{name} holds a non-string")))
             })
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(corrupt("roles missing or not a list")),
-    };
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(corrupt(format!("{name} is not a list"))),
+    }
+}
+
+fn string_list(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect())
+}
+
+fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, StoreError> {
+    let corrupt = |what: &str| internal(CorruptItem(what.to_owned()));
+    let roles = string_list_attr(item, "roles")?.ok_or_else(|| corrupt("roles is missing"))?;
     Ok(UserRecord {
         user_id: Uuid::parse_str(string_attr(item, "user_id")?)
             .map_err(|_| corrupt("user_id is not a UUID"))?,
@@ -499,18 +514,7 @@ fn user_from_item(item: &HashMap<String, AttributeValue>) -> Result<UserRecord, 
         session_epoch: number_attr(item, "session_epoch")
             .map_or(Ok(0), u64::try_from)
             .map_err(|_| corrupt("session_epoch is negative"))?,
-        trusted_sources: match item.get("trusted_sources") {
-            None => Vec::new(),
-            Some(AttributeValue::L(list)) => list
-                .iter()
-                .map(|v| {
-                    v.as_s()
-                        .cloned()
-                        .map_err(|_| corrupt("trusted_sources holds a non-string"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(_) => return Err(corrupt("trusted_sources is not a list")),
-        },
+        trusted_sources: string_list_attr(item, "trusted_sources")?.unwrap_or_default(),
     })
 }
 
@@ -536,23 +540,14 @@ impl UserStore for DynamoStore {
                 "password_hash".to_owned(),
                 AttributeValue::S(user.password_hash.expose_secret().to_owned()),
             ),
-            (
-                "roles".to_owned(),
-                AttributeValue::L(user.roles.iter().cloned().map(AttributeValue::S).collect()),
-            ),
+            ("roles".to_owned(), string_list(&user.roles)),
             ("created_at".to_owned(), AttributeValue::S(created_at)),
             ("session_epoch".to_owned(), n(user.session_epoch)),
         ]);
         if !user.trusted_sources.is_empty() {
             item.insert(
                 "trusted_sources".to_owned(),
-                AttributeValue::L(
-                    user.trusted_sources
-                        .iter()
-                        .cloned()
-                        .map(AttributeValue::S)
-                        .collect(),
-                ),
+                string_list(&user.trusted_sources),
             );
         }
         // One conditional write, no read first: concurrent registrations of one email race
@@ -793,10 +788,7 @@ impl UserStore for DynamoStore {
             .set_key(Some(user_key(&user.email)))
             .update_expression("SET trusted_sources = :sources")
             .condition_expression("user_id = :user_id")
-            .expression_attribute_values(
-                ":sources",
-                AttributeValue::L(sources.iter().cloned().map(AttributeValue::S).collect()),
-            )
+            .expression_attribute_values(":sources", string_list(sources))
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .send()
             .await;
