@@ -22,7 +22,7 @@ fn app() -> App<MemoryStore> {
         issuer: "https://auth.bench".into(),
         audience: "bench-api".into(),
     };
-    let key = SigningKey::ed25519_generate(None);
+    let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).unwrap();
     App {

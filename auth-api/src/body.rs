@@ -26,7 +26,9 @@ impl JsonObject {
             _ => &[],
         };
         if bytes.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::MalformedBody(

@@ -5,6 +5,10 @@ use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::json;
+use shared::TokenError;
+
+use crate::passwords::HashError;
+use crate::store::StoreError;
 
 /// One problem with one field of the request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,7 +38,7 @@ pub enum ApiError {
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("request body too large")]
-    PayloadTooLarge,
+    PayloadTooLarge { limit: usize },
     #[error("email already registered")]
     EmailTaken,
     #[error("invalid credentials")]
@@ -55,10 +59,51 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("too many failed logins")]
     TooManyAttempts { retry_after_seconds: u64 },
+    /// The store failed, timed out or throttled: worth a retry (503).
     #[error("user store unavailable")]
-    StoreUnavailable,
+    StoreUnavailable(#[source] StoreError),
+    /// A fault of the deployment or of this code (500). The cause is logged, never sent.
     #[error("internal error")]
-    Internal,
+    Internal(#[source] BoxError),
+}
+
+/// Any cause of an internal error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ApiError {
+    /// An internal error caused by `cause`.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
+    /// Whether this is a fault on our side (5xx), whose cause must be logged.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, ApiError::StoreUnavailable(_) | ApiError::Internal(_))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => ApiError::EmailTaken,
+            StoreError::Conflict => ApiError::Conflict,
+            StoreError::Unavailable(_) => ApiError::StoreUnavailable(err),
+            StoreError::Internal(_) => ApiError::Internal(Box::new(err)),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<TokenError> for ApiError {
+    /// Only signing reaches here: a refused token is answered where it is verified.
+    fn from(err: TokenError) -> Self {
+        ApiError::internal(err)
+    }
 }
 
 impl ApiError {
@@ -66,7 +111,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::EmailTaken | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::InvalidCredentials
             | ApiError::InvalidToken
@@ -75,8 +120,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -95,13 +140,10 @@ impl ApiError {
                 "Unsupported media type",
                 "Send the body as JSON with Content-Type: application/json.".into(),
             ),
-            ApiError::PayloadTooLarge => (
+            ApiError::PayloadTooLarge { limit } => (
                 "payload-too-large",
                 "Payload too large",
-                format!(
-                    "The request body must be at most {} bytes.",
-                    crate::body::MAX_BODY_BYTES
-                ),
+                format!("The request body must be at most {limit} bytes."),
             ),
             ApiError::EmailTaken => (
                 "email-taken",
@@ -157,12 +199,12 @@ impl ApiError {
                     "Password checks for this account are paused after repeated failures; retry in {retry_after_seconds} s."
                 ),
             ),
-            ApiError::StoreUnavailable => (
+            ApiError::StoreUnavailable(_) => (
                 "service-unavailable",
                 "Service unavailable",
                 "The user store is unavailable right now; retry shortly.".into(),
             ),
-            ApiError::Internal => (
+            ApiError::Internal(_) => (
                 "internal-error",
                 "Internal server error",
                 "The request could not be completed.".into(),
@@ -195,7 +237,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
-            ApiError::StoreUnavailable => {
+            ApiError::StoreUnavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             ApiError::TooManyAttempts {

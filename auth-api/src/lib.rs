@@ -24,7 +24,7 @@ use error::ApiError;
 use passwords::Passwords;
 use routes::Route;
 use sessions::SessionSettings;
-use store::{StoreError, UserStore};
+use store::UserStore;
 
 /// The handler's state, built once at cold start.
 pub struct App<S> {
@@ -67,7 +67,17 @@ impl<S: UserStore> App<S> {
         };
         let (response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
-            Err(err) => (err.into_response(), None),
+            Err(err) => {
+                // The one place a fault's cause is logged, with its whole chain.
+                if err.is_fault() {
+                    tracing::error!(
+                        route = route.map_or("unmatched", Route::name),
+                        error = %error_chain(&err),
+                        "request failed"
+                    );
+                }
+                (err.into_response(), None)
+            }
         };
         tracing::info!(
             route = route.map_or("unmatched", Route::name),
@@ -79,22 +89,6 @@ impl<S: UserStore> App<S> {
             "request"
         );
         response
-    }
-}
-
-/// Maps a store failure to the client's answer, logging the whole cause chain.
-pub(crate) fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::EmailTaken => ApiError::EmailTaken,
-        StoreError::Conflict => ApiError::Conflict,
-        StoreError::Unavailable(_) => {
-            tracing::error!(error = %error_chain(&err), "user store unavailable");
-            ApiError::StoreUnavailable
-        }
-        StoreError::Internal(_) => {
-            tracing::error!(error = %error_chain(&err), "user store failed");
-            ApiError::Internal
-        }
     }
 }
 

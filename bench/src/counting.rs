@@ -157,7 +157,7 @@ pub async fn count_operations() -> Calls {
     record("refresh", proxy.take());
 
     // The release authorizer, pointed at the proxy: it must never call DynamoDB.
-    let key = SigningKey::ed25519_generate(None);
+    let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
     let s = settings();

@@ -17,7 +17,7 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
         issuer: "https://auth.fuzz".into(),
         audience: "fuzz".into(),
     };
-    let key = SigningKey::ed25519_generate(None);
+    let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
     App {

@@ -15,7 +15,7 @@ static AUTHORIZER: LazyLock<Authorizer> = LazyLock::new(|| {
         audience: "fuzz".into(),
     };
     let mut keys = KeySet::default();
-    keys.insert(SigningKey::ed25519_generate(None).verification_key())
+    keys.insert(SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid").verification_key())
         .expect("one key");
     Authorizer::new(TokenVerifier::new(keys, settings, 30), None, V2Response::Simple)
 });

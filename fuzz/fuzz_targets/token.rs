@@ -22,7 +22,7 @@ fn verifier(key: SigningKey) -> TokenVerifier {
 
 static VERIFIERS: LazyLock<[TokenVerifier; 2]> = LazyLock::new(|| {
     [
-        verifier(SigningKey::ed25519_generate(None)),
+        verifier(SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid")),
         verifier(
             SigningKey::hs256(SecretString::from("a-fuzzing-secret-of-32-bytes-or-more"), None)
                 .expect("a secret"),

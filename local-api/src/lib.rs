@@ -180,7 +180,9 @@ impl LocalConfig {
         {
             (config::signing_key_from_env(env)?, false)
         } else {
-            (SigningKey::ed25519_generate(None), true)
+            let key = SigningKey::ed25519_generate(None)
+                .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()))?;
+            (key, true)
         };
         let settings = TokenSettings {
             issuer: config::optional(env, "JWT_ISSUER")

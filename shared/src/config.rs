@@ -4,11 +4,11 @@
 //! environment. A missing or bad variable is one [`ConfigError`] that names it.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use secrecy::SecretString;
 
 use crate::keys::{KeySet, SigningKey};
+pub use crate::token::TokenSettings;
 use crate::token::{DEFAULT_LEEWAY_SECONDS, TokenIssuer, TokenVerifier};
 
 /// A source of configuration variables.
@@ -62,7 +62,8 @@ impl Env for Overlay<'_> {
 }
 
 /// A configuration variable that is missing or invalid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
 pub struct ConfigError {
     /// The variable at fault.
     pub variable: &'static str,
@@ -79,18 +80,6 @@ impl ConfigError {
         }
     }
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "configuration error: {}: {}",
-            self.variable, self.problem
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// A variable that is set to something other than blank.
 pub fn optional(env: &dyn Env, name: &'static str) -> Option<String> {
@@ -139,15 +128,6 @@ pub fn flag(env: &dyn Env, name: &'static str) -> Result<bool, ConfigError> {
             format!("must be true or false, got {other:?}"),
         )),
     }
-}
-
-/// The issuer and audience every token carries and every verifier demands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSettings {
-    /// `JWT_ISSUER`.
-    pub issuer: String,
-    /// `JWT_AUDIENCE`.
-    pub audience: String,
 }
 
 impl TokenSettings {

@@ -15,7 +15,6 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::TokenSettings;
 use crate::keys::{KeySet, SigningKey};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds. Chosen on purpose: jsonwebtoken's
@@ -30,6 +29,14 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The role every new user has.
 pub const DEFAULT_ROLE: &str = "user";
+
+/// The issuer and audience every token carries and every verifier demands (`JWT_ISSUER`,
+/// `JWT_AUDIENCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+}
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -446,7 +453,7 @@ mod tests {
             issuer: "https://auth.test".into(),
             audience: "api".into(),
         };
-        let key = SigningKey::ed25519_generate(None);
+        let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
         let mut keys = KeySet::default();
         keys.insert(key.verification_key()).unwrap();
         (

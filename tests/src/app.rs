@@ -25,7 +25,7 @@ pub fn settings() -> TokenSettings {
 
 /// The app with a fresh Ed25519 key and bcrypt cost 4 (the lowest; fine for tests only).
 pub fn test_app<S: UserStore>(store: S) -> App<S> {
-    let key = SigningKey::ed25519_generate(None);
+    let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
     App {

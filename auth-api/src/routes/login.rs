@@ -8,7 +8,7 @@ use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::store::{SessionFamily, UserRecord, UserStore};
-use crate::{App, store_error};
+use crate::App;
 
 /// A password check the backoff let through: what to undo or report once its result is known.
 pub(crate) struct PasswordCheck {
@@ -34,8 +34,7 @@ impl PasswordCheck {
         let attempts = match app
             .store
             .admit_login_attempt(email, &source, seen, now_ms)
-            .await
-            .map_err(store_error)?
+            .await?
         {
             Admission::Admitted(attempts) => attempts,
             Admission::Refused {
@@ -51,8 +50,7 @@ impl PasswordCheck {
             let window = app
                 .store
                 .count_email_failure(email, now_ms)
-                .await
-                .map_err(store_error)?;
+                .await?;
             if let Some(retry_after_seconds) = window.over_limit(now_ms) {
                 if window.count == EMAIL_FAILURE_LIMIT + 1 {
                     let user_id = user.map(|u| u.user_id.to_string());
@@ -89,7 +87,7 @@ impl PasswordCheck {
         app.store
             .forget_login_failures(&self.email, &self.source, self.email_counted, now_ms)
             .await
-            .map_err(store_error)
+            .map_err(ApiError::from)
     }
 
     pub(crate) fn source(&self) -> &Source {
@@ -116,18 +114,14 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
     };
     let Ok(email) = Email::parse(&email) else {
         // No account can have this email: nothing to count, the same work and answer.
-        app.passwords.verify(password, None).await.map_err(|e| {
-            tracing::error!(error = %e, "password verification failed");
-            ApiError::Internal
-        })?;
+        app.passwords.verify(password, None).await?;
         audit("login_failed", None, req);
         return Err(ApiError::InvalidCredentials);
     };
     let (user, seen) = app
         .store
         .find_user_for_login(&email, &Source::of(req))
-        .await
-        .map_err(store_error)?;
+        .await?;
     // Counted and judged by the email and source alone, registered or not, so a 429 says
     // nothing about whether an account exists.
     let now_ms = now_unix_ms();
@@ -137,10 +131,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         .passwords
         .verify(password.clone(), stored_hash)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password verification failed");
-            ApiError::Internal
-        })?;
+        ?;
     let user = match user {
         Some(user) if matched => user,
         found => {
@@ -160,7 +151,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
         app.store
             .start_session(&family, &record)
             .await
-            .map_err(store_error)
+            .map_err(ApiError::from)
     };
     let (started, forgotten, trusted, rehashed) = tokio::join!(
         start,
@@ -188,7 +179,7 @@ async fn trust_source<S: UserStore>(
             .store
             .set_trusted_sources(user, &sources)
             .await
-            .map_err(store_error),
+            .map_err(ApiError::from),
         None => Ok(()),
     }
 }
@@ -206,10 +197,7 @@ async fn rehash_if_needed<S: UserStore>(
         .passwords
         .rehash(password, &user.password_hash)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password rehashing failed");
-            ApiError::Internal
-        })?
+        ?
     else {
         return Ok(());
     };
@@ -223,6 +211,6 @@ async fn rehash_if_needed<S: UserStore>(
             Ok(())
         }
         Err(crate::store::StoreError::Conflict) => Ok(()),
-        Err(err) => Err(store_error(err)),
+        Err(err) => Err(err.into()),
     }
 }

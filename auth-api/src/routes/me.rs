@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 use super::Reply;
 use crate::error::ApiError;
 use crate::store::UserStore;
-use crate::{App, store_error};
+use crate::App;
 
 #[derive(Serialize)]
 struct Profile {
@@ -22,8 +22,7 @@ pub async fn me<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
     let user = app
         .store
         .find_user_by_id(user_id)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or(ApiError::UserNotFound)?;
     Ok(Reply::json(
         StatusCode::OK,
@@ -34,7 +33,7 @@ pub async fn me<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
             created_at: user
                 .created_at
                 .format(&Rfc3339)
-                .map_err(|_| ApiError::Internal)?,
+                .map_err(ApiError::internal)?,
         },
         Some(user_id.to_string()),
     ))

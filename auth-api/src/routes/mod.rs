@@ -187,10 +187,7 @@ pub(crate) fn token_reply<S>(
         email: user.email.to_string(),
         roles: user.roles.clone(),
     };
-    let issued = app.issuer.issue(&subject, now).map_err(|e| {
-        tracing::error!(error = %e, "token signing failed");
-        ApiError::Internal
-    })?;
+    let issued = app.issuer.issue(&subject, now)?;
     let refresh_text = refresh.encode();
     Ok(Reply::json(
         StatusCode::OK,

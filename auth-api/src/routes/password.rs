@@ -11,7 +11,7 @@ use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
 use crate::routes::login::PasswordCheck;
 use crate::store::{SessionFamily, UserStore};
-use crate::{App, store_error};
+use crate::App;
 
 /// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
 /// token and a new session; every other session of the user ends. The current password is
@@ -54,8 +54,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
     let (user, seen) = app
         .store
         .find_user_for_login(&email, &Source::of(req))
-        .await
-        .map_err(store_error)?;
+        .await?;
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
@@ -65,10 +64,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
         .passwords
         .verify(current, Some(user.password_hash.clone()))
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password verification failed");
-            ApiError::Internal
-        })?;
+        ?;
     let user_id_text = user.user_id.to_string();
     if !matched {
         audit("password_change_failed", Some(&user_id_text), req);
@@ -76,10 +72,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
         return Err(ApiError::WrongCurrentPassword);
     }
 
-    let new_hash = app.passwords.hash(new).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::Internal
-    })?;
+    let new_hash = app.passwords.hash(new).await?;
     let (token, family, record) = SessionFamily::begin(
         &user,
         user.session_epoch + 1,
@@ -88,8 +81,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
     );
     app.store
         .change_password(&user, &new_hash, &family, &record)
-        .await
-        .map_err(store_error)?;
+        .await?;
     check.succeeded(app, now_ms).await?;
     audit("password_changed", Some(&user_id_text), req);
     token_reply(app, &user, &token, record.expires_at, now_ms / 1000)

@@ -10,7 +10,7 @@ use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
 use crate::store::{UserRecord, UserStore};
-use crate::{App, store_error};
+use crate::App;
 
 #[derive(Serialize)]
 struct Registered {
@@ -43,10 +43,7 @@ pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply
         return Err(ApiError::Validation(errors));
     };
 
-    let password_hash = app.passwords.hash(password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::Internal
-    })?;
+    let password_hash = app.passwords.hash(password).await?;
     // Whole seconds: the stored value and the response agree exactly.
     let now = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
@@ -60,7 +57,7 @@ pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply
         session_epoch: 0,
         trusted_sources: Vec::new(),
     };
-    app.store.create_user(&user).await.map_err(store_error)?;
+    app.store.create_user(&user).await?;
     let user_id = user.user_id.to_string();
     super::audit("registered", Some(&user_id), req);
     Ok(Reply::json(
@@ -68,7 +65,7 @@ pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply
         &Registered {
             user_id: user_id.clone(),
             email: user.email.to_string(),
-            created_at: now.format(&Rfc3339).map_err(|_| ApiError::Internal)?,
+            created_at: now.format(&Rfc3339).map_err(ApiError::internal)?,
         },
         Some(user_id),
     ))

@@ -8,7 +8,7 @@ use crate::body::JsonObject;
 use crate::error::ApiError;
 use crate::sessions::RefreshToken;
 use crate::store::{RefreshLookup, RefreshRecord, Spent, StoreError, UserStore};
-use crate::{App, store_error};
+use crate::App;
 
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
@@ -39,8 +39,7 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
         } = app
             .store
             .find_refresh(&hash)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or(ApiError::InvalidRefreshToken)?;
         // DynamoDB deletes expired items lazily, so expiry is checked here.
         if token.expires_at <= now {
@@ -83,15 +82,16 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
                     }
                     // Someone else moved the token, family or user on: look again.
                     Err(StoreError::Conflict) => continue,
-                    Err(err) => return Err(store_error(err)),
+                    Err(err) => return Err(err.into()),
                 }
             }
             Some(spent) if now_ms - spent.at_ms <= app.sessions.reuse_grace_seconds * 1000 => {
                 // A retry: the same successor again, never a second one.
                 let successor = presented.unseal(&spent.sealed_successor);
                 if successor.hash() != spent.successor_hash {
-                    tracing::error!("a spent refresh token's sealed successor does not match");
-                    return Err(ApiError::Internal);
+                    return Err(ApiError::internal(
+                        "a spent refresh token's sealed successor does not match its hash",
+                    ));
                 }
                 let expires_at = app
                     .sessions
@@ -102,8 +102,7 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
                 // A spent token after the grace window: one of its holders is not the owner.
                 app.store
                     .revoke_family(family.family_id)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 audit("refresh_reused", Some(&user.user_id.to_string()), req);
                 return Err(ApiError::InvalidRefreshToken);
             }
@@ -122,8 +121,7 @@ pub async fn logout<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, 
     let found = app
         .store
         .find_refresh(&presented.hash())
-        .await
-        .map_err(store_error)?;
+        .await?;
     let Some(RefreshLookup {
         family: Some(family),
         ..
@@ -135,8 +133,7 @@ pub async fn logout<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, 
     if !family.revoked {
         app.store
             .revoke_family(family.family_id)
-            .await
-            .map_err(store_error)?;
+            .await?;
         audit("logged_out", Some(&user_id), req);
     }
     Ok(Reply::no_content(Some(user_id)))
@@ -148,8 +145,7 @@ pub async fn logout_all<S: UserStore>(app: &App<S>, req: &Request) -> Result<Rep
     let found = app
         .store
         .revoke_all_sessions(&email, user_id)
-        .await
-        .map_err(store_error)?;
+        .await?;
     if !found {
         return Err(ApiError::UserNotFound);
     }
