@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use auth_api::App;
 use auth_api::passwords::Passwords;
 use auth_api::sessions::SessionSettings;
-use auth_api::store::{MemoryStore, UserStore};
+use auth_api::store::{AttemptStore, MemoryStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::{Body, Request};
 use shared::config::TokenSettings;

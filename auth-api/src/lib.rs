@@ -1,6 +1,6 @@
 //! auth-api: register, login, sessions (refresh, logout), password change, verify, `/me`,
 //! JWKS and health as one lambda_http handler over a
-//! [`UserStore`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
+//! [`Store`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
 
 use std::time::Instant;
 
@@ -19,12 +19,13 @@ pub mod routes;
 pub mod sdk;
 pub mod sessions;
 pub mod store;
+pub mod users;
 
 use error::ApiError;
 use passwords::Passwords;
 use routes::Route;
 use sessions::SessionSettings;
-use store::UserStore;
+use store::Store;
 
 /// The handler's state, built once at cold start.
 pub struct App<S> {
@@ -35,7 +36,7 @@ pub struct App<S> {
     pub sessions: SessionSettings,
 }
 
-impl<S: UserStore> App<S> {
+impl<S: Store> App<S> {
     /// Answers one request. Every outcome, client error or not, is an HTTP response: an `Err`
     /// would reach API Gateway as a 502.
     pub async fn handle(&self, req: Request) -> Response<Body> {

@@ -10,6 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::Email;
+use crate::users::UserRecord;
 
 /// Length of a refresh token's secret.
 pub const SECRET_BYTES: usize = 32;
@@ -138,6 +142,84 @@ impl RefreshToken {
         let key = self.seal_key();
         RefreshToken(std::array::from_fn(|i| sealed[i] ^ key[i]))
     }
+}
+
+/// A session: the family of refresh tokens that descend from one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFamily {
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub email: Email,
+    /// The user's `session_epoch` when the family began; it lives only while they match.
+    pub epoch: u64,
+    pub revoked: bool,
+    pub created_at_ms: i64,
+    /// Unix seconds; moved later by every refresh (the table's TTL attribute).
+    pub expires_at: i64,
+}
+
+impl SessionFamily {
+    /// A new family for `user` at `epoch`, begun at `now_ms`, with its first refresh token,
+    /// which lives `ttl_seconds`.
+    pub fn begin(
+        user: &UserRecord,
+        epoch: u64,
+        now_ms: i64,
+        ttl_seconds: i64,
+    ) -> (RefreshToken, SessionFamily, RefreshRecord) {
+        let token = RefreshToken::generate();
+        let expires_at = now_ms / 1000 + ttl_seconds;
+        let family = SessionFamily {
+            family_id: Uuid::new_v4(),
+            user_id: user.user_id,
+            email: user.email.clone(),
+            epoch,
+            revoked: false,
+            created_at_ms: now_ms,
+            expires_at,
+        };
+        let record = RefreshRecord {
+            hash: token.hash(),
+            family_id: family.family_id,
+            user_id: user.user_id,
+            email: user.email.clone(),
+            issued_at_ms: now_ms,
+            expires_at,
+            spent: None,
+        };
+        (token, family, record)
+    }
+}
+
+/// One refresh token, known by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub hash: TokenHash,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub email: Email,
+    pub issued_at_ms: i64,
+    /// Unix seconds (the table's TTL attribute).
+    pub expires_at: i64,
+    /// Set once the token has been exchanged for its successor.
+    pub spent: Option<Spent>,
+}
+
+/// How a refresh token was spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spent {
+    pub at_ms: i64,
+    /// The successor, sealed with the spent token (`RefreshToken::seal`).
+    pub sealed_successor: [u8; 32],
+    pub successor_hash: TokenHash,
+}
+
+/// A refresh token with its family and user, as one consistent read finds them.
+#[derive(Debug, Clone)]
+pub struct RefreshLookup {
+    pub token: RefreshRecord,
+    pub family: Option<SessionFamily>,
+    pub user: Option<UserRecord>,
 }
 
 #[cfg(test)]

@@ -52,7 +52,10 @@ fn bench(c: &mut Criterion) {
         .unwrap()
     };
     // A token the authorizer has not seen: the whole signature check every time.
-    let (eddsa, eddsa_event) = setup(SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"), 0);
+    let (eddsa, eddsa_event) = setup(
+        SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"),
+        0,
+    );
     let (hs256, hs256_event) = setup(secret(), 0);
     c.bench_function("authorizer decision EdDSA new token", |b| {
         b.iter(|| decide(black_box(&eddsa), black_box(&eddsa_event)))
@@ -61,7 +64,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| decide(black_box(&hs256), black_box(&hs256_event)))
     });
     // The same token again, as a warm Lambda sees it across requests: the default cache.
-    let (eddsa, eddsa_event) = setup(SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"), DEFAULT_TOKEN_CACHE);
+    let (eddsa, eddsa_event) = setup(
+        SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"),
+        DEFAULT_TOKEN_CACHE,
+    );
     let (hs256, hs256_event) = setup(secret(), DEFAULT_TOKEN_CACHE);
     c.bench_function("authorizer decision EdDSA seen token", |b| {
         b.iter(|| decide(black_box(&eddsa), black_box(&eddsa_event)))

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_api::App;
-use auth_api::store::UserStore;
+use auth_api::store::Store;
 use authorizer::policy::Effect;
 use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse};
 use base64::Engine as _;
@@ -92,7 +92,7 @@ fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Respons
     response
 }
 
-impl<S: UserStore> Gateway<S> {
+impl<S: Store> Gateway<S> {
     pub fn new(spec: GatewaySpec, app: App<S>, authorizer: Authorizer) -> Self {
         Self {
             spec,

@@ -10,11 +10,13 @@ use auth_api::App;
 use auth_api::backoff::{Admission, EmailFailures, LoginAttempts, Source};
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
-use auth_api::sessions::{SessionSettings, TokenHash};
-use auth_api::store::{
-    DynamoStore, MemoryStore, RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError,
-    UserRecord, UserStore,
+use auth_api::sessions::{
+    RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
 };
+use auth_api::store::{
+    AttemptStore, DynamoStore, MemoryStore, SessionStore, Store, StoreError, UserStore,
+};
+use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
 use authorizer::{Authorizer, V2Response};
 use http_body_util::{BodyExt, Full, Limited};
@@ -69,6 +71,34 @@ impl UserStore for LocalStore {
         delegate!(self, find_user_for_login(email, source))
     }
 
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        delegate!(self, set_trusted_sources(user, sources))
+    }
+
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        delegate!(self, rehash_password(user, new_hash))
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        delegate!(self, change_password(user, new_hash, family, token))
+    }
+}
+
+impl AttemptStore for LocalStore {
     async fn admit_login_attempt(
         &self,
         email: &Email,
@@ -99,23 +129,9 @@ impl UserStore for LocalStore {
             forget_login_failures(email, source, email_counted, now_ms)
         )
     }
+}
 
-    async fn set_trusted_sources(
-        &self,
-        user: &UserRecord,
-        sources: &[String],
-    ) -> Result<(), StoreError> {
-        delegate!(self, set_trusted_sources(user, sources))
-    }
-
-    async fn rehash_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-    ) -> Result<(), StoreError> {
-        delegate!(self, rehash_password(user, new_hash))
-    }
-
+impl SessionStore for LocalStore {
     async fn start_session(
         &self,
         family: &SessionFamily,
@@ -144,16 +160,6 @@ impl UserStore for LocalStore {
 
     async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
         delegate!(self, revoke_all_sessions(email, user_id))
-    }
-
-    async fn change_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        delegate!(self, change_password(user, new_hash, family, token))
     }
 }
 
@@ -234,7 +240,7 @@ impl LocalConfig {
     }
 
     /// The gateway with both handlers, over `store`.
-    pub fn gateway<S: UserStore>(
+    pub fn gateway<S: Store>(
         &self,
         spec: GatewaySpec,
         store: S,
@@ -254,7 +260,7 @@ impl LocalConfig {
 }
 
 /// Serves `gateway` on `listener` until `shutdown` completes; in-flight requests finish first.
-pub async fn serve<S: UserStore + 'static>(
+pub async fn serve<S: Store + 'static>(
     listener: TcpListener,
     gateway: Arc<Gateway<S>>,
     shutdown: impl Future<Output = ()>,
@@ -287,7 +293,7 @@ pub async fn serve<S: UserStore + 'static>(
     .await;
 }
 
-async fn answer<S: UserStore>(
+async fn answer<S: Store>(
     gateway: &Gateway<S>,
     req: hyper::Request<Incoming>,
     peer: std::net::SocketAddr,

@@ -34,7 +34,10 @@ fn subject() -> Subject {
 fn bench(c: &mut Criterion) {
     let secret = SecretString::from("a-bench-secret-of-at-least-32-bytes!!");
     for (name, key) in [
-        ("EdDSA", SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid")),
+        (
+            "EdDSA",
+            SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"),
+        ),
         ("HS256", SigningKey::hs256(secret.clone(), None).unwrap()),
     ] {
         let (issuer, verifier, token) = pair(key);

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use auth_api::App;
 use auth_api::passwords::Passwords;
 use auth_api::sessions::SessionSettings;
-use auth_api::store::UserStore;
+use auth_api::store::Store;
 use http::HeaderMap;
 use lambda_http::{Body, Response};
 use serde_json::Value;
@@ -24,7 +24,7 @@ pub fn settings() -> TokenSettings {
 }
 
 /// The app with a fresh Ed25519 key and bcrypt cost 4 (the lowest; fine for tests only).
-pub fn test_app<S: UserStore>(store: S) -> App<S> {
+pub fn test_app<S: Store>(store: S) -> App<S> {
     let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
@@ -39,12 +39,7 @@ pub fn test_app<S: UserStore>(store: S) -> App<S> {
 
 /// Sends `body` to `path` as a REST API POST event; with `sub`, as the authorizer's caller
 /// (ada@example.com's email).
-pub async fn post<S: UserStore>(
-    app: &App<S>,
-    path: &str,
-    body: Value,
-    sub: Option<&str>,
-) -> Answer {
+pub async fn post<S: Store>(app: &App<S>, path: &str, body: Value, sub: Option<&str>) -> Answer {
     let mut event = crate::events::Event::post_json(crate::events::Kind::RestV1, path, &body);
     if let Some(sub) = sub {
         event = event.authorized(sub, "ada@example.com");

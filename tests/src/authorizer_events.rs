@@ -97,7 +97,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn ed25519() -> Self {
-        Self::from_key(SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"))
+        Self::from_key(
+            SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"),
+        )
     }
 
     pub fn hs256() -> Self {

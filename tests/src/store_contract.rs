@@ -1,4 +1,4 @@
-//! One contract for every `UserStore`: the same tests run against the in-memory store and
+//! One contract for every `Store`: the same tests run against the in-memory store and
 //! against DynamoDB (tests/store_contract.rs).
 
 use std::sync::Arc;
@@ -8,13 +8,15 @@ use auth_api::backoff::{
 };
 use auth_api::domain::Email;
 use auth_api::sessions::RefreshToken;
-use auth_api::store::{RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore};
+use auth_api::sessions::{RefreshRecord, SessionFamily, Spent};
+use auth_api::store::{Store, StoreError};
+use auth_api::users::UserRecord;
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The stored user with this email, through the one read the store offers by email.
-async fn by_email<S: UserStore>(store: &S, email: &Email) -> Option<UserRecord> {
+async fn by_email<S: Store>(store: &S, email: &Email) -> Option<UserRecord> {
     store
         .find_user_for_login(email, &Source::new("192.0.2.1"))
         .await
@@ -34,7 +36,7 @@ pub fn user(email: &str) -> UserRecord {
     }
 }
 
-pub async fn a_created_user_is_found_with_every_field<S: UserStore>(store: S) {
+pub async fn a_created_user_is_found_with_every_field<S: Store>(store: S) {
     let created = user("ada@example.com");
     store.create_user(&created).await.unwrap();
     let found = by_email(&store, &created.email).await.expect("found");
@@ -48,15 +50,13 @@ pub async fn a_created_user_is_found_with_every_field<S: UserStore>(store: S) {
     assert_eq!(found.created_at, created.created_at);
 }
 
-pub async fn an_unknown_email_is_not_found<S: UserStore>(store: S) {
+pub async fn an_unknown_email_is_not_found<S: Store>(store: S) {
     store.create_user(&user("ada@example.com")).await.unwrap();
     let other = Email::parse("grace@example.com").unwrap();
     assert!(by_email(&store, &other).await.is_none());
 }
 
-pub async fn a_second_user_with_the_same_email_is_refused_and_the_first_kept<S: UserStore>(
-    store: S,
-) {
+pub async fn a_second_user_with_the_same_email_is_refused_and_the_first_kept<S: Store>(store: S) {
     let first = user("ada@example.com");
     store.create_user(&first).await.unwrap();
     let second = user("ada@example.com");
@@ -71,9 +71,7 @@ pub async fn a_second_user_with_the_same_email_is_refused_and_the_first_kept<S: 
     );
 }
 
-pub async fn concurrent_creates_of_one_email_have_exactly_one_winner<S: UserStore + 'static>(
-    store: S,
-) {
+pub async fn concurrent_creates_of_one_email_have_exactly_one_winner<S: Store + 'static>(store: S) {
     let store = Arc::new(store);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -97,7 +95,7 @@ pub async fn concurrent_creates_of_one_email_have_exactly_one_winner<S: UserStor
     assert_eq!(stored.user_id, winners[0]);
 }
 
-pub async fn a_user_is_found_by_id<S: UserStore>(store: S) {
+pub async fn a_user_is_found_by_id<S: Store>(store: S) {
     let ada = user("ada@example.com");
     let grace = user("grace@example.com");
     store.create_user(&ada).await.unwrap();
@@ -119,7 +117,7 @@ pub async fn a_user_is_found_by_id<S: UserStore>(store: S) {
 }
 
 /// One admission for (email, source) at `now`, decided on the record the store holds.
-async fn admit<S: UserStore>(store: &S, email: &Email, source: &Source, now: i64) -> Admission {
+async fn admit<S: Store>(store: &S, email: &Email, source: &Source, now: i64) -> Admission {
     let (_, seen) = store.find_user_for_login(email, source).await.unwrap();
     store
         .admit_login_attempt(email, source, seen, now)
@@ -127,9 +125,7 @@ async fn admit<S: UserStore>(store: &S, email: &Email, source: &Source, now: i64
         .unwrap()
 }
 
-pub async fn password_checks_are_counted_per_source_and_lock_at_the_threshold<S: UserStore>(
-    store: S,
-) {
+pub async fn password_checks_are_counted_per_source_and_lock_at_the_threshold<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (here, there) = (Source::new("198.51.100.1"), Source::new("203.0.113.9"));
@@ -180,9 +176,7 @@ pub async fn password_checks_are_counted_per_source_and_lock_at_the_threshold<S:
     ));
 }
 
-pub async fn concurrent_checks_are_admitted_at_most_to_the_threshold<S: UserStore + 'static>(
-    store: S,
-) {
+pub async fn concurrent_checks_are_admitted_at_most_to_the_threshold<S: Store + 'static>(store: S) {
     let store = Arc::new(store);
     let email = Email::parse("ada@example.com").unwrap();
     let source = Source::new("198.51.100.1");
@@ -211,7 +205,7 @@ pub async fn concurrent_checks_are_admitted_at_most_to_the_threshold<S: UserStor
     );
 }
 
-pub async fn the_email_window_counts_every_failure_once_and_starts_anew<S: UserStore + 'static>(
+pub async fn the_email_window_counts_every_failure_once_and_starts_anew<S: Store + 'static>(
     store: S,
 ) {
     let store = Arc::new(store);
@@ -254,7 +248,7 @@ pub async fn the_email_window_counts_every_failure_once_and_starts_anew<S: UserS
     );
 }
 
-pub async fn trusted_sources_and_rehashes_are_stored<S: UserStore>(store: S) {
+pub async fn trusted_sources_and_rehashes_are_stored<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let sources = vec!["203.0.113.9".to_owned(), "198.51.100.1".to_owned()];
@@ -307,7 +301,7 @@ fn successor(old: &RefreshToken, record: &RefreshRecord, later_ms: i64) -> (Refr
     (new, spent)
 }
 
-pub async fn a_session_starts_and_its_token_is_found_with_family_and_user<S: UserStore>(store: S) {
+pub async fn a_session_starts_and_its_token_is_found_with_family_and_user<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (token, family, record) = session(&ada, 0);
@@ -327,7 +321,7 @@ pub async fn a_session_starts_and_its_token_is_found_with_family_and_user<S: Use
     assert!(store.find_refresh(&unknown).await.unwrap().is_none());
 }
 
-pub async fn a_token_rotates_once_and_keeps_its_sealed_successor<S: UserStore>(store: S) {
+pub async fn a_token_rotates_once_and_keeps_its_sealed_successor<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (token, family, record) = session(&ada, 0);
@@ -367,7 +361,7 @@ pub async fn a_token_rotates_once_and_keeps_its_sealed_successor<S: UserStore>(s
     assert_eq!(old.token.spent, Some(spent));
 }
 
-pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner<S: UserStore + 'static>(
+pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner<S: Store + 'static>(
     store: S,
 ) {
     let store = Arc::new(store);
@@ -400,7 +394,7 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_winner<S: UserSt
     assert_eq!(old.token.spent.unwrap().successor_hash, winners[0]);
 }
 
-pub async fn a_revoked_family_cannot_rotate<S: UserStore>(store: S) {
+pub async fn a_revoked_family_cannot_rotate<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (token, family, record) = session(&ada, 0);
@@ -420,7 +414,7 @@ pub async fn a_revoked_family_cannot_rotate<S: UserStore>(store: S) {
     assert_eq!(found.token.spent, None, "nothing was half-written");
 }
 
-pub async fn revoking_all_sessions_moves_the_epoch_on<S: UserStore>(store: S) {
+pub async fn revoking_all_sessions_moves_the_epoch_on<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (token, family, record) = session(&ada, 0);
@@ -455,7 +449,7 @@ pub async fn revoking_all_sessions_moves_the_epoch_on<S: UserStore>(store: S) {
     ));
 }
 
-pub async fn a_password_change_starts_the_next_epoch_all_or_nothing<S: UserStore>(store: S) {
+pub async fn a_password_change_starts_the_next_epoch_all_or_nothing<S: Store>(store: S) {
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (_, old_family, old_record) = session(&ada, 0);

@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_api::App;
-use auth_api::store::UserStore;
+use auth_api::store::Store;
 use integration_tests::app::{Answer, STRONG_PASSWORD};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 
-async fn send<S: UserStore>(app: &App<S>, event: Event) -> Answer {
+async fn send<S: Store>(app: &App<S>, event: Event) -> Answer {
     Answer::from_response(app.handle(event.request()).await)
 }
 
-async fn login<S: UserStore>(app: &App<S>, password: &str) -> Answer {
+async fn login<S: Store>(app: &App<S>, password: &str) -> Answer {
     send(
         app,
         Event::post_json(
@@ -30,7 +30,7 @@ async fn login<S: UserStore>(app: &App<S>, password: &str) -> Answer {
 }
 
 /// Registers ada@example.com and returns her user id.
-async fn register_ada<S: UserStore>(app: &App<S>) -> String {
+async fn register_ada<S: Store>(app: &App<S>) -> String {
     let answer = send(
         app,
         Event::post_json(
@@ -45,7 +45,7 @@ async fn register_ada<S: UserStore>(app: &App<S>) -> String {
 }
 
 /// A new session of ada's: the login answer's JSON.
-async fn session<S: UserStore>(app: &App<S>) -> Value {
+async fn session<S: Store>(app: &App<S>) -> Value {
     let answer = login(app, STRONG_PASSWORD).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     answer.json()
@@ -55,7 +55,7 @@ fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("a refresh token")
 }
 
-async fn refresh<S: UserStore>(app: &App<S>, token: &str) -> Answer {
+async fn refresh<S: Store>(app: &App<S>, token: &str) -> Answer {
     send(
         app,
         Event::post_json(Kind::RestV1, "/refresh", &json!({"refresh_token": token})),
@@ -63,7 +63,7 @@ async fn refresh<S: UserStore>(app: &App<S>, token: &str) -> Answer {
     .await
 }
 
-async fn logout<S: UserStore>(app: &App<S>, body: &Value) -> Answer {
+async fn logout<S: Store>(app: &App<S>, body: &Value) -> Answer {
     send(app, Event::post_json(Kind::HttpV2, "/logout", body)).await
 }
 
@@ -74,7 +74,7 @@ fn assert_refused(answer: &Answer) {
     );
 }
 
-async fn change_password<S: UserStore>(app: &App<S>, sub: &str, body: &Value) -> Answer {
+async fn change_password<S: Store>(app: &App<S>, sub: &str, body: &Value) -> Answer {
     send(
         app,
         Event::post_json(Kind::RestV1, "/password", body).authorized(sub, "ada@example.com"),
@@ -121,7 +121,7 @@ both_stores!(
     a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed,
 );
 
-async fn login_returns_a_refresh_token_that_rotates<S: UserStore>(app: App<S>) {
+async fn login_returns_a_refresh_token_that_rotates<S: Store>(app: App<S>) {
     let sub = register_ada(&app).await;
     let tokens = session(&app).await;
     assert_eq!(tokens["refresh_token_expires_in"], 30 * 24 * 60 * 60);
@@ -148,7 +148,7 @@ async fn login_returns_a_refresh_token_that_rotates<S: UserStore>(app: App<S>) {
     assert_ne!(refresh_token(&third.json()), second);
 }
 
-async fn a_retry_within_the_grace_window_gets_the_same_successor<S: UserStore>(app: App<S>) {
+async fn a_retry_within_the_grace_window_gets_the_same_successor<S: Store>(app: App<S>) {
     register_ada(&app).await;
     let first = session(&app).await;
     let first = refresh_token(&first);
@@ -168,7 +168,7 @@ async fn a_retry_within_the_grace_window_gets_the_same_successor<S: UserStore>(a
     assert_eq!(refresh(&app, successor).await.status, 200);
 }
 
-async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: UserStore>(
+async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: Store>(
     mut app: App<S>,
 ) {
     app.sessions.reuse_grace_seconds = 0;
@@ -186,9 +186,7 @@ async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: Us
     assert_eq!(refresh(&app, refresh_token(&other)).await.status, 200);
 }
 
-async fn concurrent_refreshes_of_one_token_continue_one_family<S: UserStore + 'static>(
-    app: App<S>,
-) {
+async fn concurrent_refreshes_of_one_token_continue_one_family<S: Store + 'static>(app: App<S>) {
     register_ada(&app).await;
     let tokens = session(&app).await;
     let token = refresh_token(&tokens).to_owned();
@@ -209,7 +207,7 @@ async fn concurrent_refreshes_of_one_token_continue_one_family<S: UserStore + 's
     assert_eq!(refresh(&app, &successors[0]).await.status, 200);
 }
 
-async fn bad_and_expired_refresh_tokens_are_refused<S: UserStore>(mut app: App<S>) {
+async fn bad_and_expired_refresh_tokens_are_refused<S: Store>(mut app: App<S>) {
     register_ada(&app).await;
     for token in ["", "abc", &"A".repeat(43), &"*".repeat(43)] {
         assert_refused(&refresh(&app, token).await);
@@ -228,7 +226,7 @@ async fn bad_and_expired_refresh_tokens_are_refused<S: UserStore>(mut app: App<S
     assert_refused(&refresh(&app, refresh_token(&tokens)).await);
 }
 
-async fn logout_revokes_only_its_own_family<S: UserStore>(app: App<S>) {
+async fn logout_revokes_only_its_own_family<S: Store>(app: App<S>) {
     register_ada(&app).await;
     let phone = session(&app).await;
     let laptop = session(&app).await;
@@ -259,7 +257,7 @@ async fn logout_revokes_only_its_own_family<S: UserStore>(app: App<S>) {
     );
 }
 
-async fn logout_all_ends_every_session<S: UserStore>(app: App<S>) {
+async fn logout_all_ends_every_session<S: Store>(app: App<S>) {
     let sub = register_ada(&app).await;
     let phone = session(&app).await;
     let laptop = session(&app).await;
@@ -294,7 +292,7 @@ async fn logout_all_ends_every_session<S: UserStore>(app: App<S>) {
     stranger.problem(404);
 }
 
-async fn a_password_change_needs_the_current_password_and_ends_other_sessions<S: UserStore>(
+async fn a_password_change_needs_the_current_password_and_ends_other_sessions<S: Store>(
     app: App<S>,
 ) {
     let sub = register_ada(&app).await;
@@ -359,7 +357,7 @@ async fn a_password_change_needs_the_current_password_and_ends_other_sessions<S:
     unprotected.problem(401);
 }
 
-async fn wrong_current_passwords_meet_the_login_backoff<S: UserStore>(app: App<S>) {
+async fn wrong_current_passwords_meet_the_login_backoff<S: Store>(app: App<S>) {
     let sub = register_ada(&app).await;
     let guess =
         json!({"current_password": "wrong horse battery staple", "new_password": NEW_PASSWORD});
@@ -394,7 +392,7 @@ fn login_event(kind: Kind, email: &str, password: &str) -> Event {
 
 /// Sends 40 copies of `guess` at once and returns how many got `wrong_status` and how many
 /// 429 (each with a `Retry-After`), and how many bcrypt verifications ran meanwhile.
-async fn forty_at_once<S: UserStore + 'static>(
+async fn forty_at_once<S: Store + 'static>(
     app: App<S>,
     guess: Event,
     wrong_status: u16,
@@ -425,9 +423,7 @@ async fn forty_at_once<S: UserStore + 'static>(
     )
 }
 
-async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: UserStore + 'static>(
-    app: App<S>,
-) {
+async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: Store + 'static>(app: App<S>) {
     register_ada(&app).await;
     let guess = login_event(
         Kind::HttpV2,
@@ -441,9 +437,7 @@ async fn parallel_wrong_guesses_get_at_most_five_password_checks<S: UserStore + 
     );
 }
 
-async fn parallel_wrong_current_passwords_get_at_most_five_checks<S: UserStore + 'static>(
-    app: App<S>,
-) {
+async fn parallel_wrong_current_passwords_get_at_most_five_checks<S: Store + 'static>(app: App<S>) {
     let sub = register_ada(&app).await;
     let body =
         json!({"current_password": "wrong horse battery staple", "new_password": NEW_PASSWORD});
@@ -452,7 +446,7 @@ async fn parallel_wrong_current_passwords_get_at_most_five_checks<S: UserStore +
     assert_eq!(forty_at_once(app, guess, 403).await, (5, 35, 5));
 }
 
-async fn a_guesser_elsewhere_does_not_lock_the_owner_out<S: UserStore>(app: App<S>) {
+async fn a_guesser_elsewhere_does_not_lock_the_owner_out<S: Store>(app: App<S>) {
     register_ada(&app).await;
     let guess = |ip: &str| {
         login_event(
@@ -488,7 +482,7 @@ async fn a_guesser_elsewhere_does_not_lock_the_owner_out<S: UserStore>(app: App<
 }
 
 async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_owner_at_home<
-    S: UserStore,
+    S: Store,
 >(
     app: App<S>,
 ) {
@@ -519,7 +513,7 @@ async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_own
     assert_eq!(send(&app, ada_home).await.status, 200);
 }
 
-async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: UserStore>(mut app: App<S>) {
+async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: App<S>) {
     register_ada(&app).await;
     let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
     let source = auth_api::backoff::Source::new("192.0.2.1");
@@ -545,7 +539,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: UserStore>(mut ap
     );
 }
 
-async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S: UserStore>(
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S: Store>(
     mut app: App<S>,
 ) {
     register_ada(&app).await;
@@ -562,7 +556,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
     let day_ms = 24 * 3600 * 1000;
     let mut tokens = Vec::new();
     for age_days in [89, 91] {
-        let (token, family, record) = auth_api::store::SessionFamily::begin(
+        let (token, family, record) = auth_api::sessions::SessionFamily::begin(
             &user,
             user.session_epoch,
             now_ms - age_days * day_ms,

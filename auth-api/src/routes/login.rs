@@ -3,12 +3,14 @@ use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, token_reply};
+use crate::App;
 use crate::backoff::{Admission, BACKOFF_THRESHOLD, EMAIL_FAILURE_LIMIT, LoginAttempts, Source};
 use crate::body::JsonObject;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::store::{SessionFamily, UserRecord, UserStore};
-use crate::App;
+use crate::sessions::SessionFamily;
+use crate::store::Store;
+use crate::users::UserRecord;
 
 /// A password check the backoff let through: what to undo or report once its result is known.
 pub(crate) struct PasswordCheck {
@@ -22,7 +24,7 @@ impl PasswordCheck {
     /// Counts the check **before** bcrypt runs (so that parallel guesses cannot outrun the
     /// counters): first per (email, source), then, unless the user signed in from this source
     /// lately, per email. 429 with `Retry-After` when either refuses.
-    pub(crate) async fn admit<S: UserStore>(
+    pub(crate) async fn admit<S: Store>(
         app: &App<S>,
         email: &Email,
         user: Option<&UserRecord>,
@@ -47,10 +49,7 @@ impl PasswordCheck {
         };
         let trusted = user.is_some_and(|u| u.trusts(&source));
         if !trusted {
-            let window = app
-                .store
-                .count_email_failure(email, now_ms)
-                .await?;
+            let window = app.store.count_email_failure(email, now_ms).await?;
             if let Some(retry_after_seconds) = window.over_limit(now_ms) {
                 if window.count == EMAIL_FAILURE_LIMIT + 1 {
                     let user_id = user.map(|u| u.user_id.to_string());
@@ -79,7 +78,7 @@ impl PasswordCheck {
 
     /// The check succeeded: the source's record is forgotten and the email's window gets this
     /// check back.
-    pub(crate) async fn succeeded<S: UserStore>(
+    pub(crate) async fn succeeded<S: Store>(
         &self,
         app: &App<S>,
         now_ms: i64,
@@ -100,7 +99,7 @@ impl PasswordCheck {
 ///
 /// Unknown email and wrong password give the same body and cost one bcrypt verification
 /// each, so neither the answer nor its timing tells whether an account exists.
-pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let mut body = JsonObject::from_request(req, &["email", "password"])?;
     let email = body.take_string("email");
     let password = body.take_string("password");
@@ -127,11 +126,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
     let now_ms = now_unix_ms();
     let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, req, now_ms).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matched = app
-        .passwords
-        .verify(password.clone(), stored_hash)
-        .await
-        ?;
+    let matched = app.passwords.verify(password.clone(), stored_hash).await?;
     let user = match user {
         Some(user) if matched => user,
         found => {
@@ -169,7 +164,7 @@ pub async fn login<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, A
 
 /// Remembers `source` among the user's latest sign-in addresses (one write, only when it is
 /// not already the latest).
-async fn trust_source<S: UserStore>(
+async fn trust_source<S: Store>(
     app: &App<S>,
     user: &UserRecord,
     source: &Source,
@@ -188,17 +183,12 @@ async fn trust_source<S: UserStore>(
 /// cost (one conditional write, only then): otherwise the old hashes keep the old cost, and a
 /// wrong password against one (old cost) would answer faster than an unknown email (dummy
 /// hash at the new cost). A lost race (the hash changed meanwhile) leaves the newer hash.
-async fn rehash_if_needed<S: UserStore>(
+async fn rehash_if_needed<S: Store>(
     app: &App<S>,
     user: &UserRecord,
     password: SecretString,
 ) -> Result<(), ApiError> {
-    let Some(new_hash) = app
-        .passwords
-        .rehash(password, &user.password_hash)
-        .await
-        ?
-    else {
+    let Some(new_hash) = app.passwords.rehash(password, &user.password_hash).await? else {
         return Ok(());
     };
     match app.store.rehash_password(user, &new_hash).await {

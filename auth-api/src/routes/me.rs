@@ -4,9 +4,9 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use super::Reply;
-use crate::error::ApiError;
-use crate::store::UserStore;
 use crate::App;
+use crate::error::ApiError;
+use crate::store::Store;
 
 #[derive(Serialize)]
 struct Profile {
@@ -17,7 +17,7 @@ struct Profile {
 }
 
 /// `GET /me` (protected by the authorizer) → the caller's profile.
-pub async fn me<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let (user_id, _) = super::caller(req)?;
     let user = app
         .store

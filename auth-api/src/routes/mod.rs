@@ -12,7 +12,7 @@ use crate::App;
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::sessions::RefreshToken;
-use crate::store::UserRecord;
+use crate::users::UserRecord;
 
 pub mod health;
 pub mod jwks;

@@ -5,18 +5,19 @@ use secrecy::SecretString;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, caller, token_reply};
+use crate::App;
 use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
 use crate::routes::login::PasswordCheck;
-use crate::store::{SessionFamily, UserStore};
-use crate::App;
+use crate::sessions::SessionFamily;
+use crate::store::Store;
 
 /// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
 /// token and a new session; every other session of the user ends. The current password is
 /// checked with the same backoff as login, so a stolen access token cannot guess it freely.
-pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let (user_id, email) = caller(req)?;
     let mut body = JsonObject::from_request(req, &["current_password", "new_password"])?;
     let mut errors = Vec::new();
@@ -63,8 +64,7 @@ pub async fn change_password<S: UserStore>(app: &App<S>, req: &Request) -> Resul
     let matched = app
         .passwords
         .verify(current, Some(user.password_hash.clone()))
-        .await
-        ?;
+        .await?;
     let user_id_text = user.user_id.to_string();
     if !matched {
         audit("password_change_failed", Some(&user_id_text), req);

@@ -6,11 +6,12 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::Reply;
+use crate::App;
 use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
-use crate::store::{UserRecord, UserStore};
-use crate::App;
+use crate::store::Store;
+use crate::users::UserRecord;
 
 #[derive(Serialize)]
 struct Registered {
@@ -20,7 +21,7 @@ struct Registered {
 }
 
 /// `POST /register {"email","password"}` → 201, 400 with every field problem, or 409.
-pub async fn register<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let mut body = JsonObject::from_request(req, &["email", "password"])?;
     let mut errors = Vec::new();
     let email = body

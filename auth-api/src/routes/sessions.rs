@@ -4,11 +4,12 @@ use lambda_http::Request;
 use shared::token::now_unix_ms;
 
 use super::{Reply, audit, caller, token_reply};
+use crate::App;
 use crate::body::JsonObject;
 use crate::error::ApiError;
 use crate::sessions::RefreshToken;
-use crate::store::{RefreshLookup, RefreshRecord, Spent, StoreError, UserStore};
-use crate::App;
+use crate::sessions::{RefreshLookup, RefreshRecord, Spent};
+use crate::store::{Store, StoreError};
 
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
@@ -26,7 +27,7 @@ fn presented_token(req: &Request) -> Result<Option<RefreshToken>, ApiError> {
 /// `POST /refresh {"refresh_token"}` → 200 with a new access token and the token's
 /// successor; the presented token is spent. Re-presenting a spent token within the grace
 /// window gives the same successor again; later, the whole family is revoked.
-pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn refresh<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let presented = presented_token(req)?.ok_or(ApiError::InvalidRefreshToken)?;
     let hash = presented.hash();
     for _ in 0..ROTATION_ATTEMPTS {
@@ -100,9 +101,7 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
             }
             Some(_) => {
                 // A spent token after the grace window: one of its holders is not the owner.
-                app.store
-                    .revoke_family(family.family_id)
-                    .await?;
+                app.store.revoke_family(family.family_id).await?;
                 audit("refresh_reused", Some(&user.user_id.to_string()), req);
                 return Err(ApiError::InvalidRefreshToken);
             }
@@ -114,14 +113,11 @@ pub async fn refresh<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply,
 
 /// `POST /logout {"refresh_token"}` → 204; the token's family is revoked. An unknown, spent
 /// or revoked token also gives 204 (RFC 7009): there is nothing left to end.
-pub async fn logout<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn logout<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let Some(presented) = presented_token(req)? else {
         return Ok(Reply::no_content(None));
     };
-    let found = app
-        .store
-        .find_refresh(&presented.hash())
-        .await?;
+    let found = app.store.find_refresh(&presented.hash()).await?;
     let Some(RefreshLookup {
         family: Some(family),
         ..
@@ -131,21 +127,16 @@ pub async fn logout<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, 
     };
     let user_id = family.user_id.to_string();
     if !family.revoked {
-        app.store
-            .revoke_family(family.family_id)
-            .await?;
+        app.store.revoke_family(family.family_id).await?;
         audit("logged_out", Some(&user_id), req);
     }
     Ok(Reply::no_content(Some(user_id)))
 }
 
 /// `POST /logout-all` (protected) → 204; every session of the caller ends.
-pub async fn logout_all<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub async fn logout_all<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let (user_id, email) = caller(req)?;
-    let found = app
-        .store
-        .revoke_all_sessions(&email, user_id)
-        .await?;
+    let found = app.store.revoke_all_sessions(&email, user_id).await?;
     if !found {
         return Err(ApiError::UserNotFound);
     }

@@ -5,11 +5,11 @@ use lambda_http::Request;
 use super::Reply;
 use crate::App;
 use crate::error::ApiError;
-use crate::store::UserStore;
+use crate::store::Store;
 
 /// `GET /verify` with `Authorization: Bearer <token>` → 200 with the token's claims, taken from
 /// the verified token alone, or 401. No store access.
-pub fn verify<S: UserStore>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub fn verify<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let token = req
         .headers()
         .get(AUTHORIZATION)

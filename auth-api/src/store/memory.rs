@@ -7,12 +7,11 @@ use std::sync::{Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::{
-    RefreshLookup, RefreshRecord, SessionFamily, Spent, StoreError, UserRecord, UserStore,
-};
+use super::{AttemptStore, SessionStore, StoreError, UserStore};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
 use crate::domain::Email;
-use crate::sessions::TokenHash;
+use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::users::UserRecord;
 
 #[derive(Debug, Default)]
 struct State {
@@ -73,6 +72,68 @@ impl UserStore for MemoryStore {
         Ok((user, attempts))
     }
 
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        if let Some(stored) = self.state().users.get_mut(&user.email)
+            && stored.user_id == user.user_id
+        {
+            stored.trusted_sources = sources.to_vec();
+        }
+        Ok(())
+    }
+
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        match self.state().users.get_mut(&user.email) {
+            Some(stored)
+                if stored.user_id == user.user_id
+                    && stored.password_hash.expose_secret()
+                        == user.password_hash.expose_secret() =>
+            {
+                stored.password_hash = new_hash.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
+            stored.user_id == user.user_id
+                && stored.session_epoch == user.session_epoch
+                && stored.password_hash.expose_secret() == user.password_hash.expose_secret()
+        });
+        if !unchanged
+            || family.epoch != user.session_epoch + 1
+            || state.families.contains_key(&family.family_id)
+            || state.tokens.contains_key(&token.hash)
+        {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(stored) = state.users.get_mut(&user.email) {
+            stored.password_hash = new_hash.clone();
+            stored.session_epoch = family.epoch;
+        }
+        state.families.insert(family.family_id, family.clone());
+        state.tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+}
+
+impl AttemptStore for MemoryStore {
     async fn admit_login_attempt(
         &self,
         email: &Email,
@@ -126,38 +187,9 @@ impl UserStore for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn set_trusted_sources(
-        &self,
-        user: &UserRecord,
-        sources: &[String],
-    ) -> Result<(), StoreError> {
-        if let Some(stored) = self.state().users.get_mut(&user.email)
-            && stored.user_id == user.user_id
-        {
-            stored.trusted_sources = sources.to_vec();
-        }
-        Ok(())
-    }
-
-    async fn rehash_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-    ) -> Result<(), StoreError> {
-        match self.state().users.get_mut(&user.email) {
-            Some(stored)
-                if stored.user_id == user.user_id
-                    && stored.password_hash.expose_secret()
-                        == user.password_hash.expose_secret() =>
-            {
-                stored.password_hash = new_hash.clone();
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict),
-        }
-    }
-
+impl SessionStore for MemoryStore {
     async fn start_session(
         &self,
         family: &SessionFamily,
@@ -233,34 +265,5 @@ impl UserStore for MemoryStore {
             }
             _ => Ok(false),
         }
-    }
-
-    async fn change_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
-            stored.user_id == user.user_id
-                && stored.session_epoch == user.session_epoch
-                && stored.password_hash.expose_secret() == user.password_hash.expose_secret()
-        });
-        if !unchanged
-            || family.epoch != user.session_epoch + 1
-            || state.families.contains_key(&family.family_id)
-            || state.tokens.contains_key(&token.hash)
-        {
-            return Err(StoreError::Conflict);
-        }
-        if let Some(stored) = state.users.get_mut(&user.email) {
-            stored.password_hash = new_hash.clone();
-            stored.session_epoch = family.epoch;
-        }
-        state.families.insert(family.family_id, family.clone());
-        state.tokens.insert(token.hash, token.clone());
-        Ok(())
     }
 }

@@ -1,139 +1,23 @@
-//! Where users live. One trait, a DynamoDB implementation and an in-memory one; both pass the
-//! same contract tests (tests/src/store_contract.rs).
+//! Where accounts live, by concern: [`UserStore`], [`AttemptStore`] and [`SessionStore`],
+//! and [`Store`], all three (what the handlers need). Each has a DynamoDB implementation and an
+//! in-memory one; both pass the same contract tests (tests/src/store_contract.rs). The records
+//! they hold are domain types ([`crate::users`], [`crate::sessions`], [`crate::backoff`]).
 
 use std::future::Future;
 
 use secrecy::SecretString;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::backoff::{Admission, EmailFailures, LoginAttempts, Source};
 use crate::domain::Email;
-use crate::sessions::{RefreshToken, TokenHash};
+use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::users::UserRecord;
 
 pub mod dynamo;
 pub mod memory;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
-
-/// A stored user.
-#[derive(Debug, Clone)]
-pub struct UserRecord {
-    pub user_id: Uuid,
-    pub email: Email,
-    /// bcrypt hash of the password.
-    pub password_hash: SecretString,
-    pub roles: Vec<String>,
-    pub created_at: OffsetDateTime,
-    /// Sessions of an older epoch are dead: logout-all and a password change move it on.
-    pub session_epoch: u64,
-    /// Addresses of the latest successful sign-ins, newest first (at most
-    /// [`crate::backoff::TRUSTED_SOURCES`]): exempt from the per-email failure limit.
-    pub trusted_sources: Vec<String>,
-}
-
-impl UserRecord {
-    /// Whether the user signed in from `source` lately.
-    pub fn trusts(&self, source: &Source) -> bool {
-        self.trusted_sources.iter().any(|s| s == source.as_str())
-    }
-
-    /// The trusted sources once `source` has signed in: it first, at most
-    /// [`crate::backoff::TRUSTED_SOURCES`]. `None` if `source` is already first.
-    pub fn trusted_sources_with(&self, source: &Source) -> Option<Vec<String>> {
-        if self.trusted_sources.first().map(String::as_str) == Some(source.as_str()) {
-            return None;
-        }
-        let mut sources = vec![source.as_str().to_owned()];
-        sources.extend(
-            self.trusted_sources
-                .iter()
-                .filter(|s| s.as_str() != source.as_str())
-                .cloned(),
-        );
-        sources.truncate(crate::backoff::TRUSTED_SOURCES);
-        Some(sources)
-    }
-}
-
-/// A session: the family of refresh tokens that descend from one login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFamily {
-    pub family_id: Uuid,
-    pub user_id: Uuid,
-    pub email: Email,
-    /// The user's `session_epoch` when the family began; it lives only while they match.
-    pub epoch: u64,
-    pub revoked: bool,
-    pub created_at_ms: i64,
-    /// Unix seconds; moved later by every refresh (the table's TTL attribute).
-    pub expires_at: i64,
-}
-
-impl SessionFamily {
-    /// A new family for `user` at `epoch`, begun at `now_ms`, with its first refresh token,
-    /// which lives `ttl_seconds`.
-    pub fn begin(
-        user: &UserRecord,
-        epoch: u64,
-        now_ms: i64,
-        ttl_seconds: i64,
-    ) -> (RefreshToken, SessionFamily, RefreshRecord) {
-        let token = RefreshToken::generate();
-        let expires_at = now_ms / 1000 + ttl_seconds;
-        let family = SessionFamily {
-            family_id: Uuid::new_v4(),
-            user_id: user.user_id,
-            email: user.email.clone(),
-            epoch,
-            revoked: false,
-            created_at_ms: now_ms,
-            expires_at,
-        };
-        let record = RefreshRecord {
-            hash: token.hash(),
-            family_id: family.family_id,
-            user_id: user.user_id,
-            email: user.email.clone(),
-            issued_at_ms: now_ms,
-            expires_at,
-            spent: None,
-        };
-        (token, family, record)
-    }
-}
-
-/// One refresh token, known by its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshRecord {
-    pub hash: TokenHash,
-    pub family_id: Uuid,
-    pub user_id: Uuid,
-    pub email: Email,
-    pub issued_at_ms: i64,
-    /// Unix seconds (the table's TTL attribute).
-    pub expires_at: i64,
-    /// Set once the token has been exchanged for its successor.
-    pub spent: Option<Spent>,
-}
-
-/// How a refresh token was spent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spent {
-    pub at_ms: i64,
-    /// The successor, sealed with the spent token (`RefreshToken::seal`).
-    pub sealed_successor: [u8; 32],
-    pub successor_hash: TokenHash,
-}
-
-/// A refresh token with its family and user, as one consistent read finds them.
-#[derive(Debug, Clone)]
-pub struct RefreshLookup {
-    pub token: RefreshRecord,
-    pub family: Option<SessionFamily>,
-    pub user: Option<UserRecord>,
-}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +36,7 @@ pub enum StoreError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Storage of user accounts.
+/// Users: accounts, their passwords and trusted sign-in addresses.
 pub trait UserStore: Send + Sync {
     /// Stores a new user, unless one with the same email exists: then `EmailTaken` and
     /// nothing is written. Atomic: of concurrent creates for one email exactly one succeeds.
@@ -175,6 +59,35 @@ pub trait UserStore: Send + Sync {
         source: &Source,
     ) -> impl Future<Output = Result<(Option<UserRecord>, LoginAttempts), StoreError>> + Send;
 
+    /// Stores `sources` as the user's trusted sources (see [`UserRecord::trusted_sources`]).
+    fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the user's password hash with `new_hash` (the same password at another bcrypt
+    /// cost), only if the stored hash is still `user.password_hash`; `Conflict` otherwise.
+    fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces the password of `user` (as read, hash and epoch included) and starts `family`
+    /// with `token`, whose epoch must be `user.session_epoch + 1`: every older session ends.
+    /// All or nothing; `Conflict` if the password or epoch changed since `user` was read.
+    fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The login backoff's counters (see [`crate::backoff`]).
+pub trait AttemptStore: Send + Sync {
     /// Counts one password check for (email, `source`) before it runs, unless the record
     /// holds a lock ([`LoginAttempts::admit`] decides). `seen` is the record as last read;
     /// if it changed meanwhile the store reads it again and decides anew, so of any number of
@@ -204,22 +117,10 @@ pub trait UserStore: Send + Sync {
         email_counted: bool,
         now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
-    /// Stores `sources` as the user's trusted sources (see [`UserRecord::trusted_sources`]).
-    fn set_trusted_sources(
-        &self,
-        user: &UserRecord,
-        sources: &[String],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Replaces the user's password hash with `new_hash` (the same password at another bcrypt
-    /// cost), only if the stored hash is still `user.password_hash`; `Conflict` otherwise.
-    fn rehash_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
+/// Sessions: refresh-token families and their tokens.
+pub trait SessionStore: Send + Sync {
     /// Starts a session: writes the family and its first refresh token, both or neither.
     fn start_session(
         &self,
@@ -257,15 +158,9 @@ pub trait UserStore: Send + Sync {
         email: &Email,
         user_id: Uuid,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Replaces the password of `user` (as read, hash and epoch included) and starts `family`
-    /// with `token`, whose epoch must be `user.session_epoch + 1`: every older session ends.
-    /// All or nothing; `Conflict` if the password or epoch changed since `user` was read.
-    fn change_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Everything the handlers store: users, login attempts and sessions.
+pub trait Store: UserStore + AttemptStore + SessionStore {}
+
+impl<T: UserStore + AttemptStore + SessionStore> Store for T {}

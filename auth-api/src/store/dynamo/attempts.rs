@@ -1,0 +1,170 @@
+//! The login backoff's two records per email: per source (compare-and-set) and per email (`ADD`).
+
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::errors::{classify, condition_failed, written};
+use super::items::*;
+use super::{DynamoStore, TTL_ATTRIBUTE};
+use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
+use crate::domain::Email;
+use crate::store::{AttemptStore, StoreError};
+
+/// How often an admission re-reads and retries after its conditional write lost a race.
+/// Each lost race means another check was counted, so the lock is soon what the re-read sees.
+const ADMISSION_ROUNDS: usize = 12;
+
+impl AttemptStore for DynamoStore {
+    async fn admit_login_attempt(
+        &self,
+        email: &Email,
+        source: &Source,
+        seen: LoginAttempts,
+        now_ms: i64,
+    ) -> Result<Admission, StoreError> {
+        // Compare-and-set: write the next record only if the stored one is still the one the
+        // decision was made on. A loser reads again and decides on what the winner wrote.
+        let mut seen = seen;
+        for _ in 0..ADMISSION_ROUNDS {
+            let next = match seen.admit(now_ms) {
+                Admission::Admitted(next) => next,
+                refused => return Ok(refused),
+            };
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attempts_item(email, source, &next)));
+            let put = if seen.expires_at == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("failures = :failures AND expires_at = :expires_at")
+                    .expression_attribute_values(":failures", n(seen.failures))
+                    .expression_attribute_values(":expires_at", n(seen.expires_at))
+            };
+            if written(put.send().await)? {
+                return Ok(Admission::Admitted(next));
+            }
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(attempts_key(email, source)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            seen = output
+                .item
+                .as_ref()
+                .map(attempts_from_item)
+                .unwrap_or_default();
+        }
+        // Still losing races: as many checks as that are running at once already.
+        Ok(Admission::Refused {
+            retry_after_seconds: 1,
+        })
+    }
+
+    async fn count_email_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> Result<EmailFailures, StoreError> {
+        let now = now_ms / 1000;
+        for _ in 0..3 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(email_failures_key(email)))
+                .update_expression("ADD failures :one")
+                .condition_expression("window_ends > :now")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(output) => {
+                    let item = output.attributes.unwrap_or_default();
+                    return Ok(EmailFailures {
+                        count: number_attr(&item, "failures")
+                            .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+                        window_ends: required_number(&item, "window_ends")?,
+                    });
+                }
+                Err(err) if condition_failed(&err) => {}
+                Err(err) => return Err(classify(err)),
+            }
+            // No window, or it has ended (DynamoDB deletes lazily): start a new one, unless a
+            // concurrent request just did.
+            let window_ends = now + EMAIL_WINDOW_SECONDS;
+            let mut item = email_failures_key(email);
+            item.extend([
+                ("entity".to_owned(), s("loginfail")),
+                ("failures".to_owned(), n(1)),
+                ("window_ends".to_owned(), n(window_ends)),
+                (TTL_ATTRIBUTE.to_owned(), n(window_ends)),
+            ]);
+            let started = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR window_ends <= :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            if written(started)? {
+                return Ok(EmailFailures {
+                    count: 1,
+                    window_ends,
+                });
+            }
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("the per-email failure window kept changing under concurrent writes")]
+        struct Contended;
+        Err(StoreError::Unavailable(Box::new(Contended)))
+    }
+
+    async fn forget_login_failures(
+        &self,
+        email: &Email,
+        source: &Source,
+        email_counted: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let forget_source = async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(attempts_key(email, source)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify)
+        };
+        let uncount_email = async {
+            if !email_counted {
+                return Ok(());
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(email_failures_key(email)))
+                .update_expression("ADD failures :minus_one")
+                .condition_expression("window_ends > :now AND failures > :zero")
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":now", n(now_ms / 1000))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            // Nothing to take back: the window ended, or holds nothing.
+            written(result).map(|_| ())
+        };
+        let (a, b) = tokio::join!(forget_source, uncount_email);
+        a.and(b)
+    }
+}

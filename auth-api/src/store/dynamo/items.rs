@@ -1,0 +1,294 @@
+//! Item keys and attribute codecs: how records become items and items records.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::errors::internal;
+use super::{Item, TTL_ATTRIBUTE};
+use crate::backoff::{LoginAttempts, Source};
+use crate::domain::Email;
+use crate::sessions::{RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::store::StoreError;
+use crate::users::UserRecord;
+
+pub(super) fn user_key(email: &Email) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("EMAIL#{}", email.as_str())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("USER".to_owned())),
+    ])
+}
+
+pub(super) fn attempts_key(email: &Email, source: &Source) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("LOGINFAIL#{}", email.as_str())),
+        ),
+        (
+            "sk".to_owned(),
+            AttributeValue::S(format!("SOURCE#{}", source.as_str())),
+        ),
+    ])
+}
+
+pub(super) fn email_failures_key(email: &Email) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("LOGINFAIL#{}", email.as_str())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("EMAIL".to_owned())),
+    ])
+}
+
+pub(super) fn family_key(family_id: Uuid) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("SESSION#{family_id}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("SESSION".to_owned())),
+    ])
+}
+
+pub(super) fn refresh_key(hash: &TokenHash) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("REFRESH#{}", hash.to_hex())),
+        ),
+        ("sk".to_owned(), AttributeValue::S("REFRESH".to_owned())),
+    ])
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn family_item(family: &SessionFamily) -> Item {
+    let mut item = family_key(family.family_id);
+    item.extend([
+        ("entity".to_owned(), s("session")),
+        ("user_id".to_owned(), s(family.user_id.to_string())),
+        ("email".to_owned(), s(family.email.as_str())),
+        ("epoch".to_owned(), n(family.epoch)),
+        ("revoked".to_owned(), AttributeValue::Bool(family.revoked)),
+        ("created_at_ms".to_owned(), n(family.created_at_ms)),
+        (TTL_ATTRIBUTE.to_owned(), n(family.expires_at)),
+    ]);
+    item
+}
+
+/// A new (unspent) refresh token item.
+pub(super) fn refresh_item(token: &RefreshRecord) -> Item {
+    let mut item = refresh_key(&token.hash);
+    item.extend([
+        ("entity".to_owned(), s("refresh")),
+        ("family_id".to_owned(), s(token.family_id.to_string())),
+        ("user_id".to_owned(), s(token.user_id.to_string())),
+        ("email".to_owned(), s(token.email.as_str())),
+        ("issued_at_ms".to_owned(), n(token.issued_at_ms)),
+        (TTL_ATTRIBUTE.to_owned(), n(token.expires_at)),
+        ("token_status".to_owned(), s("active")),
+    ]);
+    item
+}
+
+pub(super) fn uuid_attr(item: &Item, name: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(string_attr(item, name)?)
+        .map_err(|_| corrupt(item, format!("{name} is not a UUID")))
+}
+
+pub(super) fn email_attr(item: &Item) -> Result<Email, StoreError> {
+    Email::parse(string_attr(item, "email")?).map_err(|_| corrupt(item, "email is not valid"))
+}
+
+pub(super) fn required_number(item: &Item, name: &str) -> Result<i64, StoreError> {
+    number_attr(item, name)
+        .ok_or_else(|| corrupt(item, format!("attribute {name} missing or not a number")))
+}
+
+pub(super) fn family_from_item(item: &Item) -> Result<SessionFamily, StoreError> {
+    Ok(SessionFamily {
+        family_id: Uuid::parse_str(
+            string_attr(item, "pk")?
+                .strip_prefix("SESSION#")
+                .unwrap_or_default(),
+        )
+        .map_err(|_| corrupt(item, "session key is not SESSION#<uuid>"))?,
+        user_id: uuid_attr(item, "user_id")?,
+        email: email_attr(item)?,
+        epoch: u64::try_from(required_number(item, "epoch")?)
+            .map_err(|_| corrupt(item, "epoch is negative"))?,
+        revoked: matches!(item.get("revoked"), Some(AttributeValue::Bool(true))),
+        created_at_ms: required_number(item, "created_at_ms")?,
+        expires_at: required_number(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+pub(super) fn refresh_from_item(
+    hash: &TokenHash,
+    item: &Item,
+) -> Result<RefreshRecord, StoreError> {
+    let spent = match string_attr(item, "token_status")? {
+        "active" => None,
+        "spent" => {
+            let sealed_successor = match item.get("successor") {
+                Some(AttributeValue::B(blob)) => <[u8; 32]>::try_from(blob.as_ref()).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| corrupt(item, "successor is not 32 bytes"))?;
+            let successor_hash = TokenHash::from_hex(string_attr(item, "successor_hash")?)
+                .ok_or_else(|| corrupt(item, "successor_hash is not hex"))?;
+            Some(Spent {
+                at_ms: required_number(item, "spent_at_ms")?,
+                sealed_successor,
+                successor_hash,
+            })
+        }
+        _ => return Err(corrupt(item, "token_status is unknown")),
+    };
+    Ok(RefreshRecord {
+        hash: *hash,
+        family_id: uuid_attr(item, "family_id")?,
+        user_id: uuid_attr(item, "user_id")?,
+        email: email_attr(item)?,
+        issued_at_ms: required_number(item, "issued_at_ms")?,
+        expires_at: required_number(item, TTL_ATTRIBUTE)?,
+        spent,
+    })
+}
+
+/// The condition that the user item is at `epoch` (a user written before epochs has none).
+pub(super) fn epoch_condition(epoch: u64) -> &'static str {
+    if epoch == 0 {
+        "user_id = :user_id AND (attribute_not_exists(session_epoch) OR session_epoch = :epoch)"
+    } else {
+        "user_id = :user_id AND session_epoch = :epoch"
+    }
+}
+
+pub(super) fn put(item: Item, table: &str) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(internal)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+pub(super) fn number_attr(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub(super) fn attempts_from_item(item: &Item) -> LoginAttempts {
+    LoginAttempts {
+        failures: number_attr(item, "failures").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        locked_until_ms: number_attr(item, "locked_until_ms"),
+        // A stored record always has a positive expiry; 0 would read as "no record".
+        expires_at: number_attr(item, TTL_ATTRIBUTE).unwrap_or(1).max(1),
+    }
+}
+
+pub(super) fn attempts_item(email: &Email, source: &Source, attempts: &LoginAttempts) -> Item {
+    let mut item = attempts_key(email, source);
+    item.extend([
+        ("entity".to_owned(), s("loginfail")),
+        ("failures".to_owned(), n(attempts.failures)),
+        (TTL_ATTRIBUTE.to_owned(), n(attempts.expires_at)),
+    ]);
+    if let Some(until) = attempts.locked_until_ms {
+        item.insert("locked_until_ms".to_owned(), n(until));
+    }
+    item
+}
+
+pub(super) fn string_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(text)) => Ok(text.as_str()),
+        _ => Err(corrupt(
+            item,
+            format!("attribute {name} missing or not a string"),
+        )),
+    }
+}
+
+/// The list of strings `name`; a missing attribute is `None`.
+pub(super) fn string_list_attr(item: &Item, name: &str) -> Result<Option<Vec<String>>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| {
+                v.as_s()
+                    .cloned()
+                    .map_err(|_| corrupt(item, format!("{name} holds a non-string")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(corrupt(item, format!("{name} is not a list"))),
+    }
+}
+
+pub(super) fn string_list(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().cloned().map(AttributeValue::S).collect())
+}
+
+pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
+    let roles =
+        string_list_attr(item, "roles")?.ok_or_else(|| corrupt(item, "roles is missing"))?;
+    Ok(UserRecord {
+        user_id: Uuid::parse_str(string_attr(item, "user_id")?)
+            .map_err(|_| corrupt(item, "user_id is not a UUID"))?,
+        email: Email::parse(string_attr(item, "email")?)
+            .map_err(|_| corrupt(item, "email is not valid"))?,
+        password_hash: SecretString::from(string_attr(item, "password_hash")?.to_owned()),
+        roles,
+        created_at: OffsetDateTime::parse(string_attr(item, "created_at")?, &Rfc3339)
+            .map_err(|_| corrupt(item, "created_at is not RFC 3339"))?,
+        session_epoch: number_attr(item, "session_epoch")
+            .map_or(Ok(0), u64::try_from)
+            .map_err(|_| corrupt(item, "session_epoch is negative"))?,
+        trusted_sources: string_list_attr(item, "trusted_sources")?.unwrap_or_default(),
+    })
+}
+
+/// A stored item this code cannot read, named by its kind (from its sort key).
+#[derive(Debug, thiserror::Error)]
+#[error("stored {kind} item is invalid: {problem}")]
+struct CorruptItem {
+    kind: &'static str,
+    problem: String,
+}
+
+pub(super) fn corrupt(item: &Item, problem: impl Into<String>) -> StoreError {
+    let kind = match item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+    {
+        Some("USER") => "user",
+        Some("SESSION") => "session",
+        Some("REFRESH") => "refresh token",
+        Some("EMAIL") => "failed-login (per email)",
+        Some(sk) if sk.starts_with("SOURCE#") => "failed-login (per source)",
+        _ => "unknown",
+    };
+    internal(CorruptItem {
+        kind,
+        problem: problem.into(),
+    })
+}

@@ -1,0 +1,125 @@
+//! The DynamoDB store. Table layout (README "Table layout"):
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>`, `session_epoch`, `trusted_sources` (list) |
+//! | failed logins per source | `LOGINFAIL#<email>` | `SOURCE#<ip>` | `failures`, `locked_until_ms`, `expires_at` (TTL, a day after the last check); written only conditionally on the values read |
+//! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `failures` (moved only by `ADD`), `window_ends`, `expires_at` (TTL, the window's end) |
+//! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh) |
+//! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash` |
+//!
+//! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id.
+//! `expires_at` (Unix seconds) is the table's TTL attribute.
+//!
+//! One file per concern: `items` (keys and attribute codecs), `errors` (how SDK errors map to
+//! [`StoreError`]), `schema` (the table itself), and one per trait: `users`, `attempts`,
+//! `sessions`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+
+use super::StoreError;
+
+mod attempts;
+mod errors;
+mod items;
+mod schema;
+mod sessions;
+mod users;
+
+use errors::{classify, internal};
+pub use schema::{TTL_ATTRIBUTE, USER_ID_INDEX};
+
+/// An item as the SDK reads and writes it.
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The items with these keys, read consistently in one round trip.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let keys = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(internal)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(classify)?;
+        if output
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys.is_empty()))
+        {
+            #[derive(Debug, thiserror::Error)]
+            #[error("DynamoDB left keys of a BatchGetItem unprocessed (throttled)")]
+            struct Unprocessed;
+            return Err(StoreError::Unavailable(Box::new(Unprocessed)));
+        }
+        Ok(output
+            .responses
+            .unwrap_or_default()
+            .remove(&self.table)
+            .unwrap_or_default())
+    }
+
+    /// Writes `items` all or nothing. A failed condition, or a concurrent transaction on one
+    /// of the items, is a `Conflict`.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let lost_a_race = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                        e.cancellation_reasons().iter().any(|r| {
+                            matches!(
+                                r.code(),
+                                Some("ConditionalCheckFailed" | "TransactionConflict")
+                            )
+                        })
+                    }
+                    _ => false,
+                };
+                if lost_a_race {
+                    Err(StoreError::Conflict)
+                } else {
+                    Err(classify(err))
+                }
+            }
+        }
+    }
+
+    fn sk_of(item: &Item) -> Option<&str> {
+        item.get("sk")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    }
+}

@@ -1,0 +1,146 @@
+//! Sessions: a family item per login and an item per refresh token, written in transactions.
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use uuid::Uuid;
+
+use super::DynamoStore;
+use super::errors::{classify, internal, written};
+use super::items::*;
+use crate::domain::Email;
+use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::store::{SessionStore, StoreError};
+
+impl SessionStore for DynamoStore {
+    async fn start_session(
+        &self,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        self.transact(vec![
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(refresh_key(hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let token = refresh_from_item(hash, &item)?;
+        let mut lookup = RefreshLookup {
+            family: None,
+            user: None,
+            token,
+        };
+        for item in self
+            .batch_get(vec![
+                family_key(lookup.token.family_id),
+                user_key(&lookup.token.email),
+            ])
+            .await?
+        {
+            match Self::sk_of(&item) {
+                Some("SESSION") => lookup.family = Some(family_from_item(&item)?),
+                Some("USER") => lookup.user = Some(user_from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(Some(lookup))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        spent_hash: &TokenHash,
+        spent: &Spent,
+        successor: &RefreshRecord,
+        epoch: u64,
+    ) -> Result<(), StoreError> {
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(refresh_key(spent_hash)))
+            .update_expression(
+                "SET token_status = :spent, spent_at_ms = :at, successor = :sealed, \
+                 successor_hash = :successor_hash",
+            )
+            .condition_expression("token_status = :active AND family_id = :family_id")
+            .expression_attribute_values(":spent", s("spent"))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":at", n(spent.at_ms))
+            .expression_attribute_values(
+                ":sealed",
+                AttributeValue::B(Blob::new(spent.sealed_successor.to_vec())),
+            )
+            .expression_attribute_values(":successor_hash", s(spent.successor_hash.to_hex()))
+            .expression_attribute_values(":family_id", s(successor.family_id.to_string()))
+            .build()
+            .map_err(internal)?;
+        let extend_family = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(family_key(successor.family_id)))
+            .update_expression("SET expires_at = :expires_at")
+            .condition_expression("revoked = :false AND epoch = :epoch")
+            .expression_attribute_values(":expires_at", n(successor.expires_at))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":epoch", n(epoch))
+            .build()
+            .map_err(internal)?;
+        let user_at_epoch = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&successor.email)))
+            .condition_expression(epoch_condition(epoch))
+            .expression_attribute_values(":user_id", s(successor.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(epoch))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(spend).build(),
+            put(refresh_item(successor), &self.table)?,
+            TransactWriteItem::builder().update(extend_family).build(),
+            TransactWriteItem::builder()
+                .condition_check(user_at_epoch)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(family_key(family_id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        // No such family is not an error: nothing is left to revoke.
+        written(result).map(|_| ())
+    }
+
+    async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(email)))
+            .update_expression("ADD session_epoch :one")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":user_id", s(user_id.to_string()))
+            .send()
+            .await;
+        written(result)
+    }
+}

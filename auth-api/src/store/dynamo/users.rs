@@ -1,0 +1,184 @@
+//! Users: one item each, keyed by email; `gsi1` finds them by id.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use secrecy::{ExposeSecret, SecretString};
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::errors::{classify, internal, written};
+use super::items::*;
+use super::{DynamoStore, USER_ID_INDEX};
+use crate::backoff::{LoginAttempts, Source};
+use crate::domain::Email;
+use crate::sessions::{RefreshRecord, SessionFamily};
+use crate::store::{StoreError, UserStore};
+use crate::users::UserRecord;
+
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let created_at = user.created_at.format(&Rfc3339).map_err(internal)?;
+        let mut item = user_key(&user.email);
+        item.extend([
+            ("entity".to_owned(), AttributeValue::S("user".to_owned())),
+            (
+                "user_id".to_owned(),
+                AttributeValue::S(user.user_id.to_string()),
+            ),
+            (
+                "gsi1pk".to_owned(),
+                AttributeValue::S(format!("USER#{}", user.user_id)),
+            ),
+            (
+                "email".to_owned(),
+                AttributeValue::S(user.email.as_str().to_owned()),
+            ),
+            (
+                "password_hash".to_owned(),
+                AttributeValue::S(user.password_hash.expose_secret().to_owned()),
+            ),
+            ("roles".to_owned(), string_list(&user.roles)),
+            ("created_at".to_owned(), AttributeValue::S(created_at)),
+            ("session_epoch".to_owned(), n(user.session_epoch)),
+        ]);
+        if !user.trusted_sources.is_empty() {
+            item.insert(
+                "trusted_sources".to_owned(),
+                string_list(&user.trusted_sources),
+            );
+        }
+        // One conditional write, no read first: concurrent registrations of one email race
+        // inside DynamoDB, where exactly one wins.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if written(result)? {
+            Ok(())
+        } else {
+            Err(StoreError::EmailTaken)
+        }
+    }
+
+    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(USER_ID_INDEX)
+            .key_condition_expression("gsi1pk = :id")
+            .expression_attribute_values(":id", AttributeValue::S(format!("USER#{user_id}")))
+            .limit(1)
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .items
+            .unwrap_or_default()
+            .first()
+            .map(user_from_item)
+            .transpose()
+    }
+
+    async fn find_user_for_login(
+        &self,
+        email: &Email,
+        source: &Source,
+    ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
+        // One round trip for both items.
+        let mut user = None;
+        let mut attempts = LoginAttempts::default();
+        for item in self
+            .batch_get(vec![user_key(email), attempts_key(email, source)])
+            .await?
+        {
+            match Self::sk_of(&item) {
+                Some("USER") => user = Some(user_from_item(&item)?),
+                Some(sk) if sk.starts_with("SOURCE#") => attempts = attempts_from_item(&item),
+                _ => {}
+            }
+        }
+        Ok((user, attempts))
+    }
+
+    async fn set_trusted_sources(
+        &self,
+        user: &UserRecord,
+        sources: &[String],
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET trusted_sources = :sources")
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":sources", string_list(sources))
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .send()
+            .await;
+        // A user deleted or replaced meanwhile keeps nothing of this one's.
+        written(result).map(|_| ())
+    }
+
+    async fn rehash_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET password_hash = :new_hash")
+            .condition_expression("user_id = :user_id AND password_hash = :old_hash")
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
+            .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
+            .send()
+            .await;
+        if written(result)? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn change_password(
+        &self,
+        user: &UserRecord,
+        new_hash: &SecretString,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        if family.epoch != user.session_epoch + 1 {
+            return Err(StoreError::Conflict);
+        }
+        let condition = format!(
+            "{} AND password_hash = :old_hash",
+            epoch_condition(user.session_epoch)
+        );
+        let update_user = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("SET password_hash = :new_hash, session_epoch = :new_epoch")
+            .condition_expression(condition)
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(user.session_epoch))
+            .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
+            .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
+            .expression_attribute_values(":new_epoch", n(family.epoch))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(update_user).build(),
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
+    }
+}

@@ -1,0 +1,48 @@
+//! User accounts as stored.
+
+use secrecy::SecretString;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::backoff::{Source, TRUSTED_SOURCES};
+use crate::domain::Email;
+
+/// A stored user.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user_id: Uuid,
+    pub email: Email,
+    /// bcrypt hash of the password.
+    pub password_hash: SecretString,
+    pub roles: Vec<String>,
+    pub created_at: OffsetDateTime,
+    /// Sessions of an older epoch are dead: logout-all and a password change move it on.
+    pub session_epoch: u64,
+    /// Addresses of the latest successful sign-ins, newest first (at most
+    /// [`TRUSTED_SOURCES`]): exempt from the per-email failure limit.
+    pub trusted_sources: Vec<String>,
+}
+
+impl UserRecord {
+    /// Whether the user signed in from `source` lately.
+    pub fn trusts(&self, source: &Source) -> bool {
+        self.trusted_sources.iter().any(|s| s == source.as_str())
+    }
+
+    /// The trusted sources once `source` has signed in: it first, at most
+    /// [`TRUSTED_SOURCES`]. `None` if `source` is already first.
+    pub fn trusted_sources_with(&self, source: &Source) -> Option<Vec<String>> {
+        if self.trusted_sources.first().map(String::as_str) == Some(source.as_str()) {
+            return None;
+        }
+        let mut sources = vec![source.as_str().to_owned()];
+        sources.extend(
+            self.trusted_sources
+                .iter()
+                .filter(|s| s.as_str() != source.as_str())
+                .cloned(),
+        );
+        sources.truncate(TRUSTED_SOURCES);
+        Some(sources)
+    }
+}
