@@ -31,6 +31,7 @@ fn app() -> App<MemoryStore> {
         verifier: TokenVerifier::new(keys, settings, 30),
         passwords: Passwords::new(COST).unwrap(),
         sessions: SessionSettings::default(),
+        clock: std::sync::Arc::new(shared::SystemClock),
     }
 }
 

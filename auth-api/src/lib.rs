@@ -2,11 +2,12 @@
 //! JWKS and health as one lambda_http handler over a
 //! [`Store`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::{TokenIssuer, TokenVerifier};
+use shared::{Clock, TokenIssuer, TokenVerifier};
 
 pub mod backoff;
 pub mod body;
@@ -34,6 +35,8 @@ pub struct App<S> {
     pub verifier: TokenVerifier,
     pub passwords: Passwords,
     pub sessions: SessionSettings,
+    /// The time, for every expiry, window and lock (a [`shared::SystemClock`] in Lambda).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl<S: Store> App<S> {

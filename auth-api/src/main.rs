@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         verifier: config.verifier,
         passwords: or_report(Passwords::new(config.bcrypt_cost))?,
         sessions: config.sessions,
+        clock: std::sync::Arc::new(shared::SystemClock),
     };
     let app = &app;
     let handler =

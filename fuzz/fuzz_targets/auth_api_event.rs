@@ -26,6 +26,7 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
         verifier: TokenVerifier::new(keys, settings, 30),
         passwords: Passwords::new(4).expect("cost 4"),
         sessions: SessionSettings::default(),
+        clock: std::sync::Arc::new(shared::SystemClock),
     }
 });
 

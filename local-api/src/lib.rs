@@ -253,6 +253,7 @@ impl LocalConfig {
             verifier: self.verifier(),
             passwords,
             sessions: self.sessions,
+            clock: Arc::new(shared::SystemClock),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         Ok(Gateway::new(spec, app, authorizer))

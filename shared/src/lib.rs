@@ -3,12 +3,14 @@
 //!
 //! Nothing here knows HTTP or DynamoDB.
 
+pub mod clock;
 pub mod config;
 pub mod init;
 pub mod keys;
 pub mod logging;
 pub mod token;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, Env};
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
 pub use token::{

@@ -274,15 +274,19 @@ impl TokenVerifier {
         &self.keys
     }
 
-    /// Checks `token` completely and returns its claims.
+    /// Checks `token` completely, at the system's current time, and returns its claims.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_at(token, now_unix())
+    }
+
+    /// Checks `token` completely as of `now` (Unix seconds) and returns its claims.
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
         let Some(cache) = &self.cache else {
-            return self.verify_uncached(token);
+            return self.verify_uncached(token, now);
         };
-        let now = now_unix();
         if let Some(claims) = cache.get(token) {
             // Exactly the checks jsonwebtoken makes of `exp` and `nbf`.
             if claims.exp < now.saturating_sub(self.leeway) {
@@ -293,12 +297,12 @@ impl TokenVerifier {
             }
             return Ok(claims);
         }
-        let claims = self.verify_uncached(token)?;
+        let claims = self.verify_uncached(token, now)?;
         cache.insert(token, &claims, now);
         Ok(claims)
     }
 
-    fn verify_uncached(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
         let well_formed = token.split('.').count() == 3
             && token.split('.').all(|segment| {
                 !segment.is_empty()
@@ -368,7 +372,6 @@ impl TokenVerifier {
             })
         })?;
         // The checks, in jsonwebtoken's order: expiry, not-before, issuer, audience.
-        let now = now_unix();
         if claims.exp < now.saturating_sub(self.leeway) {
             return Err(TokenError::Expired);
         }

@@ -34,6 +34,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
         verifier: TokenVerifier::new(keys, settings(), 30),
         passwords: Passwords::new(4).expect("cost 4 is valid"),
         sessions: SessionSettings::default(),
+        clock: std::sync::Arc::new(shared::SystemClock),
     }
 }
 

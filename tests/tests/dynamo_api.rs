@@ -248,7 +248,9 @@ async fn a_missing_table_is_a_500_not_a_retryable_503() {
 
 #[tokio::test]
 async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_alike() {
-    let app = app_with_ada().await;
+    let mut app = app_with_ada().await;
+    let clock = shared::ManualClock::starting_now();
+    app.clock = Arc::new(clock.clone());
     for email in ["ada@example.com", "nobody@example.com"] {
         for attempt in 1..=5 {
             let answer = send(&app, login_event(email, "wrong horse battery staple")).await;
@@ -265,7 +267,7 @@ async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_ali
     let unknown = send(&app, login_event("nobody@example.com", STRONG_PASSWORD)).await;
     assert_eq!((known.status, &known.text), (unknown.status, &unknown.text));
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance_ms(1000);
     assert_eq!(
         status(&app, login_event("ada@example.com", STRONG_PASSWORD)).await,
         200

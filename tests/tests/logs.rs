@@ -50,8 +50,8 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         settings(),
         900,
     );
-    // Reuse is detected at once, so the flow can show it without waiting.
-    app.sessions.reuse_grace_seconds = 0;
+    let clock = shared::ManualClock::starting_now();
+    app.clock = std::sync::Arc::new(clock.clone());
     let ada = |password| credentials("ada@example.com", password);
 
     let registered = post(&app, "/register", ada(STRONG_PASSWORD), None).await;
@@ -66,7 +66,7 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         .json();
     let first = json!({"refresh_token": session["refresh_token"]});
     let rotated = post(&app, "/refresh", first.clone(), None).await.json();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    clock.advance_ms((app.sessions.reuse_grace_seconds + 1) * 1000);
     assert_eq!(post(&app, "/refresh", first, None).await.status, 401);
     let other = post(&app, "/login", ada(STRONG_PASSWORD), None)
         .await

@@ -1,6 +1,5 @@
 use lambda_http::Request;
 use secrecy::SecretString;
-use shared::token::now_unix_ms;
 
 use super::{Reply, audit, token_reply};
 use crate::App;
@@ -123,7 +122,7 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         .await?;
     // Counted and judged by the email and source alone, registered or not, so a 429 says
     // nothing about whether an account exists.
-    let now_ms = now_unix_ms();
+    let now_ms = app.clock.now_ms();
     let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, req, now_ms).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = app.passwords.verify(password.clone(), stored_hash).await?;

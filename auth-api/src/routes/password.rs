@@ -2,7 +2,6 @@
 
 use lambda_http::Request;
 use secrecy::SecretString;
-use shared::token::now_unix_ms;
 
 use super::{Reply, audit, caller, token_reply};
 use crate::App;
@@ -59,7 +58,7 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
-    let now_ms = now_unix_ms();
+    let now_ms = app.clock.now_ms();
     let check = PasswordCheck::admit(app, &email, Some(&user), seen, req, now_ms).await?;
     let matched = app
         .passwords

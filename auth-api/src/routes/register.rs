@@ -46,9 +46,7 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
 
     let password_hash = app.passwords.hash(password).await?;
     // Whole seconds: the stored value and the response agree exactly.
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let now = OffsetDateTime::from_unix_timestamp(app.clock.now()).map_err(ApiError::internal)?;
     let user = UserRecord {
         user_id: Uuid::new_v4(),
         email,

@@ -1,7 +1,6 @@
 //! `POST /refresh`, `POST /logout` and `POST /logout-all`: the life of a session.
 
 use lambda_http::Request;
-use shared::token::now_unix_ms;
 
 use super::{Reply, audit, caller, token_reply};
 use crate::App;
@@ -31,7 +30,7 @@ pub async fn refresh<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Api
     let presented = presented_token(req)?.ok_or(ApiError::InvalidRefreshToken)?;
     let hash = presented.hash();
     for _ in 0..ROTATION_ATTEMPTS {
-        let now_ms = now_unix_ms();
+        let now_ms = app.clock.now_ms();
         let now = now_ms / 1000;
         let RefreshLookup {
             token,

@@ -19,10 +19,13 @@ pub fn verify<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> 
             tracing::info!(reason = "no_bearer_token", "token refused");
             ApiError::InvalidToken
         })?;
-    let claims = app.verifier.verify(token).map_err(|e| {
-        tracing::info!(reason = e.code(), "token refused");
-        ApiError::InvalidToken
-    })?;
+    let claims = app
+        .verifier
+        .verify_at(token, app.clock.now())
+        .map_err(|e| {
+            tracing::info!(reason = e.code(), "token refused");
+            ApiError::InvalidToken
+        })?;
     let user_id = claims.sub.clone();
     Ok(Reply::json(StatusCode::OK, &claims, Some(user_id)))
 }
