@@ -247,11 +247,6 @@ mod tests {
     }
 
     #[test]
-    fn two_tokens_differ() {
-        assert_ne!(RefreshToken::generate(), RefreshToken::generate());
-    }
-
-    #[test]
     fn only_the_sealing_token_unseals_the_successor() {
         let old = RefreshToken::generate();
         let successor = RefreshToken::generate();

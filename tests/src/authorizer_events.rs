@@ -2,6 +2,7 @@
 
 use authorizer::Authorizer;
 use authorizer::V2Response;
+use authorizer::policy::{Effect, PolicyDocument};
 use authorizer::rules::Rules;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -140,5 +141,55 @@ pub fn subject(roles: &[&str]) -> Subject {
         user_id: Uuid::new_v4(),
         email: "ada@example.com".into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+/// How API Gateway judges a call to `method_arn` under `policy`, worked out here from the
+/// serialized policy (what API Gateway receives), independently of the authorizer's own
+/// `PolicyDocument::evaluate`: an explicit Deny wins, then any Allow, else `None` (the
+/// implicit deny).
+pub fn judge(policy: &PolicyDocument, method_arn: &str) -> Option<Effect> {
+    let json = serde_json::to_value(policy).expect("policies serialize");
+    let strings = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .map(|s| s.as_str().expect("strings").to_owned())
+                .collect(),
+            other => panic!("not a string or list: {other}"),
+        }
+    };
+    let mut effects = Vec::new();
+    for statement in json["Statement"].as_array().expect("a Statement list") {
+        let applies = strings(&statement["Action"])
+            .iter()
+            .any(|a| glob(a.as_bytes(), b"execute-api:Invoke"))
+            && strings(&statement["Resource"])
+                .iter()
+                .any(|r| glob(r.as_bytes(), method_arn.as_bytes()));
+        if applies {
+            effects.push(statement["Effect"].as_str().expect("an Effect").to_owned());
+        }
+    }
+    if effects.iter().any(|e| e == "Deny") {
+        Some(Effect::Deny)
+    } else if effects.iter().any(|e| e == "Allow") {
+        Some(Effect::Allow)
+    } else {
+        None
+    }
+}
+
+/// IAM wildcards, by recursion: `*` any run of characters (`/` included), `?` any one.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => glob(&pattern[1..], &text[1..]),
+        _ => false,
     }
 }

@@ -3,7 +3,7 @@
 //! audit line with the user id and the source IP API Gateway saw, and no secret reaches any
 //! line. (That setup lets no crate but ours log at TRACE, where the runtime prints raw events
 //! and the SDK whole DynamoDB responses, hashes and all. The release binaries are checked the
-//! same way, stdout and stderr, in runtime_contract.rs.)
+//! same way, stdout and stderr, in it/runtime_contract.rs.)
 
 use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, settings, test_app};
 use integration_tests::dynamo::{endpoint, fresh_store};

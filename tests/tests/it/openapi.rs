@@ -11,7 +11,7 @@ use auth_api::routes::Route;
 use integration_tests::local::TEMPLATE;
 use serde_norway::Value;
 
-const OPENAPI: &str = include_str!("../../openapi.yaml");
+const OPENAPI: &str = include_str!("../../../openapi.yaml");
 
 /// A set of (method, path).
 type Routes = BTreeSet<(String, String)>;
@@ -69,7 +69,7 @@ fn every_route_behind_the_authorizer_is_documented_as_needing_a_bearer_token() {
     assert_eq!(extra, [&("GET".to_owned(), "/verify".to_owned())]);
 }
 
-const README: &str = include_str!("../../README.md");
+const README: &str = include_str!("../../../README.md");
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use integration_tests::app::{TEST_PEM, settings};
 use integration_tests::authorizer_events::{
-    ALL_AUTH_KINDS, AuthKind, HS256_SECRET, Keys, arn_prefix, event, subject,
+    ALL_AUTH_KINDS, AuthKind, HS256_SECRET, Keys, arn_prefix, event, judge, subject,
 };
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -169,7 +169,7 @@ fn http_api_catch_all_and_templated_routes_admit_a_valid_token() {
         let response = authorizer.decide(ev).unwrap();
         let policy = policy_of(&response);
         assert_eq!(
-            policy.evaluate(&route_arn),
+            judge(policy, &route_arn),
             Some(Effect::Allow),
             "{route_key}"
         );
@@ -197,7 +197,7 @@ fn with_rules_a_route_arn_without_a_concrete_path_admits_only_tokens_that_pass_e
             let route_arn = ev["routeArn"].as_str().unwrap().to_owned();
             let response = authorizer.decide(ev).unwrap();
             assert_eq!(
-                policy_of(&response).evaluate(&route_arn),
+                judge(policy_of(&response), &route_arn),
                 Some(expected),
                 "{route_key}"
             );
@@ -216,11 +216,11 @@ fn with_rules_a_route_arn_without_a_concrete_path_admits_only_tokens_that_pass_e
     let policy = policy_of(&response);
     let prefix = arn_prefix(AuthKind::V2);
     assert_eq!(
-        policy.evaluate(&format!("{prefix}/GET/items")),
+        judge(policy, &format!("{prefix}/GET/items")),
         Some(Effect::Allow)
     );
     assert_eq!(
-        policy.evaluate(&format!("{prefix}/GET/admin/users")),
+        judge(policy, &format!("{prefix}/GET/admin/users")),
         Some(Effect::Deny)
     );
 }
@@ -252,11 +252,11 @@ fn with_rules_http_api_answers_are_policies_so_a_cached_answer_cannot_open_an_ad
     let cached = policy_of(&first);
     let prefix = arn_prefix(AuthKind::V2);
     assert_eq!(
-        cached.evaluate(&format!("{prefix}/GET/items")),
+        judge(cached, &format!("{prefix}/GET/items")),
         Some(Effect::Allow)
     );
     assert_eq!(
-        cached.evaluate(&format!("{prefix}/GET/admin/users")),
+        judge(cached, &format!("{prefix}/GET/admin/users")),
         Some(Effect::Deny)
     );
 
@@ -302,7 +302,7 @@ fn a_role_the_rules_refuse_gets_a_deny_policy() {
             .decide(event(kind, "GET", "/admin/users", Some(&bearer(&user))))
             .unwrap();
         let policy = policy_of(&response);
-        assert_eq!(policy.evaluate(&arn), Some(Effect::Deny), "{kind:?}");
+        assert_eq!(judge(policy, &arn), Some(Effect::Deny), "{kind:?}");
         let deny = policy
             .statement
             .iter()
@@ -331,7 +331,10 @@ fn a_role_the_rules_refuse_gets_a_deny_policy() {
     let policy = policy_of(&response);
     assert!(policy.statement.iter().all(|s| s.effect == Effect::Deny));
     assert_eq!(
-        policy.evaluate(&format!("{}/GET/items", arn_prefix(AuthKind::Token))),
+        judge(
+            policy,
+            &format!("{}/GET/items", arn_prefix(AuthKind::Token))
+        ),
         Some(Effect::Deny)
     );
 }
@@ -399,22 +402,19 @@ fn one_cached_answer_is_right_for_every_route() {
                 ))
                 .unwrap();
             assert_eq!(
-                policy_of(&cached).evaluate(&arn),
+                judge(policy_of(&cached), &arn),
                 expected,
                 "{roles:?} {route}"
             );
             assert_eq!(
-                policy_of(&fresh).evaluate(&arn),
+                judge(policy_of(&fresh), &arn),
                 expected,
                 "{roles:?} {route}"
             );
         }
         // And nothing on another stage or API.
         let other_stage = "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/test/GET/items";
-        assert_ne!(
-            policy_of(&cached).evaluate(other_stage),
-            Some(Effect::Allow)
-        );
+        assert_ne!(judge(policy_of(&cached), other_stage), Some(Effect::Allow));
     }
 }
 

@@ -1,9 +1,11 @@
 //! Property tests: whatever the token or event, the authorizer answers — it never panics, and
 //! it never lets an unsigned token through.
 
-use authorizer::{Unauthorized, V2Response};
-use integration_tests::authorizer_events::{ALL_AUTH_KINDS, Keys, event};
+use authorizer::policy::Effect;
+use authorizer::{AuthorizerResponse, Unauthorized, V2Response};
+use integration_tests::authorizer_events::{ALL_AUTH_KINDS, Keys, arn_prefix, event, judge};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value};
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
@@ -65,12 +67,28 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_paths_and_methods_never_panic(method in "[A-Z*]{0,8}", path in "/[ -~]{0,60}") {
+    fn any_route_gets_the_policy_the_rules_say(method in "[A-Z*]{0,8}", path in "/[ -~]{0,60}") {
         let keys = Keys::ed25519();
         let token = keys.token(&["user"]);
         let authorizer = keys.authorizer(Some(r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#), V2Response::Iam);
         for kind in ALL_AUTH_KINDS {
-            let _ = authorizer.decide(event(kind, &method, &path, Some(&format!("Bearer {token}"))));
+            let answer = authorizer.decide(event(kind, &method, &path, Some(&format!("Bearer {token}"))));
+            // A valid token always gets a policy; whatever the route, it denies the admin
+            // routes to a user and allows the rest (judged independently of the crate).
+            let Ok(AuthorizerResponse::Policy(policy)) = answer else {
+                return Err(TestCaseError::fail(format!("{kind:?}: no policy: {answer:?}")));
+            };
+            let arn = format!("{}/{method}{path}", arn_prefix(kind));
+            let admin_route = judge(&policy.policy_document, &format!("{}/GET/admin/x", arn_prefix(kind)));
+            prop_assert_eq!(admin_route, Some(Effect::Deny));
+            // A templated path (`{…}`) names no concrete route: denied to a token that fails
+            // a rule.
+            let expected = if (method == "GET" && path.starts_with("/admin/")) || path.contains('{') {
+                Effect::Deny
+            } else {
+                Effect::Allow
+            };
+            prop_assert_eq!(judge(&policy.policy_document, &arn), Some(expected), "{}", arn);
         }
     }
 }
