@@ -2,6 +2,9 @@
 //! floor of bcrypt cost 10: a login, a login for an unknown email, a login with a wrong
 //! password (these two must cost the same), and a registration.
 
+// A benchmark that cannot set up should stop loudly, as a test would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 

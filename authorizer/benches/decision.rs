@@ -1,5 +1,8 @@
 //! One whole authorizer decision: event JSON in, response JSON out.
 
+// A benchmark that cannot set up should stop loudly, as a test would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use authorizer::{Authorizer, DEFAULT_TOKEN_CACHE, V2Response};

@@ -1,6 +1,9 @@
 //! Token sign and verify, EdDSA and HS256, through the same issuer and verifier the Lambdas
 //! use; and a bare Ed25519 signature check, the floor under every EdDSA verification.
 
+// A benchmark that cannot set up should stop loudly, as a test would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

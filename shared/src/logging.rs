@@ -49,7 +49,8 @@ pub fn init() {
     init_with_writer(std::io::stdout);
 }
 
-/// Installs the global subscriber writing to `writer`.
+/// Installs the global subscriber writing to `writer`, with the level and format Lambda's
+/// variables say.
 pub fn init_with_writer<W>(writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -57,9 +58,18 @@ where
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
-    let cap = filter_fn(|meta| allowed(meta.level(), meta.target()));
-    let filter = filter(level.as_deref()).and(cap);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    init_with(writer, level.as_deref(), json);
+}
+
+/// Installs the global subscriber writing to `writer` at `level` (`RUST_LOG` directives are
+/// still read), as JSON lines if `json`.
+pub fn init_with<W>(writer: W, level: Option<&str>, json: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let cap = filter_fn(|meta| allowed(meta.level(), meta.target()));
+    let filter = filter(level).and(cap);
     let layer = fmt::layer()
         .with_target(false)
         .without_time()

@@ -34,15 +34,10 @@ fn audit_events(text: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at_trace() {
-    // SAFETY: this is the only test in this binary, and nothing else reads the environment
-    // concurrently.
-    unsafe {
-        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "trace");
-        std::env::set_var("AWS_LAMBDA_LOG_FORMAT", "JSON");
-    }
     let captured = Captured::default();
     let writer = captured.clone();
-    shared::logging::init_with_writer(move || writer.clone());
+    // What AWS_LAMBDA_LOG_LEVEL=TRACE and AWS_LAMBDA_LOG_FORMAT=JSON give the Lambdas.
+    shared::logging::init_with(move || writer.clone(), Some("TRACE"), true);
 
     let mut app = test_app(fresh_store(&endpoint()).await);
     app.issuer = TokenIssuer::new(
