@@ -17,6 +17,34 @@ require() {
   done
 }
 
+# rust-toolchain.toml pins the toolchain by version. Where rustup has no toolchain of that
+# name but the machine's stable toolchain is that version, link the name to it: nothing can be
+# downloaded here, and rustup would otherwise try to at the first cargo command.
+ensure_toolchain() {
+  local pinned sysroot
+  pinned=$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$root/rust-toolchain.toml")
+  if rustup toolchain list | grep -q "^$pinned"; then return; fi
+  if [ "$(rustup run stable rustc --version | cut -d' ' -f2)" = "$pinned" ]; then
+    sysroot=$(rustup run stable rustc --print sysroot)
+    step "linking rust toolchain $pinned to $sysroot"
+    rustup toolchain link "$pinned" "$sysroot"
+  fi
+}
+
+# wait_for_http URL PID LOG WHAT: waits up to 20 s for any HTTP answer from URL. If the
+# server (PID) exits or never answers, prints its log and stops the script.
+wait_for_http() {
+  local url=$1 pid=$2 log=$3 what=$4
+  for _ in $(seq 1 200); do
+    if curl -s -o /dev/null "$url"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$what exited during start-up; its log ($log):" >&2; cat "$log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$what did not answer at $url within 20 s; its log ($log):" >&2; cat "$log" >&2; exit 1
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -32,7 +60,8 @@ install_dynamodb_local() {
 install_tools() {
   if [ ! -f "$tools_dir/pins" ] || [ "$(cat "$tools_dir/pins")" != "$tool_pins" ]; then
     step "installing $tool_pins into .tools/venv"
-    rm -rf "$tools_dir"
+    # Only this virtualenv: .tools also holds Schemathesis's, cargo-fuzz and the SAM caches.
+    rm -rf "$tools_dir/venv" "$tools_dir/pins"
     python3 -m venv "$tools_dir/venv"
     set -f # the pins hold brackets, not globs
     # shellcheck disable=SC2086
@@ -61,7 +90,10 @@ server_pids=""
 stop_servers() {
   for pid in $server_pids; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 }
-trap stop_servers EXIT INT TERM
+trap stop_servers EXIT
+# An interrupted script stops (and the EXIT trap stops the servers), instead of going on.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Starts DynamoDB Local, waits until it answers an API call, and exports the SDK's variables.
 start_dynamodb_local() {
@@ -75,14 +107,7 @@ start_dynamodb_local() {
     -inMemory -disableTelemetry -port "$port") >"$ddb_log" 2>&1 &
   pid=$!
   server_pids="$server_pids $pid"
-  for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "DynamoDB Local exited during start-up; its log:" >&2; cat "$ddb_log" >&2; exit 1
-    fi
-    sleep 0.1
-  done
-  curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "DynamoDB Local did not answer on port $port" >&2; exit 1; }
+  wait_for_http "http://127.0.0.1:$port/" "$pid" "$ddb_log" "DynamoDB Local"
   # Warm the JVM with one real API call, so the first request meets a ready server.
   curl -s -o /dev/null -X POST "http://127.0.0.1:$port/" \
     -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -H 'Content-Type: application/x-amz-json-1.0' \
