@@ -225,7 +225,9 @@ impl<S: Store> Gateway<S> {
             }
         }
         let event = self.rest_event(&req, authorizer_context);
-        let response = match lambda_http::request::from_str(&event.to_string()) {
+        // The same entry as in Lambda: events lambda_http cannot convert (a Host header that
+        // is not a valid URL authority, a body marked base64 that is not) get a 400 problem.
+        let response = match auth_api::lambda::request_from_json(&event.to_string()) {
             Ok(request) => self.app.handle(request).await,
             Err(e) => {
                 tracing::error!(error = %e, "could not build the Lambda event");

@@ -291,3 +291,41 @@ async fn the_same_flow_works_against_dynamodb() {
     assert_eq!(profile["user_id"], user_id);
     assert_eq!(get(&http, &api, "/me", None).await.0, 401);
 }
+
+/// Sends `raw` as the whole HTTP/1.1 request and returns the response's status line and body.
+async fn raw_request(api: &LocalApi, raw: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = api.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(raw.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_request_lambda_http_cannot_convert_gets_a_400_problem_over_local_api() {
+    // lambda_http panics converting a Host header that is not a URL authority; Lambda's entry
+    // answers such an event with a 400 problem, and local-api goes through the same entry.
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let body = r#"{"email":"ada@example.com","password":"correct horse battery staple"}"#;
+    let raw = format!(
+        "POST /login HTTP/1.1\r\nHost: exa mple.com\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, body) = raw_request(&api, &raw).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}: {body}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["status"], 400);
+    // The server is still up and answering.
+    let http = Client::new();
+    assert_eq!(get(&http, &api, "/health", None).await.0, 200);
+    api.stop().await;
+}
