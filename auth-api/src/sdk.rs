@@ -15,9 +15,12 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, Credentials, Region, SharedCredentialsProvider, SharedHttpClient,
 };
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::HttpClientError;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use shared::config::{self, ConfigError, Env};
 
 /// The services auth-api calls, by their SDK service ids.
@@ -41,7 +44,9 @@ pub fn from_env(env: &dyn Env) -> Result<SdkConfig, ConfigError> {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(https_client())
+        // The TLS context cannot fail to build today; if it ever did, the system's roots
+        // still verify AWS endpoints, only later in the cold start.
+        .http_client(lambda_https_client().unwrap_or_else(|_| https_client()))
         .service_config(ServiceEndpoints::from_env(env))
         .timeout_config(timeouts())
         .retry_config(retries());
@@ -51,11 +56,41 @@ pub fn from_env(env: &dyn Env) -> Result<SdkConfig, ConfigError> {
 
 /// The SDK's HTTPS client: hyper and rustls, as the SDK's default, with ring for the
 /// cryptography instead of the default's aws-lc, which is larger and slower to build. Trusted
-/// roots are the system's (as the default's).
+/// roots are the system's (as the default's): for local-api on a developer's machine, whose
+/// network may need its own roots.
 pub fn https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
+}
+
+/// The Lambda's HTTPS client: as [`https_client`], but trusting Mozilla's root certificates,
+/// compiled in. The system's roots would be read from every file of `/etc/ssl/certs` when
+/// the first client is built, the largest part of a cold start; AWS endpoints need nothing
+/// beyond Mozilla's roots.
+pub fn lambda_https_client() -> Result<SharedHttpClient, HttpClientError> {
+    let mut roots = TrustStore::empty().with_native_roots(false);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        roots.add_pem_certificate(pem(cert));
+    }
+    let context = TlsContext::builder().with_trust_store(roots).build()?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https())
+}
+
+/// A DER certificate as PEM, the form the SDK's trust store takes.
+fn pem(der: &[u8]) -> Vec<u8> {
+    let body = STANDARD.encode(der);
+    let mut out = String::with_capacity(body.len() + body.len() / 64 + 60);
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out.into_bytes()
 }
 
 /// Connect within 500 ms, each attempt within 1 s, the whole operation (retries included)

@@ -7,6 +7,8 @@
 //! Inputs (environment): `LAMBDA_BUILD_DIR` (release bootstraps), `AWS_ENDPOINT_URL_DYNAMODB`,
 //! `BENCH_NODE_MODULES` (the peer's node_modules), `BENCH_NODE_MICRO` (its JSON results),
 //! `BENCH_CRITERION_DIR`, `BENCH_RUNS` (cold starts per figure, default 20), `BENCH_OUT`.
+//! With `BENCH_ONLY=coldstart` it measures only our binaries' cold starts and prints them
+//! (needs `LAMBDA_BUILD_DIR` and DynamoDB only): a quick check while working on start-up.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,15 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let lambda_dir = PathBuf::from(env("LAMBDA_BUILD_DIR"));
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("coldstart") {
+        let cold = coldstart::measure_all(runs, None).await;
+        let mut figures: Vec<_> = cold.ms.iter().collect();
+        figures.sort_by(|a, b| a.0.cmp(b.0));
+        for (figure, ms) in figures {
+            println!("cold start to first answer, {figure}: {ms:.1} ms (median of {runs})");
+        }
+        return;
+    }
     let criterion = criterion_medians(Path::new(&env("BENCH_CRITERION_DIR")));
     let node: Value = serde_json::from_str(
         &std::fs::read_to_string(env("BENCH_NODE_MICRO")).expect("the peer's micro results"),
@@ -38,7 +49,7 @@ async fn main() {
     let node_modules = env("BENCH_NODE_MODULES");
 
     eprintln!("cold starts: {runs} runs per figure");
-    let cold = coldstart::measure_all(runs, &node_modules).await;
+    let cold = coldstart::measure_all(runs, Some(&node_modules)).await;
     eprintln!("DynamoDB round trips");
     let calls = counting::count_operations().await;
 
@@ -198,7 +209,8 @@ mod coldstart {
         (median(&mut times), peak)
     }
 
-    pub async fn measure_all(runs: usize, node_modules: &str) -> ColdStarts {
+    /// Every cold-start figure; the Node.js peer's only with its `node_modules`.
+    pub async fn measure_all(runs: usize, node_modules: Option<&str>) -> ColdStarts {
         let mut out = ColdStarts::default();
         let key = SigningKey::ed25519_from_pem(TEST_PEM, None).expect("the test key");
         let mut keys = KeySet::default();
@@ -235,45 +247,47 @@ mod coldstart {
         out.ms.insert("authorizer", ms);
         out.rss.insert("authorizer", rss);
 
-        // The peer: Node's runtime loop loading jsonwebtoken and bcryptjs, verifying an HS256
-        // token signed with a string secret, as the original project did.
-        let node_token = TokenIssuer::new(
-            SigningKey::hs256(SecretString::from(NODE_SECRET), None).expect("a secret"),
-            s.clone(),
-            3600,
-        )
-        .issue(&subject(&["user"]), now_unix())
-        .expect("a token")
-        .token;
-        let node_event = auth_event(
-            AuthKind::Token,
-            "GET",
-            "/items",
-            Some(&format!("Bearer {}", node_token.expose_secret())),
-        );
-        let script = std::env::current_dir()
-            .expect("cwd")
-            .join("bench/node/bootstrap.js");
-        let node_env = vec![
-            ("NODE_PATH", node_modules.to_owned()),
-            ("JWT_SECRET", NODE_SECRET.to_owned()),
-            ("JWT_ISSUER", s.issuer.clone()),
-            ("JWT_AUDIENCE", s.audience.clone()),
-        ];
-        let (ms, rss) = series(
-            runs,
-            || {
-                let mut c = Command::new("node");
-                c.arg(&script);
-                c
-            },
-            "node-authorizer",
-            &node_env,
-            &node_event,
-        )
-        .await;
-        out.ms.insert("node", ms);
-        out.rss.insert("node", rss);
+        if let Some(node_modules) = node_modules {
+            // The peer: Node's runtime loop loading jsonwebtoken and bcryptjs, verifying an HS256
+            // token signed with a string secret, as the original project did.
+            let node_token = TokenIssuer::new(
+                SigningKey::hs256(SecretString::from(NODE_SECRET), None).expect("a secret"),
+                s.clone(),
+                3600,
+            )
+            .issue(&subject(&["user"]), now_unix())
+            .expect("a token")
+            .token;
+            let node_event = auth_event(
+                AuthKind::Token,
+                "GET",
+                "/items",
+                Some(&format!("Bearer {}", node_token.expose_secret())),
+            );
+            let script = std::env::current_dir()
+                .expect("cwd")
+                .join("bench/node/bootstrap.js");
+            let node_env = vec![
+                ("NODE_PATH", node_modules.to_owned()),
+                ("JWT_SECRET", NODE_SECRET.to_owned()),
+                ("JWT_ISSUER", s.issuer.clone()),
+                ("JWT_AUDIENCE", s.audience.clone()),
+            ];
+            let (ms, rss) = series(
+                runs,
+                || {
+                    let mut c = Command::new("node");
+                    c.arg(&script);
+                    c
+                },
+                "node-authorizer",
+                &node_env,
+                &node_event,
+            )
+            .await;
+            out.ms.insert("node", ms);
+            out.rss.insert("node", rss);
+        }
 
         // auth-api: a health check, and a login against DynamoDB at bcrypt cost 10.
         let store = fresh_store(&endpoint()).await;
