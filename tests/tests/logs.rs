@@ -6,7 +6,7 @@
 //! same way, stdout and stderr, in it/runtime_contract.rs.)
 
 use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, settings, test_app};
-use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
 use integration_tests::logs::Captured;
 use serde_json::{Value, json};
 use shared::{SigningKey, TokenIssuer};
@@ -83,7 +83,31 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         assert_eq!(post(&app, "/login", nobody, None).await.status, 401);
     }
 
+    // A store that stops answering: the 503's cause is logged once, with its whole chain.
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let faulty = test_app(fresh_store(&proxy.url()).await);
+    proxy.stop().await;
+    let unavailable = post(&faulty, "/login", ada(STRONG_PASSWORD), None).await;
+    assert_eq!(unavailable.status, 503, "{}", unavailable.text);
+
     let text = captured.text();
+    let faults: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "request failed")
+        .map(|l| l["fields"].clone())
+        .collect();
+    assert_eq!(faults.len(), 1, "one fault, logged once: {faults:?}");
+    let chain = faults[0]["error"].as_str().unwrap();
+    assert!(
+        chain.starts_with("user store unavailable: ") && chain.matches(": ").count() >= 2,
+        "the whole cause chain: {chain}"
+    );
+    assert!(
+        !unavailable.text.contains("dispatch") && !unavailable.text.contains("127.0.0.1"),
+        "no internals in the answer: {}",
+        unavailable.text
+    );
     assert!(
         text.contains(r#""level":"DEBUG""#) && text.contains(r#""rpc.service":"DynamoDB""#),
         "the capture must include the SDK's own lines, at DEBUG"
