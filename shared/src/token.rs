@@ -348,14 +348,10 @@ impl TokenVerifier {
         // decoded once. Every claim AccessClaims holds is required (exp, nbf, iss, aud, sub
         // among them): a token without one fails to decode.
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-        let signed = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            key.decoding_key(),
-            key.algorithm(),
-        )
-        // An error here is a signature that is not base64url.
-        .map_err(|_| TokenError::Malformed)?;
+        let signed = key
+            .verify_signature(message.as_bytes(), signature)
+            // An error here is a signature that is not base64url.
+            .map_err(|()| TokenError::Malformed)?;
         if !signed {
             return Err(TokenError::BadSignature);
         }
