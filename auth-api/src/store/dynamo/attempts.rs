@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::errors::{classify, condition_failed, written};
+use super::errors::{classify, written};
 use super::items::*;
 use super::{DynamoStore, TTL_ATTRIBUTE};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
@@ -71,54 +71,57 @@ impl AttemptStore for DynamoStore {
         now_ms: i64,
     ) -> Result<EmailFailures, StoreError> {
         let now = now_ms / 1000;
+        let fresh_end = now + EMAIL_WINDOW_SECONDS;
         for _ in 0..3 {
-            let counted = self
+            // One call in the usual case: count into the window, starting one if there is none.
+            let output = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(email_failures_key(email)))
-                .update_expression("ADD failures :one")
-                .condition_expression("window_ends > :now")
+                .update_expression(
+                    "ADD failures :one SET entity = :entity, \
+                     window_ends = if_not_exists(window_ends, :ends), \
+                     expires_at = if_not_exists(expires_at, :ends)",
+                )
                 .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":entity", s("loginfail"))
+                .expression_attribute_values(":ends", n(fresh_end))
                 .return_values(ReturnValue::AllNew)
                 .send()
-                .await;
-            match counted {
-                Ok(output) => {
-                    let item = output.attributes.unwrap_or_default();
-                    return Ok(EmailFailures {
-                        count: number_attr(&item, "failures")
-                            .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
-                        window_ends: required_number(&item, "window_ends")?,
-                    });
-                }
-                Err(err) if condition_failed(&err) => {}
-                Err(err) => return Err(classify(err)),
+                .await
+                .map_err(classify)?;
+            let item = output.attributes.unwrap_or_default();
+            let counted = EmailFailures {
+                count: number_attr(&item, "failures")
+                    .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+                window_ends: required_number(&item, "window_ends")?,
+            };
+            if counted.window_ends > now {
+                return Ok(counted);
             }
-            // No window, or it has ended (DynamoDB deletes lazily): start a new one, unless a
-            // concurrent request just did.
-            let window_ends = now + EMAIL_WINDOW_SECONDS;
+            // The window had ended (DynamoDB deletes lazily): start a new one with this check,
+            // unless a concurrent request just did (then count into that one).
             let mut item = email_failures_key(email);
             item.extend([
                 ("entity".to_owned(), s("loginfail")),
                 ("failures".to_owned(), n(1)),
-                ("window_ends".to_owned(), n(window_ends)),
-                (TTL_ATTRIBUTE.to_owned(), n(window_ends)),
+                ("window_ends".to_owned(), n(fresh_end)),
+                (TTL_ATTRIBUTE.to_owned(), n(fresh_end)),
             ]);
-            let started = self
+            let restarted = self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR window_ends <= :now")
-                .expression_attribute_values(":now", n(now))
+                .condition_expression("window_ends = :ended")
+                .expression_attribute_values(":ended", n(counted.window_ends))
                 .send()
                 .await;
-            if written(started)? {
+            if written(restarted)? {
                 return Ok(EmailFailures {
                     count: 1,
-                    window_ends,
+                    window_ends: fresh_end,
                 });
             }
         }
