@@ -115,6 +115,12 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
     );
     // Each decision against its peer figure and budget: EdDSA against jsonwebtoken with a
     // string secret (≥ 50× faster), HS256 against it with a KeyObject (≤ 5 µs).
+    versus(
+        "token verify, EdDSA, vs the same algorithm",
+        bench("token verify EdDSA"),
+        "jose_verify_eddsa_ns",
+        "jose jwtVerify, Ed25519 KeyObject",
+    );
     let string_secret = node("jwt_verify_string_secret_ns");
     let key_object = node("jwt_verify_key_object_ns");
     for (alg, peer, label, budget) in [
@@ -143,6 +149,28 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
             ));
         }
     }
+
+    // The fair EdDSA comparison: the same algorithm in jose, and the floor under any EdDSA
+    // decision, one bare Ed25519 signature check.
+    let floor = bench("ed25519 signature check alone");
+    let jose = node("jose_verify_eddsa_ns");
+    rows.push(row(
+        "Ed25519 signature check alone (ed25519-dalek), the floor",
+        time(floor),
+        String::new(),
+        String::new(),
+        "",
+        Verdict::None,
+    ));
+    let ours = bench("authorizer decision EdDSA new token");
+    rows.push(row(
+        "authorizer decision, EdDSA, new token, vs the floor and jose",
+        format!("{} ({:.2}× the floor)", time(ours), ours / floor),
+        format!("{} (jose jwtVerify, Ed25519 KeyObject)", time(jose)),
+        format!("{:.1}×", jose / ours),
+        "≤ 1.2× the floor and ≥ 3× faster than jose",
+        verdict(ours <= 1.2 * floor && jose / ours >= 3.0),
+    ));
 
     let cold = |name: &str| input.cold.ms[name];
     let rss = |name: &str| input.cold.rss[name];
