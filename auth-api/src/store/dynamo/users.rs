@@ -1,5 +1,6 @@
 //! Users: one item each, keyed by email; `gsi1` finds them by id.
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 use time::format_description::well_known::Rfc3339;
@@ -110,14 +111,10 @@ impl UserStore for DynamoStore {
         sources: &[String],
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(&user.email)))
+            .update_user(user)
             .update_expression("SET trusted_sources = :sources")
             .condition_expression("user_id = :user_id")
             .expression_attribute_values(":sources", string_list(sources))
-            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .send()
             .await;
         // A user deleted or replaced meanwhile keeps nothing of this one's.
@@ -130,13 +127,9 @@ impl UserStore for DynamoStore {
         new_hash: &SecretString,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(&user.email)))
+            .update_user(user)
             .update_expression("SET password_hash = :new_hash")
             .condition_expression("user_id = :user_id AND password_hash = :old_hash")
-            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
             .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
             .send()
@@ -180,5 +173,16 @@ impl UserStore for DynamoStore {
             put(refresh_item(token), &self.table)?,
         ])
         .await
+    }
+}
+
+impl DynamoStore {
+    /// An `UpdateItem` of `user`'s item, with `:user_id` bound for its condition.
+    fn update_user(&self, user: &UserRecord) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
     }
 }
