@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod lambda;
+pub mod mail;
 pub mod passwords;
 pub mod routes;
 pub mod sdk;

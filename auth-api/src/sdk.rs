@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use shared::config::{self, ConfigError, Env};
 
 /// The services auth-api calls, by their SDK service ids.
-const SERVICES: [&str; 2] = ["DynamoDB", "SSM"];
+const SERVICES: [&str; 3] = ["DynamoDB", "SSM", "SESv2"];
 
 /// The SDK configuration for `env`: its region, its credentials, any endpoint overrides, and
 /// the bounds of [`timeouts`] and [`retries`]. A missing region or credential is a

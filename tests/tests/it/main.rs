@@ -7,6 +7,7 @@ mod authorizer_props;
 mod dynamo_api;
 mod handler;
 mod local_api;
+mod mail;
 mod openapi;
 mod runtime_contract;
 mod sessions;
