@@ -131,19 +131,25 @@ impl LoginAttempts {
     }
 }
 
-/// Failed checks of one email in its current window.
+/// A count in a fixed time window (failed checks of one email, mails sent to one address,
+/// token checks from one address).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EmailFailures {
-    /// Counted in this window, the current check included.
+pub struct Window {
+    /// Counted in this window, the current one included.
     pub count: u32,
     /// Unix seconds when the window ends.
     pub window_ends: i64,
 }
 
-impl EmailFailures {
-    /// `Some(retry after)` once the window holds more than the limit.
+impl Window {
+    /// `Some(retry after)` once the window holds more than the per-email failure limit.
     pub fn over_limit(&self, now_ms: i64) -> Option<u64> {
-        (self.count > EMAIL_FAILURE_LIMIT).then(|| seconds_until(self.window_ends * 1000, now_ms))
+        self.over(EMAIL_FAILURE_LIMIT, now_ms)
+    }
+
+    /// `Some(retry after)` once the window holds more than `limit`.
+    pub fn over(&self, limit: u32, now_ms: i64) -> Option<u64> {
+        (self.count > limit).then(|| seconds_until(self.window_ends * 1000, now_ms))
     }
 }
 

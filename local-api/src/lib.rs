@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use auth_api::App;
-use auth_api::backoff::{Admission, EmailFailures, LoginAttempts, Source};
+use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
 use auth_api::sessions::{
@@ -109,11 +109,7 @@ impl AttemptStore for LocalStore {
         delegate!(self, admit_login_attempt(email, source, seen, now_ms))
     }
 
-    async fn count_email_failure(
-        &self,
-        email: &Email,
-        now_ms: i64,
-    ) -> Result<EmailFailures, StoreError> {
+    async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         delegate!(self, count_email_failure(email, now_ms))
     }
 

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{AttemptStore, SessionStore, StoreError, UserStore};
-use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
+use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
 use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
 use crate::users::UserRecord;
@@ -17,7 +17,7 @@ use crate::users::UserRecord;
 struct State {
     users: HashMap<Email, UserRecord>,
     attempts: HashMap<(Email, Source), LoginAttempts>,
-    email_failures: HashMap<Email, EmailFailures>,
+    email_failures: HashMap<Email, Window>,
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
 }
@@ -152,16 +152,12 @@ impl AttemptStore for MemoryStore {
         Ok(admission)
     }
 
-    async fn count_email_failure(
-        &self,
-        email: &Email,
-        now_ms: i64,
-    ) -> Result<EmailFailures, StoreError> {
+    async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         let mut state = self.state();
         let now = now_ms / 1000;
         let window = state.email_failures.entry(email.clone()).or_default();
         if window.window_ends <= now {
-            *window = EmailFailures {
+            *window = Window {
                 count: 0,
                 window_ends: now + EMAIL_WINDOW_SECONDS,
             };

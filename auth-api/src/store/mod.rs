@@ -8,7 +8,7 @@ use std::future::Future;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::backoff::{Admission, EmailFailures, LoginAttempts, Source};
+use crate::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::domain::Email;
 use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
 use crate::users::UserRecord;
@@ -106,7 +106,7 @@ pub trait AttemptStore: Send + Sync {
         &self,
         email: &Email,
         now_ms: i64,
-    ) -> impl Future<Output = Result<EmailFailures, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Window, StoreError>> + Send;
 
     /// After a successful check: forgets (email, `source`)'s record and, if this check was
     /// counted in the email's window, takes it back out.

@@ -4,8 +4,8 @@ use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::errors::{classify, written};
 use super::items::*;
-use super::{DynamoStore, TTL_ATTRIBUTE};
-use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, EmailFailures, LoginAttempts, Source};
+use super::{DynamoStore, Item, TTL_ATTRIBUTE};
+use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
 use crate::store::{AttemptStore, StoreError};
 
@@ -65,70 +65,14 @@ impl AttemptStore for DynamoStore {
         })
     }
 
-    async fn count_email_failure(
-        &self,
-        email: &Email,
-        now_ms: i64,
-    ) -> Result<EmailFailures, StoreError> {
-        let now = now_ms / 1000;
-        let fresh_end = now + EMAIL_WINDOW_SECONDS;
-        for _ in 0..3 {
-            // One call in the usual case: count into the window, starting one if there is none.
-            let output = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(email_failures_key(email)))
-                .update_expression(
-                    "ADD failures :one SET entity = :entity, \
-                     window_ends = if_not_exists(window_ends, :ends), \
-                     expires_at = if_not_exists(expires_at, :ends)",
-                )
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":entity", s("loginfail"))
-                .expression_attribute_values(":ends", n(fresh_end))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await
-                .map_err(classify)?;
-            let item = output.attributes.unwrap_or_default();
-            let counted = EmailFailures {
-                count: number_attr(&item, "failures")
-                    .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
-                window_ends: required_number(&item, "window_ends")?,
-            };
-            if counted.window_ends > now {
-                return Ok(counted);
-            }
-            // The window had ended (DynamoDB deletes lazily): start a new one with this check,
-            // unless a concurrent request just did (then count into that one).
-            let mut item = email_failures_key(email);
-            item.extend([
-                ("entity".to_owned(), s("loginfail")),
-                ("failures".to_owned(), n(1)),
-                ("window_ends".to_owned(), n(fresh_end)),
-                (TTL_ATTRIBUTE.to_owned(), n(fresh_end)),
-            ]);
-            let restarted = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("window_ends = :ended")
-                .expression_attribute_values(":ended", n(counted.window_ends))
-                .send()
-                .await;
-            if written(restarted)? {
-                return Ok(EmailFailures {
-                    count: 1,
-                    window_ends: fresh_end,
-                });
-            }
-        }
-        #[derive(Debug, thiserror::Error)]
-        #[error("the per-email failure window kept changing under concurrent writes")]
-        struct Contended;
-        Err(StoreError::Unavailable(Box::new(Contended)))
+    async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
+        self.count_in_window(
+            email_failures_key(email),
+            "loginfail",
+            now_ms,
+            EMAIL_WINDOW_SECONDS,
+        )
+        .await
     }
 
     async fn forget_login_failures(
@@ -157,8 +101,9 @@ impl AttemptStore for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(email_failures_key(email)))
-                .update_expression("ADD failures :minus_one")
-                .condition_expression("window_ends > :now AND failures > :zero")
+                .update_expression("ADD #count :minus_one")
+                .condition_expression("window_ends > :now AND #count > :zero")
+                .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":minus_one", n(-1))
                 .expression_attribute_values(":now", n(now_ms / 1000))
                 .expression_attribute_values(":zero", n(0))
@@ -169,5 +114,78 @@ impl AttemptStore for DynamoStore {
         };
         let (a, b) = tokio::join!(forget_source, uncount_email);
         a.and(b)
+    }
+}
+
+impl DynamoStore {
+    /// Counts one more in the window of the item at `key` and returns the count with it; a
+    /// window that has ended (or none) starts anew, `window_seconds` long.
+    pub(super) async fn count_in_window(
+        &self,
+        key: Item,
+        entity: &str,
+        now_ms: i64,
+        window_seconds: i64,
+    ) -> Result<Window, StoreError> {
+        let now = now_ms / 1000;
+        let fresh_end = now + window_seconds;
+        for _ in 0..3 {
+            // One call in the usual case: count into the window, starting one if there is none.
+            let output = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression(
+                    "ADD #count :one SET entity = :entity, \
+                     window_ends = if_not_exists(window_ends, :ends), \
+                     expires_at = if_not_exists(expires_at, :ends)",
+                )
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":entity", s(entity))
+                .expression_attribute_values(":ends", n(fresh_end))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await
+                .map_err(classify)?;
+            let item = output.attributes.unwrap_or_default();
+            let counted = Window {
+                count: number_attr(&item, "count")
+                    .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+                window_ends: required_number(&item, "window_ends")?,
+            };
+            if counted.window_ends > now {
+                return Ok(counted);
+            }
+            // The window had ended (DynamoDB deletes lazily): start a new one with this check,
+            // unless a concurrent request just did (then count into that one).
+            let mut item = key.clone();
+            item.extend([
+                ("entity".to_owned(), s(entity)),
+                ("count".to_owned(), n(1)),
+                ("window_ends".to_owned(), n(fresh_end)),
+                (TTL_ATTRIBUTE.to_owned(), n(fresh_end)),
+            ]);
+            let restarted = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("window_ends = :ended")
+                .expression_attribute_values(":ended", n(counted.window_ends))
+                .send()
+                .await;
+            if written(restarted)? {
+                return Ok(Window {
+                    count: 1,
+                    window_ends: fresh_end,
+                });
+            }
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("a counting window kept changing under concurrent writes")]
+        struct Contended;
+        Err(StoreError::Unavailable(Box::new(Contended)))
     }
 }
