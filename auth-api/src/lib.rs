@@ -9,6 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::{Clock, TokenIssuer, TokenVerifier};
 
+pub mod actions;
 pub mod backoff;
 pub mod body;
 pub mod config;

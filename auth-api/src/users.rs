@@ -4,8 +4,10 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::actions::Purpose;
 use crate::backoff::{Source, TRUSTED_SOURCES};
 use crate::domain::Email;
+use crate::sessions::TokenHash;
 
 /// A stored user.
 #[derive(Debug, Clone)]
@@ -21,9 +23,23 @@ pub struct UserRecord {
     /// Addresses of the latest successful sign-ins, newest first (at most
     /// [`TRUSTED_SOURCES`]): exempt from the per-email failure limit.
     pub trusted_sources: Vec<String>,
+    /// Whether the user has proven they read mail at `email` (a verification or reset link).
+    pub email_verified: bool,
+    /// The hash of the one live email-verification token, if any.
+    pub verify_token: Option<TokenHash>,
+    /// The hash of the one live password-reset token, if any.
+    pub reset_token: Option<TokenHash>,
 }
 
 impl UserRecord {
+    /// The live token for `purpose`: a newer one replaces it, spending it removes it.
+    pub fn live_token(&self, purpose: Purpose) -> Option<&TokenHash> {
+        match purpose {
+            Purpose::VerifyEmail => self.verify_token.as_ref(),
+            Purpose::ResetPassword => self.reset_token.as_ref(),
+        }
+    }
+
     /// Whether the user signed in from `source` lately.
     pub fn trusts(&self, source: &Source) -> bool {
         self.trusted_sources.iter().any(|s| s == source.as_str())

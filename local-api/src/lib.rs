@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use auth_api::App;
+use auth_api::actions::ActionRecord;
 use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::domain::Email;
 use auth_api::passwords::Passwords;
@@ -14,7 +15,8 @@ use auth_api::sessions::{
     RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
 };
 use auth_api::store::{
-    AttemptStore, DynamoStore, MemoryStore, SessionStore, Store, StoreError, UserStore,
+    ActionStore, AttemptStore, DynamoStore, MailWindows, MemoryStore, SessionStore, Store,
+    StoreError, UserStore,
 };
 use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
@@ -125,6 +127,10 @@ impl AttemptStore for LocalStore {
             forget_login_failures(email, source, email_counted, now_ms)
         )
     }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        delegate!(self, clear_login_failures(email))
+    }
 }
 
 impl SessionStore for LocalStore {
@@ -156,6 +162,39 @@ impl SessionStore for LocalStore {
 
     async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
         delegate!(self, revoke_all_sessions(email, user_id))
+    }
+}
+
+impl ActionStore for LocalStore {
+    async fn issue_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        delegate!(self, issue_action(record))
+    }
+
+    async fn find_action(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(ActionRecord, Option<UserRecord>)>, StoreError> {
+        delegate!(self, find_action(hash))
+    }
+
+    async fn verify_email(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        delegate!(self, verify_email(record))
+    }
+
+    async fn reset_password(
+        &self,
+        record: &ActionRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        delegate!(self, reset_password(record, new_hash))
+    }
+
+    async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {
+        delegate!(self, count_mail(email, now_ms))
+    }
+
+    async fn count_token_check(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
+        delegate!(self, count_token_check(source, now_ms))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use auth_api::actions::{ActionRecord, Purpose};
 use auth_api::backoff::{
     Admission, BACKOFF_THRESHOLD, EMAIL_WINDOW_SECONDS, LoginAttempts, Source,
 };
@@ -33,6 +34,9 @@ pub fn user(email: &str) -> UserRecord {
         created_at: OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
         session_epoch: 0,
         trusted_sources: Vec::new(),
+        email_verified: false,
+        verify_token: None,
+        reset_token: None,
     }
 }
 
@@ -490,5 +494,158 @@ pub async fn a_password_change_starts_the_next_epoch_all_or_nothing<S: Store>(st
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+pub async fn an_issued_token_is_live_and_a_newer_one_supersedes_it<S: Store>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, first) = ActionRecord::issue(&ada, Purpose::VerifyEmail, NOW_MS, 86_400);
+    store.issue_action(&first).await.unwrap();
+    let (found, owner) = store
+        .find_action(&first.hash)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found, first);
+    let owner = owner.expect("with its user");
+    assert!(found.usable_for(&owner, NOW_MS));
+    assert!(!owner.email_verified);
+
+    let (_, second) = ActionRecord::issue(&ada, Purpose::VerifyEmail, NOW_MS, 86_400);
+    store.issue_action(&second).await.unwrap();
+    let (_, owner) = store.find_action(&first.hash).await.unwrap().unwrap();
+    assert!(!first.usable_for(&owner.unwrap(), NOW_MS), "superseded");
+    assert!(matches!(
+        store.verify_email(&first).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(!by_email(&store, &ada.email).await.unwrap().email_verified);
+    // A token for a user who does not exist is not stored.
+    let ghost = user("ghost@example.com");
+    let (_, orphan) = ActionRecord::issue(&ghost, Purpose::ResetPassword, NOW_MS, 1800);
+    assert!(matches!(
+        store.issue_action(&orphan).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.find_action(&orphan.hash).await.unwrap().is_none());
+}
+
+pub async fn a_verification_token_is_spent_once<S: Store + 'static>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, record) = ActionRecord::issue(&ada, Purpose::VerifyEmail, NOW_MS, 86_400);
+    store.issue_action(&record).await.unwrap();
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, record) = (Arc::clone(&store), record.clone());
+        tasks.spawn(async move { store.verify_email(&record).await });
+    }
+    let mut won = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one spend of one token");
+    let verified = by_email(store.as_ref(), &ada.email).await.unwrap();
+    assert!(verified.email_verified);
+    assert_eq!(verified.verify_token, None);
+    assert!(store.find_action(&record.hash).await.unwrap().is_none());
+}
+
+pub async fn a_reset_replaces_the_hash_ends_sessions_and_verifies_the_email<S: Store>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, verify) = ActionRecord::issue(&ada, Purpose::VerifyEmail, NOW_MS, 86_400);
+    store.issue_action(&verify).await.unwrap();
+    let (_, reset) = ActionRecord::issue(&ada, Purpose::ResetPassword, NOW_MS, 1800);
+    store.issue_action(&reset).await.unwrap();
+    // A token acts only for its own purpose.
+    let mut wrong_purpose = verify.clone();
+    wrong_purpose.purpose = Purpose::ResetPassword;
+    let new_hash = SecretString::from(format!("$2b$04${}", "n".repeat(53)));
+    assert!(matches!(
+        store.reset_password(&wrong_purpose, &new_hash).await,
+        Err(StoreError::Conflict)
+    ));
+    store.reset_password(&reset, &new_hash).await.unwrap();
+    let after = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        after.password_hash.expose_secret(),
+        new_hash.expose_secret()
+    );
+    assert_eq!(after.session_epoch, ada.session_epoch + 1);
+    assert!(after.email_verified);
+    assert_eq!(after.reset_token, None);
+    assert_eq!(
+        after.verify_token,
+        Some(verify.hash),
+        "the other purpose's token is kept"
+    );
+    assert!(matches!(
+        store.reset_password(&reset, &new_hash).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+pub async fn mail_and_token_checks_are_counted_in_their_windows<S: Store>(store: S) {
+    let email = Email::parse("ada@example.com").unwrap();
+    let first = store.count_mail(&email, NOW_MS).await.unwrap();
+    assert_eq!((first.minute.count, first.hour.count), (1, 1));
+    assert_eq!(first.minute.window_ends, NOW_MS / 1000 + 60);
+    assert_eq!(first.hour.window_ends, NOW_MS / 1000 + 3600);
+    let second = store.count_mail(&email, NOW_MS + 1000).await.unwrap();
+    assert_eq!((second.minute.count, second.hour.count), (2, 2));
+    let later = store.count_mail(&email, NOW_MS + 61_000).await.unwrap();
+    assert_eq!((later.minute.count, later.hour.count), (1, 3));
+    let other = Email::parse("bob@example.com").unwrap();
+    assert_eq!(
+        store.count_mail(&other, NOW_MS).await.unwrap().hour.count,
+        1
+    );
+
+    let here = Source::new("198.51.100.1");
+    for n in 1..=3 {
+        assert_eq!(
+            store.count_token_check(&here, NOW_MS).await.unwrap().count,
+            n
+        );
+    }
+    let next_hour = NOW_MS + 3_601_000;
+    assert_eq!(
+        store
+            .count_token_check(&here, next_hour)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+}
+
+pub async fn clearing_login_failures_forgets_every_source_and_the_window<S: Store>(store: S) {
+    let email = Email::parse("ada@example.com").unwrap();
+    let sources = [Source::new("198.51.100.1"), Source::new("203.0.113.9")];
+    for source in &sources {
+        for _ in 0..5 {
+            admit(&store, &email, source, NOW_MS).await;
+        }
+    }
+    store.count_email_failure(&email, NOW_MS).await.unwrap();
+    store.clear_login_failures(&email).await.unwrap();
+    for source in &sources {
+        let (_, attempts) = store.find_user_for_login(&email, source).await.unwrap();
+        assert_eq!(attempts, LoginAttempts::default());
+    }
+    assert_eq!(
+        store
+            .count_email_failure(&email, NOW_MS)
+            .await
+            .unwrap()
+            .count,
+        1
     );
 }

@@ -55,6 +55,9 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
         created_at: now,
         session_epoch: 0,
         trusted_sources: Vec::new(),
+        email_verified: false,
+        verify_token: None,
+        reset_token: None,
     };
     app.store.create_user(&user).await?;
     let user_id = user.user_id.to_string();

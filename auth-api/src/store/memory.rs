@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::{AttemptStore, SessionStore, StoreError, UserStore};
+use super::{ActionStore, AttemptStore, MailWindows, SessionStore, StoreError, UserStore};
+use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
 use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
@@ -18,6 +19,9 @@ struct State {
     users: HashMap<Email, UserRecord>,
     attempts: HashMap<(Email, Source), LoginAttempts>,
     email_failures: HashMap<Email, Window>,
+    actions: HashMap<TokenHash, ActionRecord>,
+    /// Mail and token-check windows, by a key naming what they count.
+    windows: HashMap<String, Window>,
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
 }
@@ -30,6 +34,19 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Counts one more in `window` (a new one when it has ended), `seconds` long.
+    fn count(window: &mut Window, now_ms: i64, seconds: i64) -> Window {
+        let now = now_ms / 1000;
+        if window.window_ends <= now {
+            *window = Window {
+                count: 0,
+                window_ends: now + seconds,
+            };
+        }
+        window.count = window.count.saturating_add(1);
+        *window
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -154,16 +171,8 @@ impl AttemptStore for MemoryStore {
 
     async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         let mut state = self.state();
-        let now = now_ms / 1000;
         let window = state.email_failures.entry(email.clone()).or_default();
-        if window.window_ends <= now {
-            *window = Window {
-                count: 0,
-                window_ends: now + EMAIL_WINDOW_SECONDS,
-            };
-        }
-        window.count = window.count.saturating_add(1);
-        Ok(*window)
+        Ok(Self::count(window, now_ms, EMAIL_WINDOW_SECONDS))
     }
 
     async fn forget_login_failures(
@@ -181,6 +190,13 @@ impl AttemptStore for MemoryStore {
         {
             window.count = window.count.saturating_sub(1);
         }
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.attempts.retain(|(e, _), _| e != email);
+        state.email_failures.remove(email);
         Ok(())
     }
 }
@@ -261,5 +277,101 @@ impl SessionStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl ActionStore for MemoryStore {
+    async fn issue_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State { users, actions, .. } = &mut *state;
+        let user = users
+            .get_mut(&record.email)
+            .filter(|u| u.user_id == record.user_id)
+            .ok_or(StoreError::Conflict)?;
+        if actions.contains_key(&record.hash) {
+            return Err(StoreError::Conflict);
+        }
+        match record.purpose {
+            Purpose::VerifyEmail => user.verify_token = Some(record.hash),
+            Purpose::ResetPassword => user.reset_token = Some(record.hash),
+        }
+        actions.insert(record.hash, record.clone());
+        Ok(())
+    }
+
+    async fn find_action(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(ActionRecord, Option<UserRecord>)>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .actions
+            .get(hash)
+            .map(|a| (a.clone(), state.users.get(&a.email).cloned())))
+    }
+
+    async fn verify_email(&self, record: &ActionRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State { users, actions, .. } = &mut *state;
+        let user = users
+            .get_mut(&record.email)
+            .filter(|u| {
+                u.user_id == record.user_id && u.live_token(record.purpose) == Some(&record.hash)
+            })
+            .filter(|_| {
+                record.purpose == Purpose::VerifyEmail && actions.contains_key(&record.hash)
+            })
+            .ok_or(StoreError::Conflict)?;
+        user.email_verified = true;
+        user.verify_token = None;
+        actions.remove(&record.hash);
+        Ok(())
+    }
+
+    async fn reset_password(
+        &self,
+        record: &ActionRecord,
+        new_hash: &SecretString,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State { users, actions, .. } = &mut *state;
+        let user = users
+            .get_mut(&record.email)
+            .filter(|u| {
+                u.user_id == record.user_id && u.live_token(record.purpose) == Some(&record.hash)
+            })
+            .filter(|_| {
+                record.purpose == Purpose::ResetPassword && actions.contains_key(&record.hash)
+            })
+            .ok_or(StoreError::Conflict)?;
+        user.password_hash = new_hash.clone();
+        user.session_epoch += 1;
+        user.email_verified = true;
+        user.reset_token = None;
+        actions.remove(&record.hash);
+        Ok(())
+    }
+
+    async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {
+        let mut state = self.state();
+        let mut count = |what: &str, seconds: i64| {
+            let window = state
+                .windows
+                .entry(format!("mail/{what}/{}", email.as_str()))
+                .or_default();
+            Self::count(window, now_ms, seconds)
+        };
+        let minute = count("minute", 60);
+        let hour = count("hour", 3600);
+        Ok(MailWindows { minute, hour })
+    }
+
+    async fn count_token_check(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
+        let mut state = self.state();
+        let window = state
+            .windows
+            .entry(format!("token-check/{}", source.as_str()))
+            .or_default();
+        Ok(Self::count(window, now_ms, 3600))
     }
 }

@@ -8,6 +8,7 @@ use std::future::Future;
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::actions::ActionRecord;
 use crate::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::domain::Email;
 use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
@@ -117,6 +118,13 @@ pub trait AttemptStore: Send + Sync {
         email_counted: bool,
         now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets every failed-login record of `email`, every source's and its window (after a
+    /// password reset: the owner proved who they are).
+    fn clear_login_failures(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Sessions: refresh-token families and their tokens.
@@ -160,7 +168,60 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Everything the handlers store: users, login attempts and sessions.
-pub trait Store: UserStore + AttemptStore + SessionStore {}
+/// Mail-borne tokens (email verification, password reset) and the limits around them.
+pub trait ActionStore: Send + Sync {
+    /// Stores `record` and makes it its user's live token for its purpose (an older one stops
+    /// working), both or neither. `Conflict` if the user no longer exists.
+    fn issue_action(
+        &self,
+        record: &ActionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-impl<T: UserStore + AttemptStore + SessionStore> Store for T {}
+    /// The token with this hash and its user, read consistently.
+    fn find_action(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<(ActionRecord, Option<UserRecord>)>, StoreError>> + Send;
+
+    /// Spends a verification token: the email is verified and the token gone, all or nothing,
+    /// only while `record` is its user's live verification token; else `Conflict`.
+    fn verify_email(
+        &self,
+        record: &ActionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends a reset token: the password hash is replaced, every session ends (the epoch
+    /// moves on), the email is verified and the token gone, all or nothing, only while
+    /// `record` is its user's live reset token; else `Conflict`.
+    fn reset_password(
+        &self,
+        record: &ActionRecord,
+        new_hash: &SecretString,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one mail to `email` in its minute and its hour window (registered or not).
+    fn count_mail(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<MailWindows, StoreError>> + Send;
+
+    /// Counts one token check from `source` in its hour window.
+    fn count_token_check(
+        &self,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Window, StoreError>> + Send;
+}
+
+/// Mails to one address in the last minute and the last hour, this one included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailWindows {
+    pub minute: Window,
+    pub hour: Window,
+}
+
+/// Everything the handlers store: users, login attempts, sessions and action tokens.
+pub trait Store: UserStore + AttemptStore + SessionStore + ActionStore {}
+
+impl<T: UserStore + AttemptStore + SessionStore + ActionStore> Store for T {}

@@ -38,4 +38,9 @@ both_stores!(
     a_revoked_family_cannot_rotate,
     revoking_all_sessions_moves_the_epoch_on,
     a_password_change_starts_the_next_epoch_all_or_nothing,
+    an_issued_token_is_live_and_a_newer_one_supersedes_it,
+    a_verification_token_is_spent_once,
+    a_reset_replaces_the_hash_ends_sessions_and_verifies_the_email,
+    mail_and_token_checks_are_counted_in_their_windows,
+    clearing_login_failures_forgets_every_source_and_the_window,
 );

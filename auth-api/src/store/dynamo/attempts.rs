@@ -115,6 +115,39 @@ impl AttemptStore for DynamoStore {
         let (a, b) = tokio::join!(forget_source, uncount_email);
         a.and(b)
     }
+
+    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
+        // Every record under the email's partition: one per source, and the window.
+        let pk = format!("LOGINFAIL#{}", email.as_str());
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for key in page.items.unwrap_or_default() {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
 }
 
 impl DynamoStore {

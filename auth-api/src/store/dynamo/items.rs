@@ -226,6 +226,16 @@ pub(super) fn string_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, Sto
     }
 }
 
+/// The token hash (hex) `name`; a missing attribute is `None`.
+pub(super) fn optional_hash_attr(item: &Item, name: &str) -> Result<Option<TokenHash>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => TokenHash::from_hex(string_attr(item, name)?)
+            .map(Some)
+            .ok_or_else(|| corrupt(item, format!("{name} is not a SHA-256 hex"))),
+    }
+}
+
 /// The list of strings `name`; a missing attribute is `None`.
 pub(super) fn string_list_attr(item: &Item, name: &str) -> Result<Option<Vec<String>>, StoreError> {
     match item.get(name) {
@@ -263,6 +273,9 @@ pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
             .map_or(Ok(0), u64::try_from)
             .map_err(|_| corrupt(item, "session_epoch is negative"))?,
         trusted_sources: string_list_attr(item, "trusted_sources")?.unwrap_or_default(),
+        email_verified: matches!(item.get("email_verified"), Some(AttributeValue::Bool(true))),
+        verify_token: optional_hash_attr(item, "verify_token")?,
+        reset_token: optional_hash_attr(item, "reset_token")?,
     })
 }
 

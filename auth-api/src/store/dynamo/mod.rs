@@ -23,6 +23,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 
 use super::StoreError;
 
+mod actions;
 mod attempts;
 mod errors;
 mod items;

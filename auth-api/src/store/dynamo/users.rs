@@ -40,6 +40,10 @@ impl UserStore for DynamoStore {
             ("roles".to_owned(), string_list(&user.roles)),
             ("created_at".to_owned(), AttributeValue::S(created_at)),
             ("session_epoch".to_owned(), n(user.session_epoch)),
+            (
+                "email_verified".to_owned(),
+                AttributeValue::Bool(user.email_verified),
+            ),
         ]);
         if !user.trusted_sources.is_empty() {
             item.insert(
