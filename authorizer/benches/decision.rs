@@ -25,6 +25,7 @@ fn setup(key: SigningKey, cache: usize) -> (Authorizer, String) {
         user_id: uuid::Uuid::new_v4(),
         email: "ada@example.com".into(),
         roles: vec!["user".into()],
+        email_verified: false,
     };
     let token = issuer.issue(&subject, now_unix()).unwrap().token;
     let event = serde_json::json!({

@@ -70,6 +70,8 @@ pub struct Context {
     /// Comma-joined.
     pub roles: String,
     pub exp: i64,
+    /// Whether the user proved they read mail at `email`.
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -336,6 +338,7 @@ impl Authorizer {
             email: claims.email.clone(),
             roles: claims.roles.join(","),
             exp: claims.exp,
+            email_verified: claims.email_verified,
         };
         let response = match (&incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {
@@ -368,7 +371,9 @@ impl Authorizer {
             }]);
         };
         let (admitted, refused): (Vec<_>, Vec<_>) =
-            rules.iter().partition(|rule| rule.admits(&claims.roles));
+            rules
+                .iter()
+                .partition(|rule| rule.admits(&claims.roles, claims.email_verified));
         let mut denied: Vec<String> = refused.iter().map(|r| arn.on_stage(&r.resource)).collect();
         if !denied.is_empty() {
             denied.extend(NOT_CONCRETE_ROUTES.iter().map(|r| arn.on_stage(r)));

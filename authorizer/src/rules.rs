@@ -23,10 +23,16 @@ pub struct Rule {
     pub roles: Vec<String>,
 }
 
+/// The role a rule can name to admit any token whose email is verified.
+pub const EMAIL_VERIFIED: &str = "@email_verified";
+
 impl Rule {
-    /// Whether a token with `roles` passes this rule.
-    pub fn admits(&self, roles: &[String]) -> bool {
-        roles.iter().any(|r| self.roles.contains(r))
+    /// Whether a token with `roles` (and a verified email or not) passes this rule.
+    pub fn admits(&self, roles: &[String], email_verified: bool) -> bool {
+        roles
+            .iter()
+            .any(|r| !r.starts_with('@') && self.roles.contains(r))
+            || (email_verified && self.roles.iter().any(|r| r == EMAIL_VERIFIED))
     }
 }
 
@@ -73,6 +79,15 @@ impl Rules {
                     "rule {key:?}: list at least one non-empty role"
                 )));
             }
+            // `@` names a condition, not a role; only one exists.
+            if let Some(unknown) = roles
+                .iter()
+                .find(|r| r.starts_with('@') && r.as_str() != EMAIL_VERIFIED)
+            {
+                return Err(bad(format!(
+                    "rule {key:?}: {unknown:?} is not a condition (only {EMAIL_VERIFIED} is)"
+                )));
+            }
             let any_path = path.len() > 1 && path[1..].bytes().all(|b| b == b'*');
             let resource = if method == "*" && any_path {
                 "*".to_owned()
@@ -101,6 +116,17 @@ mod tests {
     }
 
     #[test]
+    fn email_verified_admits_only_tokens_whose_email_is_verified() {
+        let rules = Rules::parse(r#"{"* /billing/*": ["@email_verified"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        let roles = vec!["user".to_owned()];
+        assert!(rule.admits(&roles, true));
+        assert!(!rule.admits(&roles, false));
+        // A role literally named like the condition is not needed, nor enough.
+        assert!(!rule.admits(&["@email_verified".to_owned()], false));
+    }
+
+    #[test]
     fn invalid_rules_name_the_problem() {
         for (json, words) in [
             ("nope", "JSON object"),
@@ -113,6 +139,7 @@ mod tests {
             (r#"{"GET /x": []}"#, "at least one"),
             (r#"{"GET /x": [""]}"#, "at least one"),
             (r#"{"GET /x": "admin"}"#, "JSON object"),
+            (r#"{"GET /x": ["@verified"]}"#, "not a condition"),
         ] {
             let err = Rules::parse(json).unwrap_err();
             assert_eq!(err.variable, "AUTHORIZER_RULES");

@@ -31,6 +31,7 @@ fn subject() -> Subject {
         user_id: uuid::Uuid::from_u128(0x6f1d7a42_3c1b_4d8e_9a57_2b9e0c4d1f00),
         email: "ada@example.com".into(),
         roles: vec!["user".into()],
+        email_verified: false,
     }
 }
 

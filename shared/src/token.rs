@@ -51,6 +51,10 @@ pub struct AccessClaims {
     pub exp: i64,
     pub jti: String,
     pub roles: Vec<String>,
+    /// Whether the user proved they read mail at `email`. Tokens issued before this claim
+    /// existed lack it: they count as unverified.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Who a token is issued to.
@@ -59,6 +63,8 @@ pub struct Subject {
     pub user_id: Uuid,
     pub email: String,
     pub roles: Vec<String>,
+    /// Whether the user proved they read mail at `email`.
+    pub email_verified: bool,
 }
 
 /// A freshly signed access token.
@@ -176,6 +182,7 @@ impl TokenIssuer {
             exp: now.saturating_add(ttl),
             jti: Uuid::new_v4().to_string(),
             roles: subject.roles.clone(),
+            email_verified: subject.email_verified,
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -466,6 +473,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             email: "ada@example.com".into(),
             roles: vec!["user".into()],
+            email_verified: false,
         };
         let issued = issuer.issue(&subject, now_unix()).unwrap();
         (issued.token.expose_secret().to_owned(), issued.claims)

@@ -23,6 +23,7 @@ fn subject() -> Subject {
         user_id: Uuid::new_v4(),
         email: "ada@example.com".into(),
         roles: vec!["user".into()],
+        email_verified: false,
     }
 }
 

@@ -141,6 +141,7 @@ pub fn subject(roles: &[&str]) -> Subject {
         user_id: Uuid::new_v4(),
         email: "ada@example.com".into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        email_verified: false,
     }
 }
 

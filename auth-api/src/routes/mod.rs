@@ -186,6 +186,7 @@ pub(crate) fn token_reply<S>(
         user_id: user.user_id,
         email: user.email.to_string(),
         roles: user.roles.clone(),
+        email_verified: user.email_verified,
     };
     let issued = app.issuer.issue(&subject, now)?;
     let refresh_text = refresh.encode();

@@ -49,7 +49,7 @@ async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
             r#"{{"principalId":"{sub}","policyDocument":{{"Version":"2012-10-17","Statement":["#,
             r#"{{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["#,
             r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"]}}]}},"#,
-            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp}}}}}"#
+            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp},"email_verified":false}}}}"#
         ),
         sub = claims["sub"].as_str().unwrap(),
         exp = claims["exp"],
@@ -92,7 +92,7 @@ fn http_api_simple_responses_are_exact() {
     assert_eq!(
         serde_json::to_string(&allow).unwrap(),
         format!(
-            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{}}}}}"#,
+            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{},"email_verified":false}}}}"#,
             claims["sub"].as_str().unwrap(),
             claims["exp"]
         )
@@ -110,6 +110,36 @@ fn http_api_simple_responses_are_exact() {
         serde_json::to_string(&deny).unwrap(),
         r#"{"isAuthorized":false}"#
     );
+}
+
+#[test]
+fn a_verified_email_reaches_the_context_and_meets_an_email_verified_rule() {
+    let keys = Keys::ed25519();
+    let rules = r#"{"* /*": ["user"], "* /billing/*": ["@email_verified"]}"#;
+    let authorizer = keys.authorizer(Some(rules), V2Response::Iam);
+    let prefix = arn_prefix(AuthKind::Token);
+    for verified in [false, true] {
+        let mut subject = subject(&["user"]);
+        subject.email_verified = verified;
+        let token = keys.token_for(&subject);
+        assert_eq!(claims_of(&token)["email_verified"], verified);
+        let response = authorizer
+            .decide(event(AuthKind::Token, "GET", "/items", Some(&bearer(&token))))
+            .unwrap();
+        let AuthorizerResponse::Policy(policy) = &response else {
+            panic!("a policy");
+        };
+        assert_eq!(policy.context.email_verified, verified);
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["context"]["email_verified"], verified, "a primitive");
+        let billing = judge(policy_of(&response), &format!("{prefix}/POST/billing/cards"));
+        let expected = if verified { Effect::Allow } else { Effect::Deny };
+        assert_eq!(billing, Some(expected), "verified: {verified}");
+        assert_eq!(
+            judge(policy_of(&response), &format!("{prefix}/GET/items")),
+            Some(Effect::Allow)
+        );
+    }
 }
 
 #[test]
