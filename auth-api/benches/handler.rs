@@ -35,6 +35,7 @@ fn app() -> App<MemoryStore> {
         passwords: Passwords::new(COST).unwrap(),
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
+        recovery: Default::default(),
     }
 }
 

@@ -4,7 +4,10 @@ use aws_types::SdkConfig;
 use shared::config::{self, ConfigError, Env, Overlay};
 use shared::{TokenIssuer, TokenVerifier};
 
+use crate::actions::ActionSettings;
+use crate::domain::Email;
 use crate::passwords::MIN_PRODUCTION_COST;
+use crate::recovery::{RecoverySettings, valid_url_template};
 use crate::sessions::SessionSettings;
 
 /// Everything auth-api reads from its environment.
@@ -18,6 +21,10 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `REFRESH_TOKEN_TTL_SECONDS` and `REFRESH_REUSE_GRACE_SECONDS`.
     pub sessions: SessionSettings,
+    /// The recovery flows' settings (README "Configuration").
+    pub recovery: RecoverySettings,
+    /// `SES_FROM_ADDRESS`: the verified SES identity mail is sent from; unset, no mail is sent.
+    pub ses_from_address: Option<Email>,
 }
 
 impl Config {
@@ -32,6 +39,8 @@ impl Config {
             verifier,
             bcrypt_cost: bcrypt_cost_from_env(env)?,
             sessions: sessions_from_env(env)?,
+            recovery: recovery_from_env(env)?,
+            ses_from_address: ses_from_address(env)?,
         })
     }
 }
@@ -109,6 +118,79 @@ pub fn sessions_from_env(env: &dyn Env) -> Result<SessionSettings, ConfigError> 
         refresh_ttl_seconds: ttl as i64,
         reuse_grace_seconds: grace as i64,
         max_lifetime_seconds: max_lifetime as i64,
+    })
+}
+
+/// `SES_FROM_ADDRESS`, if set: an email address.
+pub fn ses_from_address(env: &dyn Env) -> Result<Option<Email>, ConfigError> {
+    config::optional(env, "SES_FROM_ADDRESS")
+        .map(|raw| Email::parse(&raw).map_err(|m| ConfigError::new("SES_FROM_ADDRESS", m)))
+        .transpose()
+}
+
+/// The recovery flows: `APP_NAME`, `VERIFY_EMAIL_URL_TEMPLATE`, `RESET_PASSWORD_URL_TEMPLATE`
+/// (required once `SES_FROM_ADDRESS` is set: real mail needs real links),
+/// `VERIFY_TOKEN_TTL_SECONDS`, `RESET_TOKEN_TTL_SECONDS`, `REQUIRE_VERIFIED_EMAIL` and
+/// `MAIL_RESPONSE_FLOOR_MS`.
+pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError> {
+    let defaults = RecoverySettings::default();
+    let sending = config::optional(env, "SES_FROM_ADDRESS").is_some();
+    let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+        let template = match config::optional(env, name) {
+            Some(template) => template.trim().to_owned(),
+            None if sending => {
+                return Err(ConfigError::new(
+                    name,
+                    "is required once SES_FROM_ADDRESS is set: the link in the mail, with {token}",
+                ));
+            }
+            None => default.to_owned(),
+        };
+        valid_url_template(&template).map_err(|problem| ConfigError::new(name, problem))?;
+        Ok(template)
+    };
+    let app_name = match config::optional(env, "APP_NAME") {
+        Some(name) if name.chars().count() > 100 || name.chars().any(char::is_control) => {
+            return Err(ConfigError::new(
+                "APP_NAME",
+                "must be at most 100 characters, without control characters",
+            ));
+        }
+        Some(name) => name.trim().to_owned(),
+        None => defaults.app_name.clone(),
+    };
+    let verify_ttl = config::number(
+        env,
+        "VERIFY_TOKEN_TTL_SECONDS",
+        defaults.actions.verify_ttl_seconds as u64,
+        300,
+        7 * 24 * 60 * 60,
+    )?;
+    let reset_ttl = config::number(
+        env,
+        "RESET_TOKEN_TTL_SECONDS",
+        defaults.actions.reset_ttl_seconds as u64,
+        300,
+        24 * 60 * 60,
+    )?;
+    let floor = config::number(
+        env,
+        "MAIL_RESPONSE_FLOOR_MS",
+        defaults.response_floor.as_millis() as u64,
+        0,
+        10_000,
+    )?;
+    // Every bound is far below i64::MAX.
+    Ok(RecoverySettings {
+        app_name,
+        verify_url: url("VERIFY_EMAIL_URL_TEMPLATE", &defaults.verify_url)?,
+        reset_url: url("RESET_PASSWORD_URL_TEMPLATE", &defaults.reset_url)?,
+        actions: ActionSettings {
+            verify_ttl_seconds: verify_ttl as i64,
+            reset_ttl_seconds: reset_ttl as i64,
+        },
+        require_verified_email: config::flag(env, "REQUIRE_VERIFIED_EMAIL")?,
+        response_floor: std::time::Duration::from_millis(floor),
     })
 }
 
@@ -192,6 +274,50 @@ mod tests {
         assert_eq!(
             sessions_from_env(&env).unwrap_err().variable,
             "SESSION_MAX_LIFETIME_SECONDS"
+        );
+    }
+
+    #[test]
+    fn recovery_settings_are_read_and_real_mail_needs_real_links() {
+        let defaults = recovery_from_env(&HashMap::<&str, &str>::new()).unwrap();
+        assert_eq!(defaults, RecoverySettings::default());
+        let sending = HashMap::from([("SES_FROM_ADDRESS", "auth@example.com")]);
+        assert_eq!(
+            recovery_from_env(&sending).unwrap_err().variable,
+            "VERIFY_EMAIL_URL_TEMPLATE"
+        );
+        let env = HashMap::from([
+            ("SES_FROM_ADDRESS", "auth@example.com"),
+            (
+                "VERIFY_EMAIL_URL_TEMPLATE",
+                "https://app.example/verify?t={token}",
+            ),
+            (
+                "RESET_PASSWORD_URL_TEMPLATE",
+                "https://app.example/reset?t={token}",
+            ),
+            ("APP_NAME", "Acme"),
+            ("RESET_TOKEN_TTL_SECONDS", "900"),
+            ("REQUIRE_VERIFIED_EMAIL", "true"),
+            ("MAIL_RESPONSE_FLOOR_MS", "0"),
+        ]);
+        let settings = recovery_from_env(&env).unwrap();
+        assert_eq!(settings.app_name, "Acme");
+        assert_eq!(settings.actions.reset_ttl_seconds, 900);
+        assert!(settings.require_verified_email);
+        assert_eq!(
+            ses_from_address(&env).unwrap().unwrap().as_str(),
+            "auth@example.com"
+        );
+        let bad = HashMap::from([("RESET_PASSWORD_URL_TEMPLATE", "http://app.example/{token}")]);
+        assert_eq!(
+            recovery_from_env(&bad).unwrap_err().variable,
+            "RESET_PASSWORD_URL_TEMPLATE"
+        );
+        let bad = HashMap::from([("SES_FROM_ADDRESS", "not an address")]);
+        assert_eq!(
+            ses_from_address(&bad).unwrap_err().variable,
+            "SES_FROM_ADDRESS"
         );
     }
 

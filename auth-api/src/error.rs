@@ -59,6 +59,14 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("too many failed logins")]
     TooManyAttempts { retry_after_seconds: u64 },
+    #[error("too many mails asked for this address")]
+    TooManyMails { retry_after_seconds: u64 },
+    #[error("too many link checks from this address")]
+    TooManyTokenChecks { retry_after_seconds: u64 },
+    #[error("invalid, expired or spent link token")]
+    InvalidActionToken,
+    #[error("the email address is not verified")]
+    EmailNotVerified,
     /// The store failed, timed out or throttled: worth a retry (503).
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
@@ -109,17 +117,21 @@ impl From<TokenError> for ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::MalformedBody(_) | ApiError::InvalidActionToken => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::EmailTaken | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::InvalidCredentials
             | ApiError::InvalidToken
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            ApiError::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            ApiError::WrongCurrentPassword | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. }
+            | ApiError::TooManyMails { .. }
+            | ApiError::TooManyTokenChecks { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -190,6 +202,35 @@ impl ApiError {
                 "Method not allowed",
                 format!("This route accepts: {allow}."),
             ),
+            ApiError::TooManyMails {
+                retry_after_seconds,
+            } => (
+                "too-many-mails",
+                "Too many mails",
+                format!(
+                    "Mail to this address is limited to {} a minute and {} an hour; retry in \
+                     {retry_after_seconds} s.",
+                    crate::recovery::MAILS_PER_MINUTE,
+                    crate::recovery::MAILS_PER_HOUR
+                ),
+            ),
+            ApiError::TooManyTokenChecks {
+                retry_after_seconds,
+            } => (
+                "too-many-token-checks",
+                "Too many link checks",
+                format!("Too many links were checked from this address; retry in {retry_after_seconds} s."),
+            ),
+            ApiError::InvalidActionToken => (
+                "invalid-link-token",
+                "Invalid link",
+                "This link is invalid, has expired, was replaced by a newer one or was used already; ask for a new one.".into(),
+            ),
+            ApiError::EmailNotVerified => (
+                "email-not-verified",
+                "Email not verified",
+                "This account's email address is not verified yet: open the link in the verification mail, or ask for a new one at /email/verify/resend.".into(),
+            ),
             ApiError::TooManyAttempts {
                 retry_after_seconds,
             } => (
@@ -239,6 +280,14 @@ impl ApiError {
             }
             ApiError::StoreUnavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ApiError::TooManyMails {
+                retry_after_seconds,
+            }
+            | ApiError::TooManyTokenChecks {
+                retry_after_seconds,
+            } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
             ApiError::TooManyAttempts {
                 retry_after_seconds,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod lambda;
 pub mod mail;
 pub mod passwords;
+pub mod recovery;
 pub mod routes;
 pub mod sdk;
 pub mod sessions;
@@ -39,6 +40,8 @@ pub struct App<S> {
     pub sessions: SessionSettings,
     /// The time, for every expiry, window and lock (a [`shared::SystemClock`] in Lambda).
     pub clock: Arc<dyn Clock>,
+    /// Mail and the recovery flows' settings.
+    pub recovery: recovery::Recovery,
 }
 
 impl<S: Store> App<S> {
@@ -70,6 +73,10 @@ impl<S: Store> App<S> {
             Some(Route::Logout) => routes::sessions::logout(self, &req).await,
             Some(Route::LogoutAll) => routes::sessions::logout_all(self, &req).await,
             Some(Route::Password) => routes::password::change_password(self, &req).await,
+            Some(Route::EmailVerify) => routes::recovery::verify_email(self, &req).await,
+            Some(Route::EmailVerifyResend) => routes::recovery::resend(self, &req).await,
+            Some(Route::PasswordForgot) => routes::recovery::forgot(self, &req).await,
+            Some(Route::PasswordReset) => routes::recovery::reset(self, &req).await,
         };
         let (response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),

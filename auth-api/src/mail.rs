@@ -148,11 +148,22 @@ pub struct SentMail {
 #[derive(Debug, Default)]
 pub struct Outbox {
     sent: Mutex<Vec<SentMail>>,
+    /// Also print each mail's recipient, subject and link to stdout (local-api's console).
+    echo: bool,
 }
 
 impl Outbox {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An outbox that also prints each mail's recipient, subject and link on stdout: for
+    /// local-api, whose developer clicks the link. Never for a deployed function.
+    pub fn echoing() -> Self {
+        Self {
+            echo: true,
+            ..Self::default()
+        }
     }
 
     fn sent_mut(&self) -> MutexGuard<'_, Vec<SentMail>> {
@@ -173,6 +184,14 @@ impl Mailer for Outbox {
         let sent_at = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .map_err(|e| MailError::Unavailable(Box::new(e)))?;
+        if self.echo {
+            let link = mail
+                .text
+                .split_whitespace()
+                .find(|w| w.starts_with("http"))
+                .unwrap_or("(no link)");
+            println!("mail to {}: {} — {link}", mail.to, mail.subject);
+        }
         self.sent_mut().push(SentMail {
             to: mail.to.to_string(),
             subject: mail.subject.clone(),
@@ -181,6 +200,30 @@ impl Mailer for Outbox {
             sent_at,
         });
         Ok(())
+    }
+}
+
+/// Where a function's mail goes.
+#[derive(Debug, Clone, Default)]
+pub enum MailDelivery {
+    /// Amazon SES (`SES_FROM_ADDRESS` set).
+    Ses(SesMailer),
+    /// Kept in memory (local-api, tests).
+    Outbox(std::sync::Arc<Outbox>),
+    /// No sender configured: nothing is sent, and each mail that is not sent is logged.
+    #[default]
+    Disabled,
+}
+
+impl MailDelivery {
+    pub async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        match self {
+            MailDelivery::Ses(ses) => ses.send(mail).await,
+            MailDelivery::Outbox(outbox) => outbox.send(mail).await,
+            MailDelivery::Disabled => Err(MailError::Refused(
+                "no sender is configured (SES_FROM_ADDRESS)".into(),
+            )),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 use auth_api::App;
 use auth_api::config;
 use auth_api::lambda::Sanitized;
+use auth_api::mail::{MailDelivery, SesMailer};
 use auth_api::passwords::Passwords;
 use auth_api::store::DynamoStore;
 use lambda_http::{Adapter, Error, service_fn};
@@ -19,6 +20,16 @@ async fn main() -> Result<(), Error> {
         passwords: or_report(Passwords::new(config.bcrypt_cost))?,
         sessions: config.sessions,
         clock: std::sync::Arc::new(shared::SystemClock),
+        recovery: auth_api::recovery::Recovery {
+            mail: match config.ses_from_address {
+                Some(from) => MailDelivery::Ses(SesMailer::new(
+                    aws_sdk_sesv2::Client::new(&sdk),
+                    from.as_str(),
+                )),
+                None => MailDelivery::Disabled,
+            },
+            settings: config.recovery,
+        },
     };
     let app = &app;
     let handler =

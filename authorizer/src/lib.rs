@@ -370,10 +370,9 @@ impl Authorizer {
                 resource: vec![arn.on_stage("*")],
             }]);
         };
-        let (admitted, refused): (Vec<_>, Vec<_>) =
-            rules
-                .iter()
-                .partition(|rule| rule.admits(&claims.roles, claims.email_verified));
+        let (admitted, refused): (Vec<_>, Vec<_>) = rules
+            .iter()
+            .partition(|rule| rule.admits(&claims.roles, claims.email_verified));
         let mut denied: Vec<String> = refused.iter().map(|r| arn.on_stage(&r.resource)).collect();
         if !denied.is_empty() {
             denied.extend(NOT_CONCRETE_ROUTES.iter().map(|r| arn.on_stage(r)));

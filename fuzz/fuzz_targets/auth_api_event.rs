@@ -27,6 +27,7 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
         passwords: Passwords::new(4).expect("cost 4"),
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
+        recovery: Default::default(),
     }
 });
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_api::App;
+use auth_api::mail::MailDelivery;
 use auth_api::store::Store;
 use authorizer::policy::Effect;
 use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse};
@@ -77,6 +78,10 @@ pub struct HttpRequest {
     pub body: Bytes,
     pub source_ip: SocketAddr,
 }
+
+/// local-api's own route: the mail it kept instead of sending. Not in template.yaml: a
+/// deployed API has no such route.
+pub const OUTBOX_PATH: &str = "/_local/outbox";
 
 fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(
@@ -156,6 +161,18 @@ impl<S: Store> Gateway<S> {
                 ),
                 AuthDecision::Public,
             );
+        }
+        if req.path == OUTBOX_PATH
+            && req.method == "GET"
+            && let MailDelivery::Outbox(outbox) = &self.app.recovery.mail
+        {
+            let mut response = Response::new(Full::new(Bytes::from(
+                serde_json::to_string(&outbox.sent()).unwrap_or_else(|_| "[]".to_owned()),
+            )));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return (response, AuthDecision::Public);
         }
         let Some(route) = self.spec.route(&req.method, &req.path) else {
             // What a REST API answers for a resource or method it does not have.

@@ -10,7 +10,9 @@ use auth_api::App;
 use auth_api::actions::ActionRecord;
 use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::domain::Email;
+use auth_api::mail::{MailDelivery, Outbox};
 use auth_api::passwords::Passwords;
+use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::{
     RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
 };
@@ -211,6 +213,11 @@ pub struct LocalConfig {
     pub access_token_ttl_seconds: u64,
     /// `REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`, `SESSION_MAX_LIFETIME_SECONDS`.
     pub sessions: SessionSettings,
+    /// The recovery flows' settings (`APP_NAME`, link templates, token lifetimes, …).
+    pub recovery: RecoverySettings,
+    /// Where local-api's mail goes: kept in memory, echoed on the console, and listed at
+    /// `GET /_local/outbox`.
+    pub outbox: Arc<Outbox>,
 }
 
 impl LocalConfig {
@@ -251,6 +258,8 @@ impl LocalConfig {
             rules,
             access_token_ttl_seconds,
             sessions: auth_api::config::sessions_from_env(env)?,
+            recovery: auth_api::config::recovery_from_env(env)?,
+            outbox: Arc::new(Outbox::echoing()),
         })
     }
 
@@ -289,6 +298,10 @@ impl LocalConfig {
             passwords,
             sessions: self.sessions,
             clock: Arc::new(shared::SystemClock),
+            recovery: Recovery {
+                mail: MailDelivery::Outbox(Arc::clone(&self.outbox)),
+                settings: self.recovery.clone(),
+            },
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         Ok(Gateway::new(spec, app, authorizer))

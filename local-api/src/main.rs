@@ -154,6 +154,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {:<6} {url}{:<10} {access}", route.method, route.path);
     }
     println!(
+        "  GET    {url}{} local only (not in template.yaml): the mail local-api kept \
+         instead of sending, newest last; each is also printed here",
+        local_api::gateway::OUTBOX_PATH
+    );
+    println!(
         "\ntry:\n  curl -s -X POST {url}/register -H 'content-type: application/json' \\\n    -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery staple\"}}'\n"
     );
 

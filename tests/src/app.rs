@@ -1,7 +1,11 @@
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use auth_api::App;
+use auth_api::mail::{MailDelivery, Outbox, SentMail};
 use auth_api::passwords::Passwords;
+use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::SessionSettings;
 use auth_api::store::Store;
 use http::HeaderMap;
@@ -35,6 +39,14 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
         passwords: Passwords::new(4).expect("cost 4 is valid"),
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
+        recovery: Recovery {
+            mail: MailDelivery::Outbox(Arc::new(Outbox::new())),
+            // Tests of timing are benchmarks; here answers come at once.
+            settings: RecoverySettings {
+                response_floor: std::time::Duration::ZERO,
+                ..RecoverySettings::default()
+            },
+        },
     }
 }
 
@@ -46,6 +58,20 @@ pub async fn post<S: Store>(app: &App<S>, path: &str, body: Value, sub: Option<&
         event = event.authorized(sub, "ada@example.com");
     }
     Answer::from_response(app.handle(event.request()).await)
+}
+
+/// The mail `app` kept in its outbox, oldest first (empty if its mail goes elsewhere).
+pub fn outbox<S>(app: &App<S>) -> Vec<SentMail> {
+    match &app.recovery.mail {
+        MailDelivery::Outbox(outbox) => outbox.sent(),
+        _ => Vec::new(),
+    }
+}
+
+/// The token in the link of a mail's text (`…token=<43 characters>`).
+pub fn link_token(text: &str) -> String {
+    let start = text.find("token=").expect("a link with a token") + "token=".len();
+    text[start..start + 43].to_owned()
 }
 
 /// A response taken apart for assertions.

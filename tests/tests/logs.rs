@@ -5,7 +5,9 @@
 //! and the SDK whole DynamoDB responses, hashes and all. The release binaries are checked the
 //! same way, stdout and stderr, in it/runtime_contract.rs.)
 
-use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, settings, test_app};
+use integration_tests::app::{
+    STRONG_PASSWORD, TEST_PEM, link_token, outbox, post, settings, test_app,
+};
 use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
 use integration_tests::logs::Captured;
 use serde_json::{Value, json};
@@ -18,6 +20,7 @@ const SOURCE_IP: &str = "203.0.113.7";
 const TEST_SEED_B64URL: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 const WRONG_PASSWORD: &str = "wrong horse battery staple";
+const RESET_PASSWORD: &str = "lantern quartz meadow ninety blossoms";
 
 fn credentials(email: &str, password: &str) -> Value {
     json!({"email": email, "password": password})
@@ -52,6 +55,9 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let registered = post(&app, "/register", ada(STRONG_PASSWORD), None).await;
     assert_eq!(registered.status, 201, "{}", registered.text);
     let sub = registered.json()["user_id"].as_str().unwrap().to_owned();
+    let verify_token = link_token(&outbox(&app)[0].text);
+    let verified = post(&app, "/email/verify", json!({"token": verify_token}), None).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
     assert_eq!(
         post(&app, "/login", ada(WRONG_PASSWORD), None).await.status,
         401
@@ -78,6 +84,18 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let changed = post(&app, "/password", change, Some(&sub)).await;
     assert_eq!(changed.status, 200, "{}", changed.text);
     let changed = changed.json();
+    clock.advance_ms(61_000);
+    let forgot = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+        None,
+    )
+    .await;
+    assert_eq!(forgot.status, 202, "{}", forgot.text);
+    let reset_token = link_token(&outbox(&app).last().unwrap().text);
+    let reset = json!({"token": reset_token, "new_password": RESET_PASSWORD});
+    assert_eq!(post(&app, "/password/reset", reset, None).await.status, 204);
     for _ in 0..5 {
         let nobody = credentials("nobody@example.com", WRONG_PASSWORD);
         assert_eq!(post(&app, "/login", nobody, None).await.status, 401);
@@ -126,6 +144,8 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         names,
         [
             "registered",
+            "verification_sent",
+            "email_verified",
             "login_failed",
             "login_succeeded",
             "refresh_reused",
@@ -133,6 +153,8 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "logged_out",
             "logged_out_everywhere",
             "password_changed",
+            "reset_requested",
+            "password_reset",
             "login_failed",
             "login_failed",
             "login_failed",
@@ -144,20 +166,25 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     for event in &events {
         assert_eq!(event["source_ip"], SOURCE_IP, "{event}");
     }
-    for event in &events[..8] {
+    for event in &events[..12] {
         assert_eq!(event["user_id"], sub.as_str(), "{event}");
     }
-    for event in &events[8..] {
+    for event in &events[12..] {
         assert!(
             event.get("user_id").is_none(),
             "unknown email has no user: {event}"
         );
     }
 
-    let mut secrets: Vec<(String, String)> = [STRONG_PASSWORD, NEW_PASSWORD, WRONG_PASSWORD]
-        .iter()
-        .map(|p| ("a password".to_owned(), (*p).to_owned()))
-        .collect();
+    let mut secrets: Vec<(String, String)> = [
+        STRONG_PASSWORD,
+        NEW_PASSWORD,
+        WRONG_PASSWORD,
+        RESET_PASSWORD,
+    ]
+    .iter()
+    .map(|p| ("a password".to_owned(), (*p).to_owned()))
+    .collect();
     for tokens in [&session, &rotated, &other, &changed] {
         for name in ["access_token", "refresh_token"] {
             secrets.push((name.to_owned(), tokens[name].as_str().unwrap().to_owned()));
@@ -169,6 +196,8 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     ));
     secrets.push(("the signing key seed".into(), TEST_SEED_B64URL.into()));
     secrets.push(("a bcrypt hash".into(), "$2b$".into()));
+    secrets.push(("the verification token".into(), verify_token));
+    secrets.push(("the reset token".into(), reset_token));
     for (what, secret) in &secrets {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
             eprintln!("offending line: {}", &line[..line.len().min(600)]);

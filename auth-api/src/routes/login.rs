@@ -135,6 +135,16 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
             return Err(ApiError::InvalidCredentials);
         }
     };
+    if app.recovery.settings.require_verified_email && !user.email_verified {
+        // Only after the right password: to anyone else this says nothing.
+        check.succeeded(app, now_ms).await?;
+        audit(
+            "login_refused_unverified",
+            Some(&user.user_id.to_string()),
+            req,
+        );
+        return Err(ApiError::EmailNotVerified);
+    }
     let (token, family, record) = SessionFamily::begin(
         &user,
         user.session_epoch,

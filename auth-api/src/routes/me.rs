@@ -13,6 +13,7 @@ struct Profile {
     user_id: String,
     email: String,
     roles: Vec<String>,
+    email_verified: bool,
     created_at: String,
 }
 
@@ -30,6 +31,7 @@ pub async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError
             user_id: user.user_id.to_string(),
             email: user.email.to_string(),
             roles: user.roles,
+            email_verified: user.email_verified,
             created_at: user
                 .created_at
                 .format(&Rfc3339)

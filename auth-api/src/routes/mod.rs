@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod login;
 pub mod me;
 pub mod password;
+pub mod recovery;
 pub mod register;
 pub mod sessions;
 pub mod verify;
@@ -36,6 +37,10 @@ pub enum Route {
     Logout,
     LogoutAll,
     Password,
+    EmailVerify,
+    EmailVerifyResend,
+    PasswordForgot,
+    PasswordReset,
 }
 
 impl Route {
@@ -56,6 +61,10 @@ impl Route {
             "/logout" => Some(Route::Logout),
             "/logout-all" => Some(Route::LogoutAll),
             "/password" => Some(Route::Password),
+            "/email/verify" => Some(Route::EmailVerify),
+            "/email/verify/resend" => Some(Route::EmailVerifyResend),
+            "/password/forgot" => Some(Route::PasswordForgot),
+            "/password/reset" => Some(Route::PasswordReset),
             _ => None,
         }
     }
@@ -68,7 +77,11 @@ impl Route {
             | Route::Refresh
             | Route::Logout
             | Route::LogoutAll
-            | Route::Password => "POST",
+            | Route::Password
+            | Route::EmailVerify
+            | Route::EmailVerifyResend
+            | Route::PasswordForgot
+            | Route::PasswordReset => "POST",
             Route::Verify | Route::Health | Route::Me | Route::Jwks => "GET",
         }
     }
@@ -86,11 +99,15 @@ impl Route {
             Route::Logout => "logout",
             Route::LogoutAll => "logout_all",
             Route::Password => "password",
+            Route::EmailVerify => "email_verify",
+            Route::EmailVerifyResend => "email_verify_resend",
+            Route::PasswordForgot => "password_forgot",
+            Route::PasswordReset => "password_reset",
         }
     }
 
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 14] = [
         Route::Register,
         Route::Login,
         Route::Verify,
@@ -101,6 +118,10 @@ impl Route {
         Route::Logout,
         Route::LogoutAll,
         Route::Password,
+        Route::EmailVerify,
+        Route::EmailVerifyResend,
+        Route::PasswordForgot,
+        Route::PasswordReset,
     ];
 
     /// Whether API Gateway must put the authorizer in front of this route: these routes act
@@ -122,6 +143,10 @@ impl Route {
             Route::Logout => "/logout",
             Route::LogoutAll => "/logout-all",
             Route::Password => "/password",
+            Route::EmailVerify => "/email/verify",
+            Route::EmailVerifyResend => "/email/verify/resend",
+            Route::PasswordForgot => "/password/forgot",
+            Route::PasswordReset => "/password/reset",
         }
     }
 }

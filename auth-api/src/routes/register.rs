@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Reply;
 use crate::App;
+use crate::actions::Purpose;
 use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
@@ -62,6 +63,15 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     app.store.create_user(&user).await?;
     let user_id = user.user_id.to_string();
     super::audit("registered", Some(&user_id), req);
+    // The account exists now whatever happens to its mail: a failure is logged, and the user
+    // can ask for another at /email/verify/resend.
+    let mail = async {
+        super::recovery::admit_mail(app, &user.email).await?;
+        super::recovery::send_token(app, &user, Purpose::VerifyEmail, req).await
+    };
+    if let Err(err) = mail.await {
+        tracing::error!(error = %crate::error_chain(&err), "verification mail not issued");
+    }
     Ok(Reply::json(
         StatusCode::CREATED,
         &Registered {

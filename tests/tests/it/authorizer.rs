@@ -124,7 +124,12 @@ fn a_verified_email_reaches_the_context_and_meets_an_email_verified_rule() {
         let token = keys.token_for(&subject);
         assert_eq!(claims_of(&token)["email_verified"], verified);
         let response = authorizer
-            .decide(event(AuthKind::Token, "GET", "/items", Some(&bearer(&token))))
+            .decide(event(
+                AuthKind::Token,
+                "GET",
+                "/items",
+                Some(&bearer(&token)),
+            ))
             .unwrap();
         let AuthorizerResponse::Policy(policy) = &response else {
             panic!("a policy");
@@ -132,8 +137,15 @@ fn a_verified_email_reaches_the_context_and_meets_an_email_verified_rule() {
         assert_eq!(policy.context.email_verified, verified);
         let json = serde_json::to_value(&response).unwrap();
         assert_eq!(json["context"]["email_verified"], verified, "a primitive");
-        let billing = judge(policy_of(&response), &format!("{prefix}/POST/billing/cards"));
-        let expected = if verified { Effect::Allow } else { Effect::Deny };
+        let billing = judge(
+            policy_of(&response),
+            &format!("{prefix}/POST/billing/cards"),
+        );
+        let expected = if verified {
+            Effect::Allow
+        } else {
+            Effect::Deny
+        };
         assert_eq!(billing, Some(expected), "verified: {verified}");
         assert_eq!(
             judge(policy_of(&response), &format!("{prefix}/GET/items")),

@@ -439,10 +439,11 @@ async fn me_answers_the_profile_of_the_authorizer_subject_only() {
         assert_eq!(profile["email"], "ada@example.com");
         assert_eq!(profile["roles"], json!(["user"]));
         assert_eq!(profile["created_at"], ada["created_at"]);
+        assert_eq!(profile["email_verified"], false);
         assert_eq!(
             profile.as_object().unwrap().len(),
-            4,
-            "no password hash: {profile}"
+            5,
+            "no password hash, no token: {profile}"
         );
     }
 }

@@ -9,6 +9,7 @@ mod handler;
 mod local_api;
 mod mail;
 mod openapi;
+mod recovery;
 mod runtime_contract;
 mod sessions;
 mod store_contract;

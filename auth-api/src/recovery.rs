@@ -1,0 +1,184 @@
+//! Account recovery and email verification: what the mails say, where their links lead, how
+//! long their tokens live, and how sending is limited.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::actions::{ActionSettings, ActionToken, Purpose};
+use crate::domain::Email;
+use crate::mail::{Mail, MailDelivery};
+
+/// Mails to one address per minute, and per hour (verification and reset together).
+pub const MAILS_PER_MINUTE: u32 = 1;
+pub const MAILS_PER_HOUR: u32 = 5;
+/// Token checks (`/email/verify`, `/password/reset`) per source address and hour.
+pub const TOKEN_CHECKS_PER_HOUR: u32 = 20;
+
+/// How the recovery flows are set up (README "Configuration").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverySettings {
+    /// `APP_NAME`: the product named in the mails.
+    pub app_name: String,
+    /// `VERIFY_EMAIL_URL_TEMPLATE`: the verification link, `{token}` replaced by the token.
+    pub verify_url: String,
+    /// `RESET_PASSWORD_URL_TEMPLATE`: the reset link, likewise.
+    pub reset_url: String,
+    pub actions: ActionSettings,
+    /// `REQUIRE_VERIFIED_EMAIL`: login refuses an unverified account (after the password).
+    pub require_verified_email: bool,
+    /// `MAIL_RESPONSE_FLOOR_MS`: `/password/forgot` and `/email/verify/resend` answer no
+    /// sooner than this, so that a mail sent (to a known address) and none (unknown) take the
+    /// same time.
+    pub response_floor: Duration,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            app_name: "Serverless Auth".into(),
+            verify_url: "http://localhost:3000/verify-email?token={token}".into(),
+            reset_url: "http://localhost:3000/reset-password?token={token}".into(),
+            actions: ActionSettings::default(),
+            require_verified_email: false,
+            response_floor: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// The recovery flows' state: where mail goes, and the settings.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    pub mail: MailDelivery,
+    pub settings: RecoverySettings,
+}
+
+/// Whether `template` is a link template: an https URL (http only for `localhost` and
+/// `127.0.0.1`) with exactly one `{token}`.
+pub fn valid_url_template(template: &str) -> Result<(), String> {
+    let local = ["http://localhost", "http://127.0.0.1"]
+        .iter()
+        .any(|p| template.starts_with(p));
+    if !template.starts_with("https://") && !local {
+        return Err("must be an https URL (http only for localhost and 127.0.0.1)".into());
+    }
+    if template.matches("{token}").count() != 1 {
+        return Err("must contain {token} exactly once".into());
+    }
+    if template
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+    {
+        return Err("must not contain spaces, quotes or angle brackets".into());
+    }
+    Ok(())
+}
+
+/// Lifetimes as people say them: "24 hours", "30 minutes".
+fn lifetime(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds % 3600 == 0 {
+        plural(seconds / 3600, "hour")
+    } else {
+        plural((seconds + 59) / 60, "minute")
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The mail that carries `token` for `purpose` to `to`.
+pub fn compose(
+    settings: &RecoverySettings,
+    purpose: Purpose,
+    to: &Email,
+    token: &ActionToken,
+) -> Mail {
+    let encoded = token.encode();
+    let (template, subject, action, not_you) = match purpose {
+        Purpose::VerifyEmail => (
+            &settings.verify_url,
+            format!("Verify your email for {}", settings.app_name),
+            "confirm that this address is yours",
+            "If you did not create an account, ignore this mail: nothing happens without the link.",
+        ),
+        Purpose::ResetPassword => (
+            &settings.reset_url,
+            format!("Reset your {} password", settings.app_name),
+            "choose a new password",
+            "If you did not ask for this, ignore this mail: your password has not changed.",
+        ),
+    };
+    let link = template.replace("{token}", encoded.expose_secret());
+    let valid_for = lifetime(settings.actions.ttl_seconds(purpose));
+    let text = format!(
+        "Hello,\n\nOpen this link to {action} for {app}:\n\n{link}\n\nThe link works once, \
+         for {valid_for}.\n\n{not_you}\n",
+        app = settings.app_name,
+    );
+    let html = format!(
+        "<p>Hello,</p><p>Open this link to {action} for {app}:</p>\
+         <p><a href=\"{href}\">{href}</a></p><p>The link works once, for {valid_for}.</p>\
+         <p>{not_you}</p>",
+        app = escape_html(&settings.app_name),
+        href = escape_html(&link),
+    );
+    Mail {
+        to: to.clone(),
+        subject,
+        text,
+        html,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_templates_are_https_with_one_token() {
+        assert!(valid_url_template("https://app.example/reset?token={token}").is_ok());
+        assert!(valid_url_template("http://localhost:3000/v#{token}").is_ok());
+        for bad in [
+            "http://app.example/reset?token={token}",
+            "https://app.example/reset",
+            "https://app.example/{token}/{token}",
+            "https://app.example/\"{token}",
+            "ftp://x/{token}",
+        ] {
+            assert!(valid_url_template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_mail_carries_the_link_the_lifetime_and_what_to_do_if_it_was_not_you() {
+        let settings = RecoverySettings {
+            app_name: "Acme <Shop>".into(),
+            reset_url: "https://app.example/reset?token={token}".into(),
+            ..RecoverySettings::default()
+        };
+        let token = ActionToken::generate();
+        let to = Email::parse("ada@example.com").unwrap();
+        let mail = compose(&settings, Purpose::ResetPassword, &to, &token);
+        let link = format!(
+            "https://app.example/reset?token={}",
+            token.encode().expose_secret()
+        );
+        assert_eq!(mail.subject, "Reset your Acme <Shop> password");
+        assert!(mail.text.contains(&link), "{}", mail.text);
+        assert!(mail.text.contains("for 30 minutes"));
+        assert!(mail.text.contains("your password has not changed"));
+        assert!(mail.html.contains(&format!("href=\"{link}\"")));
+        assert!(
+            mail.html.contains("Acme &lt;Shop&gt;"),
+            "escaped: {}",
+            mail.html
+        );
+        let verify = compose(&settings, Purpose::VerifyEmail, &to, &token);
+        assert!(verify.text.contains("for 24 hours"));
+    }
+}

@@ -1,0 +1,381 @@
+//! Email verification and password reset through the handler, over both stores, with mail
+//! kept in an outbox: every flow, every kind of unusable token, the limits, and that unknown
+//! and known addresses get the same answers.
+
+use std::sync::Arc;
+
+use auth_api::App;
+use auth_api::store::Store;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, outbox};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+use shared::ManualClock;
+
+const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+
+async fn post<S: Store>(app: &App<S>, path: &str, body: Value) -> Answer {
+    let event = Event::post_json(Kind::RestV1, path, &body);
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+async fn register<S: Store>(app: &App<S>, email: &str) {
+    let answer = post(
+        app,
+        "/register",
+        json!({"email": email, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+}
+
+async fn login<S: Store>(app: &App<S>, email: &str, password: &str) -> Answer {
+    post(app, "/login", json!({"email": email, "password": password})).await
+}
+
+/// The claims of an access token (not verified: the handler just issued it).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The token of the newest mail to `to` whose subject starts with `subject`.
+fn newest_token<S>(app: &App<S>, to: &str, subject: &str) -> String {
+    let mail = outbox(app)
+        .into_iter()
+        .rev()
+        .find(|m| m.to == to && m.subject.starts_with(subject))
+        .unwrap_or_else(|| panic!("no {subject:?} mail to {to}: {:?}", outbox(app)));
+    link_token(&mail.text)
+}
+
+fn verification<S>(app: &App<S>, to: &str) -> String {
+    newest_token(app, to, "Verify your email")
+}
+
+fn reset_mail<S>(app: &App<S>, to: &str) -> String {
+    newest_token(app, to, "Reset your")
+}
+
+fn assert_unusable(answer: &Answer) {
+    assert_eq!(
+        answer.problem(400)["type"],
+        "urn:problem-type:auth:invalid-link-token",
+        "{}",
+        answer.text
+    );
+}
+
+/// A clock the test moves, so that windows and lifetimes pass without waiting.
+fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
+    let clock = ManualClock::starting_now();
+    app.clock = Arc::new(clock.clone());
+    (app, clock)
+}
+
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use auth_api::store::MemoryStore;
+            use integration_tests::app::test_app;
+            use integration_tests::dynamo::{endpoint, fresh_store};
+
+            #[tokio::test]
+            async fn memory() {
+                super::$case(test_app(MemoryStore::new())).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb() {
+                super::$case(test_app(fresh_store(&endpoint()).await)).await;
+            }
+        }
+    )*};
+}
+
+both_stores!(
+    registration_mails_a_link_that_verifies_the_email_once,
+    a_newer_verification_link_replaces_the_older,
+    a_reset_replaces_the_password_and_ends_every_session,
+    links_that_cannot_act_are_refused_alike_and_a_weak_password_spends_nothing,
+    forgot_and_resend_answer_every_address_alike,
+    mail_to_an_address_is_limited_whether_it_has_an_account_or_not,
+    link_checks_from_one_address_are_limited,
+    a_required_verified_email_is_asked_for_only_after_the_right_password,
+);
+
+async fn registration_mails_a_link_that_verifies_the_email_once<S: Store>(app: App<S>) {
+    register(&app, "ada@example.com").await;
+    let mails = outbox(&app);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, "ada@example.com");
+    assert!(mails[0].text.contains("for 24 hours"), "{}", mails[0].text);
+    assert!(mails[0].html.contains("href=\""));
+    let before = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    assert_eq!(
+        claims(before["access_token"].as_str().unwrap())["email_verified"],
+        false
+    );
+
+    let token = verification(&app, "ada@example.com");
+    let verified = post(&app, "/email/verify", json!({"token": token})).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    assert_eq!(
+        verified.json(),
+        json!({"email": "ada@example.com", "email_verified": true})
+    );
+    assert_unusable(&post(&app, "/email/verify", json!({"token": token})).await);
+    let after = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    assert_eq!(
+        claims(after["access_token"].as_str().unwrap())["email_verified"],
+        true
+    );
+    // A verified account gets no more verification mail.
+    let (app, clock) = with_clock(app);
+    clock.advance_ms(61_000);
+    let resent = post(
+        &app,
+        "/email/verify/resend",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(resent.status, 202);
+    assert_eq!(outbox(&app).len(), 1);
+}
+
+async fn a_newer_verification_link_replaces_the_older<S: Store>(app: App<S>) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    let first = verification(&app, "ada@example.com");
+    clock.advance_ms(61_000);
+    let resent = post(
+        &app,
+        "/email/verify/resend",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(resent.status, 202, "{}", resent.text);
+    let second = verification(&app, "ada@example.com");
+    assert_ne!(first, second);
+    assert_unusable(&post(&app, "/email/verify", json!({"token": first})).await);
+    assert_eq!(
+        post(&app, "/email/verify", json!({"token": second}))
+            .await
+            .status,
+        200
+    );
+}
+
+async fn a_reset_replaces_the_password_and_ends_every_session<S: Store>(app: App<S>) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    // One mail a minute to an address: the verification mail was this minute's.
+    clock.advance_ms(61_000);
+    let session = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    let forgot = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(forgot.status, 202, "{}", forgot.text);
+    let token = reset_mail(&app, "ada@example.com");
+    assert!(outbox(&app).last().unwrap().text.contains("for 30 minutes"));
+    let reset = post(
+        &app,
+        "/password/reset",
+        json!({"token": token, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(reset.status, 204, "{}", reset.text);
+    let refresh = post(
+        &app,
+        "/refresh",
+        json!({"refresh_token": session["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(refresh.status, 401, "every session ended");
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        401
+    );
+    let fresh = login(&app, "ada@example.com", NEW_PASSWORD).await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(
+        claims(fresh.json()["access_token"].as_str().unwrap())["email_verified"],
+        true,
+        "reading the mail proved the address"
+    );
+    assert_unusable(
+        &post(
+            &app,
+            "/password/reset",
+            json!({"token": token, "new_password": "another fine password 99!"}),
+        )
+        .await,
+    );
+}
+
+async fn links_that_cannot_act_are_refused_alike_and_a_weak_password_spends_nothing<S: Store>(
+    app: App<S>,
+) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    let verify = verification(&app, "ada@example.com");
+    clock.advance_ms(61_000);
+    post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let reset = reset_mail(&app, "ada@example.com");
+    let reset_with = |token: &str| json!({"token": token, "new_password": NEW_PASSWORD});
+    // Malformed, unknown, and for the other purpose.
+    for token in ["", "abc", &"A".repeat(43), &verify] {
+        assert_unusable(&post(&app, "/password/reset", reset_with(token)).await);
+    }
+    assert_unusable(&post(&app, "/email/verify", json!({"token": reset})).await);
+    // A weak password is a validation error, and the link still works afterwards.
+    let weak = post(
+        &app,
+        "/password/reset",
+        json!({"token": reset, "new_password": "password1"}),
+    )
+    .await;
+    assert!(weak.field_errors().contains_key("new_password"));
+    // Expired: 30 minutes later.
+    clock.advance_ms(30 * 60 * 1000);
+    assert_unusable(&post(&app, "/password/reset", reset_with(&reset)).await);
+    // Superseded: a newer reset link replaces this one.
+    clock.advance_ms(61_000);
+    post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let newer = reset_mail(&app, "ada@example.com");
+    clock.advance_ms(61_000);
+    post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    let newest = reset_mail(&app, "ada@example.com");
+    assert_unusable(&post(&app, "/password/reset", reset_with(&newer)).await);
+    assert_eq!(
+        post(&app, "/password/reset", reset_with(&newest))
+            .await
+            .status,
+        204
+    );
+}
+
+async fn forgot_and_resend_answer_every_address_alike<S: Store>(app: App<S>) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    clock.advance_ms(61_000);
+    for path in ["/password/forgot", "/email/verify/resend"] {
+        let known = post(&app, path, json!({"email": "ada@example.com"})).await;
+        let unknown = post(&app, path, json!({"email": "nobody@example.com"})).await;
+        assert_eq!(known.status, 202, "{path}: {}", known.text);
+        assert_eq!(
+            (known.status, &known.text),
+            (unknown.status, &unknown.text),
+            "{path}"
+        );
+        assert_eq!(known.headers, unknown.headers, "{path}");
+        clock.advance_ms(61_000);
+    }
+    let sent: Vec<String> = outbox(&app).into_iter().map(|m| m.to).collect();
+    assert_eq!(sent, ["ada@example.com"; 3], "mail only to the account");
+    // A malformed address is a 400 for both routes, naming the field.
+    for path in ["/password/forgot", "/email/verify/resend"] {
+        let answer = post(&app, path, json!({"email": "not an address"})).await;
+        assert!(answer.field_errors().contains_key("email"), "{path}");
+    }
+}
+
+async fn mail_to_an_address_is_limited_whether_it_has_an_account_or_not<S: Store>(app: App<S>) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    clock.advance_ms(61_000);
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let forgot = || post(&app, "/password/forgot", json!({"email": email}));
+        assert_eq!(forgot().await.status, 202, "{email}");
+        let again = forgot().await;
+        assert_eq!(
+            again.problem(429)["type"],
+            "urn:problem-type:auth:too-many-mails",
+            "{email}"
+        );
+        let retry: u64 = again.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+    }
+    // Five an hour, refused requests counted too: ada's verification mail, one reset mail and
+    // the refused one so far.
+    for _ in 0..2 {
+        clock.advance_ms(61_000);
+        let answer = post(
+            &app,
+            "/password/forgot",
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
+        assert_eq!(answer.status, 202);
+    }
+    clock.advance_ms(61_000);
+    let sixth = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    sixth.problem(429);
+    let retry: u64 = sixth.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 60, "until the hour's window ends: {retry}");
+}
+
+async fn link_checks_from_one_address_are_limited<S: Store>(app: App<S>) {
+    let bad = json!({"token": "A".repeat(43)});
+    for n in 1..=20 {
+        assert_unusable(&post(&app, "/email/verify", bad.clone()).await);
+        let _ = n;
+    }
+    let limited = post(&app, "/email/verify", bad).await;
+    assert_eq!(
+        limited.problem(429)["type"],
+        "urn:problem-type:auth:too-many-token-checks"
+    );
+    assert!(limited.header("retry-after").is_some());
+}
+
+async fn a_required_verified_email_is_asked_for_only_after_the_right_password<S: Store>(
+    mut app: App<S>,
+) {
+    app.recovery.settings.require_verified_email = true;
+    register(&app, "ada@example.com").await;
+    assert_eq!(
+        login(&app, "ada@example.com", NEW_PASSWORD).await.status,
+        401
+    );
+    let refused = login(&app, "ada@example.com", STRONG_PASSWORD).await;
+    assert_eq!(
+        refused.problem(403)["type"],
+        "urn:problem-type:auth:email-not-verified"
+    );
+    let token = verification(&app, "ada@example.com");
+    assert_eq!(
+        post(&app, "/email/verify", json!({"token": token}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+}
