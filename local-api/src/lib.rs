@@ -218,6 +218,8 @@ pub struct LocalConfig {
     /// Where local-api's mail goes: kept in memory, echoed on the console, and listed at
     /// `GET /_local/outbox`.
     pub outbox: Arc<Outbox>,
+    /// The time (the system's; tests move a `ManualClock`).
+    pub clock: Arc<dyn shared::Clock>,
 }
 
 impl LocalConfig {
@@ -260,6 +262,7 @@ impl LocalConfig {
             sessions: auth_api::config::sessions_from_env(env)?,
             recovery: auth_api::config::recovery_from_env(env)?,
             outbox: Arc::new(Outbox::echoing()),
+            clock: Arc::new(shared::SystemClock),
         })
     }
 
@@ -297,7 +300,7 @@ impl LocalConfig {
             verifier: self.verifier(),
             passwords,
             sessions: self.sessions,
-            clock: Arc::new(shared::SystemClock),
+            clock: Arc::clone(&self.clock),
             recovery: Recovery {
                 mail: MailDelivery::Outbox(Arc::clone(&self.outbox)),
                 settings: self.recovery.clone(),

@@ -27,13 +27,24 @@ impl LocalApi {
         env: &[(&str, &str)],
         tweak: impl FnOnce(&mut GatewaySpec),
     ) -> Self {
+        Self::spawn_with_clock(store, env, tweak, Arc::new(shared::SystemClock)).await
+    }
+
+    /// Like [`LocalApi::spawn`], with `clock` as the handlers' time.
+    pub async fn spawn_with_clock(
+        store: LocalStore,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut GatewaySpec),
+        clock: Arc<dyn shared::Clock>,
+    ) -> Self {
         let mut spec = template::parse(TEMPLATE).expect("template.yaml parses");
         tweak(&mut spec);
         let env: HashMap<&str, &str> = env.iter().copied().collect();
         let mut with_cost = env.clone();
         with_cost.entry("BCRYPT_COST").or_insert("4");
         with_cost.entry("BCRYPT_ALLOW_LOW_COST").or_insert("true");
-        let config = LocalConfig::from_env(&with_cost, &spec).expect("local config");
+        let mut config = LocalConfig::from_env(&with_cost, &spec).expect("local config");
+        config.clock = clock;
         let gateway = Arc::new(config.gateway(spec, store).expect("gateway"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));

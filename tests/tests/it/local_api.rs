@@ -329,3 +329,80 @@ async fn a_request_lambda_http_cannot_convert_gets_a_400_problem_over_local_api(
     assert_eq!(get(&http, &api, "/health", None).await.0, 200);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn verify_forget_and_reset_over_local_api_from_its_outbox() {
+    let clock = shared::ManualClock::starting_now();
+    let api = LocalApi::spawn_with_clock(
+        memory(),
+        &[("MAIL_RESPONSE_FLOOR_MS", "0")],
+        |_| {},
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
+    let http = Client::new();
+    let post = |path: &str, body: Value| {
+        let request = http.post(api.at(path)).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let outbox = || async {
+        let (status, mails) = get(&http, &api, "/_local/outbox", None).await;
+        assert_eq!(status, 200);
+        mails.as_array().unwrap().clone()
+    };
+    let credentials = |password: &str| json!({"email": "ada@example.com", "password": password});
+    assert_eq!(post("/register", credentials(STRONG_PASSWORD)).await.0, 201);
+    let session = post("/login", credentials(STRONG_PASSWORD)).await.1;
+    let mails = outbox().await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0]["to"], "ada@example.com");
+    for field in ["subject", "text", "html", "sent_at"] {
+        assert!(mails[0][field].is_string(), "{field}: {}", mails[0]);
+    }
+    let token = integration_tests::app::link_token(mails[0]["text"].as_str().unwrap());
+    let verified = post("/email/verify", json!({"token": token})).await;
+    assert_eq!(
+        verified,
+        (
+            200,
+            json!({"email": "ada@example.com", "email_verified": true})
+        )
+    );
+
+    clock.advance_ms(61_000);
+    assert_eq!(
+        post("/password/forgot", json!({"email": "ada@example.com"}))
+            .await
+            .0,
+        202
+    );
+    let mails = outbox().await;
+    assert_eq!(mails.len(), 2, "newest last");
+    let token = integration_tests::app::link_token(mails[1]["text"].as_str().unwrap());
+    let new_password = "lantern quartz meadow ninety blossoms";
+    let reset = post(
+        "/password/reset",
+        json!({"token": token, "new_password": new_password}),
+    )
+    .await;
+    assert_eq!(reset.0, 204, "{reset:?}");
+    let refresh = post(
+        "/refresh",
+        json!({"refresh_token": session["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(refresh.0, 401, "the old session ended");
+    assert_eq!(post("/login", credentials(STRONG_PASSWORD)).await.0, 401);
+    assert_eq!(post("/login", credentials(new_password)).await.0, 200);
+    // Not a route of the deployed API: the template does not have it.
+    let spec = template::parse(TEMPLATE).unwrap();
+    assert!(spec.routes.iter().all(|r| r.path != "/_local/outbox"));
+    api.stop().await;
+}

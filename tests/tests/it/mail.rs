@@ -3,10 +3,17 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use auth_api::App;
 use auth_api::domain::Email;
-use auth_api::mail::{Mail, MailError, Mailer, SesMailer};
-use integration_tests::dynamo::Proxy;
-use serde_json::Value;
+use auth_api::mail::{Mail, MailDelivery, MailError, Mailer, SesMailer};
+use auth_api::store::{DynamoStore, Store};
+use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, test_app};
+use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+use shared::ManualClock;
 
 fn ses_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_SESV2").unwrap_or_else(|_| {
@@ -111,6 +118,115 @@ async fn ses_down_is_unavailable_within_the_bound() {
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "answered in {:?}",
+        started.elapsed()
+    );
+}
+
+/// The app over DynamoDB Local whose mail goes to moto's SES from `from`, and its clock.
+async fn app_mailing_from(from: &str) -> (App<DynamoStore>, ManualClock) {
+    let mut app = test_app(fresh_store(&endpoint()).await);
+    app.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&ses_endpoint()), from));
+    let clock = ManualClock::starting_now();
+    app.clock = Arc::new(clock.clone());
+    (app, clock)
+}
+
+async fn post<S: Store>(app: &App<S>, path: &str, body: Value) -> Answer {
+    let event = Event::post_json(Kind::RestV1, path, &body);
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+/// The token of the newest mail moto's SES accepted for `to` whose subject starts so.
+async fn token_sent_to(to: &str, subject: &str) -> String {
+    let sent = sent_messages().await;
+    let mail = sent
+        .iter()
+        .rev()
+        .find(|m| {
+            m["destinations"]["ToAddresses"][0] == to
+                && m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(subject))
+        })
+        .unwrap_or_else(|| panic!("SES received no {subject:?} mail for {to}: {sent:?}"));
+    link_token(mail["body"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn verification_and_reset_go_through_ses_and_finish_from_the_mails() {
+    let from = sender(true).await;
+    let (app, clock) = app_mailing_from(&from).await;
+    let ada = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
+    let credentials = |password: &str| json!({"email": ada, "password": password});
+    let registered = post(&app, "/register", credentials(STRONG_PASSWORD)).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let token = token_sent_to(&ada, "Verify your email").await;
+    let verified = post(&app, "/email/verify", json!({"token": token})).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+
+    clock.advance_ms(61_000);
+    let forgot = post(&app, "/password/forgot", json!({"email": ada})).await;
+    assert_eq!(forgot.status, 202, "{}", forgot.text);
+    let token = token_sent_to(&ada, "Reset your").await;
+    let new_password = "lantern quartz meadow ninety blossoms";
+    let reset = post(
+        &app,
+        "/password/reset",
+        json!({"token": token, "new_password": new_password}),
+    )
+    .await;
+    assert_eq!(reset.status, 204, "{}", reset.text);
+    assert_eq!(
+        post(&app, "/login", credentials(STRONG_PASSWORD))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        post(&app, "/login", credentials(new_password)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn ses_refusing_changes_no_answer_and_the_user_can_ask_again() {
+    // An unverified sender: SES refuses every mail (as in the sandbox for a stranger).
+    let from = sender(false).await;
+    let (app, clock) = app_mailing_from(&from).await;
+    let ada = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
+    let registered = post(
+        &app,
+        "/register",
+        json!({"email": ada, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        registered.status, 201,
+        "registration stands: {}",
+        registered.text
+    );
+    clock.advance_ms(61_000);
+    let known = post(&app, "/password/forgot", json!({"email": ada})).await;
+    let unknown = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "nobody-at-all@example.com"}),
+    )
+    .await;
+    assert_eq!((known.status, &known.text), (unknown.status, &unknown.text));
+    assert_eq!(known.status, 202);
+    // SES down: the same answers, within the bound.
+    let proxy = Proxy::start_for(&ses_endpoint()).await;
+    proxy.stop().await;
+    let mut down = app;
+    down.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&proxy.url()), &from));
+    clock.advance_ms(61_000);
+    let started = Instant::now();
+    let answer = post(&down, "/password/forgot", json!({"email": ada})).await;
+    assert_eq!((answer.status, &answer.text), (202, &known.text));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
         started.elapsed()
     );
 }

@@ -220,6 +220,14 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("ThrottlingBurstLimit", "1"),
         ("SessionMaxLifetimeSeconds", "7776000"),
         ("CreateApiGatewayCloudWatchRole", "true"),
+        ("SesFromAddress", ""),
+        ("SesFromAddress", "auth@mail.example.com"),
+        ("SesIdentity", "example.com"),
+        ("VerifyEmailUrlTemplate", "https://app.example.com/verify-email?token={token}"),
+        ("ResetPasswordUrlTemplate", "https://app.example.com/#/reset/{token}"),
+        ("AppName", "Acme Shop"),
+        ("ResetTokenTtlSeconds", "1800"),
+        ("RequireVerifiedEmail", "true"),
     ];
     for (name, value) in good {
         assert_eq!(
@@ -243,6 +251,13 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("ThrottlingBurstLimit", "0"),
         ("SessionMaxLifetimeSeconds", "10"),
         ("CreateApiGatewayCloudWatchRole", "yes"),
+        ("SesFromAddress", "not an address"),
+        ("VerifyEmailUrlTemplate", "http://app.example.com/verify?token={token}"),
+        ("ResetPasswordUrlTemplate", "https://app.example.com/reset"),
+        ("ResetPasswordUrlTemplate", "https://app.example.com/\"{token}"),
+        ("ResetTokenTtlSeconds", "100000"),
+        ("VerifyTokenTtlSeconds", "60"),
+        ("RequireVerifiedEmail", "yes"),
     ];
     for (name, value) in bad {
         assert_ne!(
