@@ -8,7 +8,8 @@
 //! `BENCH_NODE_MODULES` (the peer's node_modules), `BENCH_NODE_MICRO` (its JSON results),
 //! `BENCH_CRITERION_DIR`, `BENCH_RUNS` (cold starts per figure, default 20), `BENCH_OUT`.
 //! With `BENCH_ONLY=coldstart` it measures only our binaries' cold starts and prints them
-//! (needs `LAMBDA_BUILD_DIR` and DynamoDB only): a quick check while working on start-up.
+//! (needs `LAMBDA_BUILD_DIR` and DynamoDB only): a quick check while working on start-up;
+//! `BENCH_ONLY=forgot` only `/password/forgot`'s times for known and unknown addresses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 mod counting;
+mod recovery;
 mod table;
 
 use table::Verdict;
@@ -41,6 +43,14 @@ async fn main() {
         }
         return;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("forgot") {
+        let (unknown, known) = recovery::forgot_times().await;
+        println!(
+            "/password/forgot: unknown {unknown:.1} ms, known {known:.1} ms, ratio {:.2}",
+            unknown / known
+        );
+        return;
+    }
     let criterion = criterion_medians(Path::new(&env("BENCH_CRITERION_DIR")));
     let node: Value = serde_json::from_str(
         &std::fs::read_to_string(env("BENCH_NODE_MICRO")).expect("the peer's micro results"),
@@ -52,6 +62,8 @@ async fn main() {
     let cold = coldstart::measure_all(runs, Some(&node_modules)).await;
     eprintln!("DynamoDB round trips");
     let calls = counting::count_operations().await;
+    eprintln!("/password/forgot, known and unknown addresses");
+    let forgot = recovery::forgot_times().await;
 
     let size = |function: &str| {
         std::fs::metadata(lambda_dir.join(function).join("bootstrap"))
@@ -65,6 +77,7 @@ async fn main() {
         calls: &calls,
         authorizer_bytes: size("authorizer"),
         auth_api_bytes: size("auth-api"),
+        forgot,
     });
     let markdown = table::markdown(&rows);
     println!("{markdown}");

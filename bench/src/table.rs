@@ -33,6 +33,8 @@ pub struct Inputs<'a> {
     pub calls: &'a Calls,
     pub authorizer_bytes: u64,
     pub auth_api_bytes: u64,
+    /// Median ms of `/password/forgot` for (unknown, known) addresses.
+    pub forgot: (f64, f64),
 }
 
 /// A duration in nanoseconds, in the unit that reads best.
@@ -267,6 +269,20 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
     rows.push(row(
         "login time, unknown email / wrong password",
         format!("{} / {}", time(unknown), time(wrong)),
+        String::new(),
+        format!("{ratio:.2}"),
+        "0.8 to 1.25",
+        verdict((0.8..=1.25).contains(&ratio)),
+    ));
+
+    let (unknown, known) = input.forgot;
+    let ratio = unknown / known;
+    rows.push(row(
+        &format!(
+            "/password/forgot time, unknown / known address ({} each, DynamoDB, 1 s floor)",
+            crate::recovery::REQUESTS
+        ),
+        format!("{unknown:.1} ms / {known:.1} ms"),
         String::new(),
         format!("{ratio:.2}"),
         "0.8 to 1.25",
