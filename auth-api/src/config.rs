@@ -128,23 +128,33 @@ pub fn ses_from_address(env: &dyn Env) -> Result<Option<Email>, ConfigError> {
         .transpose()
 }
 
-/// The recovery flows: `APP_NAME`, `VERIFY_EMAIL_URL_TEMPLATE`, `RESET_PASSWORD_URL_TEMPLATE`
-/// (required once `SES_FROM_ADDRESS` is set: real mail needs real links),
+/// The recovery flows: `APP_NAME`; the links, from `APP_URL_TEMPLATE` (`{action}` becomes
+/// `verify-email` or `reset-password`) or per link `VERIFY_EMAIL_URL_TEMPLATE` and
+/// `RESET_PASSWORD_URL_TEMPLATE` (required once `SES_FROM_ADDRESS` is set: real mail needs
+/// real links);
 /// `VERIFY_TOKEN_TTL_SECONDS`, `RESET_TOKEN_TTL_SECONDS`, `REQUIRE_VERIFIED_EMAIL` and
 /// `MAIL_RESPONSE_FLOOR_MS`.
 pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError> {
     let defaults = RecoverySettings::default();
     let sending = config::optional(env, "SES_FROM_ADDRESS").is_some();
-    let url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
-        let template = match config::optional(env, name) {
-            Some(template) => template.trim().to_owned(),
-            None if sending => {
+    // One template for both links, `{action}` naming the page; or one per link.
+    let app_url = config::optional(env, "APP_URL_TEMPLATE").map(|t| t.trim().to_owned());
+    if let Some(template) = &app_url {
+        valid_url_template(template)
+            .map_err(|problem| ConfigError::new("APP_URL_TEMPLATE", problem))?;
+    }
+    let url = |name: &'static str, action: &str, default: &str| -> Result<String, ConfigError> {
+        let template = match (config::optional(env, name), &app_url) {
+            (Some(template), _) => template.trim().to_owned(),
+            (None, Some(app)) => app.replace("{action}", action),
+            (None, None) if sending => {
                 return Err(ConfigError::new(
                     name,
-                    "is required once SES_FROM_ADDRESS is set: the link in the mail, with {token}",
+                    "is required once SES_FROM_ADDRESS is set (or APP_URL_TEMPLATE): the link \
+                     in the mail, with {token}",
                 ));
             }
-            None => default.to_owned(),
+            (None, None) => default.to_owned(),
         };
         valid_url_template(&template).map_err(|problem| ConfigError::new(name, problem))?;
         Ok(template)
@@ -183,8 +193,16 @@ pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError>
     // Every bound is far below i64::MAX.
     Ok(RecoverySettings {
         app_name,
-        verify_url: url("VERIFY_EMAIL_URL_TEMPLATE", &defaults.verify_url)?,
-        reset_url: url("RESET_PASSWORD_URL_TEMPLATE", &defaults.reset_url)?,
+        verify_url: url(
+            "VERIFY_EMAIL_URL_TEMPLATE",
+            "verify-email",
+            &defaults.verify_url,
+        )?,
+        reset_url: url(
+            "RESET_PASSWORD_URL_TEMPLATE",
+            "reset-password",
+            &defaults.reset_url,
+        )?,
         actions: ActionSettings {
             verify_ttl_seconds: verify_ttl as i64,
             reset_ttl_seconds: reset_ttl as i64,
@@ -313,6 +331,31 @@ mod tests {
         assert_eq!(
             recovery_from_env(&bad).unwrap_err().variable,
             "RESET_PASSWORD_URL_TEMPLATE"
+        );
+        let one = HashMap::from([
+            ("SES_FROM_ADDRESS", "auth@example.com"),
+            (
+                "APP_URL_TEMPLATE",
+                "https://app.example/{action}?token={token}",
+            ),
+            (
+                "RESET_PASSWORD_URL_TEMPLATE",
+                "https://app.example/r/{token}",
+            ),
+        ]);
+        let settings = recovery_from_env(&one).unwrap();
+        assert_eq!(
+            settings.verify_url,
+            "https://app.example/verify-email?token={token}"
+        );
+        assert_eq!(
+            settings.reset_url, "https://app.example/r/{token}",
+            "a specific one wins"
+        );
+        let bad = HashMap::from([("APP_URL_TEMPLATE", "https://app.example/{action}")]);
+        assert_eq!(
+            recovery_from_env(&bad).unwrap_err().variable,
+            "APP_URL_TEMPLATE"
         );
         let bad = HashMap::from([("SES_FROM_ADDRESS", "not an address")]);
         assert_eq!(

@@ -54,7 +54,7 @@ pub struct Recovery {
 }
 
 /// Whether `template` is a link template: an https URL (http only for `localhost` and
-/// `127.0.0.1`) with exactly one `{token}`.
+/// `127.0.0.1`) with exactly one `{token}` (and, in `APP_URL_TEMPLATE`, any `{action}`).
 pub fn valid_url_template(template: &str) -> Result<(), String> {
     let local = ["http://localhost", "http://127.0.0.1"]
         .iter()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use auth_api::App;
 use auth_api::domain::Email;
 use auth_api::mail::{Mail, MailDelivery, MailError, Mailer, SesMailer};
-use auth_api::store::{DynamoStore, Store};
+use auth_api::store::{MemoryStore, Store};
 use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, test_app};
 use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
@@ -122,9 +122,8 @@ async fn ses_down_is_unavailable_within_the_bound() {
     );
 }
 
-/// The app over DynamoDB Local whose mail goes to moto's SES from `from`, and its clock.
-async fn app_mailing_from(from: &str) -> (App<DynamoStore>, ManualClock) {
-    let mut app = test_app(fresh_store(&endpoint()).await);
+/// `app` with its mail going to moto's SES from `from`, and its clock.
+fn mailing_from<S>(mut app: App<S>, from: &str) -> (App<S>, ManualClock) {
     app.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&ses_endpoint()), from));
     let clock = ManualClock::starting_now();
     app.clock = Arc::new(clock.clone());
@@ -153,9 +152,22 @@ async fn token_sent_to(to: &str, subject: &str) -> String {
 }
 
 #[tokio::test]
-async fn verification_and_reset_go_through_ses_and_finish_from_the_mails() {
+async fn verification_and_reset_go_through_ses_and_finish_from_the_mails_on_dynamodb() {
     let from = sender(true).await;
-    let (app, clock) = app_mailing_from(&from).await;
+    ses_flow(mailing_from(
+        test_app(fresh_store(&endpoint()).await),
+        &from,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn verification_and_reset_go_through_ses_and_finish_from_the_mails_in_memory() {
+    let from = sender(true).await;
+    ses_flow(mailing_from(test_app(MemoryStore::new()), &from)).await;
+}
+
+async fn ses_flow<S: Store>((app, clock): (App<S>, ManualClock)) {
     let ada = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     let credentials = |password: &str| json!({"email": ada, "password": password});
     let registered = post(&app, "/register", credentials(STRONG_PASSWORD)).await;
@@ -192,7 +204,7 @@ async fn verification_and_reset_go_through_ses_and_finish_from_the_mails() {
 async fn ses_refusing_changes_no_answer_and_the_user_can_ask_again() {
     // An unverified sender: SES refuses every mail (as in the sandbox for a stranger).
     let from = sender(false).await;
-    let (app, clock) = app_mailing_from(&from).await;
+    let (app, clock) = mailing_from(test_app(fresh_store(&endpoint()).await), &from);
     let ada = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     let registered = post(
         &app,
