@@ -172,25 +172,23 @@ pub async fn verify_email<S: Store>(app: &App<S>, req: &Request) -> Result<Reply
 /// `POST /email/verify/resend {"email"}` → 202, the same for every address; an unverified
 /// account gets a new verification mail (the older link stops working).
 pub async fn resend<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
-    let started = Instant::now();
-    let email = email_of(req)?;
-    admit_mail(app, &email).await?;
-    let (user, _) = app
-        .store
-        .find_user_for_login(&email, &Source::of(req))
-        .await?;
-    if let Some(user) = user.filter(|u| !u.email_verified) {
-        // After the lookup, an error would tell a known address from an unknown one.
-        if let Err(err) = send_token(app, &user, Purpose::VerifyEmail, req).await {
-            tracing::error!(error = %error_chain(&err), "verification mail not issued");
-        }
-    }
-    Ok(accepted(app, started).await)
+    mail_if_account(app, req, Purpose::VerifyEmail, |u| !u.email_verified).await
 }
 
 /// `POST /password/forgot {"email"}` → 202, the same for every address and in the same time;
 /// an account gets a reset mail (the older link stops working).
 pub async fn forgot<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    mail_if_account(app, req, Purpose::ResetPassword, |_| true).await
+}
+
+/// The body's email gets a `purpose` mail if it has an account that `wants` it; the answer is
+/// the same 202 whatever the address, no sooner than the response floor.
+async fn mail_if_account<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    purpose: Purpose,
+    wants: impl Fn(&UserRecord) -> bool,
+) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let email = email_of(req)?;
     admit_mail(app, &email).await?;
@@ -198,10 +196,15 @@ pub async fn forgot<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
         .store
         .find_user_for_login(&email, &Source::of(req))
         .await?;
-    if let Some(user) = user
-        && let Err(err) = send_token(app, &user, Purpose::ResetPassword, req).await
+    // After the lookup, an error would tell a known address from an unknown one: logged only.
+    if let Some(user) = user.filter(|u| wants(u))
+        && let Err(err) = send_token(app, &user, purpose, req).await
     {
-        tracing::error!(error = %error_chain(&err), "reset mail not issued");
+        tracing::error!(
+            purpose = purpose.as_str(),
+            error = %error_chain(&err),
+            "mail not issued"
+        );
     }
     Ok(accepted(app, started).await)
 }

@@ -36,6 +36,29 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Spends `record` (a `purpose` token) by applying `act` to its user, only while it is the
+    /// user's live token and still stored; `Conflict` otherwise.
+    fn spend(
+        &self,
+        record: &ActionRecord,
+        purpose: Purpose,
+        act: impl FnOnce(&mut UserRecord),
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State { users, actions, .. } = &mut *state;
+        let live = record.purpose == purpose && actions.contains_key(&record.hash);
+        let user = users
+            .get_mut(&record.email)
+            .filter(|u| {
+                live && u.user_id == record.user_id
+                    && u.live_token(record.purpose) == Some(&record.hash)
+            })
+            .ok_or(StoreError::Conflict)?;
+        act(user);
+        actions.remove(&record.hash);
+        Ok(())
+    }
+
     /// Counts one more in `window` (a new one when it has ended), `seconds` long.
     fn count(window: &mut Window, now_ms: i64, seconds: i64) -> Window {
         let now = now_ms / 1000;
@@ -311,21 +334,10 @@ impl ActionStore for MemoryStore {
     }
 
     async fn verify_email(&self, record: &ActionRecord) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let State { users, actions, .. } = &mut *state;
-        let user = users
-            .get_mut(&record.email)
-            .filter(|u| {
-                u.user_id == record.user_id && u.live_token(record.purpose) == Some(&record.hash)
-            })
-            .filter(|_| {
-                record.purpose == Purpose::VerifyEmail && actions.contains_key(&record.hash)
-            })
-            .ok_or(StoreError::Conflict)?;
-        user.email_verified = true;
-        user.verify_token = None;
-        actions.remove(&record.hash);
-        Ok(())
+        self.spend(record, Purpose::VerifyEmail, |user| {
+            user.email_verified = true;
+            user.verify_token = None;
+        })
     }
 
     async fn reset_password(
@@ -333,23 +345,12 @@ impl ActionStore for MemoryStore {
         record: &ActionRecord,
         new_hash: &SecretString,
     ) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let State { users, actions, .. } = &mut *state;
-        let user = users
-            .get_mut(&record.email)
-            .filter(|u| {
-                u.user_id == record.user_id && u.live_token(record.purpose) == Some(&record.hash)
-            })
-            .filter(|_| {
-                record.purpose == Purpose::ResetPassword && actions.contains_key(&record.hash)
-            })
-            .ok_or(StoreError::Conflict)?;
-        user.password_hash = new_hash.clone();
-        user.session_epoch += 1;
-        user.email_verified = true;
-        user.reset_token = None;
-        actions.remove(&record.hash);
-        Ok(())
+        self.spend(record, Purpose::ResetPassword, |user| {
+            user.password_hash = new_hash.clone();
+            user.session_epoch += 1;
+            user.email_verified = true;
+            user.reset_token = None;
+        })
     }
 
     async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {

@@ -1,6 +1,27 @@
 //! The integration tests: one binary (each extra one would link the AWS SDK again), one module
 //! per area. `logs.rs` stays apart because it installs the global log subscriber.
 
+/// Runs each case, an `async fn(App<S>)`, over the in-memory store and over DynamoDB Local.
+macro_rules! over_both_stores {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use auth_api::store::MemoryStore;
+            use integration_tests::app::test_app;
+            use integration_tests::dynamo::{endpoint, fresh_store};
+
+            #[tokio::test]
+            async fn memory() {
+                super::$case(test_app(MemoryStore::new())).await;
+            }
+
+            #[tokio::test]
+            async fn dynamodb() {
+                super::$case(test_app(fresh_store(&endpoint()).await)).await;
+            }
+        }
+    )*};
+}
+
 mod auth_api_props;
 mod authorizer;
 mod authorizer_props;

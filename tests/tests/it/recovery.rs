@@ -74,27 +74,7 @@ fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
     (app, clock)
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use auth_api::store::MemoryStore;
-            use integration_tests::app::test_app;
-            use integration_tests::dynamo::{endpoint, fresh_store};
-
-            #[tokio::test]
-            async fn memory() {
-                super::$case(test_app(MemoryStore::new())).await;
-            }
-
-            #[tokio::test]
-            async fn dynamodb() {
-                super::$case(test_app(fresh_store(&endpoint()).await)).await;
-            }
-        }
-    )*};
-}
-
-both_stores!(
+over_both_stores!(
     registration_mails_a_link_that_verifies_the_email_once,
     a_newer_verification_link_replaces_the_older,
     a_reset_replaces_the_password_and_ends_every_session,

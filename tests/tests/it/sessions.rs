@@ -81,28 +81,7 @@ async fn change_password<S: Store>(app: &App<S>, sub: &str, body: &Value) -> Ans
     .await
 }
 
-/// Runs each case over both stores.
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use auth_api::store::MemoryStore;
-            use integration_tests::app::test_app;
-            use integration_tests::dynamo::{endpoint, fresh_store};
-
-            #[tokio::test]
-            async fn memory() {
-                super::$case(test_app(MemoryStore::new())).await;
-            }
-
-            #[tokio::test]
-            async fn dynamodb() {
-                super::$case(test_app(fresh_store(&endpoint()).await)).await;
-            }
-        }
-    )*};
-}
-
-both_stores!(
+over_both_stores!(
     login_returns_a_refresh_token_that_rotates,
     a_retry_within_the_grace_window_gets_the_same_successor,
     reuse_after_the_grace_window_revokes_the_family_and_its_successor,
