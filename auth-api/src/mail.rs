@@ -132,8 +132,8 @@ where
     }
 }
 
-/// A mail kept by the [`Outbox`], as `GET /_local/outbox` lists it.
-#[derive(Debug, Clone, Serialize)]
+/// A mail kept by the [`Outbox`], as `GET /_local/outbox` lists it. `Debug` shows no body.
+#[derive(Clone, Serialize)]
 pub struct SentMail {
     pub to: String,
     pub subject: String,
@@ -144,12 +144,31 @@ pub struct SentMail {
 }
 
 /// Keeps every mail in memory instead of sending it, newest last: local-api's mail, with no
-/// AWS account, and the tests'.
-#[derive(Debug, Default)]
+/// AWS account, and the tests'. `Debug` shows how many, never a body.
+#[derive(Default)]
 pub struct Outbox {
     sent: Mutex<Vec<SentMail>>,
     /// Also print each mail's recipient, subject and link to stdout (local-api's console).
     echo: bool,
+}
+
+impl std::fmt::Debug for SentMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("sent_at", &self.sent_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("sent", &self.sent_mut().len())
+            .field("echo", &self.echo)
+            .finish()
+    }
 }
 
 impl Outbox {
@@ -240,11 +259,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn debug_never_shows_a_body() {
+    #[tokio::test]
+    async fn debug_never_shows_a_body() {
         let shown = format!("{:?}", mail());
         assert!(shown.contains("ada@example.com") && shown.contains("Reset your password"));
         assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+        // Nor what the outbox kept, or the delivery holding it.
+        let outbox = std::sync::Arc::new(Outbox::new());
+        outbox.send(&mail()).await.unwrap();
+        let kept = format!(
+            "{:?} {:?}",
+            outbox.sent(),
+            MailDelivery::Outbox(outbox.clone())
+        );
+        assert!(kept.contains("Reset your password"), "{kept}");
+        assert!(!kept.contains("SECRET-TOKEN"), "{kept}");
     }
 
     #[tokio::test]
