@@ -142,11 +142,6 @@ pub struct Window {
 }
 
 impl Window {
-    /// `Some(retry after)` once the window holds more than the per-email failure limit.
-    pub fn over_limit(&self, now_ms: i64) -> Option<u64> {
-        self.over(EMAIL_FAILURE_LIMIT, now_ms)
-    }
-
     /// `Some(retry after)` once the window holds more than `limit`.
     pub fn over(&self, limit: u32, now_ms: i64) -> Option<u64> {
         (self.count > limit).then(|| seconds_until(self.window_ends * 1000, now_ms))

@@ -28,10 +28,10 @@ impl PasswordCheck {
         email: &Email,
         user: Option<&UserRecord>,
         seen: LoginAttempts,
+        source: Source,
         req: &Request,
         now_ms: i64,
     ) -> Result<Self, ApiError> {
-        let source = Source::of(req);
         let attempts = match app
             .store
             .admit_login_attempt(email, &source, seen, now_ms)
@@ -49,7 +49,7 @@ impl PasswordCheck {
         let trusted = user.is_some_and(|u| u.trusts(&source));
         if !trusted {
             let window = app.store.count_email_failure(email, now_ms).await?;
-            if let Some(retry_after_seconds) = window.over_limit(now_ms) {
+            if let Some(retry_after_seconds) = window.over(EMAIL_FAILURE_LIMIT, now_ms) {
                 if window.count == EMAIL_FAILURE_LIMIT + 1 {
                     let user_id = user.map(|u| u.user_id.to_string());
                     audit("email_limit_reached", user_id.as_deref(), req);
@@ -116,14 +116,12 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         audit("login_failed", None, req);
         return Err(ApiError::InvalidCredentials);
     };
-    let (user, seen) = app
-        .store
-        .find_user_for_login(&email, &Source::of(req))
-        .await?;
+    let source = Source::of(req);
+    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
     // Counted and judged by the email and source alone, registered or not, so a 429 says
     // nothing about whether an account exists.
     let now_ms = app.clock.now_ms();
-    let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, req, now_ms).await?;
+    let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, source, req, now_ms).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = app.passwords.verify(password.clone(), stored_hash).await?;
     let user = match user {

@@ -51,15 +51,13 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     };
     let current = SecretString::from(current);
 
-    let (user, seen) = app
-        .store
-        .find_user_for_login(&email, &Source::of(req))
-        .await?;
+    let source = Source::of(req);
+    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
     let now_ms = app.clock.now_ms();
-    let check = PasswordCheck::admit(app, &email, Some(&user), seen, req, now_ms).await?;
+    let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
     let matched = app
         .passwords
         .verify(current, Some(user.password_hash.clone()))

@@ -18,12 +18,17 @@ use crate::users::UserRecord;
 struct State {
     users: HashMap<Email, UserRecord>,
     attempts: HashMap<(Email, Source), LoginAttempts>,
-    email_failures: HashMap<Email, Window>,
     actions: HashMap<TokenHash, ActionRecord>,
-    /// Mail and token-check windows, by a key naming what they count.
+    /// Every counting window (failed logins per email, mails, token checks), by a key naming
+    /// what it counts.
     windows: HashMap<String, Window>,
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
+}
+
+/// The key of `email`'s failed-login window.
+fn email_window(email: &Email) -> String {
+    format!("loginfail/{}", email.as_str())
 }
 
 #[derive(Debug, Default)]
@@ -194,7 +199,7 @@ impl AttemptStore for MemoryStore {
 
     async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         let mut state = self.state();
-        let window = state.email_failures.entry(email.clone()).or_default();
+        let window = state.windows.entry(email_window(email)).or_default();
         Ok(Self::count(window, now_ms, EMAIL_WINDOW_SECONDS))
     }
 
@@ -207,7 +212,7 @@ impl AttemptStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         state.attempts.remove(&(email.clone(), source.clone()));
-        if let Some(window) = state.email_failures.get_mut(email)
+        if let Some(window) = state.windows.get_mut(&email_window(email))
             && email_counted
             && window.window_ends > now_ms / 1000
         {
@@ -219,7 +224,7 @@ impl AttemptStore for MemoryStore {
     async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
         let mut state = self.state();
         state.attempts.retain(|(e, _), _| e != email);
-        state.email_failures.remove(email);
+        state.windows.remove(&email_window(email));
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::errors::{classify, internal};
+use super::errors::internal;
 use super::items::*;
 use super::{DynamoStore, Item, TTL_ATTRIBUTE};
 use crate::actions::{ActionRecord, Purpose};
@@ -117,16 +117,7 @@ impl ActionStore for DynamoStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(ActionRecord, Option<UserRecord>)>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(action_key(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.get_consistent(action_key(hash)).await? else {
             return Ok(None);
         };
         let record = action_from_item(hash, &item)?;

@@ -44,17 +44,9 @@ impl AttemptStore for DynamoStore {
             if written(put.send().await)? {
                 return Ok(Admission::Admitted(next));
             }
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(attempts_key(email, source)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(classify)?;
-            seen = output
-                .item
+            seen = self
+                .get_consistent(attempts_key(email, source))
+                .await?
                 .as_ref()
                 .map(attempts_from_item)
                 .unwrap_or_default();
@@ -102,7 +94,7 @@ impl AttemptStore for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(email_failures_key(email)))
                 .update_expression("ADD #count :minus_one")
-                .condition_expression("window_ends > :now AND #count > :zero")
+                .condition_expression("expires_at > :now AND #count > :zero")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":minus_one", n(-1))
                 .expression_attribute_values(":now", n(now_ms / 1000))
@@ -171,7 +163,6 @@ impl DynamoStore {
                 .set_key(Some(key.clone()))
                 .update_expression(
                     "ADD #count :one SET entity = :entity, \
-                     window_ends = if_not_exists(window_ends, :ends), \
                      expires_at = if_not_exists(expires_at, :ends)",
                 )
                 .expression_attribute_values(":one", n(1))
@@ -186,7 +177,8 @@ impl DynamoStore {
             let counted = Window {
                 count: number_attr(&item, "count")
                     .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
-                window_ends: required_number(&item, "window_ends")?,
+                // The window ends when its item expires: one attribute for both.
+                window_ends: required_number(&item, TTL_ATTRIBUTE)?,
             };
             if counted.window_ends > now {
                 return Ok(counted);
@@ -197,7 +189,6 @@ impl DynamoStore {
             item.extend([
                 ("entity".to_owned(), s(entity)),
                 ("count".to_owned(), n(1)),
-                ("window_ends".to_owned(), n(fresh_end)),
                 (TTL_ATTRIBUTE.to_owned(), n(fresh_end)),
             ]);
             let restarted = self
@@ -205,7 +196,7 @@ impl DynamoStore {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("window_ends = :ended")
+                .condition_expression("expires_at = :ended")
                 .expression_attribute_values(":ended", n(counted.window_ends))
                 .send()
                 .await;

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>`, `session_epoch`, `trusted_sources` (list) |
 //! | failed logins per source | `LOGINFAIL#<email>` | `SOURCE#<ip>` | `failures`, `locked_until_ms`, `expires_at` (TTL, a day after the last check); written only conditionally on the values read |
-//! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `count` (moved only by `ADD`), `window_ends`, `expires_at` (TTL, the window's end) |
+//! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `count` (moved only by `ADD`), `expires_at` (the window's end, and the TTL) |
 //! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh) |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash` |
 //!
@@ -84,6 +84,20 @@ impl DynamoStore {
             .unwrap_or_default()
             .remove(&self.table)
             .unwrap_or_default())
+    }
+
+    /// The item at `key`, read consistently.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.item)
     }
 
     /// Writes `items` all or nothing. A failed condition, or a concurrent transaction on one

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::errors::{classify, internal, written};
+use super::errors::{internal, written};
 use super::items::*;
 use crate::domain::Email;
 use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
@@ -25,16 +25,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(refresh_key(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.get_consistent(refresh_key(hash)).await? else {
             return Ok(None);
         };
         let token = refresh_from_item(hash, &item)?;
