@@ -321,9 +321,8 @@ async fn mail_to_an_address_is_limited_whether_it_has_an_account_or_not<S: Store
 
 async fn link_checks_from_one_address_are_limited<S: Store>(app: App<S>) {
     let bad = json!({"token": "A".repeat(43)});
-    for n in 1..=20 {
+    for _ in 0..20 {
         assert_unusable(&post(&app, "/email/verify", bad.clone()).await);
-        let _ = n;
     }
     let limited = post(&app, "/email/verify", bad).await;
     assert_eq!(
