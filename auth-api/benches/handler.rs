@@ -36,6 +36,7 @@ fn app() -> App<MemoryStore> {
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
         recovery: Default::default(),
+        browser: Default::default(),
     }
 }
 

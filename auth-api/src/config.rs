@@ -5,6 +5,7 @@ use shared::config::{self, ConfigError, Env, Overlay};
 use shared::{TokenIssuer, TokenVerifier};
 
 use crate::actions::ActionSettings;
+use crate::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
 use crate::domain::Email;
 use crate::passwords::MIN_PRODUCTION_COST;
 use crate::recovery::{RecoverySettings, valid_url_template};
@@ -25,6 +26,8 @@ pub struct Config {
     pub recovery: RecoverySettings,
     /// `SES_FROM_ADDRESS`: the verified SES identity mail is sent from; unset, no mail is sent.
     pub ses_from_address: Option<Email>,
+    /// `CORS_ALLOWED_ORIGINS` and `REFRESH_TOKEN_TRANSPORT`.
+    pub browser: BrowserSettings,
 }
 
 impl Config {
@@ -41,8 +44,27 @@ impl Config {
             sessions: sessions_from_env(env)?,
             recovery: recovery_from_env(env)?,
             ses_from_address: ses_from_address(env)?,
+            browser: browser_from_env(env)?,
         })
     }
+}
+
+/// `CORS_ALLOWED_ORIGINS` (comma-separated exact origins, or `*` without cookies; unset: no
+/// CORS) and `REFRESH_TOKEN_TRANSPORT` (`body`, the default, `cookie` or `both`).
+pub fn browser_from_env(env: &dyn Env) -> Result<BrowserSettings, ConfigError> {
+    const ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
+    let origins = config::optional(env, ORIGINS)
+        .map(|raw| AllowedOrigins::parse(&raw).map_err(|m| ConfigError::new(ORIGINS, m)))
+        .transpose()?
+        .unwrap_or_default();
+    let transport = config::optional(env, "REFRESH_TOKEN_TRANSPORT")
+        .map(|raw| {
+            RefreshTransport::parse(&raw)
+                .map_err(|m| ConfigError::new("REFRESH_TOKEN_TRANSPORT", m))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    BrowserSettings::new(origins, transport).map_err(|m| ConfigError::new(ORIGINS, m))
 }
 
 /// Like [`Config::from_env`], but when `JWT_SIGNING_KEY_PARAMETER` names an SSM SecureString
@@ -361,6 +383,38 @@ mod tests {
         assert_eq!(
             ses_from_address(&bad).unwrap_err().variable,
             "SES_FROM_ADDRESS"
+        );
+    }
+
+    #[test]
+    fn browser_settings_are_read_and_a_wildcard_never_meets_the_cookie() {
+        let none = browser_from_env(&HashMap::<&str, &str>::new()).unwrap();
+        assert_eq!(none, BrowserSettings::default());
+        assert_eq!(none.transport, RefreshTransport::Body);
+        let env = HashMap::from([
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com,http://localhost:5173",
+            ),
+            ("REFRESH_TOKEN_TRANSPORT", "Cookie"),
+        ]);
+        let settings = browser_from_env(&env).unwrap();
+        assert_eq!(settings.transport, RefreshTransport::Cookie);
+        assert!(settings.allowed_origins.allows("http://localhost:5173"));
+        for (name, value) in [
+            ("REFRESH_TOKEN_TRANSPORT", "header"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),
+        ] {
+            let env = HashMap::from([(name, value)]);
+            assert_eq!(browser_from_env(&env).unwrap_err().variable, name);
+        }
+        let env = HashMap::from([
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("REFRESH_TOKEN_TRANSPORT", "both"),
+        ]);
+        assert_eq!(
+            browser_from_env(&env).unwrap_err().variable,
+            "CORS_ALLOWED_ORIGINS"
         );
     }
 

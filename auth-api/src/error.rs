@@ -67,6 +67,12 @@ pub enum ApiError {
     InvalidActionToken,
     #[error("the email address is not verified")]
     EmailNotVerified,
+    /// A browser request from an origin that is not listed (a preflight, or a request the
+    /// refresh cookie would authenticate).
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("a cookie-authenticated request without X-Requested-With")]
+    CsrfHeaderMissing,
     /// The store failed, timed out or throttled: worth a retry (503).
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
@@ -126,7 +132,10 @@ impl ApiError {
             ApiError::InvalidCredentials
             | ApiError::InvalidToken
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            ApiError::WrongCurrentPassword | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
+            ApiError::WrongCurrentPassword
+            | ApiError::EmailNotVerified
+            | ApiError::OriginNotAllowed
+            | ApiError::CsrfHeaderMissing => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyAttempts { .. }
@@ -230,6 +239,20 @@ impl ApiError {
                 "email-not-verified",
                 "Email not verified",
                 "This account's email address is not verified yet: open the link in the verification mail, or ask for a new one at /email/verify/resend.".into(),
+            ),
+            ApiError::OriginNotAllowed => (
+                "origin-not-allowed",
+                "Origin not allowed",
+                "This origin may not call this API from a browser, or a request the refresh \
+                 cookie would authenticate came without an allowed Origin header."
+                    .into(),
+            ),
+            ApiError::CsrfHeaderMissing => (
+                "csrf-header-missing",
+                "X-Requested-With required",
+                "A request the refresh cookie authenticates must carry an X-Requested-With \
+                 header (any value), which a cross-site form cannot send."
+                    .into(),
             ),
             ApiError::TooManyAttempts {
                 retry_after_seconds,

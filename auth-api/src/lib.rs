@@ -12,6 +12,7 @@ use shared::{Clock, TokenIssuer, TokenVerifier};
 pub mod actions;
 pub mod backoff;
 pub mod body;
+pub mod browser;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -42,6 +43,8 @@ pub struct App<S> {
     pub clock: Arc<dyn Clock>,
     /// Mail and the recovery flows' settings.
     pub recovery: recovery::Recovery,
+    /// CORS origins and where the refresh token travels.
+    pub browser: browser::BrowserSettings,
 }
 
 impl<S: Store> App<S> {
@@ -58,6 +61,9 @@ impl<S: Store> App<S> {
                     .into(),
             )),
             None => Err(ApiError::NotFound),
+            Some(route) if req.method() == http::Method::OPTIONS => {
+                self.browser.preflight(route, &req)
+            }
             Some(route) if req.method().as_str() != route.method() => {
                 Err(ApiError::MethodNotAllowed {
                     allow: route.method(),
@@ -78,7 +84,7 @@ impl<S: Store> App<S> {
             Some(Route::PasswordForgot) => routes::recovery::forgot(self, &req).await,
             Some(Route::PasswordReset) => routes::recovery::reset(self, &req).await,
         };
-        let (response, user_id) = match result {
+        let (mut response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {
                 // The one place a fault's cause is logged, with its whole chain.
@@ -92,6 +98,7 @@ impl<S: Store> App<S> {
                 (err.into_response(), None)
             }
         };
+        self.browser.decorate(&req, &mut response);
         tracing::info!(
             route = route.map_or("unmatched", Route::name),
             method = %req.method(),

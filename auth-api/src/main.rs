@@ -30,6 +30,7 @@ async fn main() -> Result<(), Error> {
             },
             settings: config.recovery,
         },
+        browser: config.browser,
     };
     let app = &app;
     let handler =

@@ -28,6 +28,12 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
         recovery: Default::default(),
+        // Every browser path: CORS on, cookie and body transports.
+        browser: auth_api::browser::BrowserSettings::new(
+            auth_api::browser::AllowedOrigins::parse("https://app.example.com").expect("an origin"),
+            auth_api::browser::RefreshTransport::Both,
+        )
+        .expect("origins without a wildcard"),
     }
 });
 

@@ -47,6 +47,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
                 ..RecoverySettings::default()
             },
         },
+        browser: Default::default(),
     }
 }
 

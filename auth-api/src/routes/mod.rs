@@ -194,12 +194,15 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
-    refresh_token: &'a str,
+    /// Absent when the refresh token travels only in its cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
     refresh_token_expires_in: i64,
 }
 
 /// 200 with a fresh access token for `user` and the refresh token `refresh`, which expires
-/// at `refresh_expires_at` (Unix seconds).
+/// at `refresh_expires_at` (Unix seconds): in the body, in the `HttpOnly` cookie, or both, as
+/// `REFRESH_TOKEN_TRANSPORT` says.
 pub(crate) fn token_reply<S>(
     app: &App<S>,
     user: &UserRecord,
@@ -215,17 +218,24 @@ pub(crate) fn token_reply<S>(
     };
     let issued = app.issuer.issue(&subject, now)?;
     let refresh_text = refresh.encode();
-    Ok(Reply::json(
+    let transport = app.browser.transport;
+    let lifetime = (refresh_expires_at - now).max(0);
+    let mut reply = Reply::json(
         StatusCode::OK,
         &TokenResponse {
             access_token: issued.token.expose_secret(),
             token_type: "Bearer",
             expires_in: issued.expires_in,
-            refresh_token: refresh_text.expose_secret(),
-            refresh_token_expires_in: (refresh_expires_at - now).max(0),
+            refresh_token: transport.in_body().then(|| refresh_text.expose_secret()),
+            refresh_token_expires_in: lifetime,
         },
         Some(user.user_id.to_string()),
-    ))
+    );
+    if transport.in_cookie() {
+        app.browser
+            .set_refresh_cookie(&mut reply, &refresh_text, lifetime);
+    }
+    Ok(reply)
 }
 
 /// The caller as the API Gateway authorizer named it (`sub` and `email` of the request

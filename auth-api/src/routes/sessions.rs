@@ -1,10 +1,12 @@
 //! `POST /refresh`, `POST /logout` and `POST /logout-all`: the life of a session.
 
 use lambda_http::Request;
+use secrecy::ExposeSecret;
 
 use super::{Reply, audit, caller, token_reply};
 use crate::App;
 use crate::body::JsonObject;
+use crate::browser::problem_clearing_cookie;
 use crate::error::ApiError;
 use crate::sessions::RefreshToken;
 use crate::sessions::{RefreshLookup, RefreshRecord, Spent};
@@ -13,21 +15,65 @@ use crate::store::{Store, StoreError};
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
 
-/// The `refresh_token` of the body: 400 if it is missing or not a string, `None` if it is a
-/// string that cannot be one of ours.
-fn presented_token(req: &Request) -> Result<Option<RefreshToken>, ApiError> {
+/// The refresh token a request presents, and whether it came in the cookie. `None`: a
+/// string that cannot be one of ours, or no cookie where only the cookie is read.
+struct Presented {
+    token: Option<RefreshToken>,
+    from_cookie: bool,
+}
+
+/// The refresh cookie, where the transport reads it and the request has one (after the CSRF
+/// checks: 403 when they fail); otherwise, where the transport reads bodies, the body's
+/// `refresh_token` (400 if it is missing or not a string).
+fn presented_token<S>(app: &App<S>, req: &Request) -> Result<Presented, ApiError> {
+    let browser = &app.browser;
+    if let Some(text) = browser.refresh_cookie(req) {
+        browser.check_csrf(req)?;
+        return Ok(Presented {
+            token: RefreshToken::parse(text.expose_secret()),
+            from_cookie: true,
+        });
+    }
+    if !browser.transport.in_body() {
+        return Ok(Presented {
+            token: None,
+            from_cookie: true,
+        });
+    }
     let mut body = JsonObject::from_request(req, &["refresh_token"])?;
     let text = body
         .take_string("refresh_token")
         .map_err(|e| ApiError::Validation(vec![e]))?;
-    Ok(RefreshToken::parse(&text))
+    Ok(Presented {
+        token: RefreshToken::parse(&text),
+        from_cookie: false,
+    })
 }
 
-/// `POST /refresh {"refresh_token"}` → 200 with a new access token and the token's
-/// successor; the presented token is spent. Re-presenting a spent token within the grace
-/// window gives the same successor again; later, the whole family is revoked.
+/// `POST /refresh {"refresh_token"}` (or the refresh cookie) → 200 with a new access token
+/// and the token's successor; the presented token is spent. Re-presenting a spent token within
+/// the grace window gives the same successor again; later, the whole family is revoked. A
+/// cookie that is no longer good is cleared.
 pub async fn refresh<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
-    let presented = presented_token(req)?.ok_or(ApiError::InvalidRefreshToken)?;
+    let presented = presented_token(app, req)?;
+    let result = match presented.token {
+        Some(token) => rotate(app, req, token).await,
+        None => Err(ApiError::InvalidRefreshToken),
+    };
+    match result {
+        Err(ApiError::InvalidRefreshToken) if presented.from_cookie => Ok(problem_clearing_cookie(
+            &app.browser,
+            ApiError::InvalidRefreshToken,
+        )),
+        other => other,
+    }
+}
+
+async fn rotate<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    presented: RefreshToken,
+) -> Result<Reply, ApiError> {
     let hash = presented.hash();
     for _ in 0..ROTATION_ATTEMPTS {
         let now_ms = app.clock.now_ms();
@@ -110,10 +156,24 @@ pub async fn refresh<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Api
     Err(ApiError::Conflict)
 }
 
-/// `POST /logout {"refresh_token"}` → 204; the token's family is revoked. An unknown, spent
-/// or revoked token also gives 204 (RFC 7009): there is nothing left to end.
+/// `POST /logout {"refresh_token"}` (or the refresh cookie) → 204; the token's family is
+/// revoked and the cookie cleared. An unknown, spent or revoked token also gives 204 (RFC
+/// 7009): there is nothing left to end.
 pub async fn logout<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
-    let Some(presented) = presented_token(req)? else {
+    let presented = presented_token(app, req)?;
+    let mut reply = end_session(app, req, presented.token).await?;
+    if presented.from_cookie {
+        app.browser.clear_refresh_cookie(&mut reply.response);
+    }
+    Ok(reply)
+}
+
+async fn end_session<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    presented: Option<RefreshToken>,
+) -> Result<Reply, ApiError> {
+    let Some(presented) = presented else {
         return Ok(Reply::no_content(None));
     };
     let found = app.store.find_refresh(&presented.hash()).await?;
@@ -132,7 +192,8 @@ pub async fn logout<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
     Ok(Reply::no_content(Some(user_id)))
 }
 
-/// `POST /logout-all` (protected) → 204; every session of the caller ends.
+/// `POST /logout-all` (protected) → 204; every session of the caller ends, and this
+/// browser's refresh cookie is cleared.
 pub async fn logout_all<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let (user_id, email) = caller(req)?;
     let found = app.store.revoke_all_sessions(&email, user_id).await?;
@@ -141,5 +202,7 @@ pub async fn logout_all<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, 
     }
     let user_id = user_id.to_string();
     audit("logged_out_everywhere", Some(&user_id), req);
-    Ok(Reply::no_content(Some(user_id)))
+    let mut reply = Reply::no_content(Some(user_id));
+    app.browser.clear_refresh_cookie(&mut reply.response);
+    Ok(reply)
 }

@@ -25,6 +25,7 @@ macro_rules! over_both_stores {
 mod auth_api_props;
 mod authorizer;
 mod authorizer_props;
+mod browser;
 mod dynamo_api;
 mod handler;
 mod local_api;
