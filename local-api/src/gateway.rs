@@ -22,7 +22,7 @@ use hyper::body::Bytes;
 use lambda_http::Body;
 use serde_json::{Map, Value, json};
 
-use crate::template::GatewaySpec;
+use crate::template::{GatewayResponses, GatewaySpec, HeaderSource};
 
 /// The account, region and API id local ARNs are made of.
 pub const ACCOUNT: &str = "123456789012";
@@ -63,6 +63,8 @@ struct Cached {
 
 pub struct Gateway<S> {
     spec: GatewaySpec,
+    /// The template's gateway responses, as deployed with local-api's parameters.
+    responses: GatewayResponses,
     app: App<S>,
     authorizer: Authorizer,
     cache: Mutex<HashMap<String, Cached>>,
@@ -83,29 +85,58 @@ pub struct HttpRequest {
 /// deployed API has no such route.
 pub const OUTBOX_PATH: &str = "/_local/outbox";
 
-fn gateway_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(
-        json!({"message": message}).to_string(),
-    )));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(v) = HeaderValue::from_str(error_type) {
-        response.headers_mut().insert("x-amzn-errortype", v);
-    }
-    response
-}
-
 impl<S: Store> Gateway<S> {
-    pub fn new(spec: GatewaySpec, app: App<S>, authorizer: Authorizer) -> Self {
+    pub fn new(
+        spec: GatewaySpec,
+        responses: GatewayResponses,
+        app: App<S>,
+        authorizer: Authorizer,
+    ) -> Self {
         Self {
             spec,
+            responses,
             app,
             authorizer,
             cache: Mutex::new(HashMap::new()),
             authorizer_calls: AtomicU64::new(0),
         }
+    }
+
+    /// An answer API Gateway gives itself: `kind` is its gateway response type, whose headers
+    /// (and status, if set) the template's `GatewayResponses` decide.
+    fn gateway_error(
+        &self,
+        kind: &str,
+        status: StatusCode,
+        error_type: &str,
+        message: &str,
+        request: &HeaderMap,
+    ) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::from(
+            json!({"message": message}).to_string(),
+        )));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(v) = HeaderValue::from_str(error_type) {
+            headers.insert("x-amzn-errortype", v);
+        }
+        if let Some(custom) = self.responses.get(kind, status.as_u16()) {
+            if let Some(code) = custom.status.and_then(|c| StatusCode::from_u16(c).ok()) {
+                *response.status_mut() = code;
+            }
+            for (name, source) in &custom.headers {
+                let value = match source {
+                    HeaderSource::Static(text) => HeaderValue::from_str(text).ok(),
+                    HeaderSource::RequestHeader(header) => request.get(header.as_str()).cloned(),
+                };
+                if let (Ok(name), Some(value)) = (http::HeaderName::try_from(name.as_str()), value)
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+        }
+        response
     }
 
     /// How many times the authorizer has been invoked (cache hits do not count).
@@ -154,10 +185,12 @@ impl<S: Store> Gateway<S> {
     pub async fn handle(&self, req: HttpRequest) -> (Response<Full<Bytes>>, AuthDecision) {
         if req.body.len() > MAX_PAYLOAD {
             return (
-                gateway_error(
+                self.gateway_error(
+                    "REQUEST_TOO_LARGE",
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestTooLarge",
                     "Request Too Long",
+                    &req.headers,
                 ),
                 AuthDecision::Public,
             );
@@ -177,10 +210,12 @@ impl<S: Store> Gateway<S> {
         let Some(route) = self.spec.route(&req.method, &req.path) else {
             // What a REST API answers for a resource or method it does not have.
             return (
-                gateway_error(
+                self.gateway_error(
+                    "MISSING_AUTHENTICATION_TOKEN",
                     StatusCode::FORBIDDEN,
                     "MissingAuthenticationTokenException",
                     "Missing Authentication Token",
+                    &req.headers,
                 ),
                 AuthDecision::Public,
             );
@@ -190,10 +225,12 @@ impl<S: Store> Gateway<S> {
         let mut decision = AuthDecision::Public;
         if route.protected {
             let unauthorized = || {
-                gateway_error(
+                self.gateway_error(
+                    "UNAUTHORIZED",
                     StatusCode::UNAUTHORIZED,
                     "UnauthorizedException",
                     "Unauthorized",
+                    &req.headers,
                 )
             };
             let token = req
@@ -235,7 +272,13 @@ impl<S: Store> Gateway<S> {
                         "User is not authorized to access this resource"
                     };
                     return (
-                        gateway_error(StatusCode::FORBIDDEN, "AccessDeniedException", message),
+                        self.gateway_error(
+                            "ACCESS_DENIED",
+                            StatusCode::FORBIDDEN,
+                            "AccessDeniedException",
+                            message,
+                            &req.headers,
+                        ),
                         decision,
                     );
                 }
@@ -249,10 +292,12 @@ impl<S: Store> Gateway<S> {
             Err(e) => {
                 tracing::error!(error = %e, "could not build the Lambda event");
                 return (
-                    gateway_error(
+                    self.gateway_error(
+                        "INTEGRATION_FAILURE",
                         StatusCode::BAD_GATEWAY,
                         "InternalServerErrorException",
                         "Internal server error",
+                        &req.headers,
                     ),
                     decision,
                 );
@@ -274,6 +319,14 @@ impl<S: Store> Gateway<S> {
                     multi_headers.insert(name.as_str().to_owned(), json!([value]));
                 }
             }
+        }
+        // API Gateway tells the integration the scheme the client used.
+        if !headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("x-forwarded-proto"))
+        {
+            headers.insert("X-Forwarded-Proto".into(), json!("http"));
+            multi_headers.insert("X-Forwarded-Proto".into(), json!(["http"]));
         }
         let (query, multi_query) = query_maps(req.query.as_deref());
         let (body, is_base64) = if req.body.is_empty() {

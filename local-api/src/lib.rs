@@ -1,6 +1,7 @@
 //! local-api: both Lambdas behind a local API Gateway-like front, on one port, with no Docker
 //! and no AWS. Routes and their protection come from template.yaml.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use auth_api::App;
 use auth_api::actions::ActionRecord;
 use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
+use auth_api::browser::{AllowedOrigins, BrowserSettings};
 use auth_api::domain::Email;
 use auth_api::mail::{MailDelivery, Outbox};
 use auth_api::passwords::Passwords;
@@ -29,13 +31,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use secrecy::SecretString;
-use shared::config::{self, ConfigError, Env, TokenSettings};
+use shared::config::{self, ConfigError, Env, Overlay, TokenSettings};
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
 pub mod gateway;
 pub mod template;
+pub mod web;
 
 pub use gateway::Gateway;
 use gateway::HttpRequest;
@@ -220,6 +223,11 @@ pub struct LocalConfig {
     pub outbox: Arc<Outbox>,
     /// The time (the system's; tests move a `ManualClock`).
     pub clock: Arc<dyn shared::Clock>,
+    /// `CORS_ALLOWED_ORIGINS` (else the template's `CorsAllowedOrigins`; main adds the
+    /// example page's origins when it serves it and nothing else is set) and
+    /// `REFRESH_TOKEN_TRANSPORT` (locally `both`: the example page uses the cookie, curl the
+    /// body).
+    pub browser: BrowserSettings,
 }
 
 impl LocalConfig {
@@ -252,6 +260,15 @@ impl LocalConfig {
             .transpose()?;
         let access_token_ttl_seconds =
             config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
+        let mut browser_env = Overlay::new(env);
+        if config::optional(env, "CORS_ALLOWED_ORIGINS").is_none()
+            && let Some(origins) = param("CorsAllowedOrigins")
+        {
+            browser_env.set("CORS_ALLOWED_ORIGINS", origins);
+        }
+        if config::optional(env, "REFRESH_TOKEN_TRANSPORT").is_none() {
+            browser_env.set("REFRESH_TOKEN_TRANSPORT", "both".into());
+        }
         Ok(Self {
             key,
             ephemeral_key,
@@ -263,7 +280,15 @@ impl LocalConfig {
             recovery: auth_api::config::recovery_from_env(env)?,
             outbox: Arc::new(Outbox::echoing()),
             clock: Arc::new(shared::SystemClock),
+            browser: auth_api::config::browser_from_env(&browser_env)?,
         })
+    }
+
+    /// Allows `origins` (the example page's) when no origin list was configured.
+    pub fn allow_origins_if_unset(&mut self, origins: Vec<String>) {
+        if self.browser.allowed_origins.is_none() && !origins.is_empty() {
+            self.browser.allowed_origins = AllowedOrigins::List(origins);
+        }
     }
 
     /// The issuer local-api's auth-api signs with.
@@ -305,9 +330,24 @@ impl LocalConfig {
                 mail: MailDelivery::Outbox(Arc::clone(&self.outbox)),
                 settings: self.recovery.clone(),
             },
+            browser: self.browser.clone(),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
-        Ok(Gateway::new(spec, app, authorizer))
+        // The gateway's own answers as the template deploys them with these settings.
+        let parameters = HashMap::from([
+            (
+                "CorsAllowedOrigins".to_owned(),
+                self.browser.allowed_origins.to_setting(),
+            ),
+            (
+                "RefreshTokenTransport".to_owned(),
+                self.browser.transport.as_str().to_owned(),
+            ),
+        ]);
+        let responses = spec
+            .gateway_responses(&parameters)
+            .map_err(|e| ConfigError::new("template", e.to_string()))?;
+        Ok(Gateway::new(spec, responses, app, authorizer))
     }
 }
 

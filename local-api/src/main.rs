@@ -3,20 +3,29 @@ use std::sync::Arc;
 
 use auth_api::sdk;
 use auth_api::store::DynamoStore;
+use local_api::web::{self, WebRoot};
 use local_api::{LocalConfig, LocalStore, serve, template};
 use shared::config::{Env, ProcessEnv};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: local-api [--host HOST] [--port PORT] [--template PATH]
+                 [--web DIR] [--web-port PORT] [--no-web]
 
-Runs auth-api and the authorizer behind a local API Gateway (REST) front.
-Defaults: 127.0.0.1:3000, template.yaml of this repository, in-memory users,
-an ephemeral Ed25519 key. Set USERS_TABLE (and AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB.";
+Runs auth-api and the authorizer behind a local API Gateway (REST) front, and the
+example sign-in page (examples/web) on a second port, a different origin.
+Defaults: 127.0.0.1:3000, the page on the next port, template.yaml of this repository,
+in-memory users, an ephemeral Ed25519 key, refresh tokens in the body and in the cookie,
+CORS for the page's origin. Set USERS_TABLE (and AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB,
+CORS_ALLOWED_ORIGINS and REFRESH_TOKEN_TRANSPORT to change the browser settings.";
 
 struct Args {
     host: String,
     port: u16,
     template: PathBuf,
+    /// The example page's folder, if it is served.
+    web: Option<PathBuf>,
+    /// Its port; by default the API's port + 1.
+    web_port: Option<u16>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -24,6 +33,8 @@ fn parse_args() -> Result<Args, String> {
         host: "127.0.0.1".into(),
         port: 3000,
         template: default_template(),
+        web: default_web(),
+        web_port: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -36,6 +47,15 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| "--port must be a port number")?
             }
             "--template" => args.template = PathBuf::from(value()?),
+            "--web" => args.web = Some(PathBuf::from(value()?)),
+            "--web-port" => {
+                args.web_port = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--web-port must be a port number")?,
+                )
+            }
+            "--no-web" => args.web = None,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -50,6 +70,27 @@ fn default_template() -> PathBuf {
     } else {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
     }
+}
+
+fn default_web() -> Option<PathBuf> {
+    [
+        PathBuf::from("examples/web"),
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web")),
+    ]
+    .into_iter()
+    .find(|dir| dir.join("index.html").is_file())
+}
+
+/// The origins a browser may show the page under: the host it is served on, and for
+/// loopback both of its usual names.
+fn page_origins(host: &str, port: u16) -> Vec<String> {
+    let mut origins = vec![format!("http://{host}:{port}")];
+    match host {
+        "127.0.0.1" => origins.push(format!("http://localhost:{port}")),
+        "localhost" => origins.push(format!("http://127.0.0.1:{port}")),
+        _ => {}
+    }
+    origins
 }
 
 fn is_loopback_endpoint(url: &str) -> bool {
@@ -117,15 +158,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(&args.template)
         .map_err(|e| format!("cannot read {}: {e}", args.template.display()))?;
     let spec = template::parse(&text)?;
-    let config = LocalConfig::from_env(&ProcessEnv, &spec)?;
+    let mut config = LocalConfig::from_env(&ProcessEnv, &spec)?;
     let (store, store_name) = store(&ProcessEnv).await?;
     let routes = spec.routes.clone();
     let ttl = spec.authorizer_ttl;
-    let gateway = Arc::new(config.gateway(spec, store)?);
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let api_port = listener.local_addr()?.port();
     let url = format!("http://{}", listener.local_addr()?);
+    let web = match &args.web {
+        Some(dir) => {
+            let port = args
+                .web_port
+                .unwrap_or(if args.port == 0 { 0 } else { api_port + 1 });
+            let web_listener = TcpListener::bind((args.host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen on {}:{port} for the web page: {e} (--web-port, or --no-web)",
+                        args.host
+                    )
+                })?;
+            let port = web_listener.local_addr()?.port();
+            config.allow_origins_if_unset(page_origins(&args.host, port));
+            Some((web_listener, dir.clone(), port))
+        }
+        None => None,
+    };
+    let gateway = Arc::new(config.gateway(spec, store)?);
 
     println!("local-api listening on {url}");
     println!("  template   {}", args.template.display());
@@ -145,7 +206,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     println!("  authorizer cache {ttl} s per token");
-    for route in &routes {
+    println!(
+        "  browsers   refresh token in {}; CORS for {}",
+        match config.browser.transport.as_str() {
+            "body" => "the JSON body",
+            "cookie" => "the __Host-refresh_token cookie",
+            _ => "the body and the __Host-refresh_token cookie",
+        },
+        match config.browser.allowed_origins.to_setting() {
+            origins if origins.is_empty() => "no origin".to_owned(),
+            origins => origins,
+        }
+    );
+    for route in routes.iter().filter(|r| r.method != "OPTIONS") {
         let access = if route.protected {
             "protected"
         } else {
@@ -153,19 +226,39 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         println!("  {:<6} {url}{:<10} {access}", route.method, route.path);
     }
+    let preflights = routes.iter().filter(|r| r.method == "OPTIONS").count();
+    println!("  OPTIONS on {preflights} of them: CORS preflights, answered by auth-api");
     println!(
         "  GET    {url}{} local only (not in template.yaml): the mail local-api kept \
          instead of sending, newest last; each is also printed here",
         local_api::gateway::OUTBOX_PATH
     );
+    if let Some((_, dir, port)) = &web {
+        println!(
+            "  web page   http://{}:{port}/ (examples sign-in page from {})",
+            args.host,
+            dir.display()
+        );
+    }
     println!(
         "\ntry:\n  curl -s -X POST {url}/register -H 'content-type: application/json' \\\n    -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery staple\"}}'\n"
     );
 
+    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let web_task = web.map(|(web_listener, dir, _)| {
+        let root = Arc::new(WebRoot { dir, api_port });
+        tokio::spawn(web::serve(web_listener, root, async {
+            let _ = web_stopped.await;
+        }))
+    });
     serve(listener, gateway, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nlocal-api: shutting down");
     })
     .await;
+    let _ = stop_web.send(());
+    if let Some(task) = web_task {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub struct RouteSpec {
 }
 
 /// What local-api needs to know of the template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewaySpec {
     pub stage: String,
     pub routes: Vec<RouteSpec>,
@@ -32,6 +32,45 @@ pub struct GatewaySpec {
     pub authorizer_ttl: u64,
     /// Parameter defaults, by name.
     pub parameters: HashMap<String, String>,
+    /// The API's `GatewayResponses`, by type, as written (conditions unresolved).
+    gateway_responses: Vec<(String, Value)>,
+    /// The template's `Conditions`, by name.
+    conditions: HashMap<String, Value>,
+}
+
+/// Where a gateway response header's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderSource {
+    /// A static value (`'text'` in the template).
+    Static(String),
+    /// A request header (`method.request.header.NAME`), absent when the request has none.
+    RequestHeader(String),
+}
+
+/// One of the API's gateway responses: what API Gateway itself answers with (the
+/// authorizer's 401, a Deny's 403, an unknown route, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GatewayResponse {
+    /// A status that replaces the default one, if set.
+    pub status: Option<u16>,
+    pub headers: Vec<(String, HeaderSource)>,
+}
+
+/// The gateway responses in force, by type (`UNAUTHORIZED`, `DEFAULT_4XX`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GatewayResponses(HashMap<String, GatewayResponse>);
+
+impl GatewayResponses {
+    /// The response for `kind` (an API Gateway response type), falling back to
+    /// `DEFAULT_4XX`/`DEFAULT_5XX` by `status` as API Gateway does.
+    pub fn get(&self, kind: &str, status: u16) -> Option<&GatewayResponse> {
+        let default = if status >= 500 {
+            "DEFAULT_5XX"
+        } else {
+            "DEFAULT_4XX"
+        };
+        self.0.get(kind).or_else(|| self.0.get(default))
+    }
 }
 
 impl GatewaySpec {
@@ -39,6 +78,183 @@ impl GatewaySpec {
         self.routes
             .iter()
             .find(|r| r.method == method && r.path == path)
+    }
+
+    /// The gateway responses as deployed with `parameters` (the defaults, overridden by
+    /// these): `Fn::If` on the template's conditions resolved, `AWS::NoValue` dropped.
+    pub fn gateway_responses(
+        &self,
+        parameters: &HashMap<String, String>,
+    ) -> Result<GatewayResponses, TemplateError> {
+        let mut values = self.parameters.clone();
+        values.extend(parameters.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let eval = Evaluator {
+            parameters: &values,
+            conditions: &self.conditions,
+        };
+        let mut out = HashMap::new();
+        for (kind, definition) in &self.gateway_responses {
+            let mut response = GatewayResponse::default();
+            let Some(fields) = definition.as_mapping() else {
+                return err(format!("GatewayResponses.{kind} is not a mapping"));
+            };
+            for (field, value) in fields {
+                match field.as_str() {
+                    Some("StatusCode") => {
+                        response.status = eval
+                            .value(value)?
+                            .and_then(|v| scalar(&v, &HashMap::new()))
+                            .map(|v| {
+                                v.parse().map_err(|_| {
+                                    TemplateError(format!(
+                                        "GatewayResponses.{kind}.StatusCode is not a status"
+                                    ))
+                                })
+                            })
+                            .transpose()?;
+                    }
+                    Some("ResponseParameters") => {
+                        let headers = get(value, "Headers").and_then(Value::as_mapping);
+                        for (name, source) in headers.into_iter().flatten() {
+                            let Some(name) = name.as_str() else { continue };
+                            let Some(source) = eval.value(source)? else {
+                                continue;
+                            };
+                            response
+                                .headers
+                                .push((name.to_owned(), header_source(kind, name, &source)?));
+                        }
+                    }
+                    other => {
+                        return err(format!(
+                            "GatewayResponses.{kind}: {} is not modelled by local-api",
+                            other.unwrap_or("?")
+                        ));
+                    }
+                }
+            }
+            out.insert(kind.clone(), response);
+        }
+        Ok(GatewayResponses(out))
+    }
+}
+
+fn header_source(kind: &str, name: &str, value: &Value) -> Result<HeaderSource, TemplateError> {
+    let Some(text) = value.as_str() else {
+        return err(format!(
+            "GatewayResponses.{kind}.{name} is not a string after its conditions"
+        ));
+    };
+    if let Some(quoted) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        return Ok(HeaderSource::Static(quoted.to_owned()));
+    }
+    if let Some(header) = text.strip_prefix("method.request.header.") {
+        return Ok(HeaderSource::RequestHeader(header.to_ascii_lowercase()));
+    }
+    err(format!(
+        "GatewayResponses.{kind}.{name}: {text:?} is neither a 'static' value nor \
+         method.request.header.NAME (all local-api models)"
+    ))
+}
+
+/// Resolves the intrinsics a gateway response may use: `Fn::If` over conditions made of
+/// `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition` and `Ref`s to parameters.
+struct Evaluator<'a> {
+    parameters: &'a HashMap<String, String>,
+    conditions: &'a HashMap<String, Value>,
+}
+
+/// An intrinsic function as (name without `Fn::`, argument), in short or long form.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next()?;
+            let k = k.as_str()?;
+            let name = k.strip_prefix("Fn::").unwrap_or(k);
+            matches!(
+                name,
+                "If" | "Equals" | "Not" | "And" | "Or" | "Ref" | "Condition"
+            )
+            .then(|| (name.to_owned(), v))
+        }
+        _ => None,
+    }
+}
+
+impl Evaluator<'_> {
+    /// `value` with its intrinsics resolved; `None` for `AWS::NoValue`.
+    fn value(&self, value: &Value) -> Result<Option<Value>, TemplateError> {
+        match intrinsic(value) {
+            Some((name, arg)) if name == "If" => {
+                let Some([condition, then, otherwise]) = arg.as_sequence().map(Vec::as_slice)
+                else {
+                    return err("Fn::If needs [condition, then, else]");
+                };
+                let Some(condition) = condition.as_str() else {
+                    return err("Fn::If names its condition with a string");
+                };
+                let chosen = if self.condition(condition)? {
+                    then
+                } else {
+                    otherwise
+                };
+                self.value(chosen)
+            }
+            Some((name, arg)) if name == "Ref" => match arg.as_str() {
+                Some("AWS::NoValue") => Ok(None),
+                Some(param) => match self.parameters.get(param) {
+                    Some(v) => Ok(Some(Value::String(v.clone()))),
+                    None => err(format!("!Ref {param}: no such parameter")),
+                },
+                None => err("!Ref takes a name"),
+            },
+            Some((name, _)) => err(format!("Fn::{name} is not modelled here by local-api")),
+            None => Ok(Some(value.clone())),
+        }
+    }
+
+    fn condition(&self, name: &str) -> Result<bool, TemplateError> {
+        match self.conditions.get(name) {
+            Some(definition) => self.truth(definition),
+            None => err(format!("condition {name} is not defined")),
+        }
+    }
+
+    fn truth(&self, value: &Value) -> Result<bool, TemplateError> {
+        let Some((name, arg)) = intrinsic(value) else {
+            return err("a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition");
+        };
+        let items = || arg.as_sequence().map(Vec::as_slice).unwrap_or(&[]);
+        match name.as_str() {
+            "Equals" => match items() {
+                [a, b] => {
+                    let text = |v: &Value| -> Result<Option<String>, TemplateError> {
+                        Ok(self.value(v)?.and_then(|v| scalar(&v, &HashMap::new())))
+                    };
+                    Ok(text(a)? == text(b)?)
+                }
+                _ => err("Fn::Equals takes two values"),
+            },
+            "Not" => match items() {
+                [inner] => Ok(!self.truth(inner)?),
+                _ => err("Fn::Not takes one condition"),
+            },
+            "And" => items()
+                .iter()
+                .try_fold(true, |acc, c| Ok(acc && self.truth(c)?)),
+            "Or" => items()
+                .iter()
+                .try_fold(false, |acc, c| Ok(acc || self.truth(c)?)),
+            "Condition" => match arg.as_str() {
+                Some(other) => self.condition(other),
+                None => err("Condition takes a name"),
+            },
+            other => err(format!("Fn::{other} is not a condition function")),
+        }
     }
 }
 
@@ -138,6 +354,23 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         .ok_or_else(|| {
             TemplateError(format!("{api_id}: StageName is missing or not resolvable"))
         })?;
+    let gateway_responses = api_props
+        .and_then(|p| get(p, "GatewayResponses"))
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let conditions = get(&doc, "Conditions")
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     let auth = api_props.and_then(|p| get(p, "Auth"));
     let default_authorizer = auth
         .and_then(|a| get(a, "DefaultAuthorizer"))
@@ -274,5 +507,66 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         routes,
         authorizer_ttl,
         parameters,
+        gateway_responses,
+        conditions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Parameters:
+  Origins: {Type: String, Default: ""}
+Conditions:
+  HasOrigins: !Not [!Equals [!Ref Origins, ""]]
+  Both: !And [{Condition: HasOrigins}, !Equals ["a", "a"]]
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      GatewayResponses:
+        UNAUTHORIZED:
+          ResponseParameters:
+            Headers:
+              Access-Control-Allow-Origin: !If [Both, method.request.header.Origin, !Ref AWS::NoValue]
+              Vary: "'Origin'"
+        DEFAULT_5XX:
+          StatusCode: "503"
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildProperties: {Binary: auth-api}}
+    Properties:
+      Events:
+        E: {Type: Api, Properties: {RestApiId: !Ref Api, Path: /x, Method: options}}
+"#;
+
+    #[test]
+    fn gateway_responses_follow_the_conditions_of_the_parameters_in_force() {
+        let spec = parse(TEMPLATE).unwrap();
+        assert_eq!(spec.routes[0].method, "OPTIONS");
+        let off = spec.gateway_responses(&HashMap::new()).unwrap();
+        let unauthorized = off.get("UNAUTHORIZED", 401).unwrap();
+        assert_eq!(
+            unauthorized.headers,
+            [("Vary".to_owned(), HeaderSource::Static("Origin".into()))]
+        );
+        let on = spec
+            .gateway_responses(&HashMap::from([(
+                "Origins".into(),
+                "https://a.example".into(),
+            )]))
+            .unwrap();
+        assert_eq!(
+            on.get("UNAUTHORIZED", 401).unwrap().headers[0],
+            (
+                "Access-Control-Allow-Origin".to_owned(),
+                HeaderSource::RequestHeader("origin".into())
+            )
+        );
+        assert_eq!(on.get("ACCESS_DENIED", 403), None);
+        assert_eq!(on.get("AUTHORIZER_FAILURE", 500).unwrap().status, Some(503));
+    }
 }

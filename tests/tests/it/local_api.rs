@@ -66,9 +66,21 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
         })
         .collect();
     from_router.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
-    let mut from_template = spec.routes.clone();
+    let (preflights, mut from_template): (Vec<RouteSpec>, Vec<RouteSpec>) = spec
+        .routes
+        .iter()
+        .cloned()
+        .partition(|r| r.method == "OPTIONS");
     from_template.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
     assert_eq!(from_template, from_router);
+    // Every path answers CORS preflights, and never behind the authorizer (a browser sends
+    // no Authorization header with a preflight).
+    let mut preflight_paths: Vec<&str> = preflights.iter().map(|r| r.path.as_str()).collect();
+    preflight_paths.sort();
+    let mut paths: Vec<&str> = Route::ALL.iter().map(|r| r.path()).collect();
+    paths.sort();
+    assert_eq!(preflight_paths, paths);
+    assert!(preflights.iter().all(|r| !r.protected));
     let protected: Vec<&str> = from_template
         .iter()
         .filter(|r| r.protected)
@@ -405,4 +417,188 @@ async fn verify_forget_and_reset_over_local_api_from_its_outbox() {
     let spec = template::parse(TEMPLATE).unwrap();
     assert!(spec.routes.iter().all(|r| r.path != "/_local/outbox"));
     api.stop().await;
+}
+
+const PAGE: &str = "http://127.0.0.1:3001";
+
+/// An OPTIONS preflight from `origin` for `route`, as a browser sends it.
+async fn preflight(http: &Client, api: &LocalApi, route: Route, origin: &str) -> reqwest::Response {
+    http.request(reqwest::Method::OPTIONS, api.at(route.path()))
+        .header("origin", origin)
+        .header("access-control-request-method", route.method())
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-requested-with",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn preflights_for_every_route_admit_a_listed_origin_without_the_authorizer() {
+    let api = LocalApi::spawn(
+        memory(),
+        &[
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://127.0.0.1:3001",
+            ),
+            ("REFRESH_TOKEN_TRANSPORT", "cookie"),
+        ],
+        |_| {},
+    )
+    .await;
+    let http = Client::new();
+    for route in Route::ALL {
+        let answer = preflight(&http, &api, route, PAGE).await;
+        let path = route.path();
+        assert_eq!(answer.status(), 204, "{path}");
+        assert_eq!(
+            header(&answer, "access-control-allow-origin"),
+            Some(PAGE),
+            "{path}"
+        );
+        assert_eq!(
+            header(&answer, "access-control-allow-credentials"),
+            Some("true")
+        );
+        assert_eq!(
+            header(&answer, "access-control-allow-methods"),
+            Some(route.method())
+        );
+        let allowed = header(&answer, "access-control-allow-headers")
+            .unwrap()
+            .to_ascii_lowercase();
+        for wanted in ["authorization", "content-type", "x-requested-with"] {
+            assert!(allowed.contains(wanted), "{path}: {allowed}");
+        }
+        assert_eq!(header(&answer, "vary"), Some("Origin"));
+        assert_eq!(header(&answer, "access-control-max-age"), Some("7200"));
+    }
+    assert_eq!(
+        api.gateway.authorizer_calls(),
+        0,
+        "no preflight reached the authorizer"
+    );
+}
+
+#[tokio::test]
+async fn actual_answers_carry_cors_for_listed_origins_and_nothing_for_others() {
+    let api = LocalApi::spawn(
+        memory(),
+        &[
+            ("CORS_ALLOWED_ORIGINS", PAGE),
+            ("REFRESH_TOKEN_TRANSPORT", "both"),
+        ],
+        |_| {},
+    )
+    .await;
+    let http = Client::new();
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let (_, access) = sign_up(&http, &api, "ada@example.com").await;
+    // Successes and problems alike, public and protected, from auth-api.
+    let listed = [
+        http.post(api.at("/login")).json(&credentials),
+        http.post(api.at("/login"))
+            .json(&json!({"email": "ada@example.com"})),
+        http.get(api.at("/me")).bearer_auth(&access),
+        http.get(api.at("/health")),
+        http.post(api.at("/register")).body("not json"),
+    ];
+    for request in listed {
+        let answer = request.header("origin", PAGE).send().await.unwrap();
+        let status = answer.status();
+        assert_eq!(
+            header(&answer, "access-control-allow-origin"),
+            Some(PAGE),
+            "{status}"
+        );
+        assert_eq!(
+            header(&answer, "access-control-allow-credentials"),
+            Some("true")
+        );
+        assert_eq!(header(&answer, "vary"), Some("Origin"));
+        let exposed = header(&answer, "access-control-expose-headers").unwrap();
+        assert!(exposed.contains("Retry-After"), "{exposed}");
+    }
+    for origin in [
+        "https://evil.example",
+        "http://127.0.0.1:3002",
+        "null",
+        "http://127.0.0.1:3001.evil.example",
+    ] {
+        let refused = preflight(&http, &api, Route::Login, origin).await;
+        assert_eq!(refused.status(), 403, "{origin}");
+        assert_eq!(
+            header(&refused, "content-type"),
+            Some("application/problem+json")
+        );
+        let login = http
+            .post(api.at("/login"))
+            .header("origin", origin)
+            .json(&credentials)
+            .send()
+            .await
+            .unwrap();
+        for response in [&refused, &login] {
+            for name in [
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-expose-headers",
+                "access-control-allow-methods",
+            ] {
+                assert_eq!(header(response, name), None, "{origin}: {name}");
+            }
+            assert_eq!(header(response, "vary"), Some("Origin"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_s_own_answers_carry_cors_headers_as_the_template_deploys_them() {
+    let http = Client::new();
+    let on = LocalApi::spawn(memory(), &[("CORS_ALLOWED_ORIGINS", PAGE)], |_| {}).await;
+    let off = LocalApi::spawn(memory(), &[], |_| {}).await;
+    for (api, cors) in [(&on, true), (&off, false)] {
+        let answers = [
+            // The authorizer's 401: no token, then a bad one.
+            http.get(api.at("/me")),
+            http.get(api.at("/me")).bearer_auth("not.a.token"),
+            // An unknown route: MISSING_AUTHENTICATION_TOKEN.
+            http.get(api.at("/nope")),
+        ];
+        for request in answers {
+            let answer = request.header("origin", PAGE).send().await.unwrap();
+            assert!(answer.status() == 401 || answer.status() == 403);
+            let expected = cors.then_some(PAGE);
+            assert_eq!(header(&answer, "access-control-allow-origin"), expected);
+            assert_eq!(header(&answer, "vary"), cors.then_some("Origin"));
+        }
+    }
+    // With rules, a Deny is the gateway's ACCESS_DENIED 403: CORS headers too.
+    let ruled = LocalApi::spawn(
+        memory(),
+        &[("CORS_ALLOWED_ORIGINS", PAGE), ("AUTHORIZER_RULES", RULES)],
+        |_| {},
+    )
+    .await;
+    let (_, access) = sign_up(&http, &ruled, "ada@example.com").await;
+    let denied = http
+        .get(ruled.at("/me"))
+        .bearer_auth(&access)
+        .header("origin", PAGE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    assert_eq!(
+        header(&denied, "x-amzn-errortype"),
+        Some("AccessDeniedException")
+    );
+    assert_eq!(header(&denied, "access-control-allow-origin"), Some(PAGE));
 }

@@ -51,9 +51,11 @@ fn openapi_template_and_router_have_the_same_routes() {
     let (documented, _) = openapi_routes();
     assert_eq!(documented, router_routes(false));
     let spec = local_api::template::parse(TEMPLATE).unwrap();
+    // CORS preflights are deployed on every path but are no operation of the API.
     let deployed: Routes = spec
         .routes
         .iter()
+        .filter(|r| r.method != "OPTIONS")
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     assert_eq!(deployed, documented);
@@ -278,4 +280,118 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
             "{name}={value}"
         );
     }
+}
+
+#[test]
+fn sam_deploys_preflights_without_the_authorizer_and_cors_on_the_gateway_s_own_answers() {
+    let origins = "https://app.example.com,https://admin.example.com";
+    let template = translate(serde_json::json!({
+        "PublicJwks": jwks(),
+        "CorsAllowedOrigins": origins,
+        "RefreshTokenTransport": "cookie",
+    }));
+    let resources = template["Resources"].as_object().unwrap();
+    let body = &resources["AuthApi"]["Properties"]["Body"];
+    for route in Route::ALL {
+        let path = route.path();
+        let options = &body["paths"][path]["options"];
+        assert_eq!(
+            options["security"],
+            serde_json::json!([{"NONE": []}]),
+            "{path}: a preflight carries no Authorization header"
+        );
+        let integration = &options["x-amazon-apigateway-integration"];
+        assert_eq!(integration["type"], "aws_proxy", "{path}");
+        assert!(
+            integration["uri"]
+                .to_string()
+                .contains("AuthApiFunction.Arn"),
+            "{path}: {integration}"
+        );
+        let method = route.method().to_ascii_lowercase();
+        assert_eq!(
+            body["paths"][path][method.as_str()]["security"],
+            if route.protected() {
+                serde_json::json!([{"TokenAuthorizer": []}])
+            } else {
+                serde_json::json!([{"NONE": []}])
+            },
+            "{path}"
+        );
+    }
+    // API Gateway's own answers: the header values, conditional on CORS being on.
+    let responses = &body["x-amazon-apigateway-gateway-responses"];
+    for kind in [
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ] {
+        let parameters = &responses[kind]["responseParameters"];
+        assert_eq!(
+            parameters["gatewayresponse.header.Access-Control-Allow-Origin"],
+            serde_json::json!({"Fn::If": ["HasCors", "method.request.header.origin", {"Ref": "AWS::NoValue"}]}),
+            "{kind}"
+        );
+        assert_eq!(
+            parameters["gatewayresponse.header.Vary"],
+            serde_json::json!({"Fn::If": ["HasCors", "'Origin'", {"Ref": "AWS::NoValue"}]}),
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        template["Conditions"]["HasCors"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowedOrigins"}, ""]}]})
+    );
+    let variables = &resources["AuthApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["CORS_ALLOWED_ORIGINS"],
+        serde_json::json!({"Fn::If": ["HasCors", {"Ref": "CorsAllowedOrigins"}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        variables["REFRESH_TOKEN_TRANSPORT"],
+        serde_json::json!({"Ref": "RefreshTokenTransport"})
+    );
+}
+
+#[test]
+fn cors_parameters_accept_exact_origins_and_refuse_what_browsers_never_send() {
+    for good in [
+        "",
+        "*",
+        "https://app.example.com",
+        "https://app.example.com,http://localhost:5173",
+        "https://a.example:8443",
+    ] {
+        assert_eq!(
+            sam(&["check", "template.yaml", "CorsAllowedOrigins", good]),
+            "ok",
+            "{good}"
+        );
+    }
+    for bad in [
+        "https://app.example.com/",
+        "https://app.example.com, https://b.example",
+        "app.example.com",
+        "https://*.example.com",
+        "https://a.example,*",
+        "ftp://a.example",
+    ] {
+        assert_ne!(
+            sam(&["check", "template.yaml", "CorsAllowedOrigins", bad]),
+            "ok",
+            "{bad}"
+        );
+    }
+    for transport in ["body", "cookie", "both"] {
+        assert_eq!(
+            sam(&["check", "template.yaml", "RefreshTokenTransport", transport]),
+            "ok"
+        );
+    }
+    assert_ne!(
+        sam(&["check", "template.yaml", "RefreshTokenTransport", "header"]),
+        "ok"
+    );
 }

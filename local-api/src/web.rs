@@ -1,0 +1,124 @@
+//! A static file server for the example web page (`--web DIR`), on a port of its own so that
+//! the page is a different origin than the API, as it is in production.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// What the page server needs: the folder, and the API's port for the page's `config.js`.
+pub struct WebRoot {
+    pub dir: PathBuf,
+    pub api_port: u16,
+}
+
+fn content_type(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()? {
+        "html" => Some("text/html; charset=utf-8"),
+        "js" => Some("text/javascript; charset=utf-8"),
+        "css" => Some("text/css; charset=utf-8"),
+        "svg" => Some("image/svg+xml"),
+        "png" => Some("image/png"),
+        "ico" => Some("image/x-icon"),
+        "json" => Some("application/json"),
+        _ => None,
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+impl WebRoot {
+    /// One request: a file of the folder (no hidden files, nothing outside it), or
+    /// `config.js` pointing the page at this local-api, on the host the browser used so
+    /// that page and API stay on one site (the refresh cookie is `SameSite=Strict`).
+    pub async fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        host: Option<&str>,
+    ) -> Response<Full<Bytes>> {
+        if method != Method::GET && method != Method::HEAD {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+        }
+        let relative = match path.trim_start_matches('/') {
+            "" => "index.html",
+            other => other,
+        };
+        if relative == "config.js" {
+            let hostname = host
+                .and_then(|h| h.rsplit_once(':').map(|(name, _)| name).or(Some(h)))
+                .filter(|h| !h.is_empty())
+                .unwrap_or("127.0.0.1");
+            let script = format!(
+                "// Written by local-api for this run.\nwindow.AUTH_API_URL = \"http://{hostname}:{}\";\n",
+                self.api_port
+            );
+            return file_response(Bytes::from(script), "text/javascript; charset=utf-8");
+        }
+        let safe = relative
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'));
+        let file = self.dir.join(relative);
+        let Some(kind) = content_type(&file).filter(|_| safe) else {
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        };
+        match tokio::fs::read(&file).await {
+            Ok(bytes) => file_response(Bytes::from(bytes), kind),
+            Err(_) => plain(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+}
+
+fn file_response(bytes: Bytes, kind: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(bytes));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Serves `root` on `listener` until `shutdown` completes.
+pub async fn serve(listener: TcpListener, root: Arc<WebRoot>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let root = Arc::clone(&root);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<Incoming>| {
+                        let root = Arc::clone(&root);
+                        async move {
+                            let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+                            Ok::<_, Infallible>(root.answer(req.method(), req.uri().path(), host).await)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
