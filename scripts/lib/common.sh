@@ -8,6 +8,8 @@ tools_dir="$root/.tools"
 tool_pins="cfn-lint==1.58.0 cfn-lint-serverless==0.3.6 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 moto[server]==5.2.5"
 
 schemathesis_pin="schemathesis==4.32.5"
+# Drives Debian's Chromium over CDP; no browser download of its own.
+browser_pin="puppeteer-core@25.16.0"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -83,6 +85,27 @@ install_schemathesis() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$schemathesis_pin"
     echo "$schemathesis_pin" >"$venv/pins"
   fi
+}
+
+# A real browser for tests/browser: Debian's chromium (apt, as root: the only Chromium that
+# installs here, nothing downloads a browser build) and puppeteer-core to drive it.
+install_browser() {
+  if ! command -v chromium >/dev/null; then
+    step "installing Debian's chromium (apt-get)"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  local dir="$tools_dir/browser"
+  if [ ! -f "$dir/pins" ] || [ "$(cat "$dir/pins")" != "$browser_pin" ]; then
+    step "installing $browser_pin into .tools/browser"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    npm install --no-save --no-audit --no-fund --prefix "$dir" "$browser_pin" >/dev/null
+    echo "$browser_pin" >"$dir/pins"
+  fi
+  export BROWSER_TOOLS="$dir" CHROMIUM="$(command -v chromium)"
 }
 
 # Background servers to stop on exit.

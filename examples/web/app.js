@@ -1,0 +1,191 @@
+// A dependency-free client of the auth API for a page on another origin.
+//
+// - The access token lives only in this closure: never in localStorage, sessionStorage or a
+//   cookie, so a script injected elsewhere cannot read it from storage.
+// - The refresh token is an HttpOnly __Host- cookie that JavaScript cannot read; the API sets
+//   it on sign-in, refresh and password change (REFRESH_TOKEN_TRANSPORT=cookie or both).
+// - Requests that the cookie authenticates carry X-Requested-With (the API's CSRF check) and
+//   credentials: "include" (so the browser sends and accepts the cookie cross-origin).
+"use strict";
+
+(() => {
+  const api = String(window.AUTH_API_URL || "").replace(/\/+$/, "");
+  let accessToken = null;
+  let refreshTimer = null;
+
+  const $ = (id) => document.getElementById(id);
+
+  function show(section) {
+    $("loading").hidden = true;
+    $("signed-out").hidden = section !== "signed-out";
+    $("signed-in").hidden = section !== "signed-in";
+  }
+
+  function say(kind, text, details) {
+    const box = $("message");
+    box.className = kind;
+    box.textContent = text;
+    if (details && details.length) {
+      const list = document.createElement("ul");
+      for (const line of details) {
+        const item = document.createElement("li");
+        item.textContent = line;
+        list.appendChild(item);
+      }
+      box.appendChild(list);
+    }
+    box.hidden = false;
+  }
+
+  function quiet() {
+    $("message").hidden = true;
+  }
+
+  // Calls the API. Resolves to { status, body, headers }; a problem+json answer is turned
+  // into an Error whose message and details come from the API (title, detail, errors).
+  async function call(method, path, { body, bearer, cookie } = {}) {
+    const headers = { "X-Requested-With": "fetch" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (bearer) headers.Authorization = `Bearer ${accessToken}`;
+    let response;
+    try {
+      response = await fetch(api + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: cookie ? "include" : "omit",
+        mode: "cors",
+      });
+    } catch (err) {
+      throw Object.assign(new Error("The auth API cannot be reached (network or CORS)."), {
+        status: 0,
+        details: [],
+      });
+    }
+    const type = response.headers.get("content-type") || "";
+    const parsed = type.includes("json") ? await response.json().catch(() => null) : null;
+    if (response.ok) return { status: response.status, body: parsed };
+    const details = [];
+    if (parsed && Array.isArray(parsed.errors)) {
+      for (const e of parsed.errors) details.push(`${e.field}: ${e.message}`);
+    }
+    const retry = response.headers.get("retry-after");
+    if (retry) details.push(`You can try again in ${retry} s.`);
+    const text = parsed && (parsed.detail || parsed.message || parsed.title);
+    throw Object.assign(new Error(text || `The API answered ${response.status}.`), {
+      status: response.status,
+      details,
+    });
+  }
+
+  function scheduleRefresh(expiresIn) {
+    clearTimeout(refreshTimer);
+    // Well before expiry: at 80% of the lifetime, and at least 30 s early for long ones.
+    const seconds = Math.max(1, Math.min(expiresIn - 30, expiresIn * 0.8));
+    refreshTimer = setTimeout(() => {
+      refresh().catch((err) => {
+        signedOut();
+        say("error", `Your session ended: ${err.message}`);
+      });
+    }, seconds * 1000);
+    const at = new Date(Date.now() + expiresIn * 1000);
+    $("token-status").textContent =
+      `valid until ${at.toLocaleTimeString()}, renewed silently before then`;
+  }
+
+  function accept(tokens) {
+    accessToken = tokens.access_token;
+    scheduleRefresh(tokens.expires_in);
+  }
+
+  async function refresh() {
+    const { body } = await call("POST", "/refresh", { cookie: true });
+    accept(body);
+    return body;
+  }
+
+  async function showMe() {
+    const { body: me } = await call("GET", "/me", { bearer: true });
+    $("me-email").textContent = me.email;
+    $("me-id").textContent = me.user_id;
+    $("me-roles").textContent = (me.roles || []).join(", ");
+    $("me-verified").textContent = me.email_verified ? "yes" : "not yet";
+    show("signed-in");
+  }
+
+  function signedOut() {
+    accessToken = null;
+    clearTimeout(refreshTimer);
+    show("signed-out");
+  }
+
+  async function busy(button, work) {
+    button.disabled = true;
+    quiet();
+    try {
+      await work();
+    } catch (err) {
+      say("error", err.message, err.details);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function signIn(email, password) {
+    const { body } = await call("POST", "/login", { body: { email, password }, cookie: true });
+    accept(body);
+    await showMe();
+  }
+
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("sign-in"), async () => {
+      await signIn($("sign-in-email").value, $("sign-in-password").value);
+      $("sign-in-password").value = "";
+    });
+  });
+
+  $("register-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("register"), async () => {
+      const email = $("register-email").value;
+      const password = $("register-password").value;
+      await call("POST", "/register", { body: { email, password } });
+      await signIn(email, password);
+      $("register-password").value = "";
+      say("info", "Account created. A verification link is on its way if mail is set up.");
+    });
+  });
+
+  $("password-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("change-password"), async () => {
+      const { body } = await call("POST", "/password", {
+        body: {
+          current_password: $("current-password").value,
+          new_password: $("new-password").value,
+        },
+        bearer: true,
+        cookie: true,
+      });
+      accept(body);
+      $("current-password").value = "";
+      $("new-password").value = "";
+      say("info", "Password changed. Every other session was signed out.");
+    });
+  });
+
+  $("sign-out").addEventListener("click", () => {
+    busy($("sign-out"), async () => {
+      await call("POST", "/logout", { cookie: true });
+      signedOut();
+      say("info", "Signed out.");
+    });
+  });
+
+  // On load (and reload): the cookie, if any, brings the session back.
+  $("api-url").textContent = api || "(not set: edit config.js)";
+  refresh()
+    .then(showMe)
+    .catch(() => signedOut());
+})();

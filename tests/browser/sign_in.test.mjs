@@ -1,0 +1,262 @@
+// The example sign-in page (examples/web) in a real headless Chromium, against a real
+// local-api: the page on one origin, the API on another, cookie transport and CORS as
+// deployed. Run by scripts/test (`node --test tests/browser/`), which installs Debian's
+// chromium and puppeteer-core into .tools/browser.
+//
+// Environment: LOCAL_API (the binary, default target/debug/local-api), BROWSER_TOOLS (the
+// folder with node_modules/puppeteer-core), CHROMIUM (default /usr/bin/chromium),
+// BROWSER_OUTPUT (where the screenshot goes, default target/browser-test).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const tools = process.env.BROWSER_TOOLS || join(root, ".tools/browser");
+const puppeteer = createRequire(join(tools, "node_modules/"))("puppeteer-core");
+const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
+
+const PASSWORD = "correct horse battery staple";
+const NEW_PASSWORD = "purple elephant juggling seventeen oranges";
+
+let server;
+let serverLog = "";
+let api;
+let web;
+let browser;
+let profile;
+let evil;
+let evilUrl;
+
+function waitForBanner(child) {
+  return new Promise((resolveUrls, reject) => {
+    const timer = setTimeout(() => reject(new Error(`local-api did not start:\n${serverLog}`)), 20000);
+    child.stdout.on("data", (chunk) => {
+      serverLog += chunk;
+      const apiMatch = serverLog.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const webMatch = serverLog.match(/web page\s+(http:\/\/127\.0\.0\.1:\d+)\//);
+      if (apiMatch && webMatch) {
+        clearTimeout(timer);
+        resolveUrls({ api: apiMatch[1], web: webMatch[1] });
+      }
+    });
+    child.stderr.on("data", (chunk) => (serverLog += chunk));
+    child.on("exit", (code) => reject(new Error(`local-api exited (${code}):\n${serverLog}`)));
+  });
+}
+
+before(async () => {
+  const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
+  server = spawn(binary, ["--port", "0", "--web", join(root, "examples/web")], {
+    cwd: root,
+    env: {
+      ...process.env,
+      BCRYPT_COST: "4",
+      BCRYPT_ALLOW_LOW_COST: "true",
+      // The shortest access token local-api allows: the page must renew it by itself.
+      ACCESS_TOKEN_TTL_SECONDS: "60",
+      REFRESH_TOKEN_TRANSPORT: "cookie",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  ({ api, web } = await waitForBanner(server));
+
+  // A page on an origin the API does not list (same site, so the SameSite=Strict cookie
+  // would be sent: only the CORS list and the CSRF checks stand in the way).
+  evil = createServer((req, res) => {
+    res.setHeader("content-type", "text/html");
+    res.end(`<!doctype html><title>evil</title>
+      <form id="f" method="POST" action="${api}/refresh"></form>`);
+  });
+  await new Promise((ok) => evil.listen(0, "127.0.0.1", ok));
+  evilUrl = `http://127.0.0.1:${evil.address().port}`;
+
+  profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
+  browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    userDataDir: profile,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  mkdirSync(output, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGINT");
+  evil?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function visible(page, selector) {
+  await page.waitForSelector(selector, { visible: true, timeout: 10000 });
+}
+
+async function message(page) {
+  await visible(page, "#message");
+  return page.$eval("#message", (el) => el.textContent);
+}
+
+async function apiCookies(page) {
+  const client = await page.createCDPSession();
+  const { cookies } = await client.send("Network.getAllCookies");
+  return cookies.filter((c) => c.name === "__Host-refresh_token");
+}
+
+test("a user signs up, stays signed in across reloads and token expiry, and signs out", async () => {
+  const page = await browser.newPage();
+  const email = `ada-${Date.now()}@example.com`;
+  await page.goto(`${web}/`);
+  await visible(page, "#signed-out");
+  assert.notEqual(new URL(web).origin, new URL(api).origin, "the page is another origin");
+
+  // The API's own advice for a weak password reaches the user.
+  await page.type("#register-email", email);
+  await page.type("#register-password", "password123");
+  await page.click("#register");
+  const weak = await message(page);
+  assert.match(weak, /failed validation|invalid/i, weak);
+  assert.match(weak, /password:/, weak);
+
+  await page.$eval("#register-password", (el) => (el.value = ""));
+  await page.type("#register-password", PASSWORD);
+  await page.click("#register");
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-email", (el) => el.textContent), email);
+
+  // The refresh token is in an HttpOnly, Secure, SameSite=Strict cookie: the browser has it,
+  // the page's JavaScript cannot see it (cookies ignore ports: the page shares the host).
+  const [cookie] = await apiCookies(page);
+  assert.ok(cookie, "the refresh cookie is set");
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.secure, true);
+  assert.equal(cookie.sameSite, "Strict");
+  assert.equal(cookie.path, "/");
+  const visibleToScript = await page.evaluate(() => document.cookie);
+  assert.ok(!visibleToScript.includes(cookie.value), "document.cookie shows the refresh token");
+  assert.ok(!visibleToScript.includes("__Host-refresh_token"));
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+  assert.equal(stored, "{}", "nothing in web storage");
+
+  await page.screenshot({ path: join(output, "signed-in.png"), fullPage: true });
+
+  // A reload keeps the session: the cookie brings a new access token.
+  await page.reload();
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-email", (el) => el.textContent), email);
+
+  // Before the 60 s access token expires, the page renews it by itself, and /me still works.
+  const renewed = await page.waitForResponse(
+    (r) => r.url() === `${api}/refresh` && r.request().method() === "POST",
+    { timeout: 50000 },
+  );
+  assert.equal(renewed.status(), 200);
+  const [rotated] = await apiCookies(page);
+  assert.notEqual(rotated.value, cookie.value, "the cookie rotated");
+
+  // Password change: a weak new password is explained; a good one keeps this session.
+  await page.type("#current-password", PASSWORD);
+  await page.type("#new-password", "short");
+  await page.click("#change-password");
+  assert.match(await message(page), /new_password:/);
+  await page.$eval("#new-password", (el) => (el.value = ""));
+  await page.type("#new-password", NEW_PASSWORD);
+  await page.click("#change-password");
+  assert.match(await message(page), /Password changed/);
+  await page.reload();
+  await visible(page, "#signed-in");
+
+  // Sign out ends the session and drops the cookie; a reload stays signed out.
+  await page.click("#sign-out");
+  await visible(page, "#signed-out");
+  assert.deepEqual(await apiCookies(page), []);
+  await page.reload();
+  await visible(page, "#signed-out");
+
+  // Repeated wrong passwords: the page shows the API's backoff, with the wait.
+  for (let i = 0; i < 6; i++) {
+    await page.$eval("#sign-in-email", (el) => (el.value = ""));
+    await page.$eval("#sign-in-password", (el) => (el.value = ""));
+    await page.type("#sign-in-email", email);
+    await page.type("#sign-in-password", `wrong password ${i}`);
+    await page.click("#sign-in");
+    await message(page);
+  }
+  const backoff = await message(page);
+  assert.match(backoff, /paused after repeated failures/, backoff);
+  assert.match(backoff, /try again in \d+ s/, backoff);
+  await page.close();
+});
+
+test("a page on an origin the API does not list cannot use it, even with the cookie", async () => {
+  // A signed-in user (the cookie is in the browser) ...
+  const page = await browser.newPage();
+  const email = `grace-${Date.now()}@example.com`;
+  await page.goto(`${web}/`);
+  await visible(page, "#signed-out");
+  await page.type("#register-email", email);
+  await page.type("#register-password", PASSWORD);
+  await page.click("#register");
+  await visible(page, "#signed-in");
+  const [cookie] = await apiCookies(page);
+
+  // ... visits another page on the same host, another port: an origin the API does not list.
+  const other = await browser.newPage();
+  await other.bringToFront();
+  await other.goto(`${evilUrl}/`);
+  const attempts = await other.evaluate(async (base) => {
+    const tryFetch = async (path, init) => {
+      try {
+        const r = await fetch(base + path, init);
+        return `read ${r.status}`;
+      } catch {
+        return "blocked";
+      }
+    };
+    return {
+      health: await tryFetch("/health"),
+      login: await tryFetch("/login", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "x@example.com", password: "y" }),
+      }),
+      refresh: await tryFetch("/refresh", {
+        method: "POST",
+        credentials: "include",
+        headers: { "x-requested-with": "fetch" },
+      }),
+    };
+  }, api);
+  assert.deepEqual(attempts, { health: "blocked", login: "blocked", refresh: "blocked" });
+
+  // A plain form post needs no preflight and carries the cookie: the API refuses it.
+  const [navigation] = await Promise.all([
+    other.waitForNavigation(),
+    other.$eval("#f", (form) => form.submit()),
+  ]);
+  assert.equal(navigation.status(), 403);
+  assert.match(await other.content(), /origin-not-allowed/);
+
+  // Nothing was spent: the user's session goes on.
+  const [still] = await apiCookies(page);
+  assert.equal(still.value, cookie.value);
+  await page.bringToFront();
+  await page.reload();
+  await visible(page, "#signed-in");
+  await other.close();
+  await page.close();
+});
