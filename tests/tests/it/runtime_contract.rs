@@ -327,6 +327,9 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()));
     // RUST_LOG directives cannot lift the cap either.
     env.push(("RUST_LOG", "trace,lambda_runtime=trace".to_owned()));
+    // Both transports: the refresh token also travels in Cookie and Set-Cookie headers.
+    env.push(("REFRESH_TOKEN_TRANSPORT", "both".to_owned()));
+    env.push(("CORS_ALLOWED_ORIGINS", "https://app.example.com".to_owned()));
     let output = Output::capture(spawn("auth-api", &api, &env));
 
     let mut call =
@@ -367,6 +370,39 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     ))
     .await;
     let rotated: Value = serde_json::from_str(refreshed["body"].as_str().unwrap()).unwrap();
+    // The browser's way: the cookie, from a listed origin, then a refused cross-site try.
+    let from_page = |kind: Kind, path: &str, token: &Value| {
+        Event::new(kind, "POST", path)
+            .no_body()
+            .header(
+                "Cookie",
+                &format!("__Host-refresh_token={}", token.as_str().unwrap()),
+            )
+            .header("Origin", "https://app.example.com")
+            .header("X-Requested-With", "fetch")
+    };
+    let by_cookie = call(from_page(
+        Kind::HttpV2,
+        "/refresh",
+        &rotated["refresh_token"],
+    ))
+    .await;
+    assert_eq!(by_cookie["statusCode"], 200, "{by_cookie}");
+    let by_cookie: Value = serde_json::from_str(by_cookie["body"].as_str().unwrap()).unwrap();
+    let cross_site = call(
+        from_page(Kind::RestV1, "/logout", &by_cookie["refresh_token"])
+            .header("Origin", "https://evil.example"),
+    )
+    .await;
+    assert_eq!(cross_site["statusCode"], 403, "{cross_site}");
+    let preflight = call(
+        Event::new(Kind::RestV1, "OPTIONS", "/refresh")
+            .no_body()
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "POST"),
+    )
+    .await;
+    assert_eq!(preflight["statusCode"], 204, "{preflight}");
     let verify = call(Event::get(Kind::HttpV2, "/verify").bearer(&access)).await;
     assert_eq!(verify["statusCode"], 200, "{verify}");
     let me = call(
@@ -434,6 +470,8 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         ("a refresh token", &session["refresh_token"]),
         ("an access token", &rotated["access_token"]),
         ("a refresh token", &rotated["refresh_token"]),
+        ("an access token", &by_cookie["access_token"]),
+        ("a refresh token", &by_cookie["refresh_token"]),
         ("an access token", &changed["access_token"]),
         ("a refresh token", &changed["refresh_token"]),
     ] {
