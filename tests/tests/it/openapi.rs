@@ -395,3 +395,63 @@ fn cors_parameters_accept_exact_origins_and_refuse_what_browsers_never_send() {
         "ok"
     );
 }
+
+/// The README's first YAML block under "Protecting an existing API".
+fn readme_rest_snippet() -> String {
+    let section = README
+        .split("## Protecting an existing API")
+        .nth(1)
+        .expect("the README has the section");
+    let block = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block");
+    format!(
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nTransform: AWS::Serverless-2016-10-31\n{block}"
+    )
+}
+
+#[test]
+fn the_readme_s_rest_snippet_keeps_preflights_off_the_authorizer_and_cors_on_its_errors() {
+    let dir = std::env::temp_dir().join(format!("readme-snippet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, readme_rest_snippet()).unwrap();
+    let out = sam(&["translate", path.to_str().unwrap(), "{}"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let template: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let body = &template["Resources"]["MyApi"]["Properties"]["Body"];
+    let items = &body["paths"]["/items"];
+    assert_eq!(
+        items["get"]["security"],
+        serde_json::json!([{"AccessToken": []}])
+    );
+    let options = &items["options"];
+    assert!(options.is_object(), "{items}");
+    assert!(
+        options.get("security").is_none(),
+        "a preflight behind the authorizer: {options}"
+    );
+    assert_eq!(
+        options["x-amazon-apigateway-integration"]["type"], "mock",
+        "{options}"
+    );
+    let headers =
+        options["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
+            .to_string();
+    assert!(headers.contains("'https://app.example.com'"), "{headers}");
+    let responses = &body["x-amazon-apigateway-gateway-responses"];
+    for kind in [
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "DEFAULT_5XX",
+    ] {
+        assert_eq!(
+            responses[kind]["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"],
+            "'https://app.example.com'",
+            "{kind}"
+        );
+    }
+}
