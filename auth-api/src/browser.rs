@@ -13,6 +13,9 @@ use crate::routes::{Reply, Route};
 /// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it.
 pub const REFRESH_COOKIE: &str = "__Host-refresh_token";
 
+/// The refresh cookie's attributes, whether it is set or cleared.
+const COOKIE_ATTRIBUTES: &str = "Path=/; Secure; HttpOnly; SameSite=Strict";
+
 /// The header a cookie-authenticated request must carry: a cross-site form cannot send it,
 /// and a cross-origin script can only after a preflight that the origin list decides.
 pub const CSRF_HEADER: &str = "x-requested-with";
@@ -202,12 +205,9 @@ impl BrowserSettings {
     pub fn preflight(&self, route: Route, req: &Request) -> Result<Reply, ApiError> {
         let mut reply = Reply::no_content(None);
         let headers = reply.response.headers_mut();
-        let allow = format!("OPTIONS, {}", route.method());
         match origin(req) {
             None => {
-                if let Ok(value) = HeaderValue::from_str(&allow) {
-                    headers.insert(http::header::ALLOW, value);
-                }
+                headers.insert(http::header::ALLOW, HeaderValue::from_static(route.allow()));
             }
             Some(origin) if self.allowed_origins.allows(origin) => {
                 headers.insert(
@@ -300,7 +300,7 @@ impl BrowserSettings {
         max_age_seconds: i64,
     ) {
         let value = format!(
-            "{REFRESH_COOKIE}={}; Max-Age={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+            "{REFRESH_COOKIE}={}; Max-Age={}; {COOKIE_ATTRIBUTES}",
             token.expose_secret(),
             max_age_seconds.max(0)
         );
@@ -312,13 +312,11 @@ impl BrowserSettings {
     /// Tells the browser to drop the refresh cookie (logout, a token that is no longer good).
     /// Nothing in body transport, where there is no cookie.
     pub fn clear_refresh_cookie(&self, response: &mut Response<Body>) {
-        if self.transport.in_cookie() {
-            response.headers_mut().append(
-                SET_COOKIE,
-                HeaderValue::from_static(
-                    "__Host-refresh_token=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict",
-                ),
-            );
+        let value = format!("{REFRESH_COOKIE}=; Max-Age=0; {COOKIE_ATTRIBUTES}");
+        if self.transport.in_cookie()
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().append(SET_COOKIE, value);
         }
     }
 }

@@ -66,7 +66,7 @@ impl<S: Store> App<S> {
             }
             Some(route) if req.method().as_str() != route.method() => {
                 Err(ApiError::MethodNotAllowed {
-                    allow: route.method(),
+                    allow: route.allow(),
                 })
             }
             Some(Route::Register) => routes::register::register(self, &req).await,

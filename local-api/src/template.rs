@@ -315,6 +315,15 @@ fn binary_of(function: &Value) -> Option<String> {
         })
 }
 
+/// The string-keyed entries of a mapping, cloned (none when `value` is not a mapping).
+fn entries(value: Option<&Value>) -> impl Iterator<Item = (String, Value)> + '_ {
+    value
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+}
+
 /// Parses the template text.
 pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
     let doc: Value =
@@ -354,23 +363,8 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         .ok_or_else(|| {
             TemplateError(format!("{api_id}: StageName is missing or not resolvable"))
         })?;
-    let gateway_responses = api_props
-        .and_then(|p| get(p, "GatewayResponses"))
-        .and_then(Value::as_mapping)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let conditions = get(&doc, "Conditions")
-        .and_then(Value::as_mapping)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let gateway_responses = entries(api_props.and_then(|p| get(p, "GatewayResponses"))).collect();
+    let conditions = entries(get(&doc, "Conditions")).collect();
     let auth = api_props.and_then(|p| get(p, "Auth"));
     let default_authorizer = auth
         .and_then(|a| get(a, "DefaultAuthorizer"))

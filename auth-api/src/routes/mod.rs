@@ -86,6 +86,14 @@ impl Route {
         }
     }
 
+    /// Every method this route answers, for `Allow`: its own and the CORS preflight's.
+    pub fn allow(self) -> &'static str {
+        match self.method() {
+            "GET" => "GET, OPTIONS",
+            _ => "POST, OPTIONS",
+        }
+    }
+
     /// A stable name for logs.
     pub fn name(self) -> &'static str {
         match self {

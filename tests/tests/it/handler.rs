@@ -92,10 +92,20 @@ async fn unknown_paths_are_404_and_wrong_methods_are_405_with_allow() {
         send(&app, Event::get(kind, "/nope")).await.problem(404);
         let answer = send(&app, Event::get(kind, "/login")).await;
         answer.problem(405);
-        assert_eq!(answer.header("allow"), Some("POST"));
+        assert_eq!(answer.header("allow"), Some("POST, OPTIONS"));
         let answer = send(&app, Event::post_json(kind, "/health", &json!({}))).await;
         answer.problem(405);
-        assert_eq!(answer.header("allow"), Some("GET"));
+        assert_eq!(answer.header("allow"), Some("GET, OPTIONS"));
+        // OPTIONS without an Origin is no preflight: what the route allows, nothing else.
+        let answer = send(&app, Event::new(kind, "OPTIONS", "/login").no_body()).await;
+        assert_eq!(answer.status, 204);
+        assert_eq!(answer.header("allow"), Some("POST, OPTIONS"));
+        assert_eq!(answer.header("access-control-allow-origin"), None);
+        // With CORS off, a browser's preflight is refused, whatever the origin.
+        let preflight = Event::new(kind, "OPTIONS", "/login")
+            .no_body()
+            .header("Origin", "https://app.example.com");
+        send(&app, preflight).await.problem(403);
     }
 }
 
