@@ -117,7 +117,7 @@ async function apiCookies(page) {
   return cookies.filter((c) => c.name === "__Host-refresh_token");
 }
 
-test("a user signs up, stays signed in across reloads and token expiry, and signs out", async () => {
+test("a user signs up, stays signed in across reloads and token expiry, signs out and in", async () => {
   const page = await browser.newPage();
   const email = `ada-${Date.now()}@example.com`;
   await page.goto(`${web}/`);
@@ -185,6 +185,16 @@ test("a user signs up, stays signed in across reloads and token expiry, and sign
   await visible(page, "#signed-out");
   assert.deepEqual(await apiCookies(page), []);
   await page.reload();
+  await visible(page, "#signed-out");
+
+  // Signing in through the form, with the new password.
+  await page.type("#sign-in-email", email);
+  await page.type("#sign-in-password", NEW_PASSWORD);
+  await page.click("#sign-in");
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-email", (el) => el.textContent), email);
+  assert.equal((await apiCookies(page)).length, 1);
+  await page.click("#sign-out");
   await visible(page, "#signed-out");
 
   // Repeated wrong passwords: the page shows the API's backoff, with the wait.
