@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::ApiError;
-use crate::routes::{Reply, Route};
+use crate::routes::{PathMatch, Reply};
 
 /// The refresh token's cookie. `__Host-` makes browsers refuse it unless it is `Secure`, has
 /// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it.
@@ -198,22 +198,23 @@ impl BrowserSettings {
         })
     }
 
-    /// Answers a CORS preflight (`OPTIONS`) for `route`, without touching any state. A listed
+    /// Answers a CORS preflight (`OPTIONS`) for a path's routes, without touching any state. A listed
     /// origin gets 204 (its CORS headers come from [`BrowserSettings::decorate`]); an origin
     /// that is not listed a 403 problem with no CORS headers; an `OPTIONS` that is no preflight
     /// 204 with `Allow`.
-    pub fn preflight(&self, route: Route, req: &Request) -> Result<Reply, ApiError> {
+    pub fn preflight(&self, path: &PathMatch, req: &Request) -> Result<Reply, ApiError> {
         let mut reply = Reply::no_content(None);
         let headers = reply.response.headers_mut();
         match origin(req) {
             None => {
-                headers.insert(http::header::ALLOW, HeaderValue::from_static(route.allow()));
+                if let Ok(allow) = HeaderValue::from_str(&path.allow()) {
+                    headers.insert(http::header::ALLOW, allow);
+                }
             }
             Some(origin) if self.allowed_origins.allows(origin) => {
-                headers.insert(
-                    http::header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static(route.method()),
-                );
+                if let Ok(methods) = HeaderValue::from_str(&path.methods()) {
+                    headers.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+                }
                 headers.insert(
                     http::header::ACCESS_CONTROL_ALLOW_HEADERS,
                     HeaderValue::from_static(ALLOWED_HEADERS),

@@ -56,7 +56,7 @@ pub enum ApiError {
     #[error("the token's user does not exist")]
     UserNotFound,
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("too many failed logins")]
     TooManyAttempts { retry_after_seconds: u64 },
     #[error("too many mails asked for this address")]
@@ -67,6 +67,10 @@ pub enum ApiError {
     InvalidActionToken,
     #[error("the email address is not verified")]
     EmailNotVerified,
+    #[error("no such session of the caller")]
+    SessionNotFound,
+    #[error("the password is wrong")]
+    WrongPassword,
     /// A browser request from an origin that is not listed (a preflight, or a request the
     /// refresh cookie would authenticate).
     #[error("origin not allowed")]
@@ -133,10 +137,13 @@ impl ApiError {
             | ApiError::InvalidToken
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             ApiError::WrongCurrentPassword
+            | ApiError::WrongPassword
             | ApiError::EmailNotVerified
             | ApiError::OriginNotAllowed
             | ApiError::CsrfHeaderMissing => StatusCode::FORBIDDEN,
-            ApiError::NotFound | ApiError::UserNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::UserNotFound | ApiError::SessionNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyMails { .. }
@@ -240,6 +247,16 @@ impl ApiError {
                 "Email not verified",
                 "This account's email address is not verified yet: open the link in the verification mail, or ask for a new one at /email/verify/resend.".into(),
             ),
+            ApiError::SessionNotFound => (
+                "session-not-found",
+                "Session not found",
+                "You have no session with this id.".into(),
+            ),
+            ApiError::WrongPassword => (
+                "wrong-password",
+                "Wrong password",
+                "password does not match the account's password.".into(),
+            ),
             ApiError::OriginNotAllowed => (
                 "origin-not-allowed",
                 "Origin not allowed",
@@ -299,7 +316,9 @@ impl ApiError {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    headers.insert(ALLOW, value);
+                }
             }
             ApiError::StoreUnavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

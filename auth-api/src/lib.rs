@@ -53,37 +53,30 @@ impl<S: Store> App<S> {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         let path = route_path(&req);
-        let route = Route::from_path(&path);
-        let result = match route {
-            None if path == lambda::MALFORMED_EVENT_PATH => Err(ApiError::MalformedBody(
+        let matched = Route::matching(&path);
+        let method = req.method().as_str();
+        let route = matched.as_ref().and_then(|m| m.route(method));
+        let parameter = matched.as_ref().and_then(|m| m.parameter.clone());
+        let result = match (&matched, route) {
+            (None, _) if path == lambda::MALFORMED_EVENT_PATH => Err(ApiError::MalformedBody(
                 "The request could not be read: its body is marked base64 but is not, or its \
                  path or Host header is not a valid URL."
                     .into(),
             )),
-            None => Err(ApiError::NotFound),
-            Some(route) if req.method() == http::Method::OPTIONS => {
-                self.browser.preflight(route, &req)
+            (None, _) => Err(ApiError::NotFound),
+            (Some(matched), _) if req.method() == http::Method::OPTIONS => {
+                self.browser.preflight(matched, &req)
             }
-            Some(route) if req.method().as_str() != route.method() => {
-                Err(ApiError::MethodNotAllowed {
-                    allow: route.allow(),
-                })
+            (Some(matched), None) => Err(ApiError::MethodNotAllowed {
+                allow: matched.allow(),
+            }),
+            // Boxed: the largest route's state would otherwise sit inline in this future, on
+            // the stack of whichever thread polls it.
+            (Some(_), Some(route)) => {
+                Box::pin(self.dispatch(route, parameter.as_deref(), &req)).await
             }
-            Some(Route::Register) => routes::register::register(self, &req).await,
-            Some(Route::Login) => routes::login::login(self, &req).await,
-            Some(Route::Verify) => routes::verify::verify(self, &req),
-            Some(Route::Health) => Ok(routes::health::health()),
-            Some(Route::Me) => routes::me::me(self, &req).await,
-            Some(Route::Jwks) => routes::jwks::jwks(self),
-            Some(Route::Refresh) => routes::sessions::refresh(self, &req).await,
-            Some(Route::Logout) => routes::sessions::logout(self, &req).await,
-            Some(Route::LogoutAll) => routes::sessions::logout_all(self, &req).await,
-            Some(Route::Password) => routes::password::change_password(self, &req).await,
-            Some(Route::EmailVerify) => routes::recovery::verify_email(self, &req).await,
-            Some(Route::EmailVerifyResend) => routes::recovery::resend(self, &req).await,
-            Some(Route::PasswordForgot) => routes::recovery::forgot(self, &req).await,
-            Some(Route::PasswordReset) => routes::recovery::reset(self, &req).await,
         };
+        let route = route.or_else(|| matched.as_ref().map(|m| m.routes[0]));
         let (mut response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {
@@ -109,6 +102,37 @@ impl<S: Store> App<S> {
             "request"
         );
         response
+    }
+}
+
+impl<S: Store> App<S> {
+    async fn dispatch(
+        &self,
+        route: Route,
+        parameter: Option<&str>,
+        req: &Request,
+    ) -> Result<routes::Reply, ApiError> {
+        match route {
+            Route::Register => routes::register::register(self, req).await,
+            Route::Login => routes::login::login(self, req).await,
+            Route::Verify => routes::verify::verify(self, req),
+            Route::Health => Ok(routes::health::health()),
+            Route::Me => routes::me::me(self, req).await,
+            Route::DeleteAccount => routes::account::delete_account(self, req).await,
+            Route::Jwks => routes::jwks::jwks(self),
+            Route::Refresh => routes::sessions::refresh(self, req).await,
+            Route::Logout => routes::sessions::logout(self, req).await,
+            Route::LogoutAll => routes::sessions::logout_all(self, req).await,
+            Route::Password => routes::password::change_password(self, req).await,
+            Route::EmailVerify => routes::recovery::verify_email(self, req).await,
+            Route::EmailVerifyResend => routes::recovery::resend(self, req).await,
+            Route::PasswordForgot => routes::recovery::forgot(self, req).await,
+            Route::PasswordReset => routes::recovery::reset(self, req).await,
+            Route::Sessions => routes::sessions::list_sessions(self, req).await,
+            Route::EndSession => {
+                routes::sessions::end_session(self, req, parameter.unwrap_or_default()).await
+            }
+        }
     }
 }
 

@@ -156,16 +156,58 @@ pub struct SessionFamily {
     pub created_at_ms: i64,
     /// Unix seconds; moved later by every refresh (the table's TTL attribute).
     pub expires_at: i64,
+    /// The last refresh, if there was one.
+    pub last_refreshed_at_ms: Option<i64>,
+    /// The client that signed in, as first seen.
+    pub client: ClientInfo,
+}
+
+/// What a session remembers of the client that started it, for the user's session list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The `User-Agent` header, at most [`ClientInfo::MAX_USER_AGENT`] characters.
+    pub user_agent: Option<String>,
+    /// The address API Gateway saw.
+    pub source_ip: Option<String>,
+}
+
+impl ClientInfo {
+    pub const MAX_USER_AGENT: usize = 256;
+
+    pub fn new(user_agent: Option<&str>, source_ip: Option<&str>) -> Self {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(Self::MAX_USER_AGENT)
+                    .collect::<String>()
+            })
+            .filter(|ua| !ua.trim().is_empty());
+        Self {
+            user_agent,
+            source_ip: source_ip.map(str::to_owned).filter(|ip| !ip.is_empty()),
+        }
+    }
 }
 
 impl SessionFamily {
-    /// A new family for `user` at `epoch`, begun at `now_ms`, with its first refresh token,
-    /// which lives `ttl_seconds`.
+    /// Whether the session still works at `now_ms` for a user at `user_epoch`: not revoked,
+    /// not expired, not past its absolute lifetime, of the user's current epoch.
+    pub fn is_live(&self, settings: &SessionSettings, user_epoch: u64, now_ms: i64) -> bool {
+        !self.revoked
+            && self.expires_at > now_ms / 1000
+            && !settings.session_over(self.created_at_ms, now_ms)
+            && self.epoch == user_epoch
+    }
+
+    /// A new family for `user` at `epoch`, begun at `now_ms` by `client`, with its first
+    /// refresh token, which lives `ttl_seconds`.
     pub fn begin(
         user: &UserRecord,
         epoch: u64,
         now_ms: i64,
         ttl_seconds: i64,
+        client: ClientInfo,
     ) -> (RefreshToken, SessionFamily, RefreshRecord) {
         let token = RefreshToken::generate();
         let expires_at = now_ms / 1000 + ttl_seconds;
@@ -177,6 +219,8 @@ impl SessionFamily {
             revoked: false,
             created_at_ms: now_ms,
             expires_at,
+            last_refreshed_at_ms: None,
+            client,
         };
         let record = RefreshRecord {
             hash: token.hash(),

@@ -26,6 +26,7 @@ fn setup(key: SigningKey, cache: usize) -> (Authorizer, String) {
         email: "ada@example.com".into(),
         roles: vec!["user".into()],
         email_verified: false,
+        session_id: None,
     };
     let token = issuer.issue(&subject, now_unix()).unwrap().token;
     let event = serde_json::json!({

@@ -72,6 +72,9 @@ pub struct Context {
     pub exp: i64,
     /// Whether the user proved they read mail at `email`.
     pub email_verified: bool,
+    /// The token's session (`sid`); absent for tokens issued without one, never null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -339,6 +342,7 @@ impl Authorizer {
             roles: claims.roles.join(","),
             exp: claims.exp,
             email_verified: claims.email_verified,
+            sid: claims.sid.clone(),
         };
         let response = match (&incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {

@@ -207,7 +207,7 @@ impl<S: Store> Gateway<S> {
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return (response, AuthDecision::Public);
         }
-        let Some(route) = self.spec.route(&req.method, &req.path) else {
+        let Some((route, path_parameters)) = self.spec.route(&req.method, &req.path) else {
             // What a REST API answers for a resource or method it does not have.
             return (
                 self.gateway_error(
@@ -284,7 +284,7 @@ impl<S: Store> Gateway<S> {
                 }
             }
         }
-        let event = self.rest_event(&req, authorizer_context);
+        let event = self.rest_event(&req, &route.path, &path_parameters, authorizer_context);
         // The same entry as in Lambda: events lambda_http cannot convert (a Host header that
         // is not a valid URL authority, a body marked base64 that is not) get a 400 problem.
         let response = match auth_api::lambda::request_from_json(&event.to_string()) {
@@ -307,7 +307,13 @@ impl<S: Store> Gateway<S> {
     }
 
     /// The REST API (payload 1.0) proxy event API Gateway would send for `req`.
-    fn rest_event(&self, req: &HttpRequest, authorizer: Option<Value>) -> Value {
+    fn rest_event(
+        &self,
+        req: &HttpRequest,
+        resource: &str,
+        path_parameters: &[(String, String)],
+        authorizer: Option<Value>,
+    ) -> Value {
         let mut headers = Map::new();
         let mut multi_headers: Map<String, Value> = Map::new();
         for (name, value) in &req.headers {
@@ -352,21 +358,31 @@ impl<S: Store> Gateway<S> {
             "requestId": uuid::Uuid::new_v4().to_string(),
             "requestTimeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
             "resourceId": "local",
-            "resourcePath": req.path,
+            "resourcePath": resource,
             "stage": self.spec.stage,
         });
         if let Some(authorizer) = authorizer {
             context["authorizer"] = authorizer;
         }
+        let path_parameters = if path_parameters.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(
+                path_parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(percent_decode(v))))
+                    .collect(),
+            )
+        };
         json!({
-            "resource": req.path,
+            "resource": resource,
             "path": req.path,
             "httpMethod": req.method,
             "headers": headers,
             "multiValueHeaders": multi_headers,
             "queryStringParameters": query,
             "multiValueQueryStringParameters": multi_query,
-            "pathParameters": null,
+            "pathParameters": path_parameters,
             "stageVariables": null,
             "requestContext": context,
             "body": body,

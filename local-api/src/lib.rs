@@ -19,8 +19,8 @@ use auth_api::sessions::{
     RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
 };
 use auth_api::store::{
-    ActionStore, AttemptStore, DynamoStore, MailWindows, MemoryStore, SessionStore, Store,
-    StoreError, UserStore,
+    AccountStore, ActionStore, AttemptStore, DynamoStore, MailWindows, MemoryStore, SessionStore,
+    Store, StoreError, UserStore,
 };
 use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
@@ -161,12 +161,26 @@ impl SessionStore for LocalStore {
         delegate!(self, rotate_refresh(spent_hash, spent, successor, epoch))
     }
 
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionFamily>, StoreError> {
+        delegate!(self, list_sessions(user_id))
+    }
+
+    async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
+        delegate!(self, find_session(family_id))
+    }
+
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
         delegate!(self, revoke_family(family_id))
     }
 
     async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
         delegate!(self, revoke_all_sessions(email, user_id))
+    }
+}
+
+impl AccountStore for LocalStore {
+    async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        delegate!(self, delete_user(user))
     }
 }
 

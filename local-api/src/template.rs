@@ -74,10 +74,19 @@ impl GatewayResponses {
 }
 
 impl GatewaySpec {
-    pub fn route(&self, method: &str, path: &str) -> Option<&RouteSpec> {
-        self.routes
-            .iter()
-            .find(|r| r.method == method && r.path == path)
+    /// The route for `method` on `path`, with the values of its `{parameters}`. A literal
+    /// path wins over a template, as in API Gateway.
+    pub fn route(&self, method: &str, path: &str) -> Option<(&RouteSpec, Vec<(String, String)>)> {
+        let candidates = self.routes.iter().filter(|r| r.method == method);
+        let mut templated = None;
+        for route in candidates {
+            match path_parameters(&route.path, path) {
+                Some(params) if params.is_empty() => return Some((route, params)),
+                Some(params) if templated.is_none() => templated = Some((route, params)),
+                _ => {}
+            }
+        }
+        templated
     }
 
     /// The gateway responses as deployed with `parameters` (the defaults, overridden by
@@ -254,6 +263,22 @@ impl Evaluator<'_> {
                 None => err("Condition takes a name"),
             },
             other => err(format!("Fn::{other} is not a condition function")),
+        }
+    }
+}
+
+/// The `{name}` values of `path` under `template` (`/sessions/{id}`), if it fits.
+fn path_parameters(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let mut params = Vec::new();
+    let (mut wanted, mut given) = (template.split('/'), path.split('/'));
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                params.push((w[1..w.len() - 1].to_owned(), g.to_owned()));
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
         }
     }
 }
@@ -454,9 +479,9 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                 .ok_or_else(|| {
                     TemplateError(format!("{function_id}.{event_id}: Path is missing"))
                 })?;
-            if path.contains('{') {
+            if path.contains("+}") {
                 return err(format!(
-                    "{function_id}.{event_id}: path parameters ({path}) are not supported by local-api"
+                    "{function_id}.{event_id}: greedy path parameters ({path}) are not supported by local-api"
                 ));
             }
             let method = props

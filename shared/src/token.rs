@@ -55,6 +55,9 @@ pub struct AccessClaims {
     /// existed lack it: they count as unverified.
     #[serde(default)]
     pub email_verified: bool,
+    /// The session (refresh family) the token was issued in, when it was issued in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Who a token is issued to.
@@ -65,6 +68,8 @@ pub struct Subject {
     pub roles: Vec<String>,
     /// Whether the user proved they read mail at `email`.
     pub email_verified: bool,
+    /// The session the token belongs to (its `sid` claim).
+    pub session_id: Option<Uuid>,
 }
 
 /// A freshly signed access token.
@@ -183,6 +188,7 @@ impl TokenIssuer {
             jti: Uuid::new_v4().to_string(),
             roles: subject.roles.clone(),
             email_verified: subject.email_verified,
+            sid: subject.session_id.map(|id| id.to_string()),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -474,6 +480,7 @@ mod tests {
             email: "ada@example.com".into(),
             roles: vec!["user".into()],
             email_verified: false,
+            session_id: None,
         };
         let issued = issuer.issue(&subject, now_unix()).unwrap();
         (issued.token.expose_secret().to_owned(), issued.claims)

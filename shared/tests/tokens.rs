@@ -24,6 +24,7 @@ fn subject() -> Subject {
         email: "ada@example.com".into(),
         roles: vec!["user".into()],
         email_verified: false,
+        session_id: None,
     }
 }
 

@@ -142,6 +142,7 @@ pub fn subject(roles: &[&str]) -> Subject {
         email: "ada@example.com".into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         email_verified: false,
+        session_id: None,
     }
 }
 

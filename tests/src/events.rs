@@ -151,14 +151,25 @@ impl Event {
         self.authorized(sub, "ada@example.com")
     }
 
+    /// The context a Lambda authorizer passed on for an access token of session `sid`.
+    pub fn authorized_in_session(self, sub: &str, email: &str, sid: &str) -> Self {
+        self.authorized_with(
+            json!({"sub": sub, "email": email, "roles": "user", "exp": 4_102_444_800_i64, "sid": sid}),
+        )
+    }
+
     /// The context a Lambda authorizer passed on, where API Gateway puts it for this shape.
-    pub fn authorized(mut self, sub: &str, email: &str) -> Self {
-        let context =
-            json!({"sub": sub, "email": email, "roles": "user", "exp": 4_102_444_800_i64});
+    pub fn authorized(self, sub: &str, email: &str) -> Self {
+        self.authorized_with(
+            json!({"sub": sub, "email": email, "roles": "user", "exp": 4_102_444_800_i64}),
+        )
+    }
+
+    fn authorized_with(mut self, context: Value) -> Self {
         match self.kind {
             Kind::RestV1 => {
                 let mut flat = context;
-                flat["principalId"] = json!(sub);
+                flat["principalId"] = flat["sub"].clone();
                 self.json["requestContext"]["authorizer"] = flat;
             }
             Kind::HttpV2 | Kind::FunctionUrl => {

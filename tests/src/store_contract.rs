@@ -9,7 +9,7 @@ use auth_api::backoff::{
 };
 use auth_api::domain::Email;
 use auth_api::sessions::RefreshToken;
-use auth_api::sessions::{RefreshRecord, SessionFamily, Spent};
+use auth_api::sessions::{ClientInfo, RefreshRecord, SessionFamily, Spent};
 use auth_api::store::{Store, StoreError};
 use auth_api::users::UserRecord;
 use secrecy::{ExposeSecret, SecretString};
@@ -283,7 +283,11 @@ const NOW_MS: i64 = 1_795_424_047_000;
 
 /// A new family for `user` at `epoch` and its first token, living an hour.
 pub fn session(user: &UserRecord, epoch: u64) -> (RefreshToken, SessionFamily, RefreshRecord) {
-    SessionFamily::begin(user, epoch, NOW_MS, 3600)
+    let client = ClientInfo::new(
+        Some("Mozilla/5.0 (X11; Linux x86_64)"),
+        Some("198.51.100.7"),
+    );
+    SessionFamily::begin(user, epoch, NOW_MS, 3600, client)
 }
 
 /// The successor of `record`'s token, issued `later_ms` after it, and how the old one is spent.
@@ -340,11 +344,12 @@ pub async fn a_token_rotates_once_and_keeps_its_sealed_successor<S: Store>(store
     assert_eq!(old.token.spent.as_ref(), Some(&spent));
     let new = store.find_refresh(&next.hash).await.unwrap().unwrap();
     assert_eq!(new.token, next);
+    let family_now = new.family.unwrap();
     assert_eq!(
-        new.family.unwrap().expires_at,
-        next.expires_at,
+        family_now.expires_at, next.expires_at,
         "a refresh extends the session"
     );
+    assert_eq!(family_now.last_refreshed_at_ms, Some(spent.at_ms));
     assert_eq!(
         token
             .unseal(&old.token.spent.unwrap().sealed_successor)
@@ -647,5 +652,99 @@ pub async fn clearing_login_failures_forgets_every_source_and_the_window<S: Stor
             .unwrap()
             .count,
         1
+    );
+}
+
+pub async fn sessions_are_listed_by_user_with_their_client<S: Store>(store: S) {
+    let (ada, grace) = (user("ada@example.com"), user("grace@example.com"));
+    store.create_user(&ada).await.unwrap();
+    store.create_user(&grace).await.unwrap();
+    let (_, first, first_token) = session(&ada, 0);
+    let (_, mut second, second_token) = session(&ada, 0);
+    second.client = ClientInfo::new(Some("curl/8.5.0"), None);
+    let (_, other, other_token) = session(&grace, 0);
+    for (family, token) in [
+        (&first, &first_token),
+        (&second, &second_token),
+        (&other, &other_token),
+    ] {
+        store.start_session(family, token).await.unwrap();
+    }
+    let mut listed = store.list_sessions(ada.user_id).await.unwrap();
+    listed.sort_by_key(|f| f.client.user_agent.clone());
+    // Sorted by user agent: "Mozilla/…" before "curl/…".
+    assert_eq!(listed, [first.clone(), second.clone()]);
+    assert_eq!(listed[0].client.source_ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(listed[1].client.source_ip, None);
+    assert_eq!(store.list_sessions(grace.user_id).await.unwrap(), [other]);
+    assert!(
+        store
+            .list_sessions(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.find_session(first.family_id).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(store.find_session(Uuid::new_v4()).await.unwrap(), None);
+}
+
+pub async fn deleting_a_user_removes_the_account_and_all_it_owns<S: Store>(store: S) {
+    let (ada, grace) = (user("ada@example.com"), user("grace@example.com"));
+    store.create_user(&ada).await.unwrap();
+    store.create_user(&grace).await.unwrap();
+    let (token, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+    let (next, spent) = successor(&token, &record, 1000);
+    store
+        .rotate_refresh(&record.hash, &spent, &next, 0)
+        .await
+        .unwrap();
+    let (_, action) = ActionRecord::issue(&ada, Purpose::ResetPassword, NOW_MS, 600);
+    store.issue_action(&action).await.unwrap();
+    let (_, kept_family, kept_record) = session(&grace, 0);
+    store
+        .start_session(&kept_family, &kept_record)
+        .await
+        .unwrap();
+
+    // As read before a logout-all moved the epoch on: nothing is deleted.
+    let stale = by_email(&store, &ada.email).await.unwrap();
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.delete_user(&stale).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(by_email(&store, &ada.email).await.is_some());
+
+    let current = by_email(&store, &ada.email).await.unwrap();
+    store.delete_user(&current).await.unwrap();
+    assert!(by_email(&store, &ada.email).await.is_none());
+    assert!(store.find_user_by_id(ada.user_id).await.unwrap().is_none());
+    for hash in [record.hash, next.hash] {
+        assert!(store.find_refresh(&hash).await.unwrap().is_none());
+    }
+    assert_eq!(store.find_session(family.family_id).await.unwrap(), None);
+    assert!(store.find_action(&action.hash).await.unwrap().is_none());
+    // Grace's account is untouched, and ada's email registers again at once.
+    assert!(
+        store
+            .find_refresh(&kept_record.hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = user("ada@example.com");
+    store.create_user(&again).await.unwrap();
+    assert_eq!(
+        by_email(&store, &ada.email).await.unwrap().user_id,
+        again.user_id
     );
 }

@@ -148,6 +148,7 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         user.session_epoch,
         now_ms,
         app.sessions.first_token_ttl(),
+        super::client_info(req),
     );
     let start = async {
         app.store
@@ -166,7 +167,14 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
     trusted?;
     rehashed?;
     audit("login_succeeded", Some(&user.user_id.to_string()), req);
-    token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
+    token_reply(
+        app,
+        &user,
+        family.family_id,
+        &token,
+        record.expires_at,
+        now_ms / 1000,
+    )
 }
 
 /// Remembers `source` among the user's latest sign-in addresses (one write, only when it is

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::sessions::RefreshToken;
 use crate::users::UserRecord;
 
+pub mod account;
 pub mod health;
 pub mod jwks;
 pub mod login;
@@ -24,7 +25,7 @@ pub mod register;
 pub mod sessions;
 pub mod verify;
 
-/// A route of this API.
+/// A route of this API: one method on one path (which may hold a `{parameter}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Register,
@@ -32,6 +33,7 @@ pub enum Route {
     Verify,
     Health,
     Me,
+    DeleteAccount,
     Jwks,
     Refresh,
     Logout,
@@ -41,35 +43,63 @@ pub enum Route {
     EmailVerifyResend,
     PasswordForgot,
     PasswordReset,
+    Sessions,
+    EndSession,
+}
+
+/// The routes a path names, with the value of its `{parameter}` if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMatch {
+    pub routes: Vec<Route>,
+    pub parameter: Option<String>,
+}
+
+impl PathMatch {
+    /// The route for `method`, if the path has one.
+    pub fn route(&self, method: &str) -> Option<Route> {
+        self.routes.iter().copied().find(|r| r.method() == method)
+    }
+
+    /// The path's methods, e.g. `DELETE, GET` (for CORS preflights).
+    pub fn methods(&self) -> String {
+        let mut methods: Vec<&str> = self.routes.iter().map(|r| r.method()).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    /// Every method the path answers, for `Allow`: its own and the CORS preflight's.
+    pub fn allow(&self) -> String {
+        format!("{}, OPTIONS", self.methods())
+    }
 }
 
 impl Route {
-    /// The route for a path (stage already removed), if any.
-    pub fn from_path(path: &str) -> Option<Self> {
+    /// The routes for a path (stage already removed), if any.
+    pub fn matching(path: &str) -> Option<PathMatch> {
         let path = match path.strip_suffix('/') {
             Some(p) if !p.is_empty() => p,
             _ => path,
         };
-        match path {
-            "/register" => Some(Route::Register),
-            "/login" => Some(Route::Login),
-            "/verify" => Some(Route::Verify),
-            "/health" => Some(Route::Health),
-            "/me" => Some(Route::Me),
-            "/.well-known/jwks.json" => Some(Route::Jwks),
-            "/refresh" => Some(Route::Refresh),
-            "/logout" => Some(Route::Logout),
-            "/logout-all" => Some(Route::LogoutAll),
-            "/password" => Some(Route::Password),
-            "/email/verify" => Some(Route::EmailVerify),
-            "/email/verify/resend" => Some(Route::EmailVerifyResend),
-            "/password/forgot" => Some(Route::PasswordForgot),
-            "/password/reset" => Some(Route::PasswordReset),
-            _ => None,
+        let mut found = PathMatch {
+            routes: Vec::new(),
+            parameter: None,
+        };
+        for route in Self::ALL {
+            if let Some(parameter) = template_match(route.path(), path) {
+                found.routes.push(route);
+                found.parameter = parameter;
+            }
         }
+        (!found.routes.is_empty()).then_some(found)
     }
 
-    /// The one method this route answers, as sent in `Allow`.
+    /// The route for a method and path, if any.
+    pub fn find(method: &str, path: &str) -> Option<Self> {
+        Self::matching(path)?.route(method)
+    }
+
+    /// The one method this route answers.
     pub fn method(self) -> &'static str {
         match self {
             Route::Register
@@ -82,15 +112,8 @@ impl Route {
             | Route::EmailVerifyResend
             | Route::PasswordForgot
             | Route::PasswordReset => "POST",
-            Route::Verify | Route::Health | Route::Me | Route::Jwks => "GET",
-        }
-    }
-
-    /// Every method this route answers, for `Allow`: its own and the CORS preflight's.
-    pub fn allow(self) -> &'static str {
-        match self.method() {
-            "GET" => "GET, OPTIONS",
-            _ => "POST, OPTIONS",
+            Route::Verify | Route::Health | Route::Me | Route::Jwks | Route::Sessions => "GET",
+            Route::DeleteAccount | Route::EndSession => "DELETE",
         }
     }
 
@@ -102,6 +125,7 @@ impl Route {
             Route::Verify => "verify",
             Route::Health => "health",
             Route::Me => "me",
+            Route::DeleteAccount => "delete_account",
             Route::Jwks => "jwks",
             Route::Refresh => "refresh",
             Route::Logout => "logout",
@@ -111,16 +135,19 @@ impl Route {
             Route::EmailVerifyResend => "email_verify_resend",
             Route::PasswordForgot => "password_forgot",
             Route::PasswordReset => "password_reset",
+            Route::Sessions => "sessions",
+            Route::EndSession => "end_session",
         }
     }
 
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 17] = [
         Route::Register,
         Route::Login,
         Route::Verify,
         Route::Health,
         Route::Me,
+        Route::DeleteAccount,
         Route::Jwks,
         Route::Refresh,
         Route::Logout,
@@ -130,22 +157,32 @@ impl Route {
         Route::EmailVerifyResend,
         Route::PasswordForgot,
         Route::PasswordReset,
+        Route::Sessions,
+        Route::EndSession,
     ];
 
     /// Whether API Gateway must put the authorizer in front of this route: these routes act
     /// for the caller the authorizer names.
     pub fn protected(self) -> bool {
-        matches!(self, Route::Me | Route::LogoutAll | Route::Password)
+        matches!(
+            self,
+            Route::Me
+                | Route::DeleteAccount
+                | Route::LogoutAll
+                | Route::Password
+                | Route::Sessions
+                | Route::EndSession
+        )
     }
 
-    /// The path this route is served at.
+    /// The path this route is served at, as template.yaml and openapi.yaml write it.
     pub fn path(self) -> &'static str {
         match self {
             Route::Register => "/register",
             Route::Login => "/login",
             Route::Verify => "/verify",
             Route::Health => "/health",
-            Route::Me => "/me",
+            Route::Me | Route::DeleteAccount => "/me",
             Route::Jwks => "/.well-known/jwks.json",
             Route::Refresh => "/refresh",
             Route::Logout => "/logout",
@@ -155,6 +192,26 @@ impl Route {
             Route::EmailVerifyResend => "/email/verify/resend",
             Route::PasswordForgot => "/password/forgot",
             Route::PasswordReset => "/password/reset",
+            Route::Sessions => "/sessions",
+            Route::EndSession => "/sessions/{id}",
+        }
+    }
+}
+
+/// Whether `path` fits `template` (`/sessions/{id}`): `Some(parameter)` if it does, the
+/// parameter being the value in the `{…}` segment, if the template has one.
+fn template_match(template: &str, path: &str) -> Option<Option<String>> {
+    let mut parameter = None;
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(parameter),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                parameter = Some(g.to_owned());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
         }
     }
 }
@@ -208,12 +265,14 @@ struct TokenResponse<'a> {
     refresh_token_expires_in: i64,
 }
 
-/// 200 with a fresh access token for `user` and the refresh token `refresh`, which expires
+/// 200 with a fresh access token for `user` in session `session_id` and the refresh token
+/// `refresh`, which expires
 /// at `refresh_expires_at` (Unix seconds): in the body, in the `HttpOnly` cookie, or both, as
 /// `REFRESH_TOKEN_TRANSPORT` says.
 pub(crate) fn token_reply<S>(
     app: &App<S>,
     user: &UserRecord,
+    session_id: Uuid,
     refresh: &RefreshToken,
     refresh_expires_at: i64,
     now: i64,
@@ -223,6 +282,7 @@ pub(crate) fn token_reply<S>(
         email: user.email.to_string(),
         roles: user.roles.clone(),
         email_verified: user.email_verified,
+        session_id: Some(session_id),
     };
     let issued = app.issuer.issue(&subject, now)?;
     let refresh_text = refresh.encode();
@@ -250,12 +310,7 @@ pub(crate) fn token_reply<S>(
 /// context). Only API Gateway can set these: nothing the client sends is read. A protected
 /// route that arrives without them was deployed without the authorizer in front: 401.
 pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
-    let fields = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => Some(&ctx.authorizer.fields),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| &a.fields),
-        _ => None,
-    };
-    let field = |name: &str| fields?.get(name)?.as_str();
+    let field = |name: &str| authorizer_field(req, name);
     let (Some(sub), Some(email)) = (field("sub"), field("email")) else {
         tracing::warn!(
             path = req.uri().path(),
@@ -268,8 +323,32 @@ pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
     Ok((user_id, email))
 }
 
+/// The session of the caller's access token (`sid`, passed on by the authorizer), if any.
+pub(crate) fn caller_session(req: &Request) -> Option<Uuid> {
+    Uuid::parse_str(authorizer_field(req, "sid")?).ok()
+}
+
+/// A string the authorizer put in the request context.
+fn authorizer_field<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    let fields = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => &ctx.authorizer.fields,
+        RequestContext::ApiGatewayV2(ctx) => &ctx.authorizer.as_ref()?.fields,
+        _ => return None,
+    };
+    fields.get(name)?.as_str()
+}
+
+/// What a new session records of its client: the user agent and the address.
+pub(crate) fn client_info(req: &Request) -> crate::sessions::ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    crate::sessions::ClientInfo::new(user_agent, source_ip(req))
+}
+
 /// The client's address as API Gateway saw it.
-fn source_ip(req: &Request) -> Option<&str> {
+pub(crate) fn source_ip(req: &Request) -> Option<&str> {
     match req.request_context_ref()? {
         RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.as_deref(),
         RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref(),

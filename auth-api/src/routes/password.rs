@@ -75,11 +75,19 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
         user.session_epoch + 1,
         now_ms,
         app.sessions.first_token_ttl(),
+        super::client_info(req),
     );
     app.store
         .change_password(&user, &new_hash, &family, &record)
         .await?;
     check.succeeded(app, now_ms).await?;
     audit("password_changed", Some(&user_id_text), req);
-    token_reply(app, &user, &token, record.expires_at, now_ms / 1000)
+    token_reply(
+        app,
+        &user,
+        family.family_id,
+        &token,
+        record.expires_at,
+        now_ms / 1000,
+    )
 }

@@ -1,9 +1,15 @@
-//! `POST /refresh`, `POST /logout` and `POST /logout-all`: the life of a session.
+//! `POST /refresh`, `POST /logout`, `POST /logout-all`, `GET /sessions` and
+//! `DELETE /sessions/{id}`: the life of a session.
 
+use http::StatusCode;
 use lambda_http::Request;
 use secrecy::ExposeSecret;
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
 
-use super::{Reply, audit, caller, token_reply};
+use super::{Reply, audit, caller, caller_session, token_reply};
 use crate::App;
 use crate::body::JsonObject;
 use crate::browser::problem_clearing_cookie;
@@ -124,7 +130,14 @@ async fn rotate<S: Store>(
                     .await
                 {
                     Ok(()) => {
-                        return token_reply(app, &user, &successor, record.expires_at, now);
+                        return token_reply(
+                            app,
+                            &user,
+                            family.family_id,
+                            &successor,
+                            record.expires_at,
+                            now,
+                        );
                     }
                     // Someone else moved the token, family or user on: look again.
                     Err(StoreError::Conflict) => continue,
@@ -142,7 +155,7 @@ async fn rotate<S: Store>(
                 let expires_at = app
                     .sessions
                     .token_expiry(spent.at_ms / 1000, family.created_at_ms);
-                return token_reply(app, &user, &successor, expires_at, now);
+                return token_reply(app, &user, family.family_id, &successor, expires_at, now);
             }
             Some(_) => {
                 // A spent token after the grace window: one of its holders is not the owner.
@@ -161,14 +174,14 @@ async fn rotate<S: Store>(
 /// 7009): there is nothing left to end.
 pub async fn logout<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let presented = presented_token(app, req)?;
-    let mut reply = end_session(app, req, presented.token).await?;
+    let mut reply = revoke_presented(app, req, presented.token).await?;
     if presented.from_cookie {
         app.browser.clear_refresh_cookie(&mut reply.response);
     }
     Ok(reply)
 }
 
-async fn end_session<S: Store>(
+async fn revoke_presented<S: Store>(
     app: &App<S>,
     req: &Request,
     presented: Option<RefreshToken>,
@@ -204,5 +217,98 @@ pub async fn logout_all<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, 
     audit("logged_out_everywhere", Some(&user_id), req);
     let mut reply = Reply::no_content(Some(user_id));
     app.browser.clear_refresh_cookie(&mut reply.response);
+    Ok(reply)
+}
+
+/// One session as its owner sees it.
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    created_at: String,
+    last_refreshed_at: Option<String>,
+    expires_at: String,
+    user_agent: Option<String>,
+    source_ip: Option<String>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+fn rfc3339_ms(ms: i64) -> Result<String, ApiError> {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(ApiError::internal)?;
+    at.replace_millisecond(0)
+        .unwrap_or(at)
+        .format(&Rfc3339)
+        .map_err(ApiError::internal)
+}
+
+/// `GET /sessions` (protected) → 200 the caller's live sessions, newest first; the one the
+/// access token belongs to is `current`.
+pub async fn list_sessions<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let (user_id, email) = caller(req)?;
+    let current = caller_session(req);
+    let (user, families) = tokio::try_join!(
+        app.store.find_user_by_id(user_id),
+        app.store.list_sessions(user_id),
+    )?;
+    let user = user
+        .filter(|u| u.email == email)
+        .ok_or(ApiError::UserNotFound)?;
+    let now_ms = app.clock.now_ms();
+    let mut live: Vec<_> = families
+        .into_iter()
+        .filter(|f| f.is_live(&app.sessions, user.session_epoch, now_ms))
+        .collect();
+    live.sort_by_key(|f| std::cmp::Reverse(f.created_at_ms));
+    let sessions = live
+        .into_iter()
+        .map(|f| {
+            let ends =
+                (f.created_at_ms / 1000 + app.sessions.max_lifetime_seconds).min(f.expires_at);
+            Ok(SessionView {
+                id: f.family_id.to_string(),
+                created_at: rfc3339_ms(f.created_at_ms)?,
+                last_refreshed_at: f.last_refreshed_at_ms.map(rfc3339_ms).transpose()?,
+                expires_at: rfc3339_ms(ends * 1000)?,
+                user_agent: f.client.user_agent,
+                source_ip: f.client.source_ip,
+                current: current == Some(f.family_id),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        &SessionList { sessions },
+        Some(user_id.to_string()),
+    ))
+}
+
+/// `DELETE /sessions/{id}` (protected) → 204; that session of the caller ends (its refresh
+/// token stops working; its access tokens live until they expire). Someone else's session, or
+/// no session at all, is the same 404: the answer tells nothing about other users.
+pub async fn end_session<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let (user_id, _) = caller(req)?;
+    let family_id = Uuid::parse_str(id).map_err(|_| ApiError::SessionNotFound)?;
+    let family = app
+        .store
+        .find_session(family_id)
+        .await?
+        .filter(|f| f.user_id == user_id)
+        .ok_or(ApiError::SessionNotFound)?;
+    app.store.revoke_family(family.family_id).await?;
+    let user_id = user_id.to_string();
+    audit("session_ended", Some(&user_id), req);
+    let mut reply = Reply::no_content(Some(user_id));
+    if caller_session(req) == Some(family_id) {
+        app.browser.clear_refresh_cookie(&mut reply.response);
+    }
     Ok(reply)
 }

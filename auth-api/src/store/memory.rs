@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::{ActionStore, AttemptStore, MailWindows, SessionStore, StoreError, UserStore};
+use super::{
+    AccountStore, ActionStore, AttemptStore, MailWindows, SessionStore, StoreError, UserStore,
+};
 use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
@@ -285,9 +287,24 @@ impl SessionStore for MemoryStore {
         }
         if let Some(family) = families.get_mut(&successor.family_id) {
             family.expires_at = successor.expires_at;
+            family.last_refreshed_at_ms = Some(spent.at_ms);
         }
         tokens.insert(successor.hash, successor.clone());
         Ok(())
+    }
+
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionFamily>, StoreError> {
+        Ok(self
+            .state()
+            .families
+            .values()
+            .filter(|f| f.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
+        Ok(self.state().families.get(&family_id).cloned())
     }
 
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
@@ -379,5 +396,22 @@ impl ActionStore for MemoryStore {
             .entry(format!("token-check/{}", source.as_str()))
             .or_default();
         Ok(Self::count(window, now_ms, 3600))
+    }
+}
+
+impl AccountStore for MemoryStore {
+    async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
+            stored.user_id == user.user_id && stored.session_epoch == user.session_epoch
+        });
+        if !unchanged {
+            return Err(StoreError::Conflict);
+        }
+        state.users.remove(&user.email);
+        state.families.retain(|_, f| f.user_id != user.user_id);
+        state.tokens.retain(|_, t| t.user_id != user.user_id);
+        state.actions.retain(|_, a| a.user_id != user.user_id);
+        Ok(())
     }
 }

@@ -87,6 +87,17 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Deleting an account.
+pub trait AccountStore: Send + Sync {
+    /// Deletes `user` (as read: only while its id and session epoch are unchanged, else
+    /// `Conflict` and nothing is deleted), then every session, refresh token and mail token
+    /// of theirs. The user item goes first, in one conditional write: from then on the email
+    /// can register again and nothing of the old account works, even if the clean-up after
+    /// it fails (its items then expire by their TTL).
+    fn delete_user(&self, user: &UserRecord)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The login backoff's counters (see [`crate::backoff`]).
 pub trait AttemptStore: Send + Sync {
     /// Counts one password check for (email, `source`) before it runs, unless the record
@@ -153,6 +164,20 @@ pub trait SessionStore: Send + Sync {
         successor: &RefreshRecord,
         epoch: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every session (family) of the user, live or not, as the index has them: a session
+    /// started a moment ago may be missing (DynamoDB reads it through a global secondary
+    /// index, which is eventually consistent).
+    fn list_sessions(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<SessionFamily>, StoreError>> + Send;
+
+    /// The session with this id, read consistently.
+    fn find_session(
+        &self,
+        family_id: Uuid,
+    ) -> impl Future<Output = Result<Option<SessionFamily>, StoreError>> + Send;
 
     /// Revokes a family: none of its tokens refreshes again. Revoking twice, or a family that
     /// does not exist, is not an error.
@@ -222,6 +247,6 @@ pub struct MailWindows {
 }
 
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
-pub trait Store: UserStore + AttemptStore + SessionStore + ActionStore {}
+pub trait Store: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore {}
 
-impl<T: UserStore + AttemptStore + SessionStore + ActionStore> Store for T {}
+impl<T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore> Store for T {}

@@ -58,6 +58,36 @@ async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
 }
 
 #[test]
+fn a_token_s_session_reaches_the_context_as_a_plain_string_in_every_shape() {
+    let keys = Keys::ed25519();
+    let sid = uuid::Uuid::new_v4();
+    let token = keys.token_for(&shared::Subject {
+        session_id: Some(sid),
+        ..subject(&["user"])
+    });
+    let authorizer = keys.authorizer(None, V2Response::Simple);
+    for kind in ALL_AUTH_KINDS {
+        let response = authorizer
+            .decide(event(kind, "GET", "/items", Some(&bearer(&token))))
+            .unwrap();
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["context"]["sid"], sid.to_string(), "{kind:?}: {json}");
+    }
+    // A token without a session (issued by hand, or before sid existed) has no sid at all,
+    // never a null.
+    let plain = keys.token(&["user"]);
+    let response = authorizer
+        .decide(event(
+            AuthKind::Token,
+            "GET",
+            "/items",
+            Some(&bearer(&plain)),
+        ))
+        .unwrap();
+    assert!(!serde_json::to_string(&response).unwrap().contains("sid"));
+}
+
+#[test]
 fn a_request_event_gets_the_same_policy_shape() {
     let keys = Keys::ed25519();
     let token = keys.token(&["user"]);

@@ -22,6 +22,7 @@ macro_rules! over_both_stores {
     )*};
 }
 
+mod account;
 mod auth_api_props;
 mod authorizer;
 mod authorizer_props;

@@ -543,6 +543,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
             user.session_epoch,
             now_ms - age_days * day_ms,
             app.sessions.refresh_ttl_seconds,
+            Default::default(),
         );
         app.store.start_session(&family, &record).await.unwrap();
         tokens.push(token.encode());

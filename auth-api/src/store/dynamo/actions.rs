@@ -39,6 +39,7 @@ fn action_item(record: &ActionRecord) -> Item {
         ("email".to_owned(), s(record.email.as_str())),
         ("created_at_ms".to_owned(), n(record.created_at_ms)),
         (TTL_ATTRIBUTE.to_owned(), n(record.expires_at)),
+        ("gsi1pk".to_owned(), s(tokens_of(record.user_id))),
     ]);
     item
 }

@@ -12,7 +12,7 @@ use super::errors::internal;
 use super::{Item, TTL_ATTRIBUTE};
 use crate::backoff::{LoginAttempts, Source};
 use crate::domain::Email;
-use crate::sessions::{RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::sessions::{ClientInfo, RefreshRecord, SessionFamily, Spent, TokenHash};
 use crate::store::StoreError;
 use crate::users::UserRecord;
 
@@ -87,8 +87,29 @@ pub(super) fn family_item(family: &SessionFamily) -> Item {
         ("revoked".to_owned(), AttributeValue::Bool(family.revoked)),
         ("created_at_ms".to_owned(), n(family.created_at_ms)),
         (TTL_ATTRIBUTE.to_owned(), n(family.expires_at)),
+        ("gsi1pk".to_owned(), s(sessions_of(family.user_id))),
     ]);
+    if let Some(at) = family.last_refreshed_at_ms {
+        item.insert("last_refreshed_at_ms".to_owned(), n(at));
+    }
+    if let Some(user_agent) = &family.client.user_agent {
+        item.insert("user_agent".to_owned(), s(user_agent.as_str()));
+    }
+    if let Some(ip) = &family.client.source_ip {
+        item.insert("source_ip".to_owned(), s(ip.as_str()));
+    }
     item
+}
+
+/// `gsi1pk` of a user's sessions: they are listed by it.
+pub(super) fn sessions_of(user_id: Uuid) -> String {
+    format!("SESSIONS#{user_id}")
+}
+
+/// `gsi1pk` of the user's refresh tokens and mail tokens: an account's deletion finds them by
+/// it (apart from the sessions, which a listing reads; there are far more tokens).
+pub(super) fn tokens_of(user_id: Uuid) -> String {
+    format!("TOKENS#{user_id}")
 }
 
 /// A new (unspent) refresh token item.
@@ -102,6 +123,7 @@ pub(super) fn refresh_item(token: &RefreshRecord) -> Item {
         ("issued_at_ms".to_owned(), n(token.issued_at_ms)),
         (TTL_ATTRIBUTE.to_owned(), n(token.expires_at)),
         ("token_status".to_owned(), s("active")),
+        ("gsi1pk".to_owned(), s(tokens_of(token.user_id))),
     ]);
     item
 }
@@ -135,7 +157,17 @@ pub(super) fn family_from_item(item: &Item) -> Result<SessionFamily, StoreError>
         revoked: matches!(item.get("revoked"), Some(AttributeValue::Bool(true))),
         created_at_ms: required_number(item, "created_at_ms")?,
         expires_at: required_number(item, TTL_ATTRIBUTE)?,
+        last_refreshed_at_ms: number_attr(item, "last_refreshed_at_ms"),
+        client: ClientInfo {
+            user_agent: optional_string(item, "user_agent"),
+            source_ip: optional_string(item, "source_ip"),
+        },
     })
+}
+
+/// A string attribute that may be absent.
+pub(super) fn optional_string(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
 }
 
 pub(super) fn refresh_from_item(

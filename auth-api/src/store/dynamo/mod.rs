@@ -5,10 +5,11 @@
 //! | user | `EMAIL#<email>` | `USER` | `user_id`, `email`, `password_hash`, `roles` (list), `created_at` (RFC 3339), `entity`, `gsi1pk` = `USER#<user_id>`, `session_epoch`, `trusted_sources` (list) |
 //! | failed logins per source | `LOGINFAIL#<email>` | `SOURCE#<ip>` | `failures`, `locked_until_ms`, `expires_at` (TTL, a day after the last check); written only conditionally on the values read |
 //! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `count` (moved only by `ADD`), `expires_at` (the window's end, and the TTL) |
-//! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh) |
-//! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash` |
+//! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh), `last_refreshed_at_ms`, `user_agent`, `source_ip`, `gsi1pk` = `SESSIONS#<user_id>` |
+//! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash`; `gsi1pk` = `TOKENS#<user_id>` |
 //!
-//! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id.
+//! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id
+//! (`USER#`), their sessions (`SESSIONS#`) and their tokens (`TOKENS#`).
 //! `expires_at` (Unix seconds) is the table's TTL attribute.
 //!
 //! One file per concern: `items` (keys and attribute codecs), `errors` (how SDK errors map to
@@ -19,7 +20,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest,
+};
 
 use super::StoreError;
 
@@ -130,6 +133,74 @@ impl DynamoStore {
                 }
             }
         }
+    }
+
+    /// Every item whose `gsi1pk` is `key` (all pages). The index is eventually consistent: an
+    /// item written a moment ago may be missing.
+    async fn query_index(&self, key: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_ID_INDEX)
+                .key_condition_expression("gsi1pk = :key")
+                .expression_attribute_values(":key", AttributeValue::S(key.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes the items at `keys`, 25 a request, retrying what DynamoDB leaves unprocessed a
+    /// few times. Not atomic: for clean-ups whose items are already dead.
+    async fn delete_all(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(internal)
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0..4 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                #[derive(Debug, thiserror::Error)]
+                #[error("DynamoDB left deletes of a BatchWriteItem unprocessed (throttled)")]
+                struct Unprocessed;
+                return Err(StoreError::Unavailable(Box::new(Unprocessed)));
+            }
+        }
+        Ok(())
     }
 
     fn sk_of(item: &Item) -> Option<&str> {

@@ -79,9 +79,10 @@ impl SessionStore for DynamoStore {
         let extend_family = Update::builder()
             .table_name(&self.table)
             .set_key(Some(family_key(successor.family_id)))
-            .update_expression("SET expires_at = :expires_at")
+            .update_expression("SET expires_at = :expires_at, last_refreshed_at_ms = :at")
             .condition_expression("revoked = :false AND epoch = :epoch")
             .expression_attribute_values(":expires_at", n(successor.expires_at))
+            .expression_attribute_values(":at", n(spent.at_ms))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":epoch", n(epoch))
             .build()
@@ -103,6 +104,21 @@ impl SessionStore for DynamoStore {
                 .build(),
         ])
         .await
+    }
+
+    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionFamily>, StoreError> {
+        self.query_index(&sessions_of(user_id))
+            .await?
+            .iter()
+            .map(family_from_item)
+            .collect()
+    }
+
+    async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
+        self.get_consistent(family_key(family_id))
+            .await?
+            .map(|item| family_from_item(&item))
+            .transpose()
     }
 
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {

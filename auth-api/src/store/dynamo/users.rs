@@ -190,3 +190,34 @@ impl DynamoStore {
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
     }
 }
+
+impl crate::store::AccountStore for DynamoStore {
+    async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .condition_expression(epoch_condition(user.session_epoch))
+            .expression_attribute_values(":user_id", AttributeValue::S(user.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(user.session_epoch))
+            .send()
+            .await;
+        if !written(result)? {
+            return Err(StoreError::Conflict);
+        }
+        // The account is gone; what remains of it is dead (every lookup checks the user id).
+        let mut keys = Vec::new();
+        for index_key in [sessions_of(user.user_id), tokens_of(user.user_id)] {
+            for item in self.query_index(&index_key).await? {
+                if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
+                    keys.push(super::Item::from([
+                        ("pk".to_owned(), pk.clone()),
+                        ("sk".to_owned(), sk.clone()),
+                    ]));
+                }
+            }
+        }
+        self.delete_all(keys).await
+    }
+}

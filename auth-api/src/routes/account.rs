@@ -1,0 +1,50 @@
+//! `DELETE /me`: a user deletes their own account.
+
+use lambda_http::Request;
+use secrecy::SecretString;
+
+use super::{Reply, audit, caller};
+use crate::App;
+use crate::backoff::Source;
+use crate::body::JsonObject;
+use crate::error::ApiError;
+use crate::routes::login::PasswordCheck;
+use crate::store::Store;
+
+/// `DELETE /me {"password"}` (protected) → 204: the account, its sessions, refresh tokens
+/// and pending mail tokens are deleted, and the email can register again at once. The password
+/// is checked again, with the login backoff, so a stolen access token cannot delete the
+/// account. The access token itself lives until it expires, but every route that reads the
+/// user then answers 404.
+pub async fn delete_account<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+    let (user_id, email) = caller(req)?;
+    let mut body = JsonObject::from_request(req, &["password"])?;
+    let password = body
+        .take_string("password")
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let password = SecretString::from(password);
+
+    let source = Source::of(req);
+    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
+    let user = user
+        .filter(|u| u.user_id == user_id)
+        .ok_or(ApiError::UserNotFound)?;
+    let now_ms = app.clock.now_ms();
+    let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
+    let user_id_text = user.user_id.to_string();
+    if !app
+        .passwords
+        .verify(password, Some(user.password_hash.clone()))
+        .await?
+    {
+        audit("account_delete_failed", Some(&user_id_text), req);
+        check.failed(Some(&user_id_text), req);
+        return Err(ApiError::WrongPassword);
+    }
+    app.store.delete_user(&user).await?;
+    check.succeeded(app, now_ms).await?;
+    audit("account_deleted", Some(&user_id_text), req);
+    let mut reply = Reply::no_content(Some(user_id_text));
+    app.browser.clear_refresh_cookie(&mut reply.response);
+    Ok(reply)
+}
