@@ -123,6 +123,10 @@ mod tests {
             email_verified: false,
             verify_token: None,
             reset_token: None,
+            disabled: false,
+            username: None,
+            name: None,
+            legacy_password: false,
         }
     }
 

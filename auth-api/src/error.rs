@@ -69,6 +69,8 @@ pub enum ApiError {
     EmailNotVerified,
     #[error("no such session of the caller")]
     SessionNotFound,
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error("the password is wrong")]
     WrongPassword,
     /// A browser request from an origin that is not listed (a preflight, or a request the
@@ -138,6 +140,7 @@ impl ApiError {
             | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             ApiError::WrongCurrentPassword
             | ApiError::WrongPassword
+            | ApiError::AccountDisabled
             | ApiError::EmailNotVerified
             | ApiError::OriginNotAllowed
             | ApiError::CsrfHeaderMissing => StatusCode::FORBIDDEN,
@@ -251,6 +254,11 @@ impl ApiError {
                 "session-not-found",
                 "Session not found",
                 "You have no session with this id.".into(),
+            ),
+            ApiError::AccountDisabled => (
+                "account-disabled",
+                "Account disabled",
+                "This account has been disabled by an administrator.".into(),
             ),
             ApiError::WrongPassword => (
                 "wrong-password",

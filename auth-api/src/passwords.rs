@@ -62,9 +62,10 @@ impl Passwords {
         &self,
         password: SecretString,
         stored: &SecretString,
+        legacy: bool,
     ) -> Result<Option<SecretString>, HashError> {
         let stored_cost = bcrypt::HashParts::from_str(stored.expose_secret())?.get_cost();
-        if stored_cost == self.cost {
+        if stored_cost == self.cost && !legacy {
             return Ok(None);
         }
         let cost = self.cost;
@@ -108,9 +109,90 @@ impl Passwords {
         Ok(matched && known)
     }
 
+    /// The dummy hash at `cost` instead of the configured one: verifying against it costs
+    /// what a real hash of that cost does.
+    fn dummy_at(&self, cost: u32) -> SecretString {
+        SecretString::from(format!("$2b${cost:02}{}", &self.dummy_hash[6..]))
+    }
+
+    /// A login's check, whose work depends only on the submitted password, never on the
+    /// account: one verification at the configured cost (a cheaper stored hash, e.g. an
+    /// imported one, is padded with dummy verifications at costs c, c+1, … K−1, which add up
+    /// to one at cost K); and, when the password has surrounding white space, a second one —
+    /// for an account imported from the Node.js original (`legacy`), whose hashes are of the
+    /// trimmed password, against the trimmed password; for anyone else against the dummy.
+    pub async fn verify_login(
+        &self,
+        password: SecretString,
+        hash: Option<SecretString>,
+        legacy: bool,
+    ) -> Result<LoginMatch, HashError> {
+        let trimmed = {
+            let exact = password.expose_secret();
+            let trimmed = exact.trim();
+            (trimmed.len() != exact.len()).then(|| SecretString::from(trimmed.to_owned()))
+        };
+        if self.verify_padded(password, hash.clone()).await? {
+            return Ok(LoginMatch::Exact);
+        }
+        let Some(trimmed) = trimmed else {
+            return Ok(LoginMatch::None);
+        };
+        match hash.filter(|_| legacy) {
+            Some(hash) => Ok(if self.verify_padded(trimmed, Some(hash)).await? {
+                LoginMatch::Trimmed
+            } else {
+                LoginMatch::None
+            }),
+            None => {
+                self.verify(trimmed, None).await?;
+                Ok(LoginMatch::None)
+            }
+        }
+    }
+
+    /// [`Passwords::verify`], then dummy verifications up to the configured cost when the
+    /// stored hash is cheaper.
+    async fn verify_padded(
+        &self,
+        password: SecretString,
+        hash: Option<SecretString>,
+    ) -> Result<bool, HashError> {
+        let stored_cost = hash
+            .as_ref()
+            .and_then(|h| bcrypt::HashParts::from_str(h.expose_secret()).ok())
+            .map_or(self.cost, |parts| parts.get_cost());
+        let matched = self.verify(password, hash).await?;
+        for cost in stored_cost.max(4)..self.cost {
+            let dummy = self.dummy_at(cost);
+            tokio::task::spawn_blocking(move || {
+                bcrypt::verify(b"\x01padding", dummy.expose_secret())
+            })
+            .await??;
+        }
+        Ok(matched)
+    }
+
     #[cfg(test)]
     fn dummy_hash(&self) -> &str {
         &self.dummy_hash
+    }
+}
+
+/// How a login's password matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMatch {
+    /// Exactly as stored.
+    Exact,
+    /// Only with its surrounding white space trimmed, against a hash imported from the
+    /// Node.js original (which trimmed before hashing).
+    Trimmed,
+    None,
+}
+
+impl LoginMatch {
+    pub fn matched(self) -> bool {
+        self != LoginMatch::None
     }
 }
 
@@ -152,8 +234,17 @@ mod tests {
             .hash(NewPassword::parse(password.into(), None).unwrap())
             .await
             .unwrap();
-        assert!(old.rehash(password.into(), &hash).await.unwrap().is_none());
-        let rehashed = new.rehash(password.into(), &hash).await.unwrap().unwrap();
+        assert!(
+            old.rehash(password.into(), &hash, false)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let rehashed = new
+            .rehash(password.into(), &hash, false)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(rehashed.expose_secret().starts_with("$2b$05$"));
         assert!(new.verify(password.into(), Some(rehashed)).await.unwrap());
         assert_eq!(new.verifications(), 1);
@@ -175,5 +266,46 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn a_legacy_hash_also_matches_the_trimmed_password_and_the_work_is_the_input_s() {
+        let p = Passwords::new(5).unwrap();
+        // The original hashed the trimmed password, at a lower cost.
+        let legacy = SecretString::from(bcrypt::hash("hunter2 rocks", 4).unwrap());
+        let padded = SecretString::from(" hunter2 rocks ");
+        let matched = |password: &SecretString, hash: Option<&SecretString>, is_legacy| {
+            let (p, password, hash) = (p.clone(), password.clone(), hash.cloned());
+            async move { p.verify_login(password, hash, is_legacy).await.unwrap() }
+        };
+        assert_eq!(
+            matched(&padded, Some(&legacy), true).await,
+            LoginMatch::Trimmed
+        );
+        assert_eq!(
+            matched(&"hunter2 rocks".into(), Some(&legacy), true).await,
+            LoginMatch::Exact
+        );
+        // Not for an account that is not legacy: white space is part of a password.
+        assert_eq!(
+            matched(&padded, Some(&legacy), false).await,
+            LoginMatch::None
+        );
+        assert_eq!(matched(&padded, None, false).await, LoginMatch::None);
+        // Two checks for a padded password whoever asks, one for any other.
+        let before = p.verifications();
+        matched(&padded, None, false).await;
+        assert_eq!(p.verifications() - before, 2);
+        let before = p.verifications();
+        matched(&"wrong".into(), Some(&legacy), true).await;
+        assert_eq!(p.verifications() - before, 1);
+        // A legacy success asks for a hash of the exact password at the configured cost.
+        let rehashed = p
+            .rehash(padded.clone(), &legacy, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rehashed.expose_secret().starts_with("$2b$05$"));
+        assert!(bcrypt::verify(" hunter2 rocks ", rehashed.expose_secret()).unwrap());
     }
 }

@@ -29,6 +29,17 @@ pub struct UserRecord {
     pub verify_token: Option<TokenHash>,
     /// The hash of the one live password-reset token, if any.
     pub reset_token: Option<TokenHash>,
+    /// Disabled by an operator (`auth-admin users disable`): no login, refresh or account
+    /// route works, and every session ended when it was set.
+    pub disabled: bool,
+    /// The user's name in the system they were imported from, if any (kept, shown in `/me`).
+    pub username: Option<String>,
+    /// Their display name there, if any.
+    pub name: Option<String>,
+    /// The hash is the Node.js original's: bcrypt of the password with surrounding white
+    /// space trimmed. Login then also tries the trimmed password once, and the first
+    /// success stores a hash of the exact password instead.
+    pub legacy_password: bool,
 }
 
 impl UserRecord {

@@ -19,8 +19,8 @@ use auth_api::sessions::{
     RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
 };
 use auth_api::store::{
-    AccountStore, ActionStore, AttemptStore, DynamoStore, MailWindows, MemoryStore, SessionStore,
-    Store, StoreError, UserStore,
+    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, DynamoStore, MailWindows,
+    MemoryStore, SessionStore, Store, StoreError, UserPage, UserStore,
 };
 use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
@@ -181,6 +181,28 @@ impl SessionStore for LocalStore {
 impl AccountStore for LocalStore {
     async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         delegate!(self, delete_user(user))
+    }
+}
+
+impl AdminStore for LocalStore {
+    async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        delegate!(self, find_user(email))
+    }
+
+    async fn list_users(&self, start: Option<&str>, limit: usize) -> Result<UserPage, StoreError> {
+        delegate!(self, list_users(start, limit))
+    }
+
+    async fn set_roles(&self, user: &UserRecord, roles: &[String]) -> Result<bool, StoreError> {
+        delegate!(self, set_roles(user, roles))
+    }
+
+    async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
+        delegate!(self, set_disabled(user, disabled))
+    }
+
+    async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
+        delegate!(self, record_admin_action(entry))
     }
 }
 

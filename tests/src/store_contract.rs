@@ -37,6 +37,10 @@ pub fn user(email: &str) -> UserRecord {
         email_verified: false,
         verify_token: None,
         reset_token: None,
+        disabled: false,
+        username: None,
+        name: None,
+        legacy_password: false,
     }
 }
 

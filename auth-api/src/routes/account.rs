@@ -29,6 +29,9 @@ pub async fn delete_account<S: Store>(app: &App<S>, req: &Request) -> Result<Rep
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     let now_ms = app.clock.now_ms();
     let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
     let user_id_text = user.user_id.to_string();

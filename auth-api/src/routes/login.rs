@@ -123,12 +123,25 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
     let now_ms = app.clock.now_ms();
     let check = PasswordCheck::admit(app, &email, user.as_ref(), seen, source, req, now_ms).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let matched = app.passwords.verify(password.clone(), stored_hash).await?;
+    let legacy = user.as_ref().is_some_and(|u| u.legacy_password);
+    let matched = app
+        .passwords
+        .verify_login(password.clone(), stored_hash, legacy)
+        .await?
+        .matched();
     let user = match user {
-        Some(user) if matched => user,
+        Some(user) if matched && !user.disabled => user,
         found => {
+            // A disabled account gets a wrong password's answer, after the same work, and
+            // the check counts as failed.
+            let disabled = matched && found.as_ref().is_some_and(|u| u.disabled);
             let user_id = found.map(|u| u.user_id.to_string());
-            audit("login_failed", user_id.as_deref(), req);
+            let event = if disabled {
+                "login_refused_disabled"
+            } else {
+                "login_failed"
+            };
+            audit(event, user_id.as_deref(), req);
             check.failed(user_id.as_deref(), req);
             return Err(ApiError::InvalidCredentials);
         }
@@ -195,15 +208,20 @@ async fn trust_source<S: Store>(
 }
 
 /// After `BCRYPT_COST` changed, a successful login stores the password hashed at the new
-/// cost (one conditional write, only then): otherwise the old hashes keep the old cost, and a
-/// wrong password against one (old cost) would answer faster than an unknown email (dummy
-/// hash at the new cost). A lost race (the hash changed meanwhile) leaves the newer hash.
+/// cost (one conditional write, only then), and so does the first login of an account
+/// imported from the Node.js original: its hash, of the trimmed password, becomes one of the
+/// exact password, and the legacy mark goes. A lost race (the hash changed meanwhile) leaves
+/// the newer hash.
 async fn rehash_if_needed<S: Store>(
     app: &App<S>,
     user: &UserRecord,
     password: SecretString,
 ) -> Result<(), ApiError> {
-    let Some(new_hash) = app.passwords.rehash(password, &user.password_hash).await? else {
+    let Some(new_hash) = app
+        .passwords
+        .rehash(password, &user.password_hash, user.legacy_password)
+        .await?
+    else {
         return Ok(());
     };
     match app.store.rehash_password(user, &new_hash).await {

@@ -15,6 +15,11 @@ struct Profile {
     roles: Vec<String>,
     email_verified: bool,
     created_at: String,
+    /// Kept from the system the account was imported from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 /// `GET /me` (protected by the authorizer) → the caller's profile.
@@ -25,6 +30,9 @@ pub async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError
         .find_user_by_id(user_id)
         .await?
         .ok_or(ApiError::UserNotFound)?;
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     Ok(Reply::json(
         StatusCode::OK,
         &Profile {
@@ -36,6 +44,8 @@ pub async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError
                 .created_at
                 .format(&Rfc3339)
                 .map_err(ApiError::internal)?,
+            username: user.username,
+            name: user.name,
         },
         Some(user_id.to_string()),
     ))

@@ -56,6 +56,9 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     let user = user
         .filter(|u| u.user_id == user_id)
         .ok_or(ApiError::UserNotFound)?;
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     let now_ms = app.clock.now_ms();
     let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
     let matched = app

@@ -60,6 +60,10 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
         email_verified: false,
         verify_token: None,
         reset_token: None,
+        disabled: false,
+        username: None,
+        name: None,
+        legacy_password: false,
     };
     app.store.create_user(&user).await?;
     let user_id = user.user_id.to_string();

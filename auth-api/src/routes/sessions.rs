@@ -102,9 +102,9 @@ async fn rotate<S: Store>(
         }) else {
             return Err(ApiError::InvalidRefreshToken);
         };
-        let Some(user) =
-            user.filter(|u| u.user_id == token.user_id && u.session_epoch == family.epoch)
-        else {
+        let Some(user) = user.filter(|u| {
+            u.user_id == token.user_id && u.session_epoch == family.epoch && !u.disabled
+        }) else {
             return Err(ApiError::InvalidRefreshToken);
         };
         match &token.spent {
@@ -258,6 +258,9 @@ pub async fn list_sessions<S: Store>(app: &App<S>, req: &Request) -> Result<Repl
     let user = user
         .filter(|u| u.email == email)
         .ok_or(ApiError::UserNotFound)?;
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
     let now_ms = app.clock.now_ms();
     let mut live: Vec<_> = families
         .into_iter()

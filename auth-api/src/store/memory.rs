@@ -8,7 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, ActionStore, AttemptStore, MailWindows, SessionStore, StoreError, UserStore,
+    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, SessionStore,
+    StoreError, UserPage, UserStore,
 };
 use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
@@ -26,6 +27,7 @@ struct State {
     windows: HashMap<String, Window>,
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
+    audit: Vec<AdminAudit>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -144,6 +146,7 @@ impl UserStore for MemoryStore {
                         == user.password_hash.expose_secret() =>
             {
                 stored.password_hash = new_hash.clone();
+                stored.legacy_password = false;
                 Ok(())
             }
             _ => Err(StoreError::Conflict),
@@ -172,6 +175,7 @@ impl UserStore for MemoryStore {
         }
         if let Some(stored) = state.users.get_mut(&user.email) {
             stored.password_hash = new_hash.clone();
+            stored.legacy_password = false;
             stored.session_epoch = family.epoch;
         }
         state.families.insert(family.family_id, family.clone());
@@ -369,6 +373,7 @@ impl ActionStore for MemoryStore {
     ) -> Result<(), StoreError> {
         self.spend(record, Purpose::ResetPassword, |user| {
             user.password_hash = new_hash.clone();
+            user.legacy_password = false;
             user.session_epoch += 1;
             user.email_verified = true;
             user.reset_token = None;
@@ -412,6 +417,58 @@ impl AccountStore for MemoryStore {
         state.families.retain(|_, f| f.user_id != user.user_id);
         state.tokens.retain(|_, t| t.user_id != user.user_id);
         state.actions.retain(|_, a| a.user_id != user.user_id);
+        Ok(())
+    }
+}
+
+impl AdminStore for MemoryStore {
+    async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.state().users.get(email).cloned())
+    }
+
+    async fn list_users(&self, start: Option<&str>, limit: usize) -> Result<UserPage, StoreError> {
+        let state = self.state();
+        let mut users: Vec<&UserRecord> = state
+            .users
+            .values()
+            .filter(|u| start.is_none_or(|s| u.email.as_str() > s))
+            .collect();
+        users.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+        let more = users.len() > limit;
+        users.truncate(limit);
+        Ok(UserPage {
+            next: more
+                .then(|| users.last().map(|u| u.email.as_str().to_owned()))
+                .flatten(),
+            users: users.into_iter().cloned().collect(),
+        })
+    }
+
+    async fn set_roles(&self, user: &UserRecord, roles: &[String]) -> Result<bool, StoreError> {
+        match self.state().users.get_mut(&user.email) {
+            Some(stored) if stored.user_id == user.user_id => {
+                stored.roles = roles.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
+        match self.state().users.get_mut(&user.email) {
+            Some(stored) if stored.user_id == user.user_id => {
+                stored.disabled = disabled;
+                if disabled {
+                    stored.session_epoch += 1;
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
+        self.state().audit.push(entry.clone());
         Ok(())
     }
 }

@@ -98,6 +98,66 @@ pub trait AccountStore: Send + Sync {
     -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A page of users, and the token that continues the listing (none on the last page).
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub users: Vec<UserRecord>,
+    pub next: Option<String>,
+}
+
+/// One operator action, kept in the table (and printed by `auth-admin`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AdminAudit {
+    pub at_ms: i64,
+    /// What was done, e.g. `users_disable`.
+    pub action: String,
+    /// Who did it: the operator's AWS identity (an ARN), as STS names it.
+    pub operator: String,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    /// What changed, in a few words (roles set, sessions revoked, …). Never a secret.
+    pub detail: String,
+}
+
+/// What operators do (`auth-admin`): read, list and change accounts.
+pub trait AdminStore: Send + Sync {
+    /// The user with this email, read consistently.
+    fn find_user(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+
+    /// Up to `limit` users, continuing after `start` (a page's `next`). In no particular
+    /// order, and not a snapshot: users written during a listing may or may not appear.
+    fn list_users(
+        &self,
+        start: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<UserPage, StoreError>> + Send;
+
+    /// Replaces the user's roles, if the user (this email and id) still exists: `false` if
+    /// not. Access tokens pick them up at their next refresh.
+    fn set_roles(
+        &self,
+        user: &UserRecord,
+        roles: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Disables or enables the user (this email and id); disabling also moves the session
+    /// epoch on, so every session ends at once. `false` if there is no such user.
+    fn set_disabled(
+        &self,
+        user: &UserRecord,
+        disabled: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Keeps `entry` in the store's audit trail.
+    fn record_admin_action(
+        &self,
+        entry: &AdminAudit,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The login backoff's counters (see [`crate::backoff`]).
 pub trait AttemptStore: Send + Sync {
     /// Counts one password check for (email, `source`) before it runs, unless the record
@@ -247,6 +307,12 @@ pub struct MailWindows {
 }
 
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
-pub trait Store: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore {}
+pub trait Store:
+    UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore
+{
+}
 
-impl<T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore> Store for T {}
+impl<T> Store for T where
+    T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore
+{
+}

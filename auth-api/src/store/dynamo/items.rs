@@ -308,6 +308,13 @@ pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
         email_verified: matches!(item.get("email_verified"), Some(AttributeValue::Bool(true))),
         verify_token: optional_hash_attr(item, "verify_token")?,
         reset_token: optional_hash_attr(item, "reset_token")?,
+        disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
+        username: optional_string(item, "username"),
+        name: optional_string(item, "name"),
+        legacy_password: matches!(
+            item.get("legacy_password"),
+            Some(AttributeValue::Bool(true))
+        ),
     })
 }
 

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{
 use super::StoreError;
 
 mod actions;
+mod admin;
 mod attempts;
 mod errors;
 mod items;
@@ -52,6 +53,11 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
+    }
+
+    /// The DynamoDB client, for tools that read other tables (auth-admin's import).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn table(&self) -> &str {

@@ -51,6 +51,17 @@ impl UserStore for DynamoStore {
                 string_list(&user.trusted_sources),
             );
         }
+        if user.disabled {
+            item.insert("disabled".to_owned(), AttributeValue::Bool(true));
+        }
+        if user.legacy_password {
+            item.insert("legacy_password".to_owned(), AttributeValue::Bool(true));
+        }
+        for (name, value) in [("username", &user.username), ("name", &user.name)] {
+            if let Some(value) = value {
+                item.insert(name.to_owned(), AttributeValue::S(value.clone()));
+            }
+        }
         // One conditional write, no read first: concurrent registrations of one email race
         // inside DynamoDB, where exactly one wins.
         let result = self
@@ -132,7 +143,8 @@ impl UserStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let result = self
             .update_user(user)
-            .update_expression("SET password_hash = :new_hash")
+            // A hash of the exact password: no longer the Node.js original's.
+            .update_expression("SET password_hash = :new_hash REMOVE legacy_password")
             .condition_expression("user_id = :user_id AND password_hash = :old_hash")
             .expression_attribute_values(":old_hash", s(user.password_hash.expose_secret()))
             .expression_attribute_values(":new_hash", s(new_hash.expose_secret()))
@@ -162,7 +174,9 @@ impl UserStore for DynamoStore {
         let update_user = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
-            .update_expression("SET password_hash = :new_hash, session_epoch = :new_epoch")
+            .update_expression(
+                "SET password_hash = :new_hash, session_epoch = :new_epoch REMOVE legacy_password",
+            )
             .condition_expression(condition)
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .expression_attribute_values(":epoch", n(user.session_epoch))
