@@ -8,8 +8,10 @@ tools_dir="$root/.tools"
 tool_pins="cfn-lint==1.58.0 cfn-lint-serverless==0.3.6 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 moto[server]==5.2.5"
 
 schemathesis_pin="schemathesis==4.32.5"
-# Drives Debian's Chromium over CDP; no browser download of its own.
-browser_pin="puppeteer-core@25.16.0"
+# Node packages the tests use: puppeteer-core drives Debian's Chromium over CDP (no browser
+# download of its own); bcryptjs 2.x hashes as the Node.js original did ($2a$), for the
+# import tests.
+node_pins="puppeteer-core@25.16.0 bcryptjs@2.4.3"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -88,8 +90,8 @@ install_schemathesis() {
 }
 
 # A real browser for tests/browser: Debian's chromium (apt, as root: the only Chromium that
-# installs here, nothing downloads a browser build) and puppeteer-core to drive it.
-install_browser() {
+# installs here, nothing downloads a browser build); and the Node packages, in .tools/node.
+install_browser_and_node_tools() {
   if ! command -v chromium >/dev/null; then
     step "installing Debian's chromium (apt-get)"
     local sudo=""
@@ -97,15 +99,16 @@ install_browser() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
   fi
-  local dir="$tools_dir/browser"
-  if [ ! -f "$dir/pins" ] || [ "$(cat "$dir/pins")" != "$browser_pin" ]; then
-    step "installing $browser_pin into .tools/browser"
+  local dir="$tools_dir/node"
+  if [ ! -f "$dir/pins" ] || [ "$(cat "$dir/pins")" != "$node_pins" ]; then
+    step "installing $node_pins into .tools/node"
     rm -rf "$dir"
     mkdir -p "$dir"
-    npm install --no-save --no-audit --no-fund --prefix "$dir" "$browser_pin" >/dev/null
-    echo "$browser_pin" >"$dir/pins"
+    # shellcheck disable=SC2086
+    npm install --no-save --no-audit --no-fund --prefix "$dir" $node_pins >/dev/null
+    echo "$node_pins" >"$dir/pins"
   fi
-  export BROWSER_TOOLS="$dir" CHROMIUM="$(command -v chromium)"
+  export NODE_TOOLS="$dir" CHROMIUM="$(command -v chromium)"
 }
 
 # Background servers to stop on exit.

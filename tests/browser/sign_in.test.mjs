@@ -1,9 +1,9 @@
 // The example sign-in page (examples/web) in a real headless Chromium, against a real
 // local-api: the page on one origin, the API on another, cookie transport and CORS as
 // deployed. Run by scripts/test (`node --test tests/browser/`), which installs Debian's
-// chromium and puppeteer-core into .tools/browser.
+// chromium, and puppeteer-core into .tools/node.
 //
-// Environment: LOCAL_API (the binary, default target/debug/local-api), BROWSER_TOOLS (the
+// Environment: LOCAL_API (the binary, default target/debug/local-api), NODE_TOOLS (the
 // folder with node_modules/puppeteer-core), CHROMIUM (default /usr/bin/chromium),
 // BROWSER_OUTPUT (where the screenshot goes, default target/browser-test).
 
@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
-const tools = process.env.BROWSER_TOOLS || join(root, ".tools/browser");
+const tools = process.env.NODE_TOOLS || join(root, ".tools/node");
 const puppeteer = createRequire(join(tools, "node_modules/"))("puppeteer-core");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
 

@@ -1,0 +1,553 @@
+//! The command line: arguments, the AWS clients, the operator's identity, and each command.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auth_api::domain::Email;
+use auth_api::sessions::SessionSettings;
+use auth_api::store::{
+    AccountStore, AdminAudit, AdminStore, DynamoStore, SessionStore, StoreError,
+};
+use auth_api::users::UserRecord;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::exit;
+use crate::output::{self, Format};
+
+/// Operate a deployed users table: users, sessions, and the import of the Node.js original's
+/// users. Uses your usual AWS credentials (environment, profile, SSO…); every change is
+/// recorded with your AWS identity.
+#[derive(Debug, Parser)]
+#[command(name = "auth-admin", version, propagate_version = true)]
+pub struct Cli {
+    /// The users table (the stack's UsersTableName output).
+    #[arg(long, env = "USERS_TABLE", global = true)]
+    pub table: Option<String>,
+    /// The AWS region (default: your profile's or AWS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Another DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    pub output: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and change user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// List and end a user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Bring users over from the Node.js login Lambda this project replaces.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Show one user.
+    Get {
+        /// The user's email.
+        email: String,
+    },
+    /// List every user (a paginated scan; progress on stderr).
+    List {
+        /// Users read per request.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        page_size: u16,
+    },
+    /// Replace a user's roles. Access tokens carry the new roles from their next refresh.
+    SetRoles {
+        email: String,
+        /// The roles, e.g. `user admin` (letters, digits, `_ . : -`; at most 20).
+        #[arg(required = true, num_args = 1..)]
+        roles: Vec<String>,
+    },
+    /// Disable a user: no login, refresh or account route works, and every session ends now.
+    Disable { email: String },
+    /// Enable a disabled user again (they sign in anew).
+    Enable { email: String },
+    /// Delete a user with their sessions and tokens; the email can register again.
+    Delete {
+        email: String,
+        /// Confirm: deleting cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// A user's live sessions.
+    List { email: String },
+    /// End one session of a user, or all of them.
+    Revoke {
+        email: String,
+        /// The session id (see `sessions list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<Uuid>,
+        /// Every session of the user.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImportSource {
+    /// The original's DynamoDB table (e.g. audio_client_server_users), scanned in the same
+    /// account and region.
+    #[arg(long)]
+    pub from_table: Option<String>,
+    /// A file with one user a line: plain JSON ({"username","name","email","password"}) or
+    /// DynamoDB JSON ({"username":{"S":…},…}, as `aws dynamodb scan` prints items).
+    #[arg(long)]
+    pub from_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub source: ImportSource,
+    /// Check and report, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A failure that ends the command with its exit code and one message.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn store(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => Self::new(
+                exit::CONFLICT,
+                "the account changed while this ran; nothing was changed: run it again",
+            ),
+            other => Self::new(
+                exit::FAILED,
+                format!("the users table failed: {}", auth_api::error_chain(&other)),
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        Self::store(err)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(err: std::io::Error) -> Self {
+        Self::new(exit::FAILED, format!("cannot write the output: {err}"))
+    }
+}
+
+/// What every command works with.
+pub struct Context<'a> {
+    pub store: DynamoStore,
+    pub sdk: aws_config::SdkConfig,
+    pub format: Format,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// The operator's AWS identity, found once before the first change.
+    pub operator: Option<String>,
+    pub local_endpoint: bool,
+}
+
+/// Runs the command line `args` (the program name first); returns the exit code.
+pub async fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = e.render().to_string();
+            let _ = if code == 0 {
+                out.write_all(text.as_bytes())
+            } else {
+                err.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    let Some(table) = cli.table.clone().filter(|t| !t.trim().is_empty()) else {
+        let _ = writeln!(
+            err,
+            "auth-admin: no table: pass --table NAME or set USERS_TABLE (the stack's \
+             UsersTableName output)"
+        );
+        return exit::USAGE;
+    };
+    let (sdk, dynamo) = clients(&cli).await;
+    let mut context = Context {
+        store: DynamoStore::new(dynamo, table),
+        sdk,
+        format: cli.output,
+        out,
+        err,
+        operator: None,
+        local_endpoint: cli.endpoint_url.is_some(),
+    };
+    let result = match cli.command {
+        Command::Users(command) => users(&mut context, command).await,
+        Command::Sessions(command) => sessions(&mut context, command).await,
+        Command::Import(args) => crate::import::import(&mut context, args).await,
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(failure) => {
+            let _ = writeln!(context.err, "auth-admin: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// The SDK configuration (the whole provider chain, the Lambdas' timeouts and retries,
+/// `--region`) and the DynamoDB client, at `--endpoint-url` if given (STS keeps its own
+/// endpoint: `AWS_ENDPOINT_URL_STS`, or AWS).
+async fn clients(cli: &Cli) -> (aws_config::SdkConfig, aws_sdk_dynamodb::Client) {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(auth_api::sdk::https_client())
+        .timeout_config(auth_api::sdk::timeouts())
+        .retry_config(auth_api::sdk::retries());
+    if let Some(region) = &cli.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    let sdk = loader.load().await;
+    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    if let Some(url) = &cli.endpoint_url {
+        dynamo = dynamo.endpoint_url(url);
+    }
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
+    (sdk, dynamo)
+}
+
+impl Context<'_> {
+    fn print_json(&mut self, value: &serde_json::Value) -> Result<(), Failure> {
+        writeln!(
+            self.out,
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        )?;
+        Ok(())
+    }
+
+    fn print(&mut self, json: serde_json::Value, text: &str) -> Result<(), Failure> {
+        match self.format {
+            Format::Json => self.print_json(&json),
+            Format::Table => {
+                writeln!(self.out, "{text}")?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The operator's AWS identity, from STS (`GetCallerIdentity` needs no permission).
+    /// Against a local DynamoDB endpoint without an STS endpoint, the access key names them.
+    pub async fn operator(&mut self) -> Result<String, Failure> {
+        if let Some(known) = &self.operator {
+            return Ok(known.clone());
+        }
+        let sts_configured = std::env::var_os("AWS_ENDPOINT_URL_STS").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let identity = if self.local_endpoint && !sts_configured {
+            let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "unknown".into());
+            format!("local (access key {key})")
+        } else {
+            let sts = aws_sdk_sts::Client::new(&self.sdk);
+            let answer = tokio::time::timeout(
+                Duration::from_secs(10),
+                sts.get_caller_identity().send(),
+            )
+            .await
+            .map_err(|_| {
+                Failure::new(exit::FAILED, "STS did not answer within 10 s: who are you?")
+            })?
+            .map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!(
+                        "cannot establish your AWS identity (sts:GetCallerIdentity), which every \
+                         change is recorded with: {}",
+                        auth_api::error_chain(&e)
+                    ),
+                )
+            })?;
+            answer
+                .arn
+                .ok_or_else(|| Failure::new(exit::FAILED, "STS named no ARN for you"))?
+        };
+        self.operator = Some(identity.clone());
+        Ok(identity)
+    }
+
+    /// Records a change: an item in the table and a JSON line on stderr.
+    pub async fn audit(
+        &mut self,
+        action: &str,
+        user: Option<&UserRecord>,
+        detail: String,
+    ) -> Result<(), Failure> {
+        let entry = AdminAudit {
+            at_ms: shared::token::now_unix_ms(),
+            action: action.to_owned(),
+            operator: self.operator().await?,
+            user_id: user.map(|u| u.user_id.to_string()),
+            email: user.map(|u| u.email.as_str().to_owned()),
+            detail,
+        };
+        let line = json!({"message": "audit", "event": format!("admin_{action}"), "entry": entry});
+        writeln!(self.err, "{line}")?;
+        self.store.record_admin_action(&entry).await?;
+        Ok(())
+    }
+
+    async fn user(&mut self, email: &str) -> Result<UserRecord, Failure> {
+        let parsed = Email::parse(email).map_err(|why| {
+            Failure::new(exit::USAGE, format!("{email:?} is not an email: {why}"))
+        })?;
+        self.store
+            .find_user(&parsed)
+            .await?
+            .ok_or_else(|| Failure::new(exit::NOT_FOUND, format!("no user with email {parsed}")))
+    }
+}
+
+/// Role names: what access tokens and route rules carry (no spaces: `scope` joins them).
+fn valid_roles(roles: &[String]) -> Result<Vec<String>, Failure> {
+    let mut out: Vec<String> = Vec::new();
+    for role in roles {
+        let ok = (1..=64).contains(&role.len())
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+        if !ok {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "role {role:?} is not valid: 1 to 64 letters, digits, '_', '.', ':' or '-'"
+                ),
+            ));
+        }
+        if !out.contains(role) {
+            out.push(role.clone());
+        }
+    }
+    if out.len() > 20 {
+        return Err(Failure::new(exit::USAGE, "at most 20 roles"));
+    }
+    Ok(out)
+}
+
+async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failure> {
+    match command {
+        UsersCommand::Get { email } => {
+            let user = ctx.user(&email).await?;
+            match ctx.format {
+                Format::Json => ctx.print_json(&output::user_json(&user)),
+                Format::Table => Ok(output::user_details(ctx.out, &user)?),
+            }
+        }
+        UsersCommand::List { page_size } => {
+            let mut users = Vec::new();
+            let mut start: Option<String> = None;
+            loop {
+                let page = ctx
+                    .store
+                    .list_users(start.as_deref(), usize::from(page_size))
+                    .await?;
+                users.extend(page.users);
+                write!(ctx.err, "\rscanned: {} users", users.len())?;
+                ctx.err.flush()?;
+                match page.next {
+                    Some(next) => start = Some(next),
+                    None => break,
+                }
+            }
+            writeln!(ctx.err)?;
+            users.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+            match ctx.format {
+                Format::Json => ctx.print_json(&json!(
+                    users.iter().map(output::user_json).collect::<Vec<_>>()
+                )),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = users.iter().map(output::user_row).collect();
+                    Ok(output::table(ctx.out, &output::USER_HEADERS, &rows)?)
+                }
+            }
+        }
+        UsersCommand::SetRoles { email, roles } => {
+            let roles = valid_roles(&roles)?;
+            let user = ctx.user(&email).await?;
+            ctx.operator().await?;
+            if !ctx.store.set_roles(&user, &roles).await? {
+                return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+            }
+            ctx.audit(
+                "users_set_roles",
+                Some(&user),
+                format!("roles {} -> {}", user.roles.join(","), roles.join(",")),
+            )
+            .await?;
+            let text = format!(
+                "{}: roles now {} (access tokens carry them from their next refresh)",
+                user.email,
+                roles.join(" ")
+            );
+            ctx.print(
+                json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "roles": roles}),
+                &text,
+            )
+        }
+        UsersCommand::Disable { email } => set_disabled(ctx, &email, true).await,
+        UsersCommand::Enable { email } => set_disabled(ctx, &email, false).await,
+        UsersCommand::Delete { email, yes } => {
+            if !yes {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "deleting cannot be undone: add --yes to delete the user, their sessions \
+                     and tokens",
+                ));
+            }
+            let user = ctx.user(&email).await?;
+            ctx.operator().await?;
+            ctx.store.delete_user(&user).await?;
+            ctx.audit("users_delete", Some(&user), "account deleted".into())
+                .await?;
+            let text = format!("{}: deleted (user id {})", user.email, user.user_id);
+            ctx.print(
+                json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "deleted": true}),
+                &text,
+            )
+        }
+    }
+}
+
+async fn set_disabled(ctx: &mut Context<'_>, email: &str, disabled: bool) -> Result<(), Failure> {
+    let user = ctx.user(email).await?;
+    ctx.operator().await?;
+    if !ctx.store.set_disabled(&user, disabled).await? {
+        return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+    }
+    let (action, text) = if disabled {
+        (
+            "users_disable",
+            format!("{}: disabled; every session ended", user.email),
+        )
+    } else {
+        ("users_enable", format!("{}: enabled", user.email))
+    };
+    ctx.audit(action, Some(&user), text.clone()).await?;
+    ctx.print(
+        json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "disabled": disabled}),
+        &text,
+    )
+}
+
+async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(), Failure> {
+    let settings = SessionSettings::default();
+    match command {
+        SessionsCommand::List { email } => {
+            let user = ctx.user(&email).await?;
+            let now_ms = shared::token::now_unix_ms();
+            let mut live: Vec<_> = ctx
+                .store
+                .list_sessions(user.user_id)
+                .await?
+                .into_iter()
+                .filter(|f| f.is_live(&settings, user.session_epoch, now_ms))
+                .collect();
+            live.sort_by_key(|f| std::cmp::Reverse(f.created_at_ms));
+            let ends = |f: &auth_api::sessions::SessionFamily| f.expires_at;
+            match ctx.format {
+                Format::Json => ctx.print_json(&json!(
+                    live.iter()
+                        .map(|f| output::session_json(f, ends(f)))
+                        .collect::<Vec<_>>()
+                )),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = live
+                        .iter()
+                        .map(|f| output::session_row(f, ends(f)))
+                        .collect();
+                    Ok(output::table(ctx.out, &output::SESSION_HEADERS, &rows)?)
+                }
+            }
+        }
+        SessionsCommand::Revoke { email, id, all } => {
+            let user = ctx.user(&email).await?;
+            ctx.operator().await?;
+            if all {
+                if !ctx
+                    .store
+                    .revoke_all_sessions(&user.email, user.user_id)
+                    .await?
+                {
+                    return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+                }
+                ctx.audit(
+                    "sessions_revoke_all",
+                    Some(&user),
+                    "every session ended".into(),
+                )
+                .await?;
+                let text = format!("{}: every session ended", user.email);
+                return ctx.print(
+                    json!({"user_id": user.user_id.to_string(), "revoked": "all"}),
+                    &text,
+                );
+            }
+            let Some(id) = id else {
+                return Err(Failure::new(exit::USAGE, "name a session id, or --all"));
+            };
+            let family = ctx
+                .store
+                .find_session(id)
+                .await?
+                .filter(|f| f.user_id == user.user_id)
+                .ok_or_else(|| {
+                    Failure::new(
+                        exit::NOT_FOUND,
+                        format!("{} has no session {id}", user.email),
+                    )
+                })?;
+            ctx.store.revoke_family(family.family_id).await?;
+            ctx.audit(
+                "sessions_revoke",
+                Some(&user),
+                format!("session {id} ended"),
+            )
+            .await?;
+            let text = format!("{}: session {id} ended", user.email);
+            ctx.print(
+                json!({"user_id": user.user_id.to_string(), "revoked": id.to_string()}),
+                &text,
+            )
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! How results are shown: aligned columns for people, JSON for machines.
+
+use std::io::Write;
+
+use auth_api::sessions::SessionFamily;
+use auth_api::users::UserRecord;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// One JSON document on stdout.
+    Json,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A user as shown: everything but the password hash and token hashes.
+pub fn user_json(user: &UserRecord) -> Value {
+    json!({
+        "user_id": user.user_id.to_string(),
+        "email": user.email.as_str(),
+        "roles": user.roles,
+        "email_verified": user.email_verified,
+        "disabled": user.disabled,
+        "created_at": user.created_at.format(&Rfc3339).unwrap_or_default(),
+        "username": user.username,
+        "name": user.name,
+        "legacy_password": user.legacy_password,
+    })
+}
+
+pub fn session_json(family: &SessionFamily, ends_at: i64) -> Value {
+    json!({
+        "id": family.family_id.to_string(),
+        "created_at": rfc3339_ms(family.created_at_ms),
+        "last_refreshed_at": family.last_refreshed_at_ms.map(rfc3339_ms),
+        "expires_at": rfc3339_ms(ends_at * 1000),
+        "user_agent": family.client.user_agent,
+        "source_ip": family.client.source_ip,
+    })
+}
+
+/// Rows under headers, each column as wide as its widest cell.
+pub fn table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(out, "{}", line(headers.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// A user's fields, one per line.
+pub fn user_details(out: &mut dyn Write, user: &UserRecord) -> std::io::Result<()> {
+    let value = user_json(user);
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = [
+        "email",
+        "user_id",
+        "roles",
+        "email_verified",
+        "disabled",
+        "created_at",
+        "username",
+        "name",
+        "legacy_password",
+    ]
+    .iter()
+    .map(|k| vec![(*k).to_owned(), shown(&value[*k])])
+    .collect();
+    table(out, &["FIELD", "VALUE"], &rows)
+}
+
+/// One row of `users list`.
+pub fn user_row(user: &UserRecord) -> Vec<String> {
+    vec![
+        user.email.as_str().to_owned(),
+        user.user_id.to_string(),
+        user.roles.join(","),
+        if user.email_verified { "yes" } else { "no" }.into(),
+        if user.disabled { "yes" } else { "no" }.into(),
+        user.created_at.format(&Rfc3339).unwrap_or_default(),
+    ]
+}
+
+pub const USER_HEADERS: [&str; 6] = [
+    "EMAIL", "USER ID", "ROLES", "VERIFIED", "DISABLED", "CREATED",
+];
+
+/// One row of `sessions list`.
+pub fn session_row(family: &SessionFamily, ends_at: i64) -> Vec<String> {
+    let value = session_json(family, ends_at);
+    [
+        "id",
+        "created_at",
+        "last_refreshed_at",
+        "expires_at",
+        "user_agent",
+        "source_ip",
+    ]
+    .iter()
+    .map(|k| value[*k].as_str().unwrap_or("-").to_owned())
+    .collect()
+}
+
+pub const SESSION_HEADERS: [&str; 6] = [
+    "ID",
+    "CREATED",
+    "LAST REFRESH",
+    "EXPIRES",
+    "USER AGENT",
+    "SOURCE IP",
+];

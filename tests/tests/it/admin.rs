@@ -1,0 +1,675 @@
+//! `auth-admin` against DynamoDB Local, in process (the binary's main only calls
+//! `admin::cli::run`): help and exit codes, users, sessions, the audit trail, disabled and
+//! deleted accounts refused everywhere, and the import of the Node.js original's users.
+
+use std::process::Command;
+
+use auth_api::App;
+use auth_api::store::{AdminStore, DynamoStore, MemoryStore, Store};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
+use integration_tests::dynamo::{client, endpoint, fresh_store};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+
+/// What a run of auth-admin printed and returned.
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.out)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", self.out, self.err))
+    }
+}
+
+async fn admin(table: &str, args: &[&str]) -> Run {
+    let endpoint = endpoint();
+    let mut argv = vec!["auth-admin", "--table", table, "--endpoint-url", &endpoint];
+    argv.extend_from_slice(args);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = admin::cli::run(argv, &mut out, &mut err).await;
+    Run {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
+async fn send<S: Store>(app: &App<S>, event: Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+fn credentials(email: &str, password: &str) -> Value {
+    json!({"email": email, "password": password})
+}
+
+async fn register<S: Store>(app: &App<S>, email: &str) -> String {
+    let answer = send(
+        app,
+        Event::post_json(
+            Kind::RestV1,
+            "/register",
+            &credentials(email, STRONG_PASSWORD),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn login<S: Store>(app: &App<S>, email: &str, password: &str) -> Answer {
+    send(
+        app,
+        Event::post_json(Kind::RestV1, "/login", &credentials(email, password)),
+    )
+    .await
+}
+
+async fn app_on_dynamodb() -> App<DynamoStore> {
+    test_app(fresh_store(&endpoint()).await)
+}
+
+#[tokio::test]
+async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
+    let top = admin("t", &["--help"]).await;
+    assert_eq!(top.code, 0);
+    for command in ["users", "sessions", "import"] {
+        assert!(top.out.contains(command), "{}", top.out);
+    }
+    let helps: &[(&[&str], &[&str])] = &[
+        (
+            &["users", "--help"],
+            &["get", "list", "set-roles", "disable", "enable", "delete"],
+        ),
+        (&["users", "get", "--help"], &["<EMAIL>"]),
+        (&["users", "list", "--help"], &["--page-size"]),
+        (
+            &["users", "set-roles", "--help"],
+            &["<EMAIL>", "<ROLES>..."],
+        ),
+        (&["users", "disable", "--help"], &["every session ends"]),
+        (&["users", "enable", "--help"], &["<EMAIL>"]),
+        (&["users", "delete", "--help"], &["--yes"]),
+        (&["sessions", "--help"], &["list", "revoke"]),
+        (&["sessions", "list", "--help"], &["<EMAIL>"]),
+        (&["sessions", "revoke", "--help"], &["[ID]", "--all"]),
+        (
+            &["import", "--help"],
+            &["--from-table", "--from-json", "--dry-run"],
+        ),
+    ];
+    for (args, words) in helps {
+        let run = admin("t", args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.err);
+        for word in *words {
+            assert!(run.out.contains(word), "{args:?} lacks {word}: {}", run.out);
+        }
+        for global in ["--table", "--region", "--endpoint-url", "--output"] {
+            assert!(run.out.contains(global), "{args:?} lacks {global}");
+        }
+    }
+    for bad in [
+        &["users"][..],
+        &["users", "get"],
+        &["users", "frobnicate", "a@example.com"],
+        &["sessions", "revoke", "a@example.com"],
+        &["sessions", "revoke", "a@example.com", "not-a-uuid"],
+        &["import"],
+        &["import", "--from-table", "x", "--from-json", "y"],
+        &["users", "list", "--page-size", "0"],
+        &["--output", "yaml", "users", "list"],
+    ] {
+        let run = admin("t", bad).await;
+        assert_eq!(run.code, admin::exit::USAGE, "{bad:?}: {}", run.err);
+        assert!(!run.err.is_empty());
+    }
+    // No table at all.
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = admin::cli::run(["auth-admin", "users", "list"], &mut out, &mut err).await;
+    if std::env::var_os("USERS_TABLE").is_none() {
+        assert_eq!(code, admin::exit::USAGE);
+        assert!(String::from_utf8(err).unwrap().contains("--table"));
+    }
+}
+
+#[tokio::test]
+async fn users_are_read_listed_given_roles_and_every_change_is_audited_with_the_operator() {
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    for email in ["grace@example.com", "ada@example.com", "alan@example.com"] {
+        register(&app, email).await;
+    }
+    let listed = admin(
+        &table,
+        &["--output", "json", "users", "list", "--page-size", "1"],
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.err);
+    let listed_json = listed.json();
+    let emails: Vec<&str> = listed_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ada@example.com", "alan@example.com", "grace@example.com"]
+    );
+    assert!(!listed.out.contains("$2b$"), "no hash is ever printed");
+    assert!(listed.err.contains("scanned: 3 users"), "{}", listed.err);
+
+    let shown = admin(&table, &["users", "get", "ADA@example.com"]).await;
+    assert_eq!(shown.code, 0);
+    assert!(shown.out.contains("ada@example.com") && shown.out.contains("user"));
+    assert_eq!(
+        admin(&table, &["users", "get", "nobody@example.com"])
+            .await
+            .code,
+        admin::exit::NOT_FOUND
+    );
+    assert_eq!(
+        admin(&table, &["users", "get", "not an email"]).await.code,
+        admin::exit::USAGE
+    );
+    assert_eq!(
+        admin(
+            &table,
+            &["users", "set-roles", "ada@example.com", "bad role"]
+        )
+        .await
+        .code,
+        admin::exit::USAGE
+    );
+
+    let set = admin(
+        &table,
+        &["users", "set-roles", "ada@example.com", "user", "admin"],
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.err);
+    assert!(set.out.contains("next refresh"), "{}", set.out);
+    // The operator's identity, from STS (moto in scripts/test), on stderr and in the table.
+    let line: Value = serde_json::from_str(set.err.lines().last().unwrap()).unwrap();
+    assert_eq!(line["event"], "admin_users_set_roles");
+    let operator = line["entry"]["operator"].as_str().unwrap().to_owned();
+    assert!(operator.starts_with("arn:aws:"), "{operator}");
+    let day = time::OffsetDateTime::now_utc().date();
+    let audit = app
+        .store
+        .client()
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("ADMINAUDIT#{day}")))
+        .send()
+        .await
+        .unwrap();
+    let items = audit.items.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["action"].as_s().unwrap(), "users_set_roles");
+    assert_eq!(items[0]["operator"].as_s().unwrap(), &operator);
+    assert_eq!(items[0]["email"].as_s().unwrap(), "ada@example.com");
+
+    // A new token carries the roles.
+    let tokens = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    let claims = send(
+        &app,
+        Event::get(Kind::RestV1, "/verify").bearer(tokens["access_token"].as_str().unwrap()),
+    )
+    .await
+    .json();
+    assert_eq!(claims["roles"], json!(["user", "admin"]));
+}
+
+/// Everywhere a disabled account could still do something.
+async fn a_disabled_account_is_refused_everywhere_and_works_again_once_enabled<S: Store>(
+    app: App<S>,
+) {
+    let sub = register(&app, "ada@example.com").await;
+    let tokens = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    let user = app
+        .store
+        .find_user(&auth_api::domain::Email::parse("ada@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.store.set_disabled(&user, true).await.unwrap());
+
+    let right = login(&app, "ada@example.com", STRONG_PASSWORD).await;
+    let wrong = login(&app, "ada@example.com", "wrong horse battery staple").await;
+    assert_eq!((right.status, right.json()), (wrong.status, wrong.json()));
+    assert_eq!(right.status, 401);
+    send(
+        &app,
+        Event::post_json(
+            Kind::RestV1,
+            "/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        ),
+    )
+    .await
+    .problem(401);
+    for event in [
+        Event::get(Kind::RestV1, "/me"),
+        Event::get(Kind::RestV1, "/sessions"),
+        Event::post_json(
+            Kind::RestV1,
+            "/password",
+            &json!({"current_password": STRONG_PASSWORD, "new_password": "purple elephant juggling seventeen oranges"}),
+        ),
+        Event::new(Kind::RestV1, "DELETE", "/me")
+            .body(&json!({"password": STRONG_PASSWORD}).to_string())
+            .header("Content-Type", "application/json"),
+    ] {
+        let answer = send(&app, event.authorized(&sub, "ada@example.com")).await;
+        assert_eq!(
+            answer.problem(403)["type"],
+            "urn:problem-type:auth:account-disabled"
+        );
+    }
+
+    let user = app.store.find_user(&user.email).await.unwrap().unwrap();
+    assert!(app.store.set_disabled(&user, false).await.unwrap());
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+    // Its old sessions stay ended: disabling moved the epoch on.
+    send(
+        &app,
+        Event::post_json(
+            Kind::RestV1,
+            "/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        ),
+    )
+    .await
+    .problem(401);
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_everywhere_memory() {
+    a_disabled_account_is_refused_everywhere_and_works_again_once_enabled(test_app(
+        MemoryStore::new(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_everywhere_dynamodb() {
+    a_disabled_account_is_refused_everywhere_and_works_again_once_enabled(app_on_dynamodb().await)
+        .await;
+}
+
+#[tokio::test]
+async fn disabling_enabling_sessions_and_deletion_through_the_command() {
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    register(&app, "ada@example.com").await;
+    let first = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    let second = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
+    let refresh = |tokens: &Value| {
+        Event::post_json(
+            Kind::RestV1,
+            "/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        )
+    };
+
+    let sessions = admin(
+        &table,
+        &["--output", "json", "sessions", "list", "ada@example.com"],
+    )
+    .await;
+    assert_eq!(sessions.code, 0, "{}", sessions.err);
+    let ids: Vec<String> = sessions
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let table_view = admin(&table, &["sessions", "list", "ada@example.com"]).await;
+    assert!(table_view.out.starts_with("ID "), "{}", table_view.out);
+    assert_eq!(table_view.out.lines().count(), 3);
+
+    // The newest (second) login's session first.
+    let one = admin(&table, &["sessions", "revoke", "ada@example.com", &ids[0]]).await;
+    assert_eq!(one.code, 0, "{}", one.err);
+    send(&app, refresh(&second)).await.problem(401);
+    let first = send(&app, refresh(&first)).await;
+    assert_eq!(first.status, 200);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(
+        admin(&table, &["sessions", "revoke", "ada@example.com", &unknown])
+            .await
+            .code,
+        admin::exit::NOT_FOUND
+    );
+    let all = admin(&table, &["sessions", "revoke", "ada@example.com", "--all"]).await;
+    assert_eq!(all.code, 0);
+    send(&app, refresh(&first.json())).await.problem(401);
+
+    let disabled = admin(&table, &["users", "disable", "ada@example.com"]).await;
+    assert_eq!(disabled.code, 0, "{}", disabled.err);
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        401
+    );
+    let shown = admin(
+        &table,
+        &["--output", "json", "users", "get", "ada@example.com"],
+    )
+    .await;
+    assert_eq!(shown.json()["disabled"], true);
+    assert_eq!(
+        admin(&table, &["users", "enable", "ada@example.com"])
+            .await
+            .code,
+        0
+    );
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+
+    let refused = admin(&table, &["users", "delete", "ada@example.com"]).await;
+    assert_eq!(refused.code, admin::exit::USAGE);
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+    let deleted = admin(&table, &["users", "delete", "ada@example.com", "--yes"]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.err);
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        401
+    );
+    assert_eq!(
+        admin(&table, &["users", "get", "ada@example.com"])
+            .await
+            .code,
+        admin::exit::NOT_FOUND
+    );
+    register(&app, "ada@example.com").await;
+}
+
+/// The Node.js original's table: key `username`, items as its register handler writes them
+/// (hashed by bcryptjs 2.x, tests/legacy/original_register.js).
+async fn original_table(rows: &Value) -> (String, Vec<Value>) {
+    let mut child = Command::new("node")
+        .arg("tests/legacy/original_register.js")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs (scripts/test installs bcryptjs into .tools/node)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rows.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "original_register.js failed");
+    let items: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+
+    let client = client(&endpoint());
+    let table = format!(
+        "audio_client_server_users-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("username")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("username")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    for item in &items {
+        let mut put = client.put_item().table_name(&table);
+        for (name, value) in item.as_object().unwrap() {
+            put = put.item(name, AttributeValue::S(value.as_str().unwrap().to_owned()));
+        }
+        put.send().await.unwrap();
+    }
+    (table, items)
+}
+
+#[tokio::test]
+async fn the_original_s_users_are_imported_once_and_sign_in_with_their_passwords() {
+    let rows = json!([
+        {"username": "Ada ", "name": "Ada Lovelace", "email": "Ada@Example.com", "password": "analytical engine 1843"},
+        // The original trimmed passwords before hashing: this user typed a trailing space.
+        {"username": "grace", "name": "Grace Hopper", "email": "grace@example.com", "password": "cobol compiler 1959 "},
+        // Two rows whose emails are one after normalization: neither is imported.
+        {"username": "alan", "name": "Alan", "email": "Alan@example.com", "password": "enigma bombe 1940"},
+        {"username": "alan2", "name": "Alan T", "email": " alan@EXAMPLE.com", "password": "enigma bombe 1941"},
+        {"username": "nomail", "name": "No Mail", "password": "whatever it was"},
+        {"username": "badmail", "name": "Bad", "email": "not-an-email", "password": "whatever it was"},
+    ]);
+    let (source, items) = original_table(&rows).await;
+    assert!(
+        items[0]["password"]
+            .as_str()
+            .unwrap()
+            .starts_with("$2a$10$")
+    );
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+
+    let dry = admin(
+        &table,
+        &[
+            "--output",
+            "json",
+            "import",
+            "--from-table",
+            &source,
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.err);
+    assert_eq!(dry.json()["imported"], 2);
+    assert_eq!(
+        admin(&table, &["users", "list"]).await.out.lines().count(),
+        1,
+        "nothing written"
+    );
+
+    let first = admin(
+        &table,
+        &["--output", "json", "import", "--from-table", &source],
+    )
+    .await;
+    assert_eq!(first.code, 0, "{}", first.err);
+    let summary = first.json();
+    assert_eq!(summary["rows"], 6);
+    assert_eq!(summary["imported"], 2);
+    assert_eq!(summary["already_present"], 0);
+    let skipped = summary["skipped"].as_array().unwrap();
+    let reasons: Vec<(&str, &str)> = skipped
+        .iter()
+        .map(|s| {
+            (
+                s["username"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    for (username, reason) in &reasons {
+        match *username {
+            "alan" | "alan2" => assert!(
+                reason.contains("alan@example.com is the email of 2 rows"),
+                "{reason}"
+            ),
+            "nomail" => assert_eq!(*reason, "no email"),
+            "badmail" => assert_eq!(*reason, "malformed email"),
+            other => panic!("{other} skipped: {reason}"),
+        }
+    }
+    assert!(
+        first.err.contains("[####################] 2/2"),
+        "{}",
+        first.err
+    );
+
+    // Kept as they were: username and name in /me, the $2a$ hash, marked legacy.
+    let ada = admin(
+        &table,
+        &["--output", "json", "users", "get", "ada@example.com"],
+    )
+    .await
+    .json();
+    assert_eq!(ada["username"], "ada");
+    assert_eq!(ada["name"], "Ada Lovelace");
+    assert_eq!(ada["legacy_password"], true);
+    let me = send(
+        &app,
+        Event::get(Kind::RestV1, "/me")
+            .authorized(ada["user_id"].as_str().unwrap(), "ada@example.com"),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (me["username"].as_str(), me["name"].as_str()),
+        (Some("ada"), Some("Ada Lovelace"))
+    );
+
+    // Twice is harmless.
+    let again = admin(
+        &table,
+        &["--output", "json", "import", "--from-table", &source],
+    )
+    .await;
+    assert_eq!(again.json()["imported"], 0);
+    assert_eq!(again.json()["already_present"], 2);
+
+    // They sign in with the passwords they know, exactly as typed, with no reset.
+    assert_eq!(
+        login(&app, "ada@example.com", "analytical engine 1843")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        login(&app, "grace@example.com", "cobol compiler 1959 ")
+            .await
+            .status,
+        200
+    );
+    // The first success stored a hash of the exact password at our cost, not legacy any more:
+    // the trimmed form no longer works for grace, the exact one still does.
+    let grace = admin(
+        &table,
+        &["--output", "json", "users", "get", "grace@example.com"],
+    )
+    .await
+    .json();
+    assert_eq!(grace["legacy_password"], false);
+    let stored = app
+        .store
+        .find_user(&auth_api::domain::Email::parse("grace@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    use secrecy::ExposeSecret as _;
+    assert!(stored.password_hash.expose_secret().starts_with("$2b$04$"));
+    assert_eq!(
+        login(&app, "grace@example.com", "cobol compiler 1959")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        login(&app, "grace@example.com", "cobol compiler 1959 ")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        login(&app, "ada@example.com", "analytical engine 1842")
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_json_export_imports_alike_in_plain_and_dynamodb_json() {
+    let rows = json!([
+        {"username": "ada", "name": "Ada", "email": "ada@example.com", "password": "analytical engine 1843"},
+        {"username": "grace", "name": "Grace", "email": "grace@example.com", "password": "cobol compiler 1959"},
+    ]);
+    let (_, items) = original_table(&rows).await;
+    // Line 1 plain JSON, line 2 DynamoDB JSON as `aws dynamodb scan` prints an item, line 3
+    // not an object, line 4 a hash that is not bcrypt.
+    let typed: serde_json::Map<String, Value> = items[1]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({"S": v})))
+        .collect();
+    let text = format!(
+        "{}\n{}\n[1,2]\n{}\n",
+        items[0],
+        Value::Object(typed),
+        json!({"username": "md5", "email": "md5@example.com", "password": "5f4dcc3b5aa765d61d8327deb882cf99"})
+    );
+    let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(&file, text).unwrap();
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    let run = admin(&table, &["import", "--from-json", file.to_str().unwrap()]).await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(run.code, 0, "{}", run.err);
+    assert!(
+        run.out
+            .starts_with("4 rows: imported 2, already present 0, skipped 2"),
+        "{}",
+        run.out
+    );
+    assert!(
+        run.out.contains("not a JSON object") && run.out.contains("not a bcrypt hash"),
+        "{}",
+        run.out
+    );
+    assert_eq!(
+        login(&app, "grace@example.com", "cobol compiler 1959")
+            .await
+            .status,
+        200
+    );
+    let missing = admin(
+        &table,
+        &["import", "--from-json", "/nonexistent/file.jsonl"],
+    )
+    .await;
+    assert_eq!(missing.code, admin::exit::USAGE);
+}
