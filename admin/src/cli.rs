@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use auth_api::domain::Email;
-use auth_api::sessions::SessionSettings;
 use auth_api::store::{
     AccountStore, AdminAudit, AdminStore, DynamoStore, SessionStore, StoreError,
 };
@@ -67,17 +66,25 @@ pub enum UsersCommand {
     },
     /// Replace a user's roles. Access tokens carry the new roles from their next refresh.
     SetRoles {
+        /// The user's email.
         email: String,
         /// The roles, e.g. `user admin` (letters, digits, `_ . : -`; at most 20).
         #[arg(required = true, num_args = 1..)]
         roles: Vec<String>,
     },
     /// Disable a user: no login, refresh or account route works, and every session ends now.
-    Disable { email: String },
+    Disable {
+        /// The user's email.
+        email: String,
+    },
     /// Enable a disabled user again (they sign in anew).
-    Enable { email: String },
+    Enable {
+        /// The user's email.
+        email: String,
+    },
     /// Delete a user with their sessions and tokens; the email can register again.
     Delete {
+        /// The user's email.
         email: String,
         /// Confirm: deleting cannot be undone.
         #[arg(long)]
@@ -88,9 +95,13 @@ pub enum UsersCommand {
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// A user's live sessions.
-    List { email: String },
+    List {
+        /// The user's email.
+        email: String,
+    },
     /// End one session of a user, or all of them.
     Revoke {
+        /// The user's email.
         email: String,
         /// The session id (see `sessions list`).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -470,7 +481,10 @@ async fn set_disabled(ctx: &mut Context<'_>, email: &str, disabled: bool) -> Res
 }
 
 async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(), Failure> {
-    let settings = SessionSettings::default();
+    // The deployment's own session lifetimes when they are set here as for auth-api
+    // (SESSION_MAX_LIFETIME_SECONDS, …), to judge which sessions are live.
+    let settings = auth_api::config::sessions_from_env(&shared::config::ProcessEnv)
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     match command {
         SessionsCommand::List { email } => {
             let user = ctx.user(&email).await?;
