@@ -130,11 +130,49 @@ pub fn flag(env: &dyn Env, name: &'static str) -> Result<bool, ConfigError> {
     }
 }
 
+/// Whether `issuer` can be an OpenID issuer: the public base URL of the auth API, where
+/// `{issuer}/.well-known/openid-configuration` is served. https, or http for `localhost` and
+/// `127.0.0.1` only; no query, fragment or user info; no trailing slash (the `iss` claim must
+/// equal it exactly).
+pub fn check_issuer_url(issuer: &str) -> Result<(), String> {
+    let rest = if let Some(rest) = issuer.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = issuer.strip_prefix("http://") {
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        if host != "localhost" && host != "127.0.0.1" {
+            return Err(format!(
+                "{issuer:?} must be an https URL (http only for localhost and 127.0.0.1): \
+                 the auth API's public base URL, e.g. https://auth.example.com"
+            ));
+        }
+        rest
+    } else {
+        return Err(format!(
+            "{issuer:?} must be the auth API's public base URL, e.g. https://auth.example.com \
+             or its stage URL https://<id>.execute-api.<region>.amazonaws.com/prod"
+        ));
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.contains(['?', '#', '@']) || rest.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{issuer:?} must be a URL with a host and no query, fragment or user"
+        ));
+    }
+    if issuer.ends_with('/') {
+        return Err(format!(
+            "{issuer:?} must not end with /: tokens' iss must equal it exactly"
+        ));
+    }
+    Ok(())
+}
+
 impl TokenSettings {
-    /// Reads `JWT_ISSUER` and `JWT_AUDIENCE`.
+    /// Reads `JWT_ISSUER` (checked by [`check_issuer_url`]) and `JWT_AUDIENCE`.
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let issuer = required(env, "JWT_ISSUER")?;
+        check_issuer_url(&issuer).map_err(|m| ConfigError::new("JWT_ISSUER", m))?;
         Ok(Self {
-            issuer: required(env, "JWT_ISSUER")?,
+            issuer,
             audience: required(env, "JWT_AUDIENCE")?,
         })
     }
@@ -150,15 +188,16 @@ pub fn signing_key_from_env(env: &dyn Env) -> Result<SigningKey, ConfigError> {
     ) {
         (Some(_), Some(_)) => Err(ConfigError::new(
             "JWT_SECRET",
-            "set either JWT_SECRET (HS256) or JWT_SIGNING_KEY (EdDSA), not both",
+            "set either JWT_SECRET (HS256) or JWT_SIGNING_KEY (EdDSA or RS256), not both",
         )),
         (Some(secret), None) => SigningKey::hs256(SecretString::from(secret), kid)
             .map_err(|e| ConfigError::new("JWT_SECRET", e.to_string())),
-        (None, Some(pem)) => SigningKey::ed25519_from_pem(&pem, kid)
+        (None, Some(pem)) => SigningKey::from_pem(&pem, kid)
             .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string())),
         (None, None) => Err(ConfigError::new(
             "JWT_SIGNING_KEY",
-            "is required (a PKCS#8 PEM Ed25519 private key), or set JWT_SECRET for HS256",
+            "is required (a PEM private key: Ed25519, or RSA of at least 2048 bits), or set \
+             JWT_SECRET for HS256",
         )),
     }
 }
@@ -218,12 +257,17 @@ pub fn verifier_from_env(
     Ok(TokenVerifier::new(keys, settings, DEFAULT_LEEWAY_SECONDS))
 }
 
-/// An issuer for access tokens from the signing key, `JWT_ISSUER`, `JWT_AUDIENCE` and
-/// `ACCESS_TOKEN_TTL_SECONDS` (default 900, 60 to 86400).
+/// An issuer for access tokens from the signing key, `JWT_ISSUER`, `JWT_AUDIENCE`,
+/// `ACCESS_TOKEN_TTL_SECONDS` (default 900, 60 to 86400) and `JWT_CLIENT_ID` (default the
+/// audience).
 pub fn issuer_from_env(env: &dyn Env, key: SigningKey) -> Result<TokenIssuer, ConfigError> {
     let settings = TokenSettings::from_env(env)?;
     let ttl = number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
-    Ok(TokenIssuer::new(key, settings, ttl))
+    let issuer = TokenIssuer::new(key, settings, ttl);
+    Ok(match optional(env, "JWT_CLIENT_ID") {
+        Some(client_id) => issuer.with_client_id(client_id.trim().to_owned()),
+        None => issuer,
+    })
 }
 
 #[cfg(test)]
@@ -300,7 +344,10 @@ mod tests {
 
     #[test]
     fn a_verifier_needs_some_keys() {
-        let e = env(&[("JWT_ISSUER", "i"), ("JWT_AUDIENCE", "a")]);
+        let e = env(&[
+            ("JWT_ISSUER", "https://auth.example"),
+            ("JWT_AUDIENCE", "a"),
+        ]);
         assert_eq!(
             verifier_from_env(&e, None).unwrap_err().variable,
             "JWT_PUBLIC_KEYS"
@@ -316,6 +363,39 @@ mod tests {
         assert_eq!(
             signing_key_from_env(&e).unwrap_err().variable,
             "JWT_SIGNING_KEY"
+        );
+    }
+
+    #[test]
+    fn the_issuer_must_be_an_https_base_url_or_local_http() {
+        for good in [
+            "https://auth.example.com",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "http://127.0.0.1",
+        ] {
+            assert_eq!(check_issuer_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "auth.example.com",
+            "http://auth.example.com",
+            "http://localhost.evil.example",
+            "https://",
+            "https://auth.example.com/",
+            "https://auth.example.com?x=1",
+            "https://user@auth.example.com",
+            "ftp://auth.example.com",
+        ] {
+            assert!(check_issuer_url(bad).is_err(), "{bad}");
+        }
+        let e = env(&[
+            ("JWT_ISSUER", "http://auth.example.com"),
+            ("JWT_AUDIENCE", "a"),
+        ]);
+        assert_eq!(
+            TokenSettings::from_env(&e).unwrap_err().variable,
+            "JWT_ISSUER"
         );
     }
 }

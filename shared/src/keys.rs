@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 /// Shortest HS256 secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// Shortest RSA modulus accepted, in bits (NIST SP 800-131A: 2048 until 2030).
+pub const MIN_RSA_BITS: usize = 2048;
+
 /// Key id given to an HS256 secret when `JWT_KEY_ID` is not set.
 pub const DEFAULT_HS256_KID: &str = "hs256";
 
@@ -25,6 +28,10 @@ pub enum KeyError {
     SecretTooShort(usize),
     #[error("not a PKCS#8 PEM Ed25519 private key ({0})")]
     InvalidPrivateKey(String),
+    #[error("not a PEM RSA private key ({0})")]
+    InvalidRsaKey(String),
+    #[error("RSA keys must have at least {MIN_RSA_BITS} bits, this one has {0}")]
+    RsaTooShort(usize),
     #[error("not a valid Ed25519 public key ({0})")]
     InvalidPublicKey(String),
     #[error("not a JWKS document: {0}")]
@@ -37,12 +44,19 @@ pub enum KeyError {
     InvalidKid,
 }
 
-/// A public key in JWK form (RFC 7517, OKP keys per RFC 8037).
+/// A public key in JWK form (RFC 7517): Ed25519 (`OKP`, RFC 8037: `crv`, `x`) or RSA
+/// (RFC 7518 section 6.3: `n`, `e`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
-    pub crv: String,
-    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     pub kid: String,
     pub alg: String,
     #[serde(rename = "use")]
@@ -69,6 +83,18 @@ pub fn ed25519_thumbprint(x: &str) -> String {
     // Members in lexicographic order, no whitespace, as RFC 7638 section 3 requires.
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The RFC 7638 thumbprint of an RSA public key given as base64url `n` and `e`.
+pub fn rsa_thumbprint(n: &str, e: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Big-endian bytes without leading zeros (JWK `n` and `e` are written so).
+fn unpadded(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 /// A key that accepts tokens: its id, its one algorithm, and the key itself.
@@ -108,13 +134,50 @@ impl VerificationKey {
             algorithm: Algorithm::EdDSA,
             jwk: Some(Jwk {
                 kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x,
+                crv: Some("Ed25519".into()),
+                x: Some(x),
+                n: None,
+                e: None,
                 kid: kid.clone(),
                 alg: "EdDSA".into(),
                 use_: "sig".into(),
             }),
             fingerprint: Sha256::digest(public).into(),
+            kid,
+        })
+    }
+
+    /// An RSA public key from its modulus and exponent (big-endian bytes), verifying RS256
+    /// only. Moduli under [`MIN_RSA_BITS`] bits are refused.
+    pub fn rsa(kid: String, n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
+        check_kid(&kid)?;
+        let (n, e) = (unpadded(n), unpadded(e));
+        let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+        if bits < MIN_RSA_BITS {
+            return Err(KeyError::RsaTooShort(bits));
+        }
+        if e.is_empty() || e.len() > 8 || e.last().is_none_or(|b| b % 2 == 0) {
+            return Err(KeyError::InvalidPublicKey(
+                "the RSA exponent is not a small odd number".into(),
+            ));
+        }
+        let mut material = n.to_vec();
+        material.extend_from_slice(e);
+        Ok(Self {
+            decoding: DecodingKey::from_rsa_raw_components(n, e),
+            ed25519: None,
+            algorithm: Algorithm::RS256,
+            jwk: Some(Jwk {
+                kty: "RSA".into(),
+                crv: None,
+                x: None,
+                n: Some(URL_SAFE_NO_PAD.encode(n)),
+                e: Some(URL_SAFE_NO_PAD.encode(e)),
+                kid: kid.clone(),
+                alg: "RS256".into(),
+                use_: "sig".into(),
+            }),
+            fingerprint: Sha256::digest(&material).into(),
             kid,
         })
     }
@@ -165,8 +228,9 @@ struct RawJwks {
 }
 
 impl KeySet {
-    /// Parses a JWKS document of Ed25519 public keys. A key without `kid` gets its RFC 7638
-    /// thumbprint. Private members, other key types and other algorithms are refused.
+    /// Parses a JWKS document of Ed25519 and RSA public keys. A key without `kid` gets its
+    /// RFC 7638 thumbprint. Private members, other key types and algorithms, and RSA keys
+    /// under 2048 bits are refused.
     pub fn from_jwks_json(json: &str) -> Result<Self, KeyError> {
         let raw: RawJwks =
             serde_json::from_str(json).map_err(|e| KeyError::InvalidJwks(e.to_string()))?;
@@ -185,29 +249,52 @@ impl KeySet {
                     "contains private key material (\"d\"); publish only public keys",
                 ));
             }
-            if text("kty") != Some("OKP") || text("crv") != Some("Ed25519") {
-                return Err(invalid(
-                    "only Ed25519 keys (kty OKP, crv Ed25519) are supported",
-                ));
-            }
-            if !matches!(text("alg"), None | Some("EdDSA")) {
-                return Err(invalid("alg must be EdDSA"));
-            }
             if !matches!(text("use"), None | Some("sig")) {
                 return Err(invalid("use must be sig"));
             }
-            let x = text("x").ok_or_else(|| invalid("x is missing"))?;
-            let bytes: [u8; 32] = URL_SAFE_NO_PAD
-                .decode(x)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| invalid("x must be 32 bytes of base64url"))?;
+            let base64 = |name: &str| -> Result<Vec<u8>, KeyError> {
+                let value = text(name).ok_or_else(|| invalid(&format!("{name} is missing")))?;
+                URL_SAFE_NO_PAD
+                    .decode(value)
+                    .map_err(|_| invalid(&format!("{name} is not base64url")))
+            };
             let kid = match key.get("kid") {
-                None => ed25519_thumbprint(x),
-                Some(serde_json::Value::String(kid)) => kid.clone(),
+                None => None,
+                Some(serde_json::Value::String(kid)) => Some(kid.clone()),
                 Some(_) => return Err(invalid("kid must be a string")),
             };
-            let vk = VerificationKey::ed25519(kid, bytes).map_err(|e| invalid(&e.to_string()))?;
+            let vk = match (text("kty"), text("crv")) {
+                (Some("OKP"), Some("Ed25519")) => {
+                    if !matches!(text("alg"), None | Some("EdDSA")) {
+                        return Err(invalid("alg must be EdDSA for an Ed25519 key"));
+                    }
+                    let bytes: [u8; 32] = base64("x")?
+                        .try_into()
+                        .map_err(|_| invalid("x must be 32 bytes of base64url"))?;
+                    let kid =
+                        kid.unwrap_or_else(|| ed25519_thumbprint(&URL_SAFE_NO_PAD.encode(bytes)));
+                    VerificationKey::ed25519(kid, bytes)
+                }
+                (Some("RSA"), _) => {
+                    if !matches!(text("alg"), None | Some("RS256")) {
+                        return Err(invalid("alg must be RS256 for an RSA key"));
+                    }
+                    let (n, e) = (base64("n")?, base64("e")?);
+                    let kid = kid.unwrap_or_else(|| {
+                        rsa_thumbprint(
+                            &URL_SAFE_NO_PAD.encode(unpadded(&n)),
+                            &URL_SAFE_NO_PAD.encode(unpadded(&e)),
+                        )
+                    });
+                    VerificationKey::rsa(kid, &n, &e)
+                }
+                _ => {
+                    return Err(invalid(
+                        "only Ed25519 (kty OKP, crv Ed25519) and RSA (kty RSA) keys are supported",
+                    ));
+                }
+            }
+            .map_err(|e| invalid(&e.to_string()))?;
             set.insert(vk)?;
         }
         Ok(set)
@@ -299,6 +386,51 @@ impl SigningKey {
         })
     }
 
+    /// A private key from PEM: Ed25519 (PKCS#8) or RSA (PKCS#8 or PKCS#1, at least 2048
+    /// bits, signing RS256). Without `kid`, the RFC 7638 thumbprint of the public key.
+    pub fn from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
+        let text = pem.trim().replace("\\n", "\n");
+        if text.contains("RSA PRIVATE KEY") {
+            return Self::rsa_from_pem(&text, kid);
+        }
+        match Self::ed25519_from_pem(&text, kid.clone()) {
+            Ok(key) => Ok(key),
+            Err(ed25519) => match Self::rsa_from_pem(&text, kid) {
+                Ok(key) => Ok(key),
+                Err(KeyError::InvalidRsaKey(_)) => Err(ed25519),
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    /// An RSA private key from PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`), of at
+    /// least [`MIN_RSA_BITS`] bits. It signs RS256.
+    pub fn rsa_from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
+        use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
+        use rsa::pkcs8::DecodePrivateKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        let pem = pem.trim().replace("\\n", "\n");
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
+            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
+            .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
+        key.validate()
+            .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
+        let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
+        let kid = kid.unwrap_or_else(|| {
+            rsa_thumbprint(&URL_SAFE_NO_PAD.encode(&n), &URL_SAFE_NO_PAD.encode(&e))
+        });
+        let verification = VerificationKey::rsa(kid, &n, &e)?;
+        // jsonwebtoken takes RSA keys as PKCS#1 DER.
+        let der = key
+            .to_pkcs1_der()
+            .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
+        let encoding = EncodingKey::from_rsa_der(der.as_bytes());
+        Ok(Self {
+            encoding,
+            verification,
+        })
+    }
+
     /// An HS256 secret of at least 32 bytes.
     pub fn hs256(secret: SecretString, kid: Option<String>) -> Result<Self, KeyError> {
         let bytes = secret.expose_secret().as_bytes();
@@ -357,7 +489,10 @@ mod tests {
         let key = SigningKey::ed25519_from_pem(RFC8037_PEM, None).unwrap();
         assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
         let jwk = key.verification_key().jwk().cloned().unwrap();
-        assert_eq!(jwk.x, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(
+            jwk.x.as_deref(),
+            Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+        );
     }
 
     #[test]

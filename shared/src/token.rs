@@ -58,6 +58,14 @@ pub struct AccessClaims {
     /// The session (refresh family) the token was issued in, when it was issued in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 9068 `client_id`: the client the token was issued to (`JWT_CLIENT_ID`, default the
+    /// audience).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// RFC 9068 `scope`: the roles, space-separated, so gateways' built-in JWT authorizers
+    /// can require one per route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Who a token is issued to.
@@ -152,16 +160,30 @@ pub struct TokenIssuer {
     key: SigningKey,
     settings: TokenSettings,
     ttl_seconds: u64,
+    client_id: String,
 }
 
 impl TokenIssuer {
-    /// An issuer signing with `key`, tokens living `ttl_seconds`.
+    /// An issuer signing with `key`, tokens living `ttl_seconds`, issued to the audience as
+    /// their `client_id`.
     pub fn new(key: SigningKey, settings: TokenSettings, ttl_seconds: u64) -> Self {
         Self {
+            client_id: settings.audience.clone(),
             key,
             settings,
             ttl_seconds,
         }
+    }
+
+    /// The same issuer, naming `client_id` as the tokens' `client_id`.
+    pub fn with_client_id(mut self, client_id: String) -> Self {
+        self.client_id = client_id;
+        self
+    }
+
+    /// The issuer and audience of its tokens.
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
     }
 
     /// The signing key.
@@ -189,6 +211,8 @@ impl TokenIssuer {
             roles: subject.roles.clone(),
             email_verified: subject.email_verified,
             sid: subject.session_id.map(|id| id.to_string()),
+            client_id: Some(self.client_id.clone()),
+            scope: Some(subject.roles.join(" ")),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,

@@ -116,9 +116,10 @@ fn alg_none_is_refused() {
 fn hs256_signed_with_the_public_key_bytes_is_refused() {
     let (issuer, verifier) = ed_pair();
     let jwk = issuer.key().verification_key().jwk().cloned().unwrap();
-    let public = URL_SAFE_NO_PAD.decode(&jwk.x).unwrap();
+    let x = jwk.x.unwrap();
+    let public = URL_SAFE_NO_PAD.decode(&x).unwrap();
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": issuer.key().kid()});
-    for secret in [public.as_slice(), jwk.x.as_bytes()] {
+    for secret in [public.as_slice(), x.as_bytes()] {
         let forged = hs256_raw(&header, &good_claims(), secret);
         assert_eq!(verifier.verify(&forged), Err(TokenError::AlgorithmMismatch));
     }
@@ -309,4 +310,168 @@ fn any_changed_byte_or_shape_is_refused() {
         assert_eq!(verifier.verify(&bad), Err(TokenError::Malformed), "{bad:?}");
     }
     assert_eq!(verifier.verify(&huge), Err(TokenError::TooLarge));
+}
+
+const RSA_PEM: &str = include_str!("../../tests/fixtures/rsa-2048.pem");
+const RSA_1024_PEM: &str = include_str!("../../tests/fixtures/rsa-1024.pem");
+
+fn rsa_pair() -> (TokenIssuer, TokenVerifier) {
+    pair(SigningKey::from_pem(RSA_PEM, None).unwrap())
+}
+
+fn rs256_raw(header: &Value, claims: &Value, pem: &str) -> String {
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let message = format!("{}.{}", b64(header), b64(claims));
+    // Sign `message` exactly, through jsonwebtoken's own RS256, with a PKCS#1 DER key.
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let der = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+        .unwrap()
+        .to_pkcs1_der()
+        .unwrap();
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_rsa_der(der.as_bytes()),
+        Algorithm::RS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn an_rs256_token_round_trips_and_names_its_key_by_thumbprint() {
+    let (issuer, verifier) = rsa_pair();
+    assert_eq!(issuer.key().algorithm(), Algorithm::RS256);
+    let issued = issuer.issue(&subject(), now_unix()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(issued.token.expose_secret().split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "at+jwt");
+    let claims = verifier.verify(issued.token.expose_secret()).unwrap();
+    assert_eq!(claims.client_id.as_deref(), Some("example-api"));
+    assert_eq!(claims.scope.as_deref(), Some("user"));
+    // The published JWK, and its kid the RFC 7638 thumbprint of (e, kty, n).
+    let jwk = issuer.key().verification_key().jwk().cloned().unwrap();
+    assert_eq!((jwk.kty.as_str(), jwk.alg.as_str()), ("RSA", "RS256"));
+    assert_eq!(jwk.e.as_deref(), Some("AQAB"));
+    assert_eq!(
+        issuer.key().kid(),
+        shared::keys::rsa_thumbprint(jwk.n.as_deref().unwrap(), "AQAB")
+    );
+    let jwks = serde_json::to_string(
+        &KeySet::from_jwks_json(&serde_json::to_string(&json!({"keys": [jwk]})).unwrap())
+            .unwrap()
+            .to_jwks(),
+    )
+    .unwrap();
+    assert!(
+        jwks.contains(r#""kty":"RSA""#) && !jwks.contains("crv"),
+        "{jwks}"
+    );
+}
+
+#[test]
+fn the_rfc7638_example_key_gets_the_rfc_s_thumbprint() {
+    // RFC 7638 section 3.1.
+    let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    let jwks = json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256"}]});
+    let keys = KeySet::from_jwks_json(&jwks.to_string()).unwrap();
+    assert!(
+        keys.get("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+            .is_some()
+    );
+}
+
+#[test]
+fn rsa_keys_under_2048_bits_are_refused_as_signers_and_in_a_jwks() {
+    assert_eq!(
+        SigningKey::from_pem(RSA_1024_PEM, None).unwrap_err(),
+        shared::keys::KeyError::RsaTooShort(1024)
+    );
+    // Its public half, published in a JWKS.
+    use rsa::pkcs8::DecodePrivateKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    let short = rsa::RsaPrivateKey::from_pkcs8_pem(RSA_1024_PEM).unwrap();
+    let jwks = json!({"keys": [{
+        "kty": "RSA",
+        "n": URL_SAFE_NO_PAD.encode(short.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(short.e().to_bytes_be()),
+    }]});
+    let err = KeySet::from_jwks_json(&jwks.to_string()).unwrap_err();
+    assert!(err.to_string().contains("at least 2048 bits"), "{err}");
+    // Private members are refused as for Ed25519.
+    let mut private = jwks.clone();
+    private["keys"][0]["d"] = json!("AQAB");
+    assert!(KeySet::from_jwks_json(&private.to_string()).is_err());
+    // An RSA key that claims another algorithm.
+    let (issuer, _) = rsa_pair();
+    let mut other = serde_json::to_value(issuer.key().verification_key().jwk().unwrap()).unwrap();
+    other["alg"] = json!("PS256");
+    assert!(KeySet::from_jwks_json(&json!({"keys": [other]}).to_string()).is_err());
+}
+
+#[test]
+fn algorithm_confusion_is_refused_both_ways() {
+    let ed = SigningKey::ed25519_generate(None).unwrap();
+    let rsa = SigningKey::from_pem(RSA_PEM, None).unwrap();
+    let mut keys = KeySet::default();
+    keys.insert(ed.verification_key()).unwrap();
+    keys.insert(rsa.verification_key()).unwrap();
+    let verifier = TokenVerifier::new(keys, settings(), 30);
+    let claims = good_claims();
+
+    // HS256 keyed with the RSA public key (its modulus bytes, its base64url, its JWK text).
+    let jwk = rsa.verification_key().jwk().cloned().unwrap();
+    let n = jwk.n.clone().unwrap();
+    let modulus = URL_SAFE_NO_PAD.decode(&n).unwrap();
+    let jwk_text = serde_json::to_string(&jwk).unwrap();
+    let hs = json!({"alg": "HS256", "typ": "at+jwt", "kid": rsa.kid()});
+    for secret in [modulus.as_slice(), n.as_bytes(), jwk_text.as_bytes()] {
+        let forged = hs256_raw(&hs, &claims, secret);
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err(),
+            TokenError::AlgorithmMismatch
+        );
+    }
+    // RS256 claimed for the Ed25519 key's kid, signed with the RSA key.
+    let rs_on_ed = rs256_raw(
+        &json!({"alg": "RS256", "typ": "at+jwt", "kid": ed.kid()}),
+        &claims,
+        RSA_PEM,
+    );
+    assert_eq!(
+        verifier.verify(&rs_on_ed).unwrap_err(),
+        TokenError::AlgorithmMismatch
+    );
+    // EdDSA claimed for the RSA key's kid, signed with the Ed25519 key.
+    let ed_issuer = TokenIssuer::new(ed.clone(), settings(), 900);
+    let ed_token = ed_issuer.issue(&subject(), now_unix()).unwrap();
+    let parts: Vec<&str> = ed_token.token.expose_secret().split('.').collect();
+    let header = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": rsa.kid()}).to_string());
+    let ed_on_rsa = format!("{header}.{}.{}", parts[1], parts[2]);
+    assert_eq!(
+        verifier.verify(&ed_on_rsa).unwrap_err(),
+        TokenError::AlgorithmMismatch
+    );
+    // The right algorithm and kid, signed by another RSA key: a bad signature.
+    let other_pem = include_str!("../../tests/fixtures/rsa-2048-other.pem");
+    let foreign = rs256_raw(
+        &json!({"alg": "RS256", "typ": "at+jwt", "kid": rsa.kid()}),
+        &claims,
+        other_pem,
+    );
+    assert!(verifier.verify(&foreign).is_err());
+    // And both real keys verify their own tokens: one RSA and one EdDSA key side by side.
+    let rsa_issuer = TokenIssuer::new(rsa, settings(), 900);
+    for issued in [
+        rsa_issuer.issue(&subject(), now_unix()).unwrap(),
+        ed_issuer.issue(&subject(), now_unix()).unwrap(),
+    ] {
+        assert!(verifier.verify(issued.token.expose_secret()).is_ok());
+    }
 }
