@@ -120,6 +120,7 @@ impl<S: Store> App<S> {
             Route::Me => routes::me::me(self, req).await,
             Route::DeleteAccount => routes::account::delete_account(self, req).await,
             Route::Jwks => routes::jwks::jwks(self),
+            Route::Discovery => routes::jwks::discovery(self),
             Route::Refresh => routes::sessions::refresh(self, req).await,
             Route::Logout => routes::sessions::logout(self, req).await,
             Route::LogoutAll => routes::sessions::logout_all(self, req).await,

@@ -259,6 +259,8 @@ pub struct LocalConfig {
     pub outbox: Arc<Outbox>,
     /// The time (the system's; tests move a `ManualClock`).
     pub clock: Arc<dyn shared::Clock>,
+    /// Whether `JWT_ISSUER` named the issuer; otherwise it is local-api's own URL.
+    pub issuer_from_env: bool,
     /// `CORS_ALLOWED_ORIGINS` (else the template's `CorsAllowedOrigins`; main adds the
     /// example page's origins when it serves it and nothing else is set) and
     /// `REFRESH_TOKEN_TRANSPORT` (locally `both`: the example page uses the cookie, curl the
@@ -278,9 +280,15 @@ impl LocalConfig {
                 .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()))?;
             (key, true)
         };
+        let issuer = config::optional(env, "JWT_ISSUER");
+        if let Some(issuer) = &issuer {
+            config::check_issuer_url(issuer).map_err(|m| ConfigError::new("JWT_ISSUER", m))?;
+        }
         let settings = TokenSettings {
-            issuer: config::optional(env, "JWT_ISSUER")
-                .or_else(|| param("JwtIssuer"))
+            // Unless set, local-api's own URL once it listens (LocalConfig::listening_at):
+            // the issuer is where the discovery document is served.
+            issuer: issuer
+                .clone()
                 .unwrap_or_else(|| "http://127.0.0.1:3000".into()),
             audience: config::optional(env, "JWT_AUDIENCE")
                 .or_else(|| param("JwtAudience"))
@@ -316,8 +324,17 @@ impl LocalConfig {
             recovery: auth_api::config::recovery_from_env(env)?,
             outbox: Arc::new(Outbox::echoing()),
             clock: Arc::new(shared::SystemClock),
+            issuer_from_env: issuer.is_some(),
             browser: auth_api::config::browser_from_env(&browser_env)?,
         })
+    }
+
+    /// local-api listens at `url`: unless `JWT_ISSUER` says otherwise, that is the issuer,
+    /// so `{issuer}/.well-known/openid-configuration` leads back here.
+    pub fn listening_at(&mut self, url: &str) {
+        if !self.issuer_from_env {
+            self.settings.issuer = url.trim_end_matches('/').to_owned();
+        }
     }
 
     /// Allows `origins` (the example page's) when no origin list was configured.

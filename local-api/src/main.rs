@@ -167,6 +167,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let api_port = listener.local_addr()?.port();
     let url = format!("http://{}", listener.local_addr()?);
+    config.listening_at(&url);
     let web = match &args.web {
         Some(dir) => {
             let port = args
@@ -191,13 +192,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("local-api listening on {url}");
     println!("  template   {}", args.template.display());
     println!("  users      {store_name}");
+    println!("  issuer     {}", config.settings.issuer);
     println!(
-        "  signing    {} key, kid {}{}",
-        if config.key.is_symmetric() {
-            "HS256"
-        } else {
-            "Ed25519"
-        },
+        "  signing    {:?} key, kid {}{}",
+        config.key.algorithm(),
         config.key.kid(),
         if config.ephemeral_key {
             " (ephemeral: tokens die with this process)"

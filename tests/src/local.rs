@@ -45,9 +45,10 @@ impl LocalApi {
         with_cost.entry("BCRYPT_ALLOW_LOW_COST").or_insert("true");
         let mut config = LocalConfig::from_env(&with_cost, &spec).expect("local config");
         config.clock = clock;
-        let gateway = Arc::new(config.gateway(spec, store).expect("gateway"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
+        config.listening_at(&url);
+        let gateway = Arc::new(config.gateway(spec, store).expect("gateway"));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&gateway), async {
             let _ = stopped.await;

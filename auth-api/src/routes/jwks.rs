@@ -1,9 +1,22 @@
+//! `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`: what anyone
+//! needs to verify our access tokens, API Gateway's built-in JWT authorizers included.
+
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
+use serde::Serialize;
 
 use super::Reply;
 use crate::App;
 use crate::error::ApiError;
+
+/// Both documents are public and stable between rotations; a rotation publishes the new key
+/// well before it signs.
+fn public_cache(reply: &mut Reply) {
+    reply.response.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+}
 
 /// `GET /.well-known/jwks.json` → the public keys tokens are verified with (the signing key's
 /// and any extra accepted keys), for other services to verify access tokens themselves.
@@ -14,15 +27,68 @@ pub fn jwks<S>(app: &App<S>) -> Result<Reply, ApiError> {
         return Err(ApiError::NotFound);
     }
     let mut reply = Reply::json(StatusCode::OK, &jwks, None);
-    let headers = reply.response.headers_mut();
-    headers.insert(
+    reply.response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
     );
-    // Public and stable between rotations; rotation publishes the new key well before use.
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    public_cache(&mut reply);
+    Ok(reply)
+}
+
+/// The discovery document: only what this service really has (RFC 8414 / OpenID Connect
+/// Discovery 1.0 names). No authorization or token endpoint is claimed: tokens come from
+/// `/login` and `/refresh`, not from an OAuth flow.
+#[derive(Serialize)]
+struct Discovery<'a> {
+    issuer: &'a str,
+    jwks_uri: String,
+    /// The algorithms access tokens are signed with (the JWKS keys' own).
+    id_token_signing_alg_values_supported: Vec<&'a str>,
+    subject_types_supported: [&'static str; 1],
+    claims_supported: [&'static str; 14],
+}
+
+/// `GET /.well-known/openid-configuration` → `issuer` and `jwks_uri`, which API Gateway's
+/// built-in JWT authorizers (and OIDC libraries) read to find the keys. 404 under HS256, like
+/// the JWKS.
+pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
+    let jwks = app.verifier.keys().to_jwks();
+    if jwks.keys.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let issuer = app.issuer.settings().issuer.as_str();
+    let mut algorithms: Vec<&str> = jwks.keys.iter().map(|k| k.alg.as_str()).collect();
+    algorithms.sort_unstable();
+    algorithms.dedup();
+    // The signing key's algorithm first: what new tokens use.
+    let signing_key = app.issuer.key().verification_key();
+    if let Some(signing) = signing_key.jwk().map(|jwk| jwk.alg.as_str()) {
+        algorithms.retain(|a| *a != signing);
+        algorithms.insert(0, signing);
+    }
+    let document = Discovery {
+        issuer,
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        id_token_signing_alg_values_supported: algorithms,
+        subject_types_supported: ["public"],
+        claims_supported: [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "email",
+            "email_verified",
+            "roles",
+            "scope",
+            "client_id",
+            "sid",
+            "typ",
+        ],
+    };
+    let mut reply = Reply::json(StatusCode::OK, &document, None);
+    public_cache(&mut reply);
     Ok(reply)
 }

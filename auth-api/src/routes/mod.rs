@@ -35,6 +35,7 @@ pub enum Route {
     Me,
     DeleteAccount,
     Jwks,
+    Discovery,
     Refresh,
     Logout,
     LogoutAll,
@@ -112,7 +113,12 @@ impl Route {
             | Route::EmailVerifyResend
             | Route::PasswordForgot
             | Route::PasswordReset => "POST",
-            Route::Verify | Route::Health | Route::Me | Route::Jwks | Route::Sessions => "GET",
+            Route::Verify
+            | Route::Health
+            | Route::Me
+            | Route::Jwks
+            | Route::Discovery
+            | Route::Sessions => "GET",
             Route::DeleteAccount | Route::EndSession => "DELETE",
         }
     }
@@ -127,6 +133,7 @@ impl Route {
             Route::Me => "me",
             Route::DeleteAccount => "delete_account",
             Route::Jwks => "jwks",
+            Route::Discovery => "discovery",
             Route::Refresh => "refresh",
             Route::Logout => "logout",
             Route::LogoutAll => "logout_all",
@@ -141,7 +148,7 @@ impl Route {
     }
 
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 18] = [
         Route::Register,
         Route::Login,
         Route::Verify,
@@ -149,6 +156,7 @@ impl Route {
         Route::Me,
         Route::DeleteAccount,
         Route::Jwks,
+        Route::Discovery,
         Route::Refresh,
         Route::Logout,
         Route::LogoutAll,
@@ -184,6 +192,7 @@ impl Route {
             Route::Health => "/health",
             Route::Me | Route::DeleteAccount => "/me",
             Route::Jwks => "/.well-known/jwks.json",
+            Route::Discovery => "/.well-known/openid-configuration",
             Route::Refresh => "/refresh",
             Route::Logout => "/logout",
             Route::LogoutAll => "/logout-all",

@@ -562,7 +562,8 @@ fn every_attack_ends_in_exactly_unauthorized() {
         .jwk()
         .unwrap()
         .x
-        .clone();
+        .clone()
+        .unwrap();
     let public = URL_SAFE_NO_PAD.decode(&x).unwrap();
     let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let parts: Vec<&str> = good.split('.').collect();
@@ -772,4 +773,109 @@ fn spoiled_token(keys: &Keys, tweak: impl FnOnce(&mut shared::AccessClaims)) -> 
         .claims;
     tweak(&mut claims);
     secrecy::ExposeSecret::expose_secret(&keys.issuer.sign(&claims).unwrap()).to_owned()
+}
+
+const RSA_PEM: &str = include_str!("../../fixtures/rsa-2048.pem");
+
+/// Signs exactly `header.claims` with an RSA PEM key, RS256.
+fn forge_rs256(header: Value, claims: Value, pem: &str) -> String {
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let message = format!("{}.{}", b64(&header), b64(&claims));
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let der = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+        .unwrap()
+        .to_pkcs1_der()
+        .unwrap();
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+        jsonwebtoken::Algorithm::RS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[test]
+fn rsa_attacks_end_in_exactly_unauthorized_and_rs256_tokens_pass() {
+    // The authorizer trusts one RSA and one Ed25519 key, as during a rotation between them.
+    let rsa = SigningKey::from_pem(RSA_PEM, None).unwrap();
+    let ed = SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap();
+    let mut set = shared::KeySet::default();
+    set.insert(rsa.verification_key()).unwrap();
+    set.insert(ed.verification_key()).unwrap();
+    let verifier = shared::TokenVerifier::new(set, settings(), 30);
+    let authorizer = Authorizer::new(verifier, None, V2Response::Iam);
+    let rsa_keys = Keys::from_key(rsa.clone());
+    let good = rsa_keys.token(&["user"]);
+    for kind in ALL_AUTH_KINDS {
+        let ev = event(kind, "GET", "/items", Some(&bearer(&good)));
+        assert!(
+            authorizer.decide(ev).is_ok(),
+            "{kind:?}: a good RS256 token"
+        );
+    }
+    let jwk = rsa.verification_key().jwk().cloned().unwrap();
+    let n = jwk.n.clone().unwrap();
+    let modulus = URL_SAFE_NO_PAD.decode(&n).unwrap();
+    let hs_rsa = json!({"alg": "HS256", "typ": "at+jwt", "kid": rsa.kid()});
+    let other_pem = include_str!("../../fixtures/rsa-2048-other.pem");
+    let attacks = [
+        (
+            "HS256 keyed with the RSA modulus",
+            forge(hs_rsa.clone(), claims_now(), &modulus),
+        ),
+        (
+            "HS256 keyed with the modulus' base64url",
+            forge(hs_rsa.clone(), claims_now(), n.as_bytes()),
+        ),
+        (
+            "HS256 keyed with the published JWK",
+            forge(
+                hs_rsa,
+                claims_now(),
+                serde_json::to_string(&jwk).unwrap().as_bytes(),
+            ),
+        ),
+        (
+            "RS256 claimed for the Ed25519 key",
+            forge_rs256(
+                json!({"alg": "RS256", "typ": "at+jwt", "kid": ed.kid()}),
+                claims_now(),
+                RSA_PEM,
+            ),
+        ),
+        ("EdDSA claimed for the RSA key", {
+            let ed_token = Keys::from_key(ed.clone()).token(&["admin"]);
+            let parts: Vec<&str> = ed_token.split('.').collect();
+            let header = URL_SAFE_NO_PAD
+                .encode(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": rsa.kid()}).to_string());
+            format!("{header}.{}.{}", parts[1], parts[2])
+        }),
+        (
+            "RS256 with our kid, signed by another RSA key",
+            forge_rs256(
+                json!({"alg": "RS256", "typ": "at+jwt", "kid": rsa.kid()}),
+                claims_now(),
+                other_pem,
+            ),
+        ),
+        (
+            "PS256 with our kid",
+            forge_rs256(
+                json!({"alg": "PS256", "typ": "at+jwt", "kid": rsa.kid()}),
+                claims_now(),
+                RSA_PEM,
+            ),
+        ),
+    ];
+    for kind in ALL_AUTH_KINDS {
+        for (name, token) in &attacks {
+            let ev = event(kind, "GET", "/items", Some(&bearer(token)));
+            assert_eq!(authorizer.decide(ev), Err(Unauthorized), "{kind:?}: {name}");
+        }
+    }
+    // A short RSA key cannot even be configured: the authorizer does not start.
+    let short = include_str!("../../fixtures/rsa-1024.pem");
+    assert!(SigningKey::from_pem(short, None).is_err());
 }

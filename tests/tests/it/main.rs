@@ -28,6 +28,7 @@ mod auth_api_props;
 mod authorizer;
 mod authorizer_props;
 mod browser;
+mod discovery;
 mod dynamo_api;
 mod handler;
 mod local_api;

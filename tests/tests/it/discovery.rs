@@ -1,0 +1,167 @@
+//! What lets any gateway or library check our tokens: the discovery document, the JWKS with
+//! Ed25519 and RSA keys, and RFC 9068's `client_id` and `scope`. Verification by independent
+//! libraries (npm jose, aws-jwt-verify) is tests/interop.
+
+use auth_api::App;
+use auth_api::store::{MemoryStore, Store};
+use integration_tests::app::{Answer, STRONG_PASSWORD, settings, test_app};
+use integration_tests::events::{Event, Kind};
+use integration_tests::local::LocalApi;
+use local_api::LocalStore;
+use serde_json::{Value, json};
+use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
+
+const RSA_PEM: &str = include_str!("../../fixtures/rsa-2048.pem");
+
+async fn send<S: Store>(app: &App<S>, event: Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+/// The app signing with `key`, accepting `also` too (a key being rotated in or out).
+fn app_signing_with(key: SigningKey, also: Option<&SigningKey>) -> App<MemoryStore> {
+    let mut app = test_app(MemoryStore::new());
+    let mut keys = KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    if let Some(other) = also {
+        keys.insert(other.verification_key()).unwrap();
+    }
+    app.verifier = TokenVerifier::new(keys, settings(), 30);
+    app.issuer = TokenIssuer::new(key, settings(), 900).with_client_id("web-app".into());
+    app
+}
+
+#[tokio::test]
+async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
+    let app = test_app(MemoryStore::new());
+    let answer = send(
+        &app,
+        Event::get(Kind::HttpV2, "/.well-known/openid-configuration"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.header("cache-control"), Some("public, max-age=300"));
+    let document = answer.json();
+    assert_eq!(document["issuer"], "https://auth.test");
+    assert_eq!(
+        document["jwks_uri"],
+        "https://auth.test/.well-known/jwks.json"
+    );
+    assert_eq!(
+        document["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    let members: Vec<&str> = document
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for member in members {
+        assert!(
+            !member.ends_with("_endpoint"),
+            "claims an endpoint: {member}"
+        );
+    }
+    // Under HS256 nothing is published, as with the JWKS.
+    let secret = secrecy::SecretString::from("0123456789abcdef0123456789abcdef");
+    let hs = app_signing_with(SigningKey::hs256(secret, None).unwrap(), None);
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
+        send(&hs, Event::get(Kind::RestV1, path)).await.problem(404);
+    }
+}
+
+#[tokio::test]
+async fn an_rsa_signing_key_issues_rs256_tokens_the_jwks_and_discovery_describe() {
+    let rsa = SigningKey::from_pem(RSA_PEM, None).unwrap();
+    let old = SigningKey::ed25519_generate(None).unwrap();
+    let app = app_signing_with(rsa.clone(), Some(&old));
+    let discovery = send(
+        &app,
+        Event::get(Kind::RestV1, "/.well-known/openid-configuration"),
+    )
+    .await
+    .json();
+    // The signing key's algorithm first, then the others the JWKS holds.
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["RS256", "EdDSA"])
+    );
+    let jwks = send(&app, Event::get(Kind::RestV1, "/.well-known/jwks.json"))
+        .await
+        .json();
+    let kinds: Vec<(&str, &str)> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kty"].as_str().unwrap(), k["kid"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("RSA", rsa.kid()), ("OKP", old.kid())]);
+    assert!(jwks["keys"][0].get("d").is_none() && jwks["keys"][0].get("p").is_none());
+
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    let registered = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/register", &credentials),
+    )
+    .await;
+    assert_eq!(registered.status, 201);
+    let tokens = send(&app, Event::post_json(Kind::RestV1, "/login", &credentials))
+        .await
+        .json();
+    let token = tokens["access_token"].as_str().unwrap();
+    use base64::Engine as _;
+    let decode = |part: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let header = decode(parts[0]);
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("RS256"), Some(rsa.kid()))
+    );
+    let claims = decode(parts[1]);
+    assert_eq!(claims["client_id"], "web-app");
+    assert_eq!(claims["scope"], "user");
+    let verified = send(&app, Event::get(Kind::RestV1, "/verify").bearer(token)).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+}
+
+#[tokio::test]
+async fn local_api_is_its_own_issuer_so_discovery_leads_back_to_it() {
+    let api = LocalApi::spawn(LocalStore::Memory(Box::default()), &[], |_| {}).await;
+    let http = reqwest::Client::new();
+    let discovery: Value = http
+        .get(api.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], api.url.as_str());
+    let jwks: Value = http
+        .get(discovery["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], api.config.key.kid());
+    // With JWT_ISSUER set, that is the issuer, checked like auth-api's.
+    let named = LocalApi::spawn(
+        LocalStore::Memory(Box::default()),
+        &[("JWT_ISSUER", "https://auth.example.com")],
+        |_| {},
+    )
+    .await;
+    assert_eq!(named.config.settings.issuer, "https://auth.example.com");
+}
