@@ -309,6 +309,22 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
             budget.map_or(Verdict::None, |b| verdict(*calls <= b)),
         ));
     }
+    // RS256 (RSA 2048), for gateways that accept only RSA: beside EdDSA, no Node peer.
+    for (figure, name) in [
+        ("token sign, RS256 (RSA 2048)", "token sign RS256"),
+        ("token verify, RS256 (RSA 2048)", "token verify RS256"),
+    ] {
+        let ours = bench(name);
+        let eddsa = bench(&name.replace("RS256", "EdDSA"));
+        rows.push(row(
+            figure,
+            time(ours),
+            format!("{} (ours, EdDSA)", time(eddsa)),
+            format!("{:.1}× EdDSA's time", ours / eddsa),
+            "",
+            Verdict::None,
+        ));
+    }
     rows
 }
 

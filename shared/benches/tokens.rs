@@ -1,5 +1,6 @@
-//! Token sign and verify, EdDSA and HS256, through the same issuer and verifier the Lambdas
-//! use; and a bare Ed25519 signature check, the floor under every EdDSA verification.
+//! Token sign and verify, EdDSA, RS256 (RSA 2048) and HS256, through the same issuer and
+//! verifier the Lambdas use; and a bare Ed25519 signature check, the floor under every EdDSA
+//! verification.
 
 // A benchmark that cannot set up should stop loudly, as a test would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -42,6 +43,10 @@ fn bench(c: &mut Criterion) {
         (
             "EdDSA",
             SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid"),
+        ),
+        (
+            "RS256",
+            SigningKey::from_pem(include_str!("../../tests/fixtures/rsa-2048.pem"), None).unwrap(),
         ),
         ("HS256", SigningKey::hs256(secret.clone(), None).unwrap()),
     ] {
