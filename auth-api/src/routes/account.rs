@@ -5,7 +5,6 @@ use secrecy::SecretString;
 
 use super::{Reply, audit, caller};
 use crate::App;
-use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::error::ApiError;
 use crate::routes::login::PasswordCheck;
@@ -24,26 +23,16 @@ pub async fn delete_account<S: Store>(app: &App<S>, req: &Request) -> Result<Rep
         .map_err(|e| ApiError::Validation(vec![e]))?;
     let password = SecretString::from(password);
 
-    let source = Source::of(req);
-    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
-    let user = user
-        .filter(|u| u.user_id == user_id)
-        .ok_or(ApiError::UserNotFound)?;
-    if user.disabled {
-        return Err(ApiError::AccountDisabled);
-    }
-    let now_ms = app.clock.now_ms();
-    let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
+    let (user, check, now_ms) = PasswordCheck::confirm_caller(
+        app,
+        req,
+        (user_id, &email),
+        password,
+        "account_delete_failed",
+        ApiError::WrongPassword,
+    )
+    .await?;
     let user_id_text = user.user_id.to_string();
-    if !app
-        .passwords
-        .verify(password, Some(user.password_hash.clone()))
-        .await?
-    {
-        audit("account_delete_failed", Some(&user_id_text), req);
-        check.failed(Some(&user_id_text), req);
-        return Err(ApiError::WrongPassword);
-    }
     app.store.delete_user(&user).await?;
     check.succeeded(app, now_ms).await?;
     audit("account_deleted", Some(&user_id_text), req);

@@ -91,6 +91,42 @@ impl PasswordCheck {
     pub(crate) fn source(&self) -> &Source {
         &self.source
     }
+
+    /// The caller's own password, checked again before a sensitive change (password change,
+    /// account deletion), with the login backoff so a stolen access token cannot guess it:
+    /// the user as read and the counted check, once `password` matched. A disabled account is
+    /// refused first; a wrong password is audited as `failed_event`, counted, and answered
+    /// with `wrong`.
+    pub(crate) async fn confirm_caller<S: Store>(
+        app: &App<S>,
+        req: &Request,
+        (user_id, email): (uuid::Uuid, &Email),
+        password: SecretString,
+        failed_event: &'static str,
+        wrong: ApiError,
+    ) -> Result<(UserRecord, Self, i64), ApiError> {
+        let source = Source::of(req);
+        let (user, seen) = app.store.find_user_for_login(email, &source).await?;
+        let user = user
+            .filter(|u| u.user_id == user_id)
+            .ok_or(ApiError::UserNotFound)?;
+        if user.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        let now_ms = app.clock.now_ms();
+        let check = Self::admit(app, email, Some(&user), seen, source, req, now_ms).await?;
+        let matched = app
+            .passwords
+            .verify(password, Some(user.password_hash.clone()))
+            .await?;
+        if !matched {
+            let user_id = user.user_id.to_string();
+            audit(failed_event, Some(&user_id), req);
+            check.failed(Some(&user_id), req);
+            return Err(wrong);
+        }
+        Ok((user, check, now_ms))
+    }
 }
 
 /// `POST /login {"email","password"}` → 200 with an access token and a refresh token (a new

@@ -5,7 +5,6 @@ use secrecy::SecretString;
 
 use super::{Reply, audit, caller, token_reply};
 use crate::App;
-use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
@@ -51,26 +50,16 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     };
     let current = SecretString::from(current);
 
-    let source = Source::of(req);
-    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
-    let user = user
-        .filter(|u| u.user_id == user_id)
-        .ok_or(ApiError::UserNotFound)?;
-    if user.disabled {
-        return Err(ApiError::AccountDisabled);
-    }
-    let now_ms = app.clock.now_ms();
-    let check = PasswordCheck::admit(app, &email, Some(&user), seen, source, req, now_ms).await?;
-    let matched = app
-        .passwords
-        .verify(current, Some(user.password_hash.clone()))
-        .await?;
+    let (user, check, now_ms) = PasswordCheck::confirm_caller(
+        app,
+        req,
+        (user_id, &email),
+        current,
+        "password_change_failed",
+        ApiError::WrongCurrentPassword,
+    )
+    .await?;
     let user_id_text = user.user_id.to_string();
-    if !matched {
-        audit("password_change_failed", Some(&user_id_text), req);
-        check.failed(Some(&user_id_text), req);
-        return Err(ApiError::WrongCurrentPassword);
-    }
 
     let new_hash = app.passwords.hash(new).await?;
     let (token, family, record) = SessionFamily::begin(
