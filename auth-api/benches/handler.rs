@@ -109,11 +109,85 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    legacy_logins(c, &runtime);
+
     // bcrypt alone, as the peer's bcryptjs compareSync is measured.
     let hash = bcrypt::hash(PASSWORD, COST).unwrap();
     c.bench_function("bcrypt verify cost 10", |b| {
         b.iter(|| assert!(bcrypt::verify(black_box(PASSWORD), black_box(&hash)).unwrap()))
     });
+}
+
+/// Accounts imported from the Node.js original: a `$2a$` hash at cost 10 of the trimmed
+/// password, here under a configured cost of 11, so a wrong password against it is padded
+/// with a dummy check at cost 10. A login's work must depend only on the submitted password:
+/// the same for an unknown email and a wrong password of an imported account, with or without
+/// surrounding white space (which makes two checks for everyone).
+fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    const LEGACY_COST: u32 = 10;
+    let mut app = app();
+    app.passwords = Passwords::new(LEGACY_COST + 1).unwrap();
+    let hash = bcrypt::hash_with_result("hunter2 rocks", LEGACY_COST)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoA);
+    let user = auth_api::users::UserRecord {
+        user_id: uuid::Uuid::new_v4(),
+        email: auth_api::domain::Email::parse("legacy@example.com").unwrap(),
+        password_hash: hash.into(),
+        roles: vec!["user".into()],
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        session_epoch: 0,
+        trusted_sources: Vec::new(),
+        email_verified: false,
+        verify_token: None,
+        reset_token: None,
+        disabled: false,
+        username: Some("legacy".into()),
+        name: None,
+        legacy_password: true,
+    };
+    use auth_api::store::UserStore as _;
+    runtime.block_on(app.store.create_user(&user)).unwrap();
+    let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
+    let source = auth_api::backoff::Source::of(&post("/login", "legacy@example.com", "x"));
+
+    let mut group = c.benchmark_group("legacy logins, bcrypt cost 11, imported hash cost 10");
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4));
+    let n = AtomicU64::new(0);
+    for (name, password) in [
+        ("plain password", "wrong horse battery staple"),
+        (
+            "password with surrounding white space",
+            " wrong horse battery staple ",
+        ),
+    ] {
+        group.bench_function(format!("unknown email, {name}"), |b| {
+            b.iter(|| {
+                let email = format!("nobody{}@example.com", n.fetch_add(1, Ordering::Relaxed));
+                assert_eq!(status(black_box(post("/login", &email, password))), 401)
+            })
+        });
+        group.bench_function(format!("imported account, wrong {name}"), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    status(black_box(post("/login", "legacy@example.com", password))),
+                    401
+                );
+                runtime
+                    .block_on(app.store.forget_login_failures(
+                        &user.email,
+                        &source,
+                        true,
+                        shared::token::now_unix_ms(),
+                    ))
+                    .unwrap();
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -275,6 +275,29 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         verdict((0.8..=1.25).contains(&ratio)),
     ));
 
+    // Imported accounts (a cheaper $2a$ hash of the trimmed password): the same work as an
+    // unknown email, for a plain password and for one with surrounding white space.
+    let legacy = |name: &str| {
+        bench(&format!(
+            "legacy logins, bcrypt cost 11, imported hash cost 10/{name}"
+        ))
+    };
+    for kind in ["plain password", "password with surrounding white space"] {
+        let (unknown, imported) = (
+            legacy(&format!("unknown email, {kind}")),
+            legacy(&format!("imported account, wrong {kind}")),
+        );
+        let ratio = unknown / imported;
+        rows.push(row(
+            &format!("login time, unknown email / imported account, wrong {kind} (cost 11)"),
+            format!("{} / {}", time(unknown), time(imported)),
+            String::new(),
+            format!("{ratio:.2}"),
+            "0.8 to 1.25",
+            verdict((0.8..=1.25).contains(&ratio)),
+        ));
+    }
+
     let (unknown, known) = input.forgot;
     let ratio = unknown / known;
     rows.push(row(
