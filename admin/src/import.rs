@@ -18,7 +18,6 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::cli::{Context, Failure, ImportArgs};
 use crate::exit;
@@ -213,21 +212,12 @@ pub fn plan(rows: Vec<LegacyRow>, now: OffsetDateTime) -> (Vec<(usize, UserRecor
         users.push((
             row.position,
             UserRecord {
-                user_id: Uuid::new_v4(),
-                email,
-                password_hash: SecretString::from(hash),
-                roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
-                created_at: now,
-                session_epoch: 0,
-                trusted_sources: Vec::new(),
-                // The original never proved anyone read mail at these addresses.
-                email_verified: false,
-                verify_token: None,
-                reset_token: None,
-                disabled: false,
                 username: row.username.map(|u| u.trim().to_owned()),
                 name: row.name,
+                // The original never proved anyone read mail at these addresses, so
+                // email_verified stays false; its hashes are of the trimmed password.
                 legacy_password: true,
+                ..UserRecord::new(email, SecretString::from(hash), now)
             },
         ));
     }

@@ -131,20 +131,13 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         .unwrap()
         .format_for_version(bcrypt::Version::TwoA);
     let user = auth_api::users::UserRecord {
-        user_id: uuid::Uuid::new_v4(),
-        email: auth_api::domain::Email::parse("legacy@example.com").unwrap(),
-        password_hash: hash.into(),
-        roles: vec!["user".into()],
-        created_at: time::OffsetDateTime::UNIX_EPOCH,
-        session_epoch: 0,
-        trusted_sources: Vec::new(),
-        email_verified: false,
-        verify_token: None,
-        reset_token: None,
-        disabled: false,
         username: Some("legacy".into()),
-        name: None,
         legacy_password: true,
+        ..auth_api::users::UserRecord::new(
+            auth_api::domain::Email::parse("legacy@example.com").unwrap(),
+            hash.into(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
     };
     use auth_api::store::UserStore as _;
     runtime.block_on(app.store.create_user(&user)).unwrap();

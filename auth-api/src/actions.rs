@@ -112,22 +112,11 @@ mod tests {
     use super::*;
 
     fn user() -> UserRecord {
-        UserRecord {
-            user_id: Uuid::new_v4(),
-            email: Email::parse("ada@example.com").unwrap(),
-            password_hash: "$2b$04$x".to_owned().into(),
-            roles: vec!["user".into()],
-            created_at: OffsetDateTime::UNIX_EPOCH,
-            session_epoch: 0,
-            trusted_sources: Vec::new(),
-            email_verified: false,
-            verify_token: None,
-            reset_token: None,
-            disabled: false,
-            username: None,
-            name: None,
-            legacy_password: false,
-        }
+        UserRecord::new(
+            Email::parse("ada@example.com").unwrap(),
+            "$2b$04$x".to_owned().into(),
+            OffsetDateTime::UNIX_EPOCH,
+        )
     }
 
     #[test]

@@ -43,6 +43,27 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// A new account with a fresh id: role `user`, session epoch 0, nothing verified, no
+    /// trusted sign-in address, neither disabled nor imported.
+    pub fn new(email: Email, password_hash: SecretString, created_at: OffsetDateTime) -> Self {
+        Self {
+            user_id: Uuid::new_v4(),
+            email,
+            password_hash,
+            roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
+            created_at,
+            session_epoch: 0,
+            trusted_sources: Vec::new(),
+            email_verified: false,
+            verify_token: None,
+            reset_token: None,
+            disabled: false,
+            username: None,
+            name: None,
+            legacy_password: false,
+        }
+    }
+
     /// The live token for `purpose`: a newer one replaces it, spending it removes it.
     pub fn live_token(&self, purpose: Purpose) -> Option<&TokenHash> {
         match purpose {

@@ -27,20 +27,13 @@ async fn by_email<S: Store>(store: &S, email: &Email) -> Option<UserRecord> {
 
 pub fn user(email: &str) -> UserRecord {
     UserRecord {
-        user_id: Uuid::new_v4(),
-        email: Email::parse(email).expect("test emails are valid"),
         password_hash: SecretString::from(format!("$2b$04${}", "a".repeat(53))),
         roles: vec!["user".into(), "admin".into()],
-        created_at: OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
-        session_epoch: 0,
-        trusted_sources: Vec::new(),
-        email_verified: false,
-        verify_token: None,
-        reset_token: None,
-        disabled: false,
-        username: None,
-        name: None,
-        legacy_password: false,
+        ..UserRecord::new(
+            Email::parse(email).expect("test emails are valid"),
+            SecretString::from(String::new()),
+            OffsetDateTime::from_unix_timestamp(1_795_424_047).unwrap(),
+        )
     }
 }
 

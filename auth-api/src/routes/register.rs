@@ -3,7 +3,6 @@ use lambda_http::Request;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 use super::Reply;
 use crate::App;
@@ -49,22 +48,7 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     let password_hash = app.passwords.hash(password).await?;
     // Whole seconds: the stored value and the response agree exactly.
     let now = OffsetDateTime::from_unix_timestamp(app.clock.now()).map_err(ApiError::internal)?;
-    let user = UserRecord {
-        user_id: Uuid::new_v4(),
-        email,
-        password_hash,
-        roles: vec![shared::token::DEFAULT_ROLE.to_owned()],
-        created_at: now,
-        session_epoch: 0,
-        trusted_sources: Vec::new(),
-        email_verified: false,
-        verify_token: None,
-        reset_token: None,
-        disabled: false,
-        username: None,
-        name: None,
-        legacy_password: false,
-    };
+    let user = UserRecord::new(email, password_hash, now);
     app.store.create_user(&user).await?;
     let user_id = user.user_id.to_string();
     super::audit("registered", Some(&user_id), req);
