@@ -497,7 +497,7 @@ async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(),
                 .filter(|f| f.is_live(&settings, user.session_epoch, now_ms))
                 .collect();
             live.sort_by_key(|f| std::cmp::Reverse(f.created_at_ms));
-            let ends = |f: &auth_api::sessions::SessionFamily| f.expires_at;
+            let ends = |f: &auth_api::sessions::SessionFamily| f.ends_at(&settings);
             match ctx.format {
                 Format::Json => ctx.print_json(&json!(
                     live.iter()

@@ -5,7 +5,6 @@ use std::io::Write;
 use auth_api::sessions::SessionFamily;
 use auth_api::users::UserRecord;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// `--output`.
@@ -18,10 +17,7 @@ pub enum Format {
 }
 
 fn rfc3339_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    auth_api::sessions::rfc3339_seconds(ms).unwrap_or_default()
 }
 
 /// A user as shown: everything but the password hash and token hashes.

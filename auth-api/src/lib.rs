@@ -76,7 +76,7 @@ impl<S: Store> App<S> {
                 Box::pin(self.dispatch(route, parameter.as_deref(), &req)).await
             }
         };
-        let route = route.or_else(|| matched.as_ref().map(|m| m.routes[0]));
+        let route = route.or_else(|| matched.as_ref().and_then(|m| m.routes.first().copied()));
         let (mut response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {

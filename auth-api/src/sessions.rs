@@ -64,6 +64,14 @@ impl SessionSettings {
     }
 }
 
+/// `unix_ms` as RFC 3339 in UTC, to the second (how session times are shown).
+pub fn rfc3339_seconds(unix_ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000))
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// A refresh token's secret. Never printed: `Debug` shows only that it is redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken([u8; SECRET_BYTES]);
@@ -200,6 +208,12 @@ impl SessionFamily {
             && self.epoch == user_epoch
     }
 
+    /// When the session ends unless refreshed (Unix seconds): its token's expiry, never past
+    /// its absolute lifetime.
+    pub fn ends_at(&self, settings: &SessionSettings) -> i64 {
+        (self.created_at_ms / 1000 + settings.max_lifetime_seconds).min(self.expires_at)
+    }
+
     /// A new family for `user` at `epoch`, begun at `now_ms` by `client`, with its first
     /// refresh token, which lives `ttl_seconds`.
     pub fn begin(
@@ -312,6 +326,30 @@ mod tests {
         assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
         assert_eq!(TokenHash::from_hex("zz"), None);
         assert_eq!(TokenHash::from_hex(&"é".repeat(32)), None);
+    }
+
+    #[test]
+    fn a_session_ends_at_its_token_s_expiry_but_never_past_its_absolute_lifetime() {
+        let settings = SessionSettings {
+            refresh_ttl_seconds: 3600,
+            reuse_grace_seconds: 10,
+            max_lifetime_seconds: 86_400,
+        };
+        let user = crate::users::UserRecord::new(
+            crate::domain::Email::parse("ada@example.com").unwrap(),
+            "$2b$04$x".to_owned().into(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let (_, mut family, _) =
+            SessionFamily::begin(&user, 0, 1_000_000, 3600, ClientInfo::default());
+        assert_eq!(family.ends_at(&settings), 1_000 + 3600);
+        // Refreshed late in its life: the token would outlive the session.
+        family.expires_at = 1_000 + 86_400 + 500;
+        assert_eq!(family.ends_at(&settings), 1_000 + 86_400);
+        assert_eq!(
+            rfc3339_seconds(1_500).as_deref(),
+            Some("1970-01-01T00:00:01Z")
+        );
     }
 
     #[test]

@@ -5,8 +5,6 @@ use http::StatusCode;
 use lambda_http::Request;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{Reply, audit, caller, caller_session, token_reply};
@@ -238,12 +236,8 @@ struct SessionList {
 }
 
 fn rfc3339_ms(ms: i64) -> Result<String, ApiError> {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(ApiError::internal)?;
-    at.replace_millisecond(0)
-        .unwrap_or(at)
-        .format(&Rfc3339)
-        .map_err(ApiError::internal)
+    crate::sessions::rfc3339_seconds(ms)
+        .ok_or_else(|| ApiError::internal("a session time is out of range"))
 }
 
 /// `GET /sessions` (protected) → 200 the caller's live sessions, newest first; the one the
@@ -270,8 +264,7 @@ pub async fn list_sessions<S: Store>(app: &App<S>, req: &Request) -> Result<Repl
     let sessions = live
         .into_iter()
         .map(|f| {
-            let ends =
-                (f.created_at_ms / 1000 + app.sessions.max_lifetime_seconds).min(f.expires_at);
+            let ends = f.ends_at(&app.sessions);
             Ok(SessionView {
                 id: f.family_id.to_string(),
                 created_at: rfc3339_ms(f.created_at_ms)?,

@@ -130,13 +130,16 @@ async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
         assert_eq!(run.code, admin::exit::USAGE, "{bad:?}: {}", run.err);
         assert!(!run.err.is_empty());
     }
-    // No table at all.
+    // No table: an empty --table overrides any USERS_TABLE of the environment.
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = admin::cli::run(["auth-admin", "users", "list"], &mut out, &mut err).await;
-    if std::env::var_os("USERS_TABLE").is_none() {
-        assert_eq!(code, admin::exit::USAGE);
-        assert!(String::from_utf8(err).unwrap().contains("--table"));
-    }
+    let code = admin::cli::run(
+        ["auth-admin", "--table", " ", "users", "list"],
+        &mut out,
+        &mut err,
+    )
+    .await;
+    assert_eq!(code, admin::exit::USAGE);
+    assert!(String::from_utf8(err).unwrap().contains("--table"));
 }
 
 #[tokio::test]
