@@ -280,6 +280,109 @@ pub struct RefreshLookup {
     pub user: Option<UserRecord>,
 }
 
+/// What the session-checking authorizer reads of a session: no email, no client details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    pub user_id: Uuid,
+    pub epoch: u64,
+    pub revoked: bool,
+    pub created_at_ms: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl From<&SessionFamily> for SessionState {
+    fn from(family: &SessionFamily) -> Self {
+        Self {
+            user_id: family.user_id,
+            epoch: family.epoch,
+            revoked: family.revoked,
+            created_at_ms: family.created_at_ms,
+            expires_at: family.expires_at,
+        }
+    }
+}
+
+/// What the session-checking authorizer reads of an account: never its password hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub user_id: Uuid,
+    pub session_epoch: u64,
+    pub disabled: bool,
+}
+
+impl From<&UserRecord> for AccountState {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            user_id: user.user_id,
+            session_epoch: user.session_epoch,
+            disabled: user.disabled,
+        }
+    }
+}
+
+/// Why an access token's session no longer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// No account with the token's email and id: deleted (perhaps registered again).
+    UserGone,
+    UserDisabled,
+    /// No such session of this user (never existed, deleted, or removed by the table's TTL).
+    UnknownSession,
+    /// Logged out, ended from the session list, or caught reusing a refresh token.
+    Revoked,
+    /// Of an older epoch: logout-all, a password change or reset, or a disable since.
+    OldEpoch,
+    /// Not refreshed in time, or past its absolute lifetime.
+    Expired,
+}
+
+impl SessionEnd {
+    /// The reason logged by the authorizer.
+    pub fn code(self) -> &'static str {
+        match self {
+            SessionEnd::UserGone => "user_deleted",
+            SessionEnd::UserDisabled => "user_disabled",
+            SessionEnd::UnknownSession => "session_unknown",
+            SessionEnd::Revoked => "session_revoked",
+            SessionEnd::OldEpoch => "session_epoch_old",
+            SessionEnd::Expired => "session_expired",
+        }
+    }
+}
+
+/// Whether the session `session` of the user `user_id` still stands at `now_ms`, given what
+/// the store holds of it and of the account (`account`, found by the token's email).
+pub fn session_standing(
+    user_id: Uuid,
+    session: Option<&SessionState>,
+    account: Option<&AccountState>,
+    settings: &SessionSettings,
+    now_ms: i64,
+) -> Result<(), SessionEnd> {
+    let account = account
+        .filter(|a| a.user_id == user_id)
+        .ok_or(SessionEnd::UserGone)?;
+    if account.disabled {
+        return Err(SessionEnd::UserDisabled);
+    }
+    let session = session
+        .filter(|s| s.user_id == user_id)
+        .ok_or(SessionEnd::UnknownSession)?;
+    if session.revoked {
+        return Err(SessionEnd::Revoked);
+    }
+    if session.epoch != account.session_epoch {
+        return Err(SessionEnd::OldEpoch);
+    }
+    if session.expires_at <= now_ms.div_euclid(1000)
+        || settings.session_over(session.created_at_ms, now_ms)
+    {
+        return Err(SessionEnd::Expired);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -357,5 +460,97 @@ mod tests {
         let token = RefreshToken::generate();
         let shown = format!("{token:?}");
         assert!(!shown.contains(token.encode().expose_secret()));
+    }
+
+    #[test]
+    fn a_session_stands_only_while_it_and_its_account_are_as_issued() {
+        let settings = SessionSettings::default();
+        let user_id = Uuid::new_v4();
+        let now_ms = 1_900_000_000_000;
+        let session = SessionState {
+            user_id,
+            epoch: 2,
+            revoked: false,
+            created_at_ms: now_ms - 1000,
+            expires_at: now_ms / 1000 + 60,
+        };
+        let account = AccountState {
+            user_id,
+            session_epoch: 2,
+            disabled: false,
+        };
+        let standing = |s: SessionState, a: AccountState| {
+            session_standing(user_id, Some(&s), Some(&a), &settings, now_ms)
+        };
+        assert_eq!(standing(session, account), Ok(()));
+        let cases = [
+            (
+                SessionState {
+                    revoked: true,
+                    ..session
+                },
+                account,
+                SessionEnd::Revoked,
+            ),
+            (
+                session,
+                AccountState {
+                    session_epoch: 3,
+                    ..account
+                },
+                SessionEnd::OldEpoch,
+            ),
+            (
+                session,
+                AccountState {
+                    disabled: true,
+                    ..account
+                },
+                SessionEnd::UserDisabled,
+            ),
+            (
+                session,
+                AccountState {
+                    user_id: Uuid::new_v4(),
+                    ..account
+                },
+                SessionEnd::UserGone,
+            ),
+            (
+                SessionState {
+                    user_id: Uuid::new_v4(),
+                    ..session
+                },
+                account,
+                SessionEnd::UnknownSession,
+            ),
+            (
+                SessionState {
+                    expires_at: now_ms / 1000,
+                    ..session
+                },
+                account,
+                SessionEnd::Expired,
+            ),
+            (
+                SessionState {
+                    created_at_ms: now_ms - settings.max_lifetime_seconds * 1000,
+                    ..session
+                },
+                account,
+                SessionEnd::Expired,
+            ),
+        ];
+        for (s, a, end) in cases {
+            assert_eq!(standing(s, a), Err(end), "{s:?} {a:?}");
+        }
+        assert_eq!(
+            session_standing(user_id, Some(&session), None, &settings, now_ms),
+            Err(SessionEnd::UserGone)
+        );
+        assert_eq!(
+            session_standing(user_id, None, Some(&account), &settings, now_ms),
+            Err(SessionEnd::UnknownSession)
+        );
     }
 }

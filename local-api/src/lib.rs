@@ -16,7 +16,8 @@ use auth_api::mail::{MailDelivery, Outbox};
 use auth_api::passwords::Passwords;
 use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::{
-    RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, Spent, TokenHash,
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, SessionState,
+    Spent, TokenHash,
 };
 use auth_api::store::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, DynamoStore, MailWindows,
@@ -167,6 +168,14 @@ impl SessionStore for LocalStore {
 
     async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
         delegate!(self, find_session(family_id))
+    }
+
+    async fn session_state(
+        &self,
+        family_id: Uuid,
+        email: &Email,
+    ) -> Result<(Option<SessionState>, Option<AccountState>), StoreError> {
+        delegate!(self, session_state(family_id, email))
     }
 
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {

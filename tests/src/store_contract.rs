@@ -275,8 +275,9 @@ pub async fn trusted_sources_and_rehashes_are_stored<S: Store>(store: S) {
     assert_eq!(kept.password_hash.expose_secret(), new_hash.expose_secret());
 }
 
-/// Unix milliseconds the session tests run at.
-const NOW_MS: i64 = 1_795_424_047_000;
+/// Unix milliseconds the session tests run at: in the future (2030), since DynamoDB Local
+/// deletes items whose TTL attribute (`expires_at`) has passed, as DynamoDB does.
+const NOW_MS: i64 = 1_895_424_047_000;
 
 /// A new family for `user` at `epoch` and its first token, living an hour.
 pub fn session(user: &UserRecord, epoch: u64) -> (RefreshToken, SessionFamily, RefreshRecord) {
@@ -744,4 +745,41 @@ pub async fn deleting_a_user_removes_the_account_and_all_it_owns<S: Store>(store
         by_email(&store, &ada.email).await.unwrap().user_id,
         again.user_id
     );
+}
+
+pub async fn the_session_state_follows_the_session_and_its_account<S: Store>(store: S) {
+    use auth_api::sessions::{AccountState, SessionState};
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+    let read = || store.session_state(family.family_id, &ada.email);
+
+    let (found, account) = read().await.unwrap();
+    assert_eq!(found, Some(SessionState::from(&family)));
+    assert_eq!(
+        account,
+        Some(AccountState {
+            user_id: ada.user_id,
+            session_epoch: 0,
+            disabled: false
+        })
+    );
+
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(read().await.unwrap().1.unwrap().session_epoch, 1);
+    store.revoke_family(family.family_id).await.unwrap();
+    assert!(read().await.unwrap().0.unwrap().revoked);
+    let stored = by_email(&store, &ada.email).await.unwrap();
+    assert!(store.set_disabled(&stored, true).await.unwrap());
+    assert!(read().await.unwrap().1.unwrap().disabled);
+
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    let (session, account) = store.session_state(Uuid::new_v4(), &nobody).await.unwrap();
+    assert_eq!((session, account), (None, None));
 }

@@ -14,7 +14,9 @@ use super::{
 use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
-use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::sessions::{
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+};
 use crate::users::UserRecord;
 
 #[derive(Debug, Default)]
@@ -309,6 +311,18 @@ impl SessionStore for MemoryStore {
 
     async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
         Ok(self.state().families.get(&family_id).cloned())
+    }
+
+    async fn session_state(
+        &self,
+        family_id: Uuid,
+        email: &Email,
+    ) -> Result<(Option<SessionState>, Option<AccountState>), StoreError> {
+        let state = self.state();
+        Ok((
+            state.families.get(&family_id).map(SessionState::from),
+            state.users.get(email).map(AccountState::from),
+        ))
     }
 
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use crate::actions::ActionRecord;
 use crate::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::domain::Email;
-use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::sessions::{
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+};
 use crate::users::UserRecord;
 
 pub mod dynamo;
@@ -238,6 +240,15 @@ pub trait SessionStore: Send + Sync {
         &self,
         family_id: Uuid,
     ) -> impl Future<Output = Result<Option<SessionFamily>, StoreError>> + Send;
+
+    /// What the session-checking authorizer needs of session `family_id` and of the account
+    /// with `email`, read together and consistently (DynamoDB: one `BatchGetItem`, with only
+    /// the attributes it needs: never a password hash).
+    fn session_state(
+        &self,
+        family_id: Uuid,
+        email: &Email,
+    ) -> impl Future<Output = Result<(Option<SessionState>, Option<AccountState>), StoreError>> + Send;
 
     /// Revokes a family: none of its tokens refreshes again. Revoking twice, or a family that
     /// does not exist, is not an error.

@@ -38,6 +38,7 @@ both_stores!(
     a_revoked_family_cannot_rotate,
     sessions_are_listed_by_user_with_their_client,
     deleting_a_user_removes_the_account_and_all_it_owns,
+    the_session_state_follows_the_session_and_its_account,
     revoking_all_sessions_moves_the_epoch_on,
     a_password_change_starts_the_next_epoch_all_or_nothing,
     an_issued_token_is_live_and_a_newer_one_supersedes_it,

@@ -12,7 +12,9 @@ use super::errors::internal;
 use super::{Item, TTL_ATTRIBUTE};
 use crate::backoff::{LoginAttempts, Source};
 use crate::domain::Email;
-use crate::sessions::{ClientInfo, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::sessions::{
+    AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+};
 use crate::store::StoreError;
 use crate::users::UserRecord;
 
@@ -162,6 +164,41 @@ pub(super) fn family_from_item(item: &Item) -> Result<SessionFamily, StoreError>
             user_agent: optional_string(item, "user_agent"),
             source_ip: optional_string(item, "source_ip"),
         },
+    })
+}
+
+/// Every attribute the session-checking authorizer reads (of a session item and a user item);
+/// template.yaml grants it exactly these (`dynamodb:Attributes`).
+pub const SESSION_STATE_ATTRIBUTES: &[&str] = &[
+    "pk",
+    "sk",
+    "user_id",
+    "epoch",
+    "revoked",
+    "created_at_ms",
+    TTL_ATTRIBUTE,
+    "session_epoch",
+    "disabled",
+];
+
+pub(super) fn session_state_from_item(item: &Item) -> Result<SessionState, StoreError> {
+    Ok(SessionState {
+        user_id: uuid_attr(item, "user_id")?,
+        epoch: u64::try_from(required_number(item, "epoch")?)
+            .map_err(|_| corrupt(item, "epoch is negative"))?,
+        revoked: matches!(item.get("revoked"), Some(AttributeValue::Bool(true))),
+        created_at_ms: required_number(item, "created_at_ms")?,
+        expires_at: required_number(item, TTL_ATTRIBUTE)?,
+    })
+}
+
+pub(super) fn account_state_from_item(item: &Item) -> Result<AccountState, StoreError> {
+    Ok(AccountState {
+        user_id: uuid_attr(item, "user_id")?,
+        session_epoch: number_attr(item, "session_epoch")
+            .map_or(Ok(0), u64::try_from)
+            .map_err(|_| corrupt(item, "session_epoch is negative"))?,
+        disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
     })
 }
 

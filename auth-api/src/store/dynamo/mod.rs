@@ -36,6 +36,7 @@ mod sessions;
 mod users;
 
 use errors::{classify, internal};
+pub use items::SESSION_STATE_ATTRIBUTES;
 pub use schema::{TTL_ATTRIBUTE, USER_ID_INDEX};
 
 /// An item as the SDK reads and writes it.
@@ -71,6 +72,10 @@ impl DynamoStore {
             .consistent_read(true)
             .build()
             .map_err(internal)?;
+        self.batch_get_request(keys).await
+    }
+
+    async fn batch_get_request(&self, keys: KeysAndAttributes) -> Result<Vec<Item>, StoreError> {
         let output = self
             .client
             .batch_get_item()
@@ -93,6 +98,28 @@ impl DynamoStore {
             .unwrap_or_default()
             .remove(&self.table)
             .unwrap_or_default())
+    }
+
+    /// Only `attributes` of the items with these keys, read consistently in one round trip.
+    async fn batch_get_attributes(
+        &self,
+        keys: Vec<Item>,
+        attributes: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut projection = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true);
+        let mut names = Vec::with_capacity(attributes.len());
+        for (i, attribute) in attributes.iter().enumerate() {
+            // Placeholders for all: some attribute names are DynamoDB reserved words.
+            projection = projection.expression_attribute_names(format!("#a{i}"), *attribute);
+            names.push(format!("#a{i}"));
+        }
+        let keys = projection
+            .projection_expression(names.join(", "))
+            .build()
+            .map_err(internal)?;
+        self.batch_get_request(keys).await
     }
 
     /// The item at `key`, read consistently.

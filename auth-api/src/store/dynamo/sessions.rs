@@ -8,7 +8,9 @@ use super::DynamoStore;
 use super::errors::{internal, written};
 use super::items::*;
 use crate::domain::Email;
-use crate::sessions::{RefreshLookup, RefreshRecord, SessionFamily, Spent, TokenHash};
+use crate::sessions::{
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+};
 use crate::store::{SessionStore, StoreError};
 
 impl SessionStore for DynamoStore {
@@ -119,6 +121,28 @@ impl SessionStore for DynamoStore {
             .await?
             .map(|item| family_from_item(&item))
             .transpose()
+    }
+
+    async fn session_state(
+        &self,
+        family_id: Uuid,
+        email: &Email,
+    ) -> Result<(Option<SessionState>, Option<AccountState>), StoreError> {
+        let mut found = (None, None);
+        for item in self
+            .batch_get_attributes(
+                vec![family_key(family_id), user_key(email)],
+                SESSION_STATE_ATTRIBUTES,
+            )
+            .await?
+        {
+            match Self::sk_of(&item) {
+                Some("SESSION") => found.0 = Some(session_state_from_item(&item)?),
+                Some("USER") => found.1 = Some(account_state_from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok(found)
     }
 
     async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
