@@ -21,16 +21,18 @@ use shared::{AccessClaims, TokenVerifier, bearer_token};
 
 pub mod policy;
 pub mod rules;
+pub mod session;
 
 use policy::{Effect, INVOKE, PolicyDocument, Statement};
 use rules::Rules;
+use session::{SessionCheck, SessionCheckSettings, SessionLookup, Standing};
 
 /// How many verified tokens a warm authorizer remembers by default (`AUTHORIZER_TOKEN_CACHE`):
 /// a token seen again skips its signature check. About 1 KiB each.
 pub const DEFAULT_TOKEN_CACHE: usize = 512;
 
-/// The only error this authorizer ever returns. API Gateway answers 401 for exactly this
-/// message; any other text would become a 500.
+/// The stateless authorizer's only error. API Gateway answers 401 for exactly this message;
+/// any other text would become a 500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Unauthorized")]
 pub struct Unauthorized;
@@ -40,6 +42,38 @@ impl From<Unauthorized> for Diagnostic {
         Diagnostic {
             error_type: "Unauthorized".into(),
             error_message: "Unauthorized".into(),
+        }
+    }
+}
+
+/// How the session-checking authorizer refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// API Gateway's 401 (the message is exactly `Unauthorized`).
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The session could not be checked: refused all the same (fail closed). Any message but
+    /// `Unauthorized` makes API Gateway answer its `AUTHORIZER_CONFIGURATION_ERROR` response
+    /// (template.yaml: 503 with `Retry-After`), which it does not cache, and which does not
+    /// tell the client its token is bad.
+    #[error("Service Unavailable")]
+    Unavailable,
+}
+
+impl From<Unauthorized> for Refusal {
+    fn from(_: Unauthorized) -> Self {
+        Refusal::Unauthorized
+    }
+}
+
+impl From<Refusal> for Diagnostic {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unauthorized => Unauthorized.into(),
+            Refusal::Unavailable => Diagnostic {
+                error_type: "SessionCheckUnavailable".into(),
+                error_message: "Service Unavailable".into(),
+            },
         }
     }
 }
@@ -280,6 +314,19 @@ impl Authorizer {
         Ok(Self::new(verifier, rules, v2_response))
     }
 
+    /// [`Authorizer::from_env`] for the stateless binary, which cannot check sessions: with
+    /// `AUTHORIZER_CHECK_SESSION=true` it refuses to start rather than silently not check.
+    pub fn stateless_from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        if SessionCheckSettings::from_env(env)?.enabled {
+            return Err(ConfigError::new(
+                "AUTHORIZER_CHECK_SESSION",
+                "this is the stateless authorizer, which reads no table; session checks need \
+                 the session-authorizer binary (template.yaml parameter CheckSessions=true)",
+            ));
+        }
+        Self::from_env(env)
+    }
+
     /// The Lambda entry point.
     pub async fn handle(
         &self,
@@ -291,49 +338,79 @@ impl Authorizer {
     /// Decides one event, and logs the decision (never the token).
     pub fn decide(&self, event: Value) -> Result<AuthorizerResponse, Unauthorized> {
         let started = Instant::now();
-        let outcome = self.evaluate(event);
-        let latency_us = started.elapsed().as_secs_f64() * 1e6;
-        match &outcome {
-            Ok((kind, allowed, response)) => {
-                let sub = match response {
-                    AuthorizerResponse::Policy(p) => Some(p.principal_id.as_str()),
-                    AuthorizerResponse::Simple(s) => s.context.as_ref().map(|c| c.sub.as_str()),
-                };
-                tracing::info!(
-                    decision = if *allowed { "allow" } else { "deny" },
-                    reason = if *allowed {
-                        "token_valid"
-                    } else {
-                        "role_refused"
-                    },
-                    sub,
-                    event = kind,
-                    latency_us,
-                    "authorizer decision"
-                );
-            }
-            Err((kind, reason)) => {
-                tracing::info!(
-                    decision = "unauthorized",
-                    reason = *reason,
-                    event = *kind,
-                    latency_us,
-                    "authorizer decision"
-                );
-            }
-        }
+        let outcome = self
+            .verified(event)
+            .and_then(|(incoming, claims)| self.respond(&incoming, claims));
+        log_decision(&outcome, started);
         outcome.map(|(_, _, r)| r).map_err(|_| Unauthorized)
     }
 
-    /// `Ok((event kind, allowed here, response))` or `Err((event kind, reason))`.
-    fn evaluate(&self, event: Value) -> Result<Decided, Refused> {
+    /// [`Authorizer::decide`], then the token's session checked with `lookup` (answers kept by
+    /// `check`): a token without a session, or whose session has ended, is refused; a lookup
+    /// that fails or times out refuses too ([`Refusal::Unavailable`]).
+    pub async fn decide_checked<L: SessionLookup>(
+        &self,
+        event: Value,
+        check: &SessionCheck,
+        lookup: &L,
+    ) -> Result<AuthorizerResponse, Refusal> {
+        let started = Instant::now();
+        let (incoming, claims) = match self.verified(event) {
+            Ok(verified) => verified,
+            Err(refused) => {
+                log_decision(&Err(refused), started);
+                return Err(Refusal::Unauthorized);
+            }
+        };
+        let kind = incoming.kind();
+        let Some(sid) = claims.sid.as_deref() else {
+            log_decision(&Err((kind, "no_session_claim")), started);
+            return Err(Refusal::Unauthorized);
+        };
+        match check.standing(lookup, &claims, sid).await {
+            Ok((Standing::Live, cached)) => {
+                let outcome = self.respond(&incoming, claims);
+                tracing::debug!(session_cached = cached, "session live");
+                log_decision(&outcome, started);
+                outcome
+                    .map(|(_, _, r)| r)
+                    .map_err(|_| Refusal::Unauthorized)
+            }
+            Ok((Standing::Ended(reason), _)) => {
+                log_decision(&Err((kind, reason)), started);
+                Err(Refusal::Unauthorized)
+            }
+            Err(e) => {
+                tracing::error!(
+                    decision = "unavailable",
+                    reason = "session_check_failed",
+                    event = kind,
+                    sub = claims.sub,
+                    error = %error_chain(&e),
+                    latency_us = started.elapsed().as_secs_f64() * 1e6,
+                    "authorizer decision"
+                );
+                Err(Refusal::Unavailable)
+            }
+        }
+    }
+
+    /// The event's kind and verified claims, or why it is refused.
+    fn verified(&self, event: Value) -> Result<(Incoming, AccessClaims), Refused> {
         let incoming = Incoming::parse(event).map_err(|reason| ("unknown", reason))?;
         let kind = incoming.kind();
         let arn_text = incoming.arn().ok_or((kind, "missing_arn"))?;
-        let arn = MethodArn::parse(arn_text).ok_or((kind, "malformed_arn"))?;
+        MethodArn::parse(arn_text).ok_or((kind, "malformed_arn"))?;
         let token = incoming.token().ok_or((kind, "no_bearer_token"))?;
         let claims = self.verifier.verify(token).map_err(|e| (kind, e.code()))?;
+        Ok((incoming, claims))
+    }
 
+    /// The answer for a verified token: `(event kind, allowed here, response)`.
+    fn respond(&self, incoming: &Incoming, claims: AccessClaims) -> Result<Decided, Refused> {
+        let kind = incoming.kind();
+        let arn_text = incoming.arn().ok_or((kind, "missing_arn"))?;
+        let arn = MethodArn::parse(arn_text).ok_or((kind, "malformed_arn"))?;
         let policy = self.policy_for(&claims, &arn);
         let allowed = policy.evaluate(arn_text) == Some(Effect::Allow);
         let context = Context {
@@ -344,7 +421,7 @@ impl Authorizer {
             email_verified: claims.email_verified,
             sid: claims.sid.clone(),
         };
-        let response = match (&incoming, self.v2_response) {
+        let response = match (incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {
                 is_authorized: allowed,
                 context: allowed.then_some(context),
@@ -393,6 +470,52 @@ impl Authorizer {
             .collect();
         PolicyDocument::new(statement)
     }
+}
+
+/// Logs one decision (never the token).
+fn log_decision(outcome: &Result<Decided, Refused>, started: Instant) {
+    let latency_us = started.elapsed().as_secs_f64() * 1e6;
+    match outcome {
+        Ok((kind, allowed, response)) => {
+            let sub = match response {
+                AuthorizerResponse::Policy(p) => Some(p.principal_id.as_str()),
+                AuthorizerResponse::Simple(s) => s.context.as_ref().map(|c| c.sub.as_str()),
+            };
+            tracing::info!(
+                decision = if *allowed { "allow" } else { "deny" },
+                reason = if *allowed {
+                    "token_valid"
+                } else {
+                    "role_refused"
+                },
+                sub,
+                event = kind,
+                latency_us,
+                "authorizer decision"
+            );
+        }
+        Err((kind, reason)) => {
+            tracing::info!(
+                decision = "unauthorized",
+                reason = *reason,
+                event = *kind,
+                latency_us,
+                "authorizer decision"
+            );
+        }
+    }
+}
+
+/// An error and its causes, `: `-joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

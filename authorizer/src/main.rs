@@ -7,7 +7,7 @@ use shared::init::or_report;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let authorizer = or_report(Authorizer::from_env(&ProcessEnv))?;
+    let authorizer = or_report(Authorizer::stateless_from_env(&ProcessEnv))?;
     let authorizer = &authorizer;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         authorizer.handle(event).await
