@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, settings};
+use integration_tests::app::{STRONG_PASSWORD, TEST_PEM, post, settings};
 use integration_tests::authorizer_events::{AuthKind, event as auth_event, subject};
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
@@ -127,6 +127,92 @@ async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
     child.kill().await.unwrap();
 }
 
+/// The release session-authorizer against DynamoDB Local: a live session's token is allowed;
+/// once the session ends it fails with exactly `Unauthorized`; with DynamoDB unreachable it
+/// refuses within the bound with an error that is not `Unauthorized` (API Gateway's
+/// uncached `AUTHORIZER_CONFIGURATION_ERROR`), naming no internals.
+#[tokio::test]
+async fn the_release_session_authorizer_refuses_ended_sessions_and_fails_closed() {
+    let store = fresh_store(&endpoint()).await;
+    let app = integration_tests::app::test_app(store.clone());
+    let ada = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    assert_eq!(post(&app, "/register", ada.clone(), None).await.status, 201);
+    let session = post(&app, "/login", ada, None).await.json();
+    // The same session, in a token signed with the key the binary is given.
+    let claims = app
+        .verifier
+        .verify(session["access_token"].as_str().unwrap())
+        .unwrap();
+    let subject = shared::Subject {
+        user_id: claims.sub.parse().unwrap(),
+        email: claims.email.clone(),
+        roles: claims.roles.clone(),
+        email_verified: false,
+        session_id: claims.sid.as_deref().map(|s| s.parse().unwrap()),
+    };
+    let token = TokenIssuer::new(key(), settings(), 900)
+        .issue(&subject, now_unix())
+        .unwrap()
+        .token;
+    let bearer = format!("Bearer {}", token.expose_secret());
+    let mut env = token_env();
+    env.extend([
+        ("AUTHORIZER_CHECK_SESSION", "true".to_owned()),
+        ("AUTHORIZER_SESSION_CACHE_SECONDS", "0".to_owned()),
+        ("USERS_TABLE", store.table().to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+    ]);
+
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("session-authorizer", &api, &env);
+    let allowed = response_body(
+        api.invoke(auth_event(AuthKind::Token, "GET", "/items", Some(&bearer)))
+            .await,
+    );
+    assert_eq!(allowed["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(allowed["context"]["sid"], claims.sid.clone().unwrap());
+
+    let logout = json!({"refresh_token": session["refresh_token"]});
+    assert_eq!(post(&app, "/logout", logout, None).await.status, 204);
+    for kind in [AuthKind::Token, AuthKind::Request, AuthKind::V2] {
+        match api
+            .invoke(auth_event(kind, "GET", "/items", Some(&bearer)))
+            .await
+        {
+            Report::Error { body, .. } => assert_eq!(body["errorMessage"], "Unauthorized"),
+            other => panic!("{kind:?}: expected Unauthorized, got {other:?}"),
+        }
+    }
+    child.kill().await.unwrap();
+
+    // DynamoDB unreachable: a port nothing listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB", format!("http://{closed}")));
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("session-authorizer", &api, &env);
+    let started = std::time::Instant::now();
+    match api
+        .invoke(auth_event(AuthKind::Token, "GET", "/items", Some(&bearer)))
+        .await
+    {
+        Report::Error { body, .. } => {
+            assert_eq!(body["errorMessage"], "Service Unavailable");
+            assert_eq!(body["errorType"], "SessionCheckUnavailable");
+        }
+        other => panic!("expected a failed invocation, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    child.kill().await.unwrap();
+}
+
 fn ssm_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_SSM").unwrap_or_else(|_| {
         panic!(
@@ -236,6 +322,8 @@ fn event_json(event: Event) -> Value {
 async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
     let cases = [
         ("authorizer", "JWT_ISSUER"),
+        ("session-authorizer", "AUTHORIZER_CHECK_SESSION"),
+        ("session-authorizer", "USERS_TABLE"),
         ("auth-api", "USERS_TABLE"),
         ("auth-api", "AWS_ACCESS_KEY_ID"),
     ];
@@ -243,6 +331,12 @@ async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
         let mut api = RuntimeApi::start().await;
         let mut env = token_env();
         env.push(("USERS_TABLE", "users".to_owned()));
+        env.push(("AUTHORIZER_CHECK_SESSION", "true".to_owned()));
+        if function == "authorizer" {
+            // The stateless binary refuses to start when asked to check sessions, so that
+            // is this case's only missing piece.
+            env.retain(|(k, _)| *k != "AUTHORIZER_CHECK_SESSION");
+        }
         env.retain(|(k, _)| *k != missing);
         // Blank is unset, for the variables spawn() gives every function.
         env.push((missing, String::new()));
@@ -263,6 +357,20 @@ async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
             .expect("the binary exits after its init error")
             .unwrap();
         assert!(!status.success(), "{function} must exit non-zero");
+    }
+
+    // Asked to check sessions, the stateless binary refuses to start rather than not check.
+    let mut api = RuntimeApi::start().await;
+    let mut env = token_env();
+    env.push(("AUTHORIZER_CHECK_SESSION", "true".to_owned()));
+    let _child = spawn("authorizer", &api, &env);
+    match api.next_report().await {
+        Report::InitError { body, .. } => {
+            let message = body["errorMessage"].as_str().unwrap();
+            assert!(message.contains("AUTHORIZER_CHECK_SESSION"), "{message}");
+            assert!(message.contains("session-authorizer"), "{message}");
+        }
+        other => panic!("expected an init error, got {other:?}"),
     }
 }
 
@@ -430,6 +538,10 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         .bearer(&access)
         .authorized_as(&sub);
     assert_eq!(call(everywhere).await["statusCode"], 204);
+    // A session that stays live, for the session-checking authorizer below.
+    let last = call(Event::post_json(Kind::HttpV2, "/login", &ada(NEW_PASSWORD))).await;
+    assert_eq!(last["statusCode"], 200, "{last}");
+    let last: Value = serde_json::from_str(last["body"].as_str().unwrap()).unwrap();
     // A body lambda_http cannot convert (marked base64, but not): its panic goes to stderr.
     let mut broken = Event::post_json(Kind::RestV1, "/login", &ada(NEW_PASSWORD)).to_json();
     broken["isBase64Encoded"] = json!(true);
@@ -454,6 +566,31 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     }
     let authorizer_log = output.stop().await;
 
+    // The session-checking authorizer, reading the table: a live session's token and one of
+    // a session the password change ended.
+    env.extend([
+        ("AUTHORIZER_CHECK_SESSION", "true".to_owned()),
+        ("AUTHORIZER_SESSION_CACHE_SECONDS", "0".to_owned()),
+        ("USERS_TABLE", store.table().to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+        ("RUST_LOG", "trace".to_owned()),
+    ]);
+    let mut api = RuntimeApi::start().await;
+    let output = Output::capture(spawn("session-authorizer", &api, &env));
+    let live = last["access_token"].as_str().unwrap().to_owned();
+    for kind in [AuthKind::Token, AuthKind::Request, AuthKind::V2] {
+        let allowed = auth_event(kind, "GET", "/items", Some(&format!("Bearer {live}")));
+        let answer = api.invoke(allowed).await;
+        assert!(matches!(answer, Report::Response { .. }), "{answer:?}");
+        let ended = auth_event(kind, "GET", "/items", Some(&format!("Bearer {access}")));
+        assert!(matches!(api.invoke(ended).await, Report::Error { .. }));
+    }
+    let session_authorizer_log = output.stop().await;
+    assert!(
+        session_authorizer_log.contains("session_epoch_old"),
+        "{session_authorizer_log}"
+    );
+
     // The level really was verbose: the runtime's and the SDK's DEBUG lines are there.
     assert!(auth_log.contains("\"level\":\"DEBUG\""), "{auth_log}");
     assert!(
@@ -474,6 +611,8 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         ("a refresh token", &by_cookie["refresh_token"]),
         ("an access token", &changed["access_token"]),
         ("a refresh token", &changed["refresh_token"]),
+        ("an access token", &last["access_token"]),
+        ("a refresh token", &last["refresh_token"]),
     ] {
         secrets.push((what, value.as_str().unwrap().to_owned()));
     }
@@ -493,4 +632,5 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         ),
     ];
     assert_no_secret("authorizer", &authorizer_log, &token_secrets);
+    assert_no_secret("session-authorizer", &session_authorizer_log, &secrets);
 }
