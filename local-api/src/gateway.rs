@@ -12,7 +12,8 @@ use auth_api::App;
 use auth_api::mail::MailDelivery;
 use auth_api::store::Store;
 use authorizer::policy::Effect;
-use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse};
+use authorizer::session::SessionCheck;
+use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse, Refusal};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -21,6 +22,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use lambda_http::Body;
 use serde_json::{Map, Value, json};
+use session_authorizer::StoreLookup;
 
 use crate::template::{GatewayResponses, GatewaySpec, HeaderSource};
 
@@ -41,6 +43,8 @@ pub enum AuthDecision {
     Deny,
     CachedDeny,
     Unauthorized,
+    /// The authorizer could not decide (a session check failed).
+    Failed,
 }
 
 impl AuthDecision {
@@ -52,6 +56,7 @@ impl AuthDecision {
             AuthDecision::Deny => "deny",
             AuthDecision::CachedDeny => "deny (cached)",
             AuthDecision::Unauthorized => "unauthorized",
+            AuthDecision::Failed => "failed",
         }
     }
 }
@@ -67,8 +72,19 @@ pub struct Gateway<S> {
     responses: GatewayResponses,
     app: App<S>,
     authorizer: Authorizer,
+    /// Session checks (`AUTHORIZER_CHECK_SESSION`), against the app's own store.
+    session_check: Option<SessionCheck>,
     cache: Mutex<HashMap<String, Cached>>,
     authorizer_calls: AtomicU64,
+}
+
+/// Why the authorizer step let nothing through.
+enum Refused {
+    /// The authorizer's 401.
+    Unauthorized,
+    /// The authorizer failed (a session check could not be made): API Gateway's
+    /// `AUTHORIZER_CONFIGURATION_ERROR`, not cached.
+    Failed,
 }
 
 /// A request as it arrives over HTTP.
@@ -91,12 +107,14 @@ impl<S: Store> Gateway<S> {
         responses: GatewayResponses,
         app: App<S>,
         authorizer: Authorizer,
+        session_check: Option<SessionCheck>,
     ) -> Self {
         Self {
             spec,
             responses,
             app,
             authorizer,
+            session_check,
             cache: Mutex::new(HashMap::new()),
             authorizer_calls: AtomicU64::new(0),
         }
@@ -139,6 +157,16 @@ impl<S: Store> Gateway<S> {
         response
     }
 
+    /// The auth-api behind the gateway.
+    pub fn app(&self) -> &App<S> {
+        &self.app
+    }
+
+    /// Its store (what auth-admin would change).
+    pub fn store(&self) -> &S {
+        &self.app.store
+    }
+
     /// How many times the authorizer has been invoked (cache hits do not count).
     pub fn authorizer_calls(&self) -> u64 {
         self.authorizer_calls.load(Ordering::Relaxed)
@@ -152,17 +180,37 @@ impl<S: Store> Gateway<S> {
     }
 
     /// The authorizer's policy for this token: from the cache while fresh, else a new call.
-    fn authorize(&self, token: &str, arn: &str) -> Result<(PolicyResponse, bool), ()> {
+    async fn authorize(&self, token: &str, arn: &str) -> Result<(PolicyResponse, bool), Refused> {
         let ttl = Duration::from_secs(self.spec.authorizer_ttl);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(|_, c| c.until > Instant::now());
-        if let Some(hit) = cache.get(token) {
-            return Ok((hit.policy.clone(), true));
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|_, c| c.until > Instant::now());
+            if let Some(hit) = cache.get(token) {
+                return Ok((hit.policy.clone(), true));
+            }
         }
-        drop(cache);
         self.authorizer_calls.fetch_add(1, Ordering::Relaxed);
         let event = json!({"type": "TOKEN", "authorizationToken": token, "methodArn": arn});
-        match self.authorizer.decide(event) {
+        let decided = match &self.session_check {
+            None => self
+                .authorizer
+                .decide(event)
+                .map_err(|_| Refused::Unauthorized),
+            Some(check) => {
+                let lookup = StoreLookup {
+                    store: &self.app.store,
+                    sessions: self.app.sessions,
+                    clock: self.app.clock.as_ref(),
+                };
+                Box::pin(self.authorizer.decide_checked(event, check, &lookup))
+                    .await
+                    .map_err(|refusal| match refusal {
+                        Refusal::Unauthorized => Refused::Unauthorized,
+                        Refusal::Unavailable => Refused::Failed,
+                    })
+            }
+        };
+        match decided {
             Ok(AuthorizerResponse::Policy(policy)) => {
                 if !ttl.is_zero() {
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,7 +225,8 @@ impl<S: Store> Gateway<S> {
                 Ok((policy, false))
             }
             // A TOKEN event is always answered with a policy; anything else is a refusal.
-            Ok(AuthorizerResponse::Simple(_)) | Err(_) => Err(()),
+            Ok(AuthorizerResponse::Simple(_)) => Err(Refused::Unauthorized),
+            Err(refused) => Err(refused),
         }
     }
 
@@ -243,8 +292,23 @@ impl<S: Store> Gateway<S> {
             let Some(token) = token else {
                 return (unauthorized(), AuthDecision::Unauthorized);
             };
-            let Ok((policy, cached)) = self.authorize(token, &arn) else {
-                return (unauthorized(), AuthDecision::Unauthorized);
+            let (policy, cached) = match self.authorize(token, &arn).await {
+                Ok(found) => found,
+                Err(Refused::Unauthorized) => {
+                    return (unauthorized(), AuthDecision::Unauthorized);
+                }
+                Err(Refused::Failed) => {
+                    return (
+                        self.gateway_error(
+                            "AUTHORIZER_CONFIGURATION_ERROR",
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "AuthorizerConfigurationException",
+                            "Service Unavailable",
+                            &req.headers,
+                        ),
+                        AuthDecision::Failed,
+                    );
+                }
             };
             match policy.policy_document.evaluate(&arn) {
                 Some(Effect::Allow) => {

@@ -25,6 +25,7 @@ use auth_api::store::{
 };
 use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
+use authorizer::session::{SessionCheck, SessionCheckSettings};
 use authorizer::{Authorizer, V2Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -275,6 +276,10 @@ pub struct LocalConfig {
     /// `REFRESH_TOKEN_TRANSPORT` (locally `both`: the example page uses the cookie, curl the
     /// body).
     pub browser: BrowserSettings,
+    /// `AUTHORIZER_CHECK_SESSION` (locally on unless set to false: a revoked session is
+    /// refused at once) and `AUTHORIZER_SESSION_CACHE_SECONDS` (else the template's
+    /// `SessionCacheSeconds`).
+    pub session_check: SessionCheckSettings,
 }
 
 impl LocalConfig {
@@ -322,6 +327,15 @@ impl LocalConfig {
         if config::optional(env, "REFRESH_TOKEN_TRANSPORT").is_none() {
             browser_env.set("REFRESH_TOKEN_TRANSPORT", "both".into());
         }
+        let mut session_env = Overlay::new(env);
+        if config::optional(env, "AUTHORIZER_CHECK_SESSION").is_none() {
+            session_env.set("AUTHORIZER_CHECK_SESSION", "true".into());
+        }
+        if config::optional(env, "AUTHORIZER_SESSION_CACHE_SECONDS").is_none()
+            && let Some(seconds) = param("SessionCacheSeconds")
+        {
+            session_env.set("AUTHORIZER_SESSION_CACHE_SECONDS", seconds);
+        }
         Ok(Self {
             key,
             ephemeral_key,
@@ -335,6 +349,7 @@ impl LocalConfig {
             clock: Arc::new(shared::SystemClock),
             issuer_from_env: issuer.is_some(),
             browser: auth_api::config::browser_from_env(&browser_env)?,
+            session_check: SessionCheckSettings::from_env(&session_env)?,
         })
     }
 
@@ -409,7 +424,17 @@ impl LocalConfig {
         let responses = spec
             .gateway_responses(&parameters)
             .map_err(|e| ConfigError::new("template", e.to_string()))?;
-        Ok(Gateway::new(spec, responses, app, authorizer))
+        let session_check = self
+            .session_check
+            .enabled
+            .then(|| SessionCheck::new(self.session_check.cache_seconds, Arc::clone(&self.clock)));
+        Ok(Gateway::new(
+            spec,
+            responses,
+            app,
+            authorizer,
+            session_check,
+        ))
     }
 }
 

@@ -15,8 +15,9 @@ Runs auth-api and the authorizer behind a local API Gateway (REST) front, and th
 example sign-in page (examples/web) on a second port, a different origin.
 Defaults: 127.0.0.1:3000, the page on the next port, template.yaml of this repository,
 in-memory users, an ephemeral Ed25519 key, refresh tokens in the body and in the cookie,
-CORS for the page's origin. Set USERS_TABLE (and AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB,
-CORS_ALLOWED_ORIGINS and REFRESH_TOKEN_TRANSPORT to change the browser settings.";
+CORS for the page's origin, session checks in the authorizer. Set USERS_TABLE (and
+AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB, CORS_ALLOWED_ORIGINS and REFRESH_TOKEN_TRANSPORT to
+change the browser settings, AUTHORIZER_CHECK_SESSION=false for the stateless authorizer.";
 
 struct Args {
     host: String,
@@ -204,6 +205,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     println!("  authorizer cache {ttl} s per token");
+    if config.session_check.enabled {
+        println!(
+            "  sessions   checked by the authorizer (answers kept {} s): a revoked session \
+             is refused at the gateway",
+            config.session_check.cache_seconds
+        );
+    } else {
+        println!("  sessions   not checked by the authorizer (tokens live until exp)");
+    }
     println!(
         "  browsers   refresh token in {}; CORS for {}",
         match config.browser.transport.as_str() {

@@ -412,18 +412,27 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                 "{api_id}: authorizer {name} has FunctionPayloadType {payload}; local-api emulates TOKEN authorizers"
             ));
         }
-        let function = get(definition, "FunctionArn")
-            .and_then(reference)
-            .ok_or_else(|| {
-                TemplateError(format!(
-                    "{api_id}: authorizer {name} has no FunctionArn !GetAtt"
-                ))
-            })?;
-        let binary = resources.get(function.as_str()).and_then(binary_of);
-        if binary.as_deref() != Some("authorizer") {
+        // One function, or `!If [Condition, A, B]` choosing between the stateless and the
+        // session-checking authorizer: local-api runs either from the same library.
+        let arn = get(definition, "FunctionArn");
+        let functions: Vec<String> = match arn.and_then(intrinsic) {
+            Some((name, Value::Sequence(branches))) if name == "If" && branches.len() == 3 => {
+                branches[1..].iter().filter_map(reference).collect()
+            }
+            _ => arn.and_then(reference).into_iter().collect(),
+        };
+        if functions.is_empty() {
             return err(format!(
-                "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
+                "{api_id}: authorizer {name} has no FunctionArn !GetAtt (or !If of two)"
             ));
+        }
+        for function in &functions {
+            let binary = resources.get(function.as_str()).and_then(binary_of);
+            if !matches!(binary.as_deref(), Some("authorizer" | "session-authorizer")) {
+                return err(format!(
+                    "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
+                ));
+            }
         }
         let identity = get(definition, "Identity");
         let header = identity

@@ -256,9 +256,12 @@ async fn one_cached_decision_serves_two_protected_routes_correctly() {
     assert_eq!(get(&http, &api, "/verify", Some(&user_token)).await.0, 200);
     assert_eq!(api.gateway.authorizer_calls(), 1);
 
-    // An admin's token (issued by the same key) is allowed on both, also from one call.
+    // An admin's token (issued by the same key, in the same session) is allowed on both,
+    // also from one call.
     let mut admin = subject(&["user", "admin"]);
     admin.user_id = user_id.parse().unwrap();
+    admin.email = "ada@example.com".into();
+    admin.session_id = Some(claims["sid"].as_str().unwrap().parse().unwrap());
     let admin_token = api.config.issuer().issue(&admin, now_unix()).unwrap().token;
     let admin_token = admin_token.expose_secret();
     assert_eq!(get(&http, &api, "/me", Some(admin_token)).await.0, 200);

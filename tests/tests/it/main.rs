@@ -35,6 +35,7 @@ mod local_api;
 mod mail;
 mod openapi;
 mod recovery;
+mod revocation;
 mod runtime_contract;
 mod sessions;
 mod store_contract;
