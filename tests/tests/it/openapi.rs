@@ -455,3 +455,104 @@ fn the_readme_s_rest_snippet_keeps_preflights_off_the_authorizer_and_cors_on_its
         );
     }
 }
+
+/// `CheckSessions=true` puts the session-checking authorizer behind the API (and the export),
+/// with read-only access to session and user items and only the attributes the check reads;
+/// its refusals when DynamoDB fails are the gateway's 503 with `Retry-After`.
+#[test]
+fn check_sessions_deploys_the_session_authorizer_with_read_only_access_to_its_items() {
+    let template = translate(serde_json::json!({"PublicJwks": jwks(), "CheckSessions": "true"}));
+    let resources = template["Resources"].as_object().unwrap();
+    let choice = serde_json::json!({"Fn::If": [
+        "ChecksSessions",
+        {"Fn::GetAtt": ["SessionAuthorizerFunction", "Arn"]},
+        {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]},
+    ]});
+    let permission = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Lambda::Permission"
+                && r["Properties"]["SourceArn"]
+                    .to_string()
+                    .contains("authorizers")
+        })
+        .expect("the gateway may invoke the authorizer");
+    assert_eq!(permission["Properties"]["FunctionName"], choice);
+    let scheme = &resources["AuthApi"]["Properties"]["Body"]["components"]["securitySchemes"]["TokenAuthorizer"]
+        ["x-amazon-apigateway-authorizer"];
+    assert_eq!(
+        scheme["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"],
+        choice
+    );
+    assert_eq!(
+        template["Outputs"]["AuthorizerFunctionArn"]["Value"],
+        choice
+    );
+
+    // Exactly one of the two functions exists, whichever way the parameter is set.
+    assert_eq!(
+        resources["AuthorizerFunction"]["Condition"],
+        "StatelessAuthorizer"
+    );
+    assert_eq!(
+        resources["SessionAuthorizerFunction"]["Condition"],
+        "ChecksSessions"
+    );
+    let conditions = &template["Conditions"];
+    assert_eq!(
+        conditions["ChecksSessions"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "CheckSessions"}, "true"]})
+    );
+    assert_eq!(
+        conditions["StatelessAuthorizer"],
+        serde_json::json!({"Fn::Not": [{"Condition": "ChecksSessions"}]})
+    );
+    let function = &resources["SessionAuthorizerFunction"]["Properties"];
+    let variables = &function["Environment"]["Variables"];
+    assert_eq!(variables["AUTHORIZER_CHECK_SESSION"], "true");
+    assert_eq!(
+        variables["USERS_TABLE"],
+        serde_json::json!({"Ref": "UsersTable"})
+    );
+
+    // Its role: BatchGetItem only, on the table only, session and user items only, and only
+    // the attributes auth-api's code reads for the check.
+    let role = &resources["SessionAuthorizerFunctionRole"]["Properties"];
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let statement = &statements[0];
+    assert_eq!(statement["Action"], "dynamodb:BatchGetItem");
+    assert_eq!(
+        statement["Resource"],
+        serde_json::json!({"Fn::GetAtt": ["UsersTable", "Arn"]})
+    );
+    let condition = &statement["Condition"];
+    assert_eq!(
+        condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        serde_json::json!(["SESSION#*", "EMAIL#*"])
+    );
+    let mut granted: Vec<&str> = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let mut read = auth_api::store::dynamo::SESSION_STATE_ATTRIBUTES.to_vec();
+    granted.sort_unstable();
+    read.sort_unstable();
+    assert_eq!(granted, read);
+    assert_eq!(
+        condition["StringEqualsIfExists"]["dynamodb:Select"],
+        "SPECIFIC_ATTRIBUTES"
+    );
+
+    let responses = &resources["AuthApi"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+        ["AUTHORIZER_CONFIGURATION_ERROR"];
+    assert_eq!(responses["statusCode"], "503");
+    assert_eq!(
+        responses["responseParameters"]["gatewayresponse.header.Retry-After"],
+        "'1'"
+    );
+}
