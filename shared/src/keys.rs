@@ -406,13 +406,26 @@ impl SigningKey {
     /// An RSA private key from PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`), of at
     /// least [`MIN_RSA_BITS`] bits. It signs RS256.
     pub fn rsa_from_pem(pem: &str, kid: Option<String>) -> Result<Self, KeyError> {
-        use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
         use rsa::pkcs8::DecodePrivateKey as _;
-        use rsa::traits::PublicKeyParts as _;
         let pem = pem.trim().replace("\\n", "\n");
         let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem)
             .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&pem))
             .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
+        Self::from_rsa(&key, kid)
+    }
+
+    /// A fresh random RSA key of [`MIN_RSA_BITS`] bits (RS256), for local development and
+    /// tests (local-api's HTTP API variant, whose JWT authorizer accepts RSA only).
+    pub fn rsa_generate(kid: Option<String>) -> Result<Self, KeyError> {
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, MIN_RSA_BITS)
+            .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
+        Self::from_rsa(&key, kid)
+    }
+
+    fn from_rsa(key: &rsa::RsaPrivateKey, kid: Option<String>) -> Result<Self, KeyError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        use rsa::traits::PublicKeyParts as _;
         key.validate()
             .map_err(|e| KeyError::InvalidRsaKey(e.to_string()))?;
         let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
