@@ -337,14 +337,25 @@ pub(crate) fn caller_session(req: &Request) -> Option<Uuid> {
     Uuid::parse_str(authorizer_field(req, "sid")?).ok()
 }
 
-/// A string the authorizer put in the request context.
+/// A string the authorizer put in the request context: a Lambda authorizer's context, or
+/// (HTTP API's built-in JWT authorizer) the token's claims.
 fn authorizer_field<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    let fields = match req.request_context_ref()? {
-        RequestContext::ApiGatewayV1(ctx) => &ctx.authorizer.fields,
-        RequestContext::ApiGatewayV2(ctx) => &ctx.authorizer.as_ref()?.fields,
-        _ => return None,
-    };
-    fields.get(name)?.as_str()
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.authorizer.fields.get(name)?.as_str(),
+        RequestContext::ApiGatewayV2(ctx) => {
+            let authorizer = ctx.authorizer.as_ref()?;
+            match authorizer.fields.get(name) {
+                Some(value) => value.as_str(),
+                None => authorizer
+                    .jwt
+                    .as_ref()?
+                    .claims
+                    .get(name)
+                    .map(String::as_str),
+            }
+        }
+        _ => None,
+    }
 }
 
 /// What a new session records of its client: the user agent and the address.
