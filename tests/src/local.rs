@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 
 /// The template SAM deploys.
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
+/// The zero-Lambda variant: an HTTP API with the built-in JWT authorizer.
+pub const HTTP_TEMPLATE: &str = include_str!("../../template-http-api.yaml");
 
 pub struct LocalApi {
     pub url: String,
@@ -37,7 +39,18 @@ impl LocalApi {
         tweak: impl FnOnce(&mut GatewaySpec),
         clock: Arc<dyn shared::Clock>,
     ) -> Self {
-        let mut spec = template::parse(TEMPLATE).expect("template.yaml parses");
+        Self::spawn_template(TEMPLATE, store, env, tweak, clock).await
+    }
+
+    /// Like [`LocalApi::spawn_with_clock`], from the template `text`.
+    pub async fn spawn_template(
+        text: &str,
+        store: LocalStore,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut GatewaySpec),
+        clock: Arc<dyn shared::Clock>,
+    ) -> Self {
+        let mut spec = template::parse(text).expect("the template parses");
         tweak(&mut spec);
         let env: HashMap<&str, &str> = env.iter().copied().collect();
         let mut with_cost = env.clone();

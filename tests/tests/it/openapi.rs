@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use auth_api::routes::Route;
-use integration_tests::local::TEMPLATE;
+use integration_tests::local::{HTTP_TEMPLATE, TEMPLATE};
 use serde_norway::Value;
 
 const OPENAPI: &str = include_str!("../../../openapi.yaml");
@@ -59,6 +59,17 @@ fn openapi_template_and_router_have_the_same_routes() {
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     assert_eq!(deployed, documented);
+
+    // The zero-Lambda variant deploys the same routes, protected alike.
+    let http = local_api::template::parse(HTTP_TEMPLATE).unwrap();
+    let both = |spec: &local_api::template::GatewaySpec| -> Vec<(String, String, bool)> {
+        spec.routes
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone(), r.protected))
+            .collect()
+    };
+    assert_eq!(both(&http), both(&spec));
+    assert_eq!(http.kind, local_api::template::ApiKind::Http);
 }
 
 #[test]
@@ -554,5 +565,59 @@ fn check_sessions_deploys_the_session_authorizer_with_read_only_access_to_its_it
     assert_eq!(
         responses["responseParameters"]["gatewayresponse.header.Retry-After"],
         "'1'"
+    );
+}
+
+/// The zero-Lambda variant as SAM translates it: an HTTP API whose built-in JWT authorizer
+/// takes the stack's issuer and audience, guards exactly the router's protected routes, and no
+/// authorizer function at all.
+#[test]
+fn the_http_api_variant_protects_its_routes_with_the_built_in_jwt_authorizer() {
+    let rsa_jwks = {
+        let pem = include_str!("../../fixtures/rsa-2048.pem");
+        let key = shared::SigningKey::from_pem(pem, None).unwrap();
+        let mut set = shared::KeySet::default();
+        set.insert(key.verification_key()).unwrap();
+        serde_json::to_string(&set.to_jwks()).unwrap()
+    };
+    let out = sam(&[
+        "translate",
+        "template-http-api.yaml",
+        &serde_json::json!({"PublicJwks": rsa_jwks}).to_string(),
+    ]);
+    let template: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let functions: Vec<&String> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(functions, ["AuthApiFunction"], "no authorizer Lambda");
+    let body = &resources["AuthApi"]["Properties"]["Body"];
+    let scheme = &body["components"]["securitySchemes"]["JwtAuthorizer"];
+    let authorizer = &scheme["x-amazon-apigateway-authorizer"];
+    assert_eq!(authorizer["type"], "jwt");
+    assert_eq!(
+        authorizer["identitySource"],
+        "$request.header.Authorization"
+    );
+    assert_eq!(
+        authorizer["jwtConfiguration"],
+        serde_json::json!({"issuer": {"Ref": "JwtIssuer"}, "audience": [{"Ref": "JwtAudience"}]})
+    );
+    let mut guarded = BTreeSet::new();
+    for (path, item) in body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation["security"] == serde_json::json!([{"JwtAuthorizer": []}]) {
+                guarded.insert((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert_eq!(guarded, router_routes(true));
+
+    // A JWKS without an RSA key cannot be deployed: the authorizer would refuse every token.
+    assert_eq!(
+        sam(&["check", "template-http-api.yaml", "PublicJwks", &jwks()]).trim(),
+        "does not match AllowedPattern"
     );
 }
