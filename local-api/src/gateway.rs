@@ -24,7 +24,8 @@ use lambda_http::Body;
 use serde_json::{Map, Value, json};
 use session_authorizer::StoreLookup;
 
-use crate::template::{GatewayResponses, GatewaySpec, HeaderSource};
+use crate::jwt::{JwtAuthorizer, JwtContext, JwtRefusal};
+use crate::template::{ApiKind, GatewayResponses, GatewaySpec, HeaderSource, RouteSpec};
 
 /// The account, region and API id local ARNs are made of.
 pub const ACCOUNT: &str = "123456789012";
@@ -74,6 +75,8 @@ pub struct Gateway<S> {
     authorizer: Authorizer,
     /// Session checks (`AUTHORIZER_CHECK_SESSION`), against the app's own store.
     session_check: Option<SessionCheck>,
+    /// An HTTP API's built-in JWT authorizer.
+    jwt: Option<JwtAuthorizer>,
     cache: Mutex<HashMap<String, Cached>>,
     authorizer_calls: AtomicU64,
 }
@@ -108,6 +111,7 @@ impl<S: Store> Gateway<S> {
         app: App<S>,
         authorizer: Authorizer,
         session_check: Option<SessionCheck>,
+        jwt: Option<JwtAuthorizer>,
     ) -> Self {
         Self {
             spec,
@@ -115,6 +119,7 @@ impl<S: Store> Gateway<S> {
             app,
             authorizer,
             session_check,
+            jwt,
             cache: Mutex::new(HashMap::new()),
             authorizer_calls: AtomicU64::new(0),
         }
@@ -257,6 +262,16 @@ impl<S: Store> Gateway<S> {
             return (response, AuthDecision::Public);
         }
         let Some((route, path_parameters)) = self.spec.route(&req.method, &req.path) else {
+            if self.spec.kind == ApiKind::Http {
+                // What an HTTP API answers for a route it does not have.
+                let mut response =
+                    Response::new(Full::new(Bytes::from_static(br#"{"message":"Not Found"}"#)));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return (response, AuthDecision::Public);
+            }
             // What a REST API answers for a resource or method it does not have.
             return (
                 self.gateway_error(
@@ -269,6 +284,9 @@ impl<S: Store> Gateway<S> {
                 AuthDecision::Public,
             );
         };
+        if self.spec.kind == ApiKind::Http {
+            return self.handle_http(&req, route, &path_parameters).await;
+        }
         let arn = self.method_arn(&req.method, &req.path);
         let mut authorizer_context = None;
         let mut decision = AuthDecision::Public;
@@ -349,25 +367,83 @@ impl<S: Store> Gateway<S> {
             }
         }
         let event = self.rest_event(&req, &route.path, &path_parameters, authorizer_context);
+        (self.invoke(event, &req.headers).await, decision)
+    }
+
+    /// An HTTP API request: the JWT authorizer (if the route is protected), then a payload
+    /// 2.0 event.
+    async fn handle_http(
+        &self,
+        req: &HttpRequest,
+        route: &RouteSpec,
+        path_parameters: &[(String, String)],
+    ) -> (Response<Full<Bytes>>, AuthDecision) {
+        let mut jwt = None;
+        let mut decision = AuthDecision::Public;
+        if route.protected {
+            let Some(authorizer) = &self.jwt else {
+                return (
+                    http_api_refusal(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal Server Error",
+                        None,
+                    ),
+                    AuthDecision::Failed,
+                );
+            };
+            let header = req.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match authorizer.authorize(header, &route.scopes).await {
+                Ok(context) => {
+                    decision = AuthDecision::Allow;
+                    jwt = Some(context);
+                }
+                Err(JwtRefusal::Unauthorized(why)) => {
+                    tracing::info!(reason = %why, "JWT authorizer refused the token");
+                    let challenge =
+                        format!("Bearer error=\"invalid_token\" error_description=\"{why}\"");
+                    return (
+                        http_api_refusal(
+                            StatusCode::UNAUTHORIZED,
+                            "Unauthorized",
+                            Some(&challenge),
+                        ),
+                        AuthDecision::Unauthorized,
+                    );
+                }
+                Err(JwtRefusal::InsufficientScope) => {
+                    let challenge = format!(
+                        "Bearer scope=\"{}\" error=\"insufficient_scope\"",
+                        route.scopes.join(" ")
+                    );
+                    return (
+                        http_api_refusal(StatusCode::FORBIDDEN, "Forbidden", Some(&challenge)),
+                        AuthDecision::Deny,
+                    );
+                }
+            }
+        }
+        let event = self.http_event(req, route, path_parameters, jwt);
+        (self.invoke(event, &req.headers).await, decision)
+    }
+
+    /// Hands `event` to auth-api as Lambda would.
+    async fn invoke(&self, event: Value, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
         // The same entry as in Lambda: events lambda_http cannot convert (a Host header that
         // is not a valid URL authority, a body marked base64 that is not) get a 400 problem.
         let response = match auth_api::lambda::request_from_json(&event.to_string()) {
             Ok(request) => self.app.handle(request).await,
             Err(e) => {
                 tracing::error!(error = %e, "could not build the Lambda event");
-                return (
-                    self.gateway_error(
-                        "INTEGRATION_FAILURE",
-                        StatusCode::BAD_GATEWAY,
-                        "InternalServerErrorException",
-                        "Internal server error",
-                        &req.headers,
-                    ),
-                    decision,
+                return self.gateway_error(
+                    "INTEGRATION_FAILURE",
+                    StatusCode::BAD_GATEWAY,
+                    "InternalServerErrorException",
+                    "Internal server error",
+                    request_headers,
                 );
             }
         };
-        (into_http(response), decision)
+        into_http(response)
     }
 
     /// The REST API (payload 1.0) proxy event API Gateway would send for `req`.
@@ -456,6 +532,141 @@ impl<S: Store> Gateway<S> {
 }
 
 /// `?a=1&a=2&b` as API Gateway's single- and multi-value maps (last value wins in the first).
+impl<S: Store> Gateway<S> {
+    /// The HTTP API (payload 2.0) event API Gateway would send for `req`.
+    fn http_event(
+        &self,
+        req: &HttpRequest,
+        route: &RouteSpec,
+        path_parameters: &[(String, String)],
+        jwt: Option<JwtContext>,
+    ) -> Value {
+        let mut headers: Map<String, Value> = Map::new();
+        let mut cookies = Vec::new();
+        for (name, value) in &req.headers {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if name == http::header::COOKIE {
+                cookies.extend(value.split(';').map(|c| json!(c.trim())));
+                continue;
+            }
+            // Payload 2.0: one lower-case key per header, repeated values comma-joined.
+            match headers.get_mut(name.as_str()) {
+                Some(Value::String(joined)) => {
+                    joined.push(',');
+                    joined.push_str(&value);
+                }
+                _ => {
+                    headers.insert(name.as_str().to_owned(), json!(value));
+                }
+            }
+        }
+        headers
+            .entry("x-forwarded-proto")
+            .or_insert_with(|| json!("http"));
+        headers
+            .entry("x-forwarded-for")
+            .or_insert_with(|| json!(req.source_ip.ip().to_string()));
+        let (query, multi_query) = query_maps(req.query.as_deref());
+        let query = match multi_query {
+            Value::Object(multi) => Value::Object(
+                multi
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let values: Vec<&str> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        (k, json!(values.join(",")))
+                    })
+                    .collect(),
+            ),
+            _ => query,
+        };
+        let (body, is_base64) = if req.body.is_empty() {
+            (Value::Null, false)
+        } else {
+            match std::str::from_utf8(&req.body) {
+                Ok(text) => (json!(text), false),
+                Err(_) => (json!(STANDARD.encode(&req.body)), true),
+            }
+        };
+        let route_key = format!("{} {}", route.method, route.path);
+        let raw_path = if self.spec.stage == "$default" {
+            req.path.clone()
+        } else {
+            format!("/{}{}", self.spec.stage, req.path)
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut context = json!({
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": req.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": API_ID,
+            "http": {
+                "method": req.method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": req.source_ip.ip().to_string(),
+                "userAgent": req.headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": self.spec.stage,
+            "timeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+        });
+        if let Some(jwt) = jwt {
+            context["authorizer"] = json!({"jwt": {"claims": jwt.claims, "scopes": jwt.scopes}});
+        }
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": raw_path,
+            "rawQueryString": req.query.clone().unwrap_or_default(),
+            "headers": headers,
+            "requestContext": context,
+            "isBase64Encoded": is_base64,
+        });
+        if !cookies.is_empty() {
+            event["cookies"] = json!(cookies);
+        }
+        if !query.is_null() {
+            event["queryStringParameters"] = query;
+        }
+        if !path_parameters.is_empty() {
+            event["pathParameters"] = Value::Object(
+                path_parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(percent_decode(v))))
+                    .collect(),
+            );
+        }
+        if !body.is_null() {
+            event["body"] = body;
+        }
+        event
+    }
+}
+
+/// An HTTP API's own refusal: `{"message": …}`, with a `WWW-Authenticate` challenge.
+fn http_api_refusal(
+    status: StatusCode,
+    message: &str,
+    challenge: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(
+        json!({"message": message}).to_string(),
+    )));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 fn query_maps(query: Option<&str>) -> (Value, Value) {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return (Value::Null, Value::Null);

@@ -39,12 +39,14 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 pub mod gateway;
+pub mod jwt;
 pub mod template;
 pub mod web;
 
 pub use gateway::Gateway;
 use gateway::HttpRequest;
-use template::GatewaySpec;
+use jwt::JwtAuthorizer;
+use template::{ApiKind, GatewaySpec, Setting};
 
 /// The in-memory store by default; DynamoDB when configured.
 pub enum LocalStore {
@@ -290,8 +292,12 @@ impl LocalConfig {
         {
             (config::signing_key_from_env(env)?, false)
         } else {
-            let key = SigningKey::ed25519_generate(None)
-                .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()))?;
+            // HTTP API's JWT authorizer verifies RS256 only.
+            let key = match spec.kind {
+                ApiKind::Rest => SigningKey::ed25519_generate(None),
+                ApiKind::Http => SigningKey::rsa_generate(None),
+            }
+            .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()))?;
             (key, true)
         };
         let issuer = config::optional(env, "JWT_ISSUER");
@@ -424,6 +430,19 @@ impl LocalConfig {
         let responses = spec
             .gateway_responses(&parameters)
             .map_err(|e| ConfigError::new("template", e.to_string()))?;
+        let jwt = spec.jwt.as_ref().map(|jwt| {
+            let resolve = |setting: &Setting| match setting {
+                Setting::Literal(value) => value.clone(),
+                // The parameters auth-api is given, as local-api sets them.
+                Setting::Parameter(name) if name == "JwtIssuer" => self.settings.issuer.clone(),
+                Setting::Parameter(name) if name == "JwtAudience" => self.settings.audience.clone(),
+                Setting::Parameter(name) => spec.parameters.get(name).cloned().unwrap_or_default(),
+            };
+            JwtAuthorizer::new(
+                resolve(&jwt.issuer),
+                jwt.audience.iter().map(resolve).collect(),
+            )
+        });
         let session_check = self
             .session_check
             .enabled
@@ -434,6 +453,7 @@ impl LocalConfig {
             app,
             authorizer,
             session_check,
+            jwt,
         ))
     }
 }

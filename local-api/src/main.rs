@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use auth_api::sdk;
 use auth_api::store::DynamoStore;
+use local_api::template::ApiKind;
 use local_api::web::{self, WebRoot};
 use local_api::{LocalConfig, LocalStore, serve, template};
 use shared::config::{Env, ProcessEnv};
@@ -12,7 +13,9 @@ const USAGE: &str = "usage: local-api [--host HOST] [--port PORT] [--template PA
                  [--web DIR] [--web-port PORT] [--no-web]
 
 Runs auth-api and the authorizer behind a local API Gateway (REST) front, and the
-example sign-in page (examples/web) on a second port, a different origin.
+example sign-in page (examples/web) on a second port, a different origin. With
+--template template-http-api.yaml: an HTTP API whose built-in JWT authorizer (no Lambda)
+checks RS256 tokens with keys fetched from local-api's own discovery document.
 Defaults: 127.0.0.1:3000, the page on the next port, template.yaml of this repository,
 in-memory users, an ephemeral Ed25519 key, refresh tokens in the body and in the cookie,
 CORS for the page's origin, session checks in the authorizer. Set USERS_TABLE (and
@@ -163,6 +166,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (store, store_name) = store(&ProcessEnv).await?;
     let routes = spec.routes.clone();
     let ttl = spec.authorizer_ttl;
+    let spec_kind = spec.kind;
     let listener = TcpListener::bind((args.host.as_str(), args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
@@ -204,15 +208,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             ""
         }
     );
-    println!("  authorizer cache {ttl} s per token");
-    if config.session_check.enabled {
-        println!(
-            "  sessions   checked by the authorizer (answers kept {} s): a revoked session \
-             is refused at the gateway",
-            config.session_check.cache_seconds
-        );
-    } else {
-        println!("  sessions   not checked by the authorizer (tokens live until exp)");
+    match (spec_kind, config.session_check.enabled) {
+        (ApiKind::Http, _) => println!(
+            "  authorizer API Gateway's built-in JWT authorizer (HTTP API): RS256 only, keys \
+             from {}/.well-known/openid-configuration, audience {}; no Lambda, so no session \
+             checks (tokens live until exp)",
+            config.settings.issuer, config.settings.audience
+        ),
+        (ApiKind::Rest, true) => {
+            println!("  authorizer cache {ttl} s per token");
+            println!(
+                "  sessions   checked by the authorizer (answers kept {} s): a revoked session \
+                 is refused at the gateway",
+                config.session_check.cache_seconds
+            );
+        }
+        (ApiKind::Rest, false) => {
+            println!("  authorizer cache {ttl} s per token");
+            println!("  sessions   not checked by the authorizer (tokens live until exp)");
+        }
     }
     println!(
         "  browsers   refresh token in {}; CORS for {}",

@@ -21,11 +21,39 @@ pub struct RouteSpec {
     pub path: String,
     /// Whether the authorizer runs before the route.
     pub protected: bool,
+    /// HTTP API: the route's `AuthorizationScopes`; the token's `scope` must hold one.
+    pub scopes: Vec<String>,
+}
+
+/// Which kind of API Gateway API the template deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// `AWS::Serverless::Api`: payload 1.0 events, the Lambda TOKEN authorizer.
+    Rest,
+    /// `AWS::Serverless::HttpApi`: payload 2.0 events, the built-in JWT authorizer.
+    Http,
+}
+
+/// A value in the template: literal, or a parameter's (resolved by local-api's settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    Literal(String),
+    Parameter(String),
+}
+
+/// An HTTP API's built-in JWT authorizer (`JwtConfiguration`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtAuthorizerSpec {
+    pub issuer: Setting,
+    pub audience: Vec<Setting>,
 }
 
 /// What local-api needs to know of the template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewaySpec {
+    pub kind: ApiKind,
+    /// The HTTP API's JWT authorizer, if it has one.
+    pub jwt: Option<JwtAuthorizerSpec>,
     pub stage: String,
     pub routes: Vec<RouteSpec>,
     /// Seconds an authorizer answer is cached per token (0: off).
@@ -349,6 +377,51 @@ fn entries(value: Option<&Value>) -> impl Iterator<Item = (String, Value)> + '_ 
         .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
 }
 
+/// The HTTP API's JWT authorizer `name`: its issuer and audiences, read from the header API
+/// Gateway documents (`$request.header.Authorization`).
+fn jwt_authorizer(
+    api_id: &str,
+    name: &str,
+    auth: Option<&Value>,
+) -> Result<JwtAuthorizerSpec, TemplateError> {
+    let Some(definition) = auth
+        .and_then(|a| get(a, "Authorizers"))
+        .and_then(|a| get(a, name))
+    else {
+        return err(format!(
+            "{api_id}: DefaultAuthorizer {name} is not defined in Authorizers"
+        ));
+    };
+    let Some(config) = get(definition, "JwtConfiguration") else {
+        return err(format!(
+            "{api_id}: authorizer {name} has no JwtConfiguration; local-api emulates HTTP APIs' JWT authorizers"
+        ));
+    };
+    let source = get(definition, "IdentitySource").and_then(Value::as_str);
+    if !source.is_some_and(|s| s.eq_ignore_ascii_case("$request.header.Authorization")) {
+        return err(format!(
+            "{api_id}: authorizer {name} must read $request.header.Authorization"
+        ));
+    }
+    let setting = |value: &Value| match reference(value) {
+        Some(parameter) => Some(Setting::Parameter(parameter)),
+        None => value.as_str().map(|s| Setting::Literal(s.to_owned())),
+    };
+    let issuer = get(config, "issuer")
+        .and_then(setting)
+        .ok_or_else(|| TemplateError(format!("{api_id}: authorizer {name} has no issuer")))?;
+    let audience: Vec<Setting> = get(config, "audience")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(setting)
+        .collect();
+    if audience.is_empty() {
+        return err(format!("{api_id}: authorizer {name} has no audience"));
+    }
+    Ok(JwtAuthorizerSpec { issuer, audience })
+}
+
 /// Parses the template text.
 pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
     let doc: Value =
@@ -374,20 +447,25 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
             .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r)))
     };
 
-    let apis: Vec<_> = typed("AWS::Serverless::Api").collect();
-    let [(api_id, api)] = apis.as_slice() else {
+    let apis: Vec<_> = typed("AWS::Serverless::Api")
+        .map(|(id, r)| (id, r, ApiKind::Rest))
+        .chain(typed("AWS::Serverless::HttpApi").map(|(id, r)| (id, r, ApiKind::Http)))
+        .collect();
+    let [(api_id, api, kind)] = apis.as_slice() else {
         return err(format!(
-            "expected exactly one AWS::Serverless::Api resource, found {}",
+            "expected exactly one AWS::Serverless::Api or AWS::Serverless::HttpApi resource, found {}",
             apis.len()
         ));
     };
+    let kind = *kind;
     let api_props = get(api, "Properties");
-    let stage = api_props
-        .and_then(|p| get(p, "StageName"))
-        .and_then(|v| scalar(v, &parameters))
-        .ok_or_else(|| {
+    let stage = match (api_props.and_then(|p| get(p, "StageName")), kind) {
+        // An HTTP API without StageName gets the $default stage (no path prefix).
+        (None, ApiKind::Http) => "$default".to_owned(),
+        (stage, _) => stage.and_then(|v| scalar(v, &parameters)).ok_or_else(|| {
             TemplateError(format!("{api_id}: StageName is missing or not resolvable"))
-        })?;
+        })?,
+    };
     let gateway_responses = entries(api_props.and_then(|p| get(p, "GatewayResponses"))).collect();
     let conditions = entries(get(&doc, "Conditions")).collect();
     let auth = api_props.and_then(|p| get(p, "Auth"));
@@ -395,7 +473,10 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         .and_then(|a| get(a, "DefaultAuthorizer"))
         .and_then(Value::as_str);
     let mut authorizer_ttl = 0;
-    if let Some(name) = default_authorizer {
+    let mut jwt = None;
+    if let (Some(name), ApiKind::Http) = (default_authorizer, kind) {
+        jwt = Some(jwt_authorizer(api_id, name, auth)?);
+    } else if let Some(name) = default_authorizer {
         let Some(definition) = auth
             .and_then(|a| get(a, "Authorizers"))
             .and_then(|a| get(a, name))
@@ -464,9 +545,13 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         };
         for (event_id, event) in events {
             let event_id = event_id.as_str().unwrap_or("?");
-            if get(event, "Type").and_then(Value::as_str) != Some("Api") {
+            let (event_type, api_property) = match kind {
+                ApiKind::Rest => ("Api", "RestApiId"),
+                ApiKind::Http => ("HttpApi", "ApiId"),
+            };
+            if get(event, "Type").and_then(Value::as_str) != Some(event_type) {
                 return err(format!(
-                    "{function_id}.{event_id}: only Api events are supported by local-api"
+                    "{function_id}.{event_id}: only {event_type} events on {api_id} are supported by local-api"
                 ));
             }
             if binary_of(function).as_deref() != Some("auth-api") {
@@ -475,10 +560,10 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                 ));
             }
             let props = get(event, "Properties");
-            let api_ref = props.and_then(|p| get(p, "RestApiId")).and_then(reference);
+            let api_ref = props.and_then(|p| get(p, api_property)).and_then(reference);
             if api_ref.as_deref() != Some(api_id.as_str()) {
                 return err(format!(
-                    "{function_id}.{event_id}: RestApiId must be !Ref {api_id}"
+                    "{function_id}.{event_id}: {api_property} must be !Ref {api_id}"
                 ));
             }
             let path = props
@@ -505,10 +590,22 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                     "{function_id}.{event_id}: method ANY is not supported by local-api"
                 ));
             }
-            let authorizer = props
-                .and_then(|p| get(p, "Auth"))
+            let event_auth = props.and_then(|p| get(p, "Auth"));
+            let authorizer = event_auth
                 .and_then(|a| get(a, "Authorizer"))
                 .and_then(Value::as_str);
+            let scopes: Vec<String> = event_auth
+                .and_then(|a| get(a, "AuthorizationScopes"))
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| scalar(v, &parameters))
+                .collect();
+            if !scopes.is_empty() && kind == ApiKind::Rest {
+                return err(format!(
+                    "{function_id}.{event_id}: AuthorizationScopes need a Cognito or JWT authorizer, which local-api models on HTTP APIs only"
+                ));
+            }
             let protected = match (authorizer, default_authorizer) {
                 (Some("NONE"), _) => false,
                 (Some(named), Some(default)) if named == default => true,
@@ -523,6 +620,7 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                 method,
                 path: path.to_owned(),
                 protected,
+                scopes,
             });
         }
     }
@@ -531,6 +629,8 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
     }
     routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
     Ok(GatewaySpec {
+        kind,
+        jwt,
         stage,
         routes,
         authorizer_ttl,

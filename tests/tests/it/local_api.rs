@@ -63,6 +63,7 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
             method: r.method().into(),
             path: r.path().into(),
             protected: r.protected(),
+            scopes: Vec::new(),
         })
         .collect();
     from_router.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));

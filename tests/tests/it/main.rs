@@ -31,6 +31,7 @@ mod browser;
 mod discovery;
 mod dynamo_api;
 mod handler;
+mod http_api;
 mod local_api;
 mod mail;
 mod openapi;
