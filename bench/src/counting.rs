@@ -151,6 +151,36 @@ pub async fn count_operations() -> Calls {
     assert_eq!(answer.status(), 200);
     record("verify", proxy.take());
 
+    // The session-checking decision: one read for a session not yet known, none while its
+    // answer is kept.
+    {
+        let authorizer =
+            authorizer::Authorizer::new(app.verifier.clone(), None, authorizer::V2Response::Simple);
+        let check =
+            authorizer::session::SessionCheck::new(10, std::sync::Arc::new(shared::SystemClock));
+        let clock = shared::SystemClock;
+        let lookup = session_authorizer::StoreLookup {
+            store: &app.store,
+            sessions: app.sessions,
+            clock: &clock,
+        };
+        let event = json!({
+            "type": "TOKEN",
+            "authorizationToken": format!("Bearer {access}"),
+            "methodArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/items",
+        });
+        for figure in [
+            "session-checking authorizer decision, session read",
+            "session-checking authorizer decision, session cached",
+        ] {
+            let answer = authorizer
+                .decide_checked(event.clone(), &check, &lookup)
+                .await;
+            assert!(answer.is_ok(), "the session is live");
+            record(figure, proxy.take());
+        }
+    }
+
     let refresh = json!({"refresh_token": tokens["refresh_token"]});
     let answer = send(Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
     assert_eq!(answer.status(), 200);

@@ -64,6 +64,8 @@ async fn main() {
     let calls = counting::count_operations().await;
     eprintln!("/password/forgot, known and unknown addresses");
     let forgot = recovery::forgot_times().await;
+    eprintln!("session-checking decisions reading DynamoDB Local");
+    let session_read_us = session_read_decision_us(200).await;
 
     let size = |function: &str| {
         std::fs::metadata(lambda_dir.join(function).join("bootstrap"))
@@ -76,8 +78,10 @@ async fn main() {
         cold: &cold,
         calls: &calls,
         authorizer_bytes: size("authorizer"),
+        session_authorizer_bytes: size("session-authorizer"),
         auth_api_bytes: size("auth-api"),
         forgot,
+        session_read_us,
     });
     let markdown = table::markdown(&rows);
     println!("{markdown}");
@@ -355,6 +359,123 @@ mod coldstart {
         .await;
         out.ms.insert("auth-api login", ms);
         out.rss.insert("auth-api login", rss);
+
+        // The session-checking authorizer: the same TOKEN event shape, for a token of a live
+        // session in the table, so its first answer includes the DynamoDB read.
+        let session = app
+            .handle(
+                Event::post_json(
+                    Kind::RestV1,
+                    "/login",
+                    &json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+                )
+                .request(),
+            )
+            .await;
+        assert_eq!(session.status(), 200);
+        let session: Value = match session.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).expect("login JSON"),
+            other => panic!("login answered {other:?}"),
+        };
+        let claims = app
+            .verifier
+            .verify(session["access_token"].as_str().expect("an access token"))
+            .expect("the app's own token");
+        let subject = shared::Subject {
+            user_id: claims.sub.parse().expect("a UUID sub"),
+            email: claims.email.clone(),
+            roles: claims.roles.clone(),
+            email_verified: false,
+            session_id: claims
+                .sid
+                .as_deref()
+                .map(|s| s.parse().expect("a UUID sid")),
+        };
+        let key = SigningKey::ed25519_from_pem(TEST_PEM, None).expect("the test key");
+        let token = TokenIssuer::new(key, s.clone(), 3600)
+            .issue(&subject, now_unix())
+            .expect("a token")
+            .token;
+        let event = auth_event(
+            AuthKind::Token,
+            "GET",
+            "/items",
+            Some(&format!("Bearer {}", token.expose_secret())),
+        );
+        let mut session_env = token_env.clone();
+        session_env.extend([
+            ("AUTHORIZER_CHECK_SESSION", "true".to_owned()),
+            ("USERS_TABLE", store.table().to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+            ("AWS_ACCESS_KEY_ID", super::env("AWS_ACCESS_KEY_ID")),
+            ("AWS_SECRET_ACCESS_KEY", super::env("AWS_SECRET_ACCESS_KEY")),
+        ]);
+        let (ms, rss) = series(
+            runs,
+            || Command::new(bootstrap("session-authorizer")),
+            "session-authorizer",
+            &session_env,
+            &event,
+        )
+        .await;
+        out.ms.insert("session-authorizer", ms);
+        out.rss.insert("session-authorizer", rss);
         out
     }
+}
+
+/// Median microseconds of a warm session-checking decision that reads the session from
+/// DynamoDB Local (no session cache): one consistent BatchGetItem on the loopback, plus the
+/// token's check.
+async fn session_read_decision_us(runs: usize) -> f64 {
+    use std::sync::Arc;
+
+    use authorizer::session::SessionCheck;
+    use integration_tests::app::STRONG_PASSWORD;
+    use integration_tests::dynamo::{endpoint, fresh_store};
+    use integration_tests::events::{Event, Kind};
+
+    let store = fresh_store(&endpoint()).await;
+    let app = integration_tests::app::test_app(store.clone());
+    let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+    for path in ["/register", "/login"] {
+        app.handle(Event::post_json(Kind::RestV1, path, &credentials).request())
+            .await;
+    }
+    let login = app
+        .handle(Event::post_json(Kind::RestV1, "/login", &credentials).request())
+        .await;
+    let session: Value = match login.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("login JSON"),
+        other => panic!("login answered {other:?}"),
+    };
+    let token = session["access_token"].as_str().expect("an access token");
+    let authorizer = authorizer::Authorizer::new(
+        app.verifier.clone().with_cache(0),
+        None,
+        authorizer::V2Response::Simple,
+    );
+    let check = SessionCheck::new(0, Arc::new(shared::SystemClock));
+    let clock = shared::SystemClock;
+    let lookup = session_authorizer::StoreLookup {
+        store: &store,
+        sessions: auth_api::sessions::SessionSettings::default(),
+        clock: &clock,
+    };
+    let event = json!({
+        "type": "TOKEN",
+        "authorizationToken": format!("Bearer {token}"),
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/GET/items",
+    });
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs + 10 {
+        let started = Instant::now();
+        let answer = authorizer
+            .decide_checked(event.clone(), &check, &lookup)
+            .await;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+        assert!(answer.is_ok(), "the session is live");
+    }
+    // The first ten warm the connection pool.
+    median(&mut times[10..])
 }

@@ -32,9 +32,12 @@ pub struct Inputs<'a> {
     pub cold: &'a ColdStarts,
     pub calls: &'a Calls,
     pub authorizer_bytes: u64,
+    pub session_authorizer_bytes: u64,
     pub auth_api_bytes: u64,
     /// Median ms of `/password/forgot` for (unknown, known) addresses.
     pub forgot: (f64, f64),
+    /// Median µs of a session-checking decision reading DynamoDB Local.
+    pub session_read_us: f64,
 }
 
 /// A duration in nanoseconds, in the unit that reads best.
@@ -229,6 +232,60 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         "≤ 3 MB",
         verdict(input.authorizer_bytes <= 3_000_000),
     ));
+    // The session-checking authorizer beside the stateless one.
+    let stateless = cold("authorizer");
+    rows.push(row(
+        "cold start to first session-checking authorizer answer (DynamoDB Local read included)",
+        format!("{:.1} ms", cold("session-authorizer")),
+        format!("{stateless:.1} ms (stateless authorizer)"),
+        format!(
+            "{:.1}× the stateless",
+            cold("session-authorizer") / stateless
+        ),
+        "≤ 30 ms",
+        verdict(cold("session-authorizer") <= 30.0),
+    ));
+    rows.push(row(
+        "peak RSS, session-checking authorizer (first answer)",
+        mb(rss("session-authorizer")),
+        format!("{} (stateless authorizer)", mb(rss("authorizer"))),
+        String::new(),
+        "≤ 12 MB",
+        verdict(rss("session-authorizer") <= 12_000_000),
+    ));
+    rows.push(row(
+        "release binary, session-checking authorizer",
+        mb(input.session_authorizer_bytes),
+        format!("{} (stateless authorizer)", mb(input.authorizer_bytes)),
+        String::new(),
+        "≤ 7 MB",
+        verdict(input.session_authorizer_bytes <= 7_000_000),
+    ));
+    let stateless_new = bench("authorizer decision EdDSA new token");
+    let stateless_seen = bench("authorizer decision EdDSA seen token");
+    for (token, stateless) in [("new", stateless_new), ("seen", stateless_seen)] {
+        for session in ["session cached", "session read (memory)"] {
+            let ours = bench(&format!(
+                "session authorizer decision EdDSA {token} token, {session}"
+            ));
+            rows.push(row(
+                &format!("session-checking decision, EdDSA, {token} token, {session}"),
+                time(ours),
+                format!("{} (stateless)", time(stateless)),
+                format!("{:.2}× the stateless", ours / stateless),
+                "≤ 1.3× the stateless + 1 µs",
+                verdict(ours <= 1.3 * stateless + 1_000.0),
+            ));
+        }
+    }
+    rows.push(row(
+        "session-checking decision, EdDSA, new token, session read from DynamoDB Local",
+        time(input.session_read_us * 1_000.0),
+        format!("{} (stateless)", time(stateless_new)),
+        String::new(),
+        "",
+        Verdict::None,
+    ));
     rows.push(row(
         "release binary, auth-api",
         mb(input.auth_api_bytes),
@@ -315,7 +372,8 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
     for (figure, calls, names) in input.calls {
         let budget = match *figure {
             "register" | "login" => Some(1),
-            "verify" => Some(0),
+            "verify" | "session-checking authorizer decision, session cached" => Some(0),
+            "session-checking authorizer decision, session read" => Some(1),
             f if f.starts_with("authorizer") => Some(0),
             _ => None,
         };
