@@ -159,30 +159,53 @@ fn sam_deploys_exactly_one_stage_with_throttling_logs_and_tracing() {
     );
 }
 
-/// The words of the README's `sam deploy` command after `--parameter-overrides`, as bash
-/// expands them with `JWKS` set.
-fn readme_override_words(jwks: &str) -> Vec<String> {
-    let command = README
-        .lines()
-        .find(|l| l.starts_with("sam deploy"))
-        .expect("the README has a sam deploy command");
-    let words = command
-        .split_once("--parameter-overrides ")
-        .expect("it passes --parameter-overrides")
-        .1;
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(format!("printf '%s\\0' {words}"))
-        .env("JWKS", jwks)
-        .output()
-        .expect("bash runs");
-    assert!(output.status.success());
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .split('\0')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// Every `sam deploy` command of the README that passes `--parameter-overrides`: its template
+/// and the words after that flag, as bash expands them with `JWKS` set (and `API_URL`, the
+/// stack output the HTTP API variant's second deploy reads).
+fn readme_deploy_commands(jwks_for: impl Fn(&str) -> String) -> Vec<(String, Vec<String>)> {
+    let mut commands = Vec::new();
+    for line in README.lines().filter(|l| l.starts_with("sam deploy")) {
+        let Some((head, words)) = line.split_once("--parameter-overrides ") else {
+            continue;
+        };
+        let template = head
+            .split_once("--template-file ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("template.yaml")
+            .to_owned();
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {words}"))
+            .env("JWKS", jwks_for(&template))
+            .env(
+                "API_URL",
+                "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+            )
+            .output()
+            .expect("bash runs");
+        assert!(output.status.success());
+        let words = String::from_utf8(output.stdout)
+            .unwrap()
+            .split('\0')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        commands.push((template, words));
+    }
+    commands
+}
+
+/// The JWKS the README's commands make for `template`: Ed25519 for template.yaml, RSA for the
+/// HTTP API variant.
+fn readme_jwks(template: &str) -> String {
+    if template == "template.yaml" {
+        return jwks();
+    }
+    let key =
+        shared::SigningKey::from_pem(include_str!("../../fixtures/rsa-2048.pem"), None).unwrap();
+    let mut set = shared::KeySet::default();
+    set.insert(key.verification_key()).unwrap();
+    serde_json::to_string(&set.to_jwks()).unwrap()
 }
 
 fn parse_overrides(words: &[String]) -> serde_json::Value {
@@ -192,19 +215,37 @@ fn parse_overrides(words: &[String]) -> serde_json::Value {
 }
 
 #[test]
-fn the_readme_deploy_command_reaches_cloudformation_with_the_whole_jwks() {
-    let jwks = jwks();
-    let parsed = parse_overrides(&readme_override_words(&jwks));
-    assert_eq!(parsed["PublicJwks"], jwks.as_str(), "{parsed}");
-    assert_eq!(parsed["JwtIssuer"], "https://auth.example.com");
-    for (name, value) in parsed.as_object().unwrap() {
-        let value = value.as_str().unwrap();
+fn the_readme_deploy_commands_reach_cloudformation_with_the_whole_jwks() {
+    let commands = readme_deploy_commands(readme_jwks);
+    let templates: Vec<&str> = commands.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        templates,
+        [
+            "template-http-api.yaml",
+            "template-http-api.yaml",
+            "template.yaml"
+        ]
+    );
+    for (template, words) in &commands {
+        let parsed = parse_overrides(words);
         assert_eq!(
-            sam(&["check", "template.yaml", name, value]),
-            "ok",
-            "{name}={value}"
+            parsed["PublicJwks"],
+            readme_jwks(template).as_str(),
+            "{parsed}"
         );
+        if template == "template.yaml" {
+            assert_eq!(parsed["JwtIssuer"], "https://auth.example.com");
+        }
+        for (name, value) in parsed.as_object().unwrap() {
+            let value = value.as_str().unwrap();
+            assert_eq!(
+                sam(&["check", template, name, value]),
+                "ok",
+                "{template}: {name}={value}"
+            );
+        }
     }
+    let jwks = jwks();
     // The form the README had: SAM CLI cuts the value at its first quote, and the template
     // now refuses what is left at deploy time instead of both functions failing at start.
     let naive = parse_overrides(&[format!("PublicJwks={jwks}")]);
