@@ -168,6 +168,9 @@ pub struct SessionFamily {
     pub last_refreshed_at_ms: Option<i64>,
     /// The client that signed in, as first seen.
     pub client: ClientInfo,
+    /// Whether the sign-in passed a second factor: its access tokens carry `amr`
+    /// `["pwd","otp"]`, refreshed or not.
+    pub mfa: bool,
 }
 
 /// What a session remembers of the client that started it, for the user's session list.
@@ -235,6 +238,7 @@ impl SessionFamily {
             expires_at,
             last_refreshed_at_ms: None,
             client,
+            mfa: false,
         };
         let record = RefreshRecord {
             hash: token.hash(),

@@ -27,6 +27,7 @@ fn setup(key: SigningKey, cache: usize) -> (Authorizer, String) {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: None,
+        mfa: false,
     };
     let token = issuer.issue(&subject, now_unix()).unwrap().token;
     let event = serde_json::json!({

@@ -109,6 +109,10 @@ pub struct Context {
     /// The token's session (`sid`); absent for tokens issued without one, never null.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The sign-in's methods (`amr`), comma-joined: `pwd`, or `pwd,otp` after a second factor;
+    /// absent for tokens issued without the claim.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub amr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -420,6 +424,7 @@ impl Authorizer {
             exp: claims.exp,
             email_verified: claims.email_verified,
             sid: claims.sid.clone(),
+            amr: claims.amr.join(","),
         };
         let response = match (incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {
@@ -453,7 +458,7 @@ impl Authorizer {
         };
         let (admitted, refused): (Vec<_>, Vec<_>) = rules
             .iter()
-            .partition(|rule| rule.admits(&claims.roles, claims.email_verified));
+            .partition(|rule| rule.admits(&claims.roles, claims.email_verified, claims.used_mfa()));
         let mut denied: Vec<String> = refused.iter().map(|r| arn.on_stage(&r.resource)).collect();
         if !denied.is_empty() {
             denied.extend(NOT_CONCRETE_ROUTES.iter().map(|r| arn.on_stage(r)));

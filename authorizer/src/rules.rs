@@ -25,14 +25,19 @@ pub struct Rule {
 
 /// The role a rule can name to admit any token whose email is verified.
 pub const EMAIL_VERIFIED: &str = "@email_verified";
+/// The role a rule can name to admit any token whose sign-in passed a second factor (`amr`
+/// holds `otp`).
+pub const MFA: &str = "@mfa";
 
 impl Rule {
-    /// Whether a token with `roles` (and a verified email or not) passes this rule.
-    pub fn admits(&self, roles: &[String], email_verified: bool) -> bool {
+    /// Whether a token with `roles`, a verified email or not and a second factor or not
+    /// passes this rule.
+    pub fn admits(&self, roles: &[String], email_verified: bool, mfa: bool) -> bool {
         roles
             .iter()
             .any(|r| !r.starts_with('@') && self.roles.contains(r))
             || (email_verified && self.roles.iter().any(|r| r == EMAIL_VERIFIED))
+            || (mfa && self.roles.iter().any(|r| r == MFA))
     }
 }
 
@@ -79,13 +84,14 @@ impl Rules {
                     "rule {key:?}: list at least one non-empty role"
                 )));
             }
-            // `@` names a condition, not a role; only one exists.
+            // `@` names a condition, not a role.
             if let Some(unknown) = roles
                 .iter()
-                .find(|r| r.starts_with('@') && r.as_str() != EMAIL_VERIFIED)
+                .find(|r| r.starts_with('@') && ![EMAIL_VERIFIED, MFA].contains(&r.as_str()))
             {
                 return Err(bad(format!(
-                    "rule {key:?}: {unknown:?} is not a condition (only {EMAIL_VERIFIED} is)"
+                    "rule {key:?}: {unknown:?} is not a condition (only {EMAIL_VERIFIED} and \
+                     {MFA} are)"
                 )));
             }
             let any_path = path.len() > 1 && path[1..].bytes().all(|b| b == b'*');
@@ -120,10 +126,10 @@ mod tests {
         let rules = Rules::parse(r#"{"* /billing/*": ["@email_verified"]}"#).unwrap();
         let rule = rules.iter().next().unwrap();
         let roles = vec!["user".to_owned()];
-        assert!(rule.admits(&roles, true));
-        assert!(!rule.admits(&roles, false));
+        assert!(rule.admits(&roles, true, false));
+        assert!(!rule.admits(&roles, false, false));
         // A role literally named like the condition is not needed, nor enough.
-        assert!(!rule.admits(&["@email_verified".to_owned()], false));
+        assert!(!rule.admits(&["@email_verified".to_owned()], false, false));
     }
 
     #[test]
@@ -145,5 +151,15 @@ mod tests {
             assert_eq!(err.variable, "AUTHORIZER_RULES");
             assert!(err.problem.contains(words), "{json}: {}", err.problem);
         }
+    }
+
+    #[test]
+    fn mfa_admits_only_tokens_whose_sign_in_passed_a_second_factor() {
+        let rules = Rules::parse(r#"{"* /admin/*": ["@mfa"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        let roles = vec!["user".to_owned(), "admin".to_owned()];
+        assert!(rule.admits(&roles, false, true));
+        assert!(!rule.admits(&roles, true, false));
+        assert!(!rule.admits(&["@mfa".to_owned()], false, false));
     }
 }

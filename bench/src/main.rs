@@ -390,6 +390,7 @@ mod coldstart {
                 .sid
                 .as_deref()
                 .map(|s| s.parse().expect("a UUID sid")),
+            mfa: false,
         };
         let key = SigningKey::ed25519_from_pem(TEST_PEM, None).expect("the test key");
         let token = TokenIssuer::new(key, s.clone(), 3600)

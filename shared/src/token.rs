@@ -66,7 +66,23 @@ pub struct AccessClaims {
     /// can require one per route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8176 authentication methods: `["pwd"]`, or `["pwd","otp"]` after a TOTP or recovery
+    /// code. Tokens issued before this claim existed lack it (empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
+
+impl AccessClaims {
+    /// Whether the sign-in that led to this token included a second factor.
+    pub fn used_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == AMR_OTP)
+    }
+}
+
+/// RFC 8176 `amr` value of a password.
+pub const AMR_PASSWORD: &str = "pwd";
+/// RFC 8176 `amr` value of a one-time password (a TOTP or recovery code).
+pub const AMR_OTP: &str = "otp";
 
 /// Who a token is issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +94,9 @@ pub struct Subject {
     pub email_verified: bool,
     /// The session the token belongs to (its `sid` claim).
     pub session_id: Option<Uuid>,
+    /// Whether the sign-in passed a second factor (`amr` `["pwd","otp"]` rather than
+    /// `["pwd"]`).
+    pub mfa: bool,
 }
 
 /// A freshly signed access token.
@@ -213,6 +232,11 @@ impl TokenIssuer {
             sid: subject.session_id.map(|id| id.to_string()),
             client_id: Some(self.client_id.clone()),
             scope: Some(subject.roles.join(" ")),
+            amr: if subject.mfa {
+                vec![AMR_PASSWORD.to_owned(), AMR_OTP.to_owned()]
+            } else {
+                vec![AMR_PASSWORD.to_owned()]
+            },
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -505,6 +529,7 @@ mod tests {
             roles: vec!["user".into()],
             email_verified: false,
             session_id: None,
+            mfa: false,
         };
         let issued = issuer.issue(&subject, now_unix()).unwrap();
         (issued.token.expose_secret().to_owned(), issued.claims)

@@ -219,7 +219,7 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
     token_reply(
         app,
         &user,
-        family.family_id,
+        &family,
         &token,
         record.expires_at,
         now_ms / 1000,

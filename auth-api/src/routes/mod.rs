@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::App;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::sessions::RefreshToken;
+use crate::sessions::{RefreshToken, SessionFamily};
 use crate::users::UserRecord;
 
 pub mod account;
@@ -281,7 +281,7 @@ struct TokenResponse<'a> {
 pub(crate) fn token_reply<S>(
     app: &App<S>,
     user: &UserRecord,
-    session_id: Uuid,
+    family: &SessionFamily,
     refresh: &RefreshToken,
     refresh_expires_at: i64,
     now: i64,
@@ -291,7 +291,8 @@ pub(crate) fn token_reply<S>(
         email: user.email.to_string(),
         roles: user.roles.clone(),
         email_verified: user.email_verified,
-        session_id: Some(session_id),
+        session_id: Some(family.family_id),
+        mfa: family.mfa,
     };
     let issued = app.issuer.issue(&subject, now)?;
     let refresh_text = refresh.encode();

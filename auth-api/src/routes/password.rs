@@ -77,7 +77,7 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     token_reply(
         app,
         &user,
-        family.family_id,
+        &family,
         &token,
         record.expires_at,
         now_ms / 1000,

@@ -131,7 +131,7 @@ async fn rotate<S: Store>(
                         return token_reply(
                             app,
                             &user,
-                            family.family_id,
+                            &family,
                             &successor,
                             record.expires_at,
                             now,
@@ -153,7 +153,7 @@ async fn rotate<S: Store>(
                 let expires_at = app
                     .sessions
                     .token_expiry(spent.at_ms / 1000, family.created_at_ms);
-                return token_reply(app, &user, family.family_id, &successor, expires_at, now);
+                return token_reply(app, &user, &family, &successor, expires_at, now);
             }
             Some(_) => {
                 // A spent token after the grace window: one of its holders is not the owner.

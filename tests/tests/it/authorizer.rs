@@ -49,7 +49,7 @@ async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
             r#"{{"principalId":"{sub}","policyDocument":{{"Version":"2012-10-17","Statement":["#,
             r#"{{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["#,
             r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"]}}]}},"#,
-            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp},"email_verified":false}}}}"#
+            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp},"email_verified":false,"amr":"pwd"}}}}"#
         ),
         sub = claims["sub"].as_str().unwrap(),
         exp = claims["exp"],
@@ -63,6 +63,7 @@ fn a_token_s_session_reaches_the_context_as_a_plain_string_in_every_shape() {
     let sid = uuid::Uuid::new_v4();
     let token = keys.token_for(&shared::Subject {
         session_id: Some(sid),
+        mfa: false,
         ..subject(&["user"])
     });
     let authorizer = keys.authorizer(None, V2Response::Simple);
@@ -122,7 +123,7 @@ fn http_api_simple_responses_are_exact() {
     assert_eq!(
         serde_json::to_string(&allow).unwrap(),
         format!(
-            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{},"email_verified":false}}}}"#,
+            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{},"email_verified":false,"amr":"pwd"}}}}"#,
             claims["sub"].as_str().unwrap(),
             claims["exp"]
         )

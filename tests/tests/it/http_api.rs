@@ -90,6 +90,7 @@ fn token(
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         email_verified: false,
         session_id: None,
+        mfa: false,
     };
     TokenIssuer::new(key, settings, 900)
         .issue(&subject, now)
@@ -265,6 +266,7 @@ async fn the_jwt_authorizer_refuses_what_api_gateway_refuses() {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: None,
+        mfa: false,
     };
     let client_token = TokenIssuer::new(rsa(), by_client_id, 900)
         .with_client_id(settings.audience.clone())

@@ -149,6 +149,7 @@ async fn the_release_session_authorizer_refuses_ended_sessions_and_fails_closed(
         roles: claims.roles.clone(),
         email_verified: false,
         session_id: claims.sid.as_deref().map(|s| s.parse().unwrap()),
+        mfa: false,
     };
     let token = TokenIssuer::new(key(), settings(), 900)
         .issue(&subject, now_unix())

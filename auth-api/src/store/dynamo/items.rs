@@ -100,6 +100,9 @@ pub(super) fn family_item(family: &SessionFamily) -> Item {
     if let Some(ip) = &family.client.source_ip {
         item.insert("source_ip".to_owned(), s(ip.as_str()));
     }
+    if family.mfa {
+        item.insert("mfa".to_owned(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -164,6 +167,7 @@ pub(super) fn family_from_item(item: &Item) -> Result<SessionFamily, StoreError>
             user_agent: optional_string(item, "user_agent"),
             source_ip: optional_string(item, "source_ip"),
         },
+        mfa: matches!(item.get("mfa"), Some(AttributeValue::Bool(true))),
     })
 }
 
