@@ -217,6 +217,7 @@ pub fn plan(rows: Vec<LegacyRow>, now: OffsetDateTime) -> (Vec<(usize, UserRecor
                 // The original never proved anyone read mail at these addresses, so
                 // email_verified stays false; its hashes are of the trimmed password.
                 legacy_password: true,
+                mfa: Default::default(),
                 ..UserRecord::new(email, SecretString::from(hash), now)
             },
         ));

@@ -133,6 +133,7 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let user = auth_api::users::UserRecord {
         username: Some("legacy".into()),
         legacy_password: true,
+        mfa: Default::default(),
         ..auth_api::users::UserRecord::new(
             auth_api::domain::Email::parse("legacy@example.com").unwrap(),
             hash.into(),

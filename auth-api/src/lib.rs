@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod lambda;
 pub mod mail;
+pub mod mfa;
 pub mod passwords;
 pub mod recovery;
 pub mod routes;

@@ -40,6 +40,8 @@ pub struct UserRecord {
     /// space trimmed. Login then also tries the trimmed password once, and the first
     /// success stores a hash of the exact password instead.
     pub legacy_password: bool,
+    /// Two-factor sign-in (TOTP), sealed.
+    pub mfa: crate::mfa::MfaState,
 }
 
 impl UserRecord {
@@ -61,6 +63,7 @@ impl UserRecord {
             username: None,
             name: None,
             legacy_password: false,
+            mfa: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::browser::{AllowedOrigins, BrowserSettings};
 use auth_api::domain::Email;
 use auth_api::mail::{MailDelivery, Outbox};
+use auth_api::mfa::{MfaChallenge, MfaState};
 use auth_api::passwords::Passwords;
 use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::{
@@ -21,7 +22,7 @@ use auth_api::sessions::{
 };
 use auth_api::store::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, DynamoStore, MailWindows,
-    MemoryStore, SessionStore, Store, StoreError, UserPage, UserStore,
+    MemoryStore, MfaStore, SessionStore, Store, StoreError, UserPage, UserStore,
 };
 use auth_api::users::UserRecord;
 use authorizer::rules::Rules;
@@ -215,6 +216,42 @@ impl AdminStore for LocalStore {
 
     async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
         delegate!(self, record_admin_action(entry))
+    }
+}
+
+impl MfaStore for LocalStore {
+    async fn save_mfa(
+        &self,
+        user: &UserRecord,
+        mfa: &MfaState,
+        session: Option<(&SessionFamily, &RefreshRecord)>,
+    ) -> Result<(), StoreError> {
+        delegate!(self, save_mfa(user, mfa, session))
+    }
+
+    async fn begin_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        delegate!(self, begin_mfa_challenge(challenge))
+    }
+
+    async fn find_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        delegate!(self, find_mfa_challenge(hash))
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        user: &UserRecord,
+        mfa: &MfaState,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        delegate!(
+            self,
+            complete_mfa_challenge(challenge, user, mfa, family, token)
+        )
     }
 }
 

@@ -783,3 +783,170 @@ pub async fn the_session_state_follows_the_session_and_its_account<S: Store>(sto
     let (session, account) = store.session_state(Uuid::new_v4(), &nobody).await.unwrap();
     assert_eq!((session, account), (None, None));
 }
+
+pub async fn mfa_state_is_saved_only_over_the_state_read<S: Store>(store: S) {
+    use auth_api::mfa::MfaState;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, old_family, old_record) = session(&ada, 0);
+    store.start_session(&old_family, &old_record).await.unwrap();
+
+    let pending = MfaState {
+        pending: Some((vec![1, 2, 3], 1_900_000_000)),
+        ..MfaState::default()
+    };
+    store.save_mfa(&ada, &pending, None).await.unwrap();
+    let read = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        read.mfa,
+        MfaState {
+            revision: 1,
+            ..pending.clone()
+        }
+    );
+    // Saved over a stale read: refused, nothing written.
+    assert!(matches!(
+        store.save_mfa(&ada, &MfaState::default(), None).await,
+        Err(StoreError::Conflict)
+    ));
+
+    // Enabled with a new session: the epoch moves on and only the new session lives.
+    let enabled = MfaState {
+        secret: Some(vec![9; 40]),
+        pending: None,
+        last_step: 7,
+        recovery: vec!["a".repeat(64), "b".repeat(64)],
+        revision: 0,
+    };
+    let (_, family, record) = session(&read, 1);
+    store
+        .save_mfa(&read, &enabled, Some((&family, &record)))
+        .await
+        .unwrap();
+    let after = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(
+        after.mfa,
+        MfaState {
+            revision: 2,
+            ..enabled
+        }
+    );
+    assert_eq!(after.session_epoch, 1);
+    assert!(
+        store
+            .find_session(family.family_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(found.family.unwrap().epoch, 1);
+
+    // Disabled again: the secret and the codes go.
+    store
+        .save_mfa(&after, &MfaState::default(), None)
+        .await
+        .unwrap();
+    let off = by_email(&store, &ada.email).await.unwrap().mfa;
+    assert!(!off.enabled() && off.recovery.is_empty() && off.pending.is_none());
+}
+
+pub async fn concurrent_uses_of_one_code_have_exactly_one_winner<S: Store + 'static>(store: S) {
+    use auth_api::mfa::{MfaChallenge, MfaState};
+    let store = Arc::new(store);
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let enabled = MfaState {
+        secret: Some(vec![9; 40]),
+        recovery: vec!["a".repeat(64), "b".repeat(64)],
+        ..MfaState::default()
+    };
+    store.save_mfa(&ada, &enabled, None).await.unwrap();
+    let read = by_email(store.as_ref(), &ada.email).await.unwrap();
+
+    // Ten parallel saves of the state after spending one code, each over the same read.
+    let spent = MfaState {
+        last_step: 100,
+        ..read.mfa.clone()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, read, spent) = (Arc::clone(&store), read.clone(), spent.clone());
+        tasks.spawn(async move { store.save_mfa(&read, &spent, None).await });
+    }
+    let mut won = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected store error: {other:?}"),
+        }
+    }
+    assert_eq!(won, 1, "a code serves once");
+
+    // Ten parallel completions of one login challenge: one session.
+    let read = by_email(store.as_ref(), &ada.email).await.unwrap();
+    let challenge = MfaChallenge {
+        hash: RefreshToken::generate().hash(),
+        user_id: ada.user_id,
+        email: ada.email.clone(),
+        epoch: read.session_epoch,
+        expires_at: NOW_MS / 1000 + 300,
+    };
+    store.begin_mfa_challenge(&challenge).await.unwrap();
+    assert_eq!(
+        store.find_mfa_challenge(&challenge.hash).await.unwrap(),
+        Some(challenge.clone())
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for step in 0..10 {
+        let (store, read, challenge) = (Arc::clone(&store), read.clone(), challenge.clone());
+        let (_, family, record) = session(&read, read.session_epoch);
+        let mfa = MfaState {
+            last_step: 200 + step,
+            ..read.mfa.clone()
+        };
+        tasks.spawn(async move {
+            store
+                .complete_mfa_challenge(&challenge, &read, &mfa, &family, &record)
+                .await
+                .map(|()| family.family_id)
+        });
+    }
+    let mut sessions = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(id) => sessions.push(id),
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected store error: {other:?}"),
+        }
+    }
+    assert_eq!(sessions.len(), 1, "a challenge serves one login");
+    assert!(store.find_session(sessions[0]).await.unwrap().is_some());
+    assert_eq!(
+        store.find_mfa_challenge(&challenge.hash).await.unwrap(),
+        None
+    );
+
+    // A challenge of an older epoch (a password changed since) completes nothing.
+    let stale = MfaChallenge {
+        hash: RefreshToken::generate().hash(),
+        epoch: read.session_epoch,
+        ..challenge
+    };
+    store.begin_mfa_challenge(&stale).await.unwrap();
+    let current = by_email(store.as_ref(), &ada.email).await.unwrap();
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    let (_, family, record) = session(&current, current.session_epoch);
+    assert!(matches!(
+        store
+            .complete_mfa_challenge(&stale, &current, &current.mfa, &family, &record)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+}

@@ -8,12 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, SessionStore,
-    StoreError, UserPage, UserStore,
+    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, MfaStore,
+    SessionStore, StoreError, UserPage, UserStore,
 };
 use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
+use crate::mfa::{MfaChallenge, MfaState};
 use crate::sessions::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
@@ -22,6 +23,7 @@ use crate::users::UserRecord;
 #[derive(Debug, Default)]
 struct State {
     users: HashMap<Email, UserRecord>,
+    challenges: HashMap<TokenHash, MfaChallenge>,
     attempts: HashMap<(Email, Source), LoginAttempts>,
     actions: HashMap<TokenHash, ActionRecord>,
     /// Every counting window (failed logins per email, mails, token checks), by a key naming
@@ -485,4 +487,93 @@ impl AdminStore for MemoryStore {
         self.state().audit.push(entry.clone());
         Ok(())
     }
+}
+
+impl MfaStore for MemoryStore {
+    async fn save_mfa(
+        &self,
+        user: &UserRecord,
+        mfa: &MfaState,
+        session: Option<(&SessionFamily, &RefreshRecord)>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State {
+            users,
+            families,
+            tokens,
+            ..
+        } = &mut *state;
+        let stored = users
+            .get_mut(&user.email)
+            .filter(|s| unchanged(s, user))
+            .ok_or(StoreError::Conflict)?;
+        if let Some((family, _)) = session
+            && family.epoch != user.session_epoch + 1
+        {
+            return Err(StoreError::Conflict);
+        }
+        stored.mfa = MfaState {
+            revision: user.mfa.revision + 1,
+            ..mfa.clone()
+        };
+        if let Some((family, token)) = session {
+            stored.session_epoch = family.epoch;
+            families.insert(family.family_id, family.clone());
+            tokens.insert(token.hash, token.clone());
+        }
+        Ok(())
+    }
+
+    async fn begin_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        self.state()
+            .challenges
+            .insert(challenge.hash, challenge.clone());
+        Ok(())
+    }
+
+    async fn find_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        Ok(self.state().challenges.get(hash).cloned())
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        user: &UserRecord,
+        mfa: &MfaState,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State {
+            users,
+            challenges,
+            families,
+            tokens,
+            ..
+        } = &mut *state;
+        let stored = users
+            .get_mut(&user.email)
+            .filter(|s| unchanged(s, user) && s.session_epoch == challenge.epoch)
+            .ok_or(StoreError::Conflict)?;
+        if challenges.remove(&challenge.hash).is_none() || family.epoch != challenge.epoch {
+            return Err(StoreError::Conflict);
+        }
+        stored.mfa = MfaState {
+            revision: user.mfa.revision + 1,
+            ..mfa.clone()
+        };
+        families.insert(family.family_id, family.clone());
+        tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+}
+
+/// Whether the stored user is still `read`: same id, session epoch and MFA revision.
+fn unchanged(stored: &UserRecord, read: &UserRecord) -> bool {
+    stored.user_id == read.user_id
+        && stored.session_epoch == read.session_epoch
+        && stored.mfa.revision == read.mfa.revision
 }

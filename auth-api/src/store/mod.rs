@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::actions::ActionRecord;
 use crate::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::domain::Email;
+use crate::mfa::{MfaChallenge, MfaState};
 use crate::sessions::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
@@ -264,6 +265,46 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Two-factor sign-in: a user's MFA state and the challenges between a login's two steps.
+pub trait MfaStore: Send + Sync {
+    /// Replaces `user`'s MFA state with `mfa`, only while the user is as read (id, session
+    /// epoch, and MFA revision `user.mfa.revision`, which moves on by one).
+    /// With `session`, whose epoch must be `user.session_epoch + 1`, every other session ends
+    /// and that one starts, all or nothing. `Conflict` and nothing written otherwise: of
+    /// concurrent uses of one code exactly one succeeds.
+    fn save_mfa(
+        &self,
+        user: &UserRecord,
+        mfa: &MfaState,
+        session: Option<(&SessionFamily, &RefreshRecord)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a login's second step.
+    fn begin_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The challenge with this hash, expired or not.
+    fn find_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<MfaChallenge>, StoreError>> + Send;
+
+    /// Ends a login's second step: deletes the challenge, stores `mfa` (the code spent) as
+    /// [`MfaStore::save_mfa`] does, and starts `family` with `token`, all or nothing, only
+    /// while the challenge exists and the user is at its epoch and MFA revision as read.
+    /// `Conflict` otherwise: a challenge or a code serves one login.
+    fn complete_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        user: &UserRecord,
+        mfa: &MfaState,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Mail-borne tokens (email verification, password reset) and the limits around them.
 pub trait ActionStore: Send + Sync {
     /// Stores `record` and makes it its user's live token for its purpose (an older one stops
@@ -319,11 +360,11 @@ pub struct MailWindows {
 
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
-    UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore
+    UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore + MfaStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore
+    T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore + MfaStore
 {
 }

@@ -39,6 +39,8 @@ both_stores!(
     sessions_are_listed_by_user_with_their_client,
     deleting_a_user_removes_the_account_and_all_it_owns,
     the_session_state_follows_the_session_and_its_account,
+    mfa_state_is_saved_only_over_the_state_read,
+    concurrent_uses_of_one_code_have_exactly_one_winner,
     revoking_all_sessions_moves_the_epoch_on,
     a_password_change_starts_the_next_epoch_all_or_nothing,
     an_issued_token_is_live_and_a_newer_one_supersedes_it,

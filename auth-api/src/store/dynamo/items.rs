@@ -12,6 +12,7 @@ use super::errors::internal;
 use super::{Item, TTL_ATTRIBUTE};
 use crate::backoff::{LoginAttempts, Source};
 use crate::domain::Email;
+use crate::mfa::MfaState;
 use crate::sessions::{
     AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
@@ -356,6 +357,32 @@ pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
             item.get("legacy_password"),
             Some(AttributeValue::Bool(true))
         ),
+        mfa: mfa_from_item(item)?,
+    })
+}
+
+/// A user's MFA attributes: `mfa_secret` and `mfa_pending` (binary, sealed),
+/// `mfa_pending_until`, `mfa_last_step`, `mfa_recovery` (list of hashes), `mfa_revision`.
+pub(super) fn mfa_from_item(item: &Item) -> Result<MfaState, StoreError> {
+    let binary = |name: &str| match item.get(name) {
+        Some(AttributeValue::B(blob)) => Some(blob.as_ref().to_vec()),
+        _ => None,
+    };
+    let unsigned = |name: &str| {
+        number_attr(item, name)
+            .map_or(Ok(0), u64::try_from)
+            .map_err(|_| corrupt(item, format!("{name} is negative")))
+    };
+    let pending = match binary("mfa_pending") {
+        Some(sealed) => Some((sealed, required_number(item, "mfa_pending_until")?)),
+        None => None,
+    };
+    Ok(MfaState {
+        secret: binary("mfa_secret"),
+        pending,
+        last_step: unsigned("mfa_last_step")?,
+        recovery: string_list_attr(item, "mfa_recovery")?.unwrap_or_default(),
+        revision: unsigned("mfa_revision")?,
     })
 }
 
@@ -376,6 +403,7 @@ pub(super) fn corrupt(item: &Item, problem: impl Into<String>) -> StoreError {
         Some("USER") => "user",
         Some("SESSION") => "session",
         Some("REFRESH") => "refresh token",
+        Some("MFACHALLENGE") => "MFA challenge",
         Some("EMAIL") => "failed-login (per email)",
         Some(sk) if sk.starts_with("SOURCE#") => "failed-login (per source)",
         _ => "unknown",

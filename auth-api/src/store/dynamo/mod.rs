@@ -31,6 +31,7 @@ mod admin;
 mod attempts;
 mod errors;
 mod items;
+mod mfa;
 mod schema;
 mod sessions;
 mod users;

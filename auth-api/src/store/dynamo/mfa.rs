@@ -1,0 +1,182 @@
+//! [`MfaStore`] on DynamoDB: the MFA attributes of the user item, and challenge items
+//! `MFACHALLENGE#<sha256 hex>` / `MFACHALLENGE` (`user_id`, `email`, `epoch`, `expires_at`).
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+
+use super::errors::{classify, internal};
+use super::items::*;
+use super::{DynamoStore, Item, TTL_ATTRIBUTE};
+use crate::mfa::{MfaChallenge, MfaState};
+use crate::sessions::{RefreshRecord, SessionFamily, TokenHash};
+use crate::store::{MfaStore, StoreError};
+use crate::users::UserRecord;
+
+fn challenge_key(hash: &TokenHash) -> Item {
+    Item::from([
+        (
+            "pk".to_owned(),
+            s(format!("MFACHALLENGE#{}", hash.to_hex())),
+        ),
+        ("sk".to_owned(), s("MFACHALLENGE")),
+    ])
+}
+
+impl DynamoStore {
+    /// The `Update` that writes `mfa` over `user`'s MFA state (revision moved on by one),
+    /// only while the user is as read: id, epoch `epoch`, MFA revision. With `new_epoch`,
+    /// the session epoch moves to it.
+    fn mfa_update(
+        &self,
+        user: &UserRecord,
+        mfa: &MfaState,
+        epoch: u64,
+        new_epoch: Option<u64>,
+    ) -> Result<Update, StoreError> {
+        let mut set = vec![
+            "mfa_last_step = :last_step",
+            "mfa_recovery = :recovery",
+            "mfa_revision = :new_revision",
+        ];
+        let mut remove = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":epoch", n(epoch))
+            .expression_attribute_values(":last_step", n(mfa.last_step))
+            .expression_attribute_values(":recovery", string_list(&mfa.recovery))
+            .expression_attribute_values(":new_revision", n(user.mfa.revision + 1));
+        match &mfa.secret {
+            Some(sealed) => {
+                set.push("mfa_secret = :secret");
+                update = update.expression_attribute_values(
+                    ":secret",
+                    AttributeValue::B(Blob::new(sealed.clone())),
+                );
+            }
+            None => remove.push("mfa_secret"),
+        }
+        match &mfa.pending {
+            Some((sealed, until)) => {
+                set.push("mfa_pending = :pending");
+                set.push("mfa_pending_until = :pending_until");
+                update = update
+                    .expression_attribute_values(
+                        ":pending",
+                        AttributeValue::B(Blob::new(sealed.clone())),
+                    )
+                    .expression_attribute_values(":pending_until", n(*until));
+            }
+            None => remove.extend(["mfa_pending", "mfa_pending_until"]),
+        }
+        if let Some(new_epoch) = new_epoch {
+            set.push("session_epoch = :new_epoch");
+            update = update.expression_attribute_values(":new_epoch", n(new_epoch));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let revision = if user.mfa.revision == 0 {
+            "attribute_not_exists(mfa_revision)"
+        } else {
+            update = update.expression_attribute_values(":revision", n(user.mfa.revision));
+            "mfa_revision = :revision"
+        };
+        update
+            .update_expression(expression)
+            .condition_expression(format!("{} AND {revision}", epoch_condition(epoch)))
+            .build()
+            .map_err(internal)
+    }
+}
+
+impl MfaStore for DynamoStore {
+    async fn save_mfa(
+        &self,
+        user: &UserRecord,
+        mfa: &MfaState,
+        session: Option<(&SessionFamily, &RefreshRecord)>,
+    ) -> Result<(), StoreError> {
+        let Some((family, token)) = session else {
+            let update = self.mfa_update(user, mfa, user.session_epoch, None)?;
+            return self
+                .transact(vec![TransactWriteItem::builder().update(update).build()])
+                .await;
+        };
+        if family.epoch != user.session_epoch + 1 {
+            return Err(StoreError::Conflict);
+        }
+        let update = self.mfa_update(user, mfa, user.session_epoch, Some(family.epoch))?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(update).build(),
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
+    }
+
+    async fn begin_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
+        let mut item = challenge_key(&challenge.hash);
+        item.extend([
+            ("entity".to_owned(), s("mfa_challenge")),
+            ("user_id".to_owned(), s(challenge.user_id.to_string())),
+            ("email".to_owned(), s(challenge.email.as_str())),
+            ("epoch".to_owned(), n(challenge.epoch)),
+            (TTL_ATTRIBUTE.to_owned(), n(challenge.expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn find_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let Some(item) = self.get_consistent(challenge_key(hash)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(MfaChallenge {
+            hash: *hash,
+            user_id: uuid_attr(&item, "user_id")?,
+            email: email_attr(&item)?,
+            epoch: u64::try_from(required_number(&item, "epoch")?)
+                .map_err(|_| corrupt(&item, "epoch is negative"))?,
+            expires_at: required_number(&item, TTL_ATTRIBUTE)?,
+        }))
+    }
+
+    async fn complete_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        user: &UserRecord,
+        mfa: &MfaState,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+    ) -> Result<(), StoreError> {
+        if family.epoch != challenge.epoch || user.session_epoch != challenge.epoch {
+            return Err(StoreError::Conflict);
+        }
+        let spend = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(&challenge.hash)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(internal)?;
+        let update = self.mfa_update(user, mfa, challenge.epoch, None)?;
+        self.transact(vec![
+            TransactWriteItem::builder().delete(spend).build(),
+            TransactWriteItem::builder().update(update).build(),
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+        ])
+        .await
+    }
+}
