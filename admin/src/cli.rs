@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use auth_api::domain::Email;
 use auth_api::store::{
-    AccountStore, AdminAudit, AdminStore, DynamoStore, SessionStore, StoreError,
+    AccountStore, AdminAudit, AdminStore, DynamoStore, MfaStore, SessionStore, StoreError,
 };
 use auth_api::users::UserRecord;
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +79,13 @@ pub enum UsersCommand {
     },
     /// Enable a disabled user again (they sign in anew).
     Enable {
+        /// The user's email.
+        email: String,
+    },
+    /// Turn a user's two-factor sign-in off (their authenticator and recovery codes are
+    /// lost): the secret and codes are deleted and every session ends; they sign in with
+    /// the password alone and may enroll again.
+    MfaReset {
         /// The user's email.
         email: String,
     },
@@ -437,6 +444,42 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
         }
         UsersCommand::Disable { email } => set_disabled(ctx, &email, true).await,
         UsersCommand::Enable { email } => set_disabled(ctx, &email, false).await,
+        UsersCommand::MfaReset { email } => {
+            let user = ctx.user(&email).await?;
+            ctx.operator().await?;
+            let had = user.mfa.enabled() || user.mfa.pending.is_some();
+            let off = auth_api::mfa::MfaState {
+                last_step: user.mfa.last_step,
+                revision: user.mfa.revision,
+                ..Default::default()
+            };
+            ctx.store.save_mfa(&user, &off, None).await?;
+            if !ctx
+                .store
+                .revoke_all_sessions(&user.email, user.user_id)
+                .await?
+            {
+                return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+            }
+            let text = if had {
+                format!(
+                    "{}: two-factor sign-in turned off (secret and recovery codes deleted); every \
+                     session ended",
+                    user.email
+                )
+            } else {
+                format!(
+                    "{}: had no two-factor sign-in; every session ended",
+                    user.email
+                )
+            };
+            ctx.audit("users_mfa_reset", Some(&user), text.clone())
+                .await?;
+            ctx.print(
+                json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "mfa_enabled": false}),
+                &text,
+            )
+        }
         UsersCommand::Delete { email, yes } => {
             if !yes {
                 return Err(Failure::new(

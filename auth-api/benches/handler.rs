@@ -37,6 +37,7 @@ fn app() -> App<MemoryStore> {
         clock: std::sync::Arc::new(shared::SystemClock),
         recovery: Default::default(),
         browser: Default::default(),
+        mfa_key: Some(auth_api::mfa::MfaKey::generate()),
     }
 }
 

@@ -7,6 +7,7 @@ use shared::{TokenIssuer, TokenVerifier};
 use crate::actions::ActionSettings;
 use crate::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
 use crate::domain::Email;
+use crate::mfa::MfaKey;
 use crate::passwords::MIN_PRODUCTION_COST;
 use crate::recovery::{RecoverySettings, valid_url_template};
 use crate::sessions::SessionSettings;
@@ -28,6 +29,8 @@ pub struct Config {
     pub ses_from_address: Option<Email>,
     /// `CORS_ALLOWED_ORIGINS` and `REFRESH_TOKEN_TRANSPORT`.
     pub browser: BrowserSettings,
+    /// `MFA_ENCRYPTION_KEY`: seals TOTP secrets; unset, two-factor sign-in is unavailable.
+    pub mfa_key: Option<MfaKey>,
 }
 
 impl Config {
@@ -45,8 +48,19 @@ impl Config {
             recovery: recovery_from_env(env)?,
             ses_from_address: ses_from_address(env)?,
             browser: browser_from_env(env)?,
+            mfa_key: mfa_key_from_env(env)?,
         })
     }
+}
+
+/// `MFA_ENCRYPTION_KEY`: 32 random bytes, base64 (`openssl rand -base64 32`).
+pub fn mfa_key_from_env(env: &dyn Env) -> Result<Option<MfaKey>, ConfigError> {
+    config::optional(env, "MFA_ENCRYPTION_KEY")
+        .map(|text| {
+            MfaKey::from_base64(&text)
+                .map_err(|e| ConfigError::new("MFA_ENCRYPTION_KEY", e.to_string()))
+        })
+        .transpose()
 }
 
 /// `CORS_ALLOWED_ORIGINS` (comma-separated exact origins, or `*` without cookies; unset: no
@@ -67,46 +81,102 @@ pub fn browser_from_env(env: &dyn Env) -> Result<BrowserSettings, ConfigError> {
     BrowserSettings::new(origins, transport).map_err(|m| ConfigError::new(ORIGINS, m))
 }
 
-/// Like [`Config::from_env`], but when `JWT_SIGNING_KEY_PARAMETER` names an SSM SecureString
-/// parameter, the signing key is read from it (one `GetParameter` call, at cold start).
+/// Like [`Config::from_env`], but the secrets named by SSM SecureString parameters are read
+/// from them (one `GetParameter` each, concurrently, at cold start):
+/// `JWT_SIGNING_KEY_PARAMETER` for `JWT_SIGNING_KEY`, `MFA_ENCRYPTION_KEY_PARAMETER` for
+/// `MFA_ENCRYPTION_KEY`.
 pub async fn load(env: &dyn Env, sdk: &SdkConfig) -> Result<Config, ConfigError> {
-    const PARAMETER: &str = "JWT_SIGNING_KEY_PARAMETER";
-    let Some(name) = config::optional(env, PARAMETER) else {
+    let signing = from_parameter(env, "JWT_SIGNING_KEY_PARAMETER", "JWT_SIGNING_KEY")?;
+    let mfa = from_parameter(env, "MFA_ENCRYPTION_KEY_PARAMETER", "MFA_ENCRYPTION_KEY")?;
+    if signing.is_none() && mfa.is_none() {
         return Config::from_env(env);
+    }
+    let client = aws_sdk_ssm::Client::new(sdk);
+    let read = |wanted: Option<Secret>| {
+        let client = client.clone();
+        async move {
+            match wanted {
+                Some(secret) => {
+                    let value = read_parameter(&client, secret.parameter, &secret.name).await?;
+                    Ok(Some((secret, value)))
+                }
+                None => Ok(None),
+            }
+        }
     };
-    if config::optional(env, "JWT_SIGNING_KEY").is_some() {
+    let (signing, mfa) = tokio::join!(read(signing), read(mfa));
+    let read: Vec<(Secret, String)> = [signing?, mfa?].into_iter().flatten().collect();
+    let mut overlay = Overlay::new(env);
+    for (secret, value) in &read {
+        overlay.set(secret.variable, value.clone());
+    }
+    Config::from_env(&overlay).map_err(|e| {
+        match read
+            .iter()
+            .find(|(secret, _)| secret.variable == e.variable)
+        {
+            Some((secret, _)) => ConfigError::new(
+                secret.parameter,
+                format!("SSM parameter {}: {}", secret.name, e.problem),
+            ),
+            None => e,
+        }
+    })
+}
+
+/// A secret to read from SSM: the variable naming the parameter, the variable it stands for,
+/// and the parameter's name.
+struct Secret {
+    parameter: &'static str,
+    variable: &'static str,
+    name: String,
+}
+
+fn from_parameter(
+    env: &dyn Env,
+    parameter: &'static str,
+    variable: &'static str,
+) -> Result<Option<Secret>, ConfigError> {
+    let Some(name) = config::optional(env, parameter) else {
+        return Ok(None);
+    };
+    if config::optional(env, variable).is_some() {
         return Err(ConfigError::new(
-            PARAMETER,
-            "set either JWT_SIGNING_KEY_PARAMETER or JWT_SIGNING_KEY, not both",
+            parameter,
+            format!("set either {parameter} or {variable}, not both"),
         ));
     }
-    let output = aws_sdk_ssm::Client::new(sdk)
+    Ok(Some(Secret {
+        parameter,
+        variable,
+        name,
+    }))
+}
+
+async fn read_parameter(
+    client: &aws_sdk_ssm::Client,
+    parameter: &'static str,
+    name: &str,
+) -> Result<String, ConfigError> {
+    let output = client
         .get_parameter()
-        .name(&name)
+        .name(name)
         .with_decryption(true)
         .send()
         .await
         .map_err(|e| {
             ConfigError::new(
-                PARAMETER,
+                parameter,
                 format!(
                     "cannot read SSM parameter {name}: {}",
                     crate::error_chain(&e)
                 ),
             )
         })?;
-    let pem = output
+    output
         .parameter
         .and_then(|p| p.value)
-        .ok_or_else(|| ConfigError::new(PARAMETER, format!("SSM parameter {name} has no value")))?;
-    let mut overlay = Overlay::new(env);
-    overlay.set("JWT_SIGNING_KEY", pem);
-    Config::from_env(&overlay).map_err(|e| match e.variable {
-        "JWT_SIGNING_KEY" => {
-            ConfigError::new(PARAMETER, format!("SSM parameter {name}: {}", e.problem))
-        }
-        _ => e,
-    })
+        .ok_or_else(|| ConfigError::new(parameter, format!("SSM parameter {name} has no value")))
 }
 
 /// `REFRESH_TOKEN_TTL_SECONDS` (5 minutes to a year, default 30 days),

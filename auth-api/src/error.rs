@@ -79,6 +79,21 @@ pub enum ApiError {
     OriginNotAllowed,
     #[error("a cookie-authenticated request without X-Requested-With")]
     CsrfHeaderMissing,
+    /// `/login/mfa`: the code is wrong or was used already.
+    #[error("wrong or used second-factor code")]
+    InvalidMfaCode,
+    /// `/login/mfa`: the mfa_token is unknown, expired or used.
+    #[error("invalid, expired or used mfa_token")]
+    InvalidMfaToken,
+    /// A protected MFA route: the code is wrong or was used already.
+    #[error("wrong or used code")]
+    WrongCode,
+    #[error("two-factor sign-in is already on")]
+    MfaAlreadyEnabled,
+    #[error("two-factor sign-in is off")]
+    MfaNotEnabled,
+    #[error("no enrollment waits for its first code")]
+    MfaEnrollmentMissing,
     /// The store failed, timed out or throttled: worth a retry (503).
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
@@ -137,13 +152,19 @@ impl ApiError {
             ApiError::EmailTaken | ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::InvalidCredentials
             | ApiError::InvalidToken
-            | ApiError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidRefreshToken
+            | ApiError::InvalidMfaCode
+            | ApiError::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+            ApiError::MfaAlreadyEnabled
+            | ApiError::MfaNotEnabled
+            | ApiError::MfaEnrollmentMissing => StatusCode::CONFLICT,
             ApiError::WrongCurrentPassword
             | ApiError::WrongPassword
             | ApiError::AccountDisabled
             | ApiError::EmailNotVerified
             | ApiError::OriginNotAllowed
-            | ApiError::CsrfHeaderMissing => StatusCode::FORBIDDEN,
+            | ApiError::CsrfHeaderMissing
+            | ApiError::WrongCode => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::UserNotFound | ApiError::SessionNotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -277,6 +298,42 @@ impl ApiError {
                 "X-Requested-With required",
                 "A request the refresh cookie authenticates must carry an X-Requested-With \
                  header (any value), which a cross-site form cannot send."
+                    .into(),
+            ),
+            ApiError::InvalidMfaCode => (
+                "invalid-mfa-code",
+                "Invalid code",
+                "The code is wrong, or was used already; enter the current code of your \
+                 authenticator app, or an unused recovery code."
+                    .into(),
+            ),
+            ApiError::InvalidMfaToken => (
+                "invalid-mfa-token",
+                "Invalid mfa_token",
+                "The mfa_token is unknown, has expired or was used; log in again.".into(),
+            ),
+            ApiError::WrongCode => (
+                "wrong-code",
+                "Wrong code",
+                "code is not the current code of your authenticator app nor an unused recovery \
+                 code (or it was used already)."
+                    .into(),
+            ),
+            ApiError::MfaAlreadyEnabled => (
+                "mfa-already-enabled",
+                "Two-factor sign-in already on",
+                "Turn it off first (/mfa/totp/disable) to enroll another authenticator.".into(),
+            ),
+            ApiError::MfaNotEnabled => (
+                "mfa-not-enabled",
+                "Two-factor sign-in is off",
+                "Enroll an authenticator first (/mfa/totp/enroll, then /mfa/totp/confirm).".into(),
+            ),
+            ApiError::MfaEnrollmentMissing => (
+                "mfa-enrollment-missing",
+                "No enrollment to confirm",
+                "No enrollment waits for its first code, or it expired; start again at \
+                 /mfa/totp/enroll."
                     .into(),
             ),
             ApiError::TooManyAttempts {

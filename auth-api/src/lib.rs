@@ -46,6 +46,8 @@ pub struct App<S> {
     pub recovery: recovery::Recovery,
     /// CORS origins and where the refresh token travels.
     pub browser: browser::BrowserSettings,
+    /// Seals TOTP secrets; `None`: two-factor sign-in is unavailable (503).
+    pub mfa_key: Option<mfa::MfaKey>,
 }
 
 impl<S: Store> App<S> {
@@ -134,6 +136,11 @@ impl<S: Store> App<S> {
             Route::EndSession => {
                 routes::sessions::end_session(self, req, parameter.unwrap_or_default()).await
             }
+            Route::LoginMfa => routes::mfa::login_mfa(self, req).await,
+            Route::MfaEnroll => routes::mfa::enroll(self, req).await,
+            Route::MfaConfirm => routes::mfa::confirm(self, req).await,
+            Route::MfaDisable => routes::mfa::disable(self, req).await,
+            Route::MfaRecoveryCodes => routes::mfa::regenerate_recovery_codes(self, req).await,
         }
     }
 }

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Error> {
             settings: config.recovery,
         },
         browser: config.browser,
+        mfa_key: config.mfa_key,
     };
     let app = &app;
     let handler =

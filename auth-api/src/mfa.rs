@@ -154,6 +154,23 @@ impl TotpSecret {
             .ok()
     }
 
+    /// A secret from its base32 (as [`TotpSecret::base32`] writes it); what an authenticator
+    /// app does with the `secret` of an enrollment.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let mut bytes = Vec::with_capacity(SECRET_BYTES);
+        let (mut buffer, mut bits) = (0u32, 0);
+        for c in text.trim_end_matches('=').bytes() {
+            let value = BASE32.iter().position(|b| *b == c.to_ascii_uppercase())?;
+            buffer = (buffer << 5) | u32::try_from(value).ok()?;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
+            }
+        }
+        Some(Self(bytes.try_into().ok()?))
+    }
+
     /// The secret in base32 (no padding), as authenticator apps take it typed in.
     pub fn base32(&self) -> String {
         base32(&self.0)
@@ -489,6 +506,8 @@ mod tests {
     fn the_otpauth_uri_and_qr_code_are_what_apps_read() {
         let secret = TotpSecret::from_bytes(*b"12345678901234567890");
         let email = Email::parse("ada@example.com").unwrap();
+        assert_eq!(TotpSecret::from_base32(&secret.base32()), Some(secret.clone()));
+        assert_eq!(TotpSecret::from_base32("not base32!"), None);
         let uri = secret.otpauth_uri("Serverless Auth", &email);
         assert_eq!(
             uri,

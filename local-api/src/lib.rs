@@ -13,7 +13,7 @@ use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::browser::{AllowedOrigins, BrowserSettings};
 use auth_api::domain::Email;
 use auth_api::mail::{MailDelivery, Outbox};
-use auth_api::mfa::{MfaChallenge, MfaState};
+use auth_api::mfa::{MfaChallenge, MfaKey, MfaState};
 use auth_api::passwords::Passwords;
 use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::{
@@ -319,6 +319,11 @@ pub struct LocalConfig {
     /// refused at once) and `AUTHORIZER_SESSION_CACHE_SECONDS` (else the template's
     /// `SessionCacheSeconds`).
     pub session_check: SessionCheckSettings,
+    /// `MFA_ENCRYPTION_KEY`, else a key generated for this run (enrollments then last as long
+    /// as it, like the in-memory users).
+    pub mfa_key: MfaKey,
+    /// Whether `mfa_key` was generated for this run.
+    pub ephemeral_mfa_key: bool,
 }
 
 impl LocalConfig {
@@ -359,6 +364,7 @@ impl LocalConfig {
             .or_else(|| param("AuthorizerRules"))
             .map(|json| Rules::parse(&json))
             .transpose()?;
+        let mfa_key = auth_api::config::mfa_key_from_env(env)?;
         let access_token_ttl_seconds =
             config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
         let mut browser_env = Overlay::new(env);
@@ -393,6 +399,8 @@ impl LocalConfig {
             issuer_from_env: issuer.is_some(),
             browser: auth_api::config::browser_from_env(&browser_env)?,
             session_check: SessionCheckSettings::from_env(&session_env)?,
+            ephemeral_mfa_key: mfa_key.is_none(),
+            mfa_key: mfa_key.unwrap_or_else(MfaKey::generate),
         })
     }
 
@@ -451,6 +459,7 @@ impl LocalConfig {
                 settings: self.recovery.clone(),
             },
             browser: self.browser.clone(),
+            mfa_key: Some(self.mfa_key.clone()),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         // The gateway's own answers as the template deploys them with these settings.

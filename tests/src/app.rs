@@ -48,6 +48,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
             },
         },
         browser: Default::default(),
+        mfa_key: Some(auth_api::mfa::MfaKey::generate()),
     }
 }
 

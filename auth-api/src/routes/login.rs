@@ -130,7 +130,9 @@ impl PasswordCheck {
 }
 
 /// `POST /login {"email","password"}` → 200 with an access token and a refresh token (a new
-/// session), 401, or 429 while (email, source) or the email is in backoff.
+/// session), 401, or 429 while (email, source) or the email is in backoff. For a user with
+/// two-factor sign-in, 200 `{"mfa_required":true,"mfa_token"}` instead of tokens: the code
+/// goes to `/login/mfa`.
 ///
 /// Unknown email and wrong password give the same body and cost one bcrypt verification
 /// each, so neither the answer nor its timing tells whether an account exists.
@@ -192,6 +194,17 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         );
         return Err(ApiError::EmailNotVerified);
     }
+    if user.mfa.enabled() {
+        // The password was right; the second step decides. Nothing here differs from a
+        // user without two-factor sign-in until the password matched.
+        let (forgotten, rehashed) = tokio::join!(
+            check.succeeded(app, now_ms),
+            rehash_if_needed(app, &user, password),
+        );
+        forgotten?;
+        rehashed?;
+        return super::mfa::challenge(app, req, &user, now_ms).await;
+    }
     let (token, family, record) = SessionFamily::begin(
         &user,
         user.session_epoch,
@@ -228,7 +241,7 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
 
 /// Remembers `source` among the user's latest sign-in addresses (one write, only when it is
 /// not already the latest).
-async fn trust_source<S: Store>(
+pub(crate) async fn trust_source<S: Store>(
     app: &App<S>,
     user: &UserRecord,
     source: &Source,

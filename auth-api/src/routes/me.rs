@@ -14,6 +14,10 @@ struct Profile {
     email: String,
     roles: Vec<String>,
     email_verified: bool,
+    /// Whether sign-in asks for an authenticator code.
+    mfa_enabled: bool,
+    /// Unused recovery codes left (0 without two-factor sign-in).
+    recovery_codes_left: usize,
     created_at: String,
     /// Kept from the system the account was imported from.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,6 +44,8 @@ pub async fn me<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError
             email: user.email.to_string(),
             roles: user.roles,
             email_verified: user.email_verified,
+            mfa_enabled: user.mfa.enabled(),
+            recovery_codes_left: user.mfa.recovery.len(),
             created_at: user
                 .created_at
                 .format(&Rfc3339)

@@ -19,6 +19,7 @@ pub mod health;
 pub mod jwks;
 pub mod login;
 pub mod me;
+pub mod mfa;
 pub mod password;
 pub mod recovery;
 pub mod register;
@@ -46,6 +47,11 @@ pub enum Route {
     PasswordReset,
     Sessions,
     EndSession,
+    LoginMfa,
+    MfaEnroll,
+    MfaConfirm,
+    MfaDisable,
+    MfaRecoveryCodes,
 }
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -112,7 +118,12 @@ impl Route {
             | Route::EmailVerify
             | Route::EmailVerifyResend
             | Route::PasswordForgot
-            | Route::PasswordReset => "POST",
+            | Route::PasswordReset
+            | Route::LoginMfa
+            | Route::MfaEnroll
+            | Route::MfaConfirm
+            | Route::MfaDisable
+            | Route::MfaRecoveryCodes => "POST",
             Route::Verify
             | Route::Health
             | Route::Me
@@ -144,11 +155,16 @@ impl Route {
             Route::PasswordReset => "password_reset",
             Route::Sessions => "sessions",
             Route::EndSession => "end_session",
+            Route::LoginMfa => "login_mfa",
+            Route::MfaEnroll => "mfa_enroll",
+            Route::MfaConfirm => "mfa_confirm",
+            Route::MfaDisable => "mfa_disable",
+            Route::MfaRecoveryCodes => "mfa_recovery_codes",
         }
     }
 
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 23] = [
         Route::Register,
         Route::Login,
         Route::Verify,
@@ -167,6 +183,11 @@ impl Route {
         Route::PasswordReset,
         Route::Sessions,
         Route::EndSession,
+        Route::LoginMfa,
+        Route::MfaEnroll,
+        Route::MfaConfirm,
+        Route::MfaDisable,
+        Route::MfaRecoveryCodes,
     ];
 
     /// Whether API Gateway must put the authorizer in front of this route: these routes act
@@ -180,6 +201,10 @@ impl Route {
                 | Route::Password
                 | Route::Sessions
                 | Route::EndSession
+                | Route::MfaEnroll
+                | Route::MfaConfirm
+                | Route::MfaDisable
+                | Route::MfaRecoveryCodes
         )
     }
 
@@ -203,6 +228,11 @@ impl Route {
             Route::PasswordReset => "/password/reset",
             Route::Sessions => "/sessions",
             Route::EndSession => "/sessions/{id}",
+            Route::LoginMfa => "/login/mfa",
+            Route::MfaEnroll => "/mfa/totp/enroll",
+            Route::MfaConfirm => "/mfa/totp/confirm",
+            Route::MfaDisable => "/mfa/totp/disable",
+            Route::MfaRecoveryCodes => "/mfa/recovery-codes",
         }
     }
 }
@@ -272,6 +302,9 @@ struct TokenResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
     refresh_token_expires_in: i64,
+    /// New recovery codes, shown this once (MFA confirmation and regeneration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<&'a [String]>,
 }
 
 /// 200 with a fresh access token for `user` in session `session_id` and the refresh token
@@ -285,6 +318,19 @@ pub(crate) fn token_reply<S>(
     refresh: &RefreshToken,
     refresh_expires_at: i64,
     now: i64,
+) -> Result<Reply, ApiError> {
+    token_reply_with_codes(app, user, family, refresh, refresh_expires_at, now, None)
+}
+
+/// [`token_reply`], with new recovery codes in the body.
+pub(crate) fn token_reply_with_codes<S>(
+    app: &App<S>,
+    user: &UserRecord,
+    family: &SessionFamily,
+    refresh: &RefreshToken,
+    refresh_expires_at: i64,
+    now: i64,
+    recovery_codes: Option<&[String]>,
 ) -> Result<Reply, ApiError> {
     let subject = Subject {
         user_id: user.user_id,
@@ -306,6 +352,7 @@ pub(crate) fn token_reply<S>(
             expires_in: issued.expires_in,
             refresh_token: transport.in_body().then(|| refresh_text.expose_secret()),
             refresh_token_expires_in: lifetime,
+            recovery_codes,
         },
         Some(user.user_id.to_string()),
     );
@@ -331,6 +378,15 @@ pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
     let user_id = Uuid::parse_str(sub).map_err(|_| ApiError::InvalidToken)?;
     let email = Email::parse(email).map_err(|_| ApiError::InvalidToken)?;
     Ok((user_id, email))
+}
+
+/// Whether the caller's access token passed a second factor (`amr` holds `otp`: the Lambda
+/// authorizer's comma-joined context, or HTTP API's `[pwd otp]` claim).
+pub(crate) fn caller_used_mfa(req: &Request) -> bool {
+    authorizer_field(req, "amr").is_some_and(|amr| {
+        amr.split(|c: char| c == ',' || c == ' ' || c == '[' || c == ']')
+            .any(|m| m == shared::token::AMR_OTP)
+    })
 }
 
 /// The session of the caller's access token (`sid`, passed on by the authorizer), if any.

@@ -62,13 +62,15 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     let user_id_text = user.user_id.to_string();
 
     let new_hash = app.passwords.hash(new).await?;
-    let (token, family, record) = SessionFamily::begin(
+    let (token, mut family, record) = SessionFamily::begin(
         &user,
         user.session_epoch + 1,
         now_ms,
         app.sessions.first_token_ttl(),
         super::client_info(req),
     );
+    // The new session stands for the caller's: a second factor it passed still counts.
+    family.mfa = super::caller_used_mfa(req);
     app.store
         .change_password(&user, &new_hash, &family, &record)
         .await?;

@@ -34,6 +34,7 @@ mod handler;
 mod http_api;
 mod local_api;
 mod mail;
+mod mfa;
 mod openapi;
 mod recovery;
 mod revocation;

@@ -1,0 +1,443 @@
+//! Two-factor sign-in through the auth-api handler: enrollment, confirmation, the login's
+//! second step, recovery codes, turning it off; replay, expiry, races and the backoff. Every
+//! case runs over the in-memory store and over the real DynamoDB API server, on a clock the
+//! test moves (codes change every 30 s).
+
+use std::sync::Arc;
+
+use auth_api::App;
+use auth_api::mfa::TotpSecret;
+use auth_api::store::Store;
+use integration_tests::app::{Answer, STRONG_PASSWORD};
+use integration_tests::events::{Event, Kind};
+use serde_json::{Value, json};
+use shared::{Clock, ManualClock};
+
+const EMAIL: &str = "ada@example.com";
+
+/// An app whose clock the test moves, at a fixed start.
+fn on_clock<S: Store>(mut app: App<S>) -> (App<S>, ManualClock) {
+    let clock = ManualClock::at(1_900_000_000_000);
+    app.clock = Arc::new(clock.clone());
+    (app, clock)
+}
+
+async fn send<S: Store>(app: &App<S>, event: Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
+}
+
+fn credentials(password: &str) -> Value {
+    json!({"email": EMAIL, "password": password})
+}
+
+async fn register<S: Store>(app: &App<S>) -> String {
+    let answer = send(
+        app,
+        Event::post_json(Kind::RestV1, "/register", &credentials(STRONG_PASSWORD)),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn login<S: Store>(app: &App<S>) -> Answer {
+    send(
+        app,
+        Event::post_json(Kind::RestV1, "/login", &credentials(STRONG_PASSWORD)),
+    )
+    .await
+}
+
+/// A protected route called as the authorizer would pass `sub` on.
+async fn protected<S: Store>(app: &App<S>, sub: &str, path: &str, body: Value) -> Answer {
+    send(
+        app,
+        Event::post_json(Kind::RestV1, path, &body).authorized(sub, EMAIL),
+    )
+    .await
+}
+
+/// The access token's claims, as /verify reads them.
+async fn claims<S: Store>(app: &App<S>, tokens: &Value) -> Value {
+    send(
+        app,
+        Event::get(Kind::HttpV2, "/verify").bearer(tokens["access_token"].as_str().unwrap()),
+    )
+    .await
+    .json()
+}
+
+/// Enrolls and confirms; returns the secret (as the app holds it) and the confirmation's
+/// answer (tokens and recovery codes).
+async fn enable<S: Store>(app: &App<S>, clock: &ManualClock, sub: &str) -> (TotpSecret, Value) {
+    let enrolled = protected(
+        app,
+        sub,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.text);
+    let secret = TotpSecret::from_base32(enrolled.json()["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(clock.now());
+    let confirmed = protected(app, sub, "/mfa/totp/confirm", json!({"code": code})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    (secret, confirmed.json())
+}
+
+/// The password step of a login for a user with two-factor sign-in: its mfa_token.
+async fn password_step<S: Store>(app: &App<S>) -> String {
+    let answer = login(app).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body.get("access_token").is_none(), "no tokens before the code: {body}");
+    body["mfa_token"].as_str().unwrap().to_owned()
+}
+
+async fn second_step<S: Store>(app: &App<S>, mfa_token: &str, code: &str) -> Answer {
+    send(
+        app,
+        Event::post_json(
+            Kind::HttpV2,
+            "/login/mfa",
+            &json!({"mfa_token": mfa_token, "code": code}),
+        ),
+    )
+    .await
+}
+
+async fn enrolling_confirming_and_signing_in_with_a_code<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let before = login(&app).await.json();
+
+    let wrong = protected(
+        &app,
+        &sub,
+        "/mfa/totp/enroll",
+        json!({"password": "not the password at all"}),
+    )
+    .await;
+    assert_eq!(wrong.problem(403)["type"], "urn:problem-type:auth:wrong-password");
+    let enrolled = protected(
+        &app,
+        &sub,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.text);
+    let body = enrolled.json();
+    let uri = body["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={}", body["secret"].as_str().unwrap())));
+    assert!(
+        body["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/svg+xml;base64,")
+    );
+    let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    // Not active yet: the password alone still signs in.
+    assert!(login(&app).await.json()["access_token"].is_string());
+
+    let wrong_code = protected(&app, &sub, "/mfa/totp/confirm", json!({"code": "000000"})).await;
+    assert_eq!(wrong_code.problem(403)["type"], "urn:problem-type:auth:wrong-code");
+    let code = secret.code_at(clock.now());
+    let confirmed = protected(&app, &sub, "/mfa/totp/confirm", json!({"code": code})).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    let confirmed = confirmed.json();
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
+    assert_eq!(claims(&app, &confirmed).await["amr"], json!(["pwd", "otp"]));
+    // Every other session ended.
+    let refresh = json!({"refresh_token": before["refresh_token"]});
+    let old = send(&app, Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
+    assert_eq!(old.status, 401, "{}", old.text);
+    let again = protected(
+        &app,
+        &sub,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(again.problem(409)["type"], "urn:problem-type:auth:mfa-already-enabled");
+
+    // The code used to confirm is spent: the same step is refused at sign-in.
+    let token = password_step(&app).await;
+    let replay = second_step(&app, &token, &code).await;
+    assert_eq!(replay.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
+    clock.advance_ms(30_000);
+    let signed_in = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let tokens = signed_in.json();
+    assert_eq!(claims(&app, &tokens).await["amr"], json!(["pwd", "otp"]));
+    // A refreshed token keeps amr.
+    let refresh = json!({"refresh_token": tokens["refresh_token"]});
+    let refreshed = send(&app, Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
+    assert_eq!(claims(&app, &refreshed.json()).await["amr"], json!(["pwd", "otp"]));
+    // The mfa_token served its login.
+    clock.advance_ms(30_000);
+    let reused = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    assert_eq!(reused.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-token");
+
+    let me = send(&app, Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL)).await;
+    assert_eq!(me.json()["mfa_enabled"], true);
+    assert_eq!(me.json()["recovery_codes_left"], 10);
+}
+
+async fn recovery_codes_work_once_and_can_be_renewed<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, confirmed) = enable(&app, &clock, &sub).await;
+    let codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+
+    // Typed loosely: lower case, spaces instead of dashes.
+    let typed = codes[0].to_ascii_lowercase().replace('-', " ");
+    let token = password_step(&app).await;
+    let answer = second_step(&app, &token, &typed).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let token = password_step(&app).await;
+    let again = second_step(&app, &token, &codes[0]).await;
+    assert_eq!(again.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
+    let me = send(&app, Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL)).await;
+    assert_eq!(me.json()["recovery_codes_left"], 9);
+
+    // New codes need the password and a code; the old ones stop working.
+    clock.advance_ms(30_000);
+    let wrong = protected(
+        &app,
+        &sub,
+        "/mfa/recovery-codes",
+        json!({"password": STRONG_PASSWORD, "code": "123456"}),
+    )
+    .await;
+    assert_eq!(wrong.problem(403)["type"], "urn:problem-type:auth:wrong-code");
+    let renewed = protected(
+        &app,
+        &sub,
+        "/mfa/recovery-codes",
+        json!({"password": STRONG_PASSWORD, "code": secret.code_at(clock.now())}),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    let fresh = renewed.json()["recovery_codes"][0].as_str().unwrap().to_owned();
+    assert!(!codes.contains(&fresh));
+    let token = password_step(&app).await;
+    let old = second_step(&app, &token, &codes[1]).await;
+    assert_eq!(old.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
+    let answer = second_step(&app, &token, &fresh).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+async fn turning_it_off_needs_the_password_and_a_code<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    let code = secret.code_at(clock.now());
+    let wrong_password = protected(
+        &app,
+        &sub,
+        "/mfa/totp/disable",
+        json!({"password": "not the password at all", "code": code}),
+    )
+    .await;
+    assert_eq!(wrong_password.problem(403)["type"], "urn:problem-type:auth:wrong-password");
+    let off = protected(
+        &app,
+        &sub,
+        "/mfa/totp/disable",
+        json!({"password": STRONG_PASSWORD, "code": code}),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(claims(&app, &off.json()).await["amr"], json!(["pwd"]));
+    let tokens = login(&app).await.json();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert_eq!(claims(&app, &tokens).await["amr"], json!(["pwd"]));
+    let again = protected(
+        &app,
+        &sub,
+        "/mfa/totp/disable",
+        json!({"password": STRONG_PASSWORD, "code": code}),
+    )
+    .await;
+    assert_eq!(again.problem(409)["type"], "urn:problem-type:auth:mfa-not-enabled");
+}
+
+async fn mfa_tokens_expire_and_cannot_be_forged<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    let token = password_step(&app).await;
+    clock.advance_ms(301_000);
+    let late = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    assert_eq!(late.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-token");
+
+    let token = password_step(&app).await;
+    let mut forged = token.clone();
+    forged.replace_range(..1, if token.starts_with('A') { "B" } else { "A" });
+    for bad in [forged.as_str(), "short", ""] {
+        let answer = second_step(&app, bad, &secret.code_at(clock.now())).await;
+        assert!(
+            matches!(answer.status, 400 | 401),
+            "{bad:?}: {}",
+            answer.text
+        );
+    }
+    let bad_code = second_step(&app, &token, "12ab56").await;
+    assert_eq!(bad_code.problem(400)["type"], "urn:problem-type:auth:validation-failed");
+    // Still good after all that, within its 5 minutes.
+    let answer = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+}
+
+async fn wrong_codes_count_toward_the_login_backoff<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    let token = password_step(&app).await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(second_step(&app, &token, "000000").await.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let locked = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    assert_eq!(locked.status, 429, "the right code waits too: {}", locked.text);
+    assert!(locked.header("retry-after").is_some());
+}
+
+async fn the_password_step_tells_nothing_before_the_password_matched<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    enable(&app, &clock, &sub).await;
+    let wrong = |email: &'static str| {
+        Event::post_json(
+            Kind::RestV1,
+            "/login",
+            &json!({"email": email, "password": "not the password at all"}),
+        )
+        .from_source("203.0.113.9")
+    };
+    let with_mfa = send(&app, wrong(EMAIL)).await;
+    let unknown = send(&app, wrong("nobody@example.com")).await;
+    assert_eq!(with_mfa.status, 401);
+    assert_eq!(with_mfa.text, unknown.text);
+    assert_eq!(with_mfa.header("content-type"), unknown.header("content-type"));
+}
+
+async fn parallel_uses_of_one_code_have_one_winner<S: Store + 'static>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    let code = secret.code_at(clock.now());
+    let app = Arc::new(app);
+    // One mfa_token, ten requests; and ten mfa_tokens, one code.
+    let shared_token = password_step(&app).await;
+    let mut tokens = vec![shared_token.clone(); 5];
+    for _ in 0..5 {
+        tokens.push(password_step(&app).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens {
+        let (app, code) = (Arc::clone(&app), code.clone());
+        tasks.spawn(async move { second_step(&app, &token, &code).await.status });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "one code, one sign-in: {statuses:?}"
+    );
+    // The others: a used code or mfa_token (401), or the backoff, which counts each check
+    // before it runs (429).
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 401 | 429)),
+        "{statuses:?}"
+    );
+}
+
+over_both_stores!(
+    enrolling_confirming_and_signing_in_with_a_code,
+    recovery_codes_work_once_and_can_be_renewed,
+    turning_it_off_needs_the_password_and_a_code,
+    mfa_tokens_expire_and_cannot_be_forged,
+    wrong_codes_count_toward_the_login_backoff,
+    the_password_step_tells_nothing_before_the_password_matched,
+    parallel_uses_of_one_code_have_one_winner,
+);
+
+/// What DynamoDB holds of a user with two-factor sign-in: the secret sealed (neither its
+/// bytes nor its base32 appear in the item), recovery codes only as hashes.
+#[tokio::test]
+async fn the_stored_item_holds_no_secret_and_no_code_in_clear() {
+    let store = integration_tests::dynamo::fresh_store(&integration_tests::dynamo::endpoint()).await;
+    let (app, clock) = on_clock(integration_tests::app::test_app(store.clone()));
+    let sub = register(&app).await;
+    let enrolled = protected(
+        &app,
+        &sub,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await
+    .json();
+    let base32 = enrolled["secret"].as_str().unwrap().to_owned();
+    let secret = TotpSecret::from_base32(&base32).unwrap();
+    let confirmed = protected(
+        &app,
+        &sub,
+        "/mfa/totp/confirm",
+        json!({"code": secret.code_at(clock.now())}),
+    )
+    .await
+    .json();
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let dump = format!("{items:?}");
+    let raw = TotpSecret::from_base32(&base32).map(|_| {
+        // The 20 bytes, as the Debug of a Blob would print them.
+        let bytes = base32_bytes(&base32);
+        format!("{bytes:?}").trim_matches(['[', ']']).to_owned()
+    });
+    assert!(dump.contains("mfa_secret"), "the user item has its sealed secret");
+    assert!(!dump.contains(&base32), "the base32 secret is not stored");
+    assert!(!dump.contains(&raw.unwrap()), "the secret's bytes are not stored");
+    for code in confirmed["recovery_codes"].as_array().unwrap() {
+        let code = code.as_str().unwrap();
+        assert!(!dump.contains(code) && !dump.contains(&code.replace('-', "")));
+    }
+}
+
+fn base32_bytes(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.bytes() {
+        let value = ALPHABET.iter().position(|b| *b == c).unwrap() as u32;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}
