@@ -506,7 +506,10 @@ mod tests {
     fn the_otpauth_uri_and_qr_code_are_what_apps_read() {
         let secret = TotpSecret::from_bytes(*b"12345678901234567890");
         let email = Email::parse("ada@example.com").unwrap();
-        assert_eq!(TotpSecret::from_base32(&secret.base32()), Some(secret.clone()));
+        assert_eq!(
+            TotpSecret::from_base32(&secret.base32()),
+            Some(secret.clone())
+        );
         assert_eq!(TotpSecret::from_base32("not base32!"), None);
         let uri = secret.otpauth_uri("Serverless Auth", &email);
         assert_eq!(

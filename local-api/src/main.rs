@@ -208,6 +208,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             ""
         }
     );
+    println!(
+        "  mfa        TOTP secrets sealed with {}",
+        if config.ephemeral_mfa_key {
+            "a key generated for this run (set MFA_ENCRYPTION_KEY to keep enrollments)"
+        } else {
+            "MFA_ENCRYPTION_KEY"
+        }
+    );
     match (spec_kind, config.session_check.enabled) {
         (ApiKind::Http, _) => println!(
             "  authorizer API Gateway's built-in JWT authorizer (HTTP API): RS256 only, keys \

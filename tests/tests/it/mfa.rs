@@ -91,7 +91,10 @@ async fn password_step<S: Store>(app: &App<S>) -> String {
     assert_eq!(answer.status, 200, "{}", answer.text);
     let body = answer.json();
     assert_eq!(body["mfa_required"], true, "{body}");
-    assert!(body.get("access_token").is_none(), "no tokens before the code: {body}");
+    assert!(
+        body.get("access_token").is_none(),
+        "no tokens before the code: {body}"
+    );
     body["mfa_token"].as_str().unwrap().to_owned()
 }
 
@@ -119,7 +122,10 @@ async fn enrolling_confirming_and_signing_in_with_a_code<S: Store>(app: App<S>) 
         json!({"password": "not the password at all"}),
     )
     .await;
-    assert_eq!(wrong.problem(403)["type"], "urn:problem-type:auth:wrong-password");
+    assert_eq!(
+        wrong.problem(403)["type"],
+        "urn:problem-type:auth:wrong-password"
+    );
     let enrolled = protected(
         &app,
         &sub,
@@ -143,7 +149,10 @@ async fn enrolling_confirming_and_signing_in_with_a_code<S: Store>(app: App<S>) 
     assert!(login(&app).await.json()["access_token"].is_string());
 
     let wrong_code = protected(&app, &sub, "/mfa/totp/confirm", json!({"code": "000000"})).await;
-    assert_eq!(wrong_code.problem(403)["type"], "urn:problem-type:auth:wrong-code");
+    assert_eq!(
+        wrong_code.problem(403)["type"],
+        "urn:problem-type:auth:wrong-code"
+    );
     let code = secret.code_at(clock.now());
     let confirmed = protected(&app, &sub, "/mfa/totp/confirm", json!({"code": code})).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
@@ -161,12 +170,18 @@ async fn enrolling_confirming_and_signing_in_with_a_code<S: Store>(app: App<S>) 
         json!({"password": STRONG_PASSWORD}),
     )
     .await;
-    assert_eq!(again.problem(409)["type"], "urn:problem-type:auth:mfa-already-enabled");
+    assert_eq!(
+        again.problem(409)["type"],
+        "urn:problem-type:auth:mfa-already-enabled"
+    );
 
     // The code used to confirm is spent: the same step is refused at sign-in.
     let token = password_step(&app).await;
     let replay = second_step(&app, &token, &code).await;
-    assert_eq!(replay.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
+    assert_eq!(
+        replay.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-code"
+    );
     clock.advance_ms(30_000);
     let signed_in = second_step(&app, &token, &secret.code_at(clock.now())).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
@@ -175,13 +190,23 @@ async fn enrolling_confirming_and_signing_in_with_a_code<S: Store>(app: App<S>) 
     // A refreshed token keeps amr.
     let refresh = json!({"refresh_token": tokens["refresh_token"]});
     let refreshed = send(&app, Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
-    assert_eq!(claims(&app, &refreshed.json()).await["amr"], json!(["pwd", "otp"]));
+    assert_eq!(
+        claims(&app, &refreshed.json()).await["amr"],
+        json!(["pwd", "otp"])
+    );
     // The mfa_token served its login.
     clock.advance_ms(30_000);
     let reused = second_step(&app, &token, &secret.code_at(clock.now())).await;
-    assert_eq!(reused.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-token");
+    assert_eq!(
+        reused.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-token"
+    );
 
-    let me = send(&app, Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL)).await;
+    let me = send(
+        &app,
+        Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL),
+    )
+    .await;
     assert_eq!(me.json()["mfa_enabled"], true);
     assert_eq!(me.json()["recovery_codes_left"], 10);
 }
@@ -204,8 +229,15 @@ async fn recovery_codes_work_once_and_can_be_renewed<S: Store>(app: App<S>) {
     assert_eq!(answer.status, 200, "{}", answer.text);
     let token = password_step(&app).await;
     let again = second_step(&app, &token, &codes[0]).await;
-    assert_eq!(again.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
-    let me = send(&app, Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL)).await;
+    assert_eq!(
+        again.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-code"
+    );
+    let me = send(
+        &app,
+        Event::get(Kind::RestV1, "/me").authorized(&sub, EMAIL),
+    )
+    .await;
     assert_eq!(me.json()["recovery_codes_left"], 9);
 
     // New codes need the password and a code; the old ones stop working.
@@ -217,7 +249,10 @@ async fn recovery_codes_work_once_and_can_be_renewed<S: Store>(app: App<S>) {
         json!({"password": STRONG_PASSWORD, "code": "123456"}),
     )
     .await;
-    assert_eq!(wrong.problem(403)["type"], "urn:problem-type:auth:wrong-code");
+    assert_eq!(
+        wrong.problem(403)["type"],
+        "urn:problem-type:auth:wrong-code"
+    );
     let renewed = protected(
         &app,
         &sub,
@@ -226,11 +261,17 @@ async fn recovery_codes_work_once_and_can_be_renewed<S: Store>(app: App<S>) {
     )
     .await;
     assert_eq!(renewed.status, 200, "{}", renewed.text);
-    let fresh = renewed.json()["recovery_codes"][0].as_str().unwrap().to_owned();
+    let fresh = renewed.json()["recovery_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(!codes.contains(&fresh));
     let token = password_step(&app).await;
     let old = second_step(&app, &token, &codes[1]).await;
-    assert_eq!(old.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-code");
+    assert_eq!(
+        old.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-code"
+    );
     let answer = second_step(&app, &token, &fresh).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
@@ -248,7 +289,10 @@ async fn turning_it_off_needs_the_password_and_a_code<S: Store>(app: App<S>) {
         json!({"password": "not the password at all", "code": code}),
     )
     .await;
-    assert_eq!(wrong_password.problem(403)["type"], "urn:problem-type:auth:wrong-password");
+    assert_eq!(
+        wrong_password.problem(403)["type"],
+        "urn:problem-type:auth:wrong-password"
+    );
     let off = protected(
         &app,
         &sub,
@@ -268,7 +312,10 @@ async fn turning_it_off_needs_the_password_and_a_code<S: Store>(app: App<S>) {
         json!({"password": STRONG_PASSWORD, "code": code}),
     )
     .await;
-    assert_eq!(again.problem(409)["type"], "urn:problem-type:auth:mfa-not-enabled");
+    assert_eq!(
+        again.problem(409)["type"],
+        "urn:problem-type:auth:mfa-not-enabled"
+    );
 }
 
 async fn mfa_tokens_expire_and_cannot_be_forged<S: Store>(app: App<S>) {
@@ -278,7 +325,10 @@ async fn mfa_tokens_expire_and_cannot_be_forged<S: Store>(app: App<S>) {
     let token = password_step(&app).await;
     clock.advance_ms(301_000);
     let late = second_step(&app, &token, &secret.code_at(clock.now())).await;
-    assert_eq!(late.problem(401)["type"], "urn:problem-type:auth:invalid-mfa-token");
+    assert_eq!(
+        late.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-token"
+    );
 
     let token = password_step(&app).await;
     let mut forged = token.clone();
@@ -292,7 +342,10 @@ async fn mfa_tokens_expire_and_cannot_be_forged<S: Store>(app: App<S>) {
         );
     }
     let bad_code = second_step(&app, &token, "12ab56").await;
-    assert_eq!(bad_code.problem(400)["type"], "urn:problem-type:auth:validation-failed");
+    assert_eq!(
+        bad_code.problem(400)["type"],
+        "urn:problem-type:auth:validation-failed"
+    );
     // Still good after all that, within its 5 minutes.
     let answer = second_step(&app, &token, &secret.code_at(clock.now())).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
@@ -310,7 +363,11 @@ async fn wrong_codes_count_toward_the_login_backoff<S: Store>(app: App<S>) {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     let locked = second_step(&app, &token, &secret.code_at(clock.now())).await;
-    assert_eq!(locked.status, 429, "the right code waits too: {}", locked.text);
+    assert_eq!(
+        locked.status, 429,
+        "the right code waits too: {}",
+        locked.text
+    );
     assert!(locked.header("retry-after").is_some());
 }
 
@@ -330,7 +387,10 @@ async fn the_password_step_tells_nothing_before_the_password_matched<S: Store>(a
     let unknown = send(&app, wrong("nobody@example.com")).await;
     assert_eq!(with_mfa.status, 401);
     assert_eq!(with_mfa.text, unknown.text);
-    assert_eq!(with_mfa.header("content-type"), unknown.header("content-type"));
+    assert_eq!(
+        with_mfa.header("content-type"),
+        unknown.header("content-type")
+    );
 }
 
 async fn parallel_uses_of_one_code_have_one_winner<S: Store + 'static>(app: App<S>) {
@@ -382,7 +442,8 @@ over_both_stores!(
 /// bytes nor its base32 appear in the item), recovery codes only as hashes.
 #[tokio::test]
 async fn the_stored_item_holds_no_secret_and_no_code_in_clear() {
-    let store = integration_tests::dynamo::fresh_store(&integration_tests::dynamo::endpoint()).await;
+    let store =
+        integration_tests::dynamo::fresh_store(&integration_tests::dynamo::endpoint()).await;
     let (app, clock) = on_clock(integration_tests::app::test_app(store.clone()));
     let sub = register(&app).await;
     let enrolled = protected(
@@ -418,9 +479,15 @@ async fn the_stored_item_holds_no_secret_and_no_code_in_clear() {
         let bytes = base32_bytes(&base32);
         format!("{bytes:?}").trim_matches(['[', ']']).to_owned()
     });
-    assert!(dump.contains("mfa_secret"), "the user item has its sealed secret");
+    assert!(
+        dump.contains("mfa_secret"),
+        "the user item has its sealed secret"
+    );
     assert!(!dump.contains(&base32), "the base32 secret is not stored");
-    assert!(!dump.contains(&raw.unwrap()), "the secret's bytes are not stored");
+    assert!(
+        !dump.contains(&raw.unwrap()),
+        "the secret's bytes are not stored"
+    );
     for code in confirmed["recovery_codes"].as_array().unwrap() {
         let code = code.as_str().unwrap();
         assert!(!dump.contains(code) && !dump.contains(&code.replace('-', "")));
@@ -440,4 +507,90 @@ fn base32_bytes(text: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Over local-api's HTTP front, with a rule that asks for a second factor on one route: a
+/// password-only token is refused there, one of a sign-in with a code is let through.
+#[tokio::test]
+async fn a_route_can_demand_a_second_factor_at_the_gateway() {
+    use integration_tests::local::LocalApi;
+    use reqwest::Client;
+
+    let rules = r#"{"* /*": ["user"], "GET /sessions": ["@mfa"]}"#;
+    let api = LocalApi::spawn(
+        local_api::LocalStore::Memory(Box::default()),
+        &[
+            ("AUTHORIZER_RULES", rules),
+            ("AUTHORIZER_SESSION_CACHE_SECONDS", "0"),
+        ],
+        |spec| spec.authorizer_ttl = 0,
+    )
+    .await;
+    let http = Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = http.post(api.at(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let sessions = |token: String| {
+        let request = http.get(api.at("/sessions")).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        post("/register", None, credentials(STRONG_PASSWORD))
+            .await
+            .0,
+        201
+    );
+    let (_, tokens) = post("/login", None, credentials(STRONG_PASSWORD)).await;
+    let password_only = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(sessions(password_only.clone()).await, 403);
+
+    let (status, enrolled) = post(
+        "/mfa/totp/enroll",
+        Some(&password_only),
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{enrolled}");
+    let secret = TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(shared::token::now_unix());
+    let (status, confirmed) = post(
+        "/mfa/totp/confirm",
+        Some(&password_only),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let with_code = confirmed["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(sessions(with_code).await, 200);
+    // Confirming ended the password-only session, at the gateway too.
+    assert_eq!(sessions(password_only).await, 401);
+
+    // Signing in again: the password step, then a recovery code.
+    let (status, step) = post("/login", None, credentials(STRONG_PASSWORD)).await;
+    assert_eq!(
+        (status, &step["mfa_required"]),
+        (200, &json!(true)),
+        "{step}"
+    );
+    let (status, signed_in) = post(
+        "/login/mfa",
+        None,
+        json!({"mfa_token": step["mfa_token"], "code": confirmed["recovery_codes"][0]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{signed_in}");
+    assert_eq!(
+        sessions(signed_in["access_token"].as_str().unwrap().to_owned()).await,
+        200
+    );
 }

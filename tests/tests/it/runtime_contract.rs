@@ -425,6 +425,9 @@ fn assert_no_secret(function: &str, log: &str, secrets: &[(&str, String)]) {
     }
 }
 
+/// An MFA encryption key, 32 bytes of base64, for the release auth-api.
+const MFA_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
 #[tokio::test]
 async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
@@ -439,6 +442,7 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     // Both transports: the refresh token also travels in Cookie and Set-Cookie headers.
     env.push(("REFRESH_TOKEN_TRANSPORT", "both".to_owned()));
     env.push(("CORS_ALLOWED_ORIGINS", "https://app.example.com".to_owned()));
+    env.push(("MFA_ENCRYPTION_KEY", MFA_KEY.to_owned()));
     let output = Output::capture(spawn("auth-api", &api, &env));
 
     let mut call =
@@ -539,6 +543,61 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         .bearer(&access)
         .authorized_as(&sub);
     assert_eq!(call(everywhere).await["statusCode"], 204);
+    // Two-factor sign-in, for another user: the enrollment's secret, URI and QR code, the
+    // recovery codes and the mfa_token are secrets too.
+    let bob = json!({"email": "bob@example.com", "password": STRONG_PASSWORD});
+    let registered = call(Event::post_json(Kind::RestV1, "/register", &bob)).await;
+    let bob_id =
+        serde_json::from_str::<Value>(registered["body"].as_str().unwrap()).unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let as_bob = |path: &str, body: &Value| {
+        Event::post_json(Kind::RestV1, path, body).authorized(&bob_id, "bob@example.com")
+    };
+    let enrolled = call(as_bob(
+        "/mfa/totp/enroll",
+        &json!({"password": STRONG_PASSWORD}),
+    ))
+    .await;
+    assert_eq!(enrolled["statusCode"], 200, "{enrolled}");
+    let enrolled: Value = serde_json::from_str(enrolled["body"].as_str().unwrap()).unwrap();
+    let totp =
+        auth_api::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+    let code = totp.code_at(now_unix());
+    let confirmed = call(as_bob("/mfa/totp/confirm", &json!({"code": code}))).await;
+    assert_eq!(confirmed["statusCode"], 200, "{confirmed}");
+    let confirmed: Value = serde_json::from_str(confirmed["body"].as_str().unwrap()).unwrap();
+    let step = call(Event::post_json(Kind::HttpV2, "/login", &bob)).await;
+    let step: Value = serde_json::from_str(step["body"].as_str().unwrap()).unwrap();
+    let wrong_code = json!({"mfa_token": step["mfa_token"], "code": "000000"});
+    let refused = call(Event::post_json(Kind::HttpV2, "/login/mfa", &wrong_code)).await;
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+    let recovery = json!({"mfa_token": step["mfa_token"], "code": confirmed["recovery_codes"][0]});
+    let second = call(Event::post_json(Kind::HttpV2, "/login/mfa", &recovery)).await;
+    assert_eq!(second["statusCode"], 200, "{second}");
+    let mut mfa_secrets = vec![
+        (
+            "a TOTP secret",
+            enrolled["secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "an otpauth URI",
+            enrolled["otpauth_uri"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "a QR code",
+            enrolled["qr_code"].as_str().unwrap()[30..90].to_owned(),
+        ),
+        (
+            "an mfa_token",
+            step["mfa_token"].as_str().unwrap().to_owned(),
+        ),
+        ("the MFA key", MFA_KEY.to_owned()),
+    ];
+    for code in confirmed["recovery_codes"].as_array().unwrap() {
+        mfa_secrets.push(("a recovery code", code.as_str().unwrap().to_owned()));
+    }
     // A session that stays live, for the session-checking authorizer below.
     let last = call(Event::post_json(Kind::HttpV2, "/login", &ada(NEW_PASSWORD))).await;
     assert_eq!(last["statusCode"], 200, "{last}");
@@ -625,6 +684,7 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     secrets.push(("a bcrypt hash", "$2b$04$".to_owned()));
     secrets.push(("the signing key", "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v".to_owned()));
     assert_no_secret("auth-api", &auth_log, &secrets);
+    assert_no_secret("auth-api", &auth_log, &mfa_secrets);
     let token_secrets = [
         ("the access token", token.clone()),
         (
