@@ -12,6 +12,8 @@
   const api = String(window.AUTH_API_URL || "").replace(/\/+$/, "");
   let accessToken = null;
   let refreshTimer = null;
+  // The password step's mfa_token, until the code step uses it (never stored).
+  let mfaToken = null;
 
   const $ = (id) => document.getElementById(id);
 
@@ -110,12 +112,21 @@
     $("me-id").textContent = me.user_id;
     $("me-roles").textContent = (me.roles || []).join(", ");
     $("me-verified").textContent = me.email_verified ? "yes" : "not yet";
+    $("me-mfa").textContent = me.mfa_enabled
+      ? `on (${me.recovery_codes_left} recovery codes left)`
+      : "off";
+    $("mfa-enroll-form").hidden = me.mfa_enabled;
     show("signed-in");
   }
 
   function signedOut() {
     accessToken = null;
+    mfaToken = null;
     clearTimeout(refreshTimer);
+    $("mfa-form").hidden = true;
+    $("sign-in-form").hidden = false;
+    $("mfa-confirm-form").hidden = true;
+    $("recovery").hidden = true;
     show("signed-out");
   }
 
@@ -133,9 +144,75 @@
 
   async function signIn(email, password) {
     const { body } = await call("POST", "/login", { body: { email, password }, cookie: true });
+    if (body.mfa_required) {
+      // The password was right; the code comes next, within mfa_token_expires_in seconds.
+      mfaToken = body.mfa_token;
+      $("sign-in-form").hidden = true;
+      $("mfa-form").hidden = false;
+      $("mfa-code").focus();
+      return;
+    }
     accept(body);
     await showMe();
   }
+
+  $("mfa-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("mfa-submit"), async () => {
+      const { body } = await call("POST", "/login/mfa", {
+        body: { mfa_token: mfaToken, code: $("mfa-code").value },
+        cookie: true,
+      });
+      mfaToken = null;
+      $("mfa-code").value = "";
+      $("mfa-form").hidden = true;
+      $("sign-in-form").hidden = false;
+      accept(body);
+      await showMe();
+    });
+  });
+
+  $("mfa-enroll-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("mfa-enroll"), async () => {
+      const { body } = await call("POST", "/mfa/totp/enroll", {
+        body: { password: $("mfa-enroll-password").value },
+        bearer: true,
+      });
+      $("mfa-enroll-password").value = "";
+      $("mfa-qr").src = body.qr_code;
+      $("mfa-secret").textContent = body.secret;
+      $("mfa-enroll-form").hidden = true;
+      $("mfa-confirm-form").hidden = false;
+    });
+  });
+
+  $("mfa-confirm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("mfa-confirm"), async () => {
+      const { body } = await call("POST", "/mfa/totp/confirm", {
+        body: { code: $("mfa-confirm-code").value },
+        bearer: true,
+        cookie: true,
+      });
+      accept(body);
+      $("mfa-confirm-code").value = "";
+      $("mfa-confirm-form").hidden = true;
+      $("mfa-secret").textContent = "";
+      $("mfa-qr").removeAttribute("src");
+      const list = $("recovery-codes");
+      list.replaceChildren(
+        ...body.recovery_codes.map((code) => {
+          const item = document.createElement("li");
+          item.textContent = code;
+          return item;
+        }),
+      );
+      $("recovery").hidden = false;
+      await showMe();
+      say("info", "Two-factor sign-in is on. Every other session was signed out.");
+    });
+  });
 
   $("sign-in-form").addEventListener("submit", (event) => {
     event.preventDefault();

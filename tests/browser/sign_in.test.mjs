@@ -11,6 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
+import { createHmac } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -268,5 +269,80 @@ test("a page on an origin the API does not list cannot use it, even with the coo
   await page.reload();
   await visible(page, "#signed-in");
   await other.close();
+  await page.close();
+});
+
+// RFC 6238 as an authenticator app computes it (SHA-1, 6 digits, 30 s), written apart from
+// the API's own code: the QR code's secret must work in an independent implementation.
+function totp(base32, now = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(now / 1000 / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(value).padStart(6, "0");
+}
+
+test("a user turns on two-factor sign-in from a QR code and signs in with a code", async () => {
+  const page = await browser.newPage();
+  const email = `hedy-${Date.now()}@example.com`;
+  await page.goto(`${web}/`);
+  await visible(page, "#signed-out");
+  await page.type("#register-email", email);
+  await page.type("#register-password", PASSWORD);
+  await page.click("#register");
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-mfa", (el) => el.textContent), "off");
+
+  // Enrollment: the password again, then the QR code (an SVG data URI) and the typed key.
+  await page.type("#mfa-enroll-password", PASSWORD);
+  await page.click("#mfa-enroll");
+  await visible(page, "#mfa-confirm-form");
+  const qr = await page.$eval("#mfa-qr", (img) => ({
+    src: img.getAttribute("src"),
+    loaded: img.complete && img.naturalWidth > 0,
+  }));
+  assert.match(qr.src, /^data:image\/svg\+xml;base64,/);
+  assert.ok(qr.loaded, "the browser drew the QR code (CSP allows data: images)");
+  const secret = await page.$eval("#mfa-secret", (el) => el.textContent);
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  await page.screenshot({ path: join(output, "mfa-enroll.png"), fullPage: true });
+
+  // A wrong code is explained; the app's code turns it on and shows 10 recovery codes.
+  await page.type("#mfa-confirm-code", "000000");
+  await page.click("#mfa-confirm");
+  assert.match(await message(page), /code/i);
+  await page.$eval("#mfa-confirm-code", (el) => (el.value = ""));
+  const confirmCode = totp(secret);
+  await page.type("#mfa-confirm-code", confirmCode);
+  await page.click("#mfa-confirm");
+  await visible(page, "#recovery");
+  const codes = await page.$$eval("#recovery-codes li", (items) => items.map((i) => i.textContent));
+  assert.equal(codes.length, 10);
+  assert.match(await page.$eval("#me-mfa", (el) => el.textContent), /^on \(10 recovery/);
+
+  // Signing in again: the password, then the code step (a recovery code: the app's code of
+  // this 30 s step was just used, and a code works once).
+  await page.click("#sign-out");
+  await visible(page, "#signed-out");
+  await page.type("#sign-in-email", email);
+  await page.type("#sign-in-password", PASSWORD);
+  await page.click("#sign-in");
+  await visible(page, "#mfa-form");
+  assert.equal(await page.$eval("#sign-in-form", (el) => el.hidden), true);
+  await page.type("#mfa-code", confirmCode);
+  await page.click("#mfa-submit");
+  assert.match(await message(page), /used already/, "the confirmation's code is spent");
+  await page.$eval("#mfa-code", (el) => (el.value = ""));
+  await page.type("#mfa-code", codes[0].toLowerCase());
+  await page.click("#mfa-submit");
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-email", (el) => el.textContent), email);
+  assert.match(await page.$eval("#me-mfa", (el) => el.textContent), /9 recovery codes left/);
+  assert.equal((await apiCookies(page)).length, 1, "the session's cookie is set");
   await page.close();
 });
