@@ -86,7 +86,15 @@ async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
     let helps: &[(&[&str], &[&str])] = &[
         (
             &["users", "--help"],
-            &["get", "list", "set-roles", "disable", "enable", "delete"],
+            &[
+                "get",
+                "list",
+                "set-roles",
+                "disable",
+                "enable",
+                "mfa-reset",
+                "delete",
+            ],
         ),
         (&["users", "get", "--help"], &["<EMAIL>"]),
         (&["users", "list", "--help"], &["--page-size"]),
@@ -96,6 +104,10 @@ async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
         ),
         (&["users", "disable", "--help"], &["every session ends"]),
         (&["users", "enable", "--help"], &["<EMAIL>"]),
+        (
+            &["users", "mfa-reset", "--help"],
+            &["<EMAIL>", "every session ends"],
+        ),
         (&["users", "delete", "--help"], &["--yes"]),
         (&["sessions", "--help"], &["list", "revoke"]),
         (&["sessions", "list", "--help"], &["<EMAIL>"]),
@@ -675,4 +687,76 @@ async fn a_json_export_imports_alike_in_plain_and_dynamodb_json() {
     )
     .await;
     assert_eq!(missing.code, admin::exit::USAGE);
+}
+
+/// A user who lost their authenticator and recovery codes: `users mfa-reset` turns two-factor
+/// sign-in off, ends every session, and is audited; the password alone signs in again.
+#[tokio::test]
+async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    let email = "ada@example.com";
+    let sub = register(&app, email).await;
+    let before = login(&app, email, STRONG_PASSWORD).await.json();
+    let enrolled = send(
+        &app,
+        Event::post_json(
+            Kind::RestV1,
+            "/mfa/totp/enroll",
+            &json!({"password": STRONG_PASSWORD}),
+        )
+        .authorized(&sub, email),
+    )
+    .await
+    .json();
+    let secret =
+        auth_api::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+    let now = shared::Clock::now(app.clock.as_ref());
+    let confirmed = send(
+        &app,
+        Event::post_json(
+            Kind::RestV1,
+            "/mfa/totp/confirm",
+            &json!({"code": secret.code_at(now)}),
+        )
+        .authorized(&sub, email),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    assert_eq!(
+        login(&app, email, STRONG_PASSWORD).await.json()["mfa_required"],
+        true
+    );
+    let confirmed = confirmed.json();
+
+    let run = admin(&table, &["--output", "json", "users", "mfa-reset", email]).await;
+    assert_eq!(run.code, 0, "{}", run.err);
+    assert_eq!(run.json()["mfa_enabled"], false);
+    let user = app
+        .store
+        .find_user(&auth_api::domain::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.mfa.enabled() && user.mfa.recovery.is_empty());
+    // Every session ended, the one from the confirmation too.
+    for tokens in [&before, &confirmed] {
+        let refresh = json!({"refresh_token": tokens["refresh_token"]});
+        let answer = send(&app, Event::post_json(Kind::RestV1, "/refresh", &refresh)).await;
+        assert_eq!(answer.status, 401, "{}", answer.text);
+    }
+    let tokens = login(&app, email, STRONG_PASSWORD).await.json();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    let audit = app
+        .store
+        .client()
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let dump = format!("{:?}", audit.items.unwrap_or_default());
+    assert!(dump.contains("users_mfa_reset"), "audited");
+    let missing = admin(&table, &["users", "mfa-reset", "nobody@example.com"]).await;
+    assert_eq!(missing.code, admin::exit::NOT_FOUND, "{}", missing.err);
 }

@@ -662,3 +662,40 @@ fn the_http_api_variant_protects_its_routes_with_the_built_in_jwt_authorizer() {
         "does not match AllowedPattern"
     );
 }
+
+/// Both templates give auth-api the MFA key's SSM parameter, and read access to it alone
+/// beside the signing key's.
+#[test]
+fn both_templates_give_auth_api_its_mfa_key_parameter_and_nothing_more() {
+    let rsa_jwks = readme_jwks("template-http-api.yaml");
+    for (template, jwks) in [
+        ("template.yaml", jwks()),
+        ("template-http-api.yaml", rsa_jwks),
+    ] {
+        let out = sam(&[
+            "translate",
+            template,
+            &serde_json::json!({"PublicJwks": jwks}).to_string(),
+        ]);
+        let translated: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let resources = &translated["Resources"];
+        let variables = &resources["AuthApiFunction"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables["MFA_ENCRYPTION_KEY_PARAMETER"],
+            serde_json::json!({"Ref": "MfaKeyParameterName"}),
+            "{template}"
+        );
+        let statements = &resources["AuthApiFunctionRole"]["Properties"]["Policies"][0]
+            ["PolicyDocument"]["Statement"];
+        let ssm = statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"] == "ssm:GetParameter")
+            .unwrap_or_else(|| panic!("{template}: no ssm:GetParameter"));
+        let resources = ssm["Resource"].to_string();
+        assert!(resources.contains("${SigningKeyParameterName}"), "{resources}");
+        assert!(resources.contains("${MfaKeyParameterName}"), "{resources}");
+        assert_eq!(ssm["Resource"].as_array().unwrap().len(), 2, "{resources}");
+    }
+}
