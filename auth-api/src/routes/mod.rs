@@ -384,7 +384,7 @@ pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
 /// authorizer's comma-joined context, or HTTP API's `[pwd otp]` claim).
 pub(crate) fn caller_used_mfa(req: &Request) -> bool {
     authorizer_field(req, "amr").is_some_and(|amr| {
-        amr.split(|c: char| c == ',' || c == ' ' || c == '[' || c == ']')
+        amr.split([',', ' ', '[', ']'])
             .any(|m| m == shared::token::AMR_OTP)
     })
 }
