@@ -685,8 +685,8 @@ fn both_templates_give_auth_api_its_mfa_key_parameter_and_nothing_more() {
             serde_json::json!({"Ref": "MfaKeyParameterName"}),
             "{template}"
         );
-        let statements = &resources["AuthApiFunctionRole"]["Properties"]["Policies"][0]
-            ["PolicyDocument"]["Statement"];
+        let statements = &resources["AuthApiFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"];
         let ssm = statements
             .as_array()
             .unwrap()
@@ -694,7 +694,10 @@ fn both_templates_give_auth_api_its_mfa_key_parameter_and_nothing_more() {
             .find(|s| s["Action"] == "ssm:GetParameter")
             .unwrap_or_else(|| panic!("{template}: no ssm:GetParameter"));
         let resources = ssm["Resource"].to_string();
-        assert!(resources.contains("${SigningKeyParameterName}"), "{resources}");
+        assert!(
+            resources.contains("${SigningKeyParameterName}"),
+            "{resources}"
+        );
         assert!(resources.contains("${MfaKeyParameterName}"), "{resources}");
         assert_eq!(ssm["Resource"].as_array().unwrap().len(), 2, "{resources}");
     }
