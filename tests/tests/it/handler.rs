@@ -450,10 +450,12 @@ async fn me_answers_the_profile_of_the_authorizer_subject_only() {
         assert_eq!(profile["roles"], json!(["user"]));
         assert_eq!(profile["created_at"], ada["created_at"]);
         assert_eq!(profile["email_verified"], false);
+        assert_eq!(profile["mfa_enabled"], false);
+        assert_eq!(profile["recovery_codes_left"], 0);
         assert_eq!(
             profile.as_object().unwrap().len(),
-            5,
-            "no password hash, no token: {profile}"
+            7,
+            "no password hash, no token, no MFA secret: {profile}"
         );
     }
 }

@@ -94,6 +94,10 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
             "/logout-all",
             "/me",
             "/me",
+            "/mfa/recovery-codes",
+            "/mfa/totp/confirm",
+            "/mfa/totp/disable",
+            "/mfa/totp/enroll",
             "/password",
             "/sessions",
             "/sessions/{id}"
