@@ -290,6 +290,8 @@ function totp(base32, now = Date.now()) {
 test("a user turns on two-factor sign-in from a QR code and signs in with a code", async () => {
   const page = await browser.newPage();
   const email = `hedy-${Date.now()}@example.com`;
+  // A fresh browser state: the earlier tests' sessions would sign this page in.
+  await (await page.createCDPSession()).send("Network.clearBrowserCookies");
   await page.goto(`${web}/`);
   await visible(page, "#signed-out");
   await page.type("#register-email", email);
