@@ -102,6 +102,53 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
         })
     });
+    // A user with two-factor sign-in on: its wrong passwords must cost what anyone's do, and
+    // its right password (the password step, answering mfa_required) what a login does.
+    assert_eq!(status(post("/register", "mfa@example.com", PASSWORD)), 201);
+    let mfa_email = auth_api::domain::Email::parse("mfa@example.com").unwrap();
+    runtime.block_on(async {
+        use auth_api::store::{MfaStore, UserStore};
+        let source = auth_api::backoff::Source::of(&post("/login", "mfa@example.com", PASSWORD));
+        let (user, _) = app
+            .store
+            .find_user_for_login(&mfa_email, &source)
+            .await
+            .unwrap();
+        let user = user.unwrap();
+        let key = app.mfa_key.as_ref().unwrap();
+        let sealed = key
+            .seal(user.user_id, &auth_api::mfa::TotpSecret::generate())
+            .unwrap();
+        let on = auth_api::mfa::MfaState {
+            secret: Some(sealed),
+            ..Default::default()
+        };
+        app.store.save_mfa(&user, &on, None).await.unwrap();
+    });
+    group.bench_function("login password step, two-factor user", |b| {
+        b.iter(|| {
+            assert_eq!(
+                status(black_box(post("/login", "mfa@example.com", PASSWORD))),
+                200
+            )
+        })
+    });
+    group.bench_function("login wrong password, two-factor user", |b| {
+        b.iter(|| {
+            assert_eq!(
+                status(black_box(post("/login", "mfa@example.com", wrong))),
+                401
+            );
+            runtime
+                .block_on(app.store.forget_login_failures(
+                    &mfa_email,
+                    &source,
+                    true,
+                    shared::token::now_unix_ms(),
+                ))
+                .unwrap();
+        })
+    });
     group.bench_function("register", |b| {
         b.iter(|| {
             let email = format!("new{}@example.com", n.fetch_add(1, Ordering::Relaxed));

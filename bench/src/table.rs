@@ -332,6 +332,31 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         verdict((0.8..=1.25).contains(&ratio)),
     ));
 
+    // Two-factor users: a wrong password costs what an unknown email's does, and the password
+    // step (mfa_required, no tokens) what a login without two-factor sign-in does.
+    for (figure, ours, other) in [
+        (
+            "login time, unknown email / two-factor user, wrong password",
+            handler("login unknown email"),
+            handler("login wrong password, two-factor user"),
+        ),
+        (
+            "login time, password step of a two-factor user / login without",
+            handler("login password step, two-factor user"),
+            handler("login"),
+        ),
+    ] {
+        let ratio = ours / other;
+        rows.push(row(
+            figure,
+            format!("{} / {}", time(ours), time(other)),
+            String::new(),
+            format!("{ratio:.2}"),
+            "0.8 to 1.25",
+            verdict((0.8..=1.25).contains(&ratio)),
+        ));
+    }
+
     // Imported accounts (a cheaper $2a$ hash of the trimmed password): the same work as an
     // unknown email, for a plain password and for one with surrounding white space.
     let legacy = |name: &str| {
