@@ -702,3 +702,80 @@ fn both_templates_give_auth_api_its_mfa_key_parameter_and_nothing_more() {
         assert_eq!(ssm["Resource"].as_array().unwrap().len(), 2, "{resources}");
     }
 }
+
+/// Limits at the edge, as SAM deploys them: the sign-in routes throttled below the stage's
+/// default, an optional WAF web ACL on the stage (a per-address rate rule on the sign-in
+/// routes and AWS's common rule set), and auth-api's reserved concurrency as a parameter.
+#[test]
+fn the_sign_in_routes_are_limited_at_the_edge() {
+    let defaults = translate(serde_json::json!({"PublicJwks": jwks()}));
+    let resources = defaults["Resources"].as_object().unwrap();
+    let stage = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::ApiGateway::Stage")
+        .unwrap();
+    let settings = stage["Properties"]["MethodSettings"].as_array().unwrap();
+    for path in ["/login", "/login/mfa", "/register", "/password/forgot"] {
+        let setting = settings
+            .iter()
+            .find(|s| s["ResourcePath"] == path)
+            .unwrap_or_else(|| panic!("no method setting for {path}"));
+        assert_eq!(setting["HttpMethod"], "POST");
+        assert_eq!(
+            setting["ThrottlingRateLimit"],
+            serde_json::json!({"Ref": "AuthRouteRateLimit"})
+        );
+    }
+    let parameters = &defaults["Parameters"];
+    assert!(
+        parameters["AuthRouteRateLimit"]["Default"].as_f64()
+            < parameters["ThrottlingRateLimit"]["Default"].as_f64()
+    );
+    // Off by default: no WAF, no cap on auth-api, never one on the authorizer.
+    assert_eq!(resources["WebAcl"]["Condition"], "UsesWaf");
+    assert_eq!(resources["WebAclAssociation"]["Condition"], "UsesWaf");
+    let reserved = &resources["AuthApiFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(
+        reserved,
+        &serde_json::json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+    for authorizer in ["AuthorizerFunction", "SessionAuthorizerFunction"] {
+        assert!(
+            resources[authorizer]["Properties"]
+                .get("ReservedConcurrentExecutions")
+                .is_none(),
+            "{authorizer}"
+        );
+    }
+
+    let acl = &resources["WebAcl"]["Properties"];
+    assert_eq!(acl["Scope"], "REGIONAL");
+    let rules = acl["Rules"].as_array().unwrap();
+    let rate = &rules[0]["Statement"]["RateBasedStatement"];
+    assert_eq!(rate["AggregateKeyType"], "IP");
+    assert_eq!(rate["Limit"], serde_json::json!({"Ref": "WafRateLimit"}));
+    assert_eq!(rules[0]["Action"], serde_json::json!({"Block": {}}));
+    let paths = rate["ScopeDownStatement"]["OrStatement"]["Statements"].to_string();
+    for path in [
+        "/login",
+        "/login/mfa",
+        "/register",
+        "/password/",
+        "/email/verify",
+    ] {
+        assert!(paths.contains(&format!("\"{path}\"")), "{path}: {paths}");
+    }
+    assert_eq!(
+        rules[1]["Statement"]["ManagedRuleGroupStatement"]["Name"],
+        "AWSManagedRulesCommonRuleSet"
+    );
+    // Associated with the one stage SAM deploys.
+    let association = resources["WebAclAssociation"]["Properties"]["ResourceArn"].to_string();
+    let stage_name = resources
+        .iter()
+        .find(|(_, r)| r["Type"] == "AWS::ApiGateway::Stage")
+        .map(|(name, _)| name.clone())
+        .unwrap();
+    assert!(association.contains(&stage_name), "{association}");
+    assert!(association.contains("/restapis/"), "{association}");
+}
