@@ -49,6 +49,9 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Bring users over from the Node.js login Lambda this project replaces.
     Import(ImportArgs),
+    /// Signing keys for rotation, and the PublicJwks value (no table needed).
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +216,16 @@ where
             return code;
         }
     };
+    if let Command::Keys(command) = &cli.command {
+        let (sdk, _) = clients(&cli).await;
+        return match crate::keys::keys(command.clone(), &sdk, cli.output, out, err).await {
+            Ok(()) => exit::OK,
+            Err(failure) => {
+                let _ = writeln!(err, "auth-admin: {}", failure.message);
+                failure.code
+            }
+        };
+    }
     let Some(table) = cli.table.clone().filter(|t| !t.trim().is_empty()) else {
         let _ = writeln!(
             err,
@@ -235,6 +248,7 @@ where
         Command::Users(command) => users(&mut context, command).await,
         Command::Sessions(command) => sessions(&mut context, command).await,
         Command::Import(args) => crate::import::import(&mut context, args).await,
+        Command::Keys(_) => Ok(()),
     };
     match result {
         Ok(()) => exit::OK,

@@ -1,10 +1,11 @@
 //! `auth-admin`: operating a deployed users table with the operator's own AWS credentials —
-//! users (get, list, roles, disable, enable, delete), their sessions, and the import of the
-//! Node.js original's users. Every change writes an audit record naming the operator's AWS
+//! users (get, list, roles, disable, enable, MFA reset, delete), their sessions, the import of
+//! the Node.js original's users — and signing keys for rotation (`keys`). Every change writes an audit record naming the operator's AWS
 //! identity, in the table and on stderr.
 
 pub mod cli;
 pub mod import;
+pub mod keys;
 pub mod output;
 
 /// Exit codes scripts can rely on.

@@ -292,6 +292,10 @@ impl ActionStore for LocalStore {
 /// local defaults. Nothing is required.
 pub struct LocalConfig {
     pub key: SigningKey,
+    /// The keys tokens are verified with (auth-api's `/verify` and the authorizer alike):
+    /// `JWT_PUBLIC_KEYS` when set (it must hold the signing key, as in Lambda), else the
+    /// signing key alone.
+    pub keys: KeySet,
     /// Whether the key was generated for this run.
     pub ephemeral_key: bool,
     pub settings: TokenSettings,
@@ -342,6 +346,14 @@ impl LocalConfig {
             .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()))?;
             (key, true)
         };
+        let keys = if config::optional(env, "JWT_PUBLIC_KEYS").is_some() {
+            config::key_set_from_env(env, Some(&key))?
+        } else {
+            let mut own = KeySet::default();
+            own.insert(key.verification_key())
+                .map_err(|e| ConfigError::new("JWT_KEY_ID", e.to_string()))?;
+            own
+        };
         let issuer = config::optional(env, "JWT_ISSUER");
         if let Some(issuer) = &issuer {
             config::check_issuer_url(issuer).map_err(|m| ConfigError::new("JWT_ISSUER", m))?;
@@ -387,6 +399,7 @@ impl LocalConfig {
         }
         Ok(Self {
             key,
+            keys,
             ephemeral_key,
             settings,
             bcrypt_cost,
@@ -429,11 +442,8 @@ impl LocalConfig {
     }
 
     fn verifier(&self) -> TokenVerifier {
-        let mut keys = KeySet::default();
-        // A set with one key cannot clash.
-        let _ = keys.insert(self.key.verification_key());
         TokenVerifier::new(
-            keys,
+            self.keys.clone(),
             self.settings.clone(),
             shared::token::DEFAULT_LEEWAY_SECONDS,
         )

@@ -8,9 +8,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -176,5 +177,38 @@ test("a key set with one RSA and one EdDSA key verifies both kinds of token", as
     const token = await tokenFrom(issuer, email);
     const { payload } = await jose.jwtVerify(token, set, { issuer, audience: AUDIENCE, typ: "at+jwt" });
     assert.equal(payload.email, email);
+  }
+});
+
+test("keys made by auth-admin keys generate and keys jwks verify with jose", async () => {
+  const admin = process.env.AUTH_ADMIN || join(root, "target/debug/auth-admin");
+  const dir = mkdtempSync(join(tmpdir(), "keys-"));
+  try {
+    for (const kind of ["ed25519", "rsa"]) {
+      const pem = join(dir, `${kind}.pem`);
+      const jwk = JSON.parse(
+        execFileSync(admin, ["keys", "generate", "--kind", kind, "--out", pem], { encoding: "utf8" }),
+      );
+      const jwks = execFileSync(admin, ["keys", "jwks", pem], { encoding: "utf8" }).trim();
+      assert.deepEqual(JSON.parse(jwks).keys, [jwk], "keys jwks publishes the printed JWK");
+      // A local-api that signs with the generated private key and publishes keys jwks' value.
+      const issuer = await start({
+        JWT_SIGNING_KEY: readFileSync(pem, "utf8"),
+        JWT_PUBLIC_KEYS: jwks,
+      });
+      const token = await tokenFrom(issuer, `keys-${kind}@example.com`);
+      // jose, given only the JWK that keys generate printed.
+      const key = await jose.importJWK(jwk, jwk.alg);
+      const { protectedHeader } = await jose.jwtVerify(token, key, {
+        issuer,
+        audience: AUDIENCE,
+        typ: "at+jwt",
+        algorithms: [jwk.alg],
+      });
+      assert.equal(protectedHeader.kid, jwk.kid);
+      assert.equal(jwk.kid, await jose.calculateJwkThumbprint(jwk), "kid is the RFC 7638 thumbprint");
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

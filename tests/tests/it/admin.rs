@@ -760,3 +760,296 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     let missing = admin(&table, &["users", "mfa-reset", "nobody@example.com"]).await;
     assert_eq!(missing.code, admin::exit::NOT_FOUND, "{}", missing.err);
 }
+
+/// Runs `auth-admin keys …` (no table needed).
+async fn keys(args: &[&str]) -> Run {
+    let mut argv = vec!["auth-admin", "keys"];
+    argv.extend_from_slice(args);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = admin::cli::run(argv, &mut out, &mut err).await;
+    Run {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// A path in a fresh temporary folder.
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("auth-admin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test]
+async fn keys_generate_writes_the_private_key_only_to_a_new_private_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    for (kind, alg) in [("ed25519", "EdDSA"), ("rsa", "RS256")] {
+        let path = temp_path("signing-key.pem");
+        let run = keys(&["generate", "--kind", kind, "--out", path.to_str().unwrap()]).await;
+        assert_eq!(run.code, 0, "{kind}: {}", run.err);
+        assert!(!run.out.contains("PRIVATE") && !run.err.contains("PRIVATE"));
+        let jwk: Value = serde_json::from_str(&run.out).unwrap();
+        assert_eq!(jwk["alg"], alg);
+        assert!(jwk.get("d").is_none(), "no private member: {jwk}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{kind}");
+        let pem = std::fs::read_to_string(&path).unwrap();
+        let key = shared::SigningKey::from_pem(&pem, None).unwrap();
+        assert_eq!(jwk["kid"], key.kid(), "the kid is the key's thumbprint");
+
+        // A token signed with the file's key verifies with the JWKS `keys jwks` builds.
+        let jwks = keys(&["jwks", path.to_str().unwrap()]).await;
+        assert_eq!(jwks.code, 0, "{}", jwks.err);
+        let set = shared::KeySet::from_jwks_json(jwks.out.trim()).unwrap();
+        let settings = integration_tests::app::settings();
+        let token = shared::TokenIssuer::new(key, settings.clone(), 900)
+            .issue(
+                &integration_tests::authorizer_events::subject(&["user"]),
+                shared::token::now_unix(),
+            )
+            .unwrap()
+            .token;
+        let verifier = shared::TokenVerifier::new(set, settings, 30);
+        use secrecy::ExposeSecret as _;
+        assert!(verifier.verify(token.expose_secret()).is_ok(), "{kind}");
+
+        // Never over an existing file.
+        let again = keys(&["generate", "--kind", kind, "--out", path.to_str().unwrap()]).await;
+        assert_eq!(again.code, admin::exit::USAGE, "{}", again.err);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), pem, "untouched");
+    }
+    let neither = keys(&["generate"]).await;
+    assert_eq!(neither.code, admin::exit::USAGE);
+}
+
+#[tokio::test]
+async fn keys_generate_can_put_the_private_key_straight_into_ssm() {
+    // moto loads its SSM backend on the first request, which can take seconds on a cold
+    // machine: a patient client of the test's own warms it up before auth-admin's call.
+    let sdk = auth_api::sdk::from_env(&shared::config::ProcessEnv).unwrap();
+    let patient = aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .operation_attempt_timeout(std::time::Duration::from_secs(30))
+        .build();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_SSM")
+        .expect("AWS_ENDPOINT_URL_SSM: run scripts/test, which starts moto");
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .timeout_config(patient)
+            .build(),
+    );
+    let _ = ssm.describe_parameters().send().await;
+    let name = format!("/test/signing-key-{}", uuid::Uuid::new_v4().simple());
+    let run = keys(&["generate", "--kind", "rsa", "--ssm-parameter", &name]).await;
+    assert_eq!(run.code, 0, "{}", run.err);
+    let jwk: Value = serde_json::from_str(&run.out).unwrap();
+    let stored = ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap();
+    assert_eq!(
+        stored.r#type,
+        Some(aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    let key = shared::SigningKey::from_pem(&stored.value.unwrap(), None).unwrap();
+    assert_eq!(jwk["kid"], key.kid());
+    let exists = keys(&["generate", "--ssm-parameter", &name]).await;
+    assert_eq!(exists.code, admin::exit::USAGE, "{}", exists.err);
+    assert!(exists.err.contains("--overwrite"), "{}", exists.err);
+    let replaced = keys(&["generate", "--ssm-parameter", &name, "--overwrite"]).await;
+    assert_eq!(replaced.code, 0, "{}", replaced.err);
+}
+
+#[tokio::test]
+async fn keys_jwks_builds_public_jwks_that_sam_cli_receives_whole() {
+    let a = temp_path("a.pem");
+    let b = temp_path("b.jwk.json");
+    assert_eq!(
+        keys(&["generate", "--out", a.to_str().unwrap()]).await.code,
+        0
+    );
+    let b_pem = temp_path("b.pem");
+    let b_run = keys(&[
+        "generate",
+        "--kind",
+        "rsa",
+        "--out",
+        b_pem.to_str().unwrap(),
+    ])
+    .await;
+    std::fs::write(&b, &b_run.out).unwrap();
+    let run = keys(&["jwks", a.to_str().unwrap(), b.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.err);
+    let document: Value = serde_json::from_str(run.out.trim()).unwrap();
+    assert_eq!(document["keys"].as_array().unwrap().len(), 2);
+    assert!(!run.out.contains("\"d\""), "public only");
+
+    // --sam prints one shell word; bash and SAM CLI's own parser hand over the whole JSON.
+    let word = keys(&["jwks", "--sam", a.to_str().unwrap(), b.to_str().unwrap()]).await;
+    assert_eq!(word.code, 0, "{}", word.err);
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {}", word.out.trim()))
+        .output()
+        .unwrap();
+    let words: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .split('\0')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(words.len(), 1, "{words:?}");
+    let parsed = Command::new("python3")
+        .arg("tests/sam/sam_checks.py")
+        .arg("overrides")
+        .arg(&words[0])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .unwrap();
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let parsed: Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    assert_eq!(parsed["PublicJwks"], run.out.trim());
+
+    // What the functions would refuse is refused here: a private member, the same key twice.
+    let private = temp_path("private.json");
+    std::fs::write(&private, r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}"#).unwrap();
+    let refused = keys(&["jwks", private.to_str().unwrap()]).await;
+    assert_eq!(refused.code, admin::exit::USAGE, "{}", refused.out);
+    let twice = keys(&["jwks", a.to_str().unwrap(), a.to_str().unwrap()]).await;
+    assert_eq!(twice.code, admin::exit::USAGE, "{}", twice.out);
+}
+
+/// The rotation procedure of the README, over local-api (restarted at each step, as a deploy
+/// replaces the functions) on one DynamoDB table: publish the new key, then sign with it, then
+/// retire the old one after the access tokens' lifetime. At no step is a live token refused;
+/// the wrong order (signing with a key not published) does not start.
+#[tokio::test]
+async fn keys_rotate_without_refusing_a_live_token() {
+    use integration_tests::local::LocalApi;
+    use local_api::LocalStore;
+
+    let old_pem = temp_path("old.pem");
+    let new_pem = temp_path("new.pem");
+    for path in [&old_pem, &new_pem] {
+        assert_eq!(
+            keys(&["generate", "--out", path.to_str().unwrap()])
+                .await
+                .code,
+            0
+        );
+    }
+    let (old, new) = (
+        std::fs::read_to_string(&old_pem).unwrap(),
+        std::fs::read_to_string(&new_pem).unwrap(),
+    );
+    let jwks = |paths: &[&std::path::Path]| {
+        let args: Vec<String> = paths
+            .iter()
+            .map(|p| p.to_str().unwrap().to_owned())
+            .collect();
+        async move {
+            let mut argv = vec!["jwks"];
+            argv.extend(args.iter().map(String::as_str));
+            let run = keys(&argv).await;
+            assert_eq!(run.code, 0, "{}", run.err);
+            run.out.trim().to_owned()
+        }
+    };
+    let store = fresh_store(&endpoint()).await;
+    let http = reqwest::Client::new();
+    let spawn = |signing: String, public: String| {
+        let store = store.clone();
+        async move {
+            LocalApi::spawn(
+                LocalStore::Dynamo(store),
+                &[
+                    ("JWT_SIGNING_KEY", signing.as_str()),
+                    ("JWT_PUBLIC_KEYS", public.as_str()),
+                    ("JWT_ISSUER", "http://127.0.0.1:9"),
+                ],
+                |spec| spec.authorizer_ttl = 0,
+            )
+            .await
+        }
+    };
+    let me = |api: &LocalApi, token: &str| {
+        let request = http.get(api.at("/me")).bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let sign_in = |api: &LocalApi| {
+        let request = http
+            .post(api.at("/login"))
+            .json(&json!({"email": "ada@example.com", "password": STRONG_PASSWORD}));
+        async move {
+            let answer: Value = request.send().await.unwrap().json().await.unwrap();
+            answer["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // 0. Today: the old key signs and is the only one published.
+    let api = spawn(old.clone(), jwks(&[&old_pem]).await).await;
+    let registered = http
+        .post(api.at("/register"))
+        .json(&json!({"email": "ada@example.com", "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let by_old = sign_in(&api).await;
+    assert_eq!(me(&api, &by_old).await, 200);
+    api.stop().await;
+
+    // 1. Publish the new key beside the old one; the old still signs.
+    let api = spawn(old.clone(), jwks(&[&old_pem, &new_pem]).await).await;
+    assert_eq!(me(&api, &by_old).await, 200);
+    api.stop().await;
+
+    // 2. Sign with the new key: tokens of both keys work.
+    let api = spawn(new.clone(), jwks(&[&new_pem, &old_pem]).await).await;
+    let by_new = sign_in(&api).await;
+    assert_eq!(me(&api, &by_old).await, 200, "a live token of the old key");
+    assert_eq!(me(&api, &by_new).await, 200);
+    api.stop().await;
+
+    // 3. After the access tokens' lifetime, retire the old key.
+    let api = spawn(new.clone(), jwks(&[&new_pem]).await).await;
+    assert_eq!(me(&api, &by_new).await, 200);
+    assert_eq!(me(&api, &by_old).await, 401, "the retired key's tokens");
+    api.stop().await;
+
+    // The wrong order: signing with a key that is not published does not start.
+    let mut env = std::collections::HashMap::new();
+    let public = jwks(&[&old_pem]).await;
+    env.insert("JWT_SIGNING_KEY", new.as_str());
+    env.insert("JWT_PUBLIC_KEYS", public.as_str());
+    let spec = local_api::template::parse(integration_tests::local::TEMPLATE).unwrap();
+    let refused = local_api::LocalConfig::from_env(&env, &spec).err().unwrap();
+    assert_eq!(refused.variable, "JWT_PUBLIC_KEYS");
+    assert!(
+        refused.problem.contains("signing key"),
+        "{}",
+        refused.problem
+    );
+    let auth_api_env = std::collections::HashMap::from([
+        ("USERS_TABLE", "users"),
+        ("JWT_ISSUER", "https://auth.test"),
+        ("JWT_AUDIENCE", "test-api"),
+        ("JWT_SIGNING_KEY", new.as_str()),
+        ("JWT_PUBLIC_KEYS", public.as_str()),
+    ]);
+    let refused = auth_api::config::Config::from_env(&auth_api_env)
+        .err()
+        .unwrap();
+    assert_eq!(refused.variable, "JWT_PUBLIC_KEYS");
+}
