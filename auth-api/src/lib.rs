@@ -31,6 +31,7 @@ use error::ApiError;
 use passwords::Passwords;
 use routes::Route;
 use sessions::SessionSettings;
+use shared::metrics::Unit::{Count, Milliseconds};
 use store::Store;
 
 /// The handler's state, built once at cold start.
@@ -83,6 +84,15 @@ impl<S: Store> App<S> {
         let (mut response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {
+                match &err {
+                    ApiError::StoreUnavailable(_) => {
+                        shared::metrics::emit(&[], &[("StoreFailures", 1.0, Count)]);
+                    }
+                    ApiError::Internal(_) => {
+                        shared::metrics::emit(&[], &[("InternalErrors", 1.0, Count)]);
+                    }
+                    _ => {}
+                }
                 // The one place a fault's cause is logged, with its whole chain.
                 if err.is_fault() {
                     tracing::error!(
@@ -95,6 +105,20 @@ impl<S: Store> App<S> {
             }
         };
         self.browser.decorate(&req, &mut response);
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let server_error = if response.status().is_server_error() {
+            1.0
+        } else {
+            0.0
+        };
+        shared::metrics::emit(
+            &[("Route", route.map_or("unmatched", Route::name))],
+            &[
+                ("Latency", latency_ms, Milliseconds),
+                ("Requests", 1.0, Count),
+                ("ServerErrors", server_error, Count),
+            ],
+        );
         tracing::info!(
             route = route.map_or("unmatched", Route::name),
             method = %req.method(),

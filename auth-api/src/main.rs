@@ -11,6 +11,10 @@ use shared::init::or_report;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
+    shared::metrics::enable(
+        shared::config::optional(&ProcessEnv, "METRICS_NAMESPACE"),
+        "auth-api",
+    );
     let sdk = or_report(auth_api::sdk::from_env(&ProcessEnv))?;
     let config = or_report(config::load(&ProcessEnv, &sdk).await)?;
     let app = App {

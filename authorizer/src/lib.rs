@@ -385,6 +385,11 @@ impl Authorizer {
                 Err(Refusal::Unauthorized)
             }
             Err(e) => {
+                count_decision(
+                    "unavailable",
+                    "session_check_failed",
+                    started.elapsed().as_secs_f64() * 1e6,
+                );
                 tracing::error!(
                     decision = "unavailable",
                     reason = "session_check_failed",
@@ -477,9 +482,15 @@ impl Authorizer {
     }
 }
 
-/// Logs one decision (never the token).
+/// Logs one decision (never the token), and counts it in the metrics.
 fn log_decision(outcome: &Result<Decided, Refused>, started: Instant) {
     let latency_us = started.elapsed().as_secs_f64() * 1e6;
+    let (decision, reason) = match outcome {
+        Ok((_, true, _)) => ("allow", "token_valid"),
+        Ok((_, false, _)) => ("deny", "role_refused"),
+        Err((_, reason)) => ("unauthorized", *reason),
+    };
+    count_decision(decision, reason, latency_us);
     match outcome {
         Ok((kind, allowed, response)) => {
             let sub = match response {
@@ -509,6 +520,18 @@ fn log_decision(outcome: &Result<Decided, Refused>, started: Instant) {
             );
         }
     }
+}
+
+/// One decision in the metrics: `Decisions` by decision and reason, and its latency.
+fn count_decision(decision: &str, reason: &str, latency_us: f64) {
+    use shared::metrics::Unit::{Count, Microseconds};
+    shared::metrics::emit(
+        &[("Decision", decision), ("Reason", reason)],
+        &[
+            ("Decisions", 1.0, Count),
+            ("DecisionLatency", latency_us, Microseconds),
+        ],
+    );
 }
 
 /// An error and its causes, `: `-joined.

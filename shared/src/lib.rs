@@ -8,6 +8,7 @@ pub mod config;
 pub mod init;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -436,4 +436,22 @@ pub(crate) fn source_ip(req: &Request) -> Option<&str> {
 /// One structured audit line: what happened, to which user, from where. Never a secret.
 pub(crate) fn audit(event: &'static str, user_id: Option<&str>, req: &Request) {
     tracing::info!(event, user_id, source_ip = source_ip(req), "audit");
+    if let Some(metric) = metric_of(event) {
+        shared::metrics::emit(&[], &[(metric, 1.0, shared::metrics::Unit::Count)]);
+    }
+}
+
+/// The metric an audit event counts toward, for the ones alarms and the dashboard watch.
+fn metric_of(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "login_succeeded" => "LoginSucceeded",
+        "login_failed" | "login_refused_disabled" => "LoginFailed",
+        "login_mfa_failed" => "MfaFailed",
+        "backoff_started" | "email_limit_reached" => "BackoffStarted",
+        "registered" => "Registrations",
+        "refresh_reused" => "RefreshReuse",
+        "mfa_enabled" => "MfaEnabled",
+        "password_reset" => "PasswordResets",
+        _ => return None,
+    })
 }

@@ -58,6 +58,9 @@ pub(crate) async fn send_token<S: Store>(
     match app.recovery.mail.send(&mail).await {
         Ok(()) => audit(sent, Some(&user_id), req),
         Err(err) => {
+            if !matches!(app.recovery.mail, crate::mail::MailDelivery::Disabled) {
+                shared::metrics::emit(&[], &[("MailFailures", 1.0, shared::metrics::Unit::Count)]);
+            }
             tracing::error!(
                 purpose = purpose.as_str(),
                 error = %error_chain(&err),

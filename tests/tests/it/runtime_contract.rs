@@ -694,4 +694,100 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     ];
     assert_no_secret("authorizer", &authorizer_log, &token_secrets);
     assert_no_secret("session-authorizer", &session_authorizer_log, &secrets);
+
+    // The metrics ride on the same stdout, as Embedded Metric Format lines.
+    let api_metrics = emf_documents("auth-api", &auth_log);
+    assert!(api_metrics.iter().all(|d| d["Function"] == "auth-api"));
+    assert_eq!(metric_total(&api_metrics, "LoginFailed", &[]), 1.0);
+    assert!(metric_total(&api_metrics, "LoginSucceeded", &[]) >= 2.0);
+    assert!(metric_total(&api_metrics, "Registrations", &[]) >= 2.0);
+    assert!(metric_total(&api_metrics, "MfaFailed", &[]) >= 1.0);
+    let logins = metric_total(&api_metrics, "Requests", &[("Route", "login")]);
+    assert!(logins >= 3.0, "{logins}");
+    assert!(api_metrics.iter().any(|d| d["Latency"].is_number()));
+    let decisions = emf_documents("authorizer", &authorizer_log);
+    assert_eq!(
+        metric_total(&decisions, "Decisions", &[("Decision", "allow")]),
+        3.0
+    );
+    assert_eq!(
+        metric_total(&decisions, "Decisions", &[("Decision", "unauthorized")]),
+        3.0
+    );
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d["Reason"].as_str().is_some_and(|r| !r.is_empty())),
+        "every decision names its reason"
+    );
+    let checked = emf_documents("session-authorizer", &session_authorizer_log);
+    assert_eq!(
+        metric_total(
+            &checked,
+            "Decisions",
+            &[
+                ("Decision", "unauthorized"),
+                ("Reason", "session_epoch_old")
+            ]
+        ),
+        3.0
+    );
+}
+
+/// Checks every Embedded Metric Format line of `log` against the specification
+/// (CloudWatch_Embedded_Metric_Format_Specification): `_aws` with a millisecond `Timestamp`
+/// and `CloudWatchMetrics` directives, each naming a namespace, dimension sets of at most 30
+/// members that are string members of the document, and metrics of a known unit that are
+/// number members. Returns the documents.
+fn emf_documents(function: &str, log: &str) -> Vec<Value> {
+    const UNITS: [&str; 4] = ["Count", "Milliseconds", "Microseconds", "None"];
+    let mut documents = Vec::new();
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{function}: an EMF line is not JSON ({e}): {line}"));
+        let aws = &doc["_aws"];
+        let timestamp = aws["Timestamp"].as_i64().expect("Timestamp, a number");
+        assert!(timestamp > 1_600_000_000_000, "milliseconds: {timestamp}");
+        let directives = aws["CloudWatchMetrics"]
+            .as_array()
+            .expect("CloudWatchMetrics");
+        assert!(!directives.is_empty());
+        for directive in directives {
+            let namespace = directive["Namespace"].as_str().expect("Namespace");
+            assert!((1..=255).contains(&namespace.len()), "{namespace}");
+            for set in directive["Dimensions"].as_array().expect("Dimensions") {
+                let set = set.as_array().expect("a dimension set is an array");
+                assert!(set.len() <= 30, "{line}");
+                for name in set {
+                    let name = name.as_str().expect("dimension names are strings");
+                    assert!(
+                        doc[name].is_string(),
+                        "{function}: dimension {name} missing: {line}"
+                    );
+                }
+            }
+            let metrics = directive["Metrics"].as_array().expect("Metrics");
+            assert!((1..=100).contains(&metrics.len()));
+            for metric in metrics {
+                let name = metric["Name"].as_str().expect("metric Name");
+                assert!(
+                    doc[name].is_number(),
+                    "{function}: metric {name} missing: {line}"
+                );
+                let unit = metric["Unit"].as_str().unwrap_or("None");
+                assert!(UNITS.contains(&unit), "{unit}");
+            }
+        }
+        documents.push(doc);
+    }
+    documents
+}
+
+/// The value of `metric` summed over the documents whose dimensions match `filter`.
+fn metric_total(documents: &[Value], metric: &str, filter: &[(&str, &str)]) -> f64 {
+    documents
+        .iter()
+        .filter(|d| filter.iter().all(|(k, v)| d[*k] == *v))
+        .filter_map(|d| d[metric].as_f64())
+        .sum()
 }

@@ -1,0 +1,137 @@
+//! Metrics in CloudWatch Embedded Metric Format: one JSON line on stdout per event, which
+//! CloudWatch Logs turns into metrics — no API call, no added latency
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
+//!
+//! Off unless a Lambda's `main` turns it on ([`enable`]): tests and local-api print no metric
+//! lines. The namespace is `METRICS_NAMESPACE` (template.yaml: `ServerlessAuth/<stack>`).
+
+use std::io::Write as _;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value, json};
+
+/// The namespace unless `METRICS_NAMESPACE` says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "ServerlessAuth";
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+struct Sink {
+    namespace: String,
+    function: &'static str,
+}
+
+/// CloudWatch units this code uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+    Microseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Microseconds => "Microseconds",
+        }
+    }
+}
+
+/// Turns metric lines on for this process, as `function` (the `Function` dimension:
+/// `auth-api`, `authorizer`), in `namespace`.
+pub fn enable(namespace: Option<String>, function: &'static str) {
+    let _ = SINK.set(Sink {
+        namespace: namespace
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+        function,
+    });
+}
+
+/// Writes one EMF line for `metrics` with the extra `dimensions` (besides `Function`), if
+/// metrics are on. Each metric is recorded under `Function` alone and under `Function` with
+/// every extra dimension.
+pub fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    let line = document(
+        crate::token::now_unix_ms(),
+        &sink.namespace,
+        sink.function,
+        dimensions,
+        metrics,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+/// One EMF document.
+pub fn document(
+    timestamp_ms: i64,
+    namespace: &str,
+    function: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64, Unit)],
+) -> Value {
+    let mut sets = vec![vec!["Function"]];
+    if !dimensions.is_empty() {
+        let mut all = vec!["Function"];
+        all.extend(dimensions.iter().map(|(name, _)| *name));
+        sets.push(all);
+    }
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": sets,
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    root.insert("Function".into(), json!(function));
+    for (name, value) in dimensions {
+        root.insert((*name).into(), json!(value));
+    }
+    for (name, value, _) in metrics {
+        root.insert((*name).into(), json!(value));
+    }
+    Value::Object(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_names_every_dimension_and_metric_it_carries() {
+        let doc = document(
+            1_700_000_000_000,
+            "ServerlessAuth/test",
+            "authorizer",
+            &[("Decision", "deny"), ("Reason", "role_refused")],
+            &[
+                ("Decisions", 1.0, Unit::Count),
+                ("DecisionLatency", 12.5, Unit::Microseconds),
+            ],
+        );
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        assert_eq!(directive["Namespace"], "ServerlessAuth/test");
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Function"], ["Function", "Decision", "Reason"]])
+        );
+        assert_eq!(directive["Metrics"][1]["Unit"], "Microseconds");
+        assert_eq!(doc["Function"], "authorizer");
+        assert_eq!(doc["Reason"], "role_refused");
+        assert_eq!(doc["DecisionLatency"], 12.5);
+    }
+}
