@@ -51,7 +51,7 @@ pub fn enable(namespace: Option<String>, function: &'static str) {
 
 /// Writes one EMF line for `metrics` with the extra `dimensions` (besides `Function`), if
 /// metrics are on. Each metric is recorded under `Function` alone and under `Function` with
-/// every extra dimension.
+/// the first one, two, … extra dimensions.
 pub fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
     let Some(sink) = SINK.get() else {
         return;
@@ -75,11 +75,13 @@ pub fn document(
     dimensions: &[(&str, &str)],
     metrics: &[(&str, f64, Unit)],
 ) -> Value {
+    // Function alone, then each extra dimension added in turn: a `Decisions` count can be
+    // read per function, per decision, and per decision and reason.
     let mut sets = vec![vec!["Function"]];
-    if !dimensions.is_empty() {
-        let mut all = vec!["Function"];
-        all.extend(dimensions.iter().map(|(name, _)| *name));
-        sets.push(all);
+    for (name, _) in dimensions {
+        let mut next = sets.last().cloned().unwrap_or_default();
+        next.push(*name);
+        sets.push(next);
     }
     let mut root = Map::new();
     root.insert(
@@ -127,7 +129,11 @@ mod tests {
         assert_eq!(directive["Namespace"], "ServerlessAuth/test");
         assert_eq!(
             directive["Dimensions"],
-            json!([["Function"], ["Function", "Decision", "Reason"]])
+            json!([
+                ["Function"],
+                ["Function", "Decision"],
+                ["Function", "Decision", "Reason"]
+            ])
         );
         assert_eq!(directive["Metrics"][1]["Unit"], "Microseconds");
         assert_eq!(doc["Function"], "authorizer");

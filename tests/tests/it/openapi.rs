@@ -779,3 +779,141 @@ fn the_sign_in_routes_are_limited_at_the_edge() {
     assert!(association.contains(&stage_name), "{association}");
     assert!(association.contains("/restapis/"), "{association}");
 }
+
+/// The alarms, their topic and the dashboard, as SAM deploys them: each alarm watches a
+/// metric the code really emits (the names and dimensions of shared::metrics' lines, checked
+/// in the release binaries' output by runtime_contract), notifies the topic, and the
+/// dashboard's body is JSON once CloudFormation substitutes it.
+#[test]
+fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
+    let template = translate(serde_json::json!({
+        "PublicJwks": jwks(),
+        "AlarmEmail": "ops@example.com",
+        "CheckSessions": "true",
+        "SesFromAddress": "auth@example.com",
+        "AppUrlTemplate": "https://app.example.com/{action}?token={token}",
+    }));
+    let resources = template["Resources"].as_object().unwrap();
+    let alarms: std::collections::BTreeMap<&String, &serde_json::Value> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(name, r)| (name, &r["Properties"]))
+        .collect();
+    let names: Vec<&str> = alarms.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Api5xxAlarm",
+            "AuthApiErrorsAlarm",
+            "AuthApiLatencyAlarm",
+            "AuthApiServerErrorsAlarm",
+            "AuthApiThrottlesAlarm",
+            "AuthorizerErrorsAlarm",
+            "AuthorizerLatencyAlarm",
+            "AuthorizerThrottlesAlarm",
+            "FailedLoginSpikeAlarm",
+            "MailFailuresAlarm",
+            "RefreshReuseAlarm",
+            "SessionCheckFailuresAlarm",
+            "StoreFailuresAlarm",
+        ]
+    );
+    // What the code emits (shared::metrics in auth-api and the authorizers).
+    let emitted = [
+        "ServerErrors",
+        "StoreFailures",
+        "MailFailures",
+        "RefreshReuse",
+        "LoginFailed",
+        "Latency",
+        "Decisions",
+        "DecisionLatency",
+    ];
+    let ours = serde_json::json!({"Fn::Sub": "ServerlessAuth/${AWS::StackName}"});
+    for (name, alarm) in &alarms {
+        assert_eq!(
+            alarm["AlarmActions"],
+            serde_json::json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+        assert_eq!(
+            alarm["OKActions"],
+            serde_json::json!([{"Ref": "AlarmTopic"}]),
+            "{name}"
+        );
+        assert_eq!(alarm["TreatMissingData"], "notBreaching", "{name}");
+        if alarm["Namespace"] == ours {
+            let metric = alarm["MetricName"].as_str().unwrap();
+            assert!(
+                emitted.contains(&metric),
+                "{name} watches {metric}, which nothing emits"
+            );
+            let function = alarm["Dimensions"][0].clone();
+            assert_eq!(function["Name"], "Function", "{name}");
+            assert!(
+                function["Value"] == "auth-api" || function["Value"] == "authorizer",
+                "{name}"
+            );
+        }
+    }
+    // The authorizer's real errors: Lambda Errors less its own refusals.
+    let real = &alarms[&"AuthorizerErrorsAlarm".to_owned()]["Metrics"];
+    let expression = real
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["ReturnData"] == true)
+        .unwrap();
+    assert_eq!(
+        expression["Expression"],
+        "FILL(errors, 0) - FILL(refusals, 0) - FILL(unavailable, 0)"
+    );
+    assert_eq!(
+        alarms[&"FailedLoginSpikeAlarm".to_owned()]["Threshold"],
+        serde_json::json!({"Ref": "FailedLoginAlarmThreshold"})
+    );
+    assert_eq!(
+        alarms[&"AuthApiLatencyAlarm".to_owned()]["ExtendedStatistic"],
+        "p99"
+    );
+    assert_eq!(
+        resources["SessionCheckFailuresAlarm"]["Condition"],
+        "ChecksSessions"
+    );
+    assert_eq!(resources["MailFailuresAlarm"]["Condition"], "SendsMail");
+
+    // The topic, and the optional mail subscription.
+    assert_eq!(resources["AlarmTopic"]["Type"], "AWS::SNS::Topic");
+    let subscription = &resources["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"], "HasAlarmEmail");
+    assert_eq!(subscription["Properties"]["Protocol"], "email");
+    // The functions name the namespace the alarms watch.
+    for function in [
+        "AuthApiFunction",
+        "AuthorizerFunction",
+        "SessionAuthorizerFunction",
+    ] {
+        assert_eq!(
+            resources[function]["Properties"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
+            ours,
+            "{function}"
+        );
+    }
+
+    // The dashboard's body is JSON once substituted.
+    let body = &resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+    let mut text = body[0].as_str().unwrap().to_owned();
+    for (placeholder, value) in [
+        ("${Namespace}", "ServerlessAuth/stack"),
+        ("${AWS::Region}", "us-east-1"),
+        ("${AWS::StackName}", "stack"),
+        ("${StageName}", "prod"),
+        ("${AuthApiFunction}", "stack-AuthApiFunction-1"),
+        ("${Authorizer}", "stack-AuthorizerFunction-1"),
+    ] {
+        text = text.replace(placeholder, value);
+    }
+    assert!(!text.contains("${"), "every placeholder is known: {text}");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 5);
+}
