@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use local_api::template::{self, GatewaySpec};
 use local_api::{Gateway, LocalConfig, LocalStore, serve};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::app::STRONG_PASSWORD;
 
 /// The template SAM deploys.
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
@@ -77,6 +80,31 @@ impl LocalApi {
 
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Registers `email` (with [`STRONG_PASSWORD`]) over HTTP; the new user's id.
+    pub async fn register(&self, http: &reqwest::Client, email: &str) -> String {
+        let answer = http
+            .post(self.at("/register"))
+            .json(&json!({"email": email, "password": STRONG_PASSWORD}))
+            .send()
+            .await
+            .expect("local-api answers");
+        assert_eq!(answer.status(), 201, "register {email}");
+        let user: Value = answer.json().await.expect("a JSON user");
+        user["user_id"].as_str().expect("a user id").to_owned()
+    }
+
+    /// Logs `email` in over HTTP; the token response (200 asserted).
+    pub async fn login(&self, http: &reqwest::Client, email: &str, password: &str) -> Value {
+        let answer = http
+            .post(self.at("/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("local-api answers");
+        assert_eq!(answer.status(), 200, "login {email}");
+        answer.json().await.expect("a JSON token response")
     }
 
     /// Stops the server and waits for it.

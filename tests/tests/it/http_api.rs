@@ -39,26 +39,8 @@ async fn spawn(
 
 /// Registers and signs in; returns (user id, token response).
 async fn sign_in(http: &Client, api: &LocalApi, email: &str) -> (String, Value) {
-    let credentials = json!({"email": email, "password": STRONG_PASSWORD});
-    let registered = http
-        .post(api.at("/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let user: Value = registered.json().await.unwrap();
-    let login = http
-        .post(api.at("/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    (
-        user["user_id"].as_str().unwrap().to_owned(),
-        login.json().await.unwrap(),
-    )
+    let user_id = api.register(http, email).await;
+    (user_id, api.login(http, email, STRONG_PASSWORD).await)
 }
 
 async fn me(http: &Client, api: &LocalApi, authorization: Option<&str>) -> reqwest::Response {

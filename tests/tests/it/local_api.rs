@@ -21,27 +21,9 @@ fn memory() -> LocalStore {
 
 /// Registers and logs in over HTTP; returns (user id, access token).
 async fn sign_up(http: &Client, api: &LocalApi, email: &str) -> (String, String) {
-    let credentials = json!({"email": email, "password": STRONG_PASSWORD});
-    let registered = http
-        .post(api.at("/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let user: Value = registered.json().await.unwrap();
-    let login = http
-        .post(api.at("/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let tokens: Value = login.json().await.unwrap();
-    (
-        user["user_id"].as_str().unwrap().to_owned(),
-        tokens["access_token"].as_str().unwrap().to_owned(),
-    )
+    let user_id = api.register(http, email).await;
+    let tokens = api.login(http, email, STRONG_PASSWORD).await;
+    (user_id, tokens["access_token"].as_str().unwrap().to_owned())
 }
 
 async fn get(http: &Client, api: &LocalApi, path: &str, token: Option<&str>) -> (u16, Value) {

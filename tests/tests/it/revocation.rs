@@ -47,26 +47,11 @@ struct Session {
 }
 
 async fn register(http: &Client, api: &LocalApi, email: &str) -> String {
-    let registered = http
-        .post(api.at("/register"))
-        .json(&json!({"email": email, "password": STRONG_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let user: Value = registered.json().await.unwrap();
-    user["user_id"].as_str().unwrap().to_owned()
+    api.register(http, email).await
 }
 
 async fn login(http: &Client, api: &LocalApi, email: &str, password: &str) -> Session {
-    let login = http
-        .post(api.at("/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let tokens: Value = login.json().await.unwrap();
+    let tokens = api.login(http, email, password).await;
     Session {
         access: tokens["access_token"].as_str().unwrap().to_owned(),
         refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
