@@ -92,6 +92,24 @@ impl PasswordCheck {
         &self.source
     }
 
+    /// The caller's account, read with its failed-login record for a check to be counted
+    /// (`admit`): 404 if it is gone (or its email is another user's now), 403 if disabled.
+    pub(crate) async fn caller_account<S: Store>(
+        app: &App<S>,
+        req: &Request,
+        (user_id, email): (uuid::Uuid, &Email),
+    ) -> Result<(UserRecord, LoginAttempts, Source), ApiError> {
+        let source = Source::of(req);
+        let (user, seen) = app.store.find_user_for_login(email, &source).await?;
+        let user = user
+            .filter(|u| u.user_id == user_id)
+            .ok_or(ApiError::UserNotFound)?;
+        if user.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        Ok((user, seen, source))
+    }
+
     /// The caller's own password, checked again before a sensitive change (password change,
     /// account deletion), with the login backoff so a stolen access token cannot guess it:
     /// the user as read and the counted check, once `password` matched. A disabled account is
@@ -105,14 +123,7 @@ impl PasswordCheck {
         failed_event: &'static str,
         wrong: ApiError,
     ) -> Result<(UserRecord, Self, i64), ApiError> {
-        let source = Source::of(req);
-        let (user, seen) = app.store.find_user_for_login(email, &source).await?;
-        let user = user
-            .filter(|u| u.user_id == user_id)
-            .ok_or(ApiError::UserNotFound)?;
-        if user.disabled {
-            return Err(ApiError::AccountDisabled);
-        }
+        let (user, seen, source) = Self::caller_account(app, req, (user_id, email)).await?;
         let now_ms = app.clock.now_ms();
         let check = Self::admit(app, email, Some(&user), seen, source, req, now_ms).await?;
         let matched = app

@@ -112,14 +112,7 @@ pub async fn confirm<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Api
     let mut body = JsonObject::from_request(req, &["code"])?;
     let code = code_field(&mut body, "code").map_err(|e| ApiError::Validation(vec![e]))?;
     let key = key(app)?;
-    let source = Source::of(req);
-    let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
-    let user = user
-        .filter(|u| u.user_id == user_id)
-        .ok_or(ApiError::UserNotFound)?;
-    if user.disabled {
-        return Err(ApiError::AccountDisabled);
-    }
+    let (user, seen, source) = PasswordCheck::caller_account(app, req, (user_id, &email)).await?;
     if user.mfa.enabled() {
         return Err(ApiError::MfaAlreadyEnabled);
     }

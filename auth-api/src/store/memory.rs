@@ -512,10 +512,7 @@ impl MfaStore for MemoryStore {
         {
             return Err(StoreError::Conflict);
         }
-        stored.mfa = MfaState {
-            revision: user.mfa.revision + 1,
-            ..mfa.clone()
-        };
+        stored.mfa = next_mfa(user, mfa);
         if let Some((family, token)) = session {
             stored.session_epoch = family.epoch;
             families.insert(family.family_id, family.clone());
@@ -561,13 +558,18 @@ impl MfaStore for MemoryStore {
         if challenges.remove(&challenge.hash).is_none() || family.epoch != challenge.epoch {
             return Err(StoreError::Conflict);
         }
-        stored.mfa = MfaState {
-            revision: user.mfa.revision + 1,
-            ..mfa.clone()
-        };
+        stored.mfa = next_mfa(user, mfa);
         families.insert(family.family_id, family.clone());
         tokens.insert(token.hash, token.clone());
         Ok(())
+    }
+}
+
+/// `mfa` as stored over `read`'s state: the revision moved on by one.
+fn next_mfa(read: &UserRecord, mfa: &MfaState) -> MfaState {
+    MfaState {
+        revision: read.mfa.revision + 1,
+        ..mfa.clone()
     }
 }
 
