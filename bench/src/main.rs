@@ -377,31 +377,16 @@ mod coldstart {
             lambda_http::Body::Text(text) => serde_json::from_str(text).expect("login JSON"),
             other => panic!("login answered {other:?}"),
         };
-        let claims = app
-            .verifier
-            .verify(session["access_token"].as_str().expect("an access token"))
-            .expect("the app's own token");
-        let subject = shared::Subject {
-            user_id: claims.sub.parse().expect("a UUID sub"),
-            email: claims.email.clone(),
-            roles: claims.roles.clone(),
-            email_verified: false,
-            session_id: claims
-                .sid
-                .as_deref()
-                .map(|s| s.parse().expect("a UUID sid")),
-            mfa: false,
-        };
-        let key = SigningKey::ed25519_from_pem(TEST_PEM, None).expect("the test key");
-        let token = TokenIssuer::new(key, s.clone(), 3600)
-            .issue(&subject, now_unix())
-            .expect("a token")
-            .token;
+        let token = integration_tests::app::same_session_token(
+            &app,
+            session["access_token"].as_str().expect("an access token"),
+            SigningKey::ed25519_from_pem(TEST_PEM, None).expect("the test key"),
+        );
         let event = auth_event(
             AuthKind::Token,
             "GET",
             "/items",
-            Some(&format!("Bearer {}", token.expose_secret())),
+            Some(&format!("Bearer {token}")),
         );
         let mut session_env = token_env.clone();
         session_env.extend([
@@ -439,10 +424,10 @@ async fn session_read_decision_us(runs: usize) -> f64 {
     let store = fresh_store(&endpoint()).await;
     let app = integration_tests::app::test_app(store.clone());
     let credentials = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
-    for path in ["/register", "/login"] {
-        app.handle(Event::post_json(Kind::RestV1, path, &credentials).request())
-            .await;
-    }
+    let registered = app
+        .handle(Event::post_json(Kind::RestV1, "/register", &credentials).request())
+        .await;
+    assert_eq!(registered.status(), 201);
     let login = app
         .handle(Event::post_json(Kind::RestV1, "/login", &credentials).request())
         .await;

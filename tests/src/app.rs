@@ -62,6 +62,30 @@ pub async fn post<S: Store>(app: &App<S>, path: &str, body: Value, sub: Option<&
     Answer::from_response(app.handle(event.request()).await)
 }
 
+/// A new access token of the same user and session as `access` (issued by `app`), signed
+/// with `key`: what a release binary given only `key` must accept while the session lives.
+pub fn same_session_token<S>(app: &App<S>, access: &str, key: SigningKey) -> String {
+    use secrecy::ExposeSecret as _;
+    let claims = app.verifier.verify(access).expect("app's own access token");
+    let subject = shared::Subject {
+        user_id: claims.sub.parse().expect("a UUID sub"),
+        email: claims.email.clone(),
+        roles: claims.roles.clone(),
+        email_verified: claims.email_verified,
+        session_id: claims
+            .sid
+            .as_deref()
+            .map(|s| s.parse().expect("a UUID sid")),
+        mfa: claims.used_mfa(),
+    };
+    TokenIssuer::new(key, settings(), 900)
+        .issue(&subject, shared::token::now_unix())
+        .expect("a token")
+        .token
+        .expose_secret()
+        .to_owned()
+}
+
 /// The mail `app` kept in its outbox, oldest first (empty if its mail goes elsewhere).
 pub fn outbox<S>(app: &App<S>) -> Vec<SentMail> {
     match &app.recovery.mail {

@@ -139,23 +139,10 @@ async fn the_release_session_authorizer_refuses_ended_sessions_and_fails_closed(
     assert_eq!(post(&app, "/register", ada.clone(), None).await.status, 201);
     let session = post(&app, "/login", ada, None).await.json();
     // The same session, in a token signed with the key the binary is given.
-    let claims = app
-        .verifier
-        .verify(session["access_token"].as_str().unwrap())
-        .unwrap();
-    let subject = shared::Subject {
-        user_id: claims.sub.parse().unwrap(),
-        email: claims.email.clone(),
-        roles: claims.roles.clone(),
-        email_verified: false,
-        session_id: claims.sid.as_deref().map(|s| s.parse().unwrap()),
-        mfa: false,
-    };
-    let token = TokenIssuer::new(key(), settings(), 900)
-        .issue(&subject, now_unix())
-        .unwrap()
-        .token;
-    let bearer = format!("Bearer {}", token.expose_secret());
+    let access = session["access_token"].as_str().unwrap();
+    let claims = app.verifier.verify(access).unwrap();
+    let token = integration_tests::app::same_session_token(&app, access, key());
+    let bearer = format!("Bearer {token}");
     let mut env = token_env();
     env.extend([
         ("AUTHORIZER_CHECK_SESSION", "true".to_owned()),
