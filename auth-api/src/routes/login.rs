@@ -207,13 +207,10 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
     }
     if user.mfa.enabled() {
         // The password was right; the second step decides. Nothing here differs from a
-        // user without two-factor sign-in until the password matched.
-        let (forgotten, rehashed) = tokio::join!(
-            check.succeeded(app, now_ms),
-            rehash_if_needed(app, &user, password),
-        );
-        forgotten?;
-        rehashed?;
+        // user without two-factor sign-in until the password matched. The check stays
+        // counted until the code is right too: forgetting it here would let someone who has
+        // the password reset the backoff between code guesses.
+        rehash_if_needed(app, &user, password).await?;
         return super::mfa::challenge(app, req, &user, now_ms).await;
     }
     let (token, family, record) = SessionFamily::begin(

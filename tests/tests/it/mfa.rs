@@ -371,6 +371,37 @@ async fn wrong_codes_count_toward_the_login_backoff<S: Store>(app: App<S>) {
     assert!(locked.header("retry-after").is_some());
 }
 
+/// Someone who has the password cannot reset the count of wrong codes by passing the password
+/// step again, from the same address: only a whole sign-in clears it.
+async fn the_right_password_does_not_reset_the_count_of_wrong_codes<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    const ADDRESS: &str = "203.0.113.77";
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let step = send(
+            &app,
+            Event::post_json(Kind::RestV1, "/login", &credentials(STRONG_PASSWORD))
+                .from_source(ADDRESS),
+        )
+        .await;
+        statuses.push(step.status);
+        if step.status != 200 {
+            continue;
+        }
+        let guess = json!({"mfa_token": step.json()["mfa_token"], "code": "000000"});
+        let answer = send(
+            &app,
+            Event::post_json(Kind::RestV1, "/login/mfa", &guess).from_source(ADDRESS),
+        )
+        .await;
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}
+
 async fn the_password_step_tells_nothing_before_the_password_matched<S: Store>(app: App<S>) {
     let (app, clock) = on_clock(app);
     let sub = register(&app).await;
@@ -400,11 +431,20 @@ async fn parallel_uses_of_one_code_have_one_winner<S: Store + 'static>(app: App<
     clock.advance_ms(30_000);
     let code = secret.code_at(clock.now());
     let app = Arc::new(app);
-    // One mfa_token, ten requests; and ten mfa_tokens, one code.
+    // One mfa_token, ten requests; and ten mfa_tokens, one code. Each password step is a
+    // counted check until a code completes it, so they come from several addresses (five
+    // from one would reach that address's backoff).
     let shared_token = password_step(&app).await;
     let mut tokens = vec![shared_token.clone(); 5];
-    for _ in 0..5 {
-        tokens.push(password_step(&app).await);
+    for i in 0..5 {
+        let step = send(
+            &app,
+            Event::post_json(Kind::RestV1, "/login", &credentials(STRONG_PASSWORD))
+                .from_source(&format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(step.status, 200, "{}", step.text);
+        tokens.push(step.json()["mfa_token"].as_str().unwrap().to_owned());
     }
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens {
@@ -434,6 +474,7 @@ over_both_stores!(
     turning_it_off_needs_the_password_and_a_code,
     mfa_tokens_expire_and_cannot_be_forged,
     wrong_codes_count_toward_the_login_backoff,
+    the_right_password_does_not_reset_the_count_of_wrong_codes,
     the_password_step_tells_nothing_before_the_password_matched,
     parallel_uses_of_one_code_have_one_winner,
 );
