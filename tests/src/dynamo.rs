@@ -55,7 +55,18 @@ pub enum Mode {
     /// Answer with DynamoDB's throttling error (`ProvisionedThroughputExceededException`)
     /// until this proxy has throttled this many requests in all, then forward.
     Throttle(u64),
+    /// Answer requests for this operation (`Query`, …) with AWS's `AccessDeniedException`,
+    /// as a deployment whose IAM policy lacks the grant would; forward the rest.
+    Deny(&'static str),
 }
+
+/// DynamoDB's answer to a call the caller's IAM policy does not allow.
+const ACCESS_DENIED: &str = "HTTP/1.1 400 Bad Request\r\n\
+    Content-Type: application/x-amz-json-1.0\r\n\
+    x-amzn-RequestId: DENIED\r\n\
+    Content-Length: 138\r\n\r\n\
+    {\"__type\":\"com.amazon.coral.service#AccessDeniedException\",\
+    \"message\":\"User is not authorized to perform this operation on this resource.\"}";
 
 /// DynamoDB's answer when a table's throughput is exceeded.
 const THROTTLED: &str = "HTTP/1.1 400 Bad Request\r\n\
@@ -65,8 +76,8 @@ const THROTTLED: &str = "HTTP/1.1 400 Bad Request\r\n\
     {\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\
     \"message\":\"The level of configured provisioned throughput was exceeded.\"}";
 
-/// Reads one HTTP/1.1 request (headers and `Content-Length` body) from `stream`; `None` when
-/// the connection ends first.
+/// Reads one HTTP/1.1 request or response (headers and `Content-Length` body) from `stream`;
+/// `None` when the connection ends first.
 async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];
@@ -168,6 +179,30 @@ impl Proxy {
                         }
                         Mode::Hang => {
                             std::future::pending::<()>().await;
+                        }
+                        Mode::Deny(operation) => {
+                            let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            let target = format!("x-amz-target: dynamodb_20120810.{operation}")
+                                .to_ascii_lowercase();
+                            while let Some(request) = read_request(&mut inbound).await {
+                                let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                                let answer = if head.lines().any(|l| l.trim() == target) {
+                                    ACCESS_DENIED.as_bytes().to_vec()
+                                } else {
+                                    if outbound.write_all(&request).await.is_err() {
+                                        return;
+                                    }
+                                    match read_request(&mut outbound).await {
+                                        Some(response) => response,
+                                        None => return,
+                                    }
+                                };
+                                if inbound.write_all(&answer).await.is_err() {
+                                    return;
+                                }
+                            }
                         }
                     }
                 });

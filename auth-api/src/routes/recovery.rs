@@ -242,8 +242,17 @@ pub async fn reset<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         .reset_password(&record, &new_hash)
         .await
         .map_err(spent_or_superseded)?;
-    app.store.clear_login_failures(&user.email).await?;
     let user_id = user.user_id.to_string();
     audit("password_reset", Some(&user_id), req);
+    // The password is changed: whatever happens to the clean-up, the owner gets 204. A
+    // backoff record left behind only delays their next sign-in from a guessed-at address
+    // until it runs out.
+    if let Err(err) = app.store.clear_login_failures(&user.email).await {
+        tracing::warn!(
+            user_id = %user_id,
+            error = %crate::error_chain(&err),
+            "login backoff not cleared after a password reset"
+        );
+    }
     Ok(Reply::no_content(Some(user_id)))
 }

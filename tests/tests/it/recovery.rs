@@ -358,3 +358,44 @@ async fn a_required_verified_email_is_asked_for_only_after_the_right_password<S:
         200
     );
 }
+
+/// Forgetting the failed logins comes after the reset has committed: when it fails (here as
+/// AWS fails a call the role may not make: AccessDenied), the owner still gets 204 and the
+/// new password works.
+#[tokio::test]
+async fn a_committed_reset_answers_204_even_if_forgetting_failed_logins_fails() {
+    use integration_tests::dynamo::{Mode, Proxy, endpoint, fresh_store};
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let store = fresh_store(&proxy.url()).await;
+    let (app, clock) = with_clock(integration_tests::app::test_app(store));
+    register(&app, "ada@example.com").await;
+    clock.advance_ms(61_000);
+    // A failed login leaves a record for the reset to forget.
+    assert_eq!(
+        login(&app, "ada@example.com", "not the password")
+            .await
+            .status,
+        401
+    );
+    let forgot = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(forgot.status, 202, "{}", forgot.text);
+    let token = reset_mail(&app, "ada@example.com");
+    proxy.restart(Mode::Deny("Query")).await;
+    let reset = post(
+        &app,
+        "/password/reset",
+        json!({"token": token, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(reset.status, 204, "{}", reset.text);
+    proxy.restart(Mode::Forward).await;
+    assert_eq!(
+        login(&app, "ada@example.com", NEW_PASSWORD).await.status,
+        200
+    );
+}
