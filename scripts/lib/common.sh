@@ -129,8 +129,9 @@ start_dynamodb_local() {
   ddb_log="$ddb_dir/server.log"
   step "starting DynamoDB Local on 127.0.0.1:$port"
   # DynamoDB Local has no listen-address option; we only ever talk to it on 127.0.0.1.
+  # -sharedDb: one database whatever the access key (the tests give each function its own).
   (cd "$jar_dir" && exec java -Xmx256m -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-    -inMemory -disableTelemetry -port "$port") >"$ddb_log" 2>&1 &
+    -inMemory -sharedDb -disableTelemetry -port "$port") >"$ddb_log" 2>&1 &
   pid=$!
   server_pids="$server_pids $pid"
   wait_for_http "http://127.0.0.1:$port/" "$pid" "$ddb_log" "DynamoDB Local"

@@ -23,26 +23,65 @@ pub fn endpoint() -> String {
     }
 }
 
-/// A client for `endpoint`, configured as the Lambda configures its own (`auth_api::sdk`):
-/// the same credentials from the environment, timeouts and retries.
-pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+/// The access key id of auth-api's calls (letters and digits only: DynamoDB Local refuses
+/// any other key id). scripts/test records every call in front of
+/// DynamoDB Local and moto, and tests/iam/check_calls.py checks the calls made under this key
+/// (and under each release binary's function name, without its dashes) against auth-api's IAM policy in the
+/// templates; calls under any other key are the tests' own.
+pub const AUTH_API_KEY: &str = "authapi";
+
+/// The access key id of what the tests do for themselves (creating tables, seeding SSM and
+/// SES): not checked against any function's policy.
+pub const TESTS_KEY: &str = "tests";
+
+/// An SDK configuration as the Lambda makes its own (`auth_api::sdk`: timeouts, retries,
+/// TLS), under the access key id `access_key`.
+pub fn sdk_as(access_key: &str) -> aws_types::SdkConfig {
     let base = auth_api::sdk::from_env(&ProcessEnv)
         .unwrap_or_else(|e| panic!("the SDK's environment, which scripts/test sets: {e}"));
-    let config = aws_sdk_dynamodb::config::Builder::from(&base)
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(
+        access_key,
+        "test",
+        None,
+        None,
+        "integration-tests",
+    );
+    base.into_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build()
+}
+
+/// A client for `endpoint`, configured as the Lambda configures its own, making auth-api's
+/// calls ([`AUTH_API_KEY`]).
+pub fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    client_as(endpoint, AUTH_API_KEY)
+}
+
+/// A client for `endpoint` under the access key id `access_key`.
+pub fn client_as(endpoint: &str, access_key: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_as(access_key))
         .endpoint_url(endpoint)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// A store on a new, empty table of its own, so tests run in parallel.
+/// A store on a new, empty table of its own, so tests run in parallel; its calls are
+/// auth-api's.
 pub async fn fresh_store(endpoint: &str) -> DynamoStore {
+    fresh_store_as(endpoint, AUTH_API_KEY).await
+}
+
+/// [`fresh_store`], its calls made under the access key id `access_key`. The table is
+/// created under the tests' own key: creating tables is not a function's call.
+pub async fn fresh_store_as(endpoint: &str, access_key: &str) -> DynamoStore {
     let table = format!("users-{}", uuid::Uuid::new_v4().simple());
-    let store = DynamoStore::new(client(endpoint), table);
-    store
+    DynamoStore::new(client_as(endpoint, TESTS_KEY), table.clone())
         .ensure_table()
         .await
         .unwrap_or_else(|e| panic!("cannot create a table at {endpoint}: {e:?}"));
-    store
+    DynamoStore::new(client_as(endpoint, access_key), table)
 }
 
 /// What the proxy does with connections.
@@ -246,7 +285,7 @@ pub async fn assert_consistent(
     table: &str,
 ) -> std::collections::BTreeMap<String, usize> {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let items = client(endpoint)
+    let items = client_as(endpoint, TESTS_KEY)
         .scan()
         .table_name(table)
         .consistent_read(true)

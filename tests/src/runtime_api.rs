@@ -242,9 +242,12 @@ pub fn spawn_command(
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_DEFAULT_REGION", "us-east-1")
-        // The execution role's credentials; `test` is also what scripts/test gives DynamoDB
-        // Local, which keeps tables per access key.
-        .env("AWS_ACCESS_KEY_ID", "test")
+        // The execution role's credentials, named after the function without its dashes
+        // (DynamoDB Local takes letters and digits only): scripts/test records each call
+        // with its access key id, and tests/iam/check_calls.py checks it against that
+        // function's IAM policy (DynamoDB Local runs with -sharedDb: one database for every
+        // key).
+        .env("AWS_ACCESS_KEY_ID", function.replace('-', ""))
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_SESSION_TOKEN", "test")
         .stdin(Stdio::null())

@@ -72,6 +72,11 @@ async fn login<S: Store>(app: &App<S>, email: &str, password: &str) -> Answer {
     .await
 }
 
+/// The tests' own look at the table (not one of auth-api's calls).
+fn tests_client() -> aws_sdk_dynamodb::Client {
+    integration_tests::dynamo::client_as(&endpoint(), integration_tests::dynamo::TESTS_KEY)
+}
+
 async fn app_on_dynamodb() -> App<DynamoStore> {
     test_app(fresh_store(&endpoint()).await)
 }
@@ -217,9 +222,7 @@ async fn users_are_read_listed_given_roles_and_every_change_is_audited_with_the_
     let operator = line["entry"]["operator"].as_str().unwrap().to_owned();
     assert!(operator.starts_with("arn:aws:"), "{operator}");
     let day = time::OffsetDateTime::now_utc().date();
-    let audit = app
-        .store
-        .client()
+    let audit = tests_client()
         .query()
         .table_name(&table)
         .key_condition_expression("pk = :pk")
@@ -439,7 +442,9 @@ async fn original_table(rows: &Value) -> (String, Vec<Value>) {
     assert!(output.status.success(), "original_register.js failed");
     let items: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
 
-    let client = client(&endpoint());
+    // The original's table is the tests' own doing, not auth-api's.
+    let client =
+        integration_tests::dynamo::client_as(&endpoint(), integration_tests::dynamo::TESTS_KEY);
     let table = format!(
         "audio_client_server_users-{}",
         uuid::Uuid::new_v4().simple()
@@ -747,9 +752,7 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     }
     let tokens = login(&app, email, STRONG_PASSWORD).await.json();
     assert!(tokens["access_token"].is_string(), "{tokens}");
-    let audit = app
-        .store
-        .client()
+    let audit = tests_client()
         .scan()
         .table_name(&table)
         .send()

@@ -22,9 +22,14 @@ fn ses_endpoint() -> String {
 }
 
 /// An SES client configured as the Lambda configures its own (timeouts, retries, TLS), at
-/// `endpoint`.
+/// `endpoint`, making auth-api's calls.
 fn ses(endpoint: &str) -> aws_sdk_sesv2::Client {
-    let sdk = auth_api::sdk::from_env(&shared::config::ProcessEnv).unwrap();
+    ses_as(endpoint, integration_tests::dynamo::AUTH_API_KEY)
+}
+
+/// An SES client under the access key id `access_key`.
+fn ses_as(endpoint: &str, access_key: &str) -> aws_sdk_sesv2::Client {
+    let sdk = integration_tests::dynamo::sdk_as(access_key);
     aws_sdk_sesv2::Client::from_conf(
         aws_sdk_sesv2::config::Builder::from(&sdk)
             .endpoint_url(endpoint)
@@ -36,7 +41,7 @@ fn ses(endpoint: &str) -> aws_sdk_sesv2::Client {
 async fn sender(verified: bool) -> String {
     let from = format!("auth-{}@example.com", uuid::Uuid::new_v4().simple());
     if verified {
-        ses(&ses_endpoint())
+        ses_as(&ses_endpoint(), integration_tests::dynamo::TESTS_KEY)
             .create_email_identity()
             .email_identity(&from)
             .send()

@@ -505,15 +505,17 @@ async fn the_stored_item_holds_no_secret_and_no_code_in_clear() {
     )
     .await
     .json();
-    let items = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default();
+    let items = integration_tests::dynamo::client_as(
+        &integration_tests::dynamo::endpoint(),
+        integration_tests::dynamo::TESTS_KEY,
+    )
+    .scan()
+    .table_name(store.table())
+    .send()
+    .await
+    .unwrap()
+    .items
+    .unwrap_or_default();
     let dump = format!("{items:?}");
     let raw = TotpSecret::from_base32(&base32).map(|_| {
         // The 20 bytes, as the Debug of a Blob would print them.
