@@ -703,51 +703,86 @@ fn both_templates_give_auth_api_its_mfa_key_parameter_and_nothing_more() {
     }
 }
 
-/// Limits at the edge, as SAM deploys them: the sign-in routes throttled below the stage's
-/// default, an optional WAF web ACL on the stage (a per-address rate rule on the sign-in
-/// routes and AWS's common rule set), and auth-api's reserved concurrency as a parameter.
+/// A MethodSetting's `ResourcePath` as CloudFormation reads it: "/" then the path with each
+/// "/" written "~1" (and "~" written "~0"), or "/*" for every method. `None` if malformed.
+fn decode_resource_path(encoded: &str) -> Option<String> {
+    let rest = encoded.strip_prefix('/')?;
+    if rest == "*" {
+        return Some("/*".to_owned());
+    }
+    if rest.contains('/') || !rest.starts_with("~1") {
+        return None;
+    }
+    Some(rest.replace("~1", "/").replace("~0", "~"))
+}
+
+/// The public POST routes that cost a bcrypt or a mail: what a flood goes for.
+const SIGN_IN_ROUTES: [&str; 7] = [
+    "/login",
+    "/login/mfa",
+    "/register",
+    "/password/forgot",
+    "/password/reset",
+    "/email/verify",
+    "/email/verify/resend",
+];
+
+/// Limits at the edge, as SAM deploys them with the defaults: one address cannot deny sign-in
+/// to others. A WAF rate rule per client address guards the sign-in routes (on by default),
+/// and the routes' shared throttle is a cost ceiling that only a hundred addresses at the
+/// rate rule's limit could fill. The per-route throttles name real routes, their paths
+/// encoded as CloudFormation wants them.
 #[test]
-fn the_sign_in_routes_are_limited_at_the_edge() {
+fn one_address_cannot_use_up_the_sign_in_routes_under_the_default_deployment() {
     let defaults = translate(serde_json::json!({"PublicJwks": jwks()}));
     let resources = defaults["Resources"].as_object().unwrap();
+    let parameters = &defaults["Parameters"];
+    let default = |name: &str| -> f64 {
+        let value = &parameters[name]["Default"];
+        value
+            .as_f64()
+            .or_else(|| value.as_str().and_then(|v| v.parse().ok()))
+            .unwrap_or_else(|| panic!("{name}: {value}"))
+    };
     let stage = resources
         .values()
         .find(|r| r["Type"] == "AWS::ApiGateway::Stage")
         .unwrap();
     let settings = stage["Properties"]["MethodSettings"].as_array().unwrap();
-    for path in ["/login", "/login/mfa", "/register", "/password/forgot"] {
-        let setting = settings
-            .iter()
-            .find(|s| s["ResourcePath"] == path)
-            .unwrap_or_else(|| panic!("no method setting for {path}"));
-        assert_eq!(setting["HttpMethod"], "POST");
+    let mut throttled = Vec::new();
+    for setting in settings {
+        let encoded = setting["ResourcePath"].as_str().unwrap();
+        let path = decode_resource_path(encoded)
+            .unwrap_or_else(|| panic!("{encoded} is not a CloudFormation ResourcePath"));
+        if path == "/*" {
+            continue;
+        }
+        let method = setting["HttpMethod"].as_str().unwrap();
+        assert_eq!(
+            Route::find(method, &path).map(|r| r.protected()),
+            Some(false),
+            "{method} {encoded} ({path}) is no public route of the router"
+        );
         assert_eq!(
             setting["ThrottlingRateLimit"],
             serde_json::json!({"Ref": "AuthRouteRateLimit"})
         );
+        throttled.push(path);
     }
-    let parameters = &defaults["Parameters"];
-    assert!(
-        parameters["AuthRouteRateLimit"]["Default"].as_f64()
-            < parameters["ThrottlingRateLimit"]["Default"].as_f64()
+    throttled.sort();
+    let mut expected = SIGN_IN_ROUTES.map(str::to_owned).to_vec();
+    expected.sort();
+    assert_eq!(throttled, expected);
+
+    // WAF is on by default, and its rate rule counts per client address on every one of
+    // those routes (under any stage prefix).
+    assert_eq!(parameters["EnableWaf"]["Default"], "true");
+    assert_eq!(
+        defaults["Conditions"]["UsesWaf"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "EnableWaf"}, "true"]})
     );
-    // Off by default: no WAF, no cap on auth-api, never one on the authorizer.
     assert_eq!(resources["WebAcl"]["Condition"], "UsesWaf");
     assert_eq!(resources["WebAclAssociation"]["Condition"], "UsesWaf");
-    let reserved = &resources["AuthApiFunction"]["Properties"]["ReservedConcurrentExecutions"];
-    assert_eq!(
-        reserved,
-        &serde_json::json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
-    );
-    for authorizer in ["AuthorizerFunction", "SessionAuthorizerFunction"] {
-        assert!(
-            resources[authorizer]["Properties"]
-                .get("ReservedConcurrentExecutions")
-                .is_none(),
-            "{authorizer}"
-        );
-    }
-
     let acl = &resources["WebAcl"]["Properties"];
     assert_eq!(acl["Scope"], "REGIONAL");
     let rules = acl["Rules"].as_array().unwrap();
@@ -755,16 +790,33 @@ fn the_sign_in_routes_are_limited_at_the_edge() {
     assert_eq!(rate["AggregateKeyType"], "IP");
     assert_eq!(rate["Limit"], serde_json::json!({"Ref": "WafRateLimit"}));
     assert_eq!(rules[0]["Action"], serde_json::json!({"Block": {}}));
-    let paths = rate["ScopeDownStatement"]["OrStatement"]["Statements"].to_string();
-    for path in [
-        "/login",
-        "/login/mfa",
-        "/register",
-        "/password/",
-        "/email/verify",
-    ] {
-        assert!(paths.contains(&format!("\"{path}\"")), "{path}: {paths}");
+    let matchers = rate["ScopeDownStatement"]["OrStatement"]["Statements"]
+        .as_array()
+        .unwrap();
+    for route in SIGN_IN_ROUTES {
+        let uri = format!("/prod{route}");
+        let covered = matchers.iter().any(|m| {
+            let m = &m["ByteMatchStatement"];
+            let needle = m["SearchString"].as_str().unwrap();
+            match m["PositionalConstraint"].as_str().unwrap() {
+                "ENDS_WITH" => uri.ends_with(needle),
+                "CONTAINS" => uri.contains(needle),
+                "EXACTLY" => uri == needle,
+                "STARTS_WITH" => uri.starts_with(needle),
+                other => panic!("{other}"),
+            }
+        });
+        assert!(covered, "{route} escapes the per-address rate rule");
     }
+    // The shared throttle: filling it takes 100 addresses at the rate rule's limit (WAF
+    // counts per 5 minutes), and it stays at or below the stage's own.
+    let per_address_per_second = default("WafRateLimit") / 300.0;
+    assert!(
+        default("AuthRouteRateLimit") >= 100.0 * per_address_per_second,
+        "one address's allowance is too large a share of the sign-in throttle"
+    );
+    assert!(default("AuthRouteRateLimit") <= default("ThrottlingRateLimit"));
+    assert!(default("AuthRouteBurstLimit") <= default("ThrottlingBurstLimit"));
     assert_eq!(
         rules[1]["Statement"]["ManagedRuleGroupStatement"]["Name"],
         "AWSManagedRulesCommonRuleSet"
@@ -778,6 +830,35 @@ fn the_sign_in_routes_are_limited_at_the_edge() {
         .unwrap();
     assert!(association.contains(&stage_name), "{association}");
     assert!(association.contains("/restapis/"), "{association}");
+
+    // No cap on auth-api by default, never one on the authorizer.
+    let reserved = &resources["AuthApiFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    assert_eq!(
+        reserved,
+        &serde_json::json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "AuthApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+    for authorizer in ["AuthorizerFunction", "SessionAuthorizerFunction"] {
+        assert!(
+            resources[authorizer]["Properties"]
+                .get("ReservedConcurrentExecutions")
+                .is_none(),
+            "{authorizer}"
+        );
+    }
+}
+
+#[test]
+fn resource_paths_decode_as_cloudformation_reads_them() {
+    assert_eq!(
+        decode_resource_path("/~1login~1mfa").as_deref(),
+        Some("/login/mfa")
+    );
+    assert_eq!(decode_resource_path("/~1login").as_deref(), Some("/login"));
+    assert_eq!(decode_resource_path("/*").as_deref(), Some("/*"));
+    // The unencoded form CloudFormation does not take.
+    assert_eq!(decode_resource_path("/login/mfa"), None);
+    assert_eq!(decode_resource_path("/login"), None);
+    assert_eq!(decode_resource_path("login"), None);
 }
 
 /// The alarms, their topic and the dashboard, as SAM deploys them: each alarm watches a
