@@ -861,6 +861,25 @@ fn resource_paths_decode_as_cloudformation_reads_them() {
     assert_eq!(decode_resource_path("login"), None);
 }
 
+/// The account's API Gateway logging role serves every REST API of the account: deleting
+/// this stack keeps it (and the account setting that names it).
+#[test]
+fn deleting_the_stack_keeps_the_accounts_api_gateway_logging_role() {
+    let template = translate(serde_json::json!({
+        "PublicJwks": jwks(),
+        "CreateApiGatewayCloudWatchRole": "true",
+    }));
+    let resources = template["Resources"].as_object().unwrap();
+    for name in ["ApiGatewayCloudWatchLogsRole", "ApiGatewayAccount"] {
+        assert_eq!(resources[name]["DeletionPolicy"], "Retain", "{name}");
+        assert_eq!(resources[name]["UpdateReplacePolicy"], "Retain", "{name}");
+        assert_eq!(
+            resources[name]["Condition"], "CreateCloudWatchRole",
+            "{name}"
+        );
+    }
+}
+
 /// The alarms, their topic and the dashboard, as SAM deploys them: each alarm watches a
 /// metric the code really emits (the names and dimensions of shared::metrics' lines, checked
 /// in the release binaries' output by runtime_contract), notifies the topic, and the
