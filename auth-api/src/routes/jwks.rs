@@ -37,13 +37,12 @@ pub fn jwks<S>(app: &App<S>) -> Result<Reply, ApiError> {
 
 /// The discovery document: only what this service really has (RFC 8414 / OpenID Connect
 /// Discovery 1.0 names). No authorization or token endpoint is claimed: tokens come from
-/// `/login` and `/refresh`, not from an OAuth flow.
+/// `/login` and `/refresh`, not from an OAuth flow; and no ID token algorithms, as no ID
+/// token exists (the JWKS says which algorithms access tokens use).
 #[derive(Serialize)]
 struct Discovery<'a> {
     issuer: &'a str,
     jwks_uri: String,
-    /// The algorithms access tokens are signed with (the JWKS keys' own).
-    id_token_signing_alg_values_supported: Vec<&'a str>,
     subject_types_supported: [&'static str; 1],
     claims_supported: [&'static str; 14],
 }
@@ -57,19 +56,9 @@ pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
         return Err(ApiError::NotFound);
     }
     let issuer = app.issuer.settings().issuer.as_str();
-    let mut algorithms: Vec<&str> = jwks.keys.iter().map(|k| k.alg.as_str()).collect();
-    algorithms.sort_unstable();
-    algorithms.dedup();
-    // The signing key's algorithm first: what new tokens use.
-    let signing_key = app.issuer.key().verification_key();
-    if let Some(signing) = signing_key.jwk().map(|jwk| jwk.alg.as_str()) {
-        algorithms.retain(|a| *a != signing);
-        algorithms.insert(0, signing);
-    }
     let document = Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-        id_token_signing_alg_values_supported: algorithms,
         subject_types_supported: ["public"],
         claims_supported: [
             "sub",
