@@ -31,13 +31,19 @@ pub const MFA: &str = "@mfa";
 
 impl Rule {
     /// Whether a token with `roles`, a verified email or not and a second factor or not
-    /// passes this rule.
+    /// passes this rule: one of the rule's roles (roles OR among themselves; a rule of
+    /// conditions alone needs none) **and** every condition it names (`["admin", "@mfa"]`:
+    /// admins who passed a second factor, not everyone who did).
     pub fn admits(&self, roles: &[String], email_verified: bool, mfa: bool) -> bool {
-        roles
-            .iter()
-            .any(|r| !r.starts_with('@') && self.roles.contains(r))
-            || (email_verified && self.roles.iter().any(|r| r == EMAIL_VERIFIED))
-            || (mfa && self.roles.iter().any(|r| r == MFA))
+        let mut named_roles = self.roles.iter().filter(|r| !r.starts_with('@')).peekable();
+        let role_ok = named_roles.peek().is_none()
+            || named_roles.any(|wanted| roles.iter().any(|r| !r.starts_with('@') && r == wanted));
+        let conditions_ok = self.roles.iter().all(|r| match r.as_str() {
+            EMAIL_VERIFIED => email_verified,
+            MFA => mfa,
+            _ => true,
+        });
+        role_ok && conditions_ok
     }
 }
 
@@ -130,6 +136,28 @@ mod tests {
         assert!(!rule.admits(&roles, false, false));
         // A role literally named like the condition is not needed, nor enough.
         assert!(!rule.admits(&["@email_verified".to_owned()], false, false));
+    }
+
+    #[test]
+    fn conditions_and_with_the_roles_of_their_rule() {
+        let rules = Rules::parse(r#"{"* /admin/*": ["admin", "@mfa"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        let admin = vec!["admin".to_owned()];
+        let user = vec!["user".to_owned()];
+        assert!(rule.admits(&admin, false, true));
+        // A second factor alone does not make a user an admin.
+        assert!(!rule.admits(&user, true, true));
+        // Nor is an admin without one admitted.
+        assert!(!rule.admits(&admin, true, false));
+
+        // Roles stay OR among themselves; every condition must hold.
+        let rules =
+            Rules::parse(r#"{"* /x": ["admin", "ops", "@mfa", "@email_verified"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        assert!(rule.admits(&["ops".to_owned()], true, true));
+        assert!(!rule.admits(&["ops".to_owned()], false, true));
+        assert!(!rule.admits(&["ops".to_owned()], true, false));
+        assert!(!rule.admits(&user, true, true));
     }
 
     #[test]

@@ -553,13 +553,14 @@ fn base32_bytes(text: &str) -> Vec<u8> {
 }
 
 /// Over local-api's HTTP front, with a rule that asks for a second factor on one route: a
-/// password-only token is refused there, one of a sign-in with a code is let through.
+/// password-only token is refused there, one of a sign-in with a code is let through. A rule
+/// that asks for a role and a second factor admits only tokens with both.
 #[tokio::test]
 async fn a_route_can_demand_a_second_factor_at_the_gateway() {
     use integration_tests::local::LocalApi;
     use reqwest::Client;
 
-    let rules = r#"{"* /*": ["user"], "GET /sessions": ["@mfa"]}"#;
+    let rules = r#"{"* /*": ["user"], "GET /sessions": ["@mfa"], "GET /me": ["admin", "@mfa"]}"#;
     let api = LocalApi::spawn(
         local_api::LocalStore::Memory(Box::default()),
         &[
@@ -614,7 +615,10 @@ async fn a_route_can_demand_a_second_factor_at_the_gateway() {
     .await;
     assert_eq!(status, 200, "{confirmed}");
     let with_code = confirmed["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(sessions(with_code).await, 200);
+    assert_eq!(sessions(with_code.clone()).await, 200);
+    // A second factor does not make a user an admin.
+    let me = http.get(api.at("/me")).bearer_auth(&with_code).send().await;
+    assert_eq!(me.unwrap().status().as_u16(), 403);
     // Confirming ended the password-only session, at the gateway too.
     assert_eq!(sessions(password_only).await, 401);
 
