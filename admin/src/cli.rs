@@ -221,7 +221,7 @@ where
         return match crate::keys::keys(command.clone(), &sdk, cli.output, out, err).await {
             Ok(()) => exit::OK,
             Err(failure) => {
-                let _ = writeln!(err, "auth-admin: {}", failure.message);
+                let _ = writeln!(err, "auth-admin: {}", output::clean(&failure.message));
                 failure.code
             }
         };
@@ -253,7 +253,11 @@ where
     match result {
         Ok(()) => exit::OK,
         Err(failure) => {
-            let _ = writeln!(context.err, "auth-admin: {}", failure.message);
+            let _ = writeln!(
+                context.err,
+                "auth-admin: {}",
+                output::clean(&failure.message)
+            );
             failure.code
         }
     }
@@ -281,11 +285,7 @@ async fn clients(cli: &Cli) -> (aws_config::SdkConfig, aws_sdk_dynamodb::Client)
 
 impl Context<'_> {
     fn print_json(&mut self, value: &serde_json::Value) -> Result<(), Failure> {
-        writeln!(
-            self.out,
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        )?;
+        writeln!(self.out, "{}", output::json_text(value))?;
         Ok(())
     }
 
@@ -293,7 +293,9 @@ impl Context<'_> {
         match self.format {
             Format::Json => self.print_json(&json),
             Format::Table => {
-                writeln!(self.out, "{text}")?;
+                for line in text.lines() {
+                    writeln!(self.out, "{}", output::clean(line))?;
+                }
                 Ok(())
             }
         }
@@ -354,6 +356,7 @@ impl Context<'_> {
             detail,
         };
         let line = json!({"message": "audit", "event": format!("admin_{action}"), "entry": entry});
+        let line = output::json_text(&line).replace('\n', "");
         writeln!(self.err, "{line}")?;
         self.store.record_admin_action(&entry).await?;
         Ok(())

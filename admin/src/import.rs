@@ -302,11 +302,7 @@ pub async fn import(ctx: &mut Context<'_>, args: ImportArgs) -> Result<(), Failu
     }
     match ctx.format {
         Format::Json => {
-            writeln!(
-                ctx.out,
-                "{}",
-                serde_json::to_string_pretty(&json!(summary)).unwrap_or_default()
-            )?;
+            writeln!(ctx.out, "{}", output::json_text(&json!(summary)))?;
         }
         Format::Table => {
             let verb = if args.dry_run {

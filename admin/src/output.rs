@@ -16,6 +16,51 @@ pub enum Format {
     Json,
 }
 
+/// Whether `c` must not reach a terminal as it is: a control character (C0, DEL, C1, which
+/// include the escape sequences that move the cursor, retitle the window or rewrite what was
+/// printed) or a bidirectional override that reorders what the operator reads.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [`unsafe_char`] written as a visible escape (`\u{1b}`): values from the
+/// table (names, usernames, user agents) are written by whoever registered or signed in.
+pub fn clean(text: &str) -> String {
+    if !text.chars().any(unsafe_char) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `value` as pretty JSON with no raw control character: serde_json escapes C0 already; DEL,
+/// C1 and the bidirectional overrides are written as `\uXXXX` too (valid in JSON strings,
+/// the only place they can occur).
+pub fn json_text(value: &Value) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    // Newlines outside strings are the pretty layout; inside strings serde_json escaped them.
+    let raw = |c: char| c != '\n' && unsafe_char(c);
+    if !text.chars().any(raw) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if raw(c) {
+                format!("\\u{:04x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn rfc3339_ms(ms: i64) -> String {
     auth_api::sessions::rfc3339_seconds(ms).unwrap_or_default()
 }
@@ -46,8 +91,13 @@ pub fn session_json(family: &SessionFamily, ends_at: i64) -> Value {
     })
 }
 
-/// Rows under headers, each column as wide as its widest cell.
+/// Rows under headers, each column as wide as its widest cell; every cell [`clean`].
 pub fn table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| clean(cell)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
-use integration_tests::dynamo::{client, endpoint, fresh_store};
+use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};
 
@@ -692,6 +692,74 @@ async fn a_json_export_imports_alike_in_plain_and_dynamodb_json() {
     )
     .await;
     assert_eq!(missing.code, admin::exit::USAGE);
+}
+
+/// Names and usernames are written by whoever registered (or by the imported system's
+/// users): escape sequences in them reach the operator's terminal escaped, in tables and in
+/// JSON alike, never as control characters.
+#[tokio::test]
+async fn attacker_written_values_reach_the_operators_terminal_escaped() {
+    let name = "Ada\u{1b}]0;owned\u{7}\u{1b}[2J\u{7f}";
+    let username = "ada\u{9b}31m\u{202e}";
+    let rows = json!([
+        {"username": username, "name": name, "email": "evil@example.com", "password": "analytical engine 1843"},
+    ]);
+    let (_, items) = original_table(&rows).await;
+    let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &file,
+        format!("{}\n{{\"username\":\"\\u001b[31mx\"}}\n", items[0]),
+    )
+    .unwrap();
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    let mut runs = vec![admin(&table, &["import", "--from-json", file.to_str().unwrap()]).await];
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(runs[0].code, 0, "{}", runs[0].err);
+    for output in ["table", "json"] {
+        runs.push(
+            admin(
+                &table,
+                &["--output", output, "users", "get", "evil@example.com"],
+            )
+            .await,
+        );
+        runs.push(admin(&table, &["--output", output, "users", "list"]).await);
+        runs.push(
+            admin(
+                &table,
+                &[
+                    "--output",
+                    output,
+                    "users",
+                    "set-roles",
+                    "evil@example.com",
+                    "user",
+                ],
+            )
+            .await,
+        );
+    }
+    for run in &runs {
+        assert_eq!(run.code, 0, "{}", run.err);
+        for text in [&run.out, &run.err] {
+            let raw: Vec<char> = text
+                .chars()
+                .filter(|c| {
+                    (c.is_control() && *c != '\n' && *c != '\r')
+                        || ('\u{202a}'..='\u{202e}').contains(c)
+                })
+                .collect();
+            assert!(raw.is_empty(), "raw control characters {raw:?} in {text:?}");
+        }
+    }
+    // Shown, escaped, not dropped: the operator sees what is there.
+    let table_get = &runs[1].out;
+    assert!(table_get.contains("\\u{1b}]0;owned"), "{table_get}");
+    assert!(table_get.contains("\\u{9b}31m"), "{table_get}");
+    let json_get: Value = runs[4].json();
+    assert_eq!(json_get["name"], name);
+    assert_eq!(json_get["username"], username);
 }
 
 /// A user who lost their authenticator and recovery codes: `users mfa-reset` turns two-factor
