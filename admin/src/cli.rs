@@ -142,6 +142,11 @@ pub struct ImportArgs {
     /// Check and report, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Refuse hashes of a higher bcrypt cost (4 to 31): each login to such an account is
+    /// slower than everyone else's (which tells that the account exists) until its first
+    /// successful login rehashes it at BCRYPT_COST, and at cost 31 a login never finishes.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub max_cost: u32,
 }
 
 /// A failure that ends the command with its exit code and one message.

@@ -158,9 +158,20 @@ pub fn is_bcrypt(hash: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'/')
 }
 
+/// The bcrypt cost of a hash [`is_bcrypt`] accepted.
+fn bcrypt_cost(hash: &str) -> u32 {
+    hash.get(4..6)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
 /// The users to create, and the rows that cannot be: one decision per row, made before
-/// anything is written.
-pub fn plan(rows: Vec<LegacyRow>, now: OffsetDateTime) -> (Vec<(usize, UserRecord)>, Vec<Skipped>) {
+/// anything is written. Hashes above `max_cost` are refused.
+pub fn plan(
+    rows: Vec<LegacyRow>,
+    now: OffsetDateTime,
+    max_cost: u32,
+) -> (Vec<(usize, UserRecord)>, Vec<Skipped>) {
     let mut skipped = Vec::new();
     let mut by_email: BTreeMap<String, Vec<(LegacyRow, Email, String)>> = BTreeMap::new();
     for row in rows {
@@ -181,6 +192,13 @@ pub fn plan(rows: Vec<LegacyRow>, now: OffsetDateTime) -> (Vec<(usize, UserRecor
             skipped.push(skip("password is not a bcrypt hash"));
             continue;
         };
+        let cost = bcrypt_cost(&hash);
+        if cost > max_cost {
+            skipped.push(skip(&format!(
+                "bcrypt cost {cost} is above --max-cost {max_cost}"
+            )));
+            continue;
+        }
         by_email
             .entry(email.as_str().to_owned())
             .or_default()
@@ -254,6 +272,7 @@ pub async fn import(ctx: &mut Context<'_>, args: ImportArgs) -> Result<(), Failu
         OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        args.max_cost,
     );
     skipped.append(&mut planned_skips);
     let total = users.len();

@@ -12,6 +12,12 @@ use crate::domain::{MAX_PASSWORD_BYTES, NewPassword};
 /// Lowest cost accepted in production.
 pub const MIN_PRODUCTION_COST: u32 = 10;
 
+/// The costliest stored hash a login verifies (the template's highest `BcryptCost`): at
+/// 1024 MB one verification at 16 takes seconds, at 31 days. A costlier hash (written by hand
+/// or by an old import) is not verified at all: its login fails after a dummy check at the
+/// configured cost, and the owner resets the password.
+pub const MAX_VERIFIED_COST: u32 = 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("bcrypt failed: {0}")]
@@ -162,6 +168,15 @@ impl Passwords {
             .as_ref()
             .and_then(|h| bcrypt::HashParts::from_str(h.expose_secret()).ok())
             .map_or(self.cost, |parts| parts.get_cost());
+        if stored_cost > MAX_VERIFIED_COST.max(self.cost) {
+            tracing::warn!(
+                stored_cost,
+                "a stored password hash is too costly to verify: the login fails; reset the \
+                 password"
+            );
+            self.verify(password, None).await?;
+            return Ok(false);
+        }
         let matched = self.verify(password, hash).await?;
         for cost in stored_cost.max(4)..self.cost {
             let dummy = self.dummy_at(cost);
@@ -223,6 +238,31 @@ mod tests {
         assert!(p.verify(right.clone(), Some(hash.clone())).await.unwrap());
         assert!(!p.verify(wrong, Some(hash)).await.unwrap());
         assert!(!p.verify(right, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_too_costly_to_verify_fails_at_the_configured_cost_instead_of_hanging() {
+        let p = Passwords::new(4).unwrap();
+        let new = NewPassword::parse("correct horse battery staple".into(), None).unwrap();
+        let real = p.hash(new).await.unwrap();
+        // The same hash marked cost 31: verifying it would take days.
+        let costly = SecretString::from(format!("$2b$31{}", &real.expose_secret()[6..]));
+        let started = std::time::Instant::now();
+        let outcome = p
+            .verify_login(
+                SecretString::from("correct horse battery staple"),
+                Some(costly),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, LoginMatch::None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            p.verifications(),
+            1,
+            "one dummy check, as for a wrong password"
+        );
     }
 
     #[tokio::test]

@@ -707,6 +707,86 @@ async fn attacker_written_values_reach_the_operators_terminal_escaped() {
     let (_, items) = original_table(&rows).await;
     let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
     std::fs::write(
+/// Hashes costlier than `--max-cost` (12 unless set) are refused with the row's reason: each
+/// login to such an account would be slower than everyone else's, and at cost 31 never end.
+#[tokio::test]
+async fn import_refuses_hashes_above_the_maximum_cost() {
+    let rows = json!([
+        {"username": "ada", "email": "ada@example.com", "password": "analytical engine 1843"},
+    ]);
+    let (_, items) = original_table(&rows).await;
+    let hash = items[0]["password"].as_str().unwrap().to_owned();
+    assert!(hash.starts_with("$2a$10$"), "{hash}");
+    let at = |cost: u32| format!("$2a${cost:02}{}", &hash[6..]);
+    let text = [("ada", 10), ("grace", 13), ("alan", 31)]
+        .iter()
+        .map(|(name, cost)| {
+            json!({"username": name, "email": format!("{name}@example.com"), "password": at(*cost)})
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    let run = admin(&table, &["--output", "json", "import", "--from-json", path]).await;
+    assert_eq!(run.code, 0, "{}", run.err);
+    let summary = run.json();
+    assert_eq!(summary["imported"], 1, "{summary}");
+    let reasons: Vec<(String, String)> = summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["username"].as_str().unwrap().to_owned(),
+                s["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "grace".to_owned(),
+                "bcrypt cost 13 is above --max-cost 12".to_owned()
+            ),
+            (
+                "alan".to_owned(),
+                "bcrypt cost 31 is above --max-cost 12".to_owned()
+            ),
+        ]
+    );
+    // A higher maximum is the operator's choice; 31 stays refused below it.
+    let run = admin(
+        &table,
+        &[
+            "--output",
+            "json",
+            "import",
+            "--max-cost",
+            "13",
+            "--from-json",
+            path,
+        ],
+    )
+    .await;
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(run.code, 0, "{}", run.err);
+    let summary = run.json();
+    assert_eq!(summary["imported"], 1, "{summary}");
+    assert_eq!(summary["already_present"], 1, "{summary}");
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(
+        admin(&table, &["import", "--max-cost", "32", "--from-json", "x"])
+            .await
+            .code,
+        admin::exit::USAGE
+    );
+}
+
         &file,
         format!("{}\n{{\"username\":\"\\u001b[31mx\"}}\n", items[0]),
     )

@@ -519,6 +519,11 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
         200,
         "the new hash works"
     );
+    // And down again: a costlier hash than the configured cost (an old or imported one)
+    // costs its account more time per login than anyone else's until it is rehashed.
+    app.passwords = auth_api::passwords::Passwords::new(4).unwrap();
+    assert_eq!(login(&app, STRONG_PASSWORD).await.status, 200);
+    assert!(stored_hash(&app).await.starts_with("$2b$04$"));
 }
 
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S: Store>(
