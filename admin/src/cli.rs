@@ -198,8 +198,12 @@ pub struct Context<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     /// The operator's AWS identity, found once before the first change.
-    pub operator: Option<String>,
+    /// The operator, once established, and whether STS confirmed who that is.
+    pub operator: Option<(String, bool)>,
     pub local_endpoint: bool,
+    /// Whether an STS endpoint is set (`AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL`): then a
+    /// local DynamoDB endpoint's operator is still asked of STS.
+    pub sts_configured: bool,
 }
 
 /// Runs the command line `args` (the program name first); returns the exit code.
@@ -248,6 +252,8 @@ where
         err,
         operator: None,
         local_endpoint: cli.endpoint_url.is_some(),
+        sts_configured: std::env::var_os("AWS_ENDPOINT_URL_STS").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
     };
     let result = match cli.command {
         Command::Users(command) => users(&mut context, command).await,
@@ -309,14 +315,18 @@ impl Context<'_> {
     /// The operator's AWS identity, from STS (`GetCallerIdentity` needs no permission).
     /// Against a local DynamoDB endpoint without an STS endpoint, the access key names them.
     pub async fn operator(&mut self) -> Result<String, Failure> {
+        Ok(self.operator_identity().await?.0)
+    }
+
+    /// [`Context::operator`], and whether STS confirmed it (`false`: what a local endpoint's
+    /// access key claims, which anyone can write).
+    async fn operator_identity(&mut self) -> Result<(String, bool), Failure> {
         if let Some(known) = &self.operator {
             return Ok(known.clone());
         }
-        let sts_configured = std::env::var_os("AWS_ENDPOINT_URL_STS").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let identity = if self.local_endpoint && !sts_configured {
+        let identity = if self.local_endpoint && !self.sts_configured {
             let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "unknown".into());
-            format!("local (access key {key})")
+            (format!("unconfirmed: local (access key {key})"), false)
         } else {
             let sts = aws_sdk_sts::Client::new(&self.sdk);
             let answer = tokio::time::timeout(
@@ -337,25 +347,64 @@ impl Context<'_> {
                     ),
                 )
             })?;
-            answer
+            let arn = answer
                 .arn
-                .ok_or_else(|| Failure::new(exit::FAILED, "STS named no ARN for you"))?
+                .ok_or_else(|| Failure::new(exit::FAILED, "STS named no ARN for you"))?;
+            (arn, true)
         };
         self.operator = Some(identity.clone());
         Ok(identity)
     }
 
-    /// Records a change: an item in the table and a JSON line on stderr.
-    pub async fn audit(
+    /// Records that a change is about to start: if it then fails half-way, or the process
+    /// dies, the record of what was attempted is already in the table.
+    pub async fn intend(
         &mut self,
         action: &str,
         user: Option<&UserRecord>,
         detail: String,
     ) -> Result<(), Failure> {
+        self.record(action, user, detail, "intended").await
+    }
+
+    /// Records how a change ended: `succeeded` with `result`'s detail, or `failed` with the
+    /// failure. Returns the change's own result (a failure to record a failed change does
+    /// not hide that change's failure).
+    pub async fn conclude<T>(
+        &mut self,
+        action: &str,
+        user: Option<&UserRecord>,
+        result: Result<(T, String), Failure>,
+    ) -> Result<T, Failure> {
+        match result {
+            Ok((value, detail)) => {
+                self.record(action, user, detail, "succeeded").await?;
+                Ok(value)
+            }
+            Err(failure) => {
+                let _ = self
+                    .record(action, user, failure.message.clone(), "failed")
+                    .await;
+                Err(failure)
+            }
+        }
+    }
+
+    /// One audit record: an item in the table and a JSON line on stderr.
+    async fn record(
+        &mut self,
+        action: &str,
+        user: Option<&UserRecord>,
+        detail: String,
+        outcome: &str,
+    ) -> Result<(), Failure> {
+        let (operator, operator_confirmed) = self.operator_identity().await?;
         let entry = AdminAudit {
             at_ms: shared::token::now_unix_ms(),
             action: action.to_owned(),
-            operator: self.operator().await?,
+            operator,
+            operator_confirmed,
+            outcome: outcome.to_owned(),
             user_id: user.map(|u| u.user_id.to_string()),
             email: user.map(|u| u.email.as_str().to_owned()),
             detail,
@@ -444,16 +493,15 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
         UsersCommand::SetRoles { email, roles } => {
             let roles = valid_roles(&roles)?;
             let user = ctx.user(&email).await?;
-            ctx.operator().await?;
-            if !ctx.store.set_roles(&user, &roles).await? {
-                return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
-            }
-            ctx.audit(
-                "users_set_roles",
-                Some(&user),
-                format!("roles {} -> {}", user.roles.join(","), roles.join(",")),
-            )
-            .await?;
+            let change = format!("roles {} -> {}", user.roles.join(","), roles.join(","));
+            ctx.intend("users_set_roles", Some(&user), change.clone())
+                .await?;
+            let result = match ctx.store.set_roles(&user, &roles).await {
+                Ok(true) => Ok(((), change)),
+                Ok(false) => Err(Failure::new(exit::NOT_FOUND, "the user is gone")),
+                Err(err) => Err(err.into()),
+            };
+            ctx.conclude("users_set_roles", Some(&user), result).await?;
             let text = format!(
                 "{}: roles now {} (access tokens carry them from their next refresh)",
                 user.email,
@@ -468,21 +516,28 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
         UsersCommand::Enable { email } => set_disabled(ctx, &email, false).await,
         UsersCommand::MfaReset { email } => {
             let user = ctx.user(&email).await?;
-            ctx.operator().await?;
             let had = user.mfa.enabled() || user.mfa.pending.is_some();
             let off = auth_api::mfa::MfaState {
                 last_step: user.mfa.last_step,
                 revision: user.mfa.revision,
                 ..Default::default()
             };
-            ctx.store.save_mfa(&user, &off, None).await?;
-            if !ctx
-                .store
-                .revoke_all_sessions(&user.email, user.user_id)
-                .await?
-            {
-                return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+            ctx.intend(
+                "users_mfa_reset",
+                Some(&user),
+                "turn two-factor sign-in off and end every session".into(),
+            )
+            .await?;
+            let store = &ctx.store;
+            let result = async {
+                store.save_mfa(&user, &off, None).await?;
+                if !store.revoke_all_sessions(&user.email, user.user_id).await? {
+                    return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
+                }
+                Ok(((), "two-factor sign-in off; every session ended".to_owned()))
             }
+            .await;
+            ctx.conclude("users_mfa_reset", Some(&user), result).await?;
             let text = if had {
                 format!(
                     "{}: two-factor sign-in turned off (secret and recovery codes deleted); every \
@@ -495,8 +550,6 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
                     user.email
                 )
             };
-            ctx.audit("users_mfa_reset", Some(&user), text.clone())
-                .await?;
             ctx.print(
                 json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "mfa_enabled": false}),
                 &text,
@@ -511,10 +564,15 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
                 ));
             }
             let user = ctx.user(&email).await?;
-            ctx.operator().await?;
-            ctx.store.delete_user(&user).await?;
-            ctx.audit("users_delete", Some(&user), "account deleted".into())
+            ctx.intend("users_delete", Some(&user), "delete the account".into())
                 .await?;
+            let result = ctx
+                .store
+                .delete_user(&user)
+                .await
+                .map(|()| ((), "account deleted".to_owned()))
+                .map_err(Failure::from);
+            ctx.conclude("users_delete", Some(&user), result).await?;
             let text = format!("{}: deleted (user id {})", user.email, user.user_id);
             ctx.print(
                 json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "deleted": true}),
@@ -526,10 +584,6 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
 
 async fn set_disabled(ctx: &mut Context<'_>, email: &str, disabled: bool) -> Result<(), Failure> {
     let user = ctx.user(email).await?;
-    ctx.operator().await?;
-    if !ctx.store.set_disabled(&user, disabled).await? {
-        return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
-    }
     let (action, text) = if disabled {
         (
             "users_disable",
@@ -538,7 +592,14 @@ async fn set_disabled(ctx: &mut Context<'_>, email: &str, disabled: bool) -> Res
     } else {
         ("users_enable", format!("{}: enabled", user.email))
     };
-    ctx.audit(action, Some(&user), text.clone()).await?;
+    ctx.intend(action, Some(&user), action.replace('_', " "))
+        .await?;
+    let result = match ctx.store.set_disabled(&user, disabled).await {
+        Ok(true) => Ok(((), text.clone())),
+        Ok(false) => Err(Failure::new(exit::NOT_FOUND, "the user is gone")),
+        Err(err) => Err(err.into()),
+    };
+    ctx.conclude(action, Some(&user), result).await?;
     ctx.print(
         json!({"user_id": user.user_id.to_string(), "email": user.email.as_str(), "disabled": disabled}),
         &text,
@@ -580,21 +641,24 @@ async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(),
         }
         SessionsCommand::Revoke { email, id, all } => {
             let user = ctx.user(&email).await?;
-            ctx.operator().await?;
             if all {
-                if !ctx
-                    .store
-                    .revoke_all_sessions(&user.email, user.user_id)
-                    .await?
-                {
-                    return Err(Failure::new(exit::NOT_FOUND, "the user is gone"));
-                }
-                ctx.audit(
+                ctx.intend(
                     "sessions_revoke_all",
                     Some(&user),
-                    "every session ended".into(),
+                    "end every session".into(),
                 )
                 .await?;
+                let result = match ctx
+                    .store
+                    .revoke_all_sessions(&user.email, user.user_id)
+                    .await
+                {
+                    Ok(true) => Ok(((), "every session ended".to_owned())),
+                    Ok(false) => Err(Failure::new(exit::NOT_FOUND, "the user is gone")),
+                    Err(err) => Err(err.into()),
+                };
+                ctx.conclude("sessions_revoke_all", Some(&user), result)
+                    .await?;
                 let text = format!("{}: every session ended", user.email);
                 return ctx.print(
                     json!({"user_id": user.user_id.to_string(), "revoked": "all"}),
@@ -615,18 +679,54 @@ async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(),
                         format!("{} has no session {id}", user.email),
                     )
                 })?;
-            ctx.store.revoke_family(family.family_id).await?;
-            ctx.audit(
-                "sessions_revoke",
-                Some(&user),
-                format!("session {id} ended"),
-            )
-            .await?;
+            ctx.intend("sessions_revoke", Some(&user), format!("end session {id}"))
+                .await?;
+            let result = ctx
+                .store
+                .revoke_family(family.family_id)
+                .await
+                .map(|()| ((), format!("session {id} ended")))
+                .map_err(Failure::from);
+            ctx.conclude("sessions_revoke", Some(&user), result).await?;
             let text = format!("{}: session {id} ended", user.email);
             ctx.print(
                 json!({"user_id": user.user_id.to_string(), "revoked": id.to_string()}),
                 &text,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a local endpoint without STS, the operator is what the access key claims:
+    /// recorded, but marked as not confirmed.
+    #[tokio::test]
+    async fn an_operator_not_confirmed_by_sts_is_marked_so() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk).build(),
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut ctx = Context {
+            store: DynamoStore::new(dynamo, "t"),
+            sdk,
+            format: Format::Json,
+            out: &mut out,
+            err: &mut err,
+            operator: None,
+            local_endpoint: true,
+            sts_configured: false,
+        };
+        let (operator, confirmed) = ctx.operator_identity().await.unwrap();
+        assert!(!confirmed);
+        assert!(
+            operator.starts_with("unconfirmed: local (access key "),
+            "{operator}"
+        );
     }
 }

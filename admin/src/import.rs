@@ -276,39 +276,23 @@ pub async fn import(ctx: &mut Context<'_>, args: ImportArgs) -> Result<(), Failu
     );
     skipped.append(&mut planned_skips);
     let total = users.len();
-    for (done, (_, user)) in users.iter().enumerate() {
-        let present = if args.dry_run {
-            ctx.store.find_user(&user.email).await?.is_some()
-        } else {
-            match ctx.store.create_user(user).await {
-                Ok(()) => false,
-                Err(StoreError::EmailTaken) => true,
-                Err(other) => return Err(other.into()),
-            }
-        };
-        if present {
-            summary.already_present += 1;
-        } else {
-            summary.imported += 1;
-        }
-        write!(
-            ctx.err,
-            "\r{} {}/{}",
-            progress_bar(done + 1, total),
-            done + 1,
-            total
-        )?;
-        ctx.err.flush()?;
+    if !args.dry_run {
+        ctx.intend(
+            "import",
+            None,
+            format!("import {} of {} rows", total, summary.rows),
+        )
+        .await?;
     }
+    let written = create_users(ctx, &users, args.dry_run, &mut summary).await;
     if total > 0 {
         writeln!(ctx.err)?;
     }
     skipped.sort_by_key(|s| s.row);
     summary.skipped = skipped;
-    if !args.dry_run {
-        ctx.audit(
-            "import",
-            None,
+    let outcome = written.map(|()| {
+        (
+            (),
             format!(
                 "{} rows: {} imported, {} already present, {} skipped",
                 summary.rows,
@@ -317,7 +301,21 @@ pub async fn import(ctx: &mut Context<'_>, args: ImportArgs) -> Result<(), Failu
                 summary.skipped.len()
             ),
         )
-        .await?;
+    });
+    if args.dry_run {
+        outcome?;
+    } else {
+        // A failure half-way is recorded with what was imported before it.
+        let outcome = outcome.map_err(|failure| {
+            Failure::new(
+                failure.code,
+                format!(
+                    "{} (after {} imported, {} already present)",
+                    failure.message, summary.imported, summary.already_present
+                ),
+            )
+        });
+        ctx.conclude("import", None, outcome).await?;
     }
     match ctx.format {
         Format::Json => {
@@ -352,6 +350,42 @@ pub async fn import(ctx: &mut Context<'_>, args: ImportArgs) -> Result<(), Failu
                 output::table(ctx.out, &["ROW", "USERNAME", "SKIPPED BECAUSE"], &rows)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Creates `users` (with `dry_run`, only looks them up), counting into `summary`, with a
+/// progress bar on stderr.
+async fn create_users(
+    ctx: &mut Context<'_>,
+    users: &[(usize, UserRecord)],
+    dry_run: bool,
+    summary: &mut Summary,
+) -> Result<(), Failure> {
+    let total = users.len();
+    for (done, (_, user)) in users.iter().enumerate() {
+        let present = if dry_run {
+            ctx.store.find_user(&user.email).await?.is_some()
+        } else {
+            match ctx.store.create_user(user).await {
+                Ok(()) => false,
+                Err(StoreError::EmailTaken) => true,
+                Err(other) => return Err(other.into()),
+            }
+        };
+        if present {
+            summary.already_present += 1;
+        } else {
+            summary.imported += 1;
+        }
+        write!(
+            ctx.err,
+            "\r{} {}/{}",
+            progress_bar(done + 1, total),
+            done + 1,
+            total
+        )?;
+        ctx.err.flush()?;
     }
     Ok(())
 }

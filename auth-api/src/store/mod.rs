@@ -114,8 +114,14 @@ pub struct AdminAudit {
     pub at_ms: i64,
     /// What was done, e.g. `users_disable`.
     pub action: String,
-    /// Who did it: the operator's AWS identity (an ARN), as STS names it.
+    /// Who did it: the operator's AWS identity (an ARN), as STS names it; or, against a local
+    /// endpoint without STS, what the operator's access key claims (`operator_confirmed`
+    /// false).
     pub operator: String,
+    /// Whether STS confirmed `operator`.
+    pub operator_confirmed: bool,
+    /// `intended` (recorded before a change starts), `succeeded` or `failed` (after it).
+    pub outcome: String,
     pub user_id: Option<String>,
     pub email: Option<String>,
     /// What changed, in a few words (roles set, sessions revoked, …). Never a secret.

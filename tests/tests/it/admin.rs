@@ -30,7 +30,12 @@ impl Run {
 }
 
 async fn admin(table: &str, args: &[&str]) -> Run {
-    let endpoint = endpoint();
+    admin_at(&endpoint(), table, args).await
+}
+
+/// [`admin`] against the DynamoDB endpoint `endpoint` (a fault proxy).
+async fn admin_at(endpoint: &str, table: &str, args: &[&str]) -> Run {
+    let endpoint = endpoint.to_owned();
     let mut argv = vec!["auth-admin", "--table", table, "--endpoint-url", &endpoint];
     argv.extend_from_slice(args);
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -231,10 +236,18 @@ async fn users_are_read_listed_given_roles_and_every_change_is_audited_with_the_
         .await
         .unwrap();
     let items = audit.items.unwrap();
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["action"].as_s().unwrap(), "users_set_roles");
-    assert_eq!(items[0]["operator"].as_s().unwrap(), &operator);
-    assert_eq!(items[0]["email"].as_s().unwrap(), "ada@example.com");
+    // The intent before the change, the outcome after it (sort keys are times).
+    let outcomes: Vec<&str> = items
+        .iter()
+        .map(|i| i["outcome"].as_s().unwrap().as_str())
+        .collect();
+    assert_eq!(outcomes, ["intended", "succeeded"]);
+    for item in &items {
+        assert_eq!(item["action"].as_s().unwrap(), "users_set_roles");
+        assert_eq!(item["operator"].as_s().unwrap(), &operator);
+        assert_eq!(item["operator_confirmed"].as_bool().unwrap(), &true);
+        assert_eq!(item["email"].as_s().unwrap(), "ada@example.com");
+    }
 
     // A new token carries the roles.
     let tokens = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
@@ -694,19 +707,6 @@ async fn a_json_export_imports_alike_in_plain_and_dynamodb_json() {
     assert_eq!(missing.code, admin::exit::USAGE);
 }
 
-/// Names and usernames are written by whoever registered (or by the imported system's
-/// users): escape sequences in them reach the operator's terminal escaped, in tables and in
-/// JSON alike, never as control characters.
-#[tokio::test]
-async fn attacker_written_values_reach_the_operators_terminal_escaped() {
-    let name = "Ada\u{1b}]0;owned\u{7}\u{1b}[2J\u{7f}";
-    let username = "ada\u{9b}31m\u{202e}";
-    let rows = json!([
-        {"username": username, "name": name, "email": "evil@example.com", "password": "analytical engine 1843"},
-    ]);
-    let (_, items) = original_table(&rows).await;
-    let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
-    std::fs::write(
 /// Hashes costlier than `--max-cost` (12 unless set) are refused with the row's reason: each
 /// login to such an account would be slower than everyone else's, and at cost 31 never end.
 #[tokio::test]
@@ -787,6 +787,19 @@ async fn import_refuses_hashes_above_the_maximum_cost() {
     );
 }
 
+/// Names and usernames are written by whoever registered (or by the imported system's
+/// users): escape sequences in them reach the operator's terminal escaped, in tables and in
+/// JSON alike, never as control characters.
+#[tokio::test]
+async fn attacker_written_values_reach_the_operators_terminal_escaped() {
+    let name = "Ada\u{1b}]0;owned\u{7}\u{1b}[2J\u{7f}";
+    let username = "ada\u{9b}31m\u{202e}";
+    let rows = json!([
+        {"username": username, "name": name, "email": "evil@example.com", "password": "analytical engine 1843"},
+    ]);
+    let (_, items) = original_table(&rows).await;
+    let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(
         &file,
         format!("{}\n{{\"username\":\"\\u001b[31mx\"}}\n", items[0]),
     )
@@ -840,6 +853,65 @@ async fn import_refuses_hashes_above_the_maximum_cost() {
     let json_get: Value = runs[4].json();
     assert_eq!(json_get["name"], name);
     assert_eq!(json_get["username"], username);
+}
+
+/// A change that fails half-way is on record: its intent before it started, its failure after.
+/// Here the account is deleted and the clean-up of its sessions is refused (AccessDenied).
+#[tokio::test]
+async fn a_change_that_fails_half_way_leaves_its_intent_and_its_failure_on_record() {
+    use integration_tests::dynamo::{Mode, Proxy};
+    let app = app_on_dynamodb().await;
+    let table = app.store.table().to_owned();
+    register(&app, "ada@example.com").await;
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+    let proxy = Proxy::start_for(&endpoint()).await;
+    proxy.restart(Mode::Deny("Query")).await;
+    let run = admin_at(
+        &proxy.url(),
+        &table,
+        &["users", "delete", "ada@example.com", "--yes"],
+    )
+    .await;
+    assert_ne!(run.code, 0, "{}", run.out);
+    let items = tests_client()
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let mut audit: Vec<_> = items
+        .iter()
+        .filter(|i| i["pk"].as_s().unwrap().starts_with("ADMINAUDIT#"))
+        .collect();
+    audit.sort_by_key(|i| i["sk"].as_s().unwrap().clone());
+    let records: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|i| {
+            (
+                i["action"].as_s().unwrap().as_str(),
+                i["outcome"].as_s().unwrap().as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [("users_delete", "intended"), ("users_delete", "failed")]
+    );
+    assert!(
+        audit[1]["detail"].as_s().unwrap().contains("store"),
+        "{:?}",
+        audit[1]["detail"]
+    );
+    // The account itself is gone (the first step), as the intent says was attempted.
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        401
+    );
 }
 
 /// A user who lost their authenticator and recovery codes: `users mfa-reset` turns two-factor

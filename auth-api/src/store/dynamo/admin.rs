@@ -128,6 +128,11 @@ impl AdminStore for DynamoStore {
             ("entity".to_owned(), s("admin_audit")),
             ("action".to_owned(), s(entry.action.as_str())),
             ("operator".to_owned(), s(entry.operator.as_str())),
+            (
+                "operator_confirmed".to_owned(),
+                AttributeValue::Bool(entry.operator_confirmed),
+            ),
+            ("outcome".to_owned(), s(entry.outcome.as_str())),
             ("at_ms".to_owned(), n(entry.at_ms)),
             ("detail".to_owned(), s(entry.detail.as_str())),
         ]);
