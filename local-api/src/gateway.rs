@@ -16,7 +16,7 @@ use authorizer::session::SessionCheck;
 use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse, Refusal};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -24,6 +24,7 @@ use lambda_http::Body;
 use serde_json::{Map, Value, json};
 use session_authorizer::StoreLookup;
 
+use crate::hosts::LocalHosts;
 use crate::jwt::{JwtAuthorizer, JwtContext, JwtRefusal};
 use crate::template::{ApiKind, GatewayResponses, GatewaySpec, HeaderSource, RouteSpec};
 
@@ -79,6 +80,8 @@ pub struct Gateway<S> {
     jwt: Option<JwtAuthorizer>,
     cache: Mutex<HashMap<String, Cached>>,
     authorizer_calls: AtomicU64,
+    /// The `Host` names local-api's own outbox answers under.
+    local_hosts: LocalHosts,
 }
 
 /// Why the authorizer step let nothing through.
@@ -122,7 +125,13 @@ impl<S: Store> Gateway<S> {
             jwt,
             cache: Mutex::new(HashMap::new()),
             authorizer_calls: AtomicU64::new(0),
+            local_hosts: LocalHosts::default(),
         }
+    }
+
+    /// Answers the outbox only under these `Host` names (the listen address and localhost).
+    pub fn set_local_hosts(&mut self, hosts: LocalHosts) {
+        self.local_hosts = hosts;
     }
 
     /// An answer API Gateway gives itself: `kind` is its gateway response type, whose headers
@@ -253,6 +262,19 @@ impl<S: Store> Gateway<S> {
             && req.method == "GET"
             && let MailDelivery::Outbox(outbox) = &self.app.recovery.mail
         {
+            let host = req.headers.get(HOST).and_then(|h| h.to_str().ok());
+            if !self.local_hosts.allows(host) {
+                // Every reset link is in there: not for a page that rebound its name here.
+                let mut response = Response::new(Full::new(Bytes::from_static(
+                    b"misdirected: the outbox answers only under the address local-api \
+                      listens on, or localhost\n",
+                )));
+                *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                return (response, AuthDecision::Public);
+            }
             let mut response = Response::new(Full::new(Bytes::from(
                 serde_json::to_string(&outbox.sent()).unwrap_or_else(|_| "[]".to_owned()),
             )));

@@ -40,6 +40,7 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 pub mod gateway;
+pub mod hosts;
 pub mod jwt;
 pub mod template;
 pub mod web;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use auth_api::sdk;
 use auth_api::store::DynamoStore;
+use local_api::hosts::LocalHosts;
 use local_api::template::ApiKind;
 use local_api::web::{self, WebRoot};
 use local_api::{LocalConfig, LocalStore, serve, template};
@@ -192,7 +193,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let gateway = Arc::new(config.gateway(spec, store)?);
+    let mut gateway = config.gateway(spec, store)?;
+    gateway.set_local_hosts(LocalHosts::new(&args.host));
+    let gateway = Arc::new(gateway);
 
     println!("local-api listening on {url}");
     println!("  template   {}", args.template.display());
@@ -276,7 +279,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = web.map(|(web_listener, dir, _)| {
-        let root = Arc::new(WebRoot { dir, api_port });
+        let root = Arc::new(WebRoot {
+            dir,
+            api_port,
+            hosts: LocalHosts::new(&args.host),
+        });
         tokio::spawn(web::serve(web_listener, root, async {
             let _ = web_stopped.await;
         }))

@@ -15,10 +15,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// What the page server needs: the folder, and the API's port for the page's `config.js`.
+use crate::hosts::LocalHosts;
+
+/// What the page server needs: the folder, the API's port for the page's `config.js`, and
+/// the `Host` names it answers under.
 pub struct WebRoot {
     pub dir: PathBuf,
     pub api_port: u16,
+    pub hosts: LocalHosts,
 }
 
 fn content_type(path: &Path) -> Option<&'static str> {
@@ -56,6 +60,14 @@ impl WebRoot {
         if method != Method::GET && method != Method::HEAD {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
         }
+        if !self.hosts.allows(host) {
+            // A page that rebound its own name to this address reads nothing here.
+            return plain(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected: this page answers only under the address local-api listens on, \
+                 or localhost\n",
+            );
+        }
         let relative = match path.trim_start_matches('/') {
             "" => "index.html",
             other => other,
@@ -65,10 +77,13 @@ impl WebRoot {
                 .and_then(|h| h.rsplit_once(':').map(|(name, _)| name).or(Some(h)))
                 .filter(|h| !h.is_empty())
                 .unwrap_or("127.0.0.1");
-            let script = format!(
-                "// Written by local-api for this run.\nwindow.AUTH_API_URL = \"http://{hostname}:{}\";\n",
-                self.api_port
-            );
+            // The host passed `allows`; written as a JSON string all the same, so that no
+            // header can ever end the string and add script.
+            let url = serde_json::to_string(&format!("http://{hostname}:{}", self.api_port))
+                .unwrap_or_else(|_| "\"http://127.0.0.1\"".to_owned())
+                .replace('<', "\\u003c");
+            let script =
+                format!("// Written by local-api for this run.\nwindow.AUTH_API_URL = {url};\n");
             return file_response(Bytes::from(script), "text/javascript; charset=utf-8");
         }
         let safe = relative

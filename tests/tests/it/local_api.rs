@@ -661,3 +661,72 @@ async fn sessions_are_listed_and_ended_over_http_through_the_authorizer() {
     let (_, listed) = get(&http, &api, "/sessions", Some(&first_access)).await;
     assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
 }
+
+/// The outbox holds every reset link: it answers only under the address local-api listens
+/// on or `localhost`, never under a name a web page rebound to 127.0.0.1 (DNS rebinding).
+#[tokio::test]
+async fn the_outbox_answers_only_its_own_host_names() {
+    let api = LocalApi::spawn(memory(), &[], |_| {}).await;
+    let http = Client::new();
+    let port = api.url.rsplit(':').next().unwrap().to_owned();
+    for (host, status) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("evil.example:{port}"), 421),
+        (format!("localhost.evil.example:{port}"), 421),
+        (format!("127.0.0.1.nip.io:{port}"), 421),
+    ] {
+        let answer = http
+            .get(api.at("/_local/outbox"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{host}");
+        let text = answer.text().await.unwrap();
+        if status == 421 {
+            assert!(!text.contains('['), "{text}");
+        }
+    }
+}
+
+/// The example page: refused under a foreign name, and its `config.js` is valid script that
+/// names the API under the host the browser used, whatever that header holds.
+#[tokio::test]
+async fn the_example_page_answers_only_its_own_host_names_and_escapes_config_js() {
+    use http::Method;
+    use local_api::hosts::LocalHosts;
+    use local_api::web::WebRoot;
+    let root = WebRoot {
+        dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web")),
+        api_port: 3000,
+        hosts: LocalHosts::new("127.0.0.1"),
+    };
+    let status = |host: &'static str, path: &'static str| {
+        let root = &root;
+        async move {
+            root.answer(&Method::GET, path, Some(host))
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("127.0.0.1:3001", "/").await, 200);
+    assert_eq!(status("localhost:3001", "/config.js").await, 200);
+    assert_eq!(status("evil.example:3001", "/").await, 421);
+    assert_eq!(status("evil.example:3001", "/config.js").await, 421);
+    assert_eq!(status("localhost\";alert(1);\"", "/config.js").await, 421);
+    let body = root
+        .answer(&Method::GET, "/config.js", Some("localhost:3001"))
+        .await
+        .into_body();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let script = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        script.contains(r#"window.AUTH_API_URL = "http://localhost:3000";"#),
+        "{script}"
+    );
+}
