@@ -224,8 +224,8 @@ pub fn ses_from_address(env: &dyn Env) -> Result<Option<Email>, ConfigError> {
 /// `verify-email` or `reset-password`) or per link `VERIFY_EMAIL_URL_TEMPLATE` and
 /// `RESET_PASSWORD_URL_TEMPLATE` (required once `SES_FROM_ADDRESS` is set: real mail needs
 /// real links);
-/// `VERIFY_TOKEN_TTL_SECONDS`, `RESET_TOKEN_TTL_SECONDS`, `REQUIRE_VERIFIED_EMAIL` and
-/// `MAIL_RESPONSE_FLOOR_MS`.
+/// `VERIFY_TOKEN_TTL_SECONDS`, `RESET_TOKEN_TTL_SECONDS`, `REQUIRE_VERIFIED_EMAIL`,
+/// `MAIL_RESPONSE_FLOOR_MS` and `REGISTRATIONS_PER_SOURCE_PER_HOUR`.
 pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError> {
     let defaults = RecoverySettings::default();
     let sending = config::optional(env, "SES_FROM_ADDRESS").is_some();
@@ -301,6 +301,13 @@ pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError>
         },
         require_verified_email: config::flag(env, "REQUIRE_VERIFIED_EMAIL")?,
         response_floor: std::time::Duration::from_millis(floor),
+        registrations_per_source_per_hour: config::number(
+            env,
+            "REGISTRATIONS_PER_SOURCE_PER_HOUR",
+            u64::from(defaults.registrations_per_source_per_hour),
+            1,
+            100_000,
+        )? as u32,
     })
 }
 

@@ -43,6 +43,20 @@ impl Email {
         &self.0
     }
 
+    /// The mailbox mail to this address lands in, for counting mail: the address without a
+    /// `+tag` in its local part (`ada+1@example.com` → `ada@example.com`). Most providers
+    /// deliver every tag to one inbox, so the mail limits count them together; the account
+    /// itself keeps the address as typed.
+    pub fn mailbox(&self) -> Email {
+        match self.0.rsplit_once('@') {
+            Some((local, domain)) => match local.split_once('+') {
+                Some((base, _)) if !base.is_empty() => Email(format!("{base}@{domain}")),
+                _ => self.clone(),
+            },
+            None => self.clone(),
+        }
+    }
+
     /// The address, its local part and the words in it: what a password should not be
     /// built from.
     pub fn words(&self) -> Vec<&str> {
@@ -163,6 +177,16 @@ impl fmt::Debug for NewPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tagged_address_counts_toward_its_mailbox() {
+        let mailbox = |raw: &str| Email::parse(raw).unwrap().mailbox().as_str().to_owned();
+        assert_eq!(mailbox("Ada+1@Example.com"), "ada@example.com");
+        assert_eq!(mailbox("ada+a+b@example.com"), "ada@example.com");
+        assert_eq!(mailbox("ada@example.com"), "ada@example.com");
+        // Nothing before the tag: the address is its own mailbox.
+        assert_eq!(mailbox("+x@example.com"), "+x@example.com");
+    }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {

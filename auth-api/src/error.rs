@@ -63,6 +63,11 @@ pub enum ApiError {
     TooManyMails { retry_after_seconds: u64 },
     #[error("too many link checks from this address")]
     TooManyTokenChecks { retry_after_seconds: u64 },
+    #[error("too many registrations from this address")]
+    TooManyRegistrations {
+        limit: u32,
+        retry_after_seconds: u64,
+    },
     #[error("invalid, expired or spent link token")]
     InvalidActionToken,
     #[error("the email address is not verified")]
@@ -171,7 +176,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyMails { .. }
-            | ApiError::TooManyTokenChecks { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | ApiError::TooManyTokenChecks { .. }
+            | ApiError::TooManyRegistrations { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -260,6 +266,17 @@ impl ApiError {
                 "too-many-token-checks",
                 "Too many link checks",
                 format!("Too many links were checked from this address; retry in {retry_after_seconds} s."),
+            ),
+            ApiError::TooManyRegistrations {
+                limit,
+                retry_after_seconds,
+            } => (
+                "too-many-registrations",
+                "Too many registrations",
+                format!(
+                    "At most {limit} registrations an hour come from one address; retry in \
+                     {retry_after_seconds} s."
+                ),
             ),
             ApiError::InvalidActionToken => (
                 "invalid-link-token",
@@ -393,6 +410,10 @@ impl ApiError {
             }
             | ApiError::TooManyTokenChecks {
                 retry_after_seconds,
+            }
+            | ApiError::TooManyRegistrations {
+                retry_after_seconds,
+                ..
             } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }

@@ -31,6 +31,9 @@ pub struct RecoverySettings {
     /// sooner than this, so that a mail sent (to a known address) and none (unknown) take the
     /// same time.
     pub response_floor: Duration,
+    /// `REGISTRATIONS_PER_SOURCE_PER_HOUR`: `/register` calls one client address may make in
+    /// an hour (each new address gets a mail), counted before anything is written.
+    pub registrations_per_source_per_hour: u32,
 }
 
 impl Default for RecoverySettings {
@@ -42,6 +45,7 @@ impl Default for RecoverySettings {
             actions: ActionSettings::default(),
             require_verified_email: false,
             response_floor: Duration::from_millis(1000),
+            registrations_per_source_per_hour: 10,
         }
     }
 }

@@ -287,6 +287,10 @@ impl ActionStore for LocalStore {
     async fn count_token_check(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
         delegate!(self, count_token_check(source, now_ms))
     }
+
+    async fn count_registration(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
+        delegate!(self, count_registration(source, now_ms))
+    }
 }
 
 /// Local settings: environment variables first, then the template's parameter defaults, then

@@ -629,6 +629,40 @@ pub async fn mail_and_token_checks_are_counted_in_their_windows<S: Store>(store:
     );
 }
 
+/// Registrations per source: every one of many parallel calls gets its own count, and a new
+/// hour starts anew.
+pub async fn registrations_are_counted_per_source_even_in_parallel<S: Store + 'static>(store: S) {
+    let store = std::sync::Arc::new(store);
+    let here = Source::new("198.51.100.7");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = std::sync::Arc::clone(&store);
+        let here = here.clone();
+        tasks.spawn(async move { store.count_registration(&here, NOW_MS).await.unwrap().count });
+    }
+    let mut counts = tasks.join_all().await;
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
+    let elsewhere = Source::new("203.0.113.7");
+    assert_eq!(
+        store
+            .count_registration(&elsewhere, NOW_MS)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    let next_hour = NOW_MS + 3_601_000;
+    assert_eq!(
+        store
+            .count_registration(&here, next_hour)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+}
+
 pub async fn clearing_login_failures_forgets_every_source_and_the_window<S: Store>(store: S) {
     let email = Email::parse("ada@example.com").unwrap();
     let sources = [Source::new("198.51.100.1"), Source::new("203.0.113.9")];

@@ -76,7 +76,8 @@ pub(crate) async fn send_token<S: Store>(
 /// 429 past one a minute or five an hour.
 pub(crate) async fn admit_mail<S: Store>(app: &App<S>, email: &Email) -> Result<(), ApiError> {
     let now_ms = app.clock.now_ms();
-    let windows = app.store.count_mail(email, now_ms).await?;
+    // Per mailbox: ada+1@… and ada+2@… land in one inbox.
+    let windows = app.store.count_mail(&email.mailbox(), now_ms).await?;
     let retry_after = windows
         .minute
         .over(MAILS_PER_MINUTE, now_ms)

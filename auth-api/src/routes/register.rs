@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use super::Reply;
 use crate::App;
 use crate::actions::Purpose;
+use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
@@ -44,6 +45,23 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
+    // Counted before any work or write: each registration of a new address sends a mail, and
+    // addresses that do not exist bounce (SES pauses an account that bounces too much).
+    let now_ms = app.clock.now_ms();
+    let limit = app.recovery.settings.registrations_per_source_per_hour;
+    let window = app
+        .store
+        .count_registration(&Source::of(req), now_ms)
+        .await?;
+    if let Some(retry_after_seconds) = window.over(limit, now_ms) {
+        if window.count == limit + 1 {
+            super::audit("registration_limit_reached", None, req);
+        }
+        return Err(ApiError::TooManyRegistrations {
+            limit,
+            retry_after_seconds,
+        });
+    }
 
     let password_hash = app.passwords.hash(password).await?;
     // Whole seconds: the stored value and the response agree exactly.

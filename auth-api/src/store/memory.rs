@@ -418,6 +418,15 @@ impl ActionStore for MemoryStore {
             .or_default();
         Ok(Self::count(window, now_ms, 3600))
     }
+
+    async fn count_registration(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
+        let mut state = self.state();
+        let window = state
+            .windows
+            .entry(format!("register/{}", source.as_str()))
+            .or_default();
+        Ok(Self::count(window, now_ms, 3600))
+    }
 }
 
 impl AccountStore for MemoryStore {

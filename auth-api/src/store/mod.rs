@@ -355,6 +355,14 @@ pub trait ActionStore: Send + Sync {
         source: &Source,
         now_ms: i64,
     ) -> impl Future<Output = Result<Window, StoreError>> + Send;
+
+    /// Counts one registration from `source` in its hour window (atomically: of concurrent
+    /// calls each gets its own count).
+    fn count_registration(
+        &self,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Window, StoreError>> + Send;
 }
 
 /// Mails to one address in the last minute and the last hour, this one included.

@@ -83,7 +83,83 @@ over_both_stores!(
     mail_to_an_address_is_limited_whether_it_has_an_account_or_not,
     link_checks_from_one_address_are_limited,
     a_required_verified_email_is_asked_for_only_after_the_right_password,
+    registrations_from_one_address_are_limited_even_in_parallel,
+    tagged_addresses_count_toward_their_mailbox_s_mail_limit,
 );
+
+/// Ten registrations an hour from one address (`REGISTRATIONS_PER_SOURCE_PER_HOUR`): of 20
+/// at once exactly 10 are created and mailed; the others get 429 with `Retry-After` and leave
+/// nothing behind. Another address is not affected; the next hour opens again.
+async fn registrations_from_one_address_are_limited_even_in_parallel<S: Store + 'static>(
+    app: App<S>,
+) {
+    let (app, clock) = with_clock(app);
+    assert_eq!(app.recovery.settings.registrations_per_source_per_hour, 10);
+    let app = Arc::new(app);
+    let register_from = |email: String, ip: &'static str| {
+        let app = Arc::clone(&app);
+        async move {
+            let body = json!({"email": email, "password": STRONG_PASSWORD});
+            let event = Event::post_json(Kind::RestV1, "/register", &body).from_source(ip);
+            Answer::from_response(app.handle(event.request()).await)
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        tasks.spawn(register_from(
+            format!("user{n}@example.com"),
+            "198.51.100.9",
+        ));
+    }
+    let answers = tasks.join_all().await;
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    assert_eq!(created, 10);
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        assert_eq!(
+            refused.problem(429)["type"],
+            "urn:problem-type:auth:too-many-registrations"
+        );
+        let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+    }
+    // Nothing of the refused ones exists: no account, no mail.
+    assert_eq!(outbox(&app).len(), 10);
+    let mut signed_in = 0;
+    for n in 0..20 {
+        let answer = login(&app, &format!("user{n}@example.com"), STRONG_PASSWORD).await;
+        if answer.status == 200 {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 10);
+    assert_eq!(
+        register_from("other@example.com".into(), "203.0.113.50")
+            .await
+            .status,
+        201
+    );
+    clock.advance_ms(3_601_000);
+    assert_eq!(
+        register_from("later@example.com".into(), "198.51.100.9")
+            .await
+            .status,
+        201
+    );
+}
+
+/// `victim+1@…`, `victim+2@…` land in victim's inbox: their mails count toward one limit.
+async fn tagged_addresses_count_toward_their_mailbox_s_mail_limit<S: Store>(app: App<S>) {
+    let forgot = |email: &str| post(&app, "/password/forgot", json!({"email": email}));
+    assert_eq!(forgot("victim+1@example.com").await.status, 202);
+    let second = forgot("victim+2@example.com").await;
+    assert_eq!(
+        second.problem(429)["type"],
+        "urn:problem-type:auth:too-many-mails"
+    );
+    assert_eq!(forgot("victim@example.com").await.status, 429);
+    // Another mailbox is another count.
+    assert_eq!(forgot("other+1@example.com").await.status, 202);
+}
 
 async fn registration_mails_a_link_that_verifies_the_email_once<S: Store>(app: App<S>) {
     register(&app, "ada@example.com").await;

@@ -25,6 +25,7 @@ macro_rules! both_stores {
 }
 
 both_stores!(
+    registrations_are_counted_per_source_even_in_parallel,
     a_created_user_is_found_with_every_field,
     an_unknown_email_is_not_found,
     a_second_user_with_the_same_email_is_refused_and_the_first_kept,

@@ -191,4 +191,12 @@ impl ActionStore for DynamoStore {
         ]);
         self.count_in_window(key, "tokencheck", now_ms, 3600).await
     }
+
+    async fn count_registration(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
+        let key = Item::from([
+            ("pk".to_owned(), s(format!("REGISTER#{}", source.as_str()))),
+            ("sk".to_owned(), s("REGISTER")),
+        ]);
+        self.count_in_window(key, "register", now_ms, 3600).await
+    }
 }
