@@ -186,3 +186,93 @@ mod tests {
         assert!(verify.text.contains("for 24 hours"));
     }
 }
+
+/// A mail that tells the owner of an account what happened to it: no link, no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Someone tried to register the address, which has an account already.
+    RegistrationAttempt,
+    /// The password was changed (from a signed-in session).
+    PasswordChanged,
+    /// Two-factor sign-in was turned on.
+    MfaEnabled,
+    /// Two-factor sign-in was turned off.
+    MfaDisabled,
+    /// New recovery codes were made; the old ones stopped working.
+    RecoveryCodesRenewed,
+    /// Too many wrong second-factor codes: codes are refused for a while.
+    MfaLocked,
+}
+
+impl Notice {
+    /// A stable name for logs and audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::RegistrationAttempt => "registration_attempt",
+            Notice::PasswordChanged => "password_changed",
+            Notice::MfaEnabled => "mfa_enabled",
+            Notice::MfaDisabled => "mfa_disabled",
+            Notice::RecoveryCodesRenewed => "recovery_codes_renewed",
+            Notice::MfaLocked => "mfa_locked",
+        }
+    }
+}
+
+/// The mail that tells `to` of `notice`.
+pub fn compose_notice(settings: &RecoverySettings, notice: Notice, to: &Email) -> Mail {
+    let app = &settings.app_name;
+    let (subject, what, advice) = match notice {
+        Notice::RegistrationAttempt => (
+            format!("Someone tried to create a {app} account with your address"),
+            format!(
+                "Someone tried to create a {app} account with this address, which already has \
+                 one."
+            ),
+            "If it was you: sign in, or reset your password if you forgot it. If it was not \
+             you, nothing changed and you need not do anything.",
+        ),
+        Notice::PasswordChanged => (
+            format!("Your {app} password was changed"),
+            format!("The password of your {app} account was just changed."),
+            "If it was you, nothing more to do. If it was not you, reset your password now \
+             (\"Forgot password\") and check your account's sessions.",
+        ),
+        Notice::MfaEnabled => (
+            format!("Two-factor sign-in is on for your {app} account"),
+            format!("Two-factor sign-in was just turned on for your {app} account."),
+            "If it was not you, reset your password now and contact support: someone else may \
+             control your second factor.",
+        ),
+        Notice::MfaDisabled => (
+            format!("Two-factor sign-in is off for your {app} account"),
+            format!("Two-factor sign-in was just turned off for your {app} account."),
+            "If it was not you, reset your password now and turn two-factor sign-in on again.",
+        ),
+        Notice::RecoveryCodesRenewed => (
+            format!("New recovery codes for your {app} account"),
+            format!(
+                "New recovery codes were just made for your {app} account; the old ones no \
+                 longer work."
+            ),
+            "If it was not you, reset your password now.",
+        ),
+        Notice::MfaLocked => (
+            format!("Second-factor codes are paused for your {app} account"),
+            format!(
+                "Too many wrong second-factor codes were entered for your {app} account, after \
+                 its password: codes are refused for a while."
+            ),
+            "If it was not you, someone knows your password: reset it now.",
+        ),
+    };
+    Mail {
+        to: to.clone(),
+        subject,
+        text: format!("Hello,\n\n{what}\n\n{advice}\n"),
+        html: format!(
+            "<p>Hello,</p><p>{}</p><p>{}</p>",
+            escape_html(&what),
+            escape_html(advice)
+        ),
+    }
+}

@@ -16,7 +16,7 @@ use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
 use crate::error_chain;
 use crate::mail::MailDelivery;
-use crate::recovery::{MAILS_PER_HOUR, MAILS_PER_MINUTE, TOKEN_CHECKS_PER_HOUR, compose};
+use crate::recovery::{MAILS_PER_HOUR, MAILS_PER_MINUTE, Notice, TOKEN_CHECKS_PER_HOUR, compose};
 use crate::store::{Store, StoreError};
 use crate::users::UserRecord;
 
@@ -70,6 +70,36 @@ pub(crate) async fn send_token<S: Store>(
         }
     }
     Ok(())
+}
+
+/// Tells the owner of `to` of `notice`, when mail is on. Best-effort: what happened has
+/// happened; a mail that fails is logged (and audited `notice_not_sent`), never answered.
+pub(crate) async fn send_notice<S: Store>(
+    app: &App<S>,
+    to: &Email,
+    user_id: Option<&str>,
+    notice: Notice,
+    req: &Request,
+) {
+    if matches!(app.recovery.mail, MailDelivery::Disabled) {
+        return;
+    }
+    let mail = crate::recovery::compose_notice(&app.recovery.settings, notice, to);
+    match app.recovery.mail.send(&mail).await {
+        Ok(()) => {
+            tracing::info!(notice = notice.as_str(), user_id, "notice sent");
+        }
+        Err(err) => {
+            shared::metrics::emit(&[], &[("MailFailures", 1.0, shared::metrics::Unit::Count)]);
+            tracing::error!(
+                notice = notice.as_str(),
+                user_id,
+                error = %error_chain(&err),
+                "notice not sent"
+            );
+            audit("notice_not_sent", user_id, req);
+        }
+    }
 }
 
 /// Counts a mail to `email` (registered or not, so a 429 says nothing about existence):

@@ -12,7 +12,8 @@ use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
 use crate::mail::MailDelivery;
-use crate::store::Store;
+use crate::recovery::Notice;
+use crate::store::{Store, StoreError};
 use crate::users::UserRecord;
 
 #[derive(Serialize)]
@@ -22,7 +23,10 @@ struct Registered {
     created_at: String,
 }
 
-/// `POST /register {"email","password"}` → 201, 400 with every field problem, or 409.
+/// `POST /register {"email","password"}` → 201, 400 with every field problem, or 429. With
+/// mail on, a taken email gets exactly a new one's answer (status, headers, body shape, work)
+/// and its owner a mail instead: registration tells nobody who has an account. Without mail
+/// there is no other way to tell the person registering, so a taken email gets 409.
 pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let mut body = JsonObject::from_request(req, &["email", "password"])?;
     let mut errors = Vec::new();
@@ -67,7 +71,14 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     // Whole seconds: the stored value and the response agree exactly.
     let now = OffsetDateTime::from_unix_timestamp(app.clock.now()).map_err(ApiError::internal)?;
     let user = UserRecord::new(email, password_hash, now);
-    app.store.create_user(&user).await?;
+    let mail_on = !matches!(app.recovery.mail, MailDelivery::Disabled);
+    match app.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::EmailTaken) if mail_on => {
+            return registration_of_taken_email(app, &user, now, req).await;
+        }
+        Err(err) => return Err(err.into()),
+    }
     let user_id = user.user_id.to_string();
     super::audit("registered", Some(&user_id), req);
     // The account exists now whatever happens to its mail: a failure is logged, and the user
@@ -86,13 +97,52 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
         Err(err) => tracing::info!(error = %err, "verification mail not issued"),
         Ok(()) => {}
     }
+    registered(&user, now, Some(user_id))
+}
+
+/// 201 with the account's id, email and creation time.
+fn registered(
+    user: &UserRecord,
+    now: OffsetDateTime,
+    logged_user: Option<String>,
+) -> Result<Reply, ApiError> {
     Ok(Reply::json(
         StatusCode::CREATED,
         &Registered {
-            user_id: user_id.clone(),
+            user_id: user.user_id.to_string(),
             email: user.email.to_string(),
             created_at: now.format(&Rfc3339).map_err(ApiError::internal)?,
         },
-        Some(user_id),
+        logged_user,
     ))
+}
+
+/// A registration of an email that has an account, with mail on: the same answer a new
+/// address gets (the unsaved record's fresh id; the same hash, write and mail work before
+/// it), and the owner a mail ("sign in, or reset your password"), counted toward the
+/// address's mail limit like the verification mail it stands in for. Nothing is written.
+async fn registration_of_taken_email<S: Store>(
+    app: &App<S>,
+    attempted: &UserRecord,
+    now: OffsetDateTime,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    super::audit("registration_email_taken", None, req);
+    match super::recovery::admit_mail(app, &attempted.email).await {
+        Ok(()) => {
+            super::recovery::send_notice(
+                app,
+                &attempted.email,
+                None,
+                Notice::RegistrationAttempt,
+                req,
+            )
+            .await;
+        }
+        Err(err) if err.is_fault() => {
+            tracing::error!(error = %crate::error_chain(&err), "registration notice not sent");
+        }
+        Err(err) => tracing::info!(error = %err, "registration notice not sent"),
+    }
+    registered(attempted, now, None)
 }

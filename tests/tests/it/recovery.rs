@@ -85,7 +85,92 @@ over_both_stores!(
     a_required_verified_email_is_asked_for_only_after_the_right_password,
     registrations_from_one_address_are_limited_even_in_parallel,
     tagged_addresses_count_toward_their_mailbox_s_mail_limit,
+    with_mail_a_taken_email_gets_a_new_one_s_answer_and_its_owner_a_mail,
 );
+
+/// With mail on, registration tells nobody who has an account: a taken email gets the answer
+/// a new one gets (status, header names, body shape), nothing is written, and the owner gets
+/// a mail saying someone tried.
+async fn with_mail_a_taken_email_gets_a_new_one_s_answer_and_its_owner_a_mail<S: Store>(
+    app: App<S>,
+) {
+    let (app, clock) = with_clock(app);
+    let first = post(
+        &app,
+        "/register",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let new = post(
+        &app,
+        "/register",
+        json!({"email": "grace@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    clock.advance_ms(61_000);
+    let taken = post(
+        &app,
+        "/register",
+        json!({"email": "ADA@example.com", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(taken.status, new.status, "{}", taken.text);
+    let mut taken_headers: Vec<&str> = taken.headers.keys().map(|k| k.as_str()).collect();
+    let mut new_headers: Vec<&str> = new.headers.keys().map(|k| k.as_str()).collect();
+    taken_headers.sort_unstable();
+    new_headers.sort_unstable();
+    assert_eq!(taken_headers, new_headers);
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(shape(&taken.json()), shape(&new.json()));
+    assert_eq!(taken.json()["email"], "ada@example.com");
+    assert_ne!(taken.json()["user_id"], first.json()["user_id"]);
+    // Nothing changed: the owner's password still works, the attempt's does not.
+    assert_eq!(
+        login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
+        200
+    );
+    assert_eq!(
+        login(&app, "ada@example.com", NEW_PASSWORD).await.status,
+        401
+    );
+    // The owner is told, with no link to act on.
+    let mails: Vec<_> = outbox(&app)
+        .into_iter()
+        .filter(|m| m.to == "ada@example.com")
+        .collect();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(
+        mails[1].subject.starts_with("Someone tried to create"),
+        "{mails:?}"
+    );
+    assert!(
+        mails[1].text.contains("reset your password"),
+        "{}",
+        mails[1].text
+    );
+    assert!(!mails[1].text.contains("token"), "{}", mails[1].text);
+    // Counted toward the address's mail limit, like the verification mail it stands for:
+    // a flood of attempts does not flood the owner.
+    let again = post(
+        &app,
+        "/register",
+        json!({"email": "ada@example.com", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        outbox(&app)
+            .iter()
+            .filter(|m| m.to == "ada@example.com")
+            .count(),
+        2
+    );
+}
 
 /// Ten registrations an hour from one address (`REGISTRATIONS_PER_SOURCE_PER_HOUR`): of 20
 /// at once exactly 10 are created and mailed; the others get 429 with `Retry-After` and leave
