@@ -94,6 +94,21 @@ pub fn outbox<S>(app: &App<S>) -> Vec<SentMail> {
     }
 }
 
+/// Verifies `email` with the link of the newest verification mail `app` kept: what its owner
+/// does by opening the mail (two-factor enrollment needs a verified address when mail is on).
+pub async fn verify_from_outbox<S: auth_api::store::Store>(app: &App<S>, email: &str) {
+    let mail = outbox(app)
+        .into_iter()
+        .rev()
+        .find(|m| m.to == email && m.subject.starts_with("Verify your email"))
+        .unwrap_or_else(|| panic!("no verification mail to {email}"));
+    let body = serde_json::json!({"token": link_token(&mail.text)});
+    let event =
+        crate::events::Event::post_json(crate::events::Kind::RestV1, "/email/verify", &body);
+    let answer = Answer::from_response(app.handle(event.request()).await);
+    assert_eq!(answer.status, 200, "verify {email}: {}", answer.text);
+}
+
 /// The token in the link of a mail's text (`…token=<43 characters>`).
 pub fn link_token(text: &str) -> String {
     let start = text.find("token=").expect("a link with a token") + "token=".len();

@@ -95,6 +95,37 @@ impl LocalApi {
         user["user_id"].as_str().expect("a user id").to_owned()
     }
 
+    /// Verifies `email` over HTTP with the link of the newest verification mail in
+    /// local-api's outbox.
+    pub async fn verify(&self, http: &reqwest::Client, email: &str) {
+        let mails: Vec<Value> = http
+            .get(self.at("/_local/outbox"))
+            .send()
+            .await
+            .expect("local-api answers")
+            .json()
+            .await
+            .expect("the outbox as JSON");
+        let text = mails
+            .iter()
+            .rev()
+            .find(|m| {
+                m["to"] == email
+                    && m["subject"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("Verify"))
+            })
+            .and_then(|m| m["text"].as_str())
+            .unwrap_or_else(|| panic!("no verification mail to {email}"));
+        let answer = http
+            .post(self.at("/email/verify"))
+            .json(&json!({"token": crate::app::link_token(text)}))
+            .send()
+            .await
+            .expect("local-api answers");
+        assert_eq!(answer.status(), 200, "verify {email}");
+    }
+
     /// Logs `email` in over HTTP; the token response (200 asserted).
     pub async fn login(&self, http: &reqwest::Client, email: &str, password: &str) -> Value {
         let answer = http

@@ -275,6 +275,61 @@ pub async fn trusted_sources_and_rehashes_are_stored<S: Store>(store: S) {
     assert_eq!(kept.password_hash.expose_secret(), new_hash.expose_secret());
 }
 
+/// Every change that ends all sessions also forgets the trusted sign-in addresses: someone
+/// who squatted an address, or stole a password, keeps no exemption from the email window.
+pub async fn ending_every_session_forgets_the_trusted_addresses<S: Store>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let sources = vec!["203.0.113.9".to_owned()];
+    let trust = async || {
+        let current = by_email(&store, &ada.email).await.unwrap();
+        store.set_trusted_sources(&current, &sources).await.unwrap();
+        let trusted = by_email(&store, &ada.email).await.unwrap();
+        assert_eq!(trusted.trusted_sources, sources);
+        trusted
+    };
+    trust().await;
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        by_email(&store, &ada.email)
+            .await
+            .unwrap()
+            .trusted_sources
+            .is_empty()
+    );
+
+    let current = trust().await;
+    assert!(store.set_disabled(&current, true).await.unwrap());
+    assert!(
+        by_email(&store, &ada.email)
+            .await
+            .unwrap()
+            .trusted_sources
+            .is_empty()
+    );
+    assert!(store.set_disabled(&current, false).await.unwrap());
+
+    let current = trust().await;
+    let (_, family, token) = session(&current, current.session_epoch + 1);
+    let new_hash = SecretString::from(format!("$2b$05${}", "d".repeat(53)));
+    store
+        .change_password(&current, &new_hash, &family, &token)
+        .await
+        .unwrap();
+    assert!(
+        by_email(&store, &ada.email)
+            .await
+            .unwrap()
+            .trusted_sources
+            .is_empty()
+    );
+}
+
 /// Unix milliseconds the session tests run at: in the future (2030), since DynamoDB Local
 /// deletes items whose TTL attribute (`expires_at`) has passed, as DynamoDB does.
 const NOW_MS: i64 = 1_895_424_047_000;

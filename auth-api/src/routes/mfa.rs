@@ -11,6 +11,7 @@ use crate::App;
 use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::error::{ApiError, FieldError};
+use crate::mail::MailDelivery;
 use crate::mfa::{
     CHALLENGE_TTL_SECONDS, Code, ENROLLMENT_TTL_SECONDS, MfaChallenge, MfaKey, MfaState,
     TotpSecret, qr_data_uri, recovery_codes,
@@ -72,6 +73,12 @@ pub async fn enroll<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiE
     if user.mfa.enabled() {
         check.succeeded(app, now_ms).await?;
         return Err(ApiError::MfaAlreadyEnabled);
+    }
+    if !user.email_verified && !matches!(app.recovery.mail, MailDelivery::Disabled) {
+        // Whoever registered someone else's address first must not put a second factor of
+        // theirs in front of the account the owner takes back with a reset.
+        check.succeeded(app, now_ms).await?;
+        return Err(ApiError::EmailNotVerified);
     }
     let secret = TotpSecret::generate();
     let sealed = key

@@ -181,6 +181,7 @@ impl UserStore for MemoryStore {
             stored.password_hash = new_hash.clone();
             stored.legacy_password = false;
             stored.session_epoch = family.epoch;
+            stored.trusted_sources.clear();
         }
         state.families.insert(family.family_id, family.clone());
         state.tokens.insert(token.hash, token.clone());
@@ -338,6 +339,7 @@ impl SessionStore for MemoryStore {
         match self.state().users.get_mut(email) {
             Some(user) if user.user_id == user_id => {
                 user.session_epoch += 1;
+                user.trusted_sources.clear();
                 Ok(true)
             }
             _ => Ok(false),
@@ -391,6 +393,7 @@ impl ActionStore for MemoryStore {
             user.password_hash = new_hash.clone();
             user.legacy_password = false;
             user.session_epoch += 1;
+            user.trusted_sources.clear();
             user.email_verified = true;
             user.reset_token = None;
         })
@@ -485,6 +488,7 @@ impl AdminStore for MemoryStore {
                 stored.disabled = disabled;
                 if disabled {
                     stored.session_epoch += 1;
+                    stored.trusted_sources.clear();
                 }
                 Ok(true)
             }

@@ -79,7 +79,8 @@ pub trait UserStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Replaces the password of `user` (as read, hash and epoch included) and starts `family`
-    /// with `token`, whose epoch must be `user.session_epoch + 1`: every older session ends.
+    /// with `token`, whose epoch must be `user.session_epoch + 1`: every older session ends,
+    /// and the trusted sign-in addresses are forgotten.
     /// All or nothing; `Conflict` if the password or epoch changed since `user` was read.
     fn change_password(
         &self,
@@ -153,7 +154,7 @@ pub trait AdminStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Disables or enables the user (this email and id); disabling also moves the session
-    /// epoch on, so every session ends at once. `false` if there is no such user.
+    /// epoch on, so every session ends at once, and forgets the trusted sign-in addresses. `false` if there is no such user.
     fn set_disabled(
         &self,
         user: &UserRecord,
@@ -262,8 +263,8 @@ pub trait SessionStore: Send + Sync {
     fn revoke_family(&self, family_id: Uuid)
     -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Ends every session of the user by moving its `session_epoch` on. `false` if there is no
-    /// such user (with this email and id).
+    /// Ends every session of the user by moving its `session_epoch` on, and forgets its trusted
+    /// sign-in addresses. `false` if there is no such user (with this email and id).
     fn revoke_all_sessions(
         &self,
         email: &Email,
@@ -334,7 +335,8 @@ pub trait ActionStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Spends a reset token: the password hash is replaced, every session ends (the epoch
-    /// moves on), the email is verified and the token gone, all or nothing, only while
+    /// moves on), the trusted sign-in addresses are forgotten, the email is verified and the
+    /// token gone, all or nothing, only while
     /// `record` is its user's live reset token; else `Conflict`.
     fn reset_password(
         &self,

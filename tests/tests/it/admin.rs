@@ -922,6 +922,7 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     let table = app.store.table().to_owned();
     let email = "ada@example.com";
     let sub = register(&app, email).await;
+    integration_tests::app::verify_from_outbox(&app, email).await;
     let before = login(&app, email, STRONG_PASSWORD).await.json();
     let enrolled = send(
         &app,

@@ -37,6 +37,8 @@ async fn register<S: Store>(app: &App<S>) -> String {
     )
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
+    // With mail on, a second factor needs a verified address.
+    integration_tests::app::verify_from_outbox(app, EMAIL).await;
     answer.json()["user_id"].as_str().unwrap().to_owned()
 }
 
@@ -477,7 +479,55 @@ over_both_stores!(
     the_right_password_does_not_reset_the_count_of_wrong_codes,
     the_password_step_tells_nothing_before_the_password_matched,
     parallel_uses_of_one_code_have_one_winner,
+    with_mail_an_unverified_address_cannot_enroll_a_second_factor,
 );
+
+/// Whoever registers someone else's address first (before its owner) must not put their own
+/// second factor in front of the account the owner then takes back with a reset: with mail
+/// on, enrollment needs a verified address (403 `email-not-verified`). Without mail there is
+/// no way to verify, and enrollment stays open.
+async fn with_mail_an_unverified_address_cannot_enroll_a_second_factor<S: Store>(app: App<S>) {
+    let answer = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/register", &credentials(STRONG_PASSWORD)),
+    )
+    .await;
+    let sub = answer.json()["user_id"].as_str().unwrap().to_owned();
+    let enroll = || {
+        protected(
+            &app,
+            &sub,
+            "/mfa/totp/enroll",
+            json!({"password": STRONG_PASSWORD}),
+        )
+    };
+    assert_eq!(
+        enroll().await.problem(403)["type"],
+        "urn:problem-type:auth:email-not-verified"
+    );
+    integration_tests::app::verify_from_outbox(&app, EMAIL).await;
+    assert_eq!(enroll().await.status, 200);
+}
+
+#[tokio::test]
+async fn without_mail_an_unverified_address_may_enroll() {
+    let mut app = integration_tests::app::test_app(auth_api::store::MemoryStore::new());
+    app.recovery.mail = auth_api::mail::MailDelivery::Disabled;
+    let answer = send(
+        &app,
+        Event::post_json(Kind::RestV1, "/register", &credentials(STRONG_PASSWORD)),
+    )
+    .await;
+    let sub = answer.json()["user_id"].as_str().unwrap().to_owned();
+    let enrolled = protected(
+        &app,
+        &sub,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.text);
+}
 
 /// What DynamoDB holds of a user with two-factor sign-in: the secret sealed (neither its
 /// bytes nor its base32 appear in the item), recovery codes only as hashes.
@@ -594,6 +644,7 @@ async fn a_route_can_demand_a_second_factor_at_the_gateway() {
             .0,
         201
     );
+    api.verify(&http, EMAIL).await;
     let (_, tokens) = post("/login", None, credentials(STRONG_PASSWORD)).await;
     let password_only = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(sessions(password_only.clone()).await, 403);

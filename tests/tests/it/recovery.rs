@@ -86,7 +86,56 @@ over_both_stores!(
     registrations_from_one_address_are_limited_even_in_parallel,
     tagged_addresses_count_toward_their_mailbox_s_mail_limit,
     with_mail_a_taken_email_gets_a_new_one_s_answer_and_its_owner_a_mail,
+    a_reset_forgets_the_trusted_sign_in_addresses,
 );
+
+/// A squatter's (or a thief's) sign-in addresses are trusted, exempt from the email's failure
+/// window. Taking the account back with a reset forgets them.
+async fn a_reset_forgets_the_trusted_sign_in_addresses<S: Store>(app: App<S>) {
+    let (app, clock) = with_clock(app);
+    register(&app, "ada@example.com").await;
+    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    let source = auth_api::backoff::Source::new("203.0.113.66");
+    let signed_in = post_from(
+        &app,
+        "/login",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        "203.0.113.66",
+    )
+    .await;
+    assert_eq!(signed_in.status, 200);
+    let trusted = async || {
+        let (user, _) = app
+            .store
+            .find_user_for_login(&email, &source)
+            .await
+            .unwrap();
+        user.unwrap().trusted_sources
+    };
+    assert_eq!(trusted().await, ["203.0.113.66"]);
+    clock.advance_ms(61_000);
+    let forgot = post(
+        &app,
+        "/password/forgot",
+        json!({"email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(forgot.status, 202);
+    let token = reset_mail(&app, "ada@example.com");
+    let reset = post(
+        &app,
+        "/password/reset",
+        json!({"token": token, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(reset.status, 204, "{}", reset.text);
+    assert!(trusted().await.is_empty());
+}
+
+async fn post_from<S: Store>(app: &App<S>, path: &str, body: Value, ip: &str) -> Answer {
+    let event = Event::post_json(Kind::RestV1, path, &body).from_source(ip);
+    Answer::from_response(app.handle(event.request()).await)
+}
 
 /// With mail on, registration tells nobody who has an account: a taken email gets the answer
 /// a new one gets (status, header names, body shape), nothing is written, and the owner gets

@@ -25,6 +25,7 @@ macro_rules! both_stores {
 }
 
 both_stores!(
+    ending_every_session_forgets_the_trusted_addresses,
     registrations_are_counted_per_source_even_in_parallel,
     a_created_user_is_found_with_every_field,
     an_unknown_email_is_not_found,

@@ -154,7 +154,7 @@ impl ActionStore for DynamoStore {
         self.spend(
             record,
             "SET password_hash = :new_hash, email_verified = :true \
-             ADD session_epoch :one REMOVE reset_token, legacy_password",
+             ADD session_epoch :one REMOVE reset_token, legacy_password, trusted_sources",
             vec![
                 (":new_hash", s(new_hash.expose_secret())),
                 (":true", AttributeValue::Bool(true)),

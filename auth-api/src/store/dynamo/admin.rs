@@ -95,7 +95,7 @@ impl AdminStore for DynamoStore {
 
     async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
         let update = if disabled {
-            "SET disabled = :disabled ADD session_epoch :one"
+            "SET disabled = :disabled ADD session_epoch :one REMOVE trusted_sources"
         } else {
             "SET disabled = :disabled"
         };

@@ -166,7 +166,7 @@ impl SessionStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(email)))
-            .update_expression("ADD session_epoch :one")
+            .update_expression("ADD session_epoch :one REMOVE trusted_sources")
             .condition_expression("user_id = :user_id")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":user_id", s(user_id.to_string()))

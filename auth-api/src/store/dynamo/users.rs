@@ -175,7 +175,8 @@ impl UserStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
             .update_expression(
-                "SET password_hash = :new_hash, session_epoch = :new_epoch REMOVE legacy_password",
+                "SET password_hash = :new_hash, session_epoch = :new_epoch \
+                 REMOVE legacy_password, trusted_sources",
             )
             .condition_expression(condition)
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
