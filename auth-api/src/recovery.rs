@@ -40,8 +40,10 @@ impl Default for RecoverySettings {
     fn default() -> Self {
         Self {
             app_name: "Serverless Auth".into(),
-            verify_url: "http://localhost:3000/verify-email?token={token}".into(),
-            reset_url: "http://localhost:3000/reset-password?token={token}".into(),
+            // The token in the fragment: it never reaches a server's log, a proxy, analytics
+            // or a Referer. local-api's example page reads it there.
+            verify_url: "http://localhost:3001/verify-email#token={token}".into(),
+            reset_url: "http://localhost:3001/reset-password#token={token}".into(),
             actions: ActionSettings::default(),
             require_verified_email: false,
             response_floor: Duration::from_millis(1000),
@@ -57,13 +59,30 @@ pub struct Recovery {
     pub settings: RecoverySettings,
 }
 
-/// Whether `template` is a link template: an https URL (http only for `localhost` and
-/// `127.0.0.1`) with exactly one `{token}` (and, in `APP_URL_TEMPLATE`, any `{action}`).
+/// Whether `template` is a link template: an https URL (http only when its host is exactly
+/// `localhost` or `127.0.0.1`: the URL is parsed, so `http://localhost.evil.example` is not
+/// taken for `http://localhost`) with exactly one `{token}`, in the path, query or fragment
+/// (and, in `APP_URL_TEMPLATE`, any `{action}`).
 pub fn valid_url_template(template: &str) -> Result<(), String> {
-    let local = ["http://localhost", "http://127.0.0.1"]
-        .iter()
-        .any(|p| template.starts_with(p));
-    if !template.starts_with("https://") && !local {
+    let (scheme, rest) = template
+        .split_once("://")
+        .ok_or("must be an https URL (http only for localhost and 127.0.0.1)")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') || authority.contains('{') {
+        return Err("must name its host plainly: no user info, no {token} in the host".into());
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+    .to_ascii_lowercase();
+    let local = matches!(host.as_str(), "localhost" | "127.0.0.1");
+    let scheme_ok = match scheme {
+        "https" => !host.is_empty(),
+        "http" => local,
+        _ => false,
+    };
+    if !scheme_ok {
         return Err("must be an https URL (http only for localhost and 127.0.0.1)".into());
     }
     if template.matches("{token}").count() != 1 {
@@ -136,54 +155,6 @@ pub fn compose(
         subject,
         text,
         html,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_templates_are_https_with_one_token() {
-        assert!(valid_url_template("https://app.example/reset?token={token}").is_ok());
-        assert!(valid_url_template("http://localhost:3000/v#{token}").is_ok());
-        for bad in [
-            "http://app.example/reset?token={token}",
-            "https://app.example/reset",
-            "https://app.example/{token}/{token}",
-            "https://app.example/\"{token}",
-            "ftp://x/{token}",
-        ] {
-            assert!(valid_url_template(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_mail_carries_the_link_the_lifetime_and_what_to_do_if_it_was_not_you() {
-        let settings = RecoverySettings {
-            app_name: "Acme <Shop>".into(),
-            reset_url: "https://app.example/reset?token={token}".into(),
-            ..RecoverySettings::default()
-        };
-        let token = ActionToken::generate();
-        let to = Email::parse("ada@example.com").unwrap();
-        let mail = compose(&settings, Purpose::ResetPassword, &to, &token);
-        let link = format!(
-            "https://app.example/reset?token={}",
-            token.encode().expose_secret()
-        );
-        assert_eq!(mail.subject, "Reset your Acme <Shop> password");
-        assert!(mail.text.contains(&link), "{}", mail.text);
-        assert!(mail.text.contains("for 30 minutes"));
-        assert!(mail.text.contains("your password has not changed"));
-        assert!(mail.html.contains(&format!("href=\"{link}\"")));
-        assert!(
-            mail.html.contains("Acme &lt;Shop&gt;"),
-            "escaped: {}",
-            mail.html
-        );
-        let verify = compose(&settings, Purpose::VerifyEmail, &to, &token);
-        assert!(verify.text.contains("for 24 hours"));
     }
 }
 
@@ -274,5 +245,89 @@ pub fn compose_notice(settings: &RecoverySettings, notice: Notice, to: &Email) -
             escape_html(&what),
             escape_html(advice)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_templates_are_https_with_one_token() {
+        assert!(valid_url_template("https://app.example/reset?token={token}").is_ok());
+        assert!(valid_url_template("http://localhost:3000/v#{token}").is_ok());
+        for bad in [
+            "http://app.example/reset?token={token}",
+            "https://app.example/reset",
+            "https://app.example/{token}/{token}",
+            "https://app.example/\"{token}",
+            "ftp://x/{token}",
+        ] {
+            assert!(valid_url_template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_mail_carries_the_link_the_lifetime_and_what_to_do_if_it_was_not_you() {
+        let settings = RecoverySettings {
+            app_name: "Acme <Shop>".into(),
+            reset_url: "https://app.example/reset?token={token}".into(),
+            ..RecoverySettings::default()
+        };
+        let token = ActionToken::generate();
+        let to = Email::parse("ada@example.com").unwrap();
+        let mail = compose(&settings, Purpose::ResetPassword, &to, &token);
+        let link = format!(
+            "https://app.example/reset?token={}",
+            token.encode().expose_secret()
+        );
+        assert_eq!(mail.subject, "Reset your Acme <Shop> password");
+        assert!(mail.text.contains(&link), "{}", mail.text);
+        assert!(mail.text.contains("for 30 minutes"));
+        assert!(mail.text.contains("your password has not changed"));
+        assert!(mail.html.contains(&format!("href=\"{link}\"")));
+        assert!(
+            mail.html.contains("Acme &lt;Shop&gt;"),
+            "escaped: {}",
+            mail.html
+        );
+        let verify = compose(&settings, Purpose::VerifyEmail, &to, &token);
+        assert!(verify.text.contains("for 24 hours"));
+    }
+
+    #[test]
+    fn link_templates_are_parsed_not_prefix_matched() {
+        for good in [
+            "https://app.example.com/verify-email#token={token}",
+            "https://app.example.com/reset?token={token}",
+            "http://localhost:3001/verify-email#token={token}",
+            "http://127.0.0.1/x#token={token}",
+            "http://LOCALHOST/x#token={token}",
+        ] {
+            assert_eq!(valid_url_template(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://localhost.evil.example/x#token={token}",
+            "http://127.0.0.1.nip.io/x#token={token}",
+            "http://localhost@evil.example/x#token={token}",
+            "https://user@app.example.com/x#token={token}",
+            "https://{token}.example.com/x",
+            "http://app.example.com/x#token={token}",
+            "ftp://app.example.com/x#token={token}",
+            "https:///x#token={token}",
+            "https://app.example.com/x",
+            "app.example.com/x#token={token}",
+        ] {
+            assert!(valid_url_template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_links_carry_the_token_in_the_fragment() {
+        let settings = RecoverySettings::default();
+        for url in [&settings.verify_url, &settings.reset_url] {
+            assert!(url.contains("#token={token}"), "{url}");
+            assert!(!url.contains('?'), "{url}");
+        }
     }
 }

@@ -21,6 +21,7 @@
     $("loading").hidden = true;
     $("signed-out").hidden = section !== "signed-out";
     $("signed-in").hidden = section !== "signed-in";
+    $("reset").hidden = section !== "reset";
   }
 
   function say(kind, text, details) {
@@ -260,9 +261,55 @@
     });
   });
 
-  // On load (and reload): the cookie, if any, brings the session back.
+  $("forgot-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("forgot"), async () => {
+      await call("POST", "/password/forgot", { body: { email: $("forgot-email").value } });
+      say("info", "If an account has this address, a reset link is on its way.");
+    });
+  });
+
+  // A mailed link opens /verify-email#token=… or /reset-password#token=…: the token travels in
+  // the fragment, which the browser never sends to a server (no log, proxy or Referer sees
+  // it). It is read once and taken out of the address bar and history at once.
+  const linkToken = (/(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash) || [])[1] || null;
+  const screen = location.pathname.replace(/\/+$/, "").split("/").pop();
+  if (linkToken) history.replaceState(null, "", "/");
+  let resetToken = screen === "reset-password" ? linkToken : null;
+
+  $("reset-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("reset-submit"), async () => {
+      await call("POST", "/password/reset", {
+        body: { token: resetToken, new_password: $("reset-password").value },
+      });
+      resetToken = null;
+      $("reset-password").value = "";
+      signedOut();
+      say("info", "Your password is changed, and every session was signed out. Sign in with it.");
+    });
+  });
+
+  // On load (and reload): a link's screen first; then the cookie, if any, brings the
+  // session back.
   $("api-url").textContent = api || "(not set: edit config.js)";
-  refresh()
-    .then(showMe)
-    .catch(() => signedOut());
+  async function start() {
+    if (resetToken) {
+      show("reset");
+      $("reset-password").focus();
+      return;
+    }
+    if (screen === "verify-email" && linkToken) {
+      try {
+        await call("POST", "/email/verify", { body: { token: linkToken } });
+        say("info", "Your email address is verified.");
+      } catch (err) {
+        say("error", err.message, err.details);
+      }
+    }
+    await refresh()
+      .then(showMe)
+      .catch(() => signedOut());
+  }
+  start();
 })();

@@ -430,6 +430,19 @@ impl LocalConfig {
         }
     }
 
+    /// Points the mails' links at the example page served at `origin` (its verify and reset
+    /// screens, which read the token from the fragment), unless `VERIFY_EMAIL_URL_TEMPLATE`,
+    /// `RESET_PASSWORD_URL_TEMPLATE` or `APP_URL_TEMPLATE` chose otherwise.
+    pub fn link_to_page_if_unset(&mut self, env: &dyn Env, origin: &str) {
+        let app_url = config::optional(env, "APP_URL_TEMPLATE").is_some();
+        if !app_url && config::optional(env, "VERIFY_EMAIL_URL_TEMPLATE").is_none() {
+            self.recovery.verify_url = format!("{origin}/verify-email#token={{token}}");
+        }
+        if !app_url && config::optional(env, "RESET_PASSWORD_URL_TEMPLATE").is_none() {
+            self.recovery.reset_url = format!("{origin}/reset-password#token={{token}}");
+        }
+    }
+
     /// Allows `origins` (the example page's) when no origin list was configured.
     pub fn allow_origins_if_unset(&mut self, origins: Vec<String>) {
         if self.browser.allowed_origins.is_none() && !origins.is_empty() {

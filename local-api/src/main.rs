@@ -189,6 +189,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 })?;
             let port = web_listener.local_addr()?.port();
             config.allow_origins_if_unset(page_origins(&args.host, port));
+            // localhost: a name the page answers under whatever --host is.
+            config.link_to_page_if_unset(&ProcessEnv, &format!("http://localhost:{port}"));
             Some((web_listener, dir.clone(), port))
         }
         None => None,

@@ -69,7 +69,8 @@ impl WebRoot {
             );
         }
         let relative = match path.trim_start_matches('/') {
-            "" => "index.html",
+            // The screens the mailed links open; the page reads the token from the fragment.
+            "" | "verify-email" | "reset-password" => "index.html",
             other => other,
         };
         if relative == "config.js" {

@@ -112,6 +112,17 @@ async function message(page) {
   return page.$eval("#message", (el) => el.textContent);
 }
 
+// The link of the newest mail to `to` whose subject starts with `subject`, from local-api's
+// outbox: what its recipient clicks.
+async function mailedLink(to, subject) {
+  const mails = await (await fetch(`${api}/_local/outbox`)).json();
+  const mail = mails.reverse().find((m) => m.to === to && m.subject.startsWith(subject));
+  assert.ok(mail, `no "${subject}" mail to ${to}`);
+  const link = /(http:\/\/\S+#token=[A-Za-z0-9_-]+)/.exec(mail.text);
+  assert.ok(link, mail.text);
+  return link[1];
+}
+
 async function apiCookies(page) {
   const client = await page.createCDPSession();
   const { cookies } = await client.send("Network.getAllCookies");
@@ -300,6 +311,13 @@ test("a user turns on two-factor sign-in from a QR code and signs in with a code
   await visible(page, "#signed-in");
   assert.equal(await page.$eval("#me-mfa", (el) => el.textContent), "off");
 
+  // A second factor needs a verified address: the mailed link, opened in another tab.
+  const verify = await browser.newPage();
+  await verify.goto(await mailedLink(email, "Verify your email"));
+  assert.match(await message(verify), /verified/);
+  await verify.close();
+  await page.bringToFront();
+
   // Enrollment: the password again, then the QR code (an SVG data URI) and the typed key.
   await page.type("#mfa-enroll-password", PASSWORD);
   await page.click("#mfa-enroll");
@@ -346,5 +364,65 @@ test("a user turns on two-factor sign-in from a QR code and signs in with a code
   assert.equal(await page.$eval("#me-email", (el) => el.textContent), email);
   assert.match(await page.$eval("#me-mfa", (el) => el.textContent), /9 recovery codes left/);
   assert.equal((await apiCookies(page)).length, 1, "the session's cookie is set");
+  await page.close();
+});
+
+test("mailed links open the page's own verify and reset screens, the token in the fragment", async () => {
+  const page = await browser.newPage();
+  const email = `katherine-${Date.now()}@example.com`;
+  await (await page.createCDPSession()).send("Network.clearBrowserCookies");
+  await page.goto(`${web}/`);
+  await visible(page, "#signed-out");
+  await page.type("#register-email", email);
+  await page.type("#register-password", PASSWORD);
+  await page.click("#register");
+  await visible(page, "#signed-in");
+  const registered = Date.now();
+  assert.equal(await page.$eval("#me-verified", (el) => el.textContent), "not yet");
+
+  // The verification link: the page (not a 403 from the API) verifies, then drops the token
+  // from the address bar. The token was never in a URL a server saw.
+  const verifyLink = await mailedLink(email, "Verify your email");
+  assert.match(verifyLink, /^http:\/\/localhost:\d+\/verify-email#token=/);
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  await page.goto(verifyLink);
+  assert.match(await message(page), /Your email address is verified/);
+  assert.ok(!page.url().includes("token"), page.url());
+  // The fragment is never sent: no request carries the token in its path or query.
+  const token = verifyLink.split("#token=")[1];
+  const sent = requests.map((url) => {
+    const u = new URL(url);
+    return u.origin + u.pathname + u.search;
+  });
+  assert.ok(sent.every((url) => !url.includes(token)), sent.join("\n"));
+
+  // Signed out, forgot the password: the reset link opens the page's reset screen. Mail to
+  // one address is limited to one a minute: the verification mail was this minute's.
+  await new Promise((ok) => setTimeout(ok, Math.max(0, registered + 61000 - Date.now())));
+  await page.goto(`${web}/`);
+  await visible(page, "#signed-in");
+  await page.click("#sign-out");
+  await visible(page, "#signed-out");
+  await page.type("#forgot-email", email);
+  await page.click("#forgot");
+  assert.match(await message(page), /reset link is on its way/);
+  const resetLink = await mailedLink(email, "Reset your");
+  assert.match(resetLink, /^http:\/\/localhost:\d+\/reset-password#token=/);
+  await page.goto(resetLink);
+  await visible(page, "#reset");
+  assert.ok(!page.url().includes("token"), page.url());
+  await page.type("#reset-password", NEW_PASSWORD);
+  await page.click("#reset-submit");
+  assert.match(await message(page), /Your password is changed/);
+  await visible(page, "#signed-out");
+  await page.screenshot({ path: join(output, "reset-done.png"), fullPage: true });
+
+  // The new password signs in (on the page under the name the link used).
+  await page.type("#sign-in-email", email);
+  await page.type("#sign-in-password", NEW_PASSWORD);
+  await page.click("#sign-in");
+  await visible(page, "#signed-in");
+  assert.equal(await page.$eval("#me-verified", (el) => el.textContent), "yes");
   await page.close();
 });
