@@ -149,7 +149,7 @@ impl Window {
 }
 
 /// Whole seconds from `now_ms` to `until_ms`, at least 1.
-fn seconds_until(until_ms: i64, now_ms: i64) -> u64 {
+pub(crate) fn seconds_until(until_ms: i64, now_ms: i64) -> u64 {
     u64::try_from((until_ms - now_ms + 999) / 1000)
         .unwrap_or(1)
         .max(1)

@@ -93,6 +93,12 @@ pub enum ApiError {
     /// A protected MFA route: the code is wrong or was used already.
     #[error("wrong or used code")]
     WrongCode,
+    /// A sensitive change of a two-factor user came without a current `code`.
+    #[error("a second-factor code is required")]
+    MfaCodeRequired,
+    /// Too many consecutive wrong second-factor codes: every code is refused for a while.
+    #[error("second-factor codes are paused for this account")]
+    MfaLocked { retry_after_seconds: u64 },
     #[error("two-factor sign-in is already on")]
     MfaAlreadyEnabled,
     #[error("two-factor sign-in is off")]
@@ -169,6 +175,7 @@ impl ApiError {
             | ApiError::EmailNotVerified
             | ApiError::OriginNotAllowed
             | ApiError::CsrfHeaderMissing
+            | ApiError::MfaCodeRequired
             | ApiError::WrongCode => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::UserNotFound | ApiError::SessionNotFound => {
                 StatusCode::NOT_FOUND
@@ -177,7 +184,8 @@ impl ApiError {
             ApiError::TooManyAttempts { .. }
             | ApiError::TooManyMails { .. }
             | ApiError::TooManyTokenChecks { .. }
-            | ApiError::TooManyRegistrations { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | ApiError::TooManyRegistrations { .. }
+            | ApiError::MfaLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -336,6 +344,23 @@ impl ApiError {
                  code (or it was used already)."
                     .into(),
             ),
+            ApiError::MfaCodeRequired => (
+                "mfa-code-required",
+                "Second-factor code required",
+                "This account has two-factor sign-in: send the current code of your \
+                 authenticator app, or an unused recovery code, as code."
+                    .into(),
+            ),
+            ApiError::MfaLocked {
+                retry_after_seconds,
+            } => (
+                "mfa-locked",
+                "Second-factor codes paused",
+                format!(
+                    "Too many wrong second-factor codes were entered for this account: every code \
+                     is refused for now; retry in {retry_after_seconds} s."
+                ),
+            ),
             ApiError::MfaAlreadyEnabled => (
                 "mfa-already-enabled",
                 "Two-factor sign-in already on",
@@ -414,6 +439,9 @@ impl ApiError {
             | ApiError::TooManyRegistrations {
                 retry_after_seconds,
                 ..
+            }
+            | ApiError::MfaLocked {
+                retry_after_seconds,
             } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }

@@ -29,6 +29,18 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 pub const ENROLLMENT_TTL_SECONDS: i64 = 15 * 60;
 /// How long the second step of a login may wait.
 pub const CHALLENGE_TTL_SECONDS: i64 = 5 * 60;
+/// Codes one `mfa_token` is checked against: the last one, if wrong, spends it (a new
+/// password step is needed, which the login backoff counts).
+pub const CHALLENGE_ATTEMPTS: u32 = 5;
+/// Consecutive wrong second-factor codes of an account (TOTP and recovery codes, over every
+/// token and address) after which its codes are refused for a while.
+pub const MFA_LOCK_THRESHOLD: u32 = 10;
+/// The first lock; each further wrong code after a lock doubles it, up to [`MFA_LOCK_CAP_MS`].
+pub const MFA_LOCK_FIRST_MS: i64 = 15 * 60 * 1000;
+/// The longest lock.
+pub const MFA_LOCK_CAP_MS: i64 = 24 * 60 * 60 * 1000;
+/// The consecutive count is kept this long after its last code (a right code ends it first).
+pub const MFA_ATTEMPTS_TTL_SECONDS: i64 = 30 * 24 * 60 * 60;
 /// Bytes of an MFA encryption key (AES-256).
 pub const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
@@ -364,6 +376,72 @@ impl MfaState {
     }
 }
 
+/// An account's consecutive second-factor codes, counted **before** each is checked (so that
+/// parallel guesses cannot outrun the count) and forgotten by a right one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MfaAttempts {
+    /// Codes counted since the last right one.
+    pub failures: u32,
+    /// Unix milliseconds until which every code is refused.
+    pub locked_until_ms: Option<i64>,
+    /// Unix seconds after which the record is void (0: no record).
+    pub expires_at: i64,
+}
+
+/// The answer to "may this code be checked?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaAdmission {
+    /// It may, and this is the record with it counted.
+    Admitted(MfaAttempts),
+    /// The second factor is locked: not before this many seconds.
+    Refused { retry_after_seconds: u64 },
+}
+
+impl MfaAttempts {
+    /// The record as it stands at `now_ms`: an expired one counts as none.
+    pub fn current(self, now_ms: i64) -> Self {
+        if self.expires_at * 1000 <= now_ms {
+            Self::default()
+        } else {
+            self
+        }
+    }
+
+    /// Whether a code may be checked at `now_ms`, and the record with it counted. The
+    /// [`MFA_LOCK_THRESHOLD`]th counted code sets the lock that holds if it is wrong: 15
+    /// minutes, doubling with each further one, up to a day.
+    pub fn admit(self, now_ms: i64) -> MfaAdmission {
+        let current = self.current(now_ms);
+        if let Some(until) = current.locked_until_ms.filter(|until| *until > now_ms) {
+            return MfaAdmission::Refused {
+                retry_after_seconds: crate::backoff::seconds_until(until, now_ms),
+            };
+        }
+        let failures = current.failures.saturating_add(1);
+        MfaAdmission::Admitted(Self {
+            failures,
+            locked_until_ms: Self::lock_after(failures, now_ms).or(current.locked_until_ms),
+            expires_at: now_ms / 1000 + MFA_ATTEMPTS_TTL_SECONDS,
+        })
+    }
+
+    /// The lock that `failures` counted codes earn from `now_ms`, should the last be wrong.
+    pub fn lock_after(failures: u32, now_ms: i64) -> Option<i64> {
+        let over = failures.checked_sub(MFA_LOCK_THRESHOLD)?;
+        let lock = MFA_LOCK_FIRST_MS
+            .checked_shl(over.min(20))
+            .unwrap_or(MFA_LOCK_CAP_MS)
+            .min(MFA_LOCK_CAP_MS);
+        Some(now_ms + lock)
+    }
+
+    /// Whether this admitted record is the one whose wrong code starts the first lock (the
+    /// owner is mailed then, once).
+    pub fn starts_lock(&self) -> bool {
+        self.failures == MFA_LOCK_THRESHOLD
+    }
+}
+
 /// The second step of a login, waiting for a code: found by the hash of the `mfa_token`
 /// handed out by the password step, bound to the user as they were then (id and session
 /// epoch), single use.
@@ -383,6 +461,43 @@ mod tests {
 
     /// RFC 6238 appendix B, SHA-1: the 20-byte ASCII secret "12345678901234567890"; the
     /// RFC's 8-digit values, of which a 6-digit code is the last six.
+    #[test]
+    fn ten_wrong_codes_lock_the_second_factor_for_15_minutes_doubling_to_a_day() {
+        const NOW: i64 = 1_900_000_000_000;
+        let mut record = MfaAttempts::default();
+        for n in 1..=MFA_LOCK_THRESHOLD {
+            let MfaAdmission::Admitted(next) = record.admit(NOW) else {
+                panic!("code {n} refused");
+            };
+            assert_eq!(next.starts_lock(), n == MFA_LOCK_THRESHOLD);
+            record = next;
+        }
+        assert_eq!(record.locked_until_ms, Some(NOW + MFA_LOCK_FIRST_MS));
+        assert_eq!(
+            record.admit(NOW + MFA_LOCK_FIRST_MS - 1),
+            MfaAdmission::Refused {
+                retry_after_seconds: 1
+            }
+        );
+        let MfaAdmission::Admitted(eleventh) = record.admit(NOW + MFA_LOCK_FIRST_MS) else {
+            panic!("the lock ran out");
+        };
+        assert_eq!(
+            eleventh.locked_until_ms,
+            Some(NOW + MFA_LOCK_FIRST_MS + 2 * MFA_LOCK_FIRST_MS)
+        );
+        assert!(!eleventh.starts_lock());
+        assert_eq!(
+            MfaAttempts::lock_after(MFA_LOCK_THRESHOLD + 7, NOW),
+            Some(NOW + MFA_LOCK_CAP_MS)
+        );
+        assert_eq!(
+            MfaAttempts::lock_after(u32::MAX, NOW),
+            Some(NOW + MFA_LOCK_CAP_MS)
+        );
+        assert_eq!(MfaAttempts::lock_after(MFA_LOCK_THRESHOLD - 1, NOW), None);
+    }
+
     #[test]
     fn codes_match_the_rfc_6238_test_vectors() {
         let secret = TotpSecret::from_bytes(*b"12345678901234567890");

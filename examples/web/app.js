@@ -117,6 +117,8 @@
       ? `on (${me.recovery_codes_left} recovery codes left)`
       : "off";
     $("mfa-enroll-form").hidden = me.mfa_enabled;
+    // A two-factor account's password change needs a current code as well.
+    $("password-code-label").hidden = !me.mfa_enabled;
     show("signed-in");
   }
 
@@ -238,17 +240,20 @@
   $("password-form").addEventListener("submit", (event) => {
     event.preventDefault();
     busy($("change-password"), async () => {
+      const change = {
+        current_password: $("current-password").value,
+        new_password: $("new-password").value,
+      };
+      if ($("password-code").value) change.code = $("password-code").value;
       const { body } = await call("POST", "/password", {
-        body: {
-          current_password: $("current-password").value,
-          new_password: $("new-password").value,
-        },
+        body: change,
         bearer: true,
         cookie: true,
       });
       accept(body);
       $("current-password").value = "";
       $("new-password").value = "";
+      $("password-code").value = "";
       say("info", "Password changed. Every other session was signed out.");
     });
   });

@@ -13,7 +13,7 @@ use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
 use auth_api::browser::{AllowedOrigins, BrowserSettings};
 use auth_api::domain::Email;
 use auth_api::mail::{MailDelivery, Outbox};
-use auth_api::mfa::{MfaChallenge, MfaKey, MfaState};
+use auth_api::mfa::{MfaAdmission, MfaChallenge, MfaKey, MfaState};
 use auth_api::passwords::Passwords;
 use auth_api::recovery::{Recovery, RecoverySettings};
 use auth_api::sessions::{
@@ -221,6 +221,22 @@ impl AdminStore for LocalStore {
 }
 
 impl MfaStore for LocalStore {
+    async fn count_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        delegate!(self, count_challenge_attempt(hash))
+    }
+
+    async fn spend_mfa_challenge(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        delegate!(self, spend_mfa_challenge(hash))
+    }
+
+    async fn admit_mfa_code(&self, user_id: Uuid, now_ms: i64) -> Result<MfaAdmission, StoreError> {
+        delegate!(self, admit_mfa_code(user_id, now_ms))
+    }
+
+    async fn forget_mfa_failures(&self, user_id: Uuid) -> Result<(), StoreError> {
+        delegate!(self, forget_mfa_failures(user_id))
+    }
+
     async fn save_mfa(
         &self,
         user: &UserRecord,

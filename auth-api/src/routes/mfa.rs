@@ -13,10 +13,12 @@ use crate::body::JsonObject;
 use crate::error::{ApiError, FieldError};
 use crate::mail::MailDelivery;
 use crate::mfa::{
-    CHALLENGE_TTL_SECONDS, Code, ENROLLMENT_TTL_SECONDS, MfaChallenge, MfaKey, MfaState,
-    TotpSecret, qr_data_uri, recovery_codes,
+    CHALLENGE_ATTEMPTS, CHALLENGE_TTL_SECONDS, Code, ENROLLMENT_TTL_SECONDS, MfaAdmission,
+    MfaChallenge, MfaKey, MfaState, TotpSecret, qr_data_uri, recovery_codes,
 };
+use crate::recovery::Notice;
 use crate::routes::login::PasswordCheck;
+use crate::routes::recovery::send_notice;
 use crate::sessions::{RefreshToken, SessionFamily};
 use crate::store::{Store, StoreError};
 use crate::users::UserRecord;
@@ -37,6 +39,89 @@ fn code_field(body: &mut JsonObject, field: &'static str) -> Result<Code, FieldE
             "must be the 6-digit code of your authenticator app or a recovery code",
         )
     })
+}
+
+/// The body's optional `code`: `None` when absent (or null), a field error when malformed.
+pub(crate) fn optional_code(body: &mut JsonObject) -> Result<Option<Code>, FieldError> {
+    match code_field(body, "code") {
+        Ok(code) => Ok(Some(code)),
+        Err(e) if e.message == "is required" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks a second-factor code of `user`, as every door does: counted first against the
+/// account's consecutive wrong codes (429 `mfa-locked` while locked: however many arrive at
+/// once, no more are checked than the lock allows), then checked. A right one spends it (the
+/// state returned) and ends the count; a wrong one is audited as `failed_event` and counts as a
+/// failed check of `check` (the login backoff) too; the one that starts the lock mails the
+/// owner. `None`: wrong.
+pub(crate) async fn check_code<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    user: &UserRecord,
+    code: &Code,
+    check: &PasswordCheck,
+    failed_event: &'static str,
+    now_ms: i64,
+) -> Result<Option<MfaState>, ApiError> {
+    let key = key(app)?;
+    let counted = match app.store.admit_mfa_code(user.user_id, now_ms).await? {
+        MfaAdmission::Admitted(counted) => counted,
+        MfaAdmission::Refused {
+            retry_after_seconds,
+        } => {
+            return Err(ApiError::MfaLocked {
+                retry_after_seconds,
+            });
+        }
+    };
+    let user_id = user.user_id.to_string();
+    let Some(spent) = user.mfa.spend(key, user.user_id, code, now_ms / 1000) else {
+        audit(failed_event, Some(&user_id), req);
+        check.failed(Some(&user_id), req);
+        if counted.starts_lock() {
+            audit("mfa_locked", Some(&user_id), req);
+            send_notice(app, &user.email, Some(&user_id), Notice::MfaLocked, req).await;
+        }
+        return Ok(None);
+    };
+    app.store.forget_mfa_failures(user.user_id).await?;
+    if matches!(code, Code::Recovery(_)) {
+        audit("recovery_code_used", Some(&user_id), req);
+    }
+    Ok(Some(spent))
+}
+
+/// For a sensitive change by a user with two-factor sign-in (password change, deletion): a
+/// current `code` is needed as well as the password (403 `mfa-code-required` without one,
+/// `wrong-code` for a wrong one), and is spent at once. `Ok(())` for a user without.
+pub(crate) async fn require_code<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    user: &UserRecord,
+    code: Option<Code>,
+    check: &PasswordCheck,
+    failed_event: &'static str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    if !user.mfa.enabled() {
+        return Ok(());
+    }
+    let Some(code) = code else {
+        return Err(ApiError::MfaCodeRequired);
+    };
+    let spent = check_code(app, req, user, &code, check, failed_event, now_ms)
+        .await?
+        .ok_or(ApiError::WrongCode)?;
+    // Spent before the change: a code works once, whatever happens next.
+    app.store
+        .save_mfa(user, &spent, None)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::WrongCode,
+            other => other.into(),
+        })
 }
 
 #[derive(Serialize)]
@@ -152,7 +237,9 @@ pub async fn confirm<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Api
     };
     let reply = replace_state(app, req, &user, &enabled, true, Some(&codes), now_ms).await?;
     check.succeeded(app, now_ms).await?;
-    audit("mfa_enabled", Some(&user.user_id.to_string()), req);
+    let user_id = user.user_id.to_string();
+    audit("mfa_enabled", Some(&user_id), req);
+    send_notice(app, &user.email, Some(&user_id), Notice::MfaEnabled, req).await;
     Ok(reply)
 }
 
@@ -214,7 +301,7 @@ async fn confirm_password_and_code<S: Store>(
     let (Some(password), Some(code)) = (password, code) else {
         return Err(ApiError::Validation(errors));
     };
-    let key = key(app)?;
+    key(app)?;
     let (user, check, now_ms) = PasswordCheck::confirm_caller(
         app,
         req,
@@ -228,15 +315,9 @@ async fn confirm_password_and_code<S: Store>(
         check.succeeded(app, now_ms).await?;
         return Err(ApiError::MfaNotEnabled);
     }
-    let Some(spent) = user.mfa.spend(key, user.user_id, &code, now_ms / 1000) else {
-        let user_id = user.user_id.to_string();
-        audit(failed_event, Some(&user_id), req);
-        check.failed(Some(&user_id), req);
-        return Err(ApiError::WrongCode);
-    };
-    if matches!(code, Code::Recovery(_)) {
-        audit("recovery_code_used", Some(&user.user_id.to_string()), req);
-    }
+    let spent = check_code(app, req, &user, &code, &check, failed_event, now_ms)
+        .await?
+        .ok_or(ApiError::WrongCode)?;
     Ok((user, check, spent, now_ms))
 }
 
@@ -253,7 +334,9 @@ pub async fn disable<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Api
     };
     let reply = replace_state(app, req, &user, &off, false, None, now_ms).await?;
     check.succeeded(app, now_ms).await?;
-    audit("mfa_disabled", Some(&user.user_id.to_string()), req);
+    let user_id = user.user_id.to_string();
+    audit("mfa_disabled", Some(&user_id), req);
+    send_notice(app, &user.email, Some(&user_id), Notice::MfaDisabled, req).await;
     Ok(reply)
 }
 
@@ -273,11 +356,16 @@ pub async fn regenerate_recovery_codes<S: Store>(
     };
     let reply = replace_state(app, req, &user, &renewed, true, Some(&codes), now_ms).await?;
     check.succeeded(app, now_ms).await?;
-    audit(
-        "recovery_codes_regenerated",
-        Some(&user.user_id.to_string()),
+    let user_id = user.user_id.to_string();
+    audit("recovery_codes_regenerated", Some(&user_id), req);
+    send_notice(
+        app,
+        &user.email,
+        Some(&user_id),
+        Notice::RecoveryCodesRenewed,
         req,
-    );
+    )
+    .await;
     Ok(reply)
 }
 
@@ -335,7 +423,7 @@ pub async fn login_mfa<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, A
     let (Some(token), Some(code)) = (token, code) else {
         return Err(ApiError::Validation(errors));
     };
-    let key = key(app)?;
+    key(app)?;
     let token = RefreshToken::parse(&token).ok_or(ApiError::InvalidMfaToken)?;
     let now_ms = app.clock.now_ms();
     let challenge = app
@@ -343,6 +431,13 @@ pub async fn login_mfa<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, A
         .find_mfa_challenge(&token.hash())
         .await?
         .filter(|c| c.expires_at > now_ms / 1000)
+        .ok_or(ApiError::InvalidMfaToken)?;
+    // Counted before the code is checked: an mfa_token is checked against at most
+    // CHALLENGE_ATTEMPTS codes, however many arrive at once.
+    let attempt = app
+        .store
+        .count_challenge_attempt(&challenge.hash)
+        .await?
         .ok_or(ApiError::InvalidMfaToken)?;
     let source = Source::of(req);
     let (user, seen) = app
@@ -368,9 +463,14 @@ pub async fn login_mfa<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, A
     )
     .await?;
     let user_id = user.user_id.to_string();
-    let Some(spent) = user.mfa.spend(key, user.user_id, &code, now_ms / 1000) else {
-        audit("login_mfa_failed", Some(&user_id), req);
-        check.failed(Some(&user_id), req);
+    let Some(spent) =
+        check_code(app, req, &user, &code, &check, "login_mfa_failed", now_ms).await?
+    else {
+        if attempt >= CHALLENGE_ATTEMPTS {
+            // Its last code was wrong: the mfa_token is spent, and a new password step (which
+            // the login backoff counts) is needed for more.
+            app.store.spend_mfa_challenge(&challenge.hash).await?;
+        }
         return Err(ApiError::InvalidMfaCode);
     };
     let (refresh, mut family, record) = SessionFamily::begin(
@@ -400,9 +500,6 @@ pub async fn login_mfa<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, A
     );
     forgotten?;
     trusted?;
-    if matches!(code, Code::Recovery(_)) {
-        audit("recovery_code_used", Some(&user_id), req);
-    }
     audit("login_succeeded", Some(&user_id), req);
     token_reply(
         app,

@@ -380,15 +380,6 @@ pub(crate) fn caller(req: &Request) -> Result<(Uuid, Email), ApiError> {
     Ok((user_id, email))
 }
 
-/// Whether the caller's access token passed a second factor (`amr` holds `otp`: the Lambda
-/// authorizer's comma-joined context, or HTTP API's `[pwd otp]` claim).
-pub(crate) fn caller_used_mfa(req: &Request) -> bool {
-    authorizer_field(req, "amr").is_some_and(|amr| {
-        amr.split([',', ' ', '[', ']'])
-            .any(|m| m == shared::token::AMR_OTP)
-    })
-}
-
 /// The session of the caller's access token (`sid`, passed on by the authorizer), if any.
 pub(crate) fn caller_session(req: &Request) -> Option<Uuid> {
     Uuid::parse_str(authorizer_field(req, "sid")?).ok()

@@ -12,13 +12,19 @@ use crate::routes::login::PasswordCheck;
 use crate::sessions::SessionFamily;
 use crate::store::Store;
 
-/// `POST /password {"current_password","new_password"}` (protected) → 200 with a new access
-/// token and a new session; every other session of the user ends. The current password is
-/// checked with the same backoff as login, so a stolen access token cannot guess it freely.
+/// `POST /password {"current_password","new_password","code"?}` (protected) → 200 with a new
+/// access token and a new session; every other session of the user ends, and the owner is
+/// mailed. The current password is checked with the same backoff as login, so a stolen access
+/// token cannot guess it freely; a two-factor user also gives a current `code`, so that a
+/// stolen token and a phished password do not make a lasting, MFA-marked session.
 pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let (user_id, email) = caller(req)?;
-    let mut body = JsonObject::from_request(req, &["current_password", "new_password"])?;
+    let mut body = JsonObject::from_request(req, &["current_password", "new_password", "code"])?;
     let mut errors = Vec::new();
+    let code = super::mfa::optional_code(&mut body)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
     let current = body
         .take_string("current_password")
         .map_err(|e| errors.push(e))
@@ -45,7 +51,7 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
             None
         }
     };
-    let (Some(current), Some(new)) = (current, new) else {
+    let (Some(current), Some(new), true) = (current, new, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
     let current = SecretString::from(current);
@@ -60,6 +66,16 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
     )
     .await?;
     let user_id_text = user.user_id.to_string();
+    super::mfa::require_code(
+        app,
+        req,
+        &user,
+        code,
+        &check,
+        "password_change_failed",
+        now_ms,
+    )
+    .await?;
 
     let new_hash = app.passwords.hash(new).await?;
     let (token, mut family, record) = SessionFamily::begin(
@@ -69,13 +85,21 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
         app.sessions.first_token_ttl(),
         super::client_info(req),
     );
-    // The new session stands for the caller's: a second factor it passed still counts.
-    family.mfa = super::caller_used_mfa(req);
+    // A second factor counts only when this request passed one.
+    family.mfa = user.mfa.enabled();
     app.store
         .change_password(&user, &new_hash, &family, &record)
         .await?;
     check.succeeded(app, now_ms).await?;
     audit("password_changed", Some(&user_id_text), req);
+    super::recovery::send_notice(
+        app,
+        &user.email,
+        Some(&user_id_text),
+        crate::recovery::Notice::PasswordChanged,
+        req,
+    )
+    .await;
     token_reply(
         app,
         &user,

@@ -14,7 +14,7 @@ use super::{
 use crate::actions::{ActionRecord, Purpose};
 use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::domain::Email;
-use crate::mfa::{MfaChallenge, MfaState};
+use crate::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::sessions::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
@@ -24,6 +24,10 @@ use crate::users::UserRecord;
 struct State {
     users: HashMap<Email, UserRecord>,
     challenges: HashMap<TokenHash, MfaChallenge>,
+    /// Codes checked against each challenge.
+    challenge_attempts: HashMap<TokenHash, u32>,
+    /// Each user's consecutive second-factor codes.
+    mfa_attempts: HashMap<Uuid, MfaAttempts>,
     attempts: HashMap<(Email, Source), LoginAttempts>,
     actions: HashMap<TokenHash, ActionRecord>,
     /// Every counting window (failed logins per email, mails, token checks), by a key naming
@@ -546,6 +550,41 @@ impl MfaStore for MemoryStore {
         hash: &TokenHash,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         Ok(self.state().challenges.get(hash).cloned())
+    }
+
+    async fn count_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        let mut state = self.state();
+        if !state.challenges.contains_key(hash) {
+            return Ok(None);
+        }
+        let attempts = state.challenge_attempts.entry(*hash).or_default();
+        if *attempts >= CHALLENGE_ATTEMPTS {
+            return Ok(None);
+        }
+        *attempts += 1;
+        Ok(Some(*attempts))
+    }
+
+    async fn spend_mfa_challenge(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.challenges.remove(hash);
+        state.challenge_attempts.remove(hash);
+        Ok(())
+    }
+
+    async fn admit_mfa_code(&self, user_id: Uuid, now_ms: i64) -> Result<MfaAdmission, StoreError> {
+        let mut state = self.state();
+        let record = state.mfa_attempts.entry(user_id).or_default();
+        let admission = record.admit(now_ms);
+        if let MfaAdmission::Admitted(next) = admission {
+            *record = next;
+        }
+        Ok(admission)
+    }
+
+    async fn forget_mfa_failures(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.state().mfa_attempts.remove(&user_id);
+        Ok(())
     }
 
     async fn complete_mfa_challenge(

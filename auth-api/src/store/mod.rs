@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::actions::ActionRecord;
 use crate::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::domain::Email;
-use crate::mfa::{MfaChallenge, MfaState};
+use crate::mfa::{MfaAdmission, MfaChallenge, MfaState};
 use crate::sessions::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
@@ -290,6 +290,37 @@ pub trait MfaStore: Send + Sync {
     fn begin_mfa_challenge(
         &self,
         challenge: &MfaChallenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one code against the challenge with this hash before the code is checked: the
+    /// count with it, or `None` when the challenge is gone or has been checked
+    /// [`crate::mfa::CHALLENGE_ATTEMPTS`] times already. Atomic: of any number of concurrent
+    /// calls at most that many get a count.
+    fn count_challenge_attempt(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+
+    /// Spends the challenge with this hash (its last allowed code was wrong). Spending one that
+    /// is gone is no error.
+    fn spend_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one second-factor code of the user before it is checked, unless its second
+    /// factor is locked ([`crate::mfa::MfaAttempts::admit`] decides). Of any number of
+    /// concurrent calls no more are admitted than the policy allows.
+    fn admit_mfa_code(
+        &self,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<MfaAdmission, StoreError>> + Send;
+
+    /// After a right code: the user's consecutive count and any lock are forgotten.
+    fn forget_mfa_failures(
+        &self,
+        user_id: Uuid,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The challenge with this hash, expired or not.

@@ -353,24 +353,36 @@ async fn mfa_tokens_expire_and_cannot_be_forged<S: Store>(app: App<S>) {
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
-async fn wrong_codes_count_toward_the_login_backoff<S: Store>(app: App<S>) {
+/// An mfa_token is checked against 5 codes at most: the fifth wrong one spends it (even the
+/// right code is refused then), and the wrong codes count toward the login backoff, so the
+/// next password step waits.
+async fn wrong_codes_spend_the_mfa_token_and_count_toward_the_login_backoff<S: Store>(app: App<S>) {
     let (app, clock) = on_clock(app);
     let sub = register(&app).await;
     let (secret, _) = enable(&app, &clock, &sub).await;
     clock.advance_ms(30_000);
     let token = password_step(&app).await;
-    let mut statuses = Vec::new();
-    for _ in 0..8 {
-        statuses.push(second_step(&app, &token, "000000").await.status);
+    for n in 1..=5 {
+        let answer = second_step(&app, &token, "000000").await;
+        assert_eq!(
+            answer.problem(401)["type"],
+            "urn:problem-type:auth:invalid-mfa-code",
+            "code {n}"
+        );
     }
-    assert!(statuses.contains(&429), "{statuses:?}");
-    let locked = second_step(&app, &token, &secret.code_at(clock.now())).await;
+    let spent = second_step(&app, &token, &secret.code_at(clock.now())).await;
     assert_eq!(
-        locked.status, 429,
-        "the right code waits too: {}",
-        locked.text
+        spent.problem(401)["type"],
+        "urn:problem-type:auth:invalid-mfa-token"
     );
-    assert!(locked.header("retry-after").is_some());
+    // From the address the codes came from (HTTP API events carry their own).
+    let again = send(
+        &app,
+        Event::post_json(Kind::HttpV2, "/login", &credentials(STRONG_PASSWORD)),
+    )
+    .await;
+    assert_eq!(again.status, 429, "{}", again.text);
+    assert!(again.header("retry-after").is_some());
 }
 
 /// Someone who has the password cannot reset the count of wrong codes by passing the password
@@ -475,7 +487,11 @@ over_both_stores!(
     recovery_codes_work_once_and_can_be_renewed,
     turning_it_off_needs_the_password_and_a_code,
     mfa_tokens_expire_and_cannot_be_forged,
-    wrong_codes_count_toward_the_login_backoff,
+    wrong_codes_spend_the_mfa_token_and_count_toward_the_login_backoff,
+    one_mfa_token_is_checked_against_five_codes_even_in_parallel,
+    ten_wrong_codes_lock_the_second_factor_even_in_parallel,
+    a_password_change_and_a_deletion_need_a_code_of_a_two_factor_user,
+    the_owner_is_told_of_every_change_to_the_second_factor,
     the_right_password_does_not_reset_the_count_of_wrong_codes,
     the_password_step_tells_nothing_before_the_password_matched,
     parallel_uses_of_one_code_have_one_winner,
@@ -690,5 +706,261 @@ async fn a_route_can_demand_a_second_factor_at_the_gateway() {
     assert_eq!(
         sessions(signed_in["access_token"].as_str().unwrap().to_owned()).await,
         200
+    );
+}
+
+/// A password step from its own address: the mfa_token.
+async fn password_step_from<S: Store>(app: &App<S>, ip: &str) -> String {
+    let answer = send(
+        app,
+        Event::post_json(Kind::RestV1, "/login", &credentials(STRONG_PASSWORD)).from_source(ip),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()["mfa_token"].as_str().unwrap().to_owned()
+}
+
+/// A guess at /login/mfa from its own address (so the per-address backoff stays out of it).
+fn guess<S: Store + 'static>(
+    app: &Arc<App<S>>,
+    token: &str,
+    code: &str,
+    ip: String,
+) -> impl std::future::Future<Output = Answer> + Send + 'static {
+    let app = Arc::clone(app);
+    let body = json!({"mfa_token": token, "code": code});
+    async move {
+        let event = Event::post_json(Kind::RestV1, "/login/mfa", &body).from_source(&ip);
+        Answer::from_response(app.handle(event.request()).await)
+    }
+}
+
+fn problem_type(answer: &Answer) -> String {
+    format!(
+        "{} {}",
+        answer.status,
+        answer.json()["type"].as_str().unwrap_or_default()
+    )
+}
+
+/// 20 wrong codes at once with one mfa_token: exactly 5 are checked, the rest find it spent.
+async fn one_mfa_token_is_checked_against_five_codes_even_in_parallel<S: Store + 'static>(
+    app: App<S>,
+) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    let token = password_step_from(&app, "198.51.100.200").await;
+    let app = Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        tasks.spawn(guess(&app, &token, "000000", format!("198.51.100.{i}")));
+    }
+    let mut outcomes: Vec<String> = tasks.join_all().await.iter().map(problem_type).collect();
+    outcomes.sort();
+    let checked = outcomes
+        .iter()
+        .filter(|o| o.ends_with("invalid-mfa-code"))
+        .count();
+    let spent = outcomes
+        .iter()
+        .filter(|o| o.ends_with("invalid-mfa-token"))
+        .count();
+    assert_eq!((checked, spent), (5, 15), "{outcomes:?}");
+}
+
+/// 10 consecutive wrong codes of an account, over tokens and addresses, lock its second factor
+/// for 15 minutes: of 20 wrong codes at once (four tokens) exactly 10 are checked and 10 get
+/// 429 `mfa-locked`; the right code waits too; the owner is mailed once; after the lock a
+/// right code signs in.
+async fn ten_wrong_codes_lock_the_second_factor_even_in_parallel<S: Store + 'static>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    let mut tokens = Vec::new();
+    for t in 0..4 {
+        tokens.push(password_step_from(&app, &format!("203.0.113.{t}")).await);
+    }
+    let app = Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        tasks.spawn(guess(
+            &app,
+            &tokens[i % 4],
+            "000000",
+            format!("198.51.100.{i}"),
+        ));
+    }
+    let answers = tasks.join_all().await;
+    let checked = answers.iter().filter(|a| a.status == 401).count();
+    let locked: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
+    assert_eq!((checked, locked.len()), (10, 10));
+    for answer in &locked {
+        assert_eq!(answer.json()["type"], "urn:problem-type:auth:mfa-locked");
+        let retry: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+        assert!((899..=900).contains(&retry), "{retry}");
+    }
+    // The right code waits too, with a fresh token from a fresh address.
+    let token = password_step_from(&app, "203.0.113.50").await;
+    let right = guess(
+        &app,
+        &token,
+        &secret.code_at(clock.now()),
+        "203.0.113.50".into(),
+    )
+    .await;
+    assert_eq!(right.status, 429, "{}", right.text);
+    let paused: Vec<_> = integration_tests::app::outbox(&app)
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Second-factor codes are paused"))
+        .collect();
+    assert_eq!(paused.len(), 1, "{paused:?}");
+    assert_eq!(paused[0].to, EMAIL);
+
+    clock.advance_ms(15 * 60 * 1000 + 1000);
+    let token = password_step_from(&app, "203.0.113.51").await;
+    let right = guess(
+        &app,
+        &token,
+        &secret.code_at(clock.now()),
+        "203.0.113.51".into(),
+    )
+    .await;
+    assert_eq!(right.status, 200, "{}", right.text);
+    // The right code ended the count: one wrong code now locks nothing.
+    clock.advance_ms(30_000);
+    let token = password_step_from(&app, "203.0.113.52").await;
+    let wrong = guess(&app, &token, "000000", "203.0.113.52".into()).await;
+    assert_eq!(wrong.status, 401);
+    let right = guess(
+        &app,
+        &token,
+        &secret.code_at(clock.now()),
+        "203.0.113.52".into(),
+    )
+    .await;
+    assert_eq!(right.status, 200, "{}", right.text);
+}
+
+/// A stolen access token plus a phished password are not enough to change the password or
+/// delete the account of a two-factor user: a current code is needed too, and is spent.
+async fn a_password_change_and_a_deletion_need_a_code_of_a_two_factor_user<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    clock.advance_ms(30_000);
+    const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
+    let change = |code: Option<String>| {
+        let mut body = json!({"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        protected(&app, &sub, "/password", body)
+    };
+    assert_eq!(
+        change(None).await.problem(403)["type"],
+        "urn:problem-type:auth:mfa-code-required"
+    );
+    assert_eq!(
+        change(Some("000000".into())).await.problem(403)["type"],
+        "urn:problem-type:auth:wrong-code"
+    );
+    let code = secret.code_at(clock.now());
+    let changed = change(Some(code.clone())).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    // The new session passed the second factor in this request.
+    assert!(
+        claims(&app, &changed.json()).await["amr"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("otp"))
+    );
+    let mails = integration_tests::app::outbox(&app);
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.subject.contains("password was changed")),
+        "{mails:?}"
+    );
+
+    let delete = |code: Option<&str>| {
+        let mut body = json!({"password": NEW_PASSWORD});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        send(
+            &app,
+            Event::new(Kind::RestV1, "DELETE", "/me")
+                .body(&body.to_string())
+                .header("Content-Type", "application/json")
+                .authorized(&sub, EMAIL),
+        )
+    };
+    assert_eq!(
+        delete(None).await.problem(403)["type"],
+        "urn:problem-type:auth:mfa-code-required"
+    );
+    // The code the change spent does not work twice.
+    assert_eq!(
+        delete(Some(&code)).await.problem(403)["type"],
+        "urn:problem-type:auth:wrong-code"
+    );
+    clock.advance_ms(30_000);
+    let deleted = delete(Some(&secret.code_at(clock.now()))).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+}
+
+/// The owner is mailed when two-factor sign-in is turned on or off and when new recovery codes
+/// are made.
+async fn the_owner_is_told_of_every_change_to_the_second_factor<S: Store>(app: App<S>) {
+    let (app, clock) = on_clock(app);
+    let sub = register(&app).await;
+    let (secret, _) = enable(&app, &clock, &sub).await;
+    let subjects = || {
+        integration_tests::app::outbox(&app)
+            .into_iter()
+            .map(|m| m.subject)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        subjects()
+            .iter()
+            .any(|s| s.starts_with("Two-factor sign-in is on")),
+        "{:?}",
+        subjects()
+    );
+    clock.advance_ms(30_000);
+    let renewed = protected(
+        &app,
+        &sub,
+        "/mfa/recovery-codes",
+        json!({"password": STRONG_PASSWORD, "code": secret.code_at(clock.now())}),
+    )
+    .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    assert!(
+        subjects()
+            .iter()
+            .any(|s| s.starts_with("New recovery codes")),
+        "{:?}",
+        subjects()
+    );
+    clock.advance_ms(30_000);
+    let off = protected(
+        &app,
+        &sub,
+        "/mfa/totp/disable",
+        json!({"password": STRONG_PASSWORD, "code": secret.code_at(clock.now())}),
+    )
+    .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert!(
+        subjects()
+            .iter()
+            .any(|s| s.starts_with("Two-factor sign-in is off")),
+        "{:?}",
+        subjects()
     );
 }

@@ -1,13 +1,16 @@
-//! [`MfaStore`] on DynamoDB: the MFA attributes of the user item, and challenge items
-//! `MFACHALLENGE#<sha256 hex>` / `MFACHALLENGE` (`user_id`, `email`, `epoch`, `expires_at`).
+//! [`MfaStore`] on DynamoDB: the MFA attributes of the user item, challenge items
+//! `MFACHALLENGE#<sha256 hex>` / `MFACHALLENGE` (`user_id`, `email`, `epoch`, `expires_at`,
+//! `attempts`), and each user's consecutive wrong codes `MFAFAIL#<user id>` / `MFAFAIL`
+//! (`failures`, `locked_until_ms`, `expires_at`).
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
+use uuid::Uuid;
 
-use super::errors::{classify, internal};
+use super::errors::{classify, internal, written};
 use super::items::*;
 use super::{DynamoStore, Item, TTL_ATTRIBUTE};
-use crate::mfa::{MfaChallenge, MfaState};
+use crate::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::sessions::{RefreshRecord, SessionFamily, TokenHash};
 use crate::store::{MfaStore, StoreError};
 use crate::users::UserRecord;
@@ -21,6 +24,26 @@ fn challenge_key(hash: &TokenHash) -> Item {
         ("sk".to_owned(), s("MFACHALLENGE")),
     ])
 }
+
+fn mfa_attempts_key(user_id: Uuid) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(format!("MFAFAIL#{user_id}"))),
+        ("sk".to_owned(), s("MFAFAIL")),
+    ])
+}
+
+fn mfa_attempts_from_item(item: &Item) -> MfaAttempts {
+    MfaAttempts {
+        failures: number_attr(item, "failures").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        locked_until_ms: number_attr(item, "locked_until_ms"),
+        // A stored record always has a positive expiry; 0 would read as "no record".
+        expires_at: number_attr(item, TTL_ATTRIBUTE).unwrap_or(1).max(1),
+    }
+}
+
+/// How often an admission re-reads and retries after its conditional write lost a race; each
+/// lost race means another code was counted.
+const ADMISSION_ROUNDS: usize = 12;
 
 impl DynamoStore {
     /// The `Update` that writes `mfa` over `user`'s MFA state (revision moved on by one),
@@ -134,6 +157,117 @@ impl MfaStore for DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn count_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(hash)))
+            .update_expression("ADD attempts :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(attempts) OR attempts < :max)",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(CHALLENGE_ATTEMPTS))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let attempts = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|item| number_attr(item, "attempts"))
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(CHALLENGE_ATTEMPTS);
+                Ok(Some(attempts))
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn spend_mfa_challenge(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(challenge_key(hash)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn admit_mfa_code(&self, user_id: Uuid, now_ms: i64) -> Result<MfaAdmission, StoreError> {
+        // Compare-and-set, as the login backoff's admission: write the next record only if the
+        // stored one is still the one the decision was made on.
+        let key = mfa_attempts_key(user_id);
+        let mut seen = self
+            .get_consistent(key.clone())
+            .await?
+            .as_ref()
+            .map(mfa_attempts_from_item)
+            .unwrap_or_default();
+        let mut exists = seen.expires_at != 0;
+        for _ in 0..ADMISSION_ROUNDS {
+            let next = match seen.admit(now_ms) {
+                MfaAdmission::Admitted(next) => next,
+                refused => return Ok(refused),
+            };
+            let mut item = key.clone();
+            item.extend([
+                ("entity".to_owned(), s("mfafail")),
+                ("failures".to_owned(), n(next.failures)),
+                (TTL_ATTRIBUTE.to_owned(), n(next.expires_at)),
+            ]);
+            if let Some(until) = next.locked_until_ms {
+                item.insert("locked_until_ms".to_owned(), n(until));
+            }
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
+            let put = if exists {
+                put.condition_expression("failures = :failures AND expires_at = :expires_at")
+                    .expression_attribute_values(":failures", n(seen.failures))
+                    .expression_attribute_values(":expires_at", n(seen.expires_at))
+            } else {
+                put.condition_expression("attribute_not_exists(pk)")
+            };
+            if written(put.send().await)? {
+                return Ok(MfaAdmission::Admitted(next));
+            }
+            let item = self.get_consistent(key.clone()).await?;
+            exists = item.is_some();
+            seen = item
+                .as_ref()
+                .map(mfa_attempts_from_item)
+                .unwrap_or_default();
+        }
+        // Still losing races: that many codes are being checked at once already.
+        Ok(MfaAdmission::Refused {
+            retry_after_seconds: 1,
+        })
+    }
+
+    async fn forget_mfa_failures(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(mfa_attempts_key(user_id)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 
     async fn find_mfa_challenge(
