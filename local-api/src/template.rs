@@ -422,6 +422,227 @@ fn jwt_authorizer(
     Ok(JwtAuthorizerSpec { issuer, audience })
 }
 
+/// The routes, authorizer cache TTL and JWT authorizer of an API's `DefinitionBody` (an
+/// OpenAPI document with API Gateway's extensions): each operation must integrate this
+/// project's auth-api (`aws_proxy`); one with `security` is protected by the document's one
+/// authorizer (a TOKEN Lambda authorizer of this project on a REST API, a JWT authorizer on an
+/// HTTP API), whose scopes it lists.
+fn from_definition(
+    api_id: &str,
+    kind: ApiKind,
+    body: &Value,
+    resources: &serde_norway::Mapping,
+    parameters: &HashMap<String, String>,
+) -> Result<(Vec<RouteSpec>, u64, Option<JwtAuthorizerSpec>), TemplateError> {
+    let schemes: Vec<(String, Value)> =
+        entries(get(body, "components").and_then(|c| get(c, "securitySchemes"))).collect();
+    let mut authorizer_ttl = 0;
+    let mut jwt = None;
+    let scheme_name = match schemes.as_slice() {
+        [] => None,
+        [(name, scheme)] => {
+            let Some(authorizer) = get(scheme, "x-amazon-apigateway-authorizer") else {
+                return err(format!(
+                    "{api_id}: security scheme {name} is no x-amazon-apigateway-authorizer"
+                ));
+            };
+            let kind_of = get(authorizer, "type").and_then(Value::as_str);
+            match (kind, kind_of) {
+                (ApiKind::Rest, Some("token")) => {
+                    let source = get(authorizer, "identitySource").and_then(Value::as_str);
+                    if !source.is_some_and(|s| {
+                        s.eq_ignore_ascii_case("method.request.header.Authorization")
+                    }) {
+                        return err(format!(
+                            "{api_id}: authorizer {name} must read the Authorization header"
+                        ));
+                    }
+                    // `!Sub [uri, {Authorizer: !If [Condition, A, B]}]` or a plain `!Sub uri`
+                    // naming one function.
+                    let uri = get(authorizer, "authorizerUri");
+                    let mut functions = Vec::new();
+                    if let Some((name, arg)) = uri.and_then(intrinsic)
+                        && name == "Sub"
+                    {
+                        match arg {
+                            Value::String(text) => functions.extend(sub_references(text)),
+                            Value::Sequence(parts) => {
+                                for value in parts.get(1).into_iter().flat_map(|m| {
+                                    m.as_mapping().into_iter().flat_map(|m| m.values())
+                                }) {
+                                    match intrinsic(value) {
+                                        Some((name, Value::Sequence(branches)))
+                                            if name == "If" && branches.len() == 3 =>
+                                        {
+                                            functions
+                                                .extend(branches[1..].iter().filter_map(reference));
+                                        }
+                                        _ => functions.extend(reference(value)),
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    if functions.is_empty() {
+                        return err(format!(
+                            "{api_id}: authorizer {name} has no authorizerUri naming a function"
+                        ));
+                    }
+                    for function in &functions {
+                        let binary = resources.get(function.as_str()).and_then(binary_of);
+                        if !matches!(binary.as_deref(), Some("authorizer" | "session-authorizer")) {
+                            return err(format!(
+                                "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
+                            ));
+                        }
+                    }
+                    authorizer_ttl = match get(authorizer, "authorizerResultTtlInSeconds") {
+                        None => 300,
+                        Some(v) => scalar(v, parameters)
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| {
+                                TemplateError(format!(
+                                    "{api_id}: authorizerResultTtlInSeconds is not a number"
+                                ))
+                            })?,
+                    };
+                }
+                (ApiKind::Http, Some("jwt")) => {
+                    let definition = serde_norway::Mapping::from_iter([
+                        (
+                            Value::from("IdentitySource"),
+                            get(authorizer, "identitySource")
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        ),
+                        (
+                            Value::from("JwtConfiguration"),
+                            get(authorizer, "jwtConfiguration")
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        ),
+                    ]);
+                    let auth = Value::Mapping(serde_norway::Mapping::from_iter([(
+                        Value::from("Authorizers"),
+                        Value::Mapping(serde_norway::Mapping::from_iter([(
+                            Value::from(name.as_str()),
+                            Value::Mapping(definition),
+                        )])),
+                    )]));
+                    jwt = Some(jwt_authorizer(api_id, name, Some(&auth))?);
+                }
+                (_, other) => {
+                    return err(format!(
+                        "{api_id}: authorizer {name} of type {other:?}: local-api emulates TOKEN \
+                         Lambda authorizers on REST APIs and JWT authorizers on HTTP APIs"
+                    ));
+                }
+            }
+            Some(name.clone())
+        }
+        _ => return err(format!("{api_id}: more than one security scheme")),
+    };
+    let Some(paths) = get(body, "paths").and_then(Value::as_mapping) else {
+        return err(format!("{api_id}: DefinitionBody has no paths"));
+    };
+    let mut routes = Vec::new();
+    for (path, item) in paths {
+        let Some(path) = path.as_str().filter(|p| p.starts_with('/')) else {
+            return err(format!("{api_id}: a path of DefinitionBody is not /…"));
+        };
+        if path.contains("+}") {
+            return err(format!(
+                "{api_id}: greedy path parameters ({path}) are not supported by local-api"
+            ));
+        }
+        for (method, operation) in item.as_mapping().into_iter().flatten() {
+            let Some(method) = method.as_str().map(str::to_ascii_uppercase) else {
+                continue;
+            };
+            if method.starts_with("X-AMAZON") || method == "PARAMETERS" {
+                continue;
+            }
+            if method == "ANY" || method == "X-AMAZON-APIGATEWAY-ANY-METHOD" {
+                return err(format!(
+                    "{api_id}: {path}: method ANY is not supported by local-api"
+                ));
+            }
+            let integration = get(operation, "x-amazon-apigateway-integration");
+            let proxy = integration
+                .and_then(|i| get(i, "type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("aws_proxy"));
+            let uri = integration.and_then(|i| get(i, "uri"));
+            let function = match uri.and_then(intrinsic) {
+                Some((name, Value::String(text))) if name == "Sub" => {
+                    sub_references(text).into_iter().next()
+                }
+                _ => uri.and_then(reference),
+            };
+            let runs_auth_api = function
+                .as_deref()
+                .and_then(|f| resources.get(f))
+                .and_then(binary_of)
+                .as_deref()
+                == Some("auth-api");
+            if !proxy || !runs_auth_api {
+                return err(format!(
+                    "{api_id}: {method} {path}: local-api only runs this project's auth-api \
+                     behind routes (an aws_proxy integration of its function)"
+                ));
+            }
+            let security = get(operation, "security").and_then(Value::as_sequence);
+            let mut protected = false;
+            let mut scopes = Vec::new();
+            for requirement in security.into_iter().flatten() {
+                for (name, listed) in requirement.as_mapping().into_iter().flatten() {
+                    let name = name.as_str().unwrap_or_default();
+                    if scheme_name.as_deref() != Some(name) {
+                        return err(format!(
+                            "{api_id}: {method} {path}: security {name} is not the document's authorizer"
+                        ));
+                    }
+                    protected = true;
+                    scopes.extend(
+                        listed
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| scalar(v, parameters)),
+                    );
+                }
+            }
+            if !scopes.is_empty() && kind == ApiKind::Rest {
+                return err(format!(
+                    "{api_id}: {method} {path}: scopes need a JWT authorizer, which local-api models on HTTP APIs only"
+                ));
+            }
+            routes.push(RouteSpec {
+                method,
+                path: path.to_owned(),
+                protected,
+                scopes,
+            });
+        }
+    }
+    if routes.is_empty() {
+        return err(format!("{api_id}: DefinitionBody has no operations"));
+    }
+    Ok((routes, authorizer_ttl, jwt))
+}
+
+/// The logical ids a `!Sub` text names as `${Id.Attribute}` or `${Id}` (not parameters or
+/// pseudo parameters: those have no resource; callers check what they find).
+fn sub_references(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .filter(|name| !name.starts_with("AWS::"))
+        .map(|name| name.split('.').next().unwrap_or(name).to_owned())
+        .collect()
+}
+
 /// Parses the template text.
 pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
     let doc: Value =
@@ -468,6 +689,21 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
     };
     let gateway_responses = entries(api_props.and_then(|p| get(p, "GatewayResponses"))).collect();
     let conditions = entries(get(&doc, "Conditions")).collect();
+    if let Some(body) = api_props.and_then(|p| get(p, "DefinitionBody")) {
+        let (mut routes, authorizer_ttl, jwt) =
+            from_definition(api_id, kind, body, resources, &parameters)?;
+        routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+        return Ok(GatewaySpec {
+            kind,
+            jwt,
+            stage,
+            routes,
+            authorizer_ttl,
+            parameters,
+            gateway_responses,
+            conditions,
+        });
+    }
     let auth = api_props.and_then(|p| get(p, "Auth"));
     let default_authorizer = auth
         .and_then(|a| get(a, "DefaultAuthorizer"))

@@ -146,16 +146,20 @@ fn a_template_local_api_cannot_follow_is_a_clear_error() {
         ("Resources: {}", "exactly one AWS::Serverless::Api"),
         ("not: [valid", "not valid YAML"),
         (
-            &TEMPLATE.replace("Path: /sessions/{id}", "Path: /sessions/{proxy+}"),
+            &TEMPLATE.replace("/sessions/{id}:", "/sessions/{proxy+}:"),
             "greedy path parameters",
         ),
-        (
-            &TEMPLATE.replace("FunctionPayloadType: TOKEN", "FunctionPayloadType: REQUEST"),
-            "TOKEN authorizers",
-        ),
+        (&TEMPLATE.replace("type: token", "type: request"), "TOKEN"),
         (
             &TEMPLATE.replace("Binary: auth-api", "Binary: other"),
             "auth-api",
+        ),
+        (
+            &TEMPLATE.replace(
+                "            delete:\n              security: [{TokenAuthorizer: []}]",
+                "            delete:\n              security: [{OtherAuthorizer: []}]",
+            ),
+            "not the document's authorizer",
         ),
     ];
     for (text, words) in broken {
