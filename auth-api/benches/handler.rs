@@ -21,6 +21,9 @@ const PASSWORD: &str = "correct horse battery staple";
 const COST: u32 = 10;
 
 fn app() -> App<MemoryStore> {
+    let mut recovery: auth_api::recovery::Recovery = Default::default();
+    // Every registration comes from one (unknown) address here.
+    recovery.settings.registrations_per_source_per_hour = u32::MAX;
     let settings = TokenSettings {
         issuer: "https://auth.bench".into(),
         audience: "bench-api".into(),
@@ -35,7 +38,7 @@ fn app() -> App<MemoryStore> {
         passwords: Passwords::new(COST).unwrap(),
         sessions: SessionSettings::default(),
         clock: std::sync::Arc::new(shared::SystemClock),
-        recovery: Default::default(),
+        recovery,
         browser: Default::default(),
         mfa_key: Some(auth_api::mfa::MfaKey::generate()),
     }
@@ -168,6 +171,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     legacy_logins(c, &runtime);
+    costly_hash_logins(c, &runtime);
 
     // bcrypt alone, as the peer's bcryptjs compareSync is measured.
     let hash = bcrypt::hash(PASSWORD, COST).unwrap();
@@ -239,6 +243,61 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
             })
         });
     }
+    group.finish();
+}
+
+/// An account whose stored hash is costlier than the configured cost (an import at cost 11
+/// under 10): until its owner's next successful login, each of its logins costs more than an
+/// unknown email's (import refuses hashes above --max-cost, so the gap is bounded); that login
+/// rehashes it at the configured cost, and from then on a wrong password costs what anyone's
+/// does.
+fn costly_hash_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    let app = app();
+    let hash = bcrypt::hash(PASSWORD, COST + 1).unwrap();
+    let user = auth_api::users::UserRecord::new(
+        auth_api::domain::Email::parse("costly@example.com").unwrap(),
+        hash.into(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
+    use auth_api::store::UserStore as _;
+    runtime.block_on(app.store.create_user(&user)).unwrap();
+    let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
+    let wrong = "wrong horse battery staple";
+    let source = auth_api::backoff::Source::of(&post("/login", "costly@example.com", wrong));
+    let mut group = c.benchmark_group("costly stored hash, bcrypt cost 10, stored cost 11");
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4));
+    let n = AtomicU64::new(0);
+    group.bench_function("unknown email", |b| {
+        b.iter(|| {
+            let email = format!("nobody{}@example.com", n.fetch_add(1, Ordering::Relaxed));
+            assert_eq!(status(black_box(post("/login", &email, wrong))), 401)
+        })
+    });
+    let mut wrong_password = |name: &str| {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                assert_eq!(
+                    status(black_box(post("/login", "costly@example.com", wrong))),
+                    401
+                );
+                runtime
+                    .block_on(app.store.forget_login_failures(
+                        &user.email,
+                        &source,
+                        true,
+                        shared::token::now_unix_ms(),
+                    ))
+                    .unwrap();
+            })
+        });
+    };
+    wrong_password("wrong password, before its owner's next login");
+    // The owner signs in: the hash is rehashed at cost 10.
+    assert_eq!(status(post("/login", "costly@example.com", PASSWORD)), 200);
+    wrong_password("wrong password, after its owner's next login");
     group.finish();
 }
 

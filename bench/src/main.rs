@@ -9,7 +9,8 @@
 //! `BENCH_CRITERION_DIR`, `BENCH_RUNS` (cold starts per figure, default 20), `BENCH_OUT`.
 //! With `BENCH_ONLY=coldstart` it measures only our binaries' cold starts and prints them
 //! (needs `LAMBDA_BUILD_DIR` and DynamoDB only): a quick check while working on start-up;
-//! `BENCH_ONLY=forgot` only `/password/forgot`'s times for known and unknown addresses.
+//! `BENCH_ONLY=forgot` only `/password/forgot`'s times for known and unknown addresses;
+//! `BENCH_ONLY=register` only `/register`'s for new and taken ones.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,14 @@ async fn main() {
         }
         return;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("register") {
+        let (new, taken) = recovery::register_times().await;
+        println!(
+            "/register: new {new:.1} ms, taken {taken:.1} ms, ratio {:.2}",
+            taken / new
+        );
+        return;
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("forgot") {
         let (unknown, known) = recovery::forgot_times().await;
         println!(
@@ -64,6 +73,8 @@ async fn main() {
     let calls = counting::count_operations().await;
     eprintln!("/password/forgot, known and unknown addresses");
     let forgot = recovery::forgot_times().await;
+    eprintln!("/register, new and taken addresses");
+    let register = recovery::register_times().await;
     eprintln!("session-checking decisions reading DynamoDB Local");
     let session_read_us = session_read_decision_us(200).await;
 
@@ -81,6 +92,7 @@ async fn main() {
         session_authorizer_bytes: size("session-authorizer"),
         auth_api_bytes: size("auth-api"),
         forgot,
+        register,
         session_read_us,
     });
     let markdown = table::markdown(&rows);
