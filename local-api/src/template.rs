@@ -470,15 +470,7 @@ fn from_definition(
                                 for value in parts.get(1).into_iter().flat_map(|m| {
                                     m.as_mapping().into_iter().flat_map(|m| m.values())
                                 }) {
-                                    match intrinsic(value) {
-                                        Some((name, Value::Sequence(branches)))
-                                            if name == "If" && branches.len() == 3 =>
-                                        {
-                                            functions
-                                                .extend(branches[1..].iter().filter_map(reference));
-                                        }
-                                        _ => functions.extend(reference(value)),
-                                    }
+                                    functions.extend(functions_named(value));
                                 }
                             }
                             _ => {}
@@ -489,24 +481,13 @@ fn from_definition(
                             "{api_id}: authorizer {name} has no authorizerUri naming a function"
                         ));
                     }
-                    for function in &functions {
-                        let binary = resources.get(function.as_str()).and_then(binary_of);
-                        if !matches!(binary.as_deref(), Some("authorizer" | "session-authorizer")) {
-                            return err(format!(
-                                "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
-                            ));
-                        }
-                    }
-                    authorizer_ttl = match get(authorizer, "authorizerResultTtlInSeconds") {
-                        None => 300,
-                        Some(v) => scalar(v, parameters)
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(|| {
-                                TemplateError(format!(
-                                    "{api_id}: authorizerResultTtlInSeconds is not a number"
-                                ))
-                            })?,
-                    };
+                    check_authorizers(api_id, name, &functions, resources)?;
+                    authorizer_ttl = cache_ttl(
+                        api_id,
+                        "authorizerResultTtlInSeconds",
+                        get(authorizer, "authorizerResultTtlInSeconds"),
+                        parameters,
+                    )?;
                 }
                 (ApiKind::Http, Some("jwt")) => {
                     let definition = serde_norway::Mapping::from_iter([
@@ -632,6 +613,51 @@ fn from_definition(
     Ok((routes, authorizer_ttl, jwt))
 }
 
+/// The functions a value names: `!GetAtt F.Arn`/`!Ref F`, or either branch of
+/// `!If [Condition, A, B]` (the stateless or the session-checking authorizer).
+fn functions_named(value: &Value) -> Vec<String> {
+    match intrinsic(value) {
+        Some((name, Value::Sequence(branches))) if name == "If" && branches.len() == 3 => {
+            branches[1..].iter().filter_map(reference).collect()
+        }
+        _ => reference(value).into_iter().collect(),
+    }
+}
+
+/// Every function a TOKEN authorizer may run must be this project's authorizer.
+fn check_authorizers(
+    api_id: &str,
+    name: &str,
+    functions: &[String],
+    resources: &serde_norway::Mapping,
+) -> Result<(), TemplateError> {
+    for function in functions {
+        let binary = resources.get(function.as_str()).and_then(binary_of);
+        if !matches!(binary.as_deref(), Some("authorizer" | "session-authorizer")) {
+            return err(format!(
+                "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An authorizer's cache TTL in seconds (`setting`, a number or a parameter); API Gateway's
+/// default of 300 when unset.
+fn cache_ttl(
+    api_id: &str,
+    setting: &str,
+    value: Option<&Value>,
+    parameters: &HashMap<String, String>,
+) -> Result<u64, TemplateError> {
+    match value {
+        None => Ok(300),
+        Some(v) => scalar(v, parameters)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| TemplateError(format!("{api_id}: {setting} is not a number"))),
+    }
+}
+
 /// The logical ids a `!Sub` text names as `${Id.Attribute}` or `${Id}` (not parameters or
 /// pseudo parameters: those have no resource; callers check what they find).
 fn sub_references(text: &str) -> Vec<String> {
@@ -732,25 +758,13 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
         // One function, or `!If [Condition, A, B]` choosing between the stateless and the
         // session-checking authorizer: local-api runs either from the same library.
         let arn = get(definition, "FunctionArn");
-        let functions: Vec<String> = match arn.and_then(intrinsic) {
-            Some((name, Value::Sequence(branches))) if name == "If" && branches.len() == 3 => {
-                branches[1..].iter().filter_map(reference).collect()
-            }
-            _ => arn.and_then(reference).into_iter().collect(),
-        };
+        let functions: Vec<String> = arn.map(functions_named).unwrap_or_default();
         if functions.is_empty() {
             return err(format!(
                 "{api_id}: authorizer {name} has no FunctionArn !GetAtt (or !If of two)"
             ));
         }
-        for function in &functions {
-            let binary = resources.get(function.as_str()).and_then(binary_of);
-            if !matches!(binary.as_deref(), Some("authorizer" | "session-authorizer")) {
-                return err(format!(
-                    "{api_id}: authorizer {name} must be this project's authorizer function, not {function}"
-                ));
-            }
-        }
+        check_authorizers(api_id, name, &functions, resources)?;
         let identity = get(definition, "Identity");
         let header = identity
             .and_then(|i| get(i, "Header"))
@@ -761,14 +775,12 @@ pub fn parse(text: &str) -> Result<GatewaySpec, TemplateError> {
                 "{api_id}: authorizer {name} must read the Authorization header"
             ));
         }
-        authorizer_ttl = match identity.and_then(|i| get(i, "ReauthorizeEvery")) {
-            None => 300,
-            Some(v) => scalar(v, &parameters)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    TemplateError(format!("{api_id}: ReauthorizeEvery is not a number"))
-                })?,
-        };
+        authorizer_ttl = cache_ttl(
+            api_id,
+            "ReauthorizeEvery",
+            identity.and_then(|i| get(i, "ReauthorizeEvery")),
+            &parameters,
+        )?;
     }
 
     let mut routes = Vec::new();
