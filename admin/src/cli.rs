@@ -172,7 +172,7 @@ impl Failure {
             ),
             other => Self::new(
                 exit::FAILED,
-                format!("the users table failed: {}", auth_api::error_chain(&other)),
+                format!("the users table failed: {}", shared::error_chain(&other)),
             ),
         }
     }
@@ -343,7 +343,7 @@ impl Context<'_> {
                     format!(
                         "cannot establish your AWS identity (sts:GetCallerIdentity), which every \
                          change is recorded with: {}",
-                        auth_api::error_chain(&e)
+                        shared::error_chain(&e)
                     ),
                 )
             })?;

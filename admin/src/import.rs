@@ -119,7 +119,7 @@ async fn rows_from_table(ctx: &mut Context<'_>, table: &str) -> Result<Vec<Legac
                     exit::FAILED,
                     format!(
                         "cannot scan {table}: {}",
-                        auth_api::error_chain(&aws_sdk_dynamodb::Error::from(e))
+                        shared::error_chain(&aws_sdk_dynamodb::Error::from(e))
                     ),
                 )
             })?;

@@ -232,7 +232,7 @@ async fn store_in_ssm(
                 } else {
                     format!(
                         "cannot store SSM parameter {name}: {}",
-                        auth_api::error_chain(&e)
+                        shared::error_chain(&e)
                     )
                 },
             )

@@ -169,7 +169,7 @@ async fn read_parameter(
                 parameter,
                 format!(
                     "cannot read SSM parameter {name}: {}",
-                    crate::error_chain(&e)
+                    shared::error_chain(&e)
                 ),
             )
         })?;

@@ -97,7 +97,7 @@ impl<S: Store> App<S> {
                 if err.is_fault() {
                     tracing::error!(
                         route = route.map_or("unmatched", Route::name),
-                        error = %error_chain(&err),
+                        error = %shared::error_chain(&err),
                         "request failed"
                     );
                 }
@@ -167,18 +167,6 @@ impl<S: Store> App<S> {
             Route::MfaRecoveryCodes => routes::mfa::regenerate_recovery_codes(self, req).await,
         }
     }
-}
-
-/// `err` and all its sources, joined with `: `.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// The route path without the API Gateway stage. lambda_http puts a REST stage in front of

@@ -395,7 +395,7 @@ impl Authorizer {
                     reason = "session_check_failed",
                     event = kind,
                     sub = claims.sub,
-                    error = %error_chain(&e),
+                    error = %shared::error_chain(&e),
                     latency_us = started.elapsed().as_secs_f64() * 1e6,
                     "authorizer decision"
                 );
@@ -532,18 +532,6 @@ fn count_decision(decision: &str, reason: &str, latency_us: f64) {
             ("DecisionLatency", latency_us, Microseconds),
         ],
     );
-}
-
-/// An error and its causes, `: `-joined.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod errors;
 pub mod init;
 pub mod keys;
 pub mod logging;
@@ -13,6 +14,7 @@ pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, Env};
+pub use errors::error_chain;
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
 pub use token::{
     AccessClaims, IssuedToken, Subject, TokenError, TokenIssuer, TokenVerifier, bearer_token,

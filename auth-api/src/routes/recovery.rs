@@ -14,7 +14,7 @@ use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
-use crate::error_chain;
+
 use crate::mail::MailDelivery;
 use crate::recovery::{MAILS_PER_HOUR, MAILS_PER_MINUTE, Notice, TOKEN_CHECKS_PER_HOUR, compose};
 use crate::store::{Store, StoreError};
@@ -63,7 +63,7 @@ pub(crate) async fn send_token<S: Store>(
             }
             tracing::error!(
                 purpose = purpose.as_str(),
-                error = %error_chain(&err),
+                error = %shared::error_chain(&err),
                 "mail not sent"
             );
             audit(not_sent, Some(&user_id), req);
@@ -94,7 +94,7 @@ pub(crate) async fn send_notice<S: Store>(
             tracing::error!(
                 notice = notice.as_str(),
                 user_id,
-                error = %error_chain(&err),
+                error = %shared::error_chain(&err),
                 "notice not sent"
             );
             audit("notice_not_sent", user_id, req);
@@ -236,7 +236,7 @@ async fn mail_if_account<S: Store>(
     {
         tracing::error!(
             purpose = purpose.as_str(),
-            error = %error_chain(&err),
+            error = %shared::error_chain(&err),
             "mail not issued"
         );
     }
@@ -281,7 +281,7 @@ pub async fn reset<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
     if let Err(err) = app.store.clear_login_failures(&user.email).await {
         tracing::warn!(
             user_id = %user_id,
-            error = %crate::error_chain(&err),
+            error = %shared::error_chain(&err),
             "login backoff not cleared after a password reset"
         );
     }

@@ -92,7 +92,7 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     };
     match mail.await {
         Err(err) if err.is_fault() => {
-            tracing::error!(error = %crate::error_chain(&err), "verification mail not issued");
+            tracing::error!(error = %shared::error_chain(&err), "verification mail not issued");
         }
         Err(err) => tracing::info!(error = %err, "verification mail not issued"),
         Ok(()) => {}
@@ -140,7 +140,7 @@ async fn registration_of_taken_email<S: Store>(
             .await;
         }
         Err(err) if err.is_fault() => {
-            tracing::error!(error = %crate::error_chain(&err), "registration notice not sent");
+            tracing::error!(error = %shared::error_chain(&err), "registration notice not sent");
         }
         Err(err) => tracing::info!(error = %err, "registration notice not sent"),
     }

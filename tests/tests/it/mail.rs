@@ -105,7 +105,7 @@ async fn an_unverified_sender_is_a_refusal_that_names_the_cause() {
     let MailError::Refused(cause) = &err else {
         panic!("a refusal, not an outage: {err:?}");
     };
-    let chain = auth_api::error_chain(cause.as_ref());
+    let chain = shared::error_chain(cause.as_ref());
     assert!(chain.contains("not verified"), "{chain}");
 }
 
