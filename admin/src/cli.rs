@@ -5,11 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use auth_api::domain::Email;
-use auth_api::store::{
+use accounts::model::credentials::Email;
+use accounts::model::user::UserRecord;
+use accounts::store::{
     AccountStore, AdminAudit, AdminStore, DynamoStore, MfaStore, SessionStore, StoreError,
 };
-use auth_api::users::UserRecord;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
@@ -279,9 +279,9 @@ where
 /// endpoint: `AWS_ENDPOINT_URL_STS`, or AWS).
 async fn clients(cli: &Cli) -> (aws_config::SdkConfig, aws_sdk_dynamodb::Client) {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(auth_api::sdk::https_client())
-        .timeout_config(auth_api::sdk::timeouts())
-        .retry_config(auth_api::sdk::retries());
+        .http_client(accounts::aws::https_client())
+        .timeout_config(accounts::aws::timeouts())
+        .retry_config(accounts::aws::retries());
     if let Some(region) = &cli.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
@@ -517,7 +517,7 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
         UsersCommand::MfaReset { email } => {
             let user = ctx.user(&email).await?;
             let had = user.mfa.enabled() || user.mfa.pending.is_some();
-            let off = auth_api::mfa::MfaState {
+            let off = accounts::model::mfa::MfaState {
                 last_step: user.mfa.last_step,
                 revision: user.mfa.revision,
                 ..Default::default()
@@ -609,7 +609,7 @@ async fn set_disabled(ctx: &mut Context<'_>, email: &str, disabled: bool) -> Res
 async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(), Failure> {
     // The deployment's own session lifetimes when they are set here as for auth-api
     // (SESSION_MAX_LIFETIME_SECONDS, …), to judge which sessions are live.
-    let settings = auth_api::config::sessions_from_env(&shared::config::ProcessEnv)
+    let settings = accounts::settings::sessions_from_env(&shared::config::ProcessEnv)
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     match command {
         SessionsCommand::List { email } => {
@@ -623,7 +623,7 @@ async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(),
                 .filter(|f| f.is_live(&settings, user.session_epoch, now_ms))
                 .collect();
             live.sort_by_key(|f| std::cmp::Reverse(f.created_at_ms));
-            let ends = |f: &auth_api::sessions::SessionFamily| f.ends_at(&settings);
+            let ends = |f: &accounts::model::session::SessionFamily| f.ends_at(&settings);
             match ctx.format {
                 Format::Json => ctx.print_json(&json!(
                     live.iter()

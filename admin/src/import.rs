@@ -10,9 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 
-use auth_api::domain::Email;
-use auth_api::store::{AdminStore, StoreError, UserStore};
-use auth_api::users::UserRecord;
+use accounts::model::credentials::Email;
+use accounts::model::user::UserRecord;
+use accounts::store::{AdminStore, StoreError, UserStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use secrecy::SecretString;
 use serde::Serialize;

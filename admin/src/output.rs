@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use auth_api::sessions::SessionFamily;
-use auth_api::users::UserRecord;
+use accounts::model::session::SessionFamily;
+use accounts::model::user::UserRecord;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -62,7 +62,7 @@ pub fn json_text(value: &Value) -> String {
 }
 
 fn rfc3339_ms(ms: i64) -> String {
-    auth_api::sessions::rfc3339_seconds(ms).unwrap_or_default()
+    accounts::model::session::rfc3339_seconds(ms).unwrap_or_default()
 }
 
 /// A user as shown: everything but the password hash and token hashes.

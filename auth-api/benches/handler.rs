@@ -8,10 +8,10 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use accounts::model::session::SessionSettings;
+use accounts::passwords::Passwords;
+use accounts::store::{AttemptStore, MemoryStore};
 use auth_api::App;
-use auth_api::passwords::Passwords;
-use auth_api::sessions::SessionSettings;
-use auth_api::store::{AttemptStore, MemoryStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::{Body, Request};
 use shared::config::TokenSettings;
@@ -21,7 +21,7 @@ const PASSWORD: &str = "correct horse battery staple";
 const COST: u32 = 10;
 
 fn app() -> App<MemoryStore> {
-    let mut recovery: auth_api::recovery::Recovery = Default::default();
+    let mut recovery: accounts::recovery::Recovery = Default::default();
     // Every registration comes from one (unknown) address here.
     recovery.settings.registrations_per_source_per_hour = u32::MAX;
     let settings = TokenSettings {
@@ -40,7 +40,7 @@ fn app() -> App<MemoryStore> {
         clock: std::sync::Arc::new(shared::SystemClock),
         recovery,
         browser: Default::default(),
-        mfa_key: Some(auth_api::mfa::MfaKey::generate()),
+        mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
     }
 }
 
@@ -85,9 +85,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     let wrong = "wrong horse battery staple";
-    let ada = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    let ada = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
     // The source the backoff counts these requests under (they carry no request context).
-    let source = auth_api::backoff::Source::of(&post("/login", "ada@example.com", wrong));
+    let source = auth_api::routes::source(&post("/login", "ada@example.com", wrong));
     group.bench_function("login wrong password", |b| {
         b.iter(|| {
             assert_eq!(
@@ -108,10 +108,10 @@ fn bench(c: &mut Criterion) {
     // A user with two-factor sign-in on: its wrong passwords must cost what anyone's do, and
     // its right password (the password step, answering mfa_required) what a login does.
     assert_eq!(status(post("/register", "mfa@example.com", PASSWORD)), 201);
-    let mfa_email = auth_api::domain::Email::parse("mfa@example.com").unwrap();
+    let mfa_email = accounts::model::credentials::Email::parse("mfa@example.com").unwrap();
     runtime.block_on(async {
-        use auth_api::store::{MfaStore, UserStore};
-        let source = auth_api::backoff::Source::of(&post("/login", "mfa@example.com", PASSWORD));
+        use accounts::store::{MfaStore, UserStore};
+        let source = auth_api::routes::source(&post("/login", "mfa@example.com", PASSWORD));
         let (user, _) = app
             .store
             .find_user_for_login(&mfa_email, &source)
@@ -120,9 +120,9 @@ fn bench(c: &mut Criterion) {
         let user = user.unwrap();
         let key = app.mfa_key.as_ref().unwrap();
         let sealed = key
-            .seal(user.user_id, &auth_api::mfa::TotpSecret::generate())
+            .seal(user.user_id, &accounts::model::mfa::TotpSecret::generate())
             .unwrap();
-        let on = auth_api::mfa::MfaState {
+        let on = accounts::model::mfa::MfaState {
             secret: Some(sealed),
             ..Default::default()
         };
@@ -192,20 +192,20 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let hash = bcrypt::hash_with_result("hunter2 rocks", LEGACY_COST)
         .unwrap()
         .format_for_version(bcrypt::Version::TwoA);
-    let user = auth_api::users::UserRecord {
+    let user = accounts::model::user::UserRecord {
         username: Some("legacy".into()),
         legacy_password: true,
         mfa: Default::default(),
-        ..auth_api::users::UserRecord::new(
-            auth_api::domain::Email::parse("legacy@example.com").unwrap(),
+        ..accounts::model::user::UserRecord::new(
+            accounts::model::credentials::Email::parse("legacy@example.com").unwrap(),
             hash.into(),
             time::OffsetDateTime::UNIX_EPOCH,
         )
     };
-    use auth_api::store::UserStore as _;
+    use accounts::store::UserStore as _;
     runtime.block_on(app.store.create_user(&user)).unwrap();
     let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
-    let source = auth_api::backoff::Source::of(&post("/login", "legacy@example.com", "x"));
+    let source = auth_api::routes::source(&post("/login", "legacy@example.com", "x"));
 
     let mut group = c.benchmark_group("legacy logins, bcrypt cost 11, imported hash cost 10");
     group
@@ -254,16 +254,16 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
 fn costly_hash_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let app = app();
     let hash = bcrypt::hash(PASSWORD, COST + 1).unwrap();
-    let user = auth_api::users::UserRecord::new(
-        auth_api::domain::Email::parse("costly@example.com").unwrap(),
+    let user = accounts::model::user::UserRecord::new(
+        accounts::model::credentials::Email::parse("costly@example.com").unwrap(),
         hash.into(),
         time::OffsetDateTime::UNIX_EPOCH,
     );
-    use auth_api::store::UserStore as _;
+    use accounts::store::UserStore as _;
     runtime.block_on(app.store.create_user(&user)).unwrap();
     let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
     let wrong = "wrong horse battery staple";
-    let source = auth_api::backoff::Source::of(&post("/login", "costly@example.com", wrong));
+    let source = auth_api::routes::source(&post("/login", "costly@example.com", wrong));
     let mut group = c.benchmark_group("costly stored hash, bcrypt cost 10, stored cost 11");
     group
         .sample_size(10)

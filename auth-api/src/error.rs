@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 use shared::TokenError;
 
-use crate::passwords::HashError;
-use crate::store::StoreError;
+use accounts::passwords::HashError;
+use accounts::store::StoreError;
 
 /// One problem with one field of the request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,7 +114,7 @@ pub enum ApiError {
 }
 
 /// Any cause of an internal error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use accounts::BoxError;
 
 impl ApiError {
     /// An internal error caused by `cause`.
@@ -264,8 +264,8 @@ impl ApiError {
                 format!(
                     "Mail to this address is limited to {} a minute and {} an hour; retry in \
                      {retry_after_seconds} s.",
-                    crate::recovery::MAILS_PER_MINUTE,
-                    crate::recovery::MAILS_PER_HOUR
+                    accounts::recovery::MAILS_PER_MINUTE,
+                    accounts::recovery::MAILS_PER_HOUR
                 ),
             ),
             ApiError::TooManyTokenChecks {

@@ -9,30 +9,19 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::{Clock, TokenIssuer, TokenVerifier};
 
-pub mod actions;
-pub mod backoff;
 pub mod body;
 pub mod browser;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod lambda;
-pub mod mail;
-pub mod mfa;
-pub mod passwords;
-pub mod recovery;
 pub mod routes;
-pub mod sdk;
-pub mod sessions;
-pub mod store;
-pub mod users;
 
+use accounts::model::session::SessionSettings;
+use accounts::passwords::Passwords;
+use accounts::store::Store;
 use error::ApiError;
-use passwords::Passwords;
 use routes::Route;
-use sessions::SessionSettings;
 use shared::metrics::Unit::{Count, Milliseconds};
-use store::Store;
 
 /// The handler's state, built once at cold start.
 pub struct App<S> {
@@ -44,11 +33,11 @@ pub struct App<S> {
     /// The time, for every expiry, window and lock (a [`shared::SystemClock`] in Lambda).
     pub clock: Arc<dyn Clock>,
     /// Mail and the recovery flows' settings.
-    pub recovery: recovery::Recovery,
+    pub recovery: accounts::recovery::Recovery,
     /// CORS origins and where the refresh token travels.
     pub browser: browser::BrowserSettings,
     /// Seals TOTP secrets; `None`: two-factor sign-in is unavailable (503).
-    pub mfa_key: Option<mfa::MfaKey>,
+    pub mfa_key: Option<accounts::model::mfa::MfaKey>,
 }
 
 impl<S: Store> App<S> {

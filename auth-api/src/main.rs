@@ -1,9 +1,9 @@
+use accounts::mail::{MailDelivery, SesMailer};
+use accounts::passwords::Passwords;
+use accounts::store::DynamoStore;
 use auth_api::App;
 use auth_api::config;
 use auth_api::lambda::Sanitized;
-use auth_api::mail::{MailDelivery, SesMailer};
-use auth_api::passwords::Passwords;
-use auth_api::store::DynamoStore;
 use lambda_http::{Adapter, Error, service_fn};
 use shared::config::ProcessEnv;
 use shared::init::or_report;
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         shared::config::optional(&ProcessEnv, "METRICS_NAMESPACE"),
         "auth-api",
     );
-    let sdk = or_report(auth_api::sdk::from_env(&ProcessEnv))?;
+    let sdk = or_report(accounts::aws::from_env(&ProcessEnv))?;
     let config = or_report(config::load(&ProcessEnv, &sdk).await)?;
     let app = App {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table),
@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
         passwords: or_report(Passwords::new(config.bcrypt_cost))?,
         sessions: config.sessions,
         clock: std::sync::Arc::new(shared::SystemClock),
-        recovery: auth_api::recovery::Recovery {
+        recovery: accounts::recovery::Recovery {
             mail: match config.ses_from_address {
                 Some(from) => MailDelivery::Ses(SesMailer::new(
                     aws_sdk_sesv2::Client::new(&sdk),

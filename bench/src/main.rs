@@ -321,7 +321,7 @@ mod coldstart {
         // auth-api: a health check, and a login against DynamoDB at bcrypt cost 10.
         let store = fresh_store(&endpoint()).await;
         let mut app = integration_tests::app::test_app(store.clone());
-        app.passwords = auth_api::passwords::Passwords::new(10).expect("cost 10");
+        app.passwords = accounts::passwords::Passwords::new(10).expect("cost 10");
         let registered = app
             .handle(
                 Event::post_json(
@@ -457,7 +457,7 @@ async fn session_read_decision_us(runs: usize) -> f64 {
     let clock = shared::SystemClock;
     let lookup = session_authorizer::StoreLookup {
         store: &store,
-        sessions: auth_api::sessions::SessionSettings::default(),
+        sessions: accounts::model::session::SessionSettings::default(),
         clock: &clock,
     };
     let event = json!({

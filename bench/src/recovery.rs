@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use auth_api::recovery::RecoverySettings;
+use accounts::recovery::RecoverySettings;
 use integration_tests::app::{STRONG_PASSWORD, test_app};
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
@@ -61,7 +61,7 @@ pub async fn register_times() -> (f64, f64) {
         registrations_per_source_per_hour: u32::MAX,
         ..RecoverySettings::default()
     };
-    app.passwords = auth_api::passwords::Passwords::new(10).expect("cost 10");
+    app.passwords = accounts::passwords::Passwords::new(10).expect("cost 10");
     let clock = ManualClock::starting_now();
     app.clock = Arc::new(clock.clone());
     let post =

@@ -5,9 +5,9 @@
 use std::sync::{LazyLock, Once};
 
 use auth_api::App;
-use auth_api::passwords::Passwords;
-use auth_api::sessions::SessionSettings;
-use auth_api::store::MemoryStore;
+use accounts::passwords::Passwords;
+use accounts::model::session::SessionSettings;
+use accounts::store::MemoryStore;
 use libfuzzer_sys::fuzz_target;
 use shared::config::TokenSettings;
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use auth_api::sessions::RefreshToken;
+use accounts::model::session::RefreshToken;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use shared::config::TokenSettings;

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use accounts::mail::MailDelivery;
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::mail::MailDelivery;
-use auth_api::store::Store;
 use authorizer::policy::Effect;
 use authorizer::session::SessionCheck;
 use authorizer::{Authorizer, AuthorizerResponse, PolicyResponse, Refusal};

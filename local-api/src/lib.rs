@@ -7,24 +7,24 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auth_api::App;
-use auth_api::actions::ActionRecord;
-use auth_api::backoff::{Admission, LoginAttempts, Source, Window};
-use auth_api::browser::{AllowedOrigins, BrowserSettings};
-use auth_api::domain::Email;
-use auth_api::mail::{MailDelivery, Outbox};
-use auth_api::mfa::{MfaAdmission, MfaChallenge, MfaKey, MfaState};
-use auth_api::passwords::Passwords;
-use auth_api::recovery::{Recovery, RecoverySettings};
-use auth_api::sessions::{
+use accounts::mail::{MailDelivery, Outbox};
+use accounts::model::backoff::{Admission, LoginAttempts, Source, Window};
+use accounts::model::credentials::Email;
+use accounts::model::link::ActionRecord;
+use accounts::model::mfa::{MfaAdmission, MfaChallenge, MfaKey, MfaState};
+use accounts::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, SessionState,
     Spent, TokenHash,
 };
-use auth_api::store::{
+use accounts::model::user::UserRecord;
+use accounts::passwords::Passwords;
+use accounts::recovery::{Recovery, RecoverySettings};
+use accounts::store::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, DynamoStore, MailWindows,
     MemoryStore, MfaStore, SessionStore, Store, StoreError, UserPage, UserStore,
 };
-use auth_api::users::UserRecord;
+use auth_api::App;
+use auth_api::browser::{AllowedOrigins, BrowserSettings};
 use authorizer::rules::Rules;
 use authorizer::session::{SessionCheck, SessionCheckSettings};
 use authorizer::{Authorizer, V2Response};
@@ -390,14 +390,14 @@ impl LocalConfig {
                 .unwrap_or_else(|| "local-api".into()),
         };
         let bcrypt_cost = match config::optional(env, "BCRYPT_COST") {
-            Some(_) => auth_api::config::bcrypt_cost_from_env(env)?,
+            Some(_) => accounts::settings::bcrypt_cost_from_env(env)?,
             None => 10,
         };
         let rules = config::optional(env, "AUTHORIZER_RULES")
             .or_else(|| param("AuthorizerRules"))
             .map(|json| Rules::parse(&json))
             .transpose()?;
-        let mfa_key = auth_api::config::mfa_key_from_env(env)?;
+        let mfa_key = accounts::settings::mfa_key_from_env(env)?;
         let access_token_ttl_seconds =
             config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
         let mut browser_env = Overlay::new(env);
@@ -426,8 +426,8 @@ impl LocalConfig {
             bcrypt_cost,
             rules,
             access_token_ttl_seconds,
-            sessions: auth_api::config::sessions_from_env(env)?,
-            recovery: auth_api::config::recovery_from_env(env)?,
+            sessions: accounts::settings::sessions_from_env(env)?,
+            recovery: accounts::settings::recovery_from_env(env)?,
             outbox: Arc::new(Outbox::echoing()),
             clock: Arc::new(shared::SystemClock),
             issuer_from_env: issuer.is_some(),

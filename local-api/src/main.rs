@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use auth_api::sdk;
-use auth_api::store::DynamoStore;
+use accounts::aws;
+use accounts::store::DynamoStore;
 use local_api::hosts::LocalHosts;
 use local_api::template::ApiKind;
 use local_api::web::{self, WebRoot};
@@ -107,9 +107,9 @@ fn is_loopback_endpoint(url: &str) -> bool {
 /// credentials reach a real table, with the Lambda's timeouts and retries.
 async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(sdk::https_client())
-        .timeout_config(sdk::timeouts())
-        .retry_config(sdk::retries())
+        .http_client(aws::https_client())
+        .timeout_config(aws::timeouts())
+        .retry_config(aws::retries())
         .load()
         .await
 }

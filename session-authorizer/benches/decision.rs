@@ -8,10 +8,10 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use auth_api::domain::Email;
-use auth_api::sessions::{ClientInfo, SessionFamily, SessionSettings};
-use auth_api::store::{MemoryStore, SessionStore, UserStore};
-use auth_api::users::UserRecord;
+use accounts::model::credentials::Email;
+use accounts::model::session::{ClientInfo, SessionFamily, SessionSettings};
+use accounts::model::user::UserRecord;
+use accounts::store::{MemoryStore, SessionStore, UserStore};
 use authorizer::session::SessionCheck;
 use authorizer::{Authorizer, DEFAULT_TOKEN_CACHE, V2Response};
 use criterion::{Criterion, criterion_group, criterion_main};

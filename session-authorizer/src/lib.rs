@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use auth_api::domain::Email;
-use auth_api::sessions::{SessionSettings, session_standing};
-use auth_api::store::{DynamoStore, SessionStore};
+use accounts::model::credentials::Email;
+use accounts::model::session::{SessionSettings, session_standing};
+use accounts::store::{DynamoStore, SessionStore};
 use authorizer::session::{
     LookupError, SessionCheck, SessionCheckSettings, SessionLookup, Standing,
 };
@@ -78,14 +78,14 @@ impl SessionAuthorizer {
                  for stateless checks)",
             ));
         }
-        let sdk = auth_api::sdk::from_env(env)?;
+        let sdk = accounts::aws::from_env(env)?;
         let table = config::required(env, "USERS_TABLE")?;
         let clock: Arc<dyn Clock> = Arc::new(shared::SystemClock);
         Ok(Self {
             authorizer: Authorizer::from_env(env)?,
             check: SessionCheck::new(settings.cache_seconds, Arc::clone(&clock)),
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-            sessions: auth_api::config::sessions_from_env(env)?,
+            sessions: accounts::settings::sessions_from_env(env)?,
             clock,
         })
     }

@@ -2,12 +2,12 @@ use std::collections::HashMap;
 
 use std::sync::Arc;
 
+use accounts::mail::{MailDelivery, Outbox, SentMail};
+use accounts::model::session::SessionSettings;
+use accounts::passwords::Passwords;
+use accounts::recovery::{Recovery, RecoverySettings};
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::mail::{MailDelivery, Outbox, SentMail};
-use auth_api::passwords::Passwords;
-use auth_api::recovery::{Recovery, RecoverySettings};
-use auth_api::sessions::SessionSettings;
-use auth_api::store::Store;
 use http::HeaderMap;
 use lambda_http::{Body, Response};
 use serde_json::Value;
@@ -48,7 +48,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
             },
         },
         browser: Default::default(),
-        mfa_key: Some(auth_api::mfa::MfaKey::generate()),
+        mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
     }
 }
 
@@ -96,7 +96,7 @@ pub fn outbox<S>(app: &App<S>) -> Vec<SentMail> {
 
 /// Verifies `email` with the link of the newest verification mail `app` kept: what its owner
 /// does by opening the mail (two-factor enrollment needs a verified address when mail is on).
-pub async fn verify_from_outbox<S: auth_api::store::Store>(app: &App<S>, email: &str) {
+pub async fn verify_from_outbox<S: accounts::store::Store>(app: &App<S>, email: &str) {
     let mail = outbox(app)
         .into_iter()
         .rev()

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use auth_api::store::DynamoStore;
+use accounts::store::DynamoStore;
 use shared::config::ProcessEnv;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,10 +34,10 @@ pub const AUTH_API_KEY: &str = "authapi";
 /// SES): not checked against any function's policy.
 pub const TESTS_KEY: &str = "tests";
 
-/// An SDK configuration as the Lambda makes its own (`auth_api::sdk`: timeouts, retries,
+/// An SDK configuration as the Lambda makes its own (`accounts::aws`: timeouts, retries,
 /// TLS), under the access key id `access_key`.
 pub fn sdk_as(access_key: &str) -> aws_types::SdkConfig {
-    let base = auth_api::sdk::from_env(&ProcessEnv)
+    let base = accounts::aws::from_env(&ProcessEnv)
         .unwrap_or_else(|e| panic!("the SDK's environment, which scripts/test sets: {e}"));
     let credentials = aws_sdk_dynamodb::config::Credentials::new(
         access_key,

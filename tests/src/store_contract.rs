@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use auth_api::actions::{ActionRecord, Purpose};
-use auth_api::backoff::{
+use accounts::model::backoff::{
     Admission, BACKOFF_THRESHOLD, EMAIL_WINDOW_SECONDS, LoginAttempts, Source,
 };
-use auth_api::domain::Email;
-use auth_api::sessions::RefreshToken;
-use auth_api::sessions::{ClientInfo, RefreshRecord, SessionFamily, Spent};
-use auth_api::store::{Store, StoreError};
-use auth_api::users::UserRecord;
+use accounts::model::credentials::Email;
+use accounts::model::link::{ActionRecord, Purpose};
+use accounts::model::session::RefreshToken;
+use accounts::model::session::{ClientInfo, RefreshRecord, SessionFamily, Spent};
+use accounts::model::user::UserRecord;
+use accounts::store::{Store, StoreError};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -837,7 +837,7 @@ pub async fn deleting_a_user_removes_the_account_and_all_it_owns<S: Store>(store
 }
 
 pub async fn the_session_state_follows_the_session_and_its_account<S: Store>(store: S) {
-    use auth_api::sessions::{AccountState, SessionState};
+    use accounts::model::session::{AccountState, SessionState};
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (_, family, record) = session(&ada, 0);
@@ -874,7 +874,7 @@ pub async fn the_session_state_follows_the_session_and_its_account<S: Store>(sto
 }
 
 pub async fn mfa_state_is_saved_only_over_the_state_read<S: Store>(store: S) {
-    use auth_api::mfa::MfaState;
+    use accounts::model::mfa::MfaState;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
     let (_, old_family, old_record) = session(&ada, 0);
@@ -941,7 +941,7 @@ pub async fn mfa_state_is_saved_only_over_the_state_read<S: Store>(store: S) {
 }
 
 pub async fn concurrent_uses_of_one_code_have_exactly_one_winner<S: Store + 'static>(store: S) {
-    use auth_api::mfa::{MfaChallenge, MfaState};
+    use accounts::model::mfa::{MfaChallenge, MfaState};
     let store = Arc::new(store);
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();

@@ -8,7 +8,7 @@ use crate::App;
 use crate::body::JsonObject;
 use crate::error::ApiError;
 use crate::routes::login::PasswordCheck;
-use crate::store::Store;
+use accounts::store::Store;
 
 /// `DELETE /me {"password","code"?}` (protected) → 204: the account, its sessions, refresh
 /// tokens and pending mail tokens are deleted, and the email can register again at once. The

@@ -3,13 +3,15 @@ use secrecy::SecretString;
 
 use super::{Reply, audit, token_reply};
 use crate::App;
-use crate::backoff::{Admission, BACKOFF_THRESHOLD, EMAIL_FAILURE_LIMIT, LoginAttempts, Source};
 use crate::body::JsonObject;
-use crate::domain::Email;
 use crate::error::ApiError;
-use crate::sessions::SessionFamily;
-use crate::store::Store;
-use crate::users::UserRecord;
+use accounts::model::backoff::{
+    Admission, BACKOFF_THRESHOLD, EMAIL_FAILURE_LIMIT, LoginAttempts, Source,
+};
+use accounts::model::credentials::Email;
+use accounts::model::session::SessionFamily;
+use accounts::model::user::UserRecord;
+use accounts::store::Store;
 
 /// A password check the backoff let through: what to undo or report once its result is known.
 pub(crate) struct PasswordCheck {
@@ -99,7 +101,7 @@ impl PasswordCheck {
         req: &Request,
         (user_id, email): (uuid::Uuid, &Email),
     ) -> Result<(UserRecord, LoginAttempts, Source), ApiError> {
-        let source = Source::of(req);
+        let source = super::source(req);
         let (user, seen) = app.store.find_user_for_login(email, &source).await?;
         let user = user
             .filter(|u| u.user_id == user_id)
@@ -165,7 +167,7 @@ pub async fn login<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiEr
         audit("login_failed", None, req);
         return Err(ApiError::InvalidCredentials);
     };
-    let source = Source::of(req);
+    let source = super::source(req);
     let (user, seen) = app.store.find_user_for_login(&email, &source).await?;
     // Counted and judged by the email and source alone, registered or not, so a 429 says
     // nothing about whether an account exists.
@@ -290,7 +292,7 @@ async fn rehash_if_needed<S: Store>(
             );
             Ok(())
         }
-        Err(crate::store::StoreError::Conflict) => Ok(()),
+        Err(accounts::store::StoreError::Conflict) => Ok(()),
         Err(err) => Err(err.into()),
     }
 }

@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 use super::Reply;
 use crate::App;
 use crate::error::ApiError;
-use crate::store::Store;
+use accounts::store::Store;
 
 #[derive(Serialize)]
 struct Profile {

@@ -8,20 +8,19 @@ use serde::Serialize;
 
 use super::{Reply, audit, caller, client_info, token_reply, token_reply_with_codes};
 use crate::App;
-use crate::backoff::Source;
 use crate::body::JsonObject;
 use crate::error::{ApiError, FieldError};
-use crate::mail::MailDelivery;
-use crate::mfa::{
+use crate::routes::login::PasswordCheck;
+use crate::routes::recovery::send_notice;
+use accounts::mail::MailDelivery;
+use accounts::model::mfa::{
     CHALLENGE_ATTEMPTS, CHALLENGE_TTL_SECONDS, Code, ENROLLMENT_TTL_SECONDS, MfaAdmission,
     MfaChallenge, MfaKey, MfaState, TotpSecret, qr_data_uri, recovery_codes,
 };
-use crate::recovery::Notice;
-use crate::routes::login::PasswordCheck;
-use crate::routes::recovery::send_notice;
-use crate::sessions::{RefreshToken, SessionFamily};
-use crate::store::{Store, StoreError};
-use crate::users::UserRecord;
+use accounts::model::session::{RefreshToken, SessionFamily};
+use accounts::model::user::UserRecord;
+use accounts::recovery::Notice;
+use accounts::store::{Store, StoreError};
 
 /// The key TOTP secrets are sealed with; without one, two-factor sign-in cannot work.
 fn key<S>(app: &App<S>) -> Result<&MfaKey, ApiError> {
@@ -439,7 +438,7 @@ pub async fn login_mfa<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, A
         .count_challenge_attempt(&challenge.hash)
         .await?
         .ok_or(ApiError::InvalidMfaToken)?;
-    let source = Source::of(req);
+    let source = super::source(req);
     let (user, seen) = app
         .store
         .find_user_for_login(&challenge.email, &source)

@@ -9,10 +9,10 @@ use shared::Subject;
 use uuid::Uuid;
 
 use crate::App;
-use crate::domain::Email;
 use crate::error::ApiError;
-use crate::sessions::{RefreshToken, SessionFamily};
-use crate::users::UserRecord;
+use accounts::model::credentials::Email;
+use accounts::model::session::{RefreshToken, SessionFamily};
+use accounts::model::user::UserRecord;
 
 pub mod account;
 pub mod health;
@@ -407,12 +407,19 @@ fn authorizer_field<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// What a new session records of its client: the user agent and the address.
-pub(crate) fn client_info(req: &Request) -> crate::sessions::ClientInfo {
+pub(crate) fn client_info(req: &Request) -> accounts::model::session::ClientInfo {
     let user_agent = req
         .headers()
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    crate::sessions::ClientInfo::new(user_agent, source_ip(req))
+    accounts::model::session::ClientInfo::new(user_agent, source_ip(req))
+}
+
+/// Where a request comes from, for the counters keyed by source: the client address API
+/// Gateway saw (never `X-Forwarded-For`, which the client writes); `unknown` when it gave
+/// none (then all such requests share one counter).
+pub fn source(req: &Request) -> accounts::model::backoff::Source {
+    accounts::model::backoff::Source::new(source_ip(req).unwrap_or(""))
 }
 
 /// The client's address as API Gateway saw it.

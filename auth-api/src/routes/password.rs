@@ -6,11 +6,11 @@ use secrecy::SecretString;
 use super::{Reply, audit, caller, token_reply};
 use crate::App;
 use crate::body::JsonObject;
-use crate::domain::NewPassword;
 use crate::error::{ApiError, FieldError};
 use crate::routes::login::PasswordCheck;
-use crate::sessions::SessionFamily;
-use crate::store::Store;
+use accounts::model::credentials::NewPassword;
+use accounts::model::session::SessionFamily;
+use accounts::store::Store;
 
 /// `POST /password {"current_password","new_password","code"?}` (protected) → 200 with a new
 /// access token and a new session; every other session of the user ends, and the owner is
@@ -96,7 +96,7 @@ pub async fn change_password<S: Store>(app: &App<S>, req: &Request) -> Result<Re
         app,
         &user.email,
         Some(&user_id_text),
-        crate::recovery::Notice::PasswordChanged,
+        accounts::recovery::Notice::PasswordChanged,
         req,
     )
     .await;

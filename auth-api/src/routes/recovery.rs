@@ -9,16 +9,17 @@ use serde_json::json;
 
 use super::{Reply, audit};
 use crate::App;
-use crate::actions::{ActionRecord, ActionToken, Purpose};
-use crate::backoff::Source;
 use crate::body::JsonObject;
-use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
+use accounts::model::credentials::{Email, NewPassword};
+use accounts::model::link::{ActionRecord, ActionToken, Purpose};
 
-use crate::mail::MailDelivery;
-use crate::recovery::{MAILS_PER_HOUR, MAILS_PER_MINUTE, Notice, TOKEN_CHECKS_PER_HOUR, compose};
-use crate::store::{Store, StoreError};
-use crate::users::UserRecord;
+use accounts::mail::MailDelivery;
+use accounts::model::user::UserRecord;
+use accounts::recovery::{
+    MAILS_PER_HOUR, MAILS_PER_MINUTE, Notice, TOKEN_CHECKS_PER_HOUR, compose,
+};
+use accounts::store::{Store, StoreError};
 
 /// What `/password/forgot` and `/email/verify/resend` answer, whatever happened.
 const ACCEPTED: &str =
@@ -58,7 +59,7 @@ pub(crate) async fn send_token<S: Store>(
     match app.recovery.mail.send(&mail).await {
         Ok(()) => audit(sent, Some(&user_id), req),
         Err(err) => {
-            if !matches!(app.recovery.mail, crate::mail::MailDelivery::Disabled) {
+            if !matches!(app.recovery.mail, accounts::mail::MailDelivery::Disabled) {
                 shared::metrics::emit(&[], &[("MailFailures", 1.0, shared::metrics::Unit::Count)]);
             }
             tracing::error!(
@@ -84,7 +85,7 @@ pub(crate) async fn send_notice<S: Store>(
     if matches!(app.recovery.mail, MailDelivery::Disabled) {
         return;
     }
-    let mail = crate::recovery::compose_notice(&app.recovery.settings, notice, to);
+    let mail = accounts::recovery::compose_notice(&app.recovery.settings, notice, to);
     match app.recovery.mail.send(&mail).await {
         Ok(()) => {
             tracing::info!(notice = notice.as_str(), user_id, "notice sent");
@@ -127,7 +128,7 @@ async fn admit_token_check<S: Store>(app: &App<S>, req: &Request) -> Result<(), 
     let now_ms = app.clock.now_ms();
     let window = app
         .store
-        .count_token_check(&Source::of(req), now_ms)
+        .count_token_check(&super::source(req), now_ms)
         .await?;
     match window.over(TOKEN_CHECKS_PER_HOUR, now_ms) {
         Some(retry_after_seconds) => Err(ApiError::TooManyTokenChecks {
@@ -228,7 +229,7 @@ async fn mail_if_account<S: Store>(
     admit_mail(app, &email).await?;
     let (user, _) = app
         .store
-        .find_user_for_login(&email, &Source::of(req))
+        .find_user_for_login(&email, &super::source(req))
         .await?;
     // After the lookup, an error would tell a known address from an unknown one: logged only.
     if let Some(user) = user.filter(|u| wants(u))

@@ -6,15 +6,14 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Reply;
 use crate::App;
-use crate::actions::Purpose;
-use crate::backoff::Source;
 use crate::body::JsonObject;
-use crate::domain::{Email, NewPassword};
 use crate::error::{ApiError, FieldError};
-use crate::mail::MailDelivery;
-use crate::recovery::Notice;
-use crate::store::{Store, StoreError};
-use crate::users::UserRecord;
+use accounts::mail::MailDelivery;
+use accounts::model::credentials::{Email, NewPassword};
+use accounts::model::link::Purpose;
+use accounts::model::user::UserRecord;
+use accounts::recovery::Notice;
+use accounts::store::{Store, StoreError};
 
 #[derive(Serialize)]
 struct Registered {
@@ -55,7 +54,7 @@ pub async fn register<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, Ap
     let limit = app.recovery.settings.registrations_per_source_per_hour;
     let window = app
         .store
-        .count_registration(&Source::of(req), now_ms)
+        .count_registration(&super::source(req), now_ms)
         .await?;
     if let Some(retry_after_seconds) = window.over(limit, now_ms) {
         if window.count == limit + 1 {

@@ -12,9 +12,9 @@ use crate::App;
 use crate::body::JsonObject;
 use crate::browser::problem_clearing_cookie;
 use crate::error::ApiError;
-use crate::sessions::RefreshToken;
-use crate::sessions::{RefreshLookup, RefreshRecord, Spent};
-use crate::store::{Store, StoreError};
+use accounts::model::session::RefreshToken;
+use accounts::model::session::{RefreshLookup, RefreshRecord, Spent};
+use accounts::store::{Store, StoreError};
 
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
@@ -236,7 +236,7 @@ struct SessionList {
 }
 
 fn rfc3339_ms(ms: i64) -> Result<String, ApiError> {
-    crate::sessions::rfc3339_seconds(ms)
+    accounts::model::session::rfc3339_seconds(ms)
         .ok_or_else(|| ApiError::internal("a session time is out of range"))
 }
 

@@ -5,7 +5,7 @@ use lambda_http::Request;
 use super::Reply;
 use crate::App;
 use crate::error::ApiError;
-use crate::store::Store;
+use accounts::store::Store;
 
 /// `GET /verify` with `Authorization: Bearer <token>` → 200 with the token's claims, taken from
 /// the verified token alone, or 401. No store access.

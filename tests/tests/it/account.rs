@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::store::Store;
 use integration_tests::app::{Answer, STRONG_PASSWORD};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
+use accounts::store::{AdminStore, DynamoStore, MemoryStore, Store};
 use auth_api::App;
-use auth_api::store::{AdminStore, DynamoStore, MemoryStore, Store};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
@@ -268,7 +268,7 @@ async fn a_disabled_account_is_refused_everywhere_and_works_again_once_enabled<S
     let tokens = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
     let user = app
         .store
-        .find_user(&auth_api::domain::Email::parse("ada@example.com").unwrap())
+        .find_user(&accounts::model::credentials::Email::parse("ada@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -628,7 +628,7 @@ async fn the_original_s_users_are_imported_once_and_sign_in_with_their_passwords
     assert_eq!(grace["legacy_password"], false);
     let stored = app
         .store
-        .find_user(&auth_api::domain::Email::parse("grace@example.com").unwrap())
+        .find_user(&accounts::model::credentials::Email::parse("grace@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -936,7 +936,8 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     .await
     .json();
     let secret =
-        auth_api::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+        accounts::model::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap())
+            .unwrap();
     let now = shared::Clock::now(app.clock.as_ref());
     let confirmed = send(
         &app,
@@ -960,7 +961,7 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     assert_eq!(run.json()["mfa_enabled"], false);
     let user = app
         .store
-        .find_user(&auth_api::domain::Email::parse(email).unwrap())
+        .find_user(&accounts::model::credentials::Email::parse(email).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -1051,7 +1052,7 @@ async fn keys_generate_writes_the_private_key_only_to_a_new_private_file() {
 async fn keys_generate_can_put_the_private_key_straight_into_ssm() {
     // moto loads its SSM backend on the first request, which can take seconds on a cold
     // machine: a patient client of the test's own warms it up before auth-admin's call.
-    let sdk = auth_api::sdk::from_env(&shared::config::ProcessEnv).unwrap();
+    let sdk = accounts::aws::from_env(&shared::config::ProcessEnv).unwrap();
     let patient = aws_sdk_ssm::config::timeout::TimeoutConfig::builder()
         .operation_timeout(std::time::Duration::from_secs(60))
         .operation_attempt_timeout(std::time::Duration::from_secs(30))

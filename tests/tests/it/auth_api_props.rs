@@ -2,8 +2,8 @@
 //! handler answers with a well-formed response and never a 5xx (the in-memory store cannot be
 //! unavailable); whatever string is presented as an access or refresh token, parsing answers.
 
-use auth_api::sessions::RefreshToken;
-use auth_api::store::MemoryStore;
+use accounts::model::session::RefreshToken;
+use accounts::store::MemoryStore;
 use integration_tests::app::{Answer, test_app};
 use integration_tests::events::{ALL_KINDS, Event};
 use proptest::prelude::*;

@@ -2,8 +2,8 @@
 //! Ed25519 and RSA keys, and RFC 9068's `client_id` and `scope`. Verification by independent
 //! libraries (npm jose, aws-jwt-verify) is tests/interop.
 
+use accounts::store::{MemoryStore, Store};
 use auth_api::App;
-use auth_api::store::{MemoryStore, Store};
 use integration_tests::app::{Answer, STRONG_PASSWORD, settings, test_app};
 use integration_tests::events::{Event, Kind};
 use integration_tests::local::LocalApi;

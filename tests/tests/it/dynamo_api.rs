@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use accounts::store::DynamoStore;
 use auth_api::App;
-use auth_api::store::DynamoStore;
 use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
 use integration_tests::dynamo::{Mode, Proxy, assert_consistent, client, endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};
@@ -69,7 +69,7 @@ async fn fifty_concurrent_registrations_of_one_email_create_exactly_one_account(
     app.recovery.settings.registrations_per_source_per_hour = 100;
     // Without mail, so that the losers are told (409); with mail every racer gets 201 and
     // still exactly one account exists (recovery.rs).
-    app.recovery.mail = auth_api::mail::MailDelivery::Disabled;
+    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
     let app = Arc::new(app);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
@@ -204,9 +204,9 @@ async fn a_stopped_server_gives_a_bounded_503_and_service_resumes_when_it_is_bac
         201
     );
     let direct = DynamoStore::new(client(&endpoint()), store.table());
-    let bob = auth_api::domain::Email::parse("bob@example.com").unwrap();
-    use auth_api::store::UserStore as _;
-    let anywhere = auth_api::backoff::Source::new("192.0.2.1");
+    let bob = accounts::model::credentials::Email::parse("bob@example.com").unwrap();
+    use accounts::store::UserStore as _;
+    let anywhere = accounts::model::backoff::Source::new("192.0.2.1");
     assert!(
         direct
             .find_user_for_login(&bob, &anywhere)

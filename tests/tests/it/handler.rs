@@ -1,8 +1,8 @@
 //! The auth-api handler answering real API Gateway events (REST v1, HTTP API v2, function
 //! URL), over the in-memory store.
 
+use accounts::store::MemoryStore;
 use auth_api::App;
-use auth_api::store::MemoryStore;
 use integration_tests::app::{Answer, STRONG_PASSWORD, test_app};
 use integration_tests::events::{ALL_KINDS, Event, Kind};
 use serde_json::{Value, json};
@@ -114,7 +114,7 @@ async fn unknown_paths_are_404_and_wrong_methods_are_405_with_allow() {
 #[tokio::test]
 async fn without_mail_a_duplicate_email_is_409_and_the_first_account_still_logs_in() {
     let mut app = test_app(MemoryStore::new());
-    app.recovery.mail = auth_api::mail::MailDelivery::Disabled;
+    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
     assert_eq!(
         register(&app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD)
             .await

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use accounts::mail::{Mail, MailDelivery, MailError, Mailer, SesMailer};
+use accounts::model::credentials::Email;
+use accounts::store::{MemoryStore, Store};
 use auth_api::App;
-use auth_api::domain::Email;
-use auth_api::mail::{Mail, MailDelivery, MailError, Mailer, SesMailer};
-use auth_api::store::{MemoryStore, Store};
 use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, test_app};
 use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
 use integration_tests::events::{Event, Kind};

@@ -5,7 +5,7 @@
 macro_rules! over_both_stores {
     ($($case:ident),* $(,)?) => {$(
         mod $case {
-            use auth_api::store::MemoryStore;
+            use accounts::store::MemoryStore;
             use integration_tests::app::test_app;
             use integration_tests::dynamo::{endpoint, fresh_store};
 

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use accounts::model::mfa::TotpSecret;
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::mfa::TotpSecret;
-use auth_api::store::Store;
 use integration_tests::app::{Answer, STRONG_PASSWORD};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};
@@ -527,8 +527,8 @@ async fn with_mail_an_unverified_address_cannot_enroll_a_second_factor<S: Store>
 
 #[tokio::test]
 async fn without_mail_an_unverified_address_may_enroll() {
-    let mut app = integration_tests::app::test_app(auth_api::store::MemoryStore::new());
-    app.recovery.mail = auth_api::mail::MailDelivery::Disabled;
+    let mut app = integration_tests::app::test_app(accounts::store::MemoryStore::new());
+    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
     let answer = send(
         &app,
         Event::post_json(Kind::RestV1, "/register", &credentials(STRONG_PASSWORD)),

@@ -588,7 +588,7 @@ fn check_sessions_deploys_the_session_authorizer_with_read_only_access_to_its_it
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    let mut read = auth_api::store::dynamo::SESSION_STATE_ATTRIBUTES.to_vec();
+    let mut read = accounts::store::dynamo::SESSION_STATE_ATTRIBUTES.to_vec();
     granted.sort_unstable();
     read.sort_unstable();
     assert_eq!(granted, read);

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::store::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, outbox};
@@ -94,8 +94,8 @@ over_both_stores!(
 async fn a_reset_forgets_the_trusted_sign_in_addresses<S: Store>(app: App<S>) {
     let (app, clock) = with_clock(app);
     register(&app, "ada@example.com").await;
-    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
-    let source = auth_api::backoff::Source::new("203.0.113.66");
+    let email = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
+    let source = accounts::model::backoff::Source::new("203.0.113.66");
     let signed_in = post_from(
         &app,
         "/login",

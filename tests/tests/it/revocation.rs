@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth_api::domain::Email;
-use auth_api::store::AdminStore;
+use accounts::model::credentials::Email;
+use accounts::store::AdminStore;
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::dynamo::{Mode, Proxy, endpoint, fresh_store};
 use integration_tests::local::LocalApi;

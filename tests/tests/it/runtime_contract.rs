@@ -223,7 +223,7 @@ fn auth_api_env(table: &str) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn the_release_auth_api_reads_its_signing_key_from_an_ssm_secure_string() {
-    let sdk = auth_api::sdk::from_env(&shared::config::ProcessEnv).unwrap();
+    let sdk = accounts::aws::from_env(&shared::config::ProcessEnv).unwrap();
     // moto loads its SSM backend on the first request, which can take seconds on a cold
     // machine: the test's own client waits longer than the Lambda's 2.5 s bound. This first
     // call also warms moto up for the binary's GetParameter.
@@ -549,8 +549,8 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     .await;
     assert_eq!(enrolled["statusCode"], 200, "{enrolled}");
     let enrolled: Value = serde_json::from_str(enrolled["body"].as_str().unwrap()).unwrap();
-    let totp =
-        auth_api::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap()).unwrap();
+    let totp = accounts::model::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap())
+        .unwrap();
     let code = totp.code_at(now_unix());
     let confirmed = call(as_bob("/mfa/totp/confirm", &json!({"code": code}))).await;
     assert_eq!(confirmed["statusCode"], 200, "{confirmed}");

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use accounts::store::Store;
 use auth_api::App;
-use auth_api::store::Store;
 use integration_tests::app::{Answer, STRONG_PASSWORD};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};
@@ -497,8 +497,8 @@ async fn guesses_spread_over_many_addresses_meet_the_email_limit_but_not_the_own
 
 async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: App<S>) {
     register_ada(&app).await;
-    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
-    let source = auth_api::backoff::Source::new("192.0.2.1");
+    let email = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
+    let source = accounts::model::backoff::Source::new("192.0.2.1");
     let stored_hash = async |app: &App<S>| {
         let (user, _) = app
             .store
@@ -508,7 +508,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
         secrecy::ExposeSecret::expose_secret(&user.unwrap().password_hash).to_owned()
     };
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
-    app.passwords = auth_api::passwords::Passwords::new(5).unwrap();
+    app.passwords = accounts::passwords::Passwords::new(5).unwrap();
     // A wrong password changes nothing.
     assert_eq!(login(&app, NEW_PASSWORD).await.status, 401);
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
@@ -521,7 +521,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
     );
     // And down again: a costlier hash than the configured cost (an old or imported one)
     // costs its account more time per login than anyone else's until it is rehashed.
-    app.passwords = auth_api::passwords::Passwords::new(4).unwrap();
+    app.passwords = accounts::passwords::Passwords::new(4).unwrap();
     assert_eq!(login(&app, STRONG_PASSWORD).await.status, 200);
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
 }
@@ -532,10 +532,10 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
     register_ada(&app).await;
     // Long-lived tokens, so only the session's own age can end it.
     app.sessions.refresh_ttl_seconds = 366 * 24 * 3600;
-    let email = auth_api::domain::Email::parse("ada@example.com").unwrap();
+    let email = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
     let (user, _) = app
         .store
-        .find_user_for_login(&email, &auth_api::backoff::Source::new("192.0.2.1"))
+        .find_user_for_login(&email, &accounts::model::backoff::Source::new("192.0.2.1"))
         .await
         .unwrap();
     let user = user.unwrap();
@@ -543,7 +543,7 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
     let day_ms = 24 * 3600 * 1000;
     let mut tokens = Vec::new();
     for age_days in [89, 91] {
-        let (token, family, record) = auth_api::sessions::SessionFamily::begin(
+        let (token, family, record) = accounts::model::session::SessionFamily::begin(
             &user,
             user.session_epoch,
             now_ms - age_days * day_ms,

@@ -1,6 +1,6 @@
 //! The store contract, run against both implementations.
 
-use auth_api::store::MemoryStore;
+use accounts::store::MemoryStore;
 use integration_tests::dynamo::{endpoint, fresh_store_as};
 use integration_tests::store_contract as contract;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::{MAX_PASSWORD_BYTES, NewPassword};
+use crate::model::credentials::{MAX_PASSWORD_BYTES, NewPassword};
 
 /// Lowest cost accepted in production.
 pub const MIN_PRODUCTION_COST: u32 = 10;

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use super::errors::{classify, written};
 use super::items::*;
 use super::{DynamoStore, Item, TTL_ATTRIBUTE};
-use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
-use crate::domain::Email;
+use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
+use crate::model::credentials::Email;
 use crate::store::{AttemptStore, StoreError};
 
 /// How often an admission re-reads and retries after its conditional write lost a race.

@@ -11,14 +11,14 @@ use super::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, MfaStore,
     SessionStore, StoreError, UserPage, UserStore,
 };
-use crate::actions::{ActionRecord, Purpose};
-use crate::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
-use crate::domain::Email;
-use crate::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
-use crate::sessions::{
+use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
+use crate::model::credentials::Email;
+use crate::model::link::{ActionRecord, Purpose};
+use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
+use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
-use crate::users::UserRecord;
+use crate::model::user::UserRecord;
 
 #[derive(Debug, Default)]
 struct State {

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::errors::{classify, internal, written};
 use super::items::*;
 use super::{DynamoStore, Item, TTL_ATTRIBUTE};
-use crate::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
-use crate::sessions::{RefreshRecord, SessionFamily, TokenHash};
+use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
+use crate::model::session::{RefreshRecord, SessionFamily, TokenHash};
+use crate::model::user::UserRecord;
 use crate::store::{MfaStore, StoreError};
-use crate::users::UserRecord;
 
 fn challenge_key(hash: &TokenHash) -> Item {
     Item::from([

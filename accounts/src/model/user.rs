@@ -4,10 +4,10 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::actions::Purpose;
-use crate::backoff::{Source, TRUSTED_SOURCES};
-use crate::domain::Email;
-use crate::sessions::TokenHash;
+use crate::model::backoff::{Source, TRUSTED_SOURCES};
+use crate::model::credentials::Email;
+use crate::model::link::Purpose;
+use crate::model::session::TokenHash;
 
 /// A stored user.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub struct UserRecord {
     /// success stores a hash of the exact password instead.
     pub legacy_password: bool,
     /// Two-factor sign-in (TOTP), sealed.
-    pub mfa: crate::mfa::MfaState,
+    pub mfa: crate::model::mfa::MfaState,
 }
 
 impl UserRecord {

@@ -5,24 +5,12 @@
 //! the spent token itself can derive, so a client that retries a refresh within the grace
 //! window gets the same successor back, and the table never holds a usable token.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use secrecy::SecretString;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::Email;
-use crate::users::UserRecord;
+use crate::model::credentials::Email;
+use crate::model::user::UserRecord;
 
-/// Length of a refresh token's secret.
-pub const SECRET_BYTES: usize = 32;
-
-/// Length of a refresh token as sent: unpadded base64url of 32 bytes.
-pub const ENCODED_LEN: usize = 43;
-
-/// Domain separation for the sealing key, so it is unrelated to the stored hash.
-const SEAL_CONTEXT: &[u8] = b"auth-api refresh successor seal v1\0";
+pub use crate::model::token::{ENCODED_LEN, OpaqueToken as RefreshToken, SECRET_BYTES, TokenHash};
 
 /// How long refresh tokens, the retry grace and whole sessions last
 /// (`REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`,
@@ -70,86 +58,6 @@ pub fn rfc3339_seconds(unix_ms: i64) -> Option<String> {
         .ok()?
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
-}
-
-/// A refresh token's secret. Never printed: `Debug` shows only that it is redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken([u8; SECRET_BYTES]);
-
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken([REDACTED])")
-    }
-}
-
-/// The SHA-256 of a refresh token: how the store knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl TokenHash {
-    /// Lower-case hex, as used in item keys.
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Parses [`TokenHash::to_hex`] output.
-    pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(Self(out))
-    }
-}
-
-impl RefreshToken {
-    /// A new token from the operating system's random source.
-    pub fn generate() -> Self {
-        let mut secret = [0u8; SECRET_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        Self(secret)
-    }
-
-    /// A token as a client sends it, or `None` if it cannot be one of ours.
-    pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != ENCODED_LEN {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        Some(Self(bytes.try_into().ok()?))
-    }
-
-    /// The text handed to the client.
-    pub fn encode(&self) -> SecretString {
-        SecretString::from(URL_SAFE_NO_PAD.encode(self.0))
-    }
-
-    pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0).into())
-    }
-
-    fn seal_key(&self) -> [u8; 32] {
-        let mut hasher = Sha256::new();
-        hasher.update(SEAL_CONTEXT);
-        hasher.update(self.0);
-        hasher.finalize().into()
-    }
-
-    /// `successor` encrypted so that only this token can recover it. Each token seals exactly
-    /// one successor, so XOR with a key derived from the token is a one-time pad.
-    pub fn seal(&self, successor: &RefreshToken) -> [u8; SECRET_BYTES] {
-        let key = self.seal_key();
-        std::array::from_fn(|i| successor.0[i] ^ key[i])
-    }
-
-    /// Recovers what [`RefreshToken::seal`] sealed with this token.
-    pub fn unseal(&self, sealed: &[u8; SECRET_BYTES]) -> RefreshToken {
-        let key = self.seal_key();
-        RefreshToken(std::array::from_fn(|i| sealed[i] ^ key[i]))
-    }
 }
 
 /// A session: the family of refresh tokens that descend from one login.
@@ -389,51 +297,7 @@ pub fn session_standing(
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
-
-    #[test]
-    fn a_token_round_trips_through_its_text() {
-        let token = RefreshToken::generate();
-        let text = token.encode();
-        assert_eq!(text.expose_secret().len(), ENCODED_LEN);
-        assert_eq!(RefreshToken::parse(text.expose_secret()), Some(token));
-    }
-
-    #[test]
-    fn malformed_tokens_are_refused() {
-        let valid = RefreshToken::generate().encode().expose_secret().to_owned();
-        assert!(RefreshToken::parse("").is_none());
-        assert!(RefreshToken::parse(&valid[1..]).is_none());
-        assert!(RefreshToken::parse(&format!("{valid}A")).is_none());
-        assert!(RefreshToken::parse(&format!("{}+", &valid[1..])).is_none());
-        assert!(RefreshToken::parse(&format!("{}é", &valid[2..])).is_none());
-    }
-
-    #[test]
-    fn only_the_sealing_token_unseals_the_successor() {
-        let old = RefreshToken::generate();
-        let successor = RefreshToken::generate();
-        let sealed = old.seal(&successor);
-        assert_eq!(old.unseal(&sealed), successor);
-        assert_ne!(RefreshToken::generate().unseal(&sealed), successor);
-        assert_ne!(sealed, successor.0, "sealing changed nothing");
-    }
-
-    #[test]
-    fn the_seal_key_is_not_the_stored_hash() {
-        let token = RefreshToken::generate();
-        assert_ne!(token.seal_key(), token.hash().0);
-    }
-
-    #[test]
-    fn hashes_round_trip_through_hex() {
-        let hash = RefreshToken::generate().hash();
-        assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
-        assert_eq!(TokenHash::from_hex("zz"), None);
-        assert_eq!(TokenHash::from_hex(&"é".repeat(32)), None);
-    }
 
     #[test]
     fn a_session_ends_at_its_token_s_expiry_but_never_past_its_absolute_lifetime() {
@@ -442,8 +306,8 @@ mod tests {
             reuse_grace_seconds: 10,
             max_lifetime_seconds: 86_400,
         };
-        let user = crate::users::UserRecord::new(
-            crate::domain::Email::parse("ada@example.com").unwrap(),
+        let user = crate::model::user::UserRecord::new(
+            crate::model::credentials::Email::parse("ada@example.com").unwrap(),
             "$2b$04$x".to_owned().into(),
             time::OffsetDateTime::UNIX_EPOCH,
         );
@@ -457,13 +321,6 @@ mod tests {
             rfc3339_seconds(1_500).as_deref(),
             Some("1970-01-01T00:00:01Z")
         );
-    }
-
-    #[test]
-    fn debug_output_hides_the_secret() {
-        let token = RefreshToken::generate();
-        let shown = format!("{token:?}");
-        assert!(!shown.contains(token.encode().expose_secret()));
     }
 
     #[test]

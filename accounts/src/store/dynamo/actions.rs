@@ -8,12 +8,12 @@ use secrecy::{ExposeSecret, SecretString};
 use super::errors::internal;
 use super::items::*;
 use super::{DynamoStore, Item, TTL_ATTRIBUTE};
-use crate::actions::{ActionRecord, Purpose};
-use crate::backoff::{Source, Window};
-use crate::domain::Email;
-use crate::sessions::TokenHash;
+use crate::model::backoff::{Source, Window};
+use crate::model::credentials::Email;
+use crate::model::link::{ActionRecord, Purpose};
+use crate::model::session::TokenHash;
+use crate::model::user::UserRecord;
 use crate::store::{ActionStore, MailWindows, StoreError};
-use crate::users::UserRecord;
 
 fn action_key(hash: &TokenHash) -> Item {
     Item::from([

@@ -14,10 +14,6 @@
 
 use std::fmt;
 
-use lambda_http::Request;
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
-
 /// Password checks per (email, source) before the lock starts.
 pub const BACKOFF_THRESHOLD: u32 = 5;
 /// Longest lock.
@@ -38,17 +34,6 @@ pub const TRUSTED_SOURCES: usize = 5;
 pub struct Source(String);
 
 impl Source {
-    /// The source of `req`; `unknown` when API Gateway gave none (then all such requests
-    /// share one counter).
-    pub fn of(req: &Request) -> Self {
-        let ip = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref(),
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
-            _ => None,
-        };
-        Self::new(ip.unwrap_or(""))
-    }
-
     /// A source from an address text: kept only if it looks like an IPv4 or IPv6 address, so
     /// that it can go into a key.
     pub fn new(ip: &str) -> Self {

@@ -7,9 +7,9 @@
 
 use uuid::Uuid;
 
-use crate::domain::Email;
-use crate::sessions::{RefreshToken, TokenHash};
-use crate::users::UserRecord;
+use crate::model::credentials::Email;
+use crate::model::session::{RefreshToken, TokenHash};
+use crate::model::user::UserRecord;
 
 /// An action token: the same 256-bit, 43-character format as a refresh token.
 pub type ActionToken = RefreshToken;

@@ -10,14 +10,14 @@ use uuid::Uuid;
 
 use super::errors::internal;
 use super::{Item, TTL_ATTRIBUTE};
-use crate::backoff::{LoginAttempts, Source};
-use crate::domain::Email;
-use crate::mfa::MfaState;
-use crate::sessions::{
+use crate::model::backoff::{LoginAttempts, Source};
+use crate::model::credentials::Email;
+use crate::model::mfa::MfaState;
+use crate::model::session::{
     AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
+use crate::model::user::UserRecord;
 use crate::store::StoreError;
-use crate::users::UserRecord;
 
 pub(super) fn user_key(email: &Email) -> Item {
     HashMap::from([

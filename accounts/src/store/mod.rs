@@ -1,21 +1,21 @@
 //! Where accounts live, by concern: [`UserStore`], [`AttemptStore`] and [`SessionStore`],
 //! and [`Store`], all three (what the handlers need). Each has a DynamoDB implementation and an
 //! in-memory one; both pass the same contract tests (tests/src/store_contract.rs). The records
-//! they hold are domain types ([`crate::users`], [`crate::sessions`], [`crate::backoff`]).
+//! they hold are domain types ([`crate::model::user`], [`crate::model::session`], [`crate::model::backoff`]).
 
 use std::future::Future;
 
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::actions::ActionRecord;
-use crate::backoff::{Admission, LoginAttempts, Source, Window};
-use crate::domain::Email;
-use crate::mfa::{MfaAdmission, MfaChallenge, MfaState};
-use crate::sessions::{
+use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
+use crate::model::credentials::Email;
+use crate::model::link::ActionRecord;
+use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
+use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
-use crate::users::UserRecord;
+use crate::model::user::UserRecord;
 
 pub mod dynamo;
 pub mod memory;
@@ -168,7 +168,7 @@ pub trait AdminStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The login backoff's counters (see [`crate::backoff`]).
+/// The login backoff's counters (see [`crate::model::backoff`]).
 pub trait AttemptStore: Send + Sync {
     /// Counts one password check for (email, `source`) before it runs, unless the record
     /// holds a lock ([`LoginAttempts::admit`] decides). `seen` is the record as last read;
@@ -294,7 +294,7 @@ pub trait MfaStore: Send + Sync {
 
     /// Counts one code against the challenge with this hash before the code is checked: the
     /// count with it, or `None` when the challenge is gone or has been checked
-    /// [`crate::mfa::CHALLENGE_ATTEMPTS`] times already. Atomic: of any number of concurrent
+    /// [`crate::model::mfa::CHALLENGE_ATTEMPTS`] times already. Atomic: of any number of concurrent
     /// calls at most that many get a count.
     fn count_challenge_attempt(
         &self,
@@ -309,7 +309,7 @@ pub trait MfaStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts one second-factor code of the user before it is checked, unless its second
-    /// factor is locked ([`crate::mfa::MfaAttempts::admit`] decides). Of any number of
+    /// factor is locked ([`crate::model::mfa::MfaAttempts::admit`] decides). Of any number of
     /// concurrent calls no more are admitted than the policy allows.
     fn admit_mfa_code(
         &self,

@@ -10,9 +10,9 @@ use time::format_description::well_known::Rfc3339;
 use super::DynamoStore;
 use super::errors::{classify, internal, written};
 use super::items::*;
-use crate::domain::Email;
+use crate::model::credentials::Email;
+use crate::model::user::UserRecord;
 use crate::store::{AdminAudit, AdminStore, StoreError, UserPage};
-use crate::users::UserRecord;
 
 /// The page token: the scan's last key, as JSON (`{"pk":…,"sk":…}`).
 fn encode_start(key: &HashMap<String, AttributeValue>) -> Option<String> {

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 use uuid::Uuid;
 
-use crate::domain::Email;
-use crate::sessions::TokenHash;
+use crate::model::credentials::Email;
+use crate::model::session::TokenHash;
 
 /// A TOTP secret's length: 160 bits, as RFC 4226 recommends.
 pub const SECRET_BYTES: usize = 20;
@@ -414,7 +414,7 @@ impl MfaAttempts {
         let current = self.current(now_ms);
         if let Some(until) = current.locked_until_ms.filter(|until| *until > now_ms) {
             return MfaAdmission::Refused {
-                retry_after_seconds: crate::backoff::seconds_until(until, now_ms),
+                retry_after_seconds: crate::model::backoff::seconds_until(until, now_ms),
             };
         }
         let failures = current.failures.saturating_add(1);

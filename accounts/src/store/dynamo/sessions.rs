@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::DynamoStore;
 use super::errors::{internal, written};
 use super::items::*;
-use crate::domain::Email;
-use crate::sessions::{
+use crate::model::credentials::Email;
+use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
 };
 use crate::store::{SessionStore, StoreError};

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use crate::actions::{ActionSettings, ActionToken, Purpose};
-use crate::domain::Email;
 use crate::mail::{Mail, MailDelivery};
+use crate::model::credentials::Email;
+use crate::model::link::{ActionSettings, ActionToken, Purpose};
 
 /// Mails to one address per minute, and per hour (verification and reset together).
 pub const MAILS_PER_MINUTE: u32 = 1;

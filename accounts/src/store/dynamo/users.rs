@@ -9,11 +9,11 @@ use uuid::Uuid;
 use super::errors::{classify, internal, written};
 use super::items::*;
 use super::{DynamoStore, USER_ID_INDEX};
-use crate::backoff::{LoginAttempts, Source};
-use crate::domain::Email;
-use crate::sessions::{RefreshRecord, SessionFamily};
+use crate::model::backoff::{LoginAttempts, Source};
+use crate::model::credentials::Email;
+use crate::model::session::{RefreshRecord, SessionFamily};
+use crate::model::user::UserRecord;
 use crate::store::{StoreError, UserStore};
-use crate::users::UserRecord;
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {

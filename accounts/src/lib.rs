@@ -1,0 +1,16 @@
+//! Accounts: the model (users, credentials, sessions, links, two-factor state, backoff), the
+//! flows that change it, and the stores that keep it, for every door that calls them: the
+//! JSON API (auth-api), the operator CLI (admin), the session authorizer and local-api.
+//!
+//! No HTTP is known here (docs/architecture.md).
+
+pub mod aws;
+pub mod mail;
+pub mod model;
+pub mod passwords;
+pub mod recovery;
+pub mod settings;
+pub mod store;
+
+/// A boxed cause, for errors that wrap whatever a dependency failed with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

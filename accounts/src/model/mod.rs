@@ -1,0 +1,10 @@
+//! The account model: entities and pure policy. Nothing here does I/O, and nothing here
+//! imports from outside `model` but `shared`.
+
+pub mod backoff;
+pub mod credentials;
+pub mod link;
+pub mod mfa;
+pub mod session;
+pub mod token;
+pub mod user;
