@@ -2,19 +2,16 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
 
-use accounts::model::credentials::Email;
-use accounts::model::user::UserRecord;
-use accounts::store::{
-    AccountStore, AdminAudit, AdminStore, DynamoStore, MfaStore, SessionStore, StoreError,
-};
-use clap::{Args, Parser, Subcommand};
+use accounts::store::{AccountStore, AdminStore, DynamoStore, MfaStore, SessionStore};
+use clap::{Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::context::Context;
 use crate::exit;
+use crate::failure::Failure;
+use crate::import::ImportArgs;
 use crate::output::{self, Format};
 
 /// Operate a deployed users table: users, sessions, and the import of the Node.js original's
@@ -122,90 +119,6 @@ pub enum SessionsCommand {
     },
 }
 
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-pub struct ImportSource {
-    /// The original's DynamoDB table (e.g. audio_client_server_users), scanned in the same
-    /// account and region.
-    #[arg(long)]
-    pub from_table: Option<String>,
-    /// A file with one user a line: plain JSON ({"username","name","email","password"}) or
-    /// DynamoDB JSON ({"username":{"S":…},…}, as `aws dynamodb scan` prints items).
-    #[arg(long)]
-    pub from_json: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    #[command(flatten)]
-    pub source: ImportSource,
-    /// Check and report, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Refuse hashes of a higher bcrypt cost (4 to 31): each login to such an account is
-    /// slower than everyone else's (which tells that the account exists) until its first
-    /// successful login rehashes it at BCRYPT_COST, and at cost 31 a login never finishes.
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
-    pub max_cost: u32,
-}
-
-/// A failure that ends the command with its exit code and one message.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn store(err: StoreError) -> Self {
-        match err {
-            StoreError::Conflict => Self::new(
-                exit::CONFLICT,
-                "the account changed while this ran; nothing was changed: run it again",
-            ),
-            other => Self::new(
-                exit::FAILED,
-                format!("the users table failed: {}", shared::error_chain(&other)),
-            ),
-        }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(err: StoreError) -> Self {
-        Self::store(err)
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(err: std::io::Error) -> Self {
-        Self::new(exit::FAILED, format!("cannot write the output: {err}"))
-    }
-}
-
-/// What every command works with.
-pub struct Context<'a> {
-    pub store: DynamoStore,
-    pub sdk: aws_config::SdkConfig,
-    pub format: Format,
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
-    /// The operator's AWS identity, found once before the first change.
-    /// The operator, once established, and whether STS confirmed who that is.
-    pub operator: Option<(String, bool)>,
-    pub local_endpoint: bool,
-    /// Whether an STS endpoint is set (`AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL`): then a
-    /// local DynamoDB endpoint's operator is still asked of STS.
-    pub sts_configured: bool,
-}
-
 /// Runs the command line `args` (the program name first); returns the exit code.
 pub async fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
 where
@@ -292,139 +205,6 @@ async fn clients(cli: &Cli) -> (aws_config::SdkConfig, aws_sdk_dynamodb::Client)
     }
     let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
     (sdk, dynamo)
-}
-
-impl Context<'_> {
-    fn print_json(&mut self, value: &serde_json::Value) -> Result<(), Failure> {
-        writeln!(self.out, "{}", output::json_text(value))?;
-        Ok(())
-    }
-
-    fn print(&mut self, json: serde_json::Value, text: &str) -> Result<(), Failure> {
-        match self.format {
-            Format::Json => self.print_json(&json),
-            Format::Table => {
-                for line in text.lines() {
-                    writeln!(self.out, "{}", output::clean(line))?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The operator's AWS identity, from STS (`GetCallerIdentity` needs no permission).
-    /// Against a local DynamoDB endpoint without an STS endpoint, the access key names them.
-    pub async fn operator(&mut self) -> Result<String, Failure> {
-        Ok(self.operator_identity().await?.0)
-    }
-
-    /// [`Context::operator`], and whether STS confirmed it (`false`: what a local endpoint's
-    /// access key claims, which anyone can write).
-    async fn operator_identity(&mut self) -> Result<(String, bool), Failure> {
-        if let Some(known) = &self.operator {
-            return Ok(known.clone());
-        }
-        let identity = if self.local_endpoint && !self.sts_configured {
-            let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "unknown".into());
-            (format!("unconfirmed: local (access key {key})"), false)
-        } else {
-            let sts = aws_sdk_sts::Client::new(&self.sdk);
-            let answer = tokio::time::timeout(
-                Duration::from_secs(10),
-                sts.get_caller_identity().send(),
-            )
-            .await
-            .map_err(|_| {
-                Failure::new(exit::FAILED, "STS did not answer within 10 s: who are you?")
-            })?
-            .map_err(|e| {
-                Failure::new(
-                    exit::FAILED,
-                    format!(
-                        "cannot establish your AWS identity (sts:GetCallerIdentity), which every \
-                         change is recorded with: {}",
-                        shared::error_chain(&e)
-                    ),
-                )
-            })?;
-            let arn = answer
-                .arn
-                .ok_or_else(|| Failure::new(exit::FAILED, "STS named no ARN for you"))?;
-            (arn, true)
-        };
-        self.operator = Some(identity.clone());
-        Ok(identity)
-    }
-
-    /// Records that a change is about to start: if it then fails half-way, or the process
-    /// dies, the record of what was attempted is already in the table.
-    pub async fn intend(
-        &mut self,
-        action: &str,
-        user: Option<&UserRecord>,
-        detail: String,
-    ) -> Result<(), Failure> {
-        self.record(action, user, detail, "intended").await
-    }
-
-    /// Records how a change ended: `succeeded` with `result`'s detail, or `failed` with the
-    /// failure. Returns the change's own result (a failure to record a failed change does
-    /// not hide that change's failure).
-    pub async fn conclude<T>(
-        &mut self,
-        action: &str,
-        user: Option<&UserRecord>,
-        result: Result<(T, String), Failure>,
-    ) -> Result<T, Failure> {
-        match result {
-            Ok((value, detail)) => {
-                self.record(action, user, detail, "succeeded").await?;
-                Ok(value)
-            }
-            Err(failure) => {
-                let _ = self
-                    .record(action, user, failure.message.clone(), "failed")
-                    .await;
-                Err(failure)
-            }
-        }
-    }
-
-    /// One audit record: an item in the table and a JSON line on stderr.
-    async fn record(
-        &mut self,
-        action: &str,
-        user: Option<&UserRecord>,
-        detail: String,
-        outcome: &str,
-    ) -> Result<(), Failure> {
-        let (operator, operator_confirmed) = self.operator_identity().await?;
-        let entry = AdminAudit {
-            at_ms: shared::token::now_unix_ms(),
-            action: action.to_owned(),
-            operator,
-            operator_confirmed,
-            outcome: outcome.to_owned(),
-            user_id: user.map(|u| u.user_id.to_string()),
-            email: user.map(|u| u.email.as_str().to_owned()),
-            detail,
-        };
-        let line = json!({"message": "audit", "event": format!("admin_{action}"), "entry": entry});
-        let line = output::json_text(&line).replace('\n', "");
-        writeln!(self.err, "{line}")?;
-        self.store.record_admin_action(&entry).await?;
-        Ok(())
-    }
-
-    async fn user(&mut self, email: &str) -> Result<UserRecord, Failure> {
-        let parsed = Email::parse(email).map_err(|why| {
-            Failure::new(exit::USAGE, format!("{email:?} is not an email: {why}"))
-        })?;
-        self.store
-            .find_user(&parsed)
-            .await?
-            .ok_or_else(|| Failure::new(exit::NOT_FOUND, format!("no user with email {parsed}")))
-    }
 }
 
 /// Role names: what access tokens and route rules carry (no spaces: `scope` joins them).

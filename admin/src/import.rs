@@ -14,14 +14,44 @@ use accounts::model::credentials::Email;
 use accounts::model::user::UserRecord;
 use accounts::store::{AdminStore, StoreError, UserStore};
 use aws_sdk_dynamodb::types::AttributeValue;
+use clap::Args;
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use time::OffsetDateTime;
 
-use crate::cli::{Context, Failure, ImportArgs};
+use crate::context::Context;
 use crate::exit;
+use crate::failure::Failure;
 use crate::output::{self, Format};
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ImportSource {
+    /// The original's DynamoDB table (e.g. audio_client_server_users), scanned in the same
+    /// account and region.
+    #[arg(long)]
+    pub from_table: Option<String>,
+    /// A file with one user a line: plain JSON ({"username","name","email","password"}) or
+    /// DynamoDB JSON ({"username":{"S":…},…}, as `aws dynamodb scan` prints items).
+    #[arg(long)]
+    pub from_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub source: ImportSource,
+    /// Check and report, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse hashes of a higher bcrypt cost (4 to 31): each login to such an account is
+    /// slower than everyone else's (which tells that the account exists) until its first
+    /// successful login rehashes it at BCRYPT_COST, and at cost 31 a login never finishes.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub max_cost: u32,
+}
 
 /// One row of the original's table, as read.
 #[derive(Debug, Clone, Default)]

@@ -7,8 +7,8 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use shared::{KeySet, SigningKey};
 
-use crate::cli::Failure;
 use crate::exit;
+use crate::failure::Failure;
 use crate::output::Format;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

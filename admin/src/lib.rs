@@ -4,6 +4,8 @@
 //! identity, in the table and on stderr.
 
 pub mod cli;
+pub mod context;
+pub mod failure;
 pub mod import;
 pub mod keys;
 pub mod output;
