@@ -4,13 +4,13 @@
 //!
 //! No HTTP is known here (docs/architecture.md).
 
+pub mod audit;
 pub mod aws;
+pub mod error;
+pub mod flows;
 pub mod mail;
 pub mod model;
 pub mod passwords;
 pub mod recovery;
 pub mod settings;
 pub mod store;
-
-/// A boxed cause, for errors that wrap whatever a dependency failed with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::model::credentials::Email;
 
 /// One mail: a plain-text and an HTML part with the same content.

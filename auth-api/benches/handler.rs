@@ -5,6 +5,7 @@
 // A benchmark that cannot set up should stop loudly, as a test would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use accounts::flows::Accounts;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,15 +33,17 @@ fn app() -> App<MemoryStore> {
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).unwrap();
     App {
-        store: MemoryStore::new(),
-        issuer: TokenIssuer::new(key, settings.clone(), 900),
+        accounts: Accounts {
+            store: MemoryStore::new(),
+            issuer: TokenIssuer::new(key, settings.clone(), 900),
+            passwords: Passwords::new(COST).unwrap(),
+            sessions: SessionSettings::default(),
+            clock: std::sync::Arc::new(shared::SystemClock),
+            recovery,
+            mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
+        },
         verifier: TokenVerifier::new(keys, settings, 30),
-        passwords: Passwords::new(COST).unwrap(),
-        sessions: SessionSettings::default(),
-        clock: std::sync::Arc::new(shared::SystemClock),
-        recovery,
         browser: Default::default(),
-        mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
     }
 }
 
@@ -87,7 +90,9 @@ fn bench(c: &mut Criterion) {
     let wrong = "wrong horse battery staple";
     let ada = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
     // The source the backoff counts these requests under (they carry no request context).
-    let source = auth_api::routes::source(&post("/login", "ada@example.com", wrong));
+    let source = auth_api::http::request::client(&post("/login", "ada@example.com", wrong))
+        .source()
+        .clone();
     group.bench_function("login wrong password", |b| {
         b.iter(|| {
             assert_eq!(
@@ -96,7 +101,7 @@ fn bench(c: &mut Criterion) {
             );
             // Forget the failure (a microsecond), so the backoff never engages.
             runtime
-                .block_on(app.store.forget_login_failures(
+                .block_on(app.accounts.store.forget_login_failures(
                     &ada,
                     &source,
                     true,
@@ -111,14 +116,17 @@ fn bench(c: &mut Criterion) {
     let mfa_email = accounts::model::credentials::Email::parse("mfa@example.com").unwrap();
     runtime.block_on(async {
         use accounts::store::{MfaStore, UserStore};
-        let source = auth_api::routes::source(&post("/login", "mfa@example.com", PASSWORD));
+        let source = auth_api::http::request::client(&post("/login", "mfa@example.com", PASSWORD))
+            .source()
+            .clone();
         let (user, _) = app
+            .accounts
             .store
             .find_user_for_login(&mfa_email, &source)
             .await
             .unwrap();
         let user = user.unwrap();
-        let key = app.mfa_key.as_ref().unwrap();
+        let key = app.accounts.mfa_key.as_ref().unwrap();
         let sealed = key
             .seal(user.user_id, &accounts::model::mfa::TotpSecret::generate())
             .unwrap();
@@ -126,7 +134,7 @@ fn bench(c: &mut Criterion) {
             secret: Some(sealed),
             ..Default::default()
         };
-        app.store.save_mfa(&user, &on, None).await.unwrap();
+        app.accounts.store.save_mfa(&user, &on, None).await.unwrap();
     });
     group.bench_function("login password step, two-factor user", |b| {
         b.iter(|| {
@@ -137,7 +145,7 @@ fn bench(c: &mut Criterion) {
             // The step stays counted until a code completes it; forget it (a microsecond),
             // so the backoff never engages.
             runtime
-                .block_on(app.store.forget_login_failures(
+                .block_on(app.accounts.store.forget_login_failures(
                     &mfa_email,
                     &source,
                     true,
@@ -153,7 +161,7 @@ fn bench(c: &mut Criterion) {
                 401
             );
             runtime
-                .block_on(app.store.forget_login_failures(
+                .block_on(app.accounts.store.forget_login_failures(
                     &mfa_email,
                     &source,
                     true,
@@ -188,7 +196,7 @@ fn bench(c: &mut Criterion) {
 fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     const LEGACY_COST: u32 = 10;
     let mut app = app();
-    app.passwords = Passwords::new(LEGACY_COST + 1).unwrap();
+    app.accounts.passwords = Passwords::new(LEGACY_COST + 1).unwrap();
     let hash = bcrypt::hash_with_result("hunter2 rocks", LEGACY_COST)
         .unwrap()
         .format_for_version(bcrypt::Version::TwoA);
@@ -203,9 +211,13 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         )
     };
     use accounts::store::UserStore as _;
-    runtime.block_on(app.store.create_user(&user)).unwrap();
+    runtime
+        .block_on(app.accounts.store.create_user(&user))
+        .unwrap();
     let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
-    let source = auth_api::routes::source(&post("/login", "legacy@example.com", "x"));
+    let source = auth_api::http::request::client(&post("/login", "legacy@example.com", "x"))
+        .source()
+        .clone();
 
     let mut group = c.benchmark_group("legacy logins, bcrypt cost 11, imported hash cost 10");
     group
@@ -233,7 +245,7 @@ fn legacy_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                     401
                 );
                 runtime
-                    .block_on(app.store.forget_login_failures(
+                    .block_on(app.accounts.store.forget_login_failures(
                         &user.email,
                         &source,
                         true,
@@ -260,10 +272,14 @@ fn costly_hash_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         time::OffsetDateTime::UNIX_EPOCH,
     );
     use accounts::store::UserStore as _;
-    runtime.block_on(app.store.create_user(&user)).unwrap();
+    runtime
+        .block_on(app.accounts.store.create_user(&user))
+        .unwrap();
     let status = |req| runtime.block_on(app.handle(req)).status().as_u16();
     let wrong = "wrong horse battery staple";
-    let source = auth_api::routes::source(&post("/login", "costly@example.com", wrong));
+    let source = auth_api::http::request::client(&post("/login", "costly@example.com", wrong))
+        .source()
+        .clone();
     let mut group = c.benchmark_group("costly stored hash, bcrypt cost 10, stored cost 11");
     group
         .sample_size(10)
@@ -284,7 +300,7 @@ fn costly_hash_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
                     401
                 );
                 runtime
-                    .block_on(app.store.forget_login_failures(
+                    .block_on(app.accounts.store.forget_login_failures(
                         &user.email,
                         &source,
                         true,

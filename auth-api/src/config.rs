@@ -12,7 +12,7 @@ use aws_types::SdkConfig;
 use shared::config::{self, ConfigError, Env};
 use shared::{TokenIssuer, TokenVerifier};
 
-use crate::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
+use crate::http::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
 
 /// Everything auth-api reads from its environment.
 #[derive(Debug, Clone)]

@@ -1,64 +1,49 @@
-//! auth-api: register, login, sessions (refresh, logout), password change, verify, `/me`,
-//! JWKS and health as one lambda_http handler over a
-//! [`Store`]. Answers REST API (v1), HTTP API (v2) and function-URL events alike.
+//! auth-api: the HTTP face of the account flows (`accounts`): one lambda_http handler that
+//! reads a request once, calls one flow, and renders its outcome. Answers REST API (v1),
+//! HTTP API (v2) and function-URL events alike.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use shared::{Clock, TokenIssuer, TokenVerifier};
+use accounts::error::Error;
+use accounts::store::Store;
+use lambda_http::{Body, Request, Response};
+use shared::metrics::Metric;
 
-pub mod body;
-pub mod browser;
+pub mod app;
 pub mod config;
-pub mod error;
-pub mod lambda;
+pub mod http;
 pub mod routes;
 
-use accounts::model::session::SessionSettings;
-use accounts::passwords::Passwords;
-use accounts::store::Store;
-use error::ApiError;
-use routes::Route;
-use shared::metrics::Unit::{Count, Milliseconds};
-
-/// The handler's state, built once at cold start.
-pub struct App<S> {
-    pub store: S,
-    pub issuer: TokenIssuer,
-    pub verifier: TokenVerifier,
-    pub passwords: Passwords,
-    pub sessions: SessionSettings,
-    /// The time, for every expiry, window and lock (a [`shared::SystemClock`] in Lambda).
-    pub clock: Arc<dyn Clock>,
-    /// Mail and the recovery flows' settings.
-    pub recovery: accounts::recovery::Recovery,
-    /// CORS origins and where the refresh token travels.
-    pub browser: browser::BrowserSettings,
-    /// Seals TOTP secrets; `None`: two-factor sign-in is unavailable (503).
-    pub mfa_key: Option<accounts::model::mfa::MfaKey>,
-}
+pub use app::App;
+use http::problem::ApiError;
+use http::reply::Reply;
+use http::request;
+use http::routes::Route;
 
 impl<S: Store> App<S> {
     /// Answers one request. Every outcome, client error or not, is an HTTP response: an `Err`
     /// would reach API Gateway as a 502.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
-        let path = route_path(&req);
+        let path = request::route_path(&req);
         let matched = Route::matching(&path);
         let method = req.method().as_str();
         let route = matched.as_ref().and_then(|m| m.route(method));
         let parameter = matched.as_ref().and_then(|m| m.parameter.clone());
         let result = match (&matched, route) {
-            (None, _) if path == lambda::MALFORMED_EVENT_PATH => Err(ApiError::MalformedBody(
-                "The request could not be read: its body is marked base64 but is not, or its \
+            (None, _) if path == http::lambda::MALFORMED_EVENT_PATH => {
+                Err(ApiError::MalformedBody(
+                    "The request could not be read: its body is marked base64 but is not, or its \
                  path or Host header is not a valid URL."
-                    .into(),
-            )),
+                        .into(),
+                ))
+            }
             (None, _) => Err(ApiError::NotFound),
-            (Some(matched), _) if req.method() == http::Method::OPTIONS => {
-                self.browser.preflight(matched, &req)
+            (Some(matched), _) if req.method() == ::http::Method::OPTIONS => {
+                self.browser.preflight(matched, &req).map(|response| Reply {
+                    response,
+                    user_id: None,
+                })
             }
             (Some(matched), None) => Err(ApiError::MethodNotAllowed {
                 allow: matched.allow(),
@@ -74,11 +59,11 @@ impl<S: Store> App<S> {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {
                 match &err {
-                    ApiError::StoreUnavailable(_) => {
-                        shared::metrics::emit(&[], &[("StoreFailures", 1.0, Count)]);
+                    ApiError::Account(Error::StoreUnavailable(_)) => {
+                        shared::metrics::count(Metric::StoreFailures);
                     }
-                    ApiError::Internal(_) => {
-                        shared::metrics::emit(&[], &[("InternalErrors", 1.0, Count)]);
+                    ApiError::Account(Error::Internal(_)) => {
+                        shared::metrics::count(Metric::InternalErrors);
                     }
                     _ => {}
                 }
@@ -103,9 +88,9 @@ impl<S: Store> App<S> {
         shared::metrics::emit(
             &[("Route", route.map_or("unmatched", Route::name))],
             &[
-                ("Latency", latency_ms, Milliseconds),
-                ("Requests", 1.0, Count),
-                ("ServerErrors", server_error, Count),
+                (Metric::Latency, latency_ms),
+                (Metric::Requests, 1.0),
+                (Metric::ServerErrors, server_error),
             ],
         );
         tracing::info!(
@@ -114,7 +99,7 @@ impl<S: Store> App<S> {
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             user_id = user_id.as_deref(),
-            request_id = request_id(&req),
+            request_id = request::request_id(&req),
             "request"
         );
         response
@@ -122,75 +107,53 @@ impl<S: Store> App<S> {
 }
 
 impl<S: Store> App<S> {
+    /// Reads who is asking once (the client; the caller where the table says the authorizer
+    /// stands in front), then hands the request to its route.
     async fn dispatch(
         &self,
         route: Route,
         parameter: Option<&str>,
         req: &Request,
-    ) -> Result<routes::Reply, ApiError> {
+    ) -> Result<Reply, ApiError> {
+        let client = &request::client(req);
+        let caller = match route.protected() {
+            true => Some(request::caller(req)?),
+            false => None,
+        };
+        let caller = || {
+            caller
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("the route table does not protect this route"))
+        };
         match route {
-            Route::Register => routes::register::register(self, req).await,
-            Route::Login => routes::login::login(self, req).await,
+            Route::Register => routes::register::register(self, req, client).await,
+            Route::Login => routes::login::login(self, req, client).await,
+            Route::LoginMfa => routes::mfa::login_mfa(self, req, client).await,
             Route::Verify => routes::verify::verify(self, req),
             Route::Health => Ok(routes::health::health()),
-            Route::Me => routes::me::me(self, req).await,
-            Route::DeleteAccount => routes::account::delete_account(self, req).await,
             Route::Jwks => routes::jwks::jwks(self),
             Route::Discovery => routes::jwks::discovery(self),
-            Route::Refresh => routes::sessions::refresh(self, req).await,
-            Route::Logout => routes::sessions::logout(self, req).await,
-            Route::LogoutAll => routes::sessions::logout_all(self, req).await,
-            Route::Password => routes::password::change_password(self, req).await,
-            Route::EmailVerify => routes::recovery::verify_email(self, req).await,
-            Route::EmailVerifyResend => routes::recovery::resend(self, req).await,
-            Route::PasswordForgot => routes::recovery::forgot(self, req).await,
-            Route::PasswordReset => routes::recovery::reset(self, req).await,
-            Route::Sessions => routes::sessions::list_sessions(self, req).await,
+            Route::Refresh => routes::sessions::refresh(self, req, client).await,
+            Route::Logout => routes::sessions::logout(self, req, client).await,
+            Route::EmailVerify => routes::recovery::verify_email(self, req, client).await,
+            Route::EmailVerifyResend => routes::recovery::resend(self, req, client).await,
+            Route::PasswordForgot => routes::recovery::forgot(self, req, client).await,
+            Route::PasswordReset => routes::recovery::reset(self, req, client).await,
+            Route::Me => routes::account::me(self, caller()?).await,
+            Route::DeleteAccount => routes::account::delete(self, req, client, caller()?).await,
+            Route::LogoutAll => routes::sessions::logout_all(self, client, caller()?).await,
+            Route::Password => routes::password::change(self, req, client, caller()?).await,
+            Route::Sessions => routes::sessions::list(self, caller()?).await,
             Route::EndSession => {
-                routes::sessions::end_session(self, req, parameter.unwrap_or_default()).await
+                let id = parameter.unwrap_or_default();
+                routes::sessions::end(self, client, caller()?, id).await
             }
-            Route::LoginMfa => routes::mfa::login_mfa(self, req).await,
-            Route::MfaEnroll => routes::mfa::enroll(self, req).await,
-            Route::MfaConfirm => routes::mfa::confirm(self, req).await,
-            Route::MfaDisable => routes::mfa::disable(self, req).await,
-            Route::MfaRecoveryCodes => routes::mfa::regenerate_recovery_codes(self, req).await,
-        }
-    }
-}
-
-/// The route path without the API Gateway stage. lambda_http puts a REST stage in front of
-/// the path (`/prod/login`), and HTTP API named stages arrive inside `rawPath` too.
-fn route_path(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(_)) if !req.raw_http_path().is_empty() => {
-            req.raw_http_path().to_owned()
-        }
-        Some(RequestContext::ApiGatewayV2(ctx)) => {
-            let raw = if req.raw_http_path().is_empty() {
-                req.uri().path()
-            } else {
-                req.raw_http_path()
-            };
-            match ctx.stage.as_deref() {
-                Some(stage) if stage != "$default" => {
-                    let prefix = format!("/{stage}");
-                    match raw.strip_prefix(&prefix) {
-                        Some(rest) if rest.starts_with('/') => rest.to_owned(),
-                        Some("") => "/".to_owned(),
-                        _ => raw.to_owned(),
-                    }
-                }
-                _ => raw.to_owned(),
+            Route::MfaEnroll => routes::mfa::enroll(self, req, client, caller()?).await,
+            Route::MfaConfirm => routes::mfa::confirm(self, req, client, caller()?).await,
+            Route::MfaDisable => routes::mfa::disable(self, req, client, caller()?).await,
+            Route::MfaRecoveryCodes => {
+                routes::mfa::renew_recovery_codes(self, req, client, caller()?).await
             }
         }
-        _ => req.uri().path().to_owned(),
-    }
-}
-
-fn request_id(req: &Request) -> Option<String> {
-    match req.request_context_ref()? {
-        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
-        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.clone(),
-        _ => None,
     }
 }

@@ -1,9 +1,10 @@
+use accounts::flows::Accounts;
 use accounts::mail::{MailDelivery, SesMailer};
 use accounts::passwords::Passwords;
 use accounts::store::DynamoStore;
 use auth_api::App;
 use auth_api::config;
-use auth_api::lambda::Sanitized;
+use auth_api::http::lambda::Sanitized;
 use lambda_http::{Adapter, Error, service_fn};
 use shared::config::ProcessEnv;
 use shared::init::or_report;
@@ -18,24 +19,26 @@ async fn main() -> Result<(), Error> {
     let sdk = or_report(accounts::aws::from_env(&ProcessEnv))?;
     let config = or_report(config::load(&ProcessEnv, &sdk).await)?;
     let app = App {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table),
-        issuer: config.issuer,
-        verifier: config.verifier,
-        passwords: or_report(Passwords::new(config.bcrypt_cost))?,
-        sessions: config.sessions,
-        clock: std::sync::Arc::new(shared::SystemClock),
-        recovery: accounts::recovery::Recovery {
-            mail: match config.ses_from_address {
-                Some(from) => MailDelivery::Ses(SesMailer::new(
-                    aws_sdk_sesv2::Client::new(&sdk),
-                    from.as_str(),
-                )),
-                None => MailDelivery::Disabled,
+        accounts: Accounts {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.users_table),
+            issuer: config.issuer,
+            passwords: or_report(Passwords::new(config.bcrypt_cost))?,
+            sessions: config.sessions,
+            clock: std::sync::Arc::new(shared::SystemClock),
+            recovery: accounts::recovery::Recovery {
+                mail: match config.ses_from_address {
+                    Some(from) => MailDelivery::Ses(SesMailer::new(
+                        aws_sdk_sesv2::Client::new(&sdk),
+                        from.as_str(),
+                    )),
+                    None => MailDelivery::Disabled,
+                },
+                settings: config.recovery,
             },
-            settings: config.recovery,
+            mfa_key: config.mfa_key,
         },
+        verifier: config.verifier,
         browser: config.browser,
-        mfa_key: config.mfa_key,
     };
     let app = &app;
     let handler =

@@ -524,12 +524,12 @@ fn log_decision(outcome: &Result<Decided, Refused>, started: Instant) {
 
 /// One decision in the metrics: `Decisions` by decision and reason, and its latency.
 fn count_decision(decision: &str, reason: &str, latency_us: f64) {
-    use shared::metrics::Unit::{Count, Microseconds};
+    use shared::metrics::Metric;
     shared::metrics::emit(
         &[("Decision", decision), ("Reason", reason)],
         &[
-            ("Decisions", 1.0, Count),
-            ("DecisionLatency", latency_us, Microseconds),
+            (Metric::Decisions, 1.0),
+            (Metric::DecisionLatency, latency_us),
         ],
     );
 }

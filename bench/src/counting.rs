@@ -160,8 +160,8 @@ pub async fn count_operations() -> Calls {
             authorizer::session::SessionCheck::new(10, std::sync::Arc::new(shared::SystemClock));
         let clock = shared::SystemClock;
         let lookup = session_authorizer::StoreLookup {
-            store: &app.store,
-            sessions: app.sessions,
+            store: &app.accounts.store,
+            sessions: app.accounts.sessions,
             clock: &clock,
         };
         let event = json!({

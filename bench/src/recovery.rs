@@ -19,13 +19,13 @@ pub const REQUESTS: usize = 20;
 /// Local, with the deployed default response floor and mail kept in an outbox.
 pub async fn forgot_times() -> (f64, f64) {
     let mut app = test_app(fresh_store(&endpoint()).await);
-    app.recovery.settings = RecoverySettings {
+    app.accounts.recovery.settings = RecoverySettings {
         // Every registration here comes from one address.
         registrations_per_source_per_hour: u32::MAX,
         ..RecoverySettings::default()
     };
     let clock = ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     let post =
         |path: &str, body: serde_json::Value| Event::post_json(Kind::RestV1, path, &body).request();
     // Each known address once: one mail a minute per address.
@@ -49,7 +49,10 @@ pub async fn forgot_times() -> (f64, f64) {
             assert_eq!(answer.status(), 202);
         }
     }
-    (crate::median(&mut unknown), crate::median(&mut known))
+    (
+        crate::support::median(&mut unknown),
+        crate::support::median(&mut known),
+    )
 }
 
 /// Median milliseconds of `/register` for (new, taken) addresses, over DynamoDB Local at the
@@ -57,13 +60,13 @@ pub async fn forgot_times() -> (f64, f64) {
 /// as a new one does, in time too, while its owner gets a mail instead.
 pub async fn register_times() -> (f64, f64) {
     let mut app = test_app(fresh_store(&endpoint()).await);
-    app.recovery.settings = RecoverySettings {
+    app.accounts.recovery.settings = RecoverySettings {
         registrations_per_source_per_hour: u32::MAX,
         ..RecoverySettings::default()
     };
-    app.passwords = accounts::passwords::Passwords::new(10).expect("cost 10");
+    app.accounts.passwords = accounts::passwords::Passwords::new(10).expect("cost 10");
     let clock = ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     let post =
         |path: &str, body: serde_json::Value| Event::post_json(Kind::RestV1, path, &body).request();
     for n in 0..REQUESTS {
@@ -95,5 +98,8 @@ pub async fn register_times() -> (f64, f64) {
         REQUESTS,
         "every taken address's owner was told"
     );
-    (crate::median(&mut new), crate::median(&mut taken))
+    (
+        crate::support::median(&mut new),
+        crate::support::median(&mut taken),
+    )
 }

@@ -2,6 +2,7 @@
 //! events as JSON): whatever arrives, the answer is never a panic and never a 5xx.
 #![no_main]
 
+use accounts::flows::Accounts;
 use std::sync::{LazyLock, Once};
 
 use auth_api::App;
@@ -21,17 +22,19 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
     App {
-        store: MemoryStore::new(),
-        issuer: TokenIssuer::new(key, settings.clone(), 900),
+        accounts: Accounts {
+            store: MemoryStore::new(),
+            issuer: TokenIssuer::new(key, settings.clone(), 900),
+            passwords: Passwords::new(4).expect("cost 4"),
+            sessions: SessionSettings::default(),
+            clock: std::sync::Arc::new(shared::SystemClock),
+            recovery: Default::default(),
+            // Every browser path: CORS on, cookie and body transports.
+        },
         verifier: TokenVerifier::new(keys, settings, 30),
-        passwords: Passwords::new(4).expect("cost 4"),
-        sessions: SessionSettings::default(),
-        clock: std::sync::Arc::new(shared::SystemClock),
-        recovery: Default::default(),
-        // Every browser path: CORS on, cookie and body transports.
-        browser: auth_api::browser::BrowserSettings::new(
-            auth_api::browser::AllowedOrigins::parse("https://app.example.com").expect("an origin"),
-            auth_api::browser::RefreshTransport::Both,
+        browser: auth_api::http::browser::BrowserSettings::new(
+            auth_api::http::browser::AllowedOrigins::parse("https://app.example.com").expect("an origin"),
+            auth_api::http::browser::RefreshTransport::Both,
         )
         .expect("origins without a wildcard"),
     }
@@ -47,14 +50,14 @@ static QUIET_PANICS: Once = Once::new();
 
 fuzz_target!(|data: &[u8]| {
     // auth-api catches lambda_http's panics on events it cannot convert, on purpose
-    // (auth_api::lambda), and answers 400. libfuzzer-sys's hook would abort on those caught
+    // (auth_api::http::lambda), and answers 400. libfuzzer-sys's hook would abort on those caught
     // panics too; without it, a panic nobody catches still aborts the run (libfuzzer-sys
     // wraps each input in catch_unwind and aborts when it unwinds).
     QUIET_PANICS.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(request) = auth_api::lambda::request_from_json(text) else {
+    let Ok(request) = auth_api::http::lambda::request_from_json(text) else {
         return;
     };
     let response = RUNTIME.block_on(APP.handle(request));

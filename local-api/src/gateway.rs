@@ -178,7 +178,7 @@ impl<S: Store> Gateway<S> {
 
     /// Its store (what auth-admin would change).
     pub fn store(&self) -> &S {
-        &self.app.store
+        &self.app.accounts.store
     }
 
     /// How many times the authorizer has been invoked (cache hits do not count).
@@ -212,9 +212,9 @@ impl<S: Store> Gateway<S> {
                 .map_err(|_| Refused::Unauthorized),
             Some(check) => {
                 let lookup = StoreLookup {
-                    store: &self.app.store,
-                    sessions: self.app.sessions,
-                    clock: self.app.clock.as_ref(),
+                    store: &self.app.accounts.store,
+                    sessions: self.app.accounts.sessions,
+                    clock: self.app.accounts.clock.as_ref(),
                 };
                 Box::pin(self.authorizer.decide_checked(event, check, &lookup))
                     .await
@@ -260,7 +260,7 @@ impl<S: Store> Gateway<S> {
         }
         if req.path == OUTBOX_PATH
             && req.method == "GET"
-            && let MailDelivery::Outbox(outbox) = &self.app.recovery.mail
+            && let MailDelivery::Outbox(outbox) = &self.app.accounts.recovery.mail
         {
             let host = req.headers.get(HOST).and_then(|h| h.to_str().ok());
             if !self.local_hosts.allows(host) {
@@ -452,7 +452,7 @@ impl<S: Store> Gateway<S> {
     async fn invoke(&self, event: Value, request_headers: &HeaderMap) -> Response<Full<Bytes>> {
         // The same entry as in Lambda: events lambda_http cannot convert (a Host header that
         // is not a valid URL authority, a body marked base64 that is not) get a 400 problem.
-        let response = match auth_api::lambda::request_from_json(&event.to_string()) {
+        let response = match auth_api::http::lambda::request_from_json(&event.to_string()) {
             Ok(request) => self.app.handle(request).await,
             Err(e) => {
                 tracing::error!(error = %e, "could not build the Lambda event");

@@ -1,6 +1,7 @@
 //! local-api: both Lambdas behind a local API Gateway-like front, on one port, with no Docker
 //! and no AWS. Routes and their protection come from template.yaml.
 
+use accounts::flows::Accounts;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,9 +14,9 @@ use accounts::model::credentials::Email;
 use accounts::model::link::ActionRecord;
 use accounts::model::mfa::{MfaAdmission, MfaChallenge, MfaKey, MfaState};
 use accounts::model::session::{
-    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, SessionState,
-    Spent, TokenHash,
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, SessionState, Spent,
 };
+use accounts::model::token::TokenHash;
 use accounts::model::user::UserRecord;
 use accounts::passwords::Passwords;
 use accounts::recovery::{Recovery, RecoverySettings};
@@ -24,7 +25,7 @@ use accounts::store::{
     MemoryStore, MfaStore, SessionStore, Store, StoreError, UserPage, UserStore,
 };
 use auth_api::App;
-use auth_api::browser::{AllowedOrigins, BrowserSettings};
+use auth_api::http::browser::{AllowedOrigins, BrowserSettings};
 use authorizer::rules::Rules;
 use authorizer::session::{SessionCheck, SessionCheckSettings};
 use authorizer::{Authorizer, V2Response};
@@ -492,18 +493,20 @@ impl LocalConfig {
         let passwords = Passwords::new(self.bcrypt_cost)
             .map_err(|e| ConfigError::new("BCRYPT_COST", e.to_string()))?;
         let app = App {
-            store,
-            issuer: self.issuer(),
-            verifier: self.verifier(),
-            passwords,
-            sessions: self.sessions,
-            clock: Arc::clone(&self.clock),
-            recovery: Recovery {
-                mail: MailDelivery::Outbox(Arc::clone(&self.outbox)),
-                settings: self.recovery.clone(),
+            accounts: Accounts {
+                store,
+                issuer: self.issuer(),
+                passwords,
+                sessions: self.sessions,
+                clock: Arc::clone(&self.clock),
+                recovery: Recovery {
+                    mail: MailDelivery::Outbox(Arc::clone(&self.outbox)),
+                    settings: self.recovery.clone(),
+                },
+                mfa_key: Some(self.mfa_key.clone()),
             },
+            verifier: self.verifier(),
             browser: self.browser.clone(),
-            mfa_key: Some(self.mfa_key.clone()),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         // The gateway's own answers as the template deploys them with these settings.

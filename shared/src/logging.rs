@@ -17,7 +17,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
 /// The crates of this workspace: the only targets allowed to log at TRACE.
-const OWN_CRATES: [&str; 4] = ["auth_api", "authorizer", "shared", "local_api"];
+const OWN_CRATES: [&str; 6] = [
+    "accounts",
+    "auth_api",
+    "authorizer",
+    "session_authorizer",
+    "shared",
+    "local_api",
+];
 
 /// Whether `target` belongs to one of [`OWN_CRATES`].
 fn is_own(target: &str) -> bool {
@@ -91,6 +98,7 @@ mod tests {
         for own in [
             "auth_api",
             "auth_api::routes::login",
+            "accounts::flows::login",
             "authorizer",
             "shared::token",
         ] {

@@ -38,6 +38,104 @@ impl Unit {
     }
 }
 
+/// Every metric the functions write. Alarms and the dashboard in the templates name these;
+/// a test ties each name there to a variant here, so a renamed metric cannot silently disarm
+/// an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// auth-api, per route: how long a request took.
+    Latency,
+    /// auth-api, per route: one per request.
+    Requests,
+    /// auth-api, per route: 1 for a 5xx answer, else 0.
+    ServerErrors,
+    /// auth-api: the store failed, timed out or throttled (a 503).
+    StoreFailures,
+    /// auth-api: a fault of the deployment or the code (a 500).
+    InternalErrors,
+    /// auth-api: a mail SES did not take.
+    MailFailures,
+    LoginSucceeded,
+    /// Wrong passwords, unknown emails and disabled accounts.
+    LoginFailed,
+    /// Wrong second-factor codes at sign-in.
+    MfaFailed,
+    /// A login backoff or the per-email limit began.
+    BackoffStarted,
+    Registrations,
+    /// A spent refresh token came back after its grace: its session was ended.
+    RefreshReuse,
+    MfaEnabled,
+    PasswordResets,
+    /// The authorizers, per decision and reason.
+    Decisions,
+    /// The authorizers: how long a decision took.
+    DecisionLatency,
+}
+
+impl Metric {
+    /// Every metric, for the checks that tie the templates to this list.
+    pub const ALL: [Metric; 16] = [
+        Metric::Latency,
+        Metric::Requests,
+        Metric::ServerErrors,
+        Metric::StoreFailures,
+        Metric::InternalErrors,
+        Metric::MailFailures,
+        Metric::LoginSucceeded,
+        Metric::LoginFailed,
+        Metric::MfaFailed,
+        Metric::BackoffStarted,
+        Metric::Registrations,
+        Metric::RefreshReuse,
+        Metric::MfaEnabled,
+        Metric::PasswordResets,
+        Metric::Decisions,
+        Metric::DecisionLatency,
+    ];
+
+    /// The name CloudWatch shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Latency => "Latency",
+            Metric::Requests => "Requests",
+            Metric::ServerErrors => "ServerErrors",
+            Metric::StoreFailures => "StoreFailures",
+            Metric::InternalErrors => "InternalErrors",
+            Metric::MailFailures => "MailFailures",
+            Metric::LoginSucceeded => "LoginSucceeded",
+            Metric::LoginFailed => "LoginFailed",
+            Metric::MfaFailed => "MfaFailed",
+            Metric::BackoffStarted => "BackoffStarted",
+            Metric::Registrations => "Registrations",
+            Metric::RefreshReuse => "RefreshReuse",
+            Metric::MfaEnabled => "MfaEnabled",
+            Metric::PasswordResets => "PasswordResets",
+            Metric::Decisions => "Decisions",
+            Metric::DecisionLatency => "DecisionLatency",
+        }
+    }
+
+    /// The unit it is recorded in.
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::Latency => Unit::Milliseconds,
+            Metric::DecisionLatency => Unit::Microseconds,
+            _ => Unit::Count,
+        }
+    }
+
+    /// The metric of this name, if there is one.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Adds one to a count.
+pub fn count(metric: Metric) {
+    emit(&[], &[(metric, 1.0)]);
+}
+
 /// Turns metric lines on for this process, as `function` (the `Function` dimension:
 /// `auth-api`, `authorizer`), in `namespace`.
 pub fn enable(namespace: Option<String>, function: &'static str) {
@@ -52,7 +150,7 @@ pub fn enable(namespace: Option<String>, function: &'static str) {
 /// Writes one EMF line for `metrics` with the extra `dimensions` (besides `Function`), if
 /// metrics are on. Each metric is recorded under `Function` alone and under `Function` with
 /// the first one, two, … extra dimensions.
-pub fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+pub fn emit(dimensions: &[(&str, &str)], metrics: &[(Metric, f64)]) {
     let Some(sink) = SINK.get() else {
         return;
     };
@@ -73,7 +171,7 @@ pub fn document(
     namespace: &str,
     function: &str,
     dimensions: &[(&str, &str)],
-    metrics: &[(&str, f64, Unit)],
+    metrics: &[(Metric, f64)],
 ) -> Value {
     // Function alone, then each extra dimension added in turn: a `Decisions` count can be
     // read per function, per decision, and per decision and reason.
@@ -93,7 +191,7 @@ pub fn document(
                 "Dimensions": sets,
                 "Metrics": metrics
                     .iter()
-                    .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+                    .map(|(metric, _)| json!({"Name": metric.name(), "Unit": metric.unit().as_str()}))
                     .collect::<Vec<_>>(),
             }],
         }),
@@ -102,8 +200,8 @@ pub fn document(
     for (name, value) in dimensions {
         root.insert((*name).into(), json!(value));
     }
-    for (name, value, _) in metrics {
-        root.insert((*name).into(), json!(value));
+    for (metric, value) in metrics {
+        root.insert(metric.name().into(), json!(value));
     }
     Value::Object(root)
 }
@@ -119,10 +217,7 @@ mod tests {
             "ServerlessAuth/test",
             "authorizer",
             &[("Decision", "deny"), ("Reason", "role_refused")],
-            &[
-                ("Decisions", 1.0, Unit::Count),
-                ("DecisionLatency", 12.5, Unit::Microseconds),
-            ],
+            &[(Metric::Decisions, 1.0), (Metric::DecisionLatency, 12.5)],
         );
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
@@ -139,5 +234,13 @@ mod tests {
         assert_eq!(doc["Function"], "authorizer");
         assert_eq!(doc["Reason"], "role_refused");
         assert_eq!(doc["DecisionLatency"], 12.5);
+    }
+
+    #[test]
+    fn every_metric_is_found_by_its_name() {
+        for metric in Metric::ALL {
+            assert_eq!(Metric::named(metric.name()), Some(metric));
+        }
+        assert_eq!(Metric::named("LoginFailures"), None);
     }
 }

@@ -1,3 +1,4 @@
+use accounts::flows::Accounts;
 use std::collections::HashMap;
 
 use std::sync::Arc;
@@ -33,22 +34,24 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
     let mut keys = KeySet::default();
     keys.insert(key.verification_key()).expect("one key");
     App {
-        store,
-        issuer: TokenIssuer::new(key, settings(), 900),
-        verifier: TokenVerifier::new(keys, settings(), 30),
-        passwords: Passwords::new(4).expect("cost 4 is valid"),
-        sessions: SessionSettings::default(),
-        clock: std::sync::Arc::new(shared::SystemClock),
-        recovery: Recovery {
-            mail: MailDelivery::Outbox(Arc::new(Outbox::new())),
-            // Tests of timing are benchmarks; here answers come at once.
-            settings: RecoverySettings {
-                response_floor: std::time::Duration::ZERO,
-                ..RecoverySettings::default()
+        accounts: Accounts {
+            store,
+            issuer: TokenIssuer::new(key, settings(), 900),
+            passwords: Passwords::new(4).expect("cost 4 is valid"),
+            sessions: SessionSettings::default(),
+            clock: std::sync::Arc::new(shared::SystemClock),
+            recovery: Recovery {
+                mail: MailDelivery::Outbox(Arc::new(Outbox::new())),
+                // Tests of timing are benchmarks; here answers come at once.
+                settings: RecoverySettings {
+                    response_floor: std::time::Duration::ZERO,
+                    ..RecoverySettings::default()
+                },
             },
+            mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
         },
+        verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),
-        mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
     }
 }
 
@@ -88,7 +91,7 @@ pub fn same_session_token<S>(app: &App<S>, access: &str, key: SigningKey) -> Str
 
 /// The mail `app` kept in its outbox, oldest first (empty if its mail goes elsewhere).
 pub fn outbox<S>(app: &App<S>) -> Vec<SentMail> {
-    match &app.recovery.mail {
+    match &app.accounts.recovery.mail {
         MailDelivery::Outbox(outbox) => outbox.sent(),
         _ => Vec::new(),
     }

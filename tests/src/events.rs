@@ -191,6 +191,7 @@ impl Event {
     /// The event as the Lambda runtime hands it to the handler: lambda_http's parse of the
     /// payload, after auth-api's check for events lambda_http cannot convert.
     pub fn request(&self) -> Request {
-        auth_api::lambda::request_from_json(&self.json.to_string()).expect("fixture events parse")
+        auth_api::http::lambda::request_from_json(&self.json.to_string())
+            .expect("fixture events parse")
     }
 }

@@ -43,13 +43,13 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     shared::logging::init_with(move || writer.clone(), Some("TRACE"), true);
 
     let mut app = test_app(fresh_store(&endpoint()).await);
-    app.issuer = TokenIssuer::new(
+    app.accounts.issuer = TokenIssuer::new(
         SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap(),
         settings(),
         900,
     );
     let clock = shared::ManualClock::starting_now();
-    app.clock = std::sync::Arc::new(clock.clone());
+    app.accounts.clock = std::sync::Arc::new(clock.clone());
     let ada = |password| credentials("ada@example.com", password);
 
     let registered = post(&app, "/register", ada(STRONG_PASSWORD), None).await;
@@ -67,7 +67,7 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         .json();
     let first = json!({"refresh_token": session["refresh_token"]});
     let rotated = post(&app, "/refresh", first.clone(), None).await.json();
-    clock.advance_ms((app.sessions.reuse_grace_seconds + 1) * 1000);
+    clock.advance_ms((app.accounts.sessions.reuse_grace_seconds + 1) * 1000);
     assert_eq!(post(&app, "/refresh", first, None).await.status, 401);
     let other = post(&app, "/login", ada(STRONG_PASSWORD), None)
         .await

@@ -8,11 +8,12 @@
 use uuid::Uuid;
 
 use crate::model::credentials::Email;
-use crate::model::session::{RefreshToken, TokenHash};
+use crate::model::token::OpaqueToken;
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
 
 /// An action token: the same 256-bit, 43-character format as a refresh token.
-pub type ActionToken = RefreshToken;
+pub type ActionToken = OpaqueToken;
 
 /// What a token lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +36,14 @@ impl Purpose {
             "verify_email" => Some(Purpose::VerifyEmail),
             "reset_password" => Some(Purpose::ResetPassword),
             _ => None,
+        }
+    }
+
+    /// `user`'s live token for this purpose: a newer one replaces it, spending it removes it.
+    pub fn live_token(self, user: &UserRecord) -> Option<&TokenHash> {
+        match self {
+            Purpose::VerifyEmail => user.verify_token.as_ref(),
+            Purpose::ResetPassword => user.reset_token.as_ref(),
         }
     }
 }
@@ -76,7 +85,7 @@ impl ActionRecord {
     pub fn usable_for(&self, user: &UserRecord, now_ms: i64) -> bool {
         self.expires_at * 1000 > now_ms
             && self.user_id == user.user_id
-            && user.live_token(self.purpose) == Some(&self.hash)
+            && self.purpose.live_token(user) == Some(&self.hash)
     }
 }
 

@@ -11,7 +11,7 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 use uuid::Uuid;
 
 use crate::model::credentials::Email;
-use crate::model::session::TokenHash;
+use crate::model::token::TokenHash;
 
 /// A TOTP secret's length: 160 bits, as RFC 4226 recommends.
 pub const SECRET_BYTES: usize = 20;

@@ -2,6 +2,7 @@
 //! imports from outside `model` but `shared`.
 
 pub mod backoff;
+pub mod client;
 pub mod credentials;
 pub mod link;
 pub mod mfa;

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use crate::model::credentials::Email;
 use crate::model::user::UserRecord;
 
-pub use crate::model::token::{ENCODED_LEN, OpaqueToken as RefreshToken, SECRET_BYTES, TokenHash};
+use crate::model::token::{OpaqueToken, TokenHash};
+
+/// A refresh token: an opaque token that continues a session.
+pub type RefreshToken = OpaqueToken;
 
 /// How long refresh tokens, the retry grace and whole sessions last
 /// (`REFRESH_TOKEN_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`,
@@ -113,10 +116,9 @@ impl SessionFamily {
     /// Whether the session still works at `now_ms` for a user at `user_epoch`: not revoked,
     /// not expired, not past its absolute lifetime, of the user's current epoch.
     pub fn is_live(&self, settings: &SessionSettings, user_epoch: u64, now_ms: i64) -> bool {
-        !self.revoked
-            && self.expires_at > now_ms / 1000
-            && !settings.session_over(self.created_at_ms, now_ms)
-            && self.epoch == user_epoch
+        SessionState::from(self)
+            .standing(user_epoch, settings, now_ms)
+            .is_ok()
     }
 
     /// When the session ends unless refreshed (Unix seconds): its token's expiry, never past
@@ -203,6 +205,30 @@ pub struct SessionState {
     pub expires_at: i64,
 }
 
+impl SessionState {
+    /// The one liveness rule of a session, for an account at `account_epoch`: not revoked,
+    /// of the account's current epoch, not expired, not past its absolute lifetime.
+    pub fn standing(
+        &self,
+        account_epoch: u64,
+        settings: &SessionSettings,
+        now_ms: i64,
+    ) -> Result<(), SessionEnd> {
+        if self.revoked {
+            return Err(SessionEnd::Revoked);
+        }
+        if self.epoch != account_epoch {
+            return Err(SessionEnd::OldEpoch);
+        }
+        if self.expires_at <= now_ms.div_euclid(1000)
+            || settings.session_over(self.created_at_ms, now_ms)
+        {
+            return Err(SessionEnd::Expired);
+        }
+        Ok(())
+    }
+}
+
 impl From<&SessionFamily> for SessionState {
     fn from(family: &SessionFamily) -> Self {
         Self {
@@ -278,21 +304,10 @@ pub fn session_standing(
     if account.disabled {
         return Err(SessionEnd::UserDisabled);
     }
-    let session = session
+    session
         .filter(|s| s.user_id == user_id)
-        .ok_or(SessionEnd::UnknownSession)?;
-    if session.revoked {
-        return Err(SessionEnd::Revoked);
-    }
-    if session.epoch != account.session_epoch {
-        return Err(SessionEnd::OldEpoch);
-    }
-    if session.expires_at <= now_ms.div_euclid(1000)
-        || settings.session_over(session.created_at_ms, now_ms)
-    {
-        return Err(SessionEnd::Expired);
-    }
-    Ok(())
+        .ok_or(SessionEnd::UnknownSession)?
+        .standing(account.session_epoch, settings, now_ms)
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use uuid::Uuid;
 
 use crate::model::backoff::{Source, TRUSTED_SOURCES};
 use crate::model::credentials::Email;
-use crate::model::link::Purpose;
-use crate::model::session::TokenHash;
+use crate::model::token::TokenHash;
 
 /// A stored user.
 #[derive(Debug, Clone)]
@@ -64,14 +63,6 @@ impl UserRecord {
             name: None,
             legacy_password: false,
             mfa: Default::default(),
-        }
-    }
-
-    /// The live token for `purpose`: a newer one replaces it, spending it removes it.
-    pub fn live_token(&self, purpose: Purpose) -> Option<&TokenHash> {
-        match purpose {
-            Purpose::VerifyEmail => self.verify_token.as_ref(),
-            Purpose::ResetPassword => self.reset_token.as_ref(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::{
+use super::traits::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, MfaStore,
     SessionStore, StoreError, UserPage, UserStore,
 };
@@ -16,8 +16,9 @@ use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::session::{
-    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
 
 #[derive(Debug, Default)]
@@ -68,7 +69,7 @@ impl MemoryStore {
             .get_mut(&record.email)
             .filter(|u| {
                 live && u.user_id == record.user_id
-                    && u.live_token(record.purpose) == Some(&record.hash)
+                    && record.purpose.live_token(u) == Some(&record.hash)
             })
             .ok_or(StoreError::Conflict)?;
         act(user);

@@ -1,7 +1,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::Reply;
+use crate::http::reply::Reply;
 
 /// `GET /health`: the function is up. Touches no dependency, so it stays cheap and honest.
 pub fn health() -> Reply {

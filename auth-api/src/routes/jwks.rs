@@ -5,9 +5,9 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
-use super::Reply;
-use crate::App;
-use crate::error::ApiError;
+use crate::app::App;
+use crate::http::problem::ApiError;
+use crate::http::reply::Reply;
 
 /// Both documents are public and stable between rotations; a rotation publishes the new key
 /// well before it signs.
@@ -55,7 +55,7 @@ pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
     if jwks.keys.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let issuer = app.issuer.settings().issuer.as_str();
+    let issuer = app.accounts.issuer.settings().issuer.as_str();
     let document = Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),

@@ -2,14 +2,13 @@ use http::StatusCode;
 use http::header::AUTHORIZATION;
 use lambda_http::Request;
 
-use super::Reply;
-use crate::App;
-use crate::error::ApiError;
-use accounts::store::Store;
+use crate::app::App;
+use crate::http::problem::ApiError;
+use crate::http::reply::Reply;
 
 /// `GET /verify` with `Authorization: Bearer <token>` → 200 with the token's claims, taken from
 /// the verified token alone, or 401. No store access.
-pub fn verify<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
+pub fn verify<S>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> {
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -21,7 +20,7 @@ pub fn verify<S: Store>(app: &App<S>, req: &Request) -> Result<Reply, ApiError> 
         })?;
     let claims = app
         .verifier
-        .verify_at(token, app.clock.now())
+        .verify_at(token, app.accounts.clock.now())
         .map_err(|e| {
             tracing::info!(reason = e.code(), "token refused");
             ApiError::InvalidToken

@@ -167,7 +167,7 @@ async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
 #[tokio::test]
 async fn users_are_read_listed_given_roles_and_every_change_is_audited_with_the_operator() {
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     for email in ["grace@example.com", "ada@example.com", "alan@example.com"] {
         register(&app, email).await;
     }
@@ -267,12 +267,13 @@ async fn a_disabled_account_is_refused_everywhere_and_works_again_once_enabled<S
     let sub = register(&app, "ada@example.com").await;
     let tokens = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
     let user = app
+        .accounts
         .store
         .find_user(&accounts::model::credentials::Email::parse("ada@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert!(app.store.set_disabled(&user, true).await.unwrap());
+    assert!(app.accounts.store.set_disabled(&user, true).await.unwrap());
 
     let right = login(&app, "ada@example.com", STRONG_PASSWORD).await;
     let wrong = login(&app, "ada@example.com", "wrong horse battery staple").await;
@@ -307,8 +308,14 @@ async fn a_disabled_account_is_refused_everywhere_and_works_again_once_enabled<S
         );
     }
 
-    let user = app.store.find_user(&user.email).await.unwrap().unwrap();
-    assert!(app.store.set_disabled(&user, false).await.unwrap());
+    let user = app
+        .accounts
+        .store
+        .find_user(&user.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.accounts.store.set_disabled(&user, false).await.unwrap());
     assert_eq!(
         login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
         200
@@ -343,7 +350,7 @@ async fn a_disabled_account_is_refused_everywhere_dynamodb() {
 #[tokio::test]
 async fn disabling_enabling_sessions_and_deletion_through_the_command() {
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     register(&app, "ada@example.com").await;
     let first = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
     let second = login(&app, "ada@example.com", STRONG_PASSWORD).await.json();
@@ -513,7 +520,7 @@ async fn the_original_s_users_are_imported_once_and_sign_in_with_their_passwords
             .starts_with("$2a$10$")
     );
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
 
     let dry = admin(
         &table,
@@ -627,6 +634,7 @@ async fn the_original_s_users_are_imported_once_and_sign_in_with_their_passwords
     .json();
     assert_eq!(grace["legacy_password"], false);
     let stored = app
+        .accounts
         .store
         .find_user(&accounts::model::credentials::Email::parse("grace@example.com").unwrap())
         .await
@@ -678,7 +686,7 @@ async fn a_json_export_imports_alike_in_plain_and_dynamodb_json() {
     let file = std::env::temp_dir().join(format!("legacy-{}.jsonl", uuid::Uuid::new_v4()));
     std::fs::write(&file, text).unwrap();
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     let run = admin(&table, &["import", "--from-json", file.to_str().unwrap()]).await;
     let _ = std::fs::remove_file(&file);
     assert_eq!(run.code, 0, "{}", run.err);
@@ -730,7 +738,7 @@ async fn import_refuses_hashes_above_the_maximum_cost() {
     std::fs::write(&file, text).unwrap();
     let path = file.to_str().unwrap();
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     let run = admin(&table, &["--output", "json", "import", "--from-json", path]).await;
     assert_eq!(run.code, 0, "{}", run.err);
     let summary = run.json();
@@ -805,7 +813,7 @@ async fn attacker_written_values_reach_the_operators_terminal_escaped() {
     )
     .unwrap();
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     let mut runs = vec![admin(&table, &["import", "--from-json", file.to_str().unwrap()]).await];
     let _ = std::fs::remove_file(&file);
     assert_eq!(runs[0].code, 0, "{}", runs[0].err);
@@ -861,7 +869,7 @@ async fn attacker_written_values_reach_the_operators_terminal_escaped() {
 async fn a_change_that_fails_half_way_leaves_its_intent_and_its_failure_on_record() {
     use integration_tests::dynamo::{Mode, Proxy};
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     register(&app, "ada@example.com").await;
     assert_eq!(
         login(&app, "ada@example.com", STRONG_PASSWORD).await.status,
@@ -919,7 +927,7 @@ async fn a_change_that_fails_half_way_leaves_its_intent_and_its_failure_on_recor
 #[tokio::test]
 async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     let app = app_on_dynamodb().await;
-    let table = app.store.table().to_owned();
+    let table = app.accounts.store.table().to_owned();
     let email = "ada@example.com";
     let sub = register(&app, email).await;
     integration_tests::app::verify_from_outbox(&app, email).await;
@@ -938,7 +946,7 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     let secret =
         accounts::model::mfa::TotpSecret::from_base32(enrolled["secret"].as_str().unwrap())
             .unwrap();
-    let now = shared::Clock::now(app.clock.as_ref());
+    let now = shared::Clock::now(app.accounts.clock.as_ref());
     let confirmed = send(
         &app,
         Event::post_json(
@@ -960,6 +968,7 @@ async fn mfa_reset_turns_two_factor_sign_in_off_and_ends_every_session() {
     assert_eq!(run.code, 0, "{}", run.err);
     assert_eq!(run.json()["mfa_enabled"], false);
     let user = app
+        .accounts
         .store
         .find_user(&accounts::model::credentials::Email::parse(email).unwrap())
         .await

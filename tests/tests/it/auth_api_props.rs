@@ -70,7 +70,7 @@ proptest! {
         if let Some(sub) = sub {
             event = event.authorized(&sub, "ada@example.com");
         }
-        let Ok(request) = auth_api::lambda::request_from_json(&event.to_json().to_string()) else {
+        let Ok(request) = auth_api::http::lambda::request_from_json(&event.to_json().to_string()) else {
             // Not an event lambda_http deserializes at all: the runtime refuses it before us.
             return Ok(());
         };

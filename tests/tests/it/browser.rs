@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use accounts::store::Store;
 use auth_api::App;
-use auth_api::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
+use auth_api::http::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
 use integration_tests::app::{Answer, STRONG_PASSWORD};
 use integration_tests::events::{Event, Kind};
 use serde_json::json;
@@ -256,11 +256,11 @@ async fn a_page_on_the_api_s_own_origin_needs_no_listing<S: Store>(app: App<S>) 
 async fn reuse_detection_clears_the_cookie<S: Store>(app: App<S>) {
     let mut app = cookie_mode(app, RefreshTransport::Cookie);
     let clock = shared::ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     let first = set_cookie(&sign_in(&app).await);
     let second = send(&app, from_page("/refresh", &first)).await;
     assert_eq!(second.status, 200);
-    clock.advance_ms(app.sessions.reuse_grace_seconds * 1000 + 1);
+    clock.advance_ms(app.accounts.sessions.reuse_grace_seconds * 1000 + 1);
     // A stolen copy of the first cookie, replayed after the grace window.
     let replayed = send(&app, from_page("/refresh", &first)).await;
     replayed.problem(401);

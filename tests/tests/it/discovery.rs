@@ -26,7 +26,7 @@ fn app_signing_with(key: SigningKey, also: Option<&SigningKey>) -> App<MemorySto
         keys.insert(other.verification_key()).unwrap();
     }
     app.verifier = TokenVerifier::new(keys, settings(), 30);
-    app.issuer = TokenIssuer::new(key, settings(), 900).with_client_id("web-app".into());
+    app.accounts.issuer = TokenIssuer::new(key, settings(), 900).with_client_id("web-app".into());
     app
 }
 

@@ -66,10 +66,13 @@ async fn app_with_ada() -> App<DynamoStore> {
 async fn fifty_concurrent_registrations_of_one_email_create_exactly_one_account() {
     let mut app = test_app(fresh_store(&endpoint()).await);
     // Fifty from one address: above the per-address limit, which this test is not about.
-    app.recovery.settings.registrations_per_source_per_hour = 100;
+    app.accounts
+        .recovery
+        .settings
+        .registrations_per_source_per_hour = 100;
     // Without mail, so that the losers are told (409); with mail every racer gets 201 and
     // still exactly one account exists (recovery.rs).
-    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
+    app.accounts.recovery.mail = accounts::mail::MailDelivery::Disabled;
     let app = Arc::new(app);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
@@ -256,7 +259,7 @@ async fn a_missing_table_is_a_500_not_a_retryable_503() {
 async fn the_sixth_wrong_password_meets_backoff_for_known_and_unknown_emails_alike() {
     let mut app = app_with_ada().await;
     let clock = shared::ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     for email in ["ada@example.com", "nobody@example.com"] {
         for attempt in 1..=5 {
             let answer = send(&app, login_event(email, "wrong horse battery staple")).await;

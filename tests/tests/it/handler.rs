@@ -114,7 +114,7 @@ async fn unknown_paths_are_404_and_wrong_methods_are_405_with_allow() {
 #[tokio::test]
 async fn without_mail_a_duplicate_email_is_409_and_the_first_account_still_logs_in() {
     let mut app = test_app(MemoryStore::new());
-    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
+    app.accounts.recovery.mail = accounts::mail::MailDelivery::Disabled;
     assert_eq!(
         register(&app, Kind::RestV1, "ada@example.com", STRONG_PASSWORD)
             .await
@@ -356,7 +356,7 @@ async fn events_lambda_http_cannot_convert_get_a_400_problem_not_a_panic() {
         bad_domain["requestContext"]["domainName"] =
             json!("a1b2.execute-api. s-east-1.amazonaws.com");
         for payload in [not_base64, bad_host, bad_scheme, bad_domain] {
-            let request = auth_api::lambda::request_from_json(&payload.to_string())
+            let request = auth_api::http::lambda::request_from_json(&payload.to_string())
                 .expect("a well-formed event");
             let answer = Answer::from_response(app.handle(request).await);
             assert_eq!(
@@ -523,7 +523,7 @@ async fn jwks_is_404_when_tokens_are_signed_with_a_shared_secret() {
     let mut keys = shared::KeySet::default();
     keys.insert(key.verification_key()).unwrap();
     app.verifier = shared::TokenVerifier::new(keys, integration_tests::app::settings(), 30);
-    app.issuer = shared::TokenIssuer::new(key, integration_tests::app::settings(), 900);
+    app.accounts.issuer = shared::TokenIssuer::new(key, integration_tests::app::settings(), 900);
     send(&app, Event::get(Kind::RestV1, "/.well-known/jwks.json"))
         .await
         .problem(404);

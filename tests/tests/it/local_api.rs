@@ -1,7 +1,7 @@
 //! local-api end to end over real HTTP: the gateway from template.yaml, the real authorizer in
 //! front of protected routes, its cache, and the real auth-api behind.
 
-use auth_api::routes::Route;
+use auth_api::http::routes::Route;
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::authorizer_events::subject;
 use integration_tests::dynamo::{endpoint, fresh_store};

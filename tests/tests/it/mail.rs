@@ -129,9 +129,9 @@ async fn ses_down_is_unavailable_within_the_bound() {
 
 /// `app` with its mail going to moto's SES from `from`, and its clock.
 fn mailing_from<S>(mut app: App<S>, from: &str) -> (App<S>, ManualClock) {
-    app.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&ses_endpoint()), from));
+    app.accounts.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&ses_endpoint()), from));
     let clock = ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     (app, clock)
 }
 
@@ -236,7 +236,7 @@ async fn ses_refusing_changes_no_answer_and_the_user_can_ask_again() {
     let proxy = Proxy::start_for(&ses_endpoint()).await;
     proxy.stop().await;
     let mut down = app;
-    down.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&proxy.url()), &from));
+    down.accounts.recovery.mail = MailDelivery::Ses(SesMailer::new(ses(&proxy.url()), &from));
     clock.advance_ms(61_000);
     let started = Instant::now();
     let answer = post(&down, "/password/forgot", json!({"email": ada})).await;

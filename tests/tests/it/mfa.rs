@@ -18,7 +18,7 @@ const EMAIL: &str = "ada@example.com";
 /// An app whose clock the test moves, at a fixed start.
 fn on_clock<S: Store>(mut app: App<S>) -> (App<S>, ManualClock) {
     let clock = ManualClock::at(1_900_000_000_000);
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     (app, clock)
 }
 
@@ -528,7 +528,7 @@ async fn with_mail_an_unverified_address_cannot_enroll_a_second_factor<S: Store>
 #[tokio::test]
 async fn without_mail_an_unverified_address_may_enroll() {
     let mut app = integration_tests::app::test_app(accounts::store::MemoryStore::new());
-    app.recovery.mail = accounts::mail::MailDelivery::Disabled;
+    app.accounts.recovery.mail = accounts::mail::MailDelivery::Disabled;
     let answer = send(
         &app,
         Event::post_json(Kind::RestV1, "/register", &credentials(STRONG_PASSWORD)),

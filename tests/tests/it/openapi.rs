@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use auth_api::routes::Route;
+use auth_api::http::routes::Route;
 use integration_tests::local::{HTTP_TEMPLATE, TEMPLATE};
 use serde_norway::Value;
 

@@ -70,7 +70,7 @@ fn assert_unusable(answer: &Answer) {
 /// A clock the test moves, so that windows and lifetimes pass without waiting.
 fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
     let clock = ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     (app, clock)
 }
 
@@ -106,6 +106,7 @@ async fn a_reset_forgets_the_trusted_sign_in_addresses<S: Store>(app: App<S>) {
     assert_eq!(signed_in.status, 200);
     let trusted = async || {
         let (user, _) = app
+            .accounts
             .store
             .find_user_for_login(&email, &source)
             .await
@@ -228,7 +229,13 @@ async fn registrations_from_one_address_are_limited_even_in_parallel<S: Store + 
     app: App<S>,
 ) {
     let (app, clock) = with_clock(app);
-    assert_eq!(app.recovery.settings.registrations_per_source_per_hour, 10);
+    assert_eq!(
+        app.accounts
+            .recovery
+            .settings
+            .registrations_per_source_per_hour,
+        10
+    );
     let app = Arc::new(app);
     let register_from = |email: String, ip: &'static str| {
         let app = Arc::clone(&app);
@@ -545,7 +552,7 @@ async fn link_checks_from_one_address_are_limited<S: Store>(app: App<S>) {
 async fn a_required_verified_email_is_asked_for_only_after_the_right_password<S: Store>(
     mut app: App<S>,
 ) {
-    app.recovery.settings.require_verified_email = true;
+    app.accounts.recovery.settings.require_verified_email = true;
     register(&app, "ada@example.com").await;
     assert_eq!(
         login(&app, "ada@example.com", NEW_PASSWORD).await.status,

@@ -150,7 +150,7 @@ async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: St
     mut app: App<S>,
 ) {
     let clock = shared::ManualClock::starting_now();
-    app.clock = Arc::new(clock.clone());
+    app.accounts.clock = Arc::new(clock.clone());
     register_ada(&app).await;
     let other = session(&app).await;
     let stolen = session(&app).await;
@@ -159,7 +159,7 @@ async fn reuse_after_the_grace_window_revokes_the_family_and_its_successor<S: St
     let successor = refresh_token(&answer);
 
     // Within the grace window (10 s) a retry still gets the successor; just after, reuse.
-    clock.advance_ms(app.sessions.reuse_grace_seconds * 1000);
+    clock.advance_ms(app.accounts.sessions.reuse_grace_seconds * 1000);
     assert_eq!(refresh(&app, stolen).await.status, 200);
     clock.advance_ms(1);
     assert_refused(&refresh(&app, stolen).await);
@@ -203,7 +203,7 @@ async fn bad_and_expired_refresh_tokens_are_refused<S: Store>(mut app: App<S>) {
     .await;
     assert!(wrong_type.field_errors().contains_key("refresh_token"));
 
-    app.sessions.refresh_ttl_seconds = 0;
+    app.accounts.sessions.refresh_ttl_seconds = 0;
     let tokens = session(&app).await;
     assert_refused(&refresh(&app, refresh_token(&tokens)).await);
 }
@@ -380,7 +380,7 @@ async fn forty_at_once<S: Store + 'static>(
     wrong_status: u16,
 ) -> (usize, usize, u64) {
     let app = Arc::new(app);
-    let checks_before = app.passwords.verifications();
+    let checks_before = app.accounts.passwords.verifications();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..40 {
         let (app, guess) = (Arc::clone(&app), guess.clone());
@@ -401,7 +401,7 @@ async fn forty_at_once<S: Store + 'static>(
     (
         refused,
         locked,
-        app.passwords.verifications() - checks_before,
+        app.accounts.passwords.verifications() - checks_before,
     )
 }
 
@@ -501,6 +501,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
     let source = accounts::model::backoff::Source::new("192.0.2.1");
     let stored_hash = async |app: &App<S>| {
         let (user, _) = app
+            .accounts
             .store
             .find_user_for_login(&email, &source)
             .await
@@ -508,7 +509,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
         secrecy::ExposeSecret::expose_secret(&user.unwrap().password_hash).to_owned()
     };
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
-    app.passwords = accounts::passwords::Passwords::new(5).unwrap();
+    app.accounts.passwords = accounts::passwords::Passwords::new(5).unwrap();
     // A wrong password changes nothing.
     assert_eq!(login(&app, NEW_PASSWORD).await.status, 401);
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
@@ -521,7 +522,7 @@ async fn a_changed_bcrypt_cost_is_applied_at_the_next_login<S: Store>(mut app: A
     );
     // And down again: a costlier hash than the configured cost (an old or imported one)
     // costs its account more time per login than anyone else's until it is rehashed.
-    app.passwords = accounts::passwords::Passwords::new(4).unwrap();
+    app.accounts.passwords = accounts::passwords::Passwords::new(4).unwrap();
     assert_eq!(login(&app, STRONG_PASSWORD).await.status, 200);
     assert!(stored_hash(&app).await.starts_with("$2b$04$"));
 }
@@ -531,9 +532,10 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
 ) {
     register_ada(&app).await;
     // Long-lived tokens, so only the session's own age can end it.
-    app.sessions.refresh_ttl_seconds = 366 * 24 * 3600;
+    app.accounts.sessions.refresh_ttl_seconds = 366 * 24 * 3600;
     let email = accounts::model::credentials::Email::parse("ada@example.com").unwrap();
     let (user, _) = app
+        .accounts
         .store
         .find_user_for_login(&email, &accounts::model::backoff::Source::new("192.0.2.1"))
         .await
@@ -547,10 +549,14 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
             &user,
             user.session_epoch,
             now_ms - age_days * day_ms,
-            app.sessions.refresh_ttl_seconds,
+            app.accounts.sessions.refresh_ttl_seconds,
             Default::default(),
         );
-        app.store.start_session(&family, &record).await.unwrap();
+        app.accounts
+            .store
+            .start_session(&family, &record)
+            .await
+            .unwrap();
         tokens.push(token.encode());
     }
     let young = refresh(&app, secrecy::ExposeSecret::expose_secret(&tokens[0])).await;
@@ -562,6 +568,6 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed<S
     );
     assert_refused(&refresh(&app, secrecy::ExposeSecret::expose_secret(&tokens[1])).await);
     // A new login's first token lives no longer than the session may.
-    app.sessions.max_lifetime_seconds = 3600;
+    app.accounts.sessions.max_lifetime_seconds = 3600;
     assert_eq!(session(&app).await["refresh_token_expires_in"], 3600);
 }

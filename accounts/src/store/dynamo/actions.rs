@@ -5,15 +5,15 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use super::errors::internal;
 use super::items::*;
-use super::{DynamoStore, Item, TTL_ATTRIBUTE};
 use crate::model::backoff::{Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
-use crate::model::session::TokenHash;
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
-use crate::store::{ActionStore, MailWindows, StoreError};
+use crate::store::traits::{ActionStore, MailWindows, StoreError};
 
 fn action_key(hash: &TokenHash) -> Item {
     Item::from([

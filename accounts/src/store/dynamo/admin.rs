@@ -7,12 +7,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::DynamoStore;
+use super::client::DynamoStore;
 use super::errors::{classify, internal, written};
 use super::items::*;
 use crate::model::credentials::Email;
 use crate::model::user::UserRecord;
-use crate::store::{AdminAudit, AdminStore, StoreError, UserPage};
+use crate::store::traits::{AdminAudit, AdminStore, StoreError, UserPage};
 
 /// The page token: the scan's last key, as JSON (`{"pk":…,"sk":…}`).
 fn encode_start(key: &HashMap<String, AttributeValue>) -> Option<String> {

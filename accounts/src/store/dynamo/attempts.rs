@@ -2,12 +2,12 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use super::errors::{classify, written};
 use super::items::*;
-use super::{DynamoStore, Item, TTL_ATTRIBUTE};
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
-use crate::store::{AttemptStore, StoreError};
+use crate::store::traits::{AttemptStore, StoreError};
 
 /// How often an admission re-reads and retries after its conditional write lost a race.
 /// Each lost race means another check was counted, so the lock is soon what the re-read sees.

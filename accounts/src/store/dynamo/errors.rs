@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::store::StoreError;
+use crate::store::traits::StoreError;
 
 pub(super) fn internal(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Internal(Box::new(err))

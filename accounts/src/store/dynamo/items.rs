@@ -8,16 +8,17 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::client::{Item, TTL_ATTRIBUTE};
 use super::errors::internal;
-use super::{Item, TTL_ATTRIBUTE};
 use crate::model::backoff::{LoginAttempts, Source};
 use crate::model::credentials::Email;
 use crate::model::mfa::MfaState;
 use crate::model::session::{
-    AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+    AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent,
 };
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
-use crate::store::StoreError;
+use crate::store::traits::StoreError;
 
 pub(super) fn user_key(email: &Email) -> Item {
     HashMap::from([

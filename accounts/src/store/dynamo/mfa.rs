@@ -7,13 +7,14 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
 use uuid::Uuid;
 
+use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use super::errors::{classify, internal, written};
 use super::items::*;
-use super::{DynamoStore, Item, TTL_ATTRIBUTE};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
-use crate::model::session::{RefreshRecord, SessionFamily, TokenHash};
+use crate::model::session::{RefreshRecord, SessionFamily};
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
-use crate::store::{MfaStore, StoreError};
+use crate::store::traits::{MfaStore, StoreError};
 
 fn challenge_key(hash: &TokenHash) -> Item {
     Item::from([

@@ -6,15 +6,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::DynamoStore;
+use super::client::{DynamoStore, TTL_ATTRIBUTE, USER_ID_INDEX};
 use super::errors::{classify, internal};
-use crate::store::StoreError;
-
-/// Name of the index that finds users by id.
-pub const USER_ID_INDEX: &str = "gsi1";
-
-/// Name of the table's TTL attribute.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
+use crate::store::traits::StoreError;
 
 impl DynamoStore {
     /// Creates the table (on-demand, `pk`/`sk`, TTL on `expires_at`) if it does not exist.

@@ -4,14 +4,15 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use super::DynamoStore;
+use super::client::DynamoStore;
 use super::errors::{internal, written};
 use super::items::*;
 use crate::model::credentials::Email;
 use crate::model::session::{
-    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent, TokenHash,
+    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
-use crate::store::{SessionStore, StoreError};
+use crate::model::token::TokenHash;
+use crate::store::traits::{SessionStore, StoreError};
 
 impl SessionStore for DynamoStore {
     async fn start_session(

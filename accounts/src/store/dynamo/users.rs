@@ -6,14 +6,14 @@ use secrecy::{ExposeSecret, SecretString};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::client::{DynamoStore, USER_ID_INDEX};
 use super::errors::{classify, internal, written};
 use super::items::*;
-use super::{DynamoStore, USER_ID_INDEX};
 use crate::model::backoff::{LoginAttempts, Source};
 use crate::model::credentials::Email;
 use crate::model::session::{RefreshRecord, SessionFamily};
 use crate::model::user::UserRecord;
-use crate::store::{StoreError, UserStore};
+use crate::store::traits::{StoreError, UserStore};
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
@@ -226,7 +226,7 @@ impl crate::store::AccountStore for DynamoStore {
         for index_key in [sessions_of(user.user_id), tokens_of(user.user_id)] {
             for item in self.query_index(&index_key).await? {
                 if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
-                    keys.push(super::Item::from([
+                    keys.push(super::client::Item::from([
                         ("pk".to_owned(), pk.clone()),
                         ("sk".to_owned(), sk.clone()),
                     ]));

@@ -4,7 +4,7 @@ use http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldError};
+use crate::http::problem::{ApiError, FieldError};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -74,6 +74,43 @@ impl JsonObject {
             None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
             Some(_) => Err(FieldError::new(field, "must be a string")),
         }
+    }
+}
+
+/// The problems of a body's fields, collected so that one answer names them all.
+#[derive(Default)]
+pub struct Fields {
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    /// The value, or `None` with its problem noted.
+    pub fn take<T>(&mut self, read: Result<T, FieldError>) -> Option<T> {
+        read.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    /// The value, or `None` with each of its problems noted against `field`.
+    pub fn take_all<T>(&mut self, field: &'static str, read: Result<T, Vec<String>>) -> Option<T> {
+        read.map_err(|problems| {
+            self.errors
+                .extend(problems.into_iter().map(|m| FieldError::new(field, m)));
+        })
+        .ok()
+    }
+
+    /// Notes a problem of `field`.
+    pub fn refuse(&mut self, field: &'static str, message: &str) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Whether no problem was noted.
+    pub fn clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The 400 naming every problem noted.
+    pub fn into_error(self) -> ApiError {
+        ApiError::Validation(self.errors)
     }
 }
 

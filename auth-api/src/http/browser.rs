@@ -6,8 +6,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::ApiError;
-use crate::routes::{PathMatch, Reply};
+use crate::http::problem::ApiError;
+use crate::http::routes::PathMatch;
 
 /// The refresh token's cookie. `__Host-` makes browsers refuse it unless it is `Secure`, has
 /// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it.
@@ -202,9 +202,14 @@ impl BrowserSettings {
     /// origin gets 204 (its CORS headers come from [`BrowserSettings::decorate`]); an origin
     /// that is not listed a 403 problem with no CORS headers; an `OPTIONS` that is no preflight
     /// 204 with `Allow`.
-    pub fn preflight(&self, path: &PathMatch, req: &Request) -> Result<Reply, ApiError> {
-        let mut reply = Reply::no_content(None);
-        let headers = reply.response.headers_mut();
+    pub fn preflight(&self, path: &PathMatch, req: &Request) -> Result<Response<Body>, ApiError> {
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = http::StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         match origin(req) {
             None => {
                 if let Ok(allow) = HeaderValue::from_str(&path.allow()) {
@@ -226,7 +231,7 @@ impl BrowserSettings {
             }
             Some(_) => return Err(ApiError::OriginNotAllowed),
         }
-        Ok(reply)
+        Ok(response)
     }
 
     /// Adds the CORS headers to any response of the API, success or problem: the request's
@@ -296,7 +301,7 @@ impl BrowserSettings {
     /// Sets the refresh cookie on `reply` for `max_age_seconds`.
     pub fn set_refresh_cookie(
         &self,
-        reply: &mut Reply,
+        response: &mut Response<Body>,
         token: &SecretString,
         max_age_seconds: i64,
     ) {
@@ -306,7 +311,7 @@ impl BrowserSettings {
             max_age_seconds.max(0)
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
-            reply.response.headers_mut().append(SET_COOKIE, value);
+            response.headers_mut().append(SET_COOKIE, value);
         }
     }
 
@@ -354,16 +359,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<SecretString> {
         .find(|(key, _)| *key == name)
         .map(|(_, value)| SecretString::from(value.trim().trim_matches('"').to_owned()))
         .filter(|v| !v.expose_secret().is_empty())
-}
-
-/// A problem answer for `err` that also clears the refresh cookie.
-pub fn problem_clearing_cookie(settings: &BrowserSettings, err: ApiError) -> Reply {
-    let mut response = err.into_response();
-    settings.clear_refresh_cookie(&mut response);
-    Reply {
-        response,
-        user_id: None,
-    }
 }
 
 #[cfg(test)]

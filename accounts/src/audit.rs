@@ -1,0 +1,179 @@
+//! The audit trail: one structured log line per thing that happened to an account, naming the
+//! event, the user and where the request came from. Never a secret.
+
+use shared::metrics::Metric;
+
+use crate::model::client::Client;
+
+/// What happened. The names (`as_str`) are what log queries and the docs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    Registered,
+    RegistrationEmailTaken,
+    RegistrationLimitReached,
+    LoginSucceeded,
+    LoginFailed,
+    LoginRefusedDisabled,
+    LoginRefusedUnverified,
+    LoginMfaRequired,
+    LoginMfaFailed,
+    /// A login backoff began for an (email, source).
+    BackoffStarted,
+    /// The per-email limit of failures from unfamiliar addresses was reached.
+    EmailLimitReached,
+    LoggedOut,
+    LoggedOutEverywhere,
+    SessionEnded,
+    RefreshReused,
+    PasswordChanged,
+    PasswordChangeFailed,
+    AccountDeleted,
+    AccountDeleteFailed,
+    VerificationSent,
+    VerificationNotSent,
+    EmailVerified,
+    ResetRequested,
+    ResetNotSent,
+    PasswordReset,
+    NoticeNotSent,
+    MfaEnrollmentStarted,
+    MfaEnrollFailed,
+    MfaConfirmFailed,
+    MfaEnabled,
+    MfaDisabled,
+    MfaDisableFailed,
+    MfaLocked,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    RecoveryCodesFailed,
+}
+
+impl Event {
+    /// Every event, for checks over all of them.
+    pub const ALL: [Event; 36] = [
+        Event::Registered,
+        Event::RegistrationEmailTaken,
+        Event::RegistrationLimitReached,
+        Event::LoginSucceeded,
+        Event::LoginFailed,
+        Event::LoginRefusedDisabled,
+        Event::LoginRefusedUnverified,
+        Event::LoginMfaRequired,
+        Event::LoginMfaFailed,
+        Event::BackoffStarted,
+        Event::EmailLimitReached,
+        Event::LoggedOut,
+        Event::LoggedOutEverywhere,
+        Event::SessionEnded,
+        Event::RefreshReused,
+        Event::PasswordChanged,
+        Event::PasswordChangeFailed,
+        Event::AccountDeleted,
+        Event::AccountDeleteFailed,
+        Event::VerificationSent,
+        Event::VerificationNotSent,
+        Event::EmailVerified,
+        Event::ResetRequested,
+        Event::ResetNotSent,
+        Event::PasswordReset,
+        Event::NoticeNotSent,
+        Event::MfaEnrollmentStarted,
+        Event::MfaEnrollFailed,
+        Event::MfaConfirmFailed,
+        Event::MfaEnabled,
+        Event::MfaDisabled,
+        Event::MfaDisableFailed,
+        Event::MfaLocked,
+        Event::RecoveryCodeUsed,
+        Event::RecoveryCodesRegenerated,
+        Event::RecoveryCodesFailed,
+    ];
+
+    /// The name in the log line's `event` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Registered => "registered",
+            Event::RegistrationEmailTaken => "registration_email_taken",
+            Event::RegistrationLimitReached => "registration_limit_reached",
+            Event::LoginSucceeded => "login_succeeded",
+            Event::LoginFailed => "login_failed",
+            Event::LoginRefusedDisabled => "login_refused_disabled",
+            Event::LoginRefusedUnverified => "login_refused_unverified",
+            Event::LoginMfaRequired => "login_mfa_required",
+            Event::LoginMfaFailed => "login_mfa_failed",
+            Event::BackoffStarted => "backoff_started",
+            Event::EmailLimitReached => "email_limit_reached",
+            Event::LoggedOut => "logged_out",
+            Event::LoggedOutEverywhere => "logged_out_everywhere",
+            Event::SessionEnded => "session_ended",
+            Event::RefreshReused => "refresh_reused",
+            Event::PasswordChanged => "password_changed",
+            Event::PasswordChangeFailed => "password_change_failed",
+            Event::AccountDeleted => "account_deleted",
+            Event::AccountDeleteFailed => "account_delete_failed",
+            Event::VerificationSent => "verification_sent",
+            Event::VerificationNotSent => "verification_not_sent",
+            Event::EmailVerified => "email_verified",
+            Event::ResetRequested => "reset_requested",
+            Event::ResetNotSent => "reset_not_sent",
+            Event::PasswordReset => "password_reset",
+            Event::NoticeNotSent => "notice_not_sent",
+            Event::MfaEnrollmentStarted => "mfa_enrollment_started",
+            Event::MfaEnrollFailed => "mfa_enroll_failed",
+            Event::MfaConfirmFailed => "mfa_confirm_failed",
+            Event::MfaEnabled => "mfa_enabled",
+            Event::MfaDisabled => "mfa_disabled",
+            Event::MfaDisableFailed => "mfa_disable_failed",
+            Event::MfaLocked => "mfa_locked",
+            Event::RecoveryCodeUsed => "recovery_code_used",
+            Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Event::RecoveryCodesFailed => "recovery_codes_failed",
+        }
+    }
+
+    /// The metric this event counts toward, for the ones alarms and the dashboard watch.
+    pub fn metric(self) -> Option<Metric> {
+        Some(match self {
+            Event::LoginSucceeded => Metric::LoginSucceeded,
+            Event::LoginFailed | Event::LoginRefusedDisabled => Metric::LoginFailed,
+            Event::LoginMfaFailed => Metric::MfaFailed,
+            Event::BackoffStarted | Event::EmailLimitReached => Metric::BackoffStarted,
+            Event::Registered => Metric::Registrations,
+            Event::RefreshReused => Metric::RefreshReuse,
+            Event::MfaEnabled => Metric::MfaEnabled,
+            Event::PasswordReset => Metric::PasswordResets,
+            _ => return None,
+        })
+    }
+}
+
+/// Writes the audit line for `event` (and counts its metric, if it has one).
+pub fn record(event: Event, user_id: Option<&str>, client: &Client) {
+    tracing::info!(
+        event = event.as_str(),
+        user_id,
+        source_ip = client.address(),
+        "audit"
+    );
+    if let Some(metric) = event.metric() {
+        shared::metrics::count(metric);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_event_has_its_own_name() {
+        let names: HashSet<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), Event::ALL.len());
+        assert!(
+            names
+                .iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+    }
+}

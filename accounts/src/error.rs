@@ -1,0 +1,114 @@
+//! Every way an account flow can fail. The doors map each to their own answer (the JSON API
+//! to RFC 9457 problems, in one place); the names say what happened, not how to answer it.
+
+use shared::TokenError;
+
+use crate::passwords::HashError;
+use crate::store::StoreError;
+
+/// A boxed cause, for errors that wrap whatever a dependency failed with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// A new password the rules refuse, found only once the account is known (a reset): each
+    /// problem, for the `new_password` field.
+    #[error("the new password is refused")]
+    NewPasswordRefused(Vec<String>),
+    #[error("the account changed while the request ran")]
+    Conflict,
+    #[error("the caller's account does not exist")]
+    UserNotFound,
+    #[error("too many failed logins")]
+    TooManyAttempts { retry_after_seconds: u64 },
+    #[error("too many mails asked for this address")]
+    TooManyMails { retry_after_seconds: u64 },
+    #[error("too many link checks from this address")]
+    TooManyTokenChecks { retry_after_seconds: u64 },
+    #[error("too many registrations from this address")]
+    TooManyRegistrations {
+        limit: u32,
+        retry_after_seconds: u64,
+    },
+    #[error("invalid, expired or spent link token")]
+    InvalidActionToken,
+    #[error("the email address is not verified")]
+    EmailNotVerified,
+    #[error("no such session of the caller")]
+    SessionNotFound,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// At sign-in: the code is wrong or was used already.
+    #[error("wrong or used second-factor code")]
+    InvalidMfaCode,
+    /// At sign-in: the mfa_token is unknown, expired or used.
+    #[error("invalid, expired or used mfa_token")]
+    InvalidMfaToken,
+    /// A change to the account: the code is wrong or was used already.
+    #[error("wrong or used code")]
+    WrongCode,
+    /// A sensitive change of a two-factor user came without a current code.
+    #[error("a second-factor code is required")]
+    MfaCodeRequired,
+    /// Too many consecutive wrong second-factor codes: every code is refused for a while.
+    #[error("second-factor codes are paused for this account")]
+    MfaLocked { retry_after_seconds: u64 },
+    #[error("two-factor sign-in is already on")]
+    MfaAlreadyEnabled,
+    #[error("two-factor sign-in is off")]
+    MfaNotEnabled,
+    #[error("no enrollment waits for its first code")]
+    MfaEnrollmentMissing,
+    /// The store failed, timed out or throttled: worth a retry.
+    #[error("user store unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    /// A fault of the deployment or of this code. The cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    /// An internal error caused by `cause`.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Error::Internal(cause.into())
+    }
+
+    /// Whether this is a fault on our side, whose cause must be logged.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, Error::StoreUnavailable(_) | Error::Internal(_))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => Error::EmailTaken,
+            StoreError::Conflict => Error::Conflict,
+            StoreError::Unavailable(_) => Error::StoreUnavailable(err),
+            StoreError::Internal(_) => Error::Internal(Box::new(err)),
+        }
+    }
+}
+
+impl From<HashError> for Error {
+    fn from(err: HashError) -> Self {
+        Error::internal(err)
+    }
+}
+
+impl From<TokenError> for Error {
+    /// Only signing reaches here: a refused token is answered where it is verified.
+    fn from(err: TokenError) -> Self {
+        Error::internal(err)
+    }
+}

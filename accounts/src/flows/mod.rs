@@ -1,0 +1,105 @@
+//! The account flows, one file each. Every flow takes typed inputs and who is asking (a
+//! [`Client`], or a [`Caller`] for the signed-in), and returns an outcome or an [`Error`]:
+//! never a request or a reply, so any door (the JSON API, a hosted page, a token endpoint)
+//! calls the same flow.
+//!
+//! [`Client`]: crate::model::client::Client
+//! [`Caller`]: crate::model::client::Caller
+//! [`Error`]: crate::error::Error
+
+use std::sync::Arc;
+
+use shared::{Clock, IssuedToken, Subject, TokenIssuer};
+use uuid::Uuid;
+
+use crate::audit::{self, Event};
+use crate::error::Error;
+use crate::model::client::Client;
+use crate::model::mfa::MfaKey;
+use crate::model::session::{RefreshToken, SessionFamily, SessionSettings};
+use crate::model::user::UserRecord;
+use crate::passwords::Passwords;
+use crate::recovery::Recovery;
+
+pub mod account;
+pub mod login;
+pub mod mfa;
+pub mod password;
+pub mod password_check;
+pub mod recovery;
+pub mod refresh;
+pub mod register;
+pub mod sessions;
+
+/// The accounts and what their flows need, built once at cold start.
+pub struct Accounts<S> {
+    pub store: S,
+    pub issuer: TokenIssuer,
+    pub passwords: Passwords,
+    pub sessions: SessionSettings,
+    /// The time, for every expiry, window and lock (a [`shared::SystemClock`] in Lambda).
+    pub clock: Arc<dyn Clock>,
+    /// Mail and the recovery flows' settings.
+    pub recovery: Recovery,
+    /// Seals TOTP secrets; `None`: two-factor sign-in is unavailable.
+    pub mfa_key: Option<MfaKey>,
+}
+
+/// A session began or went on: the tokens to hand over.
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub access: IssuedToken,
+    pub refresh: RefreshToken,
+    /// Seconds the refresh token lives.
+    pub refresh_expires_in: i64,
+    /// New recovery codes, shown this once (two-factor confirmation and renewal).
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+impl<S> Accounts<S> {
+    /// The key TOTP secrets are sealed with; without one, two-factor sign-in cannot work.
+    pub(crate) fn mfa_key(&self) -> Result<&MfaKey, Error> {
+        self.mfa_key
+            .as_ref()
+            .ok_or_else(|| Error::internal("MFA_ENCRYPTION_KEY is not configured"))
+    }
+
+    /// Whether mail is sent at all (`SES_FROM_ADDRESS`, or local-api's outbox).
+    pub fn mail_on(&self) -> bool {
+        !matches!(self.recovery.mail, crate::mail::MailDelivery::Disabled)
+    }
+
+    /// The tokens of `family` for `user`: a fresh access token, and `refresh`, which expires
+    /// at `refresh_expires_at` (Unix seconds).
+    pub(crate) fn signed_in(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        refresh: RefreshToken,
+        refresh_expires_at: i64,
+        now: i64,
+    ) -> Result<SignedIn, Error> {
+        let subject = Subject {
+            user_id: user.user_id,
+            email: user.email.to_string(),
+            roles: user.roles.clone(),
+            email_verified: user.email_verified,
+            session_id: Some(family.family_id),
+            mfa: family.mfa,
+        };
+        Ok(SignedIn {
+            user_id: user.user_id,
+            session_id: family.family_id,
+            access: self.issuer.issue(&subject, now)?,
+            refresh,
+            refresh_expires_in: (refresh_expires_at - now).max(0),
+            recovery_codes: None,
+        })
+    }
+}
+
+/// One audit line for `event` about `user_id`, from `client`.
+pub(crate) fn audit(event: Event, user_id: Option<&str>, client: &Client) {
+    audit::record(event, user_id, client);
+}

@@ -1,0 +1,406 @@
+//! Every way a request can fail, and how each is answered, in one place: RFC 9457 problem
+//! details, for the HTTP face's own refusals and for every [`accounts::error::Error`].
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use accounts::error::Error;
+
+/// One problem with one field of the request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Seconds a client should wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body failed validation")]
+    Validation(Vec<FieldError>),
+    #[error("request body is not usable: {0}")]
+    MalformedBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("missing or invalid access token")]
+    InvalidToken,
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    /// A browser request from an origin that is not listed (a preflight, or a request the
+    /// refresh cookie would authenticate).
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("a cookie-authenticated request without X-Requested-With")]
+    CsrfHeaderMissing,
+    /// What an account flow refused or failed with.
+    #[error(transparent)]
+    Account(#[from] Error),
+}
+
+/// Any cause of an internal error.
+pub use accounts::error::BoxError;
+
+impl ApiError {
+    /// An internal error of the HTTP face, caused by `cause`.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        ApiError::Account(Error::internal(cause))
+    }
+
+    /// Whether this is a fault on our side (5xx), whose cause must be logged.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, ApiError::Account(e) if e.is_fault())
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::OriginNotAllowed | ApiError::CsrfHeaderMissing => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Account(e) => account_status(e),
+        }
+    }
+
+    fn slug_title_detail(&self) -> (&'static str, &'static str, String) {
+        match self {
+            ApiError::Validation(_) => (
+                "validation-failed",
+                "Validation failed",
+                "One or more fields are invalid; see errors.".into(),
+            ),
+            ApiError::MalformedBody(why) => {
+                ("malformed-body", "Malformed request body", why.clone())
+            }
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as JSON with Content-Type: application/json.".into(),
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                "payload-too-large",
+                "Payload too large",
+                format!("The request body must be at most {limit} bytes."),
+            ),
+            ApiError::InvalidToken => (
+                "invalid-token",
+                "Unauthorized",
+                "A valid access token is required (Authorization: Bearer <token>).".into(),
+            ),
+            ApiError::NotFound => (
+                "not-found",
+                "Not found",
+                "No route matches this path.".into(),
+            ),
+            ApiError::MethodNotAllowed { allow } => (
+                "method-not-allowed",
+                "Method not allowed",
+                format!("This route accepts: {allow}."),
+            ),
+            ApiError::OriginNotAllowed => (
+                "origin-not-allowed",
+                "Origin not allowed",
+                "This origin may not call this API from a browser, or a request the refresh \
+                 cookie would authenticate came without an allowed Origin header."
+                    .into(),
+            ),
+            ApiError::CsrfHeaderMissing => (
+                "csrf-header-missing",
+                "X-Requested-With required",
+                "A request the refresh cookie authenticates must carry an X-Requested-With \
+                 header (any value), which a cross-site form cannot send."
+                    .into(),
+            ),
+            ApiError::Account(e) => account_slug_title_detail(e),
+        }
+    }
+
+    /// The problem+json response. Carries no internals: causes are logged, not sent.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let (slug, title, detail) = self.slug_title_detail();
+        let mut body = json!({
+            "type": format!("urn:problem-type:auth:{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        match &self {
+            ApiError::Validation(errors) => body["errors"] = json!(errors),
+            ApiError::Account(Error::NewPasswordRefused(problems)) => {
+                let errors: Vec<FieldError> = problems
+                    .iter()
+                    .map(|m| FieldError::new("new_password", m.clone()))
+                    .collect();
+                body["errors"] = json!(errors);
+            }
+            _ => {}
+        }
+        let mut response = Response::new(Body::Text(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    headers.insert(ALLOW, value);
+                }
+            }
+            ApiError::Account(Error::StoreUnavailable(_)) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ApiError::Account(
+                Error::TooManyMails {
+                    retry_after_seconds,
+                }
+                | Error::TooManyTokenChecks {
+                    retry_after_seconds,
+                }
+                | Error::TooManyRegistrations {
+                    retry_after_seconds,
+                    ..
+                }
+                | Error::MfaLocked {
+                    retry_after_seconds,
+                }
+                | Error::TooManyAttempts {
+                    retry_after_seconds,
+                },
+            ) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
+            ApiError::InvalidToken => {
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The status of what an account flow refused or failed with.
+fn account_status(err: &Error) -> StatusCode {
+    match err {
+        Error::InvalidActionToken | Error::NewPasswordRefused(_) => StatusCode::BAD_REQUEST,
+        Error::EmailTaken
+        | Error::Conflict
+        | Error::MfaAlreadyEnabled
+        | Error::MfaNotEnabled
+        | Error::MfaEnrollmentMissing => StatusCode::CONFLICT,
+        Error::InvalidCredentials
+        | Error::InvalidRefreshToken
+        | Error::InvalidMfaCode
+        | Error::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+        Error::WrongCurrentPassword
+        | Error::WrongPassword
+        | Error::AccountDisabled
+        | Error::EmailNotVerified
+        | Error::MfaCodeRequired
+        | Error::WrongCode => StatusCode::FORBIDDEN,
+        Error::UserNotFound | Error::SessionNotFound => StatusCode::NOT_FOUND,
+        Error::TooManyAttempts { .. }
+        | Error::TooManyMails { .. }
+        | Error::TooManyTokenChecks { .. }
+        | Error::TooManyRegistrations { .. }
+        | Error::MfaLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The problem type, title and detail of what an account flow refused or failed with.
+fn account_slug_title_detail(err: &Error) -> (&'static str, &'static str, String) {
+    match err {
+        Error::NewPasswordRefused(_) => (
+            "validation-failed",
+            "Validation failed",
+            "One or more fields are invalid; see errors.".into(),
+        ),
+        Error::EmailTaken => (
+            "email-taken",
+            "Email already registered",
+            "An account with this email already exists.".into(),
+        ),
+        Error::InvalidCredentials => (
+            "invalid-credentials",
+            "Invalid credentials",
+            "The email or password is incorrect.".into(),
+        ),
+        Error::InvalidRefreshToken => (
+            "invalid-refresh-token",
+            "Invalid refresh token",
+            "The refresh token is unknown, expired, spent or revoked; log in again.".into(),
+        ),
+        Error::WrongCurrentPassword => (
+            "wrong-current-password",
+            "Wrong current password",
+            "current_password does not match the account's password.".into(),
+        ),
+        Error::Conflict => (
+            "conflict",
+            "Conflict",
+            "The account changed while this request ran; nothing was changed. Retry.".into(),
+        ),
+        Error::UserNotFound => (
+            "user-not-found",
+            "User not found",
+            "The account this token was issued to no longer exists.".into(),
+        ),
+        Error::TooManyMails {
+            retry_after_seconds,
+        } => (
+            "too-many-mails",
+            "Too many mails",
+            format!(
+                "Mail to this address is limited to {} a minute and {} an hour; retry in \
+                 {retry_after_seconds} s.",
+                accounts::recovery::MAILS_PER_MINUTE,
+                accounts::recovery::MAILS_PER_HOUR
+            ),
+        ),
+        Error::TooManyTokenChecks {
+            retry_after_seconds,
+        } => (
+            "too-many-token-checks",
+            "Too many link checks",
+            format!("Too many links were checked from this address; retry in {retry_after_seconds} s."),
+        ),
+        Error::TooManyRegistrations {
+            limit,
+            retry_after_seconds,
+        } => (
+            "too-many-registrations",
+            "Too many registrations",
+            format!(
+                "At most {limit} registrations an hour come from one address; retry in \
+                 {retry_after_seconds} s."
+            ),
+        ),
+        Error::InvalidActionToken => (
+            "invalid-link-token",
+            "Invalid link",
+            "This link is invalid, has expired, was replaced by a newer one or was used already; ask for a new one.".into(),
+        ),
+        Error::EmailNotVerified => (
+            "email-not-verified",
+            "Email not verified",
+            "This account's email address is not verified yet: open the link in the verification mail, or ask for a new one at /email/verify/resend.".into(),
+        ),
+        Error::SessionNotFound => (
+            "session-not-found",
+            "Session not found",
+            "You have no session with this id.".into(),
+        ),
+        Error::AccountDisabled => (
+            "account-disabled",
+            "Account disabled",
+            "This account has been disabled by an administrator.".into(),
+        ),
+        Error::WrongPassword => (
+            "wrong-password",
+            "Wrong password",
+            "password does not match the account's password.".into(),
+        ),
+        Error::InvalidMfaCode => (
+            "invalid-mfa-code",
+            "Invalid code",
+            "The code is wrong, or was used already; enter the current code of your \
+             authenticator app, or an unused recovery code."
+                .into(),
+        ),
+        Error::InvalidMfaToken => (
+            "invalid-mfa-token",
+            "Invalid mfa_token",
+            "The mfa_token is unknown, has expired or was used; log in again.".into(),
+        ),
+        Error::WrongCode => (
+            "wrong-code",
+            "Wrong code",
+            "code is not the current code of your authenticator app nor an unused recovery \
+             code (or it was used already)."
+                .into(),
+        ),
+        Error::MfaCodeRequired => (
+            "mfa-code-required",
+            "Second-factor code required",
+            "This account has two-factor sign-in: send the current code of your \
+             authenticator app, or an unused recovery code, as code."
+                .into(),
+        ),
+        Error::MfaLocked {
+            retry_after_seconds,
+        } => (
+            "mfa-locked",
+            "Second-factor codes paused",
+            format!(
+                "Too many wrong second-factor codes were entered for this account: every code \
+                 is refused for now; retry in {retry_after_seconds} s."
+            ),
+        ),
+        Error::MfaAlreadyEnabled => (
+            "mfa-already-enabled",
+            "Two-factor sign-in already on",
+            "Turn it off first (/mfa/totp/disable) to enroll another authenticator.".into(),
+        ),
+        Error::MfaNotEnabled => (
+            "mfa-not-enabled",
+            "Two-factor sign-in is off",
+            "Enroll an authenticator first (/mfa/totp/enroll, then /mfa/totp/confirm).".into(),
+        ),
+        Error::MfaEnrollmentMissing => (
+            "mfa-enrollment-missing",
+            "No enrollment to confirm",
+            "No enrollment waits for its first code, or it expired; start again at \
+             /mfa/totp/enroll."
+                .into(),
+        ),
+        Error::TooManyAttempts {
+            retry_after_seconds,
+        } => (
+            "too-many-attempts",
+            "Too many failed logins",
+            format!(
+                "Password checks for this account are paused after repeated failures; retry in {retry_after_seconds} s."
+            ),
+        ),
+        Error::StoreUnavailable(_) => (
+            "service-unavailable",
+            "Service unavailable",
+            "The user store is unavailable right now; retry shortly.".into(),
+        ),
+        Error::Internal(_) => (
+            "internal-error",
+            "Internal server error",
+            "The request could not be completed.".into(),
+        ),
+    }
+}

@@ -1,0 +1,290 @@
+//! The route table: every route of the API with its method, path, name, and whether the
+//! authorizer stands in front of it, in one place. template.yaml and openapi.yaml list the
+//! same routes (tests compare them).
+
+/// A route of this API: one method on one path (which may hold a `{parameter}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Register,
+    Login,
+    Verify,
+    Health,
+    Me,
+    DeleteAccount,
+    Jwks,
+    Discovery,
+    Refresh,
+    Logout,
+    LogoutAll,
+    Password,
+    EmailVerify,
+    EmailVerifyResend,
+    PasswordForgot,
+    PasswordReset,
+    Sessions,
+    EndSession,
+    LoginMfa,
+    MfaEnroll,
+    MfaConfirm,
+    MfaDisable,
+    MfaRecoveryCodes,
+}
+
+/// What the table says of a route.
+struct Entry {
+    route: Route,
+    method: &'static str,
+    /// As template.yaml and openapi.yaml write it.
+    path: &'static str,
+    /// A stable name for logs and metrics.
+    name: &'static str,
+    /// Whether API Gateway must put the authorizer in front of it: these routes act for the
+    /// caller the authorizer names.
+    protected: bool,
+}
+
+const fn entry(
+    route: Route,
+    method: &'static str,
+    path: &'static str,
+    name: &'static str,
+    protected: bool,
+) -> Entry {
+    Entry {
+        route,
+        method,
+        path,
+        name,
+        protected,
+    }
+}
+
+/// The table, in the order of [`Route`]'s variants.
+const TABLE: [Entry; 23] = [
+    entry(Route::Register, "POST", "/register", "register", false),
+    entry(Route::Login, "POST", "/login", "login", false),
+    entry(Route::Verify, "GET", "/verify", "verify", false),
+    entry(Route::Health, "GET", "/health", "health", false),
+    entry(Route::Me, "GET", "/me", "me", true),
+    entry(
+        Route::DeleteAccount,
+        "DELETE",
+        "/me",
+        "delete_account",
+        true,
+    ),
+    entry(Route::Jwks, "GET", "/.well-known/jwks.json", "jwks", false),
+    entry(
+        Route::Discovery,
+        "GET",
+        "/.well-known/openid-configuration",
+        "discovery",
+        false,
+    ),
+    entry(Route::Refresh, "POST", "/refresh", "refresh", false),
+    entry(Route::Logout, "POST", "/logout", "logout", false),
+    entry(Route::LogoutAll, "POST", "/logout-all", "logout_all", true),
+    entry(Route::Password, "POST", "/password", "password", true),
+    entry(
+        Route::EmailVerify,
+        "POST",
+        "/email/verify",
+        "email_verify",
+        false,
+    ),
+    entry(
+        Route::EmailVerifyResend,
+        "POST",
+        "/email/verify/resend",
+        "email_verify_resend",
+        false,
+    ),
+    entry(
+        Route::PasswordForgot,
+        "POST",
+        "/password/forgot",
+        "password_forgot",
+        false,
+    ),
+    entry(
+        Route::PasswordReset,
+        "POST",
+        "/password/reset",
+        "password_reset",
+        false,
+    ),
+    entry(Route::Sessions, "GET", "/sessions", "sessions", true),
+    entry(
+        Route::EndSession,
+        "DELETE",
+        "/sessions/{id}",
+        "end_session",
+        true,
+    ),
+    entry(Route::LoginMfa, "POST", "/login/mfa", "login_mfa", false),
+    entry(
+        Route::MfaEnroll,
+        "POST",
+        "/mfa/totp/enroll",
+        "mfa_enroll",
+        true,
+    ),
+    entry(
+        Route::MfaConfirm,
+        "POST",
+        "/mfa/totp/confirm",
+        "mfa_confirm",
+        true,
+    ),
+    entry(
+        Route::MfaDisable,
+        "POST",
+        "/mfa/totp/disable",
+        "mfa_disable",
+        true,
+    ),
+    entry(
+        Route::MfaRecoveryCodes,
+        "POST",
+        "/mfa/recovery-codes",
+        "mfa_recovery_codes",
+        true,
+    ),
+];
+
+/// The routes a path names, with the value of its `{parameter}` if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMatch {
+    pub routes: Vec<Route>,
+    pub parameter: Option<String>,
+}
+
+impl PathMatch {
+    /// The route for `method`, if the path has one.
+    pub fn route(&self, method: &str) -> Option<Route> {
+        self.routes.iter().copied().find(|r| r.method() == method)
+    }
+
+    /// The path's methods, e.g. `DELETE, GET` (for CORS preflights).
+    pub fn methods(&self) -> String {
+        let mut methods: Vec<&str> = self.routes.iter().map(|r| r.method()).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    /// Every method the path answers, for `Allow`: its own and the CORS preflight's.
+    pub fn allow(&self) -> String {
+        format!("{}, OPTIONS", self.methods())
+    }
+}
+
+impl Route {
+    /// Every route, for checks that the template and the router agree.
+    pub const ALL: [Route; 23] = {
+        let mut all = [Route::Register; 23];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].route;
+            i += 1;
+        }
+        all
+    };
+
+    fn entry(self) -> &'static Entry {
+        // The table lists the variants in their order (a test checks it).
+        &TABLE[self as usize]
+    }
+
+    /// The routes for a path (stage already removed), if any.
+    pub fn matching(path: &str) -> Option<PathMatch> {
+        let path = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => path,
+        };
+        let mut found = PathMatch {
+            routes: Vec::new(),
+            parameter: None,
+        };
+        for entry in &TABLE {
+            if let Some(parameter) = template_match(entry.path, path) {
+                found.routes.push(entry.route);
+                found.parameter = parameter;
+            }
+        }
+        (!found.routes.is_empty()).then_some(found)
+    }
+
+    /// The route for a method and path, if any.
+    pub fn find(method: &str, path: &str) -> Option<Self> {
+        Self::matching(path)?.route(method)
+    }
+
+    /// The one method this route answers.
+    pub fn method(self) -> &'static str {
+        self.entry().method
+    }
+
+    /// A stable name for logs.
+    pub fn name(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// Whether API Gateway must put the authorizer in front of this route.
+    pub fn protected(self) -> bool {
+        self.entry().protected
+    }
+
+    /// The path this route is served at, as template.yaml and openapi.yaml write it.
+    pub fn path(self) -> &'static str {
+        self.entry().path
+    }
+}
+
+/// Whether `path` fits `template` (`/sessions/{id}`): `Some(parameter)` if it does, the
+/// parameter being the value in the `{…}` segment, if the template has one.
+fn template_match(template: &str, path: &str) -> Option<Option<String>> {
+    let mut parameter = None;
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(parameter),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {
+                parameter = Some(g.to_owned());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lists_every_route_once_in_variant_order() {
+        for (i, entry) in TABLE.iter().enumerate() {
+            assert_eq!(entry.route as usize, i, "{:?}", entry.route);
+        }
+        let mut names: Vec<&str> = TABLE.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn a_path_finds_its_routes_and_parameter() {
+        let found = Route::matching("/sessions/abc/").unwrap();
+        assert_eq!(found.routes, vec![Route::EndSession]);
+        assert_eq!(found.parameter.as_deref(), Some("abc"));
+        assert_eq!(Route::find("DELETE", "/me"), Some(Route::DeleteAccount));
+        assert_eq!(
+            Route::matching("/me").unwrap().allow(),
+            "DELETE, GET, OPTIONS"
+        );
+        assert!(Route::matching("/sessions/").is_some_and(|m| m.routes == vec![Route::Sessions]));
+        assert_eq!(Route::matching("/nope"), None);
+    }
+}
