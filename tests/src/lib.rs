@@ -2,6 +2,7 @@
 //! app under test, the DynamoDB server that `scripts/test` starts, and a fault-injecting proxy.
 
 pub mod app;
+pub mod architecture;
 pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;

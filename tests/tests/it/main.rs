@@ -24,6 +24,7 @@ macro_rules! over_both_stores {
 
 mod account;
 mod admin;
+mod architecture;
 mod auth_api_props;
 mod authorizer;
 mod authorizer_props;
