@@ -5,10 +5,10 @@
 // A benchmark that cannot set up should stop loudly, as a test would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use accounts::flows::Accounts;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use accounts::flows::Accounts;
 use accounts::model::session::SessionSettings;
 use accounts::passwords::Passwords;
 use accounts::store::{AttemptStore, MemoryStore};

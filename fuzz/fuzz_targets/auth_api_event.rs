@@ -2,10 +2,10 @@
 //! events as JSON): whatever arrives, the answer is never a panic and never a 5xx.
 #![no_main]
 
-use accounts::flows::Accounts;
 use std::sync::{LazyLock, Once};
 
 use auth_api::App;
+use accounts::flows::Accounts;
 use accounts::passwords::Passwords;
 use accounts::model::session::SessionSettings;
 use accounts::store::MemoryStore;

@@ -1,29 +1,19 @@
 //! local-api: both Lambdas behind a local API Gateway-like front, on one port, with no Docker
 //! and no AWS. Routes and their protection come from template.yaml.
 
-use accounts::flows::Accounts;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use accounts::flows::Accounts;
 use accounts::mail::{MailDelivery, Outbox};
-use accounts::model::backoff::{Admission, LoginAttempts, Source, Window};
-use accounts::model::credentials::Email;
-use accounts::model::link::ActionRecord;
-use accounts::model::mfa::{MfaAdmission, MfaChallenge, MfaKey, MfaState};
-use accounts::model::session::{
-    AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionSettings, SessionState, Spent,
-};
-use accounts::model::token::TokenHash;
-use accounts::model::user::UserRecord;
+use accounts::model::mfa::MfaKey;
+use accounts::model::session::SessionSettings;
 use accounts::passwords::Passwords;
 use accounts::recovery::{Recovery, RecoverySettings};
-use accounts::store::{
-    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, DynamoStore, MailWindows,
-    MemoryStore, MfaStore, SessionStore, Store, StoreError, UserPage, UserStore,
-};
+use accounts::store::Store;
 use auth_api::App;
 use auth_api::http::browser::{AllowedOrigins, BrowserSettings};
 use authorizer::rules::Rules;
@@ -34,11 +24,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use secrecy::SecretString;
 use shared::config::{self, ConfigError, Env, Overlay, TokenSettings};
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use tokio::net::TcpListener;
-use uuid::Uuid;
 
 pub mod gateway;
 pub mod hosts;
@@ -50,265 +38,6 @@ pub use gateway::Gateway;
 use gateway::HttpRequest;
 use jwt::JwtAuthorizer;
 use template::{ApiKind, GatewaySpec, Setting};
-
-/// The in-memory store by default; DynamoDB when configured.
-pub enum LocalStore {
-    /// Boxed: the memory store's maps make it far larger than a DynamoDB client handle.
-    Memory(Box<MemoryStore>),
-    Dynamo(DynamoStore),
-}
-
-/// Calls the same method on whichever store this is.
-macro_rules! delegate {
-    ($store:expr, $method:ident($($arg:expr),*)) => {
-        match $store {
-            LocalStore::Memory(s) => s.$method($($arg),*).await,
-            LocalStore::Dynamo(s) => s.$method($($arg),*).await,
-        }
-    };
-}
-
-impl UserStore for LocalStore {
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        delegate!(self, create_user(user))
-    }
-
-    async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        delegate!(self, find_user_by_id(user_id))
-    }
-
-    async fn find_user_for_login(
-        &self,
-        email: &Email,
-        source: &Source,
-    ) -> Result<(Option<UserRecord>, LoginAttempts), StoreError> {
-        delegate!(self, find_user_for_login(email, source))
-    }
-
-    async fn set_trusted_sources(
-        &self,
-        user: &UserRecord,
-        sources: &[String],
-    ) -> Result<(), StoreError> {
-        delegate!(self, set_trusted_sources(user, sources))
-    }
-
-    async fn rehash_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-    ) -> Result<(), StoreError> {
-        delegate!(self, rehash_password(user, new_hash))
-    }
-
-    async fn change_password(
-        &self,
-        user: &UserRecord,
-        new_hash: &SecretString,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        delegate!(self, change_password(user, new_hash, family, token))
-    }
-}
-
-impl AttemptStore for LocalStore {
-    async fn admit_login_attempt(
-        &self,
-        email: &Email,
-        source: &Source,
-        seen: LoginAttempts,
-        now_ms: i64,
-    ) -> Result<Admission, StoreError> {
-        delegate!(self, admit_login_attempt(email, source, seen, now_ms))
-    }
-
-    async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
-        delegate!(self, count_email_failure(email, now_ms))
-    }
-
-    async fn forget_login_failures(
-        &self,
-        email: &Email,
-        source: &Source,
-        email_counted: bool,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        delegate!(
-            self,
-            forget_login_failures(email, source, email_counted, now_ms)
-        )
-    }
-
-    async fn clear_login_failures(&self, email: &Email) -> Result<(), StoreError> {
-        delegate!(self, clear_login_failures(email))
-    }
-}
-
-impl SessionStore for LocalStore {
-    async fn start_session(
-        &self,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        delegate!(self, start_session(family, token))
-    }
-
-    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {
-        delegate!(self, find_refresh(hash))
-    }
-
-    async fn rotate_refresh(
-        &self,
-        spent_hash: &TokenHash,
-        spent: &Spent,
-        successor: &RefreshRecord,
-        epoch: u64,
-    ) -> Result<(), StoreError> {
-        delegate!(self, rotate_refresh(spent_hash, spent, successor, epoch))
-    }
-
-    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionFamily>, StoreError> {
-        delegate!(self, list_sessions(user_id))
-    }
-
-    async fn find_session(&self, family_id: Uuid) -> Result<Option<SessionFamily>, StoreError> {
-        delegate!(self, find_session(family_id))
-    }
-
-    async fn session_state(
-        &self,
-        family_id: Uuid,
-        email: &Email,
-    ) -> Result<(Option<SessionState>, Option<AccountState>), StoreError> {
-        delegate!(self, session_state(family_id, email))
-    }
-
-    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
-        delegate!(self, revoke_family(family_id))
-    }
-
-    async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
-        delegate!(self, revoke_all_sessions(email, user_id))
-    }
-}
-
-impl AccountStore for LocalStore {
-    async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        delegate!(self, delete_user(user))
-    }
-}
-
-impl AdminStore for LocalStore {
-    async fn find_user(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        delegate!(self, find_user(email))
-    }
-
-    async fn list_users(&self, start: Option<&str>, limit: usize) -> Result<UserPage, StoreError> {
-        delegate!(self, list_users(start, limit))
-    }
-
-    async fn set_roles(&self, user: &UserRecord, roles: &[String]) -> Result<bool, StoreError> {
-        delegate!(self, set_roles(user, roles))
-    }
-
-    async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
-        delegate!(self, set_disabled(user, disabled))
-    }
-
-    async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
-        delegate!(self, record_admin_action(entry))
-    }
-}
-
-impl MfaStore for LocalStore {
-    async fn count_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
-        delegate!(self, count_challenge_attempt(hash))
-    }
-
-    async fn spend_mfa_challenge(&self, hash: &TokenHash) -> Result<(), StoreError> {
-        delegate!(self, spend_mfa_challenge(hash))
-    }
-
-    async fn admit_mfa_code(&self, user_id: Uuid, now_ms: i64) -> Result<MfaAdmission, StoreError> {
-        delegate!(self, admit_mfa_code(user_id, now_ms))
-    }
-
-    async fn forget_mfa_failures(&self, user_id: Uuid) -> Result<(), StoreError> {
-        delegate!(self, forget_mfa_failures(user_id))
-    }
-
-    async fn save_mfa(
-        &self,
-        user: &UserRecord,
-        mfa: &MfaState,
-        session: Option<(&SessionFamily, &RefreshRecord)>,
-    ) -> Result<(), StoreError> {
-        delegate!(self, save_mfa(user, mfa, session))
-    }
-
-    async fn begin_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {
-        delegate!(self, begin_mfa_challenge(challenge))
-    }
-
-    async fn find_mfa_challenge(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<MfaChallenge>, StoreError> {
-        delegate!(self, find_mfa_challenge(hash))
-    }
-
-    async fn complete_mfa_challenge(
-        &self,
-        challenge: &MfaChallenge,
-        user: &UserRecord,
-        mfa: &MfaState,
-        family: &SessionFamily,
-        token: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        delegate!(
-            self,
-            complete_mfa_challenge(challenge, user, mfa, family, token)
-        )
-    }
-}
-
-impl ActionStore for LocalStore {
-    async fn issue_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
-        delegate!(self, issue_action(record))
-    }
-
-    async fn find_action(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<(ActionRecord, Option<UserRecord>)>, StoreError> {
-        delegate!(self, find_action(hash))
-    }
-
-    async fn verify_email(&self, record: &ActionRecord) -> Result<(), StoreError> {
-        delegate!(self, verify_email(record))
-    }
-
-    async fn reset_password(
-        &self,
-        record: &ActionRecord,
-        new_hash: &SecretString,
-    ) -> Result<(), StoreError> {
-        delegate!(self, reset_password(record, new_hash))
-    }
-
-    async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {
-        delegate!(self, count_mail(email, now_ms))
-    }
-
-    async fn count_token_check(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
-        delegate!(self, count_token_check(source, now_ms))
-    }
-
-    async fn count_registration(&self, source: &Source, now_ms: i64) -> Result<Window, StoreError> {
-        delegate!(self, count_registration(source, now_ms))
-    }
-}
 
 /// Local settings: environment variables first, then the template's parameter defaults, then
 /// local defaults. Nothing is required.

@@ -2,70 +2,48 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use accounts::aws;
-use accounts::store::DynamoStore;
+use accounts::store::{DynamoStore, MemoryStore, Store};
+use clap::Parser;
 use local_api::hosts::LocalHosts;
 use local_api::template::ApiKind;
+use local_api::template::GatewaySpec;
 use local_api::web::{self, WebRoot};
-use local_api::{LocalConfig, LocalStore, serve, template};
-use shared::config::{Env, ProcessEnv};
+use local_api::{LocalConfig, serve, template};
+use shared::config::ProcessEnv;
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: local-api [--host HOST] [--port PORT] [--template PATH]
-                 [--web DIR] [--web-port PORT] [--no-web]
-
-Runs auth-api and the authorizer behind a local API Gateway (REST) front, and the
-example sign-in page (examples/web) on a second port, a different origin. With
---template template-http-api.yaml: an HTTP API whose built-in JWT authorizer (no Lambda)
-checks RS256 tokens with keys fetched from local-api's own discovery document.
-Defaults: 127.0.0.1:3000, the page on the next port, template.yaml of this repository,
-in-memory users, an ephemeral Ed25519 key, refresh tokens in the body and in the cookie,
-CORS for the page's origin, session checks in the authorizer. Set USERS_TABLE (and
-AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB, CORS_ALLOWED_ORIGINS and REFRESH_TOKEN_TRANSPORT to
-change the browser settings, AUTHORIZER_CHECK_SESSION=false for the stateless authorizer.";
-
+/// Runs auth-api and the authorizer behind a local API Gateway (REST) front, and the
+/// example sign-in page (examples/web) on a second port, a different origin.
+///
+/// With --template template-http-api.yaml: an HTTP API whose built-in JWT authorizer (no
+/// Lambda) checks RS256 tokens with keys fetched from local-api's own discovery document.
+/// Defaults: in-memory users, an ephemeral Ed25519 key, refresh tokens in the body and in the
+/// cookie, CORS for the page's origin, session checks in the authorizer. Set USERS_TABLE (and
+/// AWS_ENDPOINT_URL_DYNAMODB) for DynamoDB, CORS_ALLOWED_ORIGINS and REFRESH_TOKEN_TRANSPORT
+/// to change the browser settings, AUTHORIZER_CHECK_SESSION=false for the stateless
+/// authorizer (docs/configuration.md lists every variable).
+#[derive(Debug, Parser)]
+#[command(name = "local-api", version)]
 struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// The API's port (0: any free one).
+    #[arg(long, default_value_t = 3000)]
     port: u16,
-    template: PathBuf,
-    /// The example page's folder, if it is served.
+    /// The SAM template whose routes and protection the gateway follows (default: this
+    /// repository's template.yaml).
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// The example page's folder (default: examples/web).
+    #[arg(long, conflicts_with = "no_web")]
     web: Option<PathBuf>,
-    /// Its port; by default the API's port + 1.
+    /// The page's port (default: the API's port + 1).
+    #[arg(long)]
     web_port: Option<u16>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        host: "127.0.0.1".into(),
-        port: 3000,
-        template: default_template(),
-        web: default_web(),
-        web_port: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--host" => args.host = value()?,
-            "--port" => {
-                args.port = value()?
-                    .parse()
-                    .map_err(|_| "--port must be a port number")?
-            }
-            "--template" => args.template = PathBuf::from(value()?),
-            "--web" => args.web = Some(PathBuf::from(value()?)),
-            "--web-port" => {
-                args.web_port = Some(
-                    value()?
-                        .parse()
-                        .map_err(|_| "--web-port must be a port number")?,
-                )
-            }
-            "--no-web" => args.web = None,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(args)
+    /// Serve no page.
+    #[arg(long)]
+    no_web: bool,
 }
 
 fn default_template() -> PathBuf {
@@ -114,26 +92,6 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-async fn store(env: &dyn Env) -> Result<(LocalStore, String), Box<dyn std::error::Error>> {
-    let Some(table) = shared::config::optional(env, "USERS_TABLE") else {
-        return Ok((
-            LocalStore::Memory(Box::default()),
-            "in-memory (lost on exit)".into(),
-        ));
-    };
-    let endpoint = shared::config::optional(env, "AWS_ENDPOINT_URL_DYNAMODB")
-        .or_else(|| shared::config::optional(env, "AWS_ENDPOINT_URL"));
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &table);
-    if endpoint.as_deref().is_some_and(is_loopback_endpoint) {
-        store.ensure_table().await?;
-    }
-    let at = endpoint.unwrap_or_else(|| "AWS".into());
-    Ok((
-        LocalStore::Dynamo(store),
-        format!("DynamoDB table {table} at {at}"),
-    ))
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // The Lambdas' own log setup: RUST_LOG as usual (default INFO), and no crate but ours at
@@ -141,10 +99,6 @@ async fn main() -> std::process::ExitCode {
     shared::logging::init();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if e.to_string().is_empty() => {
-            println!("{USAGE}");
-            std::process::ExitCode::SUCCESS
-        }
         Err(e) => {
             eprintln!("local-api: {e}");
             std::process::ExitCode::FAILURE
@@ -153,18 +107,41 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args().map_err(|e| {
-        if e.is_empty() {
-            e
-        } else {
-            format!("{e}\n{USAGE}")
-        }
-    })?;
-    let text = std::fs::read_to_string(&args.template)
-        .map_err(|e| format!("cannot read {}: {e}", args.template.display()))?;
+    let args = Args::parse();
+    let template = args.template.clone().unwrap_or_else(default_template);
+    let text = std::fs::read_to_string(&template)
+        .map_err(|e| format!("cannot read {}: {e}", template.display()))?;
     let spec = template::parse(&text)?;
-    let mut config = LocalConfig::from_env(&ProcessEnv, &spec)?;
-    let (store, store_name) = store(&ProcessEnv).await?;
+    let config = LocalConfig::from_env(&ProcessEnv, &spec)?;
+    let Some(table) = shared::config::optional(&ProcessEnv, "USERS_TABLE") else {
+        let users = "in-memory (lost on exit)".to_owned();
+        return start(args, template, spec, config, MemoryStore::new(), users).await;
+    };
+    let endpoint = shared::config::optional(&ProcessEnv, "AWS_ENDPOINT_URL_DYNAMODB")
+        .or_else(|| shared::config::optional(&ProcessEnv, "AWS_ENDPOINT_URL"));
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk_config().await), &table);
+    if endpoint.as_deref().is_some_and(is_loopback_endpoint) {
+        store.ensure_table().await?;
+    }
+    let at = endpoint.unwrap_or_else(|| "AWS".into());
+    let users = format!("DynamoDB table {table} at {at}");
+    start(args, template, spec, config, store, users).await
+}
+
+/// Serves the gateway over `store` (and the page) until Ctrl-C.
+async fn start<S: Store + 'static>(
+    args: Args,
+    template: PathBuf,
+    spec: GatewaySpec,
+    mut config: LocalConfig,
+    store: S,
+    store_name: String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let web_dir = match (&args.web, args.no_web) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => default_web(),
+    };
     let routes = spec.routes.clone();
     let ttl = spec.authorizer_ttl;
     let spec_kind = spec.kind;
@@ -174,7 +151,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let api_port = listener.local_addr()?.port();
     let url = format!("http://{}", listener.local_addr()?);
     config.listening_at(&url);
-    let web = match &args.web {
+    let web = match &web_dir {
         Some(dir) => {
             let port = args
                 .web_port
@@ -200,7 +177,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = Arc::new(gateway);
 
     println!("local-api listening on {url}");
-    println!("  template   {}", args.template.display());
+    println!("  template   {}", template.display());
     println!("  users      {store_name}");
     println!("  issuer     {}", config.settings.issuer);
     println!(
@@ -300,4 +277,38 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let _ = task.await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn the_arguments_are_checked_and_version_and_help_answer() {
+        let kind = |args: &[&str]| Args::try_parse_from(args).err().map(|e| e.kind());
+        assert_eq!(
+            kind(&["local-api", "--version"]),
+            Some(ErrorKind::DisplayVersion)
+        );
+        assert_eq!(kind(&["local-api", "--help"]), Some(ErrorKind::DisplayHelp));
+        assert_eq!(
+            kind(&["local-api", "--bogus"]),
+            Some(ErrorKind::UnknownArgument)
+        );
+        assert_eq!(
+            kind(&["local-api", "--port", "x"]),
+            Some(ErrorKind::ValueValidation)
+        );
+        assert_eq!(
+            kind(&["local-api", "--web", "d", "--no-web"]),
+            Some(ErrorKind::ArgumentConflict)
+        );
+        let args = Args::try_parse_from(["local-api", "--port", "0", "--no-web"]).unwrap();
+        assert_eq!(
+            (args.host.as_str(), args.port, args.no_web),
+            ("127.0.0.1", 0, true)
+        );
+    }
 }

@@ -1,8 +1,8 @@
-use accounts::flows::Accounts;
 use std::collections::HashMap;
 
 use std::sync::Arc;
 
+use accounts::flows::Accounts;
 use accounts::mail::{MailDelivery, Outbox, SentMail};
 use accounts::model::session::SessionSettings;
 use accounts::passwords::Passwords;

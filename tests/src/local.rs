@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use accounts::store::{MemoryStore, Store};
 use local_api::template::{self, GatewaySpec};
-use local_api::{Gateway, LocalConfig, LocalStore, serve};
+use local_api::{Gateway, LocalConfig, serve};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,19 +17,20 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// The zero-Lambda variant: an HTTP API with the built-in JWT authorizer.
 pub const HTTP_TEMPLATE: &str = include_str!("../../template-http-api.yaml");
 
-pub struct LocalApi {
+/// local-api over the store `S` (in memory unless a test says otherwise).
+pub struct LocalApi<S: Store + 'static = MemoryStore> {
     pub url: String,
-    pub gateway: Arc<Gateway<LocalStore>>,
+    pub gateway: Arc<Gateway<S>>,
     pub config: LocalConfig,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl LocalApi {
+impl<S: Store + 'static> LocalApi<S> {
     /// Starts local-api over `store` with `env` as its environment and the real template,
     /// changed by `tweak` where a test needs another gateway shape.
     pub async fn spawn(
-        store: LocalStore,
+        store: S,
         env: &[(&str, &str)],
         tweak: impl FnOnce(&mut GatewaySpec),
     ) -> Self {
@@ -37,7 +39,7 @@ impl LocalApi {
 
     /// Like [`LocalApi::spawn`], with `clock` as the handlers' time.
     pub async fn spawn_with_clock(
-        store: LocalStore,
+        store: S,
         env: &[(&str, &str)],
         tweak: impl FnOnce(&mut GatewaySpec),
         clock: Arc<dyn shared::Clock>,
@@ -48,7 +50,7 @@ impl LocalApi {
     /// Like [`LocalApi::spawn_with_clock`], from the template `text`.
     pub async fn spawn_template(
         text: &str,
-        store: LocalStore,
+        store: S,
         env: &[(&str, &str)],
         tweak: impl FnOnce(&mut GatewaySpec),
         clock: Arc<dyn shared::Clock>,
@@ -147,7 +149,7 @@ impl LocalApi {
     }
 }
 
-impl Drop for LocalApi {
+impl<S: Store + 'static> Drop for LocalApi<S> {
     fn drop(&mut self) {
         self.task.abort();
     }

@@ -1171,7 +1171,6 @@ async fn keys_jwks_builds_public_jwks_that_sam_cli_receives_whole() {
 #[tokio::test]
 async fn keys_rotate_without_refusing_a_live_token() {
     use integration_tests::local::LocalApi;
-    use local_api::LocalStore;
 
     let old_pem = temp_path("old.pem");
     let new_pem = temp_path("new.pem");
@@ -1206,7 +1205,7 @@ async fn keys_rotate_without_refusing_a_live_token() {
         let store = store.clone();
         async move {
             LocalApi::spawn(
-                LocalStore::Dynamo(store),
+                store,
                 &[
                     ("JWT_SIGNING_KEY", signing.as_str()),
                     ("JWT_PUBLIC_KEYS", public.as_str()),
@@ -1217,11 +1216,11 @@ async fn keys_rotate_without_refusing_a_live_token() {
             .await
         }
     };
-    let me = |api: &LocalApi, token: &str| {
+    let me = |api: &LocalApi<DynamoStore>, token: &str| {
         let request = http.get(api.at("/me")).bearer_auth(token);
         async move { request.send().await.unwrap().status().as_u16() }
     };
-    let sign_in = |api: &LocalApi| {
+    let sign_in = |api: &LocalApi<DynamoStore>| {
         let request = http
             .post(api.at("/login"))
             .json(&json!({"email": "ada@example.com", "password": STRONG_PASSWORD}));

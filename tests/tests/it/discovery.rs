@@ -7,7 +7,6 @@ use auth_api::App;
 use integration_tests::app::{Answer, STRONG_PASSWORD, settings, test_app};
 use integration_tests::events::{Event, Kind};
 use integration_tests::local::LocalApi;
-use local_api::LocalStore;
 use serde_json::{Value, json};
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 
@@ -139,7 +138,7 @@ async fn an_rsa_signing_key_issues_rs256_tokens_the_jwks_and_discovery_describe(
 
 #[tokio::test]
 async fn local_api_is_its_own_issuer_so_discovery_leads_back_to_it() {
-    let api = LocalApi::spawn(LocalStore::Memory(Box::default()), &[], |_| {}).await;
+    let api = LocalApi::spawn(MemoryStore::new(), &[], |_| {}).await;
     let http = reqwest::Client::new();
     let discovery: Value = http
         .get(api.at("/.well-known/openid-configuration"))
@@ -161,7 +160,7 @@ async fn local_api_is_its_own_issuer_so_discovery_leads_back_to_it() {
     assert_eq!(jwks["keys"][0]["kid"], api.config.key.kid());
     // With JWT_ISSUER set, that is the issuer, checked like auth-api's.
     let named = LocalApi::spawn(
-        LocalStore::Memory(Box::default()),
+        MemoryStore::new(),
         &[("JWT_ISSUER", "https://auth.example.com")],
         |_| {},
     )

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use accounts::store::{MemoryStore, Store};
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::local::{HTTP_TEMPLATE, LocalApi};
-use local_api::LocalStore;
 use reqwest::Client;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -18,11 +18,11 @@ use shared::{SigningKey, Subject, TokenIssuer};
 const RSA_PEM: &str = include_str!("../../fixtures/rsa-2048.pem");
 const OTHER_RSA_PEM: &str = include_str!("../../fixtures/rsa-2048-other.pem");
 
-async fn spawn(
-    store: LocalStore,
+async fn spawn<S: Store + 'static>(
+    store: S,
     env: &[(&str, &str)],
     tweak: impl FnOnce(&mut local_api::template::GatewaySpec),
-) -> LocalApi {
+) -> LocalApi<S> {
     let mut env = env.to_vec();
     if !env.iter().any(|(k, _)| *k == "JWT_SIGNING_KEY") {
         env.push(("JWT_SIGNING_KEY", RSA_PEM));
@@ -38,12 +38,20 @@ async fn spawn(
 }
 
 /// Registers and signs in; returns (user id, token response).
-async fn sign_in(http: &Client, api: &LocalApi, email: &str) -> (String, Value) {
+async fn sign_in(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    email: &str,
+) -> (String, Value) {
     let user_id = api.register(http, email).await;
     (user_id, api.login(http, email, STRONG_PASSWORD).await)
 }
 
-async fn me(http: &Client, api: &LocalApi, authorization: Option<&str>) -> reqwest::Response {
+async fn me(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    authorization: Option<&str>,
+) -> reqwest::Response {
     let mut request = http.get(api.at("/me"));
     if let Some(value) = authorization {
         request = request.header("authorization", value);
@@ -51,7 +59,7 @@ async fn me(http: &Client, api: &LocalApi, authorization: Option<&str>) -> reqwe
     request.send().await.unwrap()
 }
 
-async fn status_of_me(http: &Client, api: &LocalApi, token: &str) -> u16 {
+async fn status_of_me(http: &Client, api: &LocalApi<impl Store + 'static>, token: &str) -> u16 {
     me(http, api, Some(&format!("Bearer {token}")))
         .await
         .status()
@@ -82,7 +90,7 @@ fn token(
         .to_owned()
 }
 
-async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer(store: LocalStore) {
+async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer<S: Store + 'static>(store: S) {
     let api = spawn(store, &[], |_| {}).await;
     let http = Client::new();
     let (user_id, session) = sign_in(&http, &api, "ada@example.com").await;
@@ -141,13 +149,12 @@ async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer(store: Local
 
 #[tokio::test]
 async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer_in_memory() {
-    the_whole_account_lifecycle_runs_behind_the_jwt_authorizer(LocalStore::Memory(Box::default()))
-        .await;
+    the_whole_account_lifecycle_runs_behind_the_jwt_authorizer(MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer_over_dynamodb() {
-    let store = LocalStore::Dynamo(fresh_store(&endpoint()).await);
+    let store = fresh_store(&endpoint()).await;
     the_whole_account_lifecycle_runs_behind_the_jwt_authorizer(store).await;
 }
 
@@ -155,7 +162,7 @@ async fn the_whole_account_lifecycle_runs_behind_the_jwt_authorizer_over_dynamod
 /// `WWW-Authenticate` challenge, before auth-api is reached.
 #[tokio::test]
 async fn the_jwt_authorizer_refuses_what_api_gateway_refuses() {
-    let api = spawn(LocalStore::Memory(Box::default()), &[], |_| {}).await;
+    let api = spawn(MemoryStore::new(), &[], |_| {}).await;
     let http = Client::new();
     let (user_id, session) = sign_in(&http, &api, "ada@example.com").await;
     let access = session["access_token"].as_str().unwrap();
@@ -287,7 +294,7 @@ async fn authorization_scopes_are_checked_against_the_token_s_scope() {
             }
         }
     };
-    let api = spawn(LocalStore::Memory(Box::default()), &[], admin_only).await;
+    let api = spawn(MemoryStore::new(), &[], admin_only).await;
     let http = Client::new();
     let (user_id, session) = sign_in(&http, &api, "ada@example.com").await;
     let user = session["access_token"].as_str().unwrap();
@@ -327,7 +334,7 @@ async fn authorization_scopes_are_checked_against_the_token_s_scope() {
 #[tokio::test]
 async fn the_keys_come_from_the_issuer_s_discovery_document() {
     let api = spawn(
-        LocalStore::Memory(Box::default()),
+        MemoryStore::new(),
         &[("JWT_ISSUER", "http://127.0.0.1:9")],
         |_| {},
     )

@@ -1,12 +1,12 @@
 //! local-api end to end over real HTTP: the gateway from template.yaml, the real authorizer in
 //! front of protected routes, its cache, and the real auth-api behind.
 
+use accounts::store::{MemoryStore, Store};
 use auth_api::http::routes::Route;
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::authorizer_events::subject;
 use integration_tests::dynamo::{endpoint, fresh_store};
 use integration_tests::local::{LocalApi, TEMPLATE};
-use local_api::LocalStore;
 use local_api::template::{self, RouteSpec};
 use reqwest::Client;
 use secrecy::ExposeSecret;
@@ -15,18 +15,27 @@ use shared::token::now_unix;
 
 const RULES: &str = r#"{"GET /me": ["admin"], "* /*": ["user"]}"#;
 
-fn memory() -> LocalStore {
-    LocalStore::Memory(Box::default())
+fn memory() -> MemoryStore {
+    MemoryStore::new()
 }
 
 /// Registers and logs in over HTTP; returns (user id, access token).
-async fn sign_up(http: &Client, api: &LocalApi, email: &str) -> (String, String) {
+async fn sign_up(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    email: &str,
+) -> (String, String) {
     let user_id = api.register(http, email).await;
     let tokens = api.login(http, email, STRONG_PASSWORD).await;
     (user_id, tokens["access_token"].as_str().unwrap().to_owned())
 }
 
-async fn get(http: &Client, api: &LocalApi, path: &str, token: Option<&str>) -> (u16, Value) {
+async fn get(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
     let mut request = http.get(api.at(path));
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -295,12 +304,7 @@ async fn binary_bodies_reach_auth_api_base64_encoded() {
 
 #[tokio::test]
 async fn the_same_flow_works_against_dynamodb() {
-    let api = LocalApi::spawn(
-        LocalStore::Dynamo(fresh_store(&endpoint()).await),
-        &[],
-        |_| {},
-    )
-    .await;
+    let api = LocalApi::spawn(fresh_store(&endpoint()).await, &[], |_| {}).await;
     let http = Client::new();
     let (user_id, token) = sign_up(&http, &api, "ada@example.com").await;
     let (status, profile) = get(&http, &api, "/me", Some(&token)).await;
@@ -310,7 +314,7 @@ async fn the_same_flow_works_against_dynamodb() {
 }
 
 /// Sends `raw` as the whole HTTP/1.1 request and returns the response's status line and body.
-async fn raw_request(api: &LocalApi, raw: &str) -> (String, String) {
+async fn raw_request(api: &LocalApi<impl Store + 'static>, raw: &str) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = api.url.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
@@ -427,7 +431,12 @@ async fn verify_forget_and_reset_over_local_api_from_its_outbox() {
 const PAGE: &str = "http://127.0.0.1:3001";
 
 /// An OPTIONS preflight from `origin` for `route`, as a browser sends it.
-async fn preflight(http: &Client, api: &LocalApi, route: Route, origin: &str) -> reqwest::Response {
+async fn preflight(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    route: Route,
+    origin: &str,
+) -> reqwest::Response {
     http.request(
         reqwest::Method::OPTIONS,
         api.at(&route

@@ -628,7 +628,7 @@ async fn a_route_can_demand_a_second_factor_at_the_gateway() {
 
     let rules = r#"{"* /*": ["user"], "GET /sessions": ["@mfa"], "GET /me": ["admin", "@mfa"]}"#;
     let api = LocalApi::spawn(
-        local_api::LocalStore::Memory(Box::default()),
+        accounts::store::MemoryStore::new(),
         &[
             ("AUTHORIZER_RULES", rules),
             ("AUTHORIZER_SESSION_CACHE_SECONDS", "0"),

@@ -7,28 +7,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accounts::model::credentials::Email;
-use accounts::store::AdminStore;
+use accounts::store::{DynamoStore, MemoryStore, Store};
 use integration_tests::app::STRONG_PASSWORD;
 use integration_tests::dynamo::{Mode, Proxy, endpoint, fresh_store};
 use integration_tests::local::LocalApi;
-use local_api::LocalStore;
 use reqwest::Client;
 use serde_json::{Value, json};
 use shared::ManualClock;
 
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 
-async fn dynamo() -> LocalStore {
-    LocalStore::Dynamo(fresh_store(&endpoint()).await)
+async fn dynamo() -> DynamoStore {
+    fresh_store(&endpoint()).await
 }
 
-fn memory() -> LocalStore {
-    LocalStore::Memory(Box::default())
+fn memory() -> MemoryStore {
+    MemoryStore::new()
 }
 
 /// local-api over `store`, session checks on with answers kept `cache_seconds`, API
 /// Gateway's cache off.
-async fn spawn(store: LocalStore, cache_seconds: &str, clock: ManualClock) -> LocalApi {
+async fn spawn<S: Store + 'static>(
+    store: S,
+    cache_seconds: &str,
+    clock: ManualClock,
+) -> LocalApi<S> {
     LocalApi::spawn_with_clock(
         store,
         &[
@@ -46,11 +49,16 @@ struct Session {
     refresh: String,
 }
 
-async fn register(http: &Client, api: &LocalApi, email: &str) -> String {
+async fn register(http: &Client, api: &LocalApi<impl Store + 'static>, email: &str) -> String {
     api.register(http, email).await
 }
 
-async fn login(http: &Client, api: &LocalApi, email: &str, password: &str) -> Session {
+async fn login(
+    http: &Client,
+    api: &LocalApi<impl Store + 'static>,
+    email: &str,
+    password: &str,
+) -> Session {
     let tokens = api.login(http, email, password).await;
     Session {
         access: tokens["access_token"].as_str().unwrap().to_owned(),
@@ -59,7 +67,7 @@ async fn login(http: &Client, api: &LocalApi, email: &str, password: &str) -> Se
 }
 
 /// The status of `GET /me` with `token`.
-async fn me(http: &Client, api: &LocalApi, token: &str) -> u16 {
+async fn me(http: &Client, api: &LocalApi<impl Store + 'static>, token: &str) -> u16 {
     http.get(api.at("/me"))
         .bearer_auth(token)
         .send()
@@ -75,7 +83,7 @@ async fn send(request: reqwest::RequestBuilder) -> u16 {
 
 /// Every way a session ends refuses its still-unexpired access token on the very next
 /// protected request, and leaves other sessions and users alone.
-async fn every_way_a_session_ends_refuses_its_token_at_once(store: LocalStore) {
+async fn every_way_a_session_ends_refuses_its_token_at_once<S: Store + 'static>(store: S) {
     let api = spawn(store, "0", ManualClock::starting_now()).await;
     let http = Client::new();
     let ada = "ada@example.com";
@@ -268,7 +276,7 @@ async fn tokens_without_a_session_of_their_own_are_refused() {
 #[tokio::test]
 async fn with_dynamodb_down_protected_routes_are_refused_within_a_bound() {
     let proxy = Proxy::start_for(&endpoint()).await;
-    let store = LocalStore::Dynamo(fresh_store(&proxy.url()).await);
+    let store = fresh_store(&proxy.url()).await;
     let api = spawn(store, "0", ManualClock::starting_now()).await;
     let http = Client::new();
     register(&http, &api, "ada@example.com").await;
