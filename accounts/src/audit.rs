@@ -167,6 +167,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_watched_events_count_toward_the_metrics_the_alarms_name() {
+        // FailedLoginSpikeAlarm and RefreshReuseAlarm watch these (tests/it/openapi.rs ties
+        // every alarm's metric to shared::metrics::Metric).
+        assert_eq!(Event::LoginFailed.metric(), Some(Metric::LoginFailed));
+        assert_eq!(
+            Event::LoginRefusedDisabled.metric(),
+            Some(Metric::LoginFailed)
+        );
+        assert_eq!(Event::RefreshReused.metric(), Some(Metric::RefreshReuse));
+    }
+
+    #[test]
     fn every_event_has_its_own_name() {
         let names: HashSet<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
         assert_eq!(names.len(), Event::ALL.len());
