@@ -6,6 +6,7 @@
 //! `Authorization` headers inside), and the AWS SDK and the HTTP stack print whole request and
 //! response bodies (password hashes, keys). Our own crates log no secret at any level.
 
+use std::io::IsTerminal as _;
 use std::str::FromStr;
 
 use tracing::Level;
@@ -51,27 +52,44 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
         .from_env_lossy()
 }
 
-/// Installs the global subscriber writing to stdout, as Lambda expects.
+/// Installs the global subscriber writing to stdout, as Lambda expects. Colour only when
+/// stdout is a terminal and `NO_COLOR` is unset: a log file or CloudWatch gets plain text.
 pub fn init() {
-    init_with_writer(std::io::stdout);
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (level, json) = from_env();
+    install(std::io::stdout, level.as_deref(), json, ansi);
 }
 
-/// Installs the global subscriber writing to `writer`, with the level and format Lambda's
-/// variables say.
+/// Installs the global subscriber writing to `writer` (never in colour), with the level and
+/// format Lambda's variables say.
 pub fn init_with_writer<W>(writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    let (level, json) = from_env();
+    init_with(writer, level.as_deref(), json);
+}
+
+/// The level (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`) and whether to write JSON
+/// (`AWS_LAMBDA_LOG_FORMAT=json`).
+fn from_env() -> (Option<String>, bool) {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    init_with(writer, level.as_deref(), json);
+    (level, json)
 }
 
 /// Installs the global subscriber writing to `writer` at `level` (`RUST_LOG` directives are
-/// still read), as JSON lines if `json`.
+/// still read), as JSON lines if `json`, never in colour.
 pub fn init_with<W>(writer: W, level: Option<&str>, json: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    install(writer, level, json, false);
+}
+
+fn install<W>(writer: W, level: Option<&str>, json: bool, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -80,6 +98,7 @@ where
     let layer = fmt::layer()
         .with_target(false)
         .without_time()
+        .with_ansi(ansi)
         .with_writer(writer);
     let layer = if json {
         layer.json().with_filter(filter).boxed()
