@@ -5,6 +5,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
@@ -22,7 +23,7 @@ pub const DIGITS: u8 = 6;
 pub const DRIFT_STEPS: u16 = 1;
 /// How many recovery codes a user gets.
 pub const RECOVERY_CODES: usize = 10;
-/// Characters of a recovery code (Crockford-free base32, 80 bits), shown in groups of four.
+/// Characters of a recovery code (base32, 80 bits), shown in groups of four.
 const RECOVERY_CHARS: usize = 16;
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// How long an enrollment may wait for its first code.
@@ -169,23 +170,14 @@ impl TotpSecret {
     /// A secret from its base32 (as [`TotpSecret::base32`] writes it); what an authenticator
     /// app does with the `secret` of an enrollment.
     pub fn from_base32(text: &str) -> Option<Self> {
-        let mut bytes = Vec::with_capacity(SECRET_BYTES);
-        let (mut buffer, mut bits) = (0u32, 0);
-        for c in text.trim_end_matches('=').bytes() {
-            let value = BASE32.iter().position(|b| *b == c.to_ascii_uppercase())?;
-            buffer = (buffer << 5) | u32::try_from(value).ok()?;
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                bytes.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
-            }
-        }
+        let text = text.trim_end_matches('=').to_ascii_uppercase();
+        let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &text)?;
         Some(Self(bytes.try_into().ok()?))
     }
 
     /// The secret in base32 (no padding), as authenticator apps take it typed in.
     pub fn base32(&self) -> String {
-        base32(&self.0)
+        base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &self.0)
     }
 
     /// The `otpauth://` URI authenticator apps read from the QR code.
@@ -223,35 +215,16 @@ impl TotpSecret {
     }
 }
 
-/// Unpadded RFC 4648 base32.
-fn base32(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for byte in bytes {
-        buffer = (buffer << 8) | u32::from(*byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
-}
+/// What the otpauth URI's label and issuer keep as they are: RFC 3986's unreserved
+/// characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-/// Percent-encoding of everything but RFC 3986's unreserved characters.
 fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// `text` as a QR code, an SVG image in a `data:` URI, ready for an `<img src>`.
