@@ -146,13 +146,21 @@ impl NewPassword {
                     "is too easy to guess (strength {score} of 4, at least {MIN_PASSWORD_SCORE} needed)"
                 );
                 if let Some(feedback) = entropy.feedback() {
-                    if let Some(warning) = feedback.warning() {
-                        message.push_str(&format!(". {warning}"));
-                    }
-                    for suggestion in feedback.suggestions() {
-                        message.push_str(&format!(". {suggestion}"));
+                    // zxcvbn's sentences end with their own full stop, or not.
+                    let sentences = feedback
+                        .warning()
+                        .map(|w| w.to_string())
+                        .into_iter()
+                        .chain(feedback.suggestions().iter().map(|s| s.to_string()));
+                    for sentence in sentences {
+                        let sentence = sentence.trim().trim_end_matches('.');
+                        if !sentence.is_empty() {
+                            message.push_str(". ");
+                            message.push_str(sentence);
+                        }
                     }
                 }
+                message.push('.');
                 problems.push(message);
             }
         }
@@ -257,6 +265,11 @@ mod tests {
     fn weak_passwords_get_zxcvbn_feedback_and_the_email_counts_against_them() {
         let problems = NewPassword::parse("password123".into(), None).unwrap_err();
         assert!(problems[0].contains("too easy to guess"), "{problems:?}");
+        // zxcvbn's own sentences, joined once: no "password.. Add".
+        let advice = &NewPassword::parse("password1".into(), None).unwrap_err()[0];
+        assert!(advice.contains("common password. Add"), "{advice}");
+        assert!(!advice.contains(".."), "{advice}");
+        assert!(advice.ends_with('.'), "{advice}");
         let email = Email::parse("zanzibar.quixote@example.com").unwrap();
         // Strong enough on its own, weak once it is known to be the account's own name.
         assert!(NewPassword::parse("zanzibar.quixote".into(), None).is_ok());
