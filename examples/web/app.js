@@ -6,6 +6,8 @@
 //   it on sign-in, refresh and password change (REFRESH_TOKEN_TRANSPORT=cookie or both).
 // - Requests that the cookie authenticates carry X-Requested-With (the API's CSRF check) and
 //   credentials: "include" (so the browser sends and accepts the cookie cross-origin).
+// - Since the page cannot see that cookie, it keeps a hint (no secret) in localStorage that a
+//   session may exist, and only then asks /refresh at load: a signed-out visit sends nothing.
 "use strict";
 
 (() => {
@@ -16,6 +18,24 @@
   let mfaToken = null;
 
   const $ = (id) => document.getElementById(id);
+  const HINT = "auth-example.session-hint";
+  const hint = {
+    get: () => {
+      try {
+        return localStorage.getItem(HINT) === "1";
+      } catch (_) {
+        return true; // storage off: ask, as before
+      }
+    },
+    set: (on) => {
+      try {
+        if (on) localStorage.setItem(HINT, "1");
+        else localStorage.removeItem(HINT);
+      } catch (_) {
+        // storage off: the next load asks /refresh anyway
+      }
+    },
+  };
 
   function show(section) {
     $("loading").hidden = true;
@@ -98,6 +118,7 @@
 
   function accept(tokens) {
     accessToken = tokens.access_token;
+    hint.set(true);
     scheduleRefresh(tokens.expires_in);
   }
 
@@ -124,6 +145,7 @@
 
   function signedOut() {
     accessToken = null;
+    hint.set(false);
     mfaToken = null;
     clearTimeout(refreshTimer);
     $("mfa-form").hidden = true;
@@ -311,6 +333,10 @@
       } catch (err) {
         say("error", err.message, err.details);
       }
+    }
+    if (!hint.get()) {
+      signedOut();
+      return;
     }
     await refresh()
       .then(showMe)

@@ -132,8 +132,18 @@ async function apiCookies(page) {
 test("a user signs up, stays signed in across reloads and token expiry, signs out and in", async () => {
   const page = await browser.newPage();
   const email = `ada-${Date.now()}@example.com`;
+  // A signed-out visit asks the API nothing: no /refresh without a session to renew.
+  const firstVisit = [];
+  const note = (r) => firstVisit.push(`${r.request().method()} ${r.url()} ${r.status()}`);
+  page.on("response", note);
   await page.goto(`${web}/`);
   await visible(page, "#signed-out");
+  page.off("response", note);
+  assert.deepEqual(
+    firstVisit.filter((line) => line.includes(api)),
+    [],
+    "a signed-out page load calls the API",
+  );
   assert.notEqual(new URL(web).origin, new URL(api).origin, "the page is another origin");
 
   // The API's own advice for a weak password reaches the user.
