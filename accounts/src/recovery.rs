@@ -15,7 +15,7 @@ pub const MAILS_PER_HOUR: u32 = 5;
 /// Token checks (`/email/verify`, `/password/reset`) per source address and hour.
 pub const TOKEN_CHECKS_PER_HOUR: u32 = 20;
 
-/// How the recovery flows are set up (README "Configuration").
+/// How the recovery flows are set up (docs/configuration.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoverySettings {
     /// `APP_NAME`: the product named in the mails.

@@ -1,4 +1,4 @@
-//! auth-api configuration, read once at cold start (README "Configuration").
+//! auth-api configuration, read once at cold start (docs/configuration.md).
 
 use accounts::model::credentials::Email;
 use accounts::model::mfa::MfaKey;
@@ -25,7 +25,7 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `REFRESH_TOKEN_TTL_SECONDS` and `REFRESH_REUSE_GRACE_SECONDS`.
     pub sessions: SessionSettings,
-    /// The recovery flows' settings (README "Configuration").
+    /// The recovery flows' settings (docs/configuration.md).
     pub recovery: RecoverySettings,
     /// `SES_FROM_ADDRESS`: the verified SES identity mail is sent from; unset, no mail is sent.
     pub ses_from_address: Option<Email>,

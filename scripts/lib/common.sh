@@ -146,7 +146,7 @@ start_dynamodb_local() {
 }
 
 # The release bootstraps, one package at a time as sam build does: built together, cargo would
-# unify their features and the authorizer would carry auth-api's. x86_64 only (README, Deploy).
+# unify their features and the authorizer would carry auth-api's. x86_64 only (docs/deploy.md).
 build_lambdas() {
   step "cargo lambda build --release (x86_64)"
   for package in authorizer session-authorizer auth-api; do

@@ -221,14 +221,14 @@ pub fn key_set_from_env(env: &dyn Env, own: Option<&SigningKey>) -> Result<KeySe
             let extra = KeySet::from_jwks_json(&jwks)
                 .map_err(|e| ConfigError::new("JWT_PUBLIC_KEYS", e.to_string()))?;
             // The authorizer is given the same JWKS: a signing key missing from it would sign
-            // tokens every protected route refuses (README, "Key rotation").
+            // tokens every protected route refuses (docs/deploy.md, "Key rotation").
             if extra.get(own.kid()).is_none() {
                 return Err(ConfigError::new(
                     "JWT_PUBLIC_KEYS",
                     format!(
                         "does not contain the signing key (kid {}): the authorizer, given the \
                          same JWKS, would refuse every token signed with it. Publish its public \
-                         JWK first, then sign with it (README, \"Key rotation\")",
+                         JWK first, then sign with it (docs/deploy.md, \"Key rotation\")",
                         own.kid()
                     ),
                 ));

@@ -1,5 +1,5 @@
 //! Browsers: CORS for a list of exact origins, the refresh token in an `HttpOnly` cookie, and
-//! the checks that make that cookie safe from cross-site requests (README, "Browsers").
+//! the checks that make that cookie safe from cross-site requests (docs/browsers.md).
 
 use http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue};

@@ -1164,7 +1164,7 @@ async fn keys_jwks_builds_public_jwks_that_sam_cli_receives_whole() {
     assert_eq!(twice.code, admin::exit::USAGE, "{}", twice.out);
 }
 
-/// The rotation procedure of the README, over local-api (restarted at each step, as a deploy
+/// The rotation procedure of docs/deploy.md, over local-api (restarted at each step, as a deploy
 /// replaces the functions) on one DynamoDB table: publish the new key, then sign with it, then
 /// retire the old one after the access tokens' lifetime. At no step is a live token refused;
 /// the wrong order (signing with a key not published) does not start.

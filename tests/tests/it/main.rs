@@ -30,6 +30,7 @@ mod authorizer;
 mod authorizer_props;
 mod browser;
 mod discovery;
+mod docs;
 mod dynamo_api;
 mod handler;
 mod http_api;

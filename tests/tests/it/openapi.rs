@@ -1,7 +1,7 @@
 //! The deployment contract. openapi.yaml describes exactly the API that exists: its routes are
 //! the auth-api router's and template.yaml's, and the routes behind the authorizer carry the
 //! bearer scheme. template.yaml, as SAM really translates it, deploys one stage, and the
-//! README's deploy command reaches CloudFormation with every parameter whole.
+//! documented deploy commands reach CloudFormation with every parameter whole.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -82,7 +82,19 @@ fn every_route_behind_the_authorizer_is_documented_as_needing_a_bearer_token() {
     assert_eq!(extra, [&("GET".to_owned(), "/verify".to_owned())]);
 }
 
-const README: &str = include_str!("../../../README.md");
+/// README.md and every page of docs/, where the commands and snippets users copy live.
+static DOCS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut pages: Vec<_> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pages.sort();
+    for page in pages {
+        text.push_str(&std::fs::read_to_string(page).unwrap());
+    }
+    text
+});
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -109,7 +121,7 @@ fn sam(args: &[&str]) -> String {
         .to_owned()
 }
 
-/// A JWKS as the README's commands make it: the test key's public JWK, compact JSON.
+/// A JWKS as the documented commands make it: the test key's public JWK, compact JSON.
 fn jwks() -> String {
     let key = shared::SigningKey::ed25519_from_pem(integration_tests::app::TEST_PEM, None).unwrap();
     let mut set = shared::KeySet::default();
@@ -159,12 +171,12 @@ fn sam_deploys_exactly_one_stage_with_throttling_logs_and_tracing() {
     );
 }
 
-/// Every `sam deploy` command of the README that passes `--parameter-overrides`: its template
+/// Every documented `sam deploy` command that passes `--parameter-overrides`: its template
 /// and the words after that flag, as bash expands them with `JWKS` set (and `API_URL`, the
 /// stack output the HTTP API variant's second deploy reads).
 fn readme_deploy_commands(jwks_for: impl Fn(&str) -> String) -> Vec<(String, Vec<String>)> {
     let mut commands = Vec::new();
-    for line in README.lines().filter(|l| l.starts_with("sam deploy")) {
+    for line in DOCS.lines().filter(|l| l.starts_with("sam deploy")) {
         let Some((head, words)) = line.split_once("--parameter-overrides ") else {
             continue;
         };
@@ -195,7 +207,7 @@ fn readme_deploy_commands(jwks_for: impl Fn(&str) -> String) -> Vec<(String, Vec
     commands
 }
 
-/// The JWKS the README's commands make for `template`: Ed25519 for template.yaml, RSA for the
+/// The JWKS the documented commands make for `template`: Ed25519 for template.yaml, RSA for the
 /// HTTP API variant.
 fn readme_jwks(template: &str) -> String {
     if template == "template.yaml" {
@@ -215,9 +227,10 @@ fn parse_overrides(words: &[String]) -> serde_json::Value {
 }
 
 #[test]
-fn the_readme_deploy_commands_reach_cloudformation_with_the_whole_jwks() {
+fn the_documented_deploy_commands_reach_cloudformation_with_the_whole_jwks() {
     let commands = readme_deploy_commands(readme_jwks);
-    let templates: Vec<&str> = commands.iter().map(|(t, _)| t.as_str()).collect();
+    let mut templates: Vec<&str> = commands.iter().map(|(t, _)| t.as_str()).collect();
+    templates.sort_unstable();
     assert_eq!(
         templates,
         [
@@ -448,12 +461,12 @@ fn cors_parameters_accept_exact_origins_and_refuse_what_browsers_never_send() {
     );
 }
 
-/// The README's first YAML block under "Protecting an existing API".
+/// The first YAML block of docs/authorizer.md under "Protecting an existing API".
 fn readme_rest_snippet() -> String {
-    let section = README
+    let section = DOCS
         .split("## Protecting an existing API")
         .nth(1)
-        .expect("the README has the section");
+        .expect("docs/authorizer.md has the section");
     let block = section
         .split("```yaml\n")
         .nth(1)
@@ -465,7 +478,7 @@ fn readme_rest_snippet() -> String {
 }
 
 #[test]
-fn the_readme_s_rest_snippet_keeps_preflights_off_the_authorizer_and_cors_on_its_errors() {
+fn the_documented_rest_snippet_keeps_preflights_off_the_authorizer_and_cors_on_its_errors() {
     let dir = std::env::temp_dir().join(format!("readme-snippet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("template.yaml");

@@ -1,4 +1,4 @@
-//! The DynamoDB store. Table layout (README "Table layout"):
+//! The DynamoDB store. Table layout (docs/architecture.md, "Table layout"):
 //!
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
