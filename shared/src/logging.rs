@@ -10,6 +10,7 @@ use std::io::IsTerminal as _;
 use std::str::FromStr;
 
 use tracing::Level;
+use tracing::level_filters::STATIC_MAX_LEVEL;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
@@ -43,13 +44,40 @@ pub fn allowed(level: &Level, target: &str) -> bool {
 
 /// The level filter: the configured level (and any `RUST_LOG` directives), default INFO.
 /// [`allowed`] applies on top of it.
+///
+/// Levels above what the binary was built with (release builds have no TRACE callsites) are
+/// lowered to it: tracing-subscriber would otherwise print a warning about them to stderr,
+/// coloured whatever stderr is.
 pub fn filter(level: Option<&str>) -> EnvFilter {
     let level = level
         .and_then(|l| LevelFilter::from_str(l).ok())
-        .unwrap_or(LevelFilter::INFO);
+        .unwrap_or(LevelFilter::INFO)
+        .min(STATIC_MAX_LEVEL);
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
     EnvFilter::builder()
         .with_default_directive(level.into())
-        .from_env_lossy()
+        .parse_lossy(within_static_max(&directives, STATIC_MAX_LEVEL))
+}
+
+/// `RUST_LOG`-style `directives` with every level above `max` lowered to `max`.
+fn within_static_max(directives: &str, max: LevelFilter) -> String {
+    directives
+        .split(',')
+        .map(|directive| {
+            let (head, level) = match directive.rsplit_once('=') {
+                Some((head, level)) => (Some(head), level),
+                None => (None, directive),
+            };
+            match LevelFilter::from_str(level.trim()) {
+                Ok(parsed) if parsed > max => match head {
+                    Some(head) => format!("{head}={max}"),
+                    None => max.to_string(),
+                },
+                _ => directive.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Installs the global subscriber writing to stdout, as Lambda expects. Colour only when
@@ -111,6 +139,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directives_above_the_static_maximum_are_lowered_to_it() {
+        let max = LevelFilter::DEBUG;
+        assert_eq!(within_static_max("trace", max), "debug");
+        assert_eq!(
+            within_static_max("auth_api=trace,info,shared[x]=TRACE", max),
+            "auth_api=debug,info,shared[x]=debug"
+        );
+        assert_eq!(within_static_max("warn", max), "warn");
+        assert_eq!(within_static_max("", max), "");
+        assert_eq!(within_static_max("trace", LevelFilter::TRACE), "trace");
+    }
 
     #[test]
     fn only_our_own_crates_may_log_at_trace() {

@@ -403,10 +403,9 @@ impl Output {
 /// Asserts that none of `secrets` occurs in `log`, naming the first offending line.
 fn assert_no_secret(function: &str, log: &str, secrets: &[(&str, String)]) {
     // Piped output is not a terminal: plain text, no colour codes for a log store to keep.
-    assert!(
-        !log.contains('\u{1b}'),
-        "{function}: ANSI escapes in piped output"
-    );
+    if let Some(line) = log.lines().find(|l| l.contains('\u{1b}')) {
+        panic!("{function}: ANSI escapes in piped output: {line:?}");
+    }
     for (what, secret) in secrets {
         if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
             panic!(
