@@ -10,7 +10,8 @@
 //! With `BENCH_ONLY=coldstart` it measures only our binaries' cold starts and prints them
 //! (needs `LAMBDA_BUILD_DIR` and DynamoDB only): a quick check while working on start-up;
 //! `BENCH_ONLY=forgot` only `/password/forgot`'s times for known and unknown addresses;
-//! `BENCH_ONLY=register` only `/register`'s for new and taken ones.
+//! `BENCH_ONLY=register` only `/register`'s for new and taken ones; `BENCH_ONLY=calls` only
+//! the DynamoDB calls per operation.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,12 @@ async fn main() {
             "/register: new {new:.1} ms, taken {taken:.1} ms, ratio {:.2}",
             taken / new
         );
+        return;
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("calls") {
+        for (figure, calls, names) in counting::count_operations().await {
+            println!("{figure}: {calls} ({names})");
+        }
         return;
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("forgot") {

@@ -440,7 +440,12 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
 
     for (figure, calls, names) in input.calls {
         let budget = match *figure {
-            "register" | "login" => Some(1),
+            // Issue 25's floors: a returning user's login in at most 3 calls (2 round trips),
+            // a first login from a new address in 3 round trips (its 5 calls), a registration
+            // with its verification link in 2.
+            "register" => Some(2),
+            "login, again from the same address" => Some(3),
+            "login, first from this address" => Some(5),
             "verify" | "session-checking authorizer decision, session cached" => Some(0),
             "session-checking authorizer decision, session read" => Some(1),
             f if f.starts_with("authorizer") => Some(0),

@@ -39,14 +39,15 @@ impl<S: Store> Accounts<S> {
             audit(Event::LoginFailed, None, client);
             return Err(Error::InvalidCredentials);
         };
-        let (user, seen) = self
-            .store
-            .find_user_for_login(&email, client.source())
-            .await?;
-        // Counted and judged by the email and source alone, registered or not, so a refusal
-        // says nothing about whether an account exists.
+        // Read and counted together, and judged by the email and source alone, registered or
+        // not, so a refusal says nothing about whether an account exists.
         let now_ms = self.clock.now_ms();
-        let check = PasswordCheck::admit(self, &email, user.as_ref(), seen, client, now_ms).await?;
+        let (user, admission) = self
+            .store
+            .read_and_admit_login(&email, client.source(), now_ms)
+            .await?;
+        let check =
+            PasswordCheck::admitted(self, &email, user.as_ref(), admission, client, now_ms).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let legacy = user.as_ref().is_some_and(|u| u.legacy_password);
         let matched = self
@@ -97,19 +98,11 @@ impl<S: Store> Accounts<S> {
             self.sessions.first_token_ttl(),
             client.session_info(),
         );
-        let start = async {
-            self.store
-                .start_session(&family, &record)
-                .await
-                .map_err(Error::from)
-        };
-        let (started, checked, rehashed) = tokio::join!(
-            start,
-            check.signed_in(self, &user, now_ms),
+        let (started, rehashed) = tokio::join!(
+            check.start_session(self, &user, &family, &record, now_ms),
             self.rehash_if_needed(&user, password),
         );
         started?;
-        checked?;
         rehashed?;
         audit(
             Event::LoginSucceeded,

@@ -12,8 +12,9 @@ use crate::model::backoff::{
 };
 use crate::model::client::{Caller, Client};
 use crate::model::credentials::Email;
+use crate::model::session::{RefreshRecord, SessionFamily};
 use crate::model::user::UserRecord;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// A password check the backoff let through: what to undo or report once its result is known.
 pub struct PasswordCheck {
@@ -35,12 +36,25 @@ impl PasswordCheck {
         client: &Client,
         now_ms: i64,
     ) -> Result<Self, Error> {
-        let source = client.source().clone();
-        let attempts = match accounts
+        let admission = accounts
             .store
-            .admit_login_attempt(email, &source, seen, now_ms)
-            .await?
-        {
+            .admit_login_attempt(email, client.source(), seen, now_ms)
+            .await?;
+        Self::admitted(accounts, email, user, admission, client, now_ms).await
+    }
+
+    /// Judges a check the store has counted (`admission`): refused, or, unless the user signed
+    /// in from this source lately, counted per email too.
+    pub async fn admitted<S: Store>(
+        accounts: &Accounts<S>,
+        email: &Email,
+        user: Option<&UserRecord>,
+        admission: Admission,
+        client: &Client,
+        now_ms: i64,
+    ) -> Result<Self, Error> {
+        let source = client.source().clone();
+        let attempts = match admission {
             Admission::Admitted(attempts) => attempts,
             Admission::Refused {
                 retry_after_seconds,
@@ -112,6 +126,76 @@ impl PasswordCheck {
             }
         };
         let (forgotten, trusted) = tokio::join!(self.succeeded(accounts, now_ms), trust);
+        forgotten?;
+        trusted
+    }
+
+    /// The check succeeded at sign-in and `family` (with its first token `record`) is the new
+    /// session: one write starts it, forgets the source's failed checks and, when the source
+    /// is not the latest, makes it one of the user's trusted sources; the email's window gets
+    /// this check back alongside. A write that meets a concurrent one (another sign-in of the
+    /// same user) falls back to one call each.
+    pub async fn start_session<S: Store>(
+        &self,
+        accounts: &Accounts<S>,
+        user: &UserRecord,
+        family: &SessionFamily,
+        record: &RefreshRecord,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let trusted = user.trusted_sources_with(&self.source);
+        let start = async {
+            match accounts
+                .store
+                .start_signed_in_session(user, family, record, &self.source, trusted.as_deref())
+                .await
+            {
+                Err(StoreError::Conflict) => {
+                    let (started, cleaned) = tokio::join!(
+                        accounts.store.start_session(family, record),
+                        self.signed_in_without_email(accounts, user, now_ms),
+                    );
+                    started?;
+                    cleaned
+                }
+                other => other.map_err(Error::from),
+            }
+        };
+        let take_back = async {
+            if self.email_counted {
+                accounts
+                    .store
+                    .take_back_email_failure(&self.email, now_ms)
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (started, taken_back) = tokio::join!(start, take_back);
+        started?;
+        taken_back
+    }
+
+    /// [`Self::signed_in`] without the email window's share (taken back elsewhere).
+    async fn signed_in_without_email<S: Store>(
+        &self,
+        accounts: &Accounts<S>,
+        user: &UserRecord,
+        now_ms: i64,
+    ) -> Result<(), Error> {
+        let trust = async {
+            match user.trusted_sources_with(&self.source) {
+                Some(sources) => accounts
+                    .store
+                    .set_trusted_sources(user, &sources)
+                    .await
+                    .map_err(Error::from),
+                None => Ok(()),
+            }
+        };
+        let forget = accounts
+            .store
+            .forget_login_failures(&self.email, &self.source, false, now_ms);
+        let (forgotten, trusted) = tokio::join!(forget, trust);
         forgotten?;
         trusted
     }

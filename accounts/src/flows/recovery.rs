@@ -26,12 +26,12 @@ impl<S: Store> Accounts<S> {
         purpose: Purpose,
         client: &Client,
     ) -> Result<(), Error> {
-        let (sent, not_sent) = match purpose {
-            Purpose::VerifyEmail => (Event::VerificationSent, Event::VerificationNotSent),
-            Purpose::ResetPassword => (Event::ResetRequested, Event::ResetNotSent),
-        };
-        let user_id = user.user_id.to_string();
         if !self.mail_on() {
+            let not_sent = match purpose {
+                Purpose::VerifyEmail => Event::VerificationNotSent,
+                Purpose::ResetPassword => Event::ResetNotSent,
+            };
+            let user_id = user.user_id.to_string();
             tracing::warn!(
                 purpose = purpose.as_str(),
                 "mail is off (SES_FROM_ADDRESS is not set): no mail sent"
@@ -47,7 +47,25 @@ impl<S: Store> Accounts<S> {
             settings.actions.ttl_seconds(purpose),
         );
         self.store.issue_action(&record).await?;
-        let mail = compose(settings, purpose, &user.email, &token);
+        self.deliver(user, purpose, &token, client).await;
+        Ok(())
+    }
+
+    /// Mails `user` the link of `token`, issued for `purpose`. A mail that is not sent is
+    /// logged with its cause and audited, never an error: the user can ask again.
+    pub(crate) async fn deliver(
+        &self,
+        user: &UserRecord,
+        purpose: Purpose,
+        token: &ActionToken,
+        client: &Client,
+    ) {
+        let (sent, not_sent) = match purpose {
+            Purpose::VerifyEmail => (Event::VerificationSent, Event::VerificationNotSent),
+            Purpose::ResetPassword => (Event::ResetRequested, Event::ResetNotSent),
+        };
+        let user_id = user.user_id.to_string();
+        let mail = compose(&self.recovery.settings, purpose, &user.email, token);
         match self.recovery.mail.send(&mail).await {
             Ok(()) => audit(sent, Some(&user_id), client),
             Err(err) => {
@@ -60,7 +78,6 @@ impl<S: Store> Accounts<S> {
                 audit(not_sent, Some(&user_id), client);
             }
         }
-        Ok(())
     }
 
     /// Tells the owner of `to` of `notice`, when mail is on. Best-effort: what happened has

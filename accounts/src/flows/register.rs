@@ -7,7 +7,7 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::Client;
 use crate::model::credentials::{Email, NewPassword};
-use crate::model::link::Purpose;
+use crate::model::link::{ActionRecord, Purpose};
 use crate::model::user::UserRecord;
 use crate::recovery::Notice;
 use crate::store::{Store, StoreError};
@@ -54,8 +54,30 @@ impl<S: Store> Accounts<S> {
         let password_hash = self.passwords.hash(password).await?;
         // Whole seconds: the stored value and the answer agree exactly.
         let now = OffsetDateTime::from_unix_timestamp(self.clock.now()).map_err(Error::internal)?;
-        let user = UserRecord::new(email, password_hash, now);
-        match self.store.create_user(&user).await {
+        let mut user = UserRecord::new(email, password_hash, now);
+        // With mail on, the account is written with its verification link and the mail
+        // counted in its mailbox's windows: one write.
+        let link = self.mail_on().then(|| {
+            let ttl = self
+                .recovery
+                .settings
+                .actions
+                .ttl_seconds(Purpose::VerifyEmail);
+            ActionRecord::issue(&user, Purpose::VerifyEmail, self.clock.now_ms(), ttl)
+        });
+        if let Some((_, record)) = &link {
+            user.verify_token = Some(record.hash);
+        }
+        let created = match &link {
+            Some((_, record)) => {
+                let mailbox = user.email.mailbox();
+                self.store
+                    .create_user_with_link(&user, record, &mailbox, now_ms)
+                    .await
+            }
+            None => self.store.create_user(&user).await,
+        };
+        match created {
             Ok(()) => {}
             Err(StoreError::EmailTaken) if self.mail_on() => {
                 self.registration_of_taken_email(&user, client).await;
@@ -68,21 +90,19 @@ impl<S: Store> Accounts<S> {
             Err(err) => return Err(err.into()),
         }
         audit(Event::Registered, Some(&user.user_id.to_string()), client);
-        // The account exists now whatever happens to its mail: a failure is logged, and the
-        // user can ask for another. With mail off there is nothing to count (send_token logs
-        // and audits the mail not sent).
-        let mail = async {
-            if self.mail_on() {
-                self.admit_mail(&user.email).await?;
+        // The account exists now whatever happens to its mail: a failure is logged and
+        // audited, and the user can ask for another. With mail off, send_token logs and
+        // audits the mail not sent.
+        match &link {
+            Some((token, _)) => {
+                self.deliver(&user, Purpose::VerifyEmail, token, client)
+                    .await
             }
-            self.send_token(&user, Purpose::VerifyEmail, client).await
-        };
-        match mail.await {
-            Err(err) if err.is_fault() => {
-                tracing::error!(error = %shared::error_chain(&err), "verification mail not issued");
+            None => {
+                if let Err(err) = self.send_token(&user, Purpose::VerifyEmail, client).await {
+                    tracing::error!(error = %shared::error_chain(&err), "verification mail not issued");
+                }
             }
-            Err(err) => tracing::info!(error = %err, "verification mail not issued"),
-            Ok(()) => {}
         }
         Ok(Registration {
             user,

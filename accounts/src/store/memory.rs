@@ -213,6 +213,37 @@ impl AttemptStore for MemoryStore {
         Ok(admission)
     }
 
+    async fn read_and_admit_login(
+        &self,
+        email: &Email,
+        source: &Source,
+        now_ms: i64,
+    ) -> Result<(Option<UserRecord>, Admission), StoreError> {
+        let mut state = self.state();
+        let user = state.users.get(email).cloned();
+        let key = (email.clone(), source.clone());
+        let admission = state
+            .attempts
+            .get(&key)
+            .copied()
+            .unwrap_or_default()
+            .admit(now_ms);
+        if let Admission::Admitted(next) = admission {
+            state.attempts.insert(key, next);
+        }
+        Ok((user, admission))
+    }
+
+    async fn take_back_email_failure(&self, email: &Email, now_ms: i64) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(window) = state.windows.get_mut(&email_window(email))
+            && window.window_ends > now_ms / 1000
+        {
+            window.count = window.count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         let mut state = self.state();
         let window = state.windows.entry(email_window(email)).or_default();
@@ -256,6 +287,33 @@ impl SessionStore for MemoryStore {
         {
             return Err(StoreError::Conflict);
         }
+        state.families.insert(family.family_id, family.clone());
+        state.tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn start_signed_in_session(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+        source: &Source,
+        trusted: Option<&[String]>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.families.contains_key(&family.family_id) || state.tokens.contains_key(&token.hash)
+        {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(sources) = trusted {
+            match state.users.get_mut(&user.email) {
+                Some(stored) if stored.user_id == user.user_id => {
+                    stored.trusted_sources = sources.to_vec();
+                }
+                _ => return Err(StoreError::Conflict),
+            }
+        }
+        state.attempts.remove(&(user.email.clone(), source.clone()));
         state.families.insert(family.family_id, family.clone());
         state.tokens.insert(token.hash, token.clone());
         Ok(())
@@ -402,6 +460,32 @@ impl ActionStore for MemoryStore {
             user.email_verified = true;
             user.reset_token = None;
         })
+    }
+
+    async fn create_user_with_link(
+        &self,
+        user: &UserRecord,
+        link: &ActionRecord,
+        mailbox: &Email,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.users.contains_key(&user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        if state.actions.contains_key(&link.hash) {
+            return Err(StoreError::Conflict);
+        }
+        state.users.insert(user.email.clone(), user.clone());
+        state.actions.insert(link.hash, link.clone());
+        for (what, seconds) in [("minute", 60), ("hour", 3600)] {
+            let window = state
+                .windows
+                .entry(format!("mail/{what}/{}", mailbox.as_str()))
+                .or_default();
+            Self::count(window, now_ms, seconds);
+        }
+        Ok(())
     }
 
     async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {

@@ -174,6 +174,24 @@ pub trait AttemptStore: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
+    /// The account at `email`, read consistently, and a password check from `source` counted
+    /// before it runs, as [`Self::admit_login_attempt`] decides it. The read and the count go
+    /// out together: one round trip when the source has no live record (the usual case).
+    fn read_and_admit_login(
+        &self,
+        email: &Email,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(Option<UserRecord>, Admission), StoreError>> + Send;
+
+    /// Takes one check back out of `email`'s window (a check that succeeded), if the window
+    /// still runs and holds any.
+    fn take_back_email_failure(
+        &self,
+        email: &Email,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Counts one failed check against `email`'s window atomically (a new window starts
     /// when the last one has ended) and returns the count with this one.
     fn count_email_failure(
@@ -207,6 +225,19 @@ pub trait SessionStore: Send + Sync {
         &self,
         family: &SessionFamily,
         token: &RefreshRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Starts the session of a successful sign-in of `user` from `source` with its clean-ups,
+    /// all or nothing, in one write: the family and its first refresh token, (email,
+    /// `source`)'s failed-login record forgotten, and, when `trusted` is given, the user's
+    /// trusted sources replaced by it (a user deleted meanwhile: `Conflict`, nothing written).
+    fn start_signed_in_session(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+        source: &Source,
+        trusted: Option<&[String]>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The refresh token with this hash, its family and its user, read consistently.
@@ -365,6 +396,18 @@ pub trait ActionStore: Send + Sync {
         &self,
         record: &ActionRecord,
         new_hash: &SecretString,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates `user`, whose live verification token is `link`'s, with `link` itself, and
+    /// counts the mail it is for in `mailbox`'s minute and hour windows (counted, never
+    /// refused: an address that had no account gets this one mail), all or nothing, in one
+    /// write. `EmailTaken` if the email has an account; then nothing is written.
+    fn create_user_with_link(
+        &self,
+        user: &UserRecord,
+        link: &ActionRecord,
+        mailbox: &Email,
+        now_ms: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts one mail to `email` in its minute and its hour window (registered or not).

@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 use secrecy::{ExposeSecret, SecretString};
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
-use super::errors::internal;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+use super::errors::{classify, internal};
 use super::items::*;
 use crate::model::backoff::{Source, Window};
 use crate::model::credentials::Email;
@@ -162,6 +164,62 @@ impl ActionStore for DynamoStore {
             ],
         )
         .await
+    }
+
+    async fn create_user_with_link(
+        &self,
+        user: &UserRecord,
+        link: &ActionRecord,
+        mailbox: &Email,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let count = |window: &str, seconds: i64| {
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Item::from([
+                    ("pk".to_owned(), s(format!("MAILSENT#{}", mailbox.as_str()))),
+                    ("sk".to_owned(), s(window)),
+                ])))
+                .update_expression(
+                    "ADD #count :one SET entity = :entity, \
+                     expires_at = if_not_exists(expires_at, :ends)",
+                )
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":entity", s("mailsent"))
+                .expression_attribute_values(":ends", n(now_ms / 1000 + seconds))
+                .build()
+                .map_err(internal)
+                .map(|update| TransactWriteItem::builder().update(update).build())
+        };
+        let items = vec![
+            put(super::users::user_item(user)?, &self.table)?,
+            put(action_item(link), &self.table)?,
+            count("MINUTE", 60)?,
+            count("HOUR", 3600)?,
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(());
+        };
+        // The user's put is the first item: its condition failing means the email is taken.
+        let taken = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                .cancellation_reasons()
+                .first()
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
+            _ => false,
+        };
+        if taken {
+            Err(StoreError::EmailTaken)
+        } else {
+            Err(classify(err))
+        }
     }
 
     async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {

@@ -7,6 +7,7 @@ use super::errors::{classify, written};
 use super::items::*;
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
+use crate::model::user::UserRecord;
 use crate::store::traits::{AttemptStore, StoreError};
 
 /// How often an admission re-reads and retries after its conditional write lost a race.
@@ -57,6 +58,72 @@ impl AttemptStore for DynamoStore {
         })
     }
 
+    async fn read_and_admit_login(
+        &self,
+        email: &Email,
+        source: &Source,
+        now_ms: i64,
+    ) -> Result<(Option<UserRecord>, Admission), StoreError> {
+        // The usual case: no live record for this source. Count the check as the first of a
+        // fresh record, on the condition that there is none (or only an expired one), while the
+        // account is read: one round trip. Otherwise decide on the record as stored.
+        let read_user = async {
+            match self.get_consistent(user_key(email)).await? {
+                Some(item) => user_from_item(&item).map(Some),
+                None => Ok(None),
+            }
+        };
+        let first = match LoginAttempts::default().admit(now_ms) {
+            Admission::Admitted(first) => first,
+            refused => return Ok((read_user.await?, refused)),
+        };
+        let count_fresh = async {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attempts_item(email, source, &first)))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(now_ms / 1000))
+                .send()
+                .await;
+            written(result)
+        };
+        let (user, fresh) = tokio::join!(read_user, count_fresh);
+        let user = user?;
+        if fresh? {
+            return Ok((user, Admission::Admitted(first)));
+        }
+        let seen = self
+            .get_consistent(attempts_key(email, source))
+            .await?
+            .as_ref()
+            .map(attempts_from_item)
+            .unwrap_or_default();
+        let admission = self
+            .admit_login_attempt(email, source, seen, now_ms)
+            .await?;
+        Ok((user, admission))
+    }
+
+    async fn take_back_email_failure(&self, email: &Email, now_ms: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(email_failures_key(email)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("expires_at > :now AND #count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":now", n(now_ms / 1000))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        // Nothing to take back: the window ended, or holds nothing.
+        written(result).map(|_| ())
+    }
+
     async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
         self.count_in_window(
             email_failures_key(email),
@@ -88,21 +155,7 @@ impl AttemptStore for DynamoStore {
             if !email_counted {
                 return Ok(());
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(email_failures_key(email)))
-                .update_expression("ADD #count :minus_one")
-                .condition_expression("expires_at > :now AND #count > :zero")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_values(":minus_one", n(-1))
-                .expression_attribute_values(":now", n(now_ms / 1000))
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
-            // Nothing to take back: the window ended, or holds nothing.
-            written(result).map(|_| ())
+            self.take_back_email_failure(email, now_ms).await
         };
         let (a, b) = tokio::join!(forget_source, uncount_email);
         a.and(b)

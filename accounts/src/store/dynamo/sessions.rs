@@ -1,7 +1,9 @@
 //! Sessions: a family item per login and an item per refresh token, written in transactions.
 
+use crate::model::backoff::Source;
+use crate::model::user::UserRecord;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::client::DynamoStore;
@@ -25,6 +27,39 @@ impl SessionStore for DynamoStore {
             put(refresh_item(token), &self.table)?,
         ])
         .await
+    }
+
+    async fn start_signed_in_session(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        token: &RefreshRecord,
+        source: &Source,
+        trusted: Option<&[String]>,
+    ) -> Result<(), StoreError> {
+        let forget = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(attempts_key(&user.email, source)))
+            .build()
+            .map_err(internal)?;
+        let mut items = vec![
+            put(family_item(family), &self.table)?,
+            put(refresh_item(token), &self.table)?,
+            TransactWriteItem::builder().delete(forget).build(),
+        ];
+        if let Some(sources) = trusted {
+            let trust = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(user_key(&user.email)))
+                .update_expression("SET trusted_sources = :sources")
+                .condition_expression("user_id = :user_id")
+                .expression_attribute_values(":sources", string_list(sources))
+                .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+                .build()
+                .map_err(internal)?;
+            items.push(TransactWriteItem::builder().update(trust).build());
+        }
+        self.transact(items).await
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshLookup>, StoreError> {

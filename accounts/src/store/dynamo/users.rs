@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::client::{DynamoStore, USER_ID_INDEX};
+use super::client::{DynamoStore, Item, USER_ID_INDEX};
 use super::errors::{classify, internal, written};
 use super::items::*;
 use crate::model::backoff::{LoginAttempts, Source};
@@ -17,51 +17,7 @@ use crate::store::traits::{StoreError, UserStore};
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let created_at = user.created_at.format(&Rfc3339).map_err(internal)?;
-        let mut item = user_key(&user.email);
-        item.extend([
-            ("entity".to_owned(), AttributeValue::S("user".to_owned())),
-            (
-                "user_id".to_owned(),
-                AttributeValue::S(user.user_id.to_string()),
-            ),
-            (
-                "gsi1pk".to_owned(),
-                AttributeValue::S(format!("USER#{}", user.user_id)),
-            ),
-            (
-                "email".to_owned(),
-                AttributeValue::S(user.email.as_str().to_owned()),
-            ),
-            (
-                "password_hash".to_owned(),
-                AttributeValue::S(user.password_hash.expose_secret().to_owned()),
-            ),
-            ("roles".to_owned(), string_list(&user.roles)),
-            ("created_at".to_owned(), AttributeValue::S(created_at)),
-            ("session_epoch".to_owned(), n(user.session_epoch)),
-            (
-                "email_verified".to_owned(),
-                AttributeValue::Bool(user.email_verified),
-            ),
-        ]);
-        if !user.trusted_sources.is_empty() {
-            item.insert(
-                "trusted_sources".to_owned(),
-                string_list(&user.trusted_sources),
-            );
-        }
-        if user.disabled {
-            item.insert("disabled".to_owned(), AttributeValue::Bool(true));
-        }
-        if user.legacy_password {
-            item.insert("legacy_password".to_owned(), AttributeValue::Bool(true));
-        }
-        for (name, value) in [("username", &user.username), ("name", &user.name)] {
-            if let Some(value) = value {
-                item.insert(name.to_owned(), AttributeValue::S(value.clone()));
-            }
-        }
+        let item = user_item(user)?;
         // One conditional write, no read first: concurrent registrations of one email race
         // inside DynamoDB, where exactly one wins.
         let result = self
@@ -235,4 +191,57 @@ impl crate::store::AccountStore for DynamoStore {
         }
         self.delete_all(keys).await
     }
+}
+
+/// A user's item, as created (its live verification token included, when it has one).
+pub(super) fn user_item(user: &UserRecord) -> Result<Item, StoreError> {
+    let created_at = user.created_at.format(&Rfc3339).map_err(internal)?;
+    let mut item = user_key(&user.email);
+    item.extend([
+        ("entity".to_owned(), AttributeValue::S("user".to_owned())),
+        (
+            "user_id".to_owned(),
+            AttributeValue::S(user.user_id.to_string()),
+        ),
+        (
+            "gsi1pk".to_owned(),
+            AttributeValue::S(format!("USER#{}", user.user_id)),
+        ),
+        (
+            "email".to_owned(),
+            AttributeValue::S(user.email.as_str().to_owned()),
+        ),
+        (
+            "password_hash".to_owned(),
+            AttributeValue::S(user.password_hash.expose_secret().to_owned()),
+        ),
+        ("roles".to_owned(), string_list(&user.roles)),
+        ("created_at".to_owned(), AttributeValue::S(created_at)),
+        ("session_epoch".to_owned(), n(user.session_epoch)),
+        (
+            "email_verified".to_owned(),
+            AttributeValue::Bool(user.email_verified),
+        ),
+    ]);
+    if !user.trusted_sources.is_empty() {
+        item.insert(
+            "trusted_sources".to_owned(),
+            string_list(&user.trusted_sources),
+        );
+    }
+    if user.disabled {
+        item.insert("disabled".to_owned(), AttributeValue::Bool(true));
+    }
+    if user.legacy_password {
+        item.insert("legacy_password".to_owned(), AttributeValue::Bool(true));
+    }
+    for (name, value) in [("username", &user.username), ("name", &user.name)] {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), AttributeValue::S(value.clone()));
+        }
+    }
+    if let Some(hash) = &user.verify_token {
+        item.insert("verify_token".to_owned(), s(hash.to_hex()));
+    }
+    Ok(item)
 }
