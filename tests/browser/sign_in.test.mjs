@@ -171,8 +171,9 @@ test("a user signs up, stays signed in across reloads and token expiry, signs ou
   const visibleToScript = await page.evaluate(() => document.cookie);
   assert.ok(!visibleToScript.includes(cookie.value), "document.cookie shows the refresh token");
   assert.ok(!visibleToScript.includes("__Host-refresh_token"));
+  // Web storage holds no credential: only the page's hint that a session may exist.
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
-  assert.equal(stored, "{}", "nothing in web storage");
+  assert.equal(stored, '{"auth-example.session-hint":"1"}', "only the hint in web storage");
 
   await page.screenshot({ path: join(output, "signed-in.png"), fullPage: true });
 
@@ -206,6 +207,11 @@ test("a user signs up, stays signed in across reloads and token expiry, signs ou
   await page.click("#sign-out");
   await visible(page, "#signed-out");
   assert.deepEqual(await apiCookies(page), []);
+  assert.equal(
+    await page.evaluate(() => JSON.stringify({ ...localStorage })),
+    "{}",
+    "signing out drops the hint",
+  );
   await page.reload();
   await visible(page, "#signed-out");
 
