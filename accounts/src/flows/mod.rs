@@ -12,9 +12,8 @@ use std::sync::Arc;
 use shared::{Clock, IssuedToken, Subject, TokenIssuer};
 use uuid::Uuid;
 
-use crate::audit::{self, Event};
+pub(crate) use crate::audit::record as audit;
 use crate::error::Error;
-use crate::model::client::Client;
 use crate::model::mfa::MfaKey;
 use crate::model::session::{RefreshToken, SessionFamily, SessionSettings};
 use crate::model::user::UserRecord;
@@ -97,9 +96,4 @@ impl<S> Accounts<S> {
             recovery_codes: None,
         })
     }
-}
-
-/// One audit line for `event` about `user_id`, from `client`.
-pub(crate) fn audit(event: Event, user_id: Option<&str>, client: &Client) {
-    audit::record(event, user_id, client);
 }

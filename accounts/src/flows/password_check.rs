@@ -115,19 +115,8 @@ impl PasswordCheck {
         user: &UserRecord,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let trust = async {
-            match user.trusted_sources_with(&self.source) {
-                Some(sources) => accounts
-                    .store
-                    .set_trusted_sources(user, &sources)
-                    .await
-                    .map_err(Error::from),
-                None => Ok(()),
-            }
-        };
-        let (forgotten, trusted) = tokio::join!(self.succeeded(accounts, now_ms), trust);
-        forgotten?;
-        trusted
+        self.forget_and_trust(accounts, user, self.email_counted, now_ms)
+            .await
     }
 
     /// The check succeeded at sign-in and `family` (with its first token `record`) is the new
@@ -153,7 +142,7 @@ impl PasswordCheck {
                 Err(StoreError::Conflict) => {
                     let (started, cleaned) = tokio::join!(
                         accounts.store.start_session(family, record),
-                        self.signed_in_without_email(accounts, user, now_ms),
+                        self.forget_and_trust(accounts, user, false, now_ms),
                     );
                     started?;
                     cleaned
@@ -175,11 +164,13 @@ impl PasswordCheck {
         taken_back
     }
 
-    /// [`Self::signed_in`] without the email window's share (taken back elsewhere).
-    async fn signed_in_without_email<S: Store>(
+    /// Forgets the source's failed checks (and, if `email_counted`, gives the email's window
+    /// this check back) while the source joins the user's trusted ones: a call each.
+    async fn forget_and_trust<S: Store>(
         &self,
         accounts: &Accounts<S>,
         user: &UserRecord,
+        email_counted: bool,
         now_ms: i64,
     ) -> Result<(), Error> {
         let trust = async {
@@ -192,11 +183,12 @@ impl PasswordCheck {
                 None => Ok(()),
             }
         };
-        let forget = accounts
-            .store
-            .forget_login_failures(&self.email, &self.source, false, now_ms);
+        let forget =
+            accounts
+                .store
+                .forget_login_failures(&self.email, &self.source, email_counted, now_ms);
         let (forgotten, trusted) = tokio::join!(forget, trust);
-        forgotten?;
+        forgotten.map_err(Error::from)?;
         trusted
     }
 
