@@ -53,8 +53,11 @@ async fn main() {
         return;
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("calls") {
-        for (figure, calls, names) in counting::count_operations().await {
-            println!("{figure}: {calls} ({names})");
+        for c in counting::count_operations().await {
+            println!(
+                "{}: {} calls ({}), {} round trips, {} write units",
+                c.figure, c.calls, c.names, c.round_trips, c.write_units
+            );
         }
         return;
     }

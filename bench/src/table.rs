@@ -57,6 +57,15 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
+/// `1 call`, `2 calls`.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn verdict(met: bool) -> Verdict {
     if met { Verdict::Met } else { Verdict::Missed }
 }
@@ -438,30 +447,51 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         verdict((0.8..=1.25).contains(&ratio)),
     ));
 
-    for (figure, calls, names) in input.calls {
-        let budget = match *figure {
-            // Issue 25's floors: a returning user's login in at most 3 calls (2 round trips),
-            // a first login from a new address in 3 round trips (its 5 calls), a registration
-            // with its verification link in 2.
-            "register" => Some(2),
-            "login, again from the same address" => Some(3),
-            "login, first from this address" => Some(5),
-            "verify" | "session-checking authorizer decision, session cached" => Some(0),
-            "session-checking authorizer decision, session read" => Some(1),
-            f if f.starts_with("authorizer") => Some(0),
-            _ => None,
+    for count in input.calls {
+        // Issue 25's floors: a returning user's login in at most 3 calls and 2 round trips,
+        // a first login from a new address in 3 round trips, a registration with its
+        // verification link in 2 calls.
+        let (calls, trips) = match count.figure {
+            "register" => (Some(2), None),
+            "login, again from the same address" => (Some(3), Some(2)),
+            "login, first from this address" => (None, Some(3)),
+            "verify" | "session-checking authorizer decision, session cached" => (Some(0), None),
+            "session-checking authorizer decision, session read" => (Some(1), Some(1)),
+            f if f.starts_with("authorizer") => (Some(0), None),
+            _ => (None, None),
         };
+        let budget = match (calls, trips) {
+            (Some(c), Some(t)) => {
+                format!("{}, {}", plural(c, "call"), plural(t, "round trip"))
+            }
+            (Some(c), None) => plural(c, "call"),
+            (None, Some(t)) => plural(t, "round trip"),
+            (None, None) => String::new(),
+        };
+        let met =
+            calls.is_none_or(|c| count.calls <= c) && trips.is_none_or(|t| count.round_trips <= t);
+        let mut ours = format!(
+            "{}, {}",
+            plural(count.calls, "call"),
+            plural(count.round_trips, "round trip")
+        );
+        if count.write_units > 0.0 {
+            let _ = write!(ours, ", {} write units", count.write_units);
+        }
+        if !count.names.is_empty() {
+            let _ = write!(ours, " ({})", count.names);
+        }
         rows.push(row(
-            &format!("DynamoDB round trips, {figure}"),
-            if names.is_empty() {
-                calls.to_string()
+            &format!("DynamoDB, {}", count.figure),
+            ours,
+            String::new(),
+            String::new(),
+            &budget,
+            if budget.is_empty() {
+                Verdict::None
             } else {
-                format!("{calls} ({names})")
+                verdict(met)
             },
-            String::new(),
-            String::new(),
-            &budget.map_or(String::new(), |b| b.to_string()),
-            budget.map_or(Verdict::None, |b| verdict(*calls <= b)),
         ));
     }
     // RS256 (RSA 2048), for gateways that accept only RSA: beside EdDSA, no Node peer.
