@@ -98,6 +98,9 @@ impl DynamoStore {
     }
 }
 
+/// Tries of a registration's transaction that other writes to its mail counters cancel.
+const REGISTRATION_ATTEMPTS: u32 = 4;
+
 impl ActionStore for DynamoStore {
     async fn issue_action(&self, record: &ActionRecord) -> Result<(), StoreError> {
         let make_live = Update::builder()
@@ -198,27 +201,45 @@ impl ActionStore for DynamoStore {
             count("MINUTE", 60)?,
             count("HOUR", 3600)?,
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let Err(err) = result else {
-            return Ok(());
-        };
-        // The user's put is the first item: its condition failing means the email is taken.
-        let taken = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                .cancellation_reasons()
+        // Parallel registrations of one address meet in the mail counters: DynamoDB cancels
+        // the losers with TransactionConflict before any condition is judged. Try again, so
+        // each is judged on the account's condition (exactly one creates it, the others find
+        // it taken), not answered 503.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(err) = result else {
+                return Ok(());
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    e.cancellation_reasons().to_vec()
+                }
+                _ => Vec::new(),
+            };
+            // The user's put is the first item: its condition failing means the email is taken.
+            if reasons
                 .first()
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed")),
-            _ => false,
-        };
-        if taken {
-            Err(StoreError::EmailTaken)
-        } else {
-            Err(classify(err))
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Err(StoreError::EmailTaken);
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt >= REGISTRATION_ATTEMPTS {
+                return Err(classify(err));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(
+                20 * u64::from(attempt) + u64::from(rand::random::<u8>() % 20),
+            ))
+            .await;
         }
     }
 
