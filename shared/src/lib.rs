@@ -17,5 +17,6 @@ pub use config::{ConfigError, Env};
 pub use errors::error_chain;
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
 pub use token::{
-    AccessClaims, IssuedToken, Subject, TokenError, TokenIssuer, TokenVerifier, bearer_token,
+    AccessClaims, IssuedToken, Principal, Subject, TokenError, TokenIssuer, TokenVerifier,
+    bearer_token,
 };

@@ -41,8 +41,11 @@ pub struct TokenSettings {
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    /// The user id (a UUID), never the email.
+    /// The user id (a UUID), never the email; or, in a machine client's token, its
+    /// client_id.
     pub sub: String,
+    /// The user's email; a machine client's token has none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
     pub iss: String,
     pub aud: String,
@@ -50,6 +53,8 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user's roles; a machine client's token has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Whether the user proved they read mail at `email`. Tokens issued before this claim
     /// existed lack it: they count as unverified.
@@ -62,8 +67,9 @@ pub struct AccessClaims {
     /// audience).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// RFC 9068 `scope`: the roles, space-separated, so gateways' built-in JWT authorizers
-    /// can require one per route.
+    /// RFC 9068 `scope`: in a user's token the roles, space-separated, so gateways' built-in
+    /// JWT authorizers can require one per route; in a machine client's token the scopes it
+    /// was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// RFC 8176 authentication methods: `["pwd"]`, or `["pwd","otp"]` after a TOTP or recovery
@@ -76,6 +82,46 @@ impl AccessClaims {
     /// Whether the sign-in that led to this token included a second factor.
     pub fn used_mfa(&self) -> bool {
         self.amr.iter().any(|m| m == AMR_OTP)
+    }
+
+    /// Who the token speaks for: a user's token carries an email and at least one role; a
+    /// machine client's has neither, and its `sub` is its `client_id`. A token that is
+    /// neither is refused by [`TokenVerifier`].
+    pub fn principal(&self) -> Option<Principal> {
+        if !self.email.is_empty() {
+            (!self.roles.is_empty()).then_some(Principal::User)
+        } else if self.roles.is_empty() && self.client_id.as_deref() == Some(self.sub.as_str()) {
+            Some(Principal::Client)
+        } else {
+            None
+        }
+    }
+
+    /// The token's scopes (`scope`, space-separated).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Who an access token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// A person who signed in.
+    User,
+    /// A machine client (the `client_credentials` grant).
+    Client,
+}
+
+impl Principal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Principal::User => "user",
+            Principal::Client => "client",
+        }
     }
 }
 
@@ -242,6 +288,39 @@ impl TokenIssuer {
             token: self.sign(&claims)?,
             claims,
             expires_in: self.ttl_seconds,
+        })
+    }
+
+    /// Signs a token for the machine client `client_id` with `scope` (space-separated),
+    /// living `ttl_seconds` from `now` (Unix seconds): no email, no roles, no session.
+    pub fn issue_for_client(
+        &self,
+        client_id: &str,
+        scope: &str,
+        ttl_seconds: u64,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
+        let ttl = i64::try_from(ttl_seconds).unwrap_or(i64::MAX);
+        let claims = AccessClaims {
+            sub: client_id.to_owned(),
+            email: String::new(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now.saturating_add(ttl),
+            jti: Uuid::new_v4().to_string(),
+            roles: Vec::new(),
+            email_verified: false,
+            sid: None,
+            client_id: Some(client_id.to_owned()),
+            scope: Some(scope.to_owned()),
+            amr: Vec::new(),
+        };
+        Ok(IssuedToken {
+            token: self.sign(&claims)?,
+            claims,
+            expires_in: ttl_seconds,
         })
     }
 
@@ -441,6 +520,11 @@ impl TokenVerifier {
         if claims.aud != self.settings.audience {
             return Err(TokenError::WrongAudience);
         }
+        // A user's token names its email; a machine client's has none and is its own
+        // client_id. Anything else would let a missing email pass for a client.
+        if claims.principal().is_none() {
+            return Err(TokenError::InvalidClaims);
+        }
         Ok(claims)
     }
 }
@@ -569,6 +653,48 @@ mod tests {
             verifier.verify(&token).unwrap();
             assert!(verifier.cache.as_ref().unwrap().entries().len() <= 3);
         }
+    }
+
+    #[test]
+    fn a_client_token_has_no_email_roles_or_session_and_says_so() {
+        let (issuer, verifier) = pair(0);
+        let issued = issuer
+            .issue_for_client("svc-1", "orders:read orders:write", 3600, now_unix())
+            .unwrap();
+        let claims = verifier.verify(issued.token.expose_secret()).unwrap();
+        assert_eq!(claims.principal(), Some(Principal::Client));
+        assert_eq!(claims.sub, "svc-1");
+        assert_eq!(claims.client_id.as_deref(), Some("svc-1"));
+        assert!(claims.email.is_empty() && claims.roles.is_empty() && claims.sid.is_none());
+        assert_eq!(
+            claims.scopes().collect::<Vec<_>>(),
+            vec!["orders:read", "orders:write"]
+        );
+        assert_eq!(issued.expires_in, 3600);
+        let payload: serde_json::Value =
+            jsonwebtoken::dangerous::insecure_decode_claims(issued.token.expose_secret()).unwrap();
+        assert!(payload.get("email").is_none() && payload.get("roles").is_none());
+        let (_, user) = token(&issuer);
+        assert_eq!(user.principal(), Some(Principal::User));
+    }
+
+    #[test]
+    fn a_token_without_an_email_that_is_not_its_client_is_refused() {
+        let (issuer, verifier) = pair(0);
+        let (_, mut claims) = token(&issuer);
+        claims.email = String::new();
+        let forged = issuer.sign(&claims).unwrap();
+        assert_eq!(
+            verifier.verify(forged.expose_secret()),
+            Err(TokenError::InvalidClaims)
+        );
+        claims.roles = Vec::new();
+        claims.client_id = Some("someone-else".into());
+        let forged = issuer.sign(&claims).unwrap();
+        assert_eq!(
+            verifier.verify(forged.expose_secret()),
+            Err(TokenError::InvalidClaims)
+        );
     }
 
     #[test]
