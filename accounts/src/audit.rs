@@ -46,11 +46,15 @@ pub enum Event {
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
     RecoveryCodesFailed,
+    /// A machine client got an access token.
+    ClientTokenIssued,
+    /// A machine client's authentication failed (or was refused for too many failures).
+    ClientAuthFailed,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 36] = [
+    pub const ALL: [Event; 38] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -87,6 +91,8 @@ impl Event {
         Event::RecoveryCodeUsed,
         Event::RecoveryCodesRegenerated,
         Event::RecoveryCodesFailed,
+        Event::ClientTokenIssued,
+        Event::ClientAuthFailed,
     ];
 
     /// The name in the log line's `event` field.
@@ -128,6 +134,8 @@ impl Event {
             Event::RecoveryCodeUsed => "recovery_code_used",
             Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Event::RecoveryCodesFailed => "recovery_codes_failed",
+            Event::ClientTokenIssued => "client_token_issued",
+            Event::ClientAuthFailed => "client_auth_failed",
         }
     }
 
@@ -142,6 +150,7 @@ impl Event {
             Event::RefreshReused => Metric::RefreshReuse,
             Event::MfaEnabled => Metric::MfaEnabled,
             Event::PasswordReset => Metric::PasswordResets,
+            Event::ClientAuthFailed => Metric::ClientAuthFailed,
             _ => return None,
         })
     }
@@ -157,6 +166,33 @@ pub fn record(event: Event, user_id: Option<&str>, client: &Client) {
     );
     if let Some(metric) = event.metric() {
         shared::metrics::count(metric);
+    }
+}
+
+/// Writes the audit line for a machine client's `event` (`client_id` where the request named
+/// a well-formed one; `reason` for a refusal), and counts its metric: tokens issued per client.
+pub fn record_client(
+    event: Event,
+    client_id: Option<&str>,
+    reason: Option<&'static str>,
+    client: &Client,
+) {
+    tracing::info!(
+        event = event.as_str(),
+        client_id,
+        reason,
+        source_ip = client.address(),
+        "audit"
+    );
+    match (event, client_id) {
+        (Event::ClientTokenIssued, Some(id)) => {
+            shared::metrics::emit(&[("ClientId", id)], &[(Metric::ClientTokensIssued, 1.0)]);
+        }
+        _ => {
+            if let Some(metric) = event.metric() {
+                shared::metrics::count(metric);
+            }
+        }
     }
 }
 

@@ -70,6 +70,19 @@ pub enum Error {
     #[error("no enrollment waits for its first code")]
     MfaEnrollmentMissing,
     /// The store failed, timed out or throttled: worth a retry.
+    /// A machine client's authentication failed: unknown, disabled or public client, or a
+    /// wrong secret (one answer for all).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The client may not use the grant it asked for.
+    #[error("the client may not use this grant")]
+    UnauthorizedClient,
+    /// A scope asked for is malformed or not allowed to the client.
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
+    /// Too many failed client authentications for this client or from this address.
+    #[error("too many failed client authentications")]
+    TooManyClientAttempts { retry_after_seconds: u64 },
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
     /// A fault of the deployment or of this code. The cause is logged, never shown.

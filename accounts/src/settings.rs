@@ -254,6 +254,12 @@ pub fn recovery_from_env(env: &dyn Env) -> Result<RecoverySettings, ConfigError>
     })
 }
 
+/// `CLIENT_TOKEN_TTL_SECONDS`: how long a machine client's access token lives (default 3600,
+/// 60 to 86400). A service caches its token and asks again shortly before it ends.
+pub fn client_token_ttl_from_env(env: &dyn Env) -> Result<u64, ConfigError> {
+    config::number(env, "CLIENT_TOKEN_TTL_SECONDS", 3600, 60, 86_400)
+}
+
 /// `BCRYPT_COST` (4 to 31, default 12). Below 10 only with `BCRYPT_ALLOW_LOW_COST=true`,
 /// which exists for tests and local development.
 pub fn bcrypt_cost_from_env(env: &dyn Env) -> Result<u32, ConfigError> {

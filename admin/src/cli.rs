@@ -32,6 +32,9 @@ pub struct Cli {
     /// How results are printed.
     #[arg(long, value_enum, default_value = "table", global = true)]
     pub output: Format,
+    /// Print JSON (the same as --output json).
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +47,9 @@ pub enum Command {
     /// List and end a user's sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// The OAuth client registry: machine clients and their secrets.
+    #[command(subcommand)]
+    Clients(crate::clients::ClientsCommand),
     /// Bring users over from the Node.js login Lambda this project replaces.
     Import(ImportArgs),
     /// Signing keys for rotation, and the PublicJwks value (no table needed).
@@ -125,7 +131,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = e.exit_code();
@@ -138,6 +144,9 @@ where
             return code;
         }
     };
+    if cli.json {
+        cli.output = Format::Json;
+    }
     if let Command::Keys(command) = &cli.command {
         let (sdk, _) = clients(&cli).await;
         return match crate::keys::keys(command.clone(), &sdk, cli.output, out, err).await {
@@ -171,6 +180,7 @@ where
     let result = match cli.command {
         Command::Users(command) => users(&mut context, command).await,
         Command::Sessions(command) => sessions(&mut context, command).await,
+        Command::Clients(command) => crate::clients::clients(&mut context, command).await,
         Command::Import(args) => crate::import::import(&mut context, args).await,
         Command::Keys(_) => Ok(()),
     };

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use accounts::model::credentials::Email;
+use accounts::model::registry::ClientId;
 use accounts::model::user::UserRecord;
 use accounts::store::{AdminAudit, AdminStore, DynamoStore};
 use serde_json::json;
@@ -12,6 +13,25 @@ use serde_json::json;
 use crate::exit;
 use crate::failure::Failure;
 use crate::output::{self, Format};
+
+/// What an audited change is about: a user (or none, for bulk actions), or a client.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    User(Option<&'a UserRecord>),
+    Client(&'a ClientId),
+}
+
+impl<'a> From<Option<&'a UserRecord>> for Target<'a> {
+    fn from(user: Option<&'a UserRecord>) -> Self {
+        Target::User(user)
+    }
+}
+
+impl<'a> From<&'a ClientId> for Target<'a> {
+    fn from(id: &'a ClientId) -> Self {
+        Target::Client(id)
+    }
+}
 
 /// What every command works with.
 pub struct Context<'a> {
@@ -93,32 +113,33 @@ impl Context<'_> {
 
     /// Records that a change is about to start: if it then fails half-way, or the process
     /// dies, the record of what was attempted is already in the table.
-    pub async fn intend(
+    pub async fn intend<'t>(
         &mut self,
         action: &str,
-        user: Option<&UserRecord>,
+        target: impl Into<Target<'t>>,
         detail: String,
     ) -> Result<(), Failure> {
-        self.record(action, user, detail, "intended").await
+        self.record(action, target.into(), detail, "intended").await
     }
 
     /// Records how a change ended: `succeeded` with `result`'s detail, or `failed` with the
     /// failure. Returns the change's own result (a failure to record a failed change does
     /// not hide that change's failure).
-    pub async fn conclude<T>(
+    pub async fn conclude<'t, T>(
         &mut self,
         action: &str,
-        user: Option<&UserRecord>,
+        target: impl Into<Target<'t>>,
         result: Result<(T, String), Failure>,
     ) -> Result<T, Failure> {
+        let target = target.into();
         match result {
             Ok((value, detail)) => {
-                self.record(action, user, detail, "succeeded").await?;
+                self.record(action, target, detail, "succeeded").await?;
                 Ok(value)
             }
             Err(failure) => {
                 let _ = self
-                    .record(action, user, failure.message.clone(), "failed")
+                    .record(action, target, failure.message.clone(), "failed")
                     .await;
                 Err(failure)
             }
@@ -129,10 +150,14 @@ impl Context<'_> {
     pub(crate) async fn record(
         &mut self,
         action: &str,
-        user: Option<&UserRecord>,
+        target: Target<'_>,
         detail: String,
         outcome: &str,
     ) -> Result<(), Failure> {
+        let user = match target {
+            Target::User(user) => user,
+            _ => None,
+        };
         let (operator, operator_confirmed) = self.operator_identity().await?;
         let entry = AdminAudit {
             at_ms: shared::token::now_unix_ms(),
@@ -142,6 +167,10 @@ impl Context<'_> {
             outcome: outcome.to_owned(),
             user_id: user.map(|u| u.user_id.to_string()),
             email: user.map(|u| u.email.as_str().to_owned()),
+            client_id: match target {
+                Target::Client(id) => Some(id.as_str().to_owned()),
+                Target::User(_) => None,
+            },
             detail,
         };
         let line = json!({"message": "audit", "event": format!("admin_{action}"), "entry": entry});

@@ -4,6 +4,7 @@
 //! identity, in the table and on stderr.
 
 pub mod cli;
+pub mod clients;
 pub mod context;
 pub mod failure;
 pub mod import;

@@ -13,4 +13,7 @@ pub struct App<S> {
     pub verifier: TokenVerifier,
     /// CORS origins and where the refresh token travels.
     pub browser: BrowserSettings,
+    /// `PUBLISHED_SCOPES`: the scopes discovery lists as `scopes_supported` (none unless an
+    /// operator chooses to publish them; the registered clients' scopes are never listed).
+    pub published_scopes: Vec<String>,
 }

@@ -33,6 +33,21 @@ pub struct Config {
     pub browser: BrowserSettings,
     /// `MFA_ENCRYPTION_KEY`: seals TOTP secrets; unset, two-factor sign-in is unavailable.
     pub mfa_key: Option<MfaKey>,
+    /// `CLIENT_TOKEN_TTL_SECONDS`, default 3600.
+    pub client_token_ttl_seconds: u64,
+    /// `PUBLISHED_SCOPES`, space-separated; default none.
+    pub published_scopes: Vec<String>,
+}
+
+/// `PUBLISHED_SCOPES`: scopes for discovery's `scopes_supported`, space-separated, each a
+/// valid scope.
+pub fn published_scopes_from_env(env: &dyn Env) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = config::optional(env, "PUBLISHED_SCOPES") else {
+        return Ok(Vec::new());
+    };
+    accounts::model::registry::parse_scopes(&text)
+        .map(|scopes| scopes.iter().map(|s| s.as_str().to_owned()).collect())
+        .map_err(|why| ConfigError::new("PUBLISHED_SCOPES", why))
 }
 
 impl Config {
@@ -51,6 +66,8 @@ impl Config {
             ses_from_address: ses_from_address(env)?,
             browser: browser_from_env(env)?,
             mfa_key: mfa_key_from_env(env)?,
+            client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
+            published_scopes: published_scopes_from_env(env)?,
         })
     }
 }

@@ -45,6 +45,15 @@ impl<S: Store> App<S> {
                     user_id: None,
                 })
             }
+            // The OAuth endpoints answer even this as RFC 6749 errors.
+            (Some(matched), None) if matched.routes.iter().any(|r| r.oauth()) => {
+                let mut err = http::oauth::OAuthError::invalid_request(format!(
+                    "this endpoint accepts {}",
+                    matched.allow()
+                ));
+                err.allow = Some("POST");
+                Err(err.into())
+            }
             (Some(matched), None) => Err(ApiError::MethodNotAllowed {
                 allow: matched.allow(),
             }),
@@ -58,11 +67,11 @@ impl<S: Store> App<S> {
         let (mut response, user_id) = match result {
             Ok(reply) => (reply.response, reply.user_id),
             Err(err) => {
-                match &err {
-                    ApiError::Account(Error::StoreUnavailable(_)) => {
+                match err.account_error() {
+                    Some(Error::StoreUnavailable(_)) => {
                         shared::metrics::count(Metric::StoreFailures);
                     }
-                    ApiError::Account(Error::Internal(_)) => {
+                    Some(Error::Internal(_)) => {
                         shared::metrics::count(Metric::InternalErrors);
                     }
                     _ => {}
@@ -133,6 +142,7 @@ impl<S: Store> App<S> {
             Route::Health => Ok(routes::health::health()),
             Route::Jwks => routes::jwks::jwks(self),
             Route::Discovery => routes::jwks::discovery(self),
+            Route::OAuthToken => routes::oauth::token(self, req, client).await,
             Route::Refresh => routes::sessions::refresh(self, req, client).await,
             Route::Logout => routes::sessions::logout(self, req, client).await,
             Route::EmailVerify => routes::recovery::verify_email(self, req, client).await,

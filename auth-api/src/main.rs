@@ -36,9 +36,11 @@ async fn main() -> Result<(), Error> {
                 settings: config.recovery,
             },
             mfa_key: config.mfa_key,
+            client_token_ttl_seconds: config.client_token_ttl_seconds,
         },
         verifier: config.verifier,
         browser: config.browser,
+        published_scopes: config.published_scopes,
     };
     let app = &app;
     let handler =

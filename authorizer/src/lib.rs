@@ -17,14 +17,14 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 use shared::config::{self, ConfigError, Env};
-use shared::{AccessClaims, TokenVerifier, bearer_token};
+use shared::{AccessClaims, Principal, TokenVerifier, bearer_token};
 
 pub mod policy;
 pub mod rules;
 pub mod session;
 
 use policy::{Effect, INVOKE, PolicyDocument, Statement};
-use rules::Rules;
+use rules::{Holder, Rules};
 use session::{SessionCheck, SessionCheckSettings, SessionLookup, Standing};
 
 /// How many verified tokens a warm authorizer remembers by default (`AUTHORIZER_TOKEN_CACHE`):
@@ -99,7 +99,12 @@ const V2_SIMPLE_UNCACHED: &str = "simple-with-caching-off";
 /// refuse objects and arrays there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Context {
+    /// `user` or `client` (a machine client's token).
+    pub principal: &'static str,
+    /// The user id, or a machine client's client_id.
     pub sub: String,
+    /// The user's email; absent for a machine client.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub email: String,
     /// Comma-joined.
     pub roles: String,
@@ -113,6 +118,12 @@ pub struct Context {
     /// absent for tokens issued without the claim.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub amr: String,
+    /// The client the token was issued to (`client_id`); absent for tokens without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The token's scopes, space-separated (a user's roles, or a client's granted scopes).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -367,11 +378,17 @@ impl Authorizer {
             }
         };
         let kind = incoming.kind();
-        let Some(sid) = claims.sid.as_deref() else {
-            log_decision(&Err((kind, "no_session_claim")), started);
-            return Err(Refusal::Unauthorized);
+        let standing = if claims.principal() == Some(Principal::Client) {
+            // A machine client's token has no session: its client must still exist, enabled.
+            check.client_standing(lookup, &claims.sub).await
+        } else {
+            let Some(sid) = claims.sid.as_deref() else {
+                log_decision(&Err((kind, "no_session_claim")), started);
+                return Err(Refusal::Unauthorized);
+            };
+            check.standing(lookup, &claims, sid).await
         };
-        match check.standing(lookup, &claims, sid).await {
+        match standing {
             Ok((Standing::Live, cached)) => {
                 let outcome = self.respond(&incoming, claims);
                 tracing::debug!(session_cached = cached, "session live");
@@ -423,6 +440,7 @@ impl Authorizer {
         let policy = self.policy_for(&claims, &arn);
         let allowed = policy.evaluate(arn_text) == Some(Effect::Allow);
         let context = Context {
+            principal: claims.principal().unwrap_or(Principal::User).as_str(),
             sub: claims.sub.clone(),
             email: claims.email.clone(),
             roles: claims.roles.join(","),
@@ -430,6 +448,8 @@ impl Authorizer {
             email_verified: claims.email_verified,
             sid: claims.sid.clone(),
             amr: claims.amr.join(","),
+            client_id: claims.client_id.clone(),
+            scope: claims.scope.clone().unwrap_or_default(),
         };
         let response = match (incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {
@@ -461,9 +481,14 @@ impl Authorizer {
                 resource: vec![arn.on_stage("*")],
             }]);
         };
-        let (admitted, refused): (Vec<_>, Vec<_>) = rules
-            .iter()
-            .partition(|rule| rule.admits(&claims.roles, claims.email_verified, claims.used_mfa()));
+        let holder = Holder {
+            roles: &claims.roles,
+            scope: claims.scope.as_deref().unwrap_or(""),
+            email_verified: claims.email_verified,
+            mfa: claims.used_mfa(),
+        };
+        let (admitted, refused): (Vec<_>, Vec<_>) =
+            rules.iter().partition(|rule| rule.admits(&holder));
         let mut denied: Vec<String> = refused.iter().map(|r| arn.on_stage(&r.resource)).collect();
         if !denied.is_empty() {
             denied.extend(NOT_CONCRETE_ROUTES.iter().map(|r| arn.on_stage(r)));

@@ -1,9 +1,10 @@
 //! Route rules (`AUTHORIZER_RULES`): which roles may call which routes.
 //!
-//! `{"GET /admin/*": ["admin"], "* /*": ["user"]}` — keys are `METHOD PATH` patterns (`*` is a
-//! wildcard in both, matching across `/` like IAM), values the roles admitted. A request is
-//! allowed when **every** rule matching it admits one of the token's roles, and at least one
-//! rule matches. That is exactly what an IAM policy of Allow statements (rules the token passes)
+//! `{"GET /admin/*": ["admin"], "GET /orders/*": ["scope:orders:read"], "* /*": ["user"]}` —
+//! keys are `METHOD PATH` patterns (`*` is a wildcard in both, matching across `/` like IAM),
+//! values the roles and `scope:` entries admitted, and `@` conditions. A rule admits a token
+//! that has any of its roles or scopes and meets every condition. A request is allowed when
+//! **every** rule matching it admits the token, and at least one rule matches. That is exactly what an IAM policy of Allow statements (rules the token passes)
 //! and Deny statements (rules it fails) expresses, so one cached policy is right for every route.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,19 @@ pub struct Rule {
     pub roles: Vec<String>,
 }
 
+/// What a rule looks at in a token.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub roles: &'a [String],
+    /// The token's `scope`, space-separated.
+    pub scope: &'a str,
+    pub email_verified: bool,
+    pub mfa: bool,
+}
+
+/// The prefix of a rule entry that names a scope rather than a role.
+pub const SCOPE_PREFIX: &str = "scope:";
+
 /// The role a rule can name to admit any token whose email is verified.
 pub const EMAIL_VERIFIED: &str = "@email_verified";
 /// The role a rule can name to admit any token whose sign-in passed a second factor (`amr`
@@ -30,20 +44,25 @@ pub const EMAIL_VERIFIED: &str = "@email_verified";
 pub const MFA: &str = "@mfa";
 
 impl Rule {
-    /// Whether a token with `roles`, a verified email or not and a second factor or not
-    /// passes this rule: one of the rule's roles (roles OR among themselves; a rule of
-    /// conditions alone needs none) **and** every condition it names (`["admin", "@mfa"]`:
-    /// admins who passed a second factor, not everyone who did).
-    pub fn admits(&self, roles: &[String], email_verified: bool, mfa: bool) -> bool {
-        let mut named_roles = self.roles.iter().filter(|r| !r.starts_with('@')).peekable();
-        let role_ok = named_roles.peek().is_none()
-            || named_roles.any(|wanted| roles.iter().any(|r| !r.starts_with('@') && r == wanted));
+    /// Whether a token passes this rule: one of the rule's roles or scopes (OR among
+    /// themselves; a rule of conditions alone needs none) **and** every condition it names
+    /// (`["admin", "@mfa"]`: admins who passed a second factor, not everyone who did).
+    pub fn admits(&self, token: &Holder<'_>) -> bool {
+        let mut named = self.roles.iter().filter(|r| !r.starts_with('@')).peekable();
+        let named_ok = named.peek().is_none()
+            || named.any(|wanted| match wanted.strip_prefix(SCOPE_PREFIX) {
+                Some(scope) => token.scope.split(' ').any(|s| s == scope),
+                None => token
+                    .roles
+                    .iter()
+                    .any(|r| !r.starts_with('@') && r == wanted),
+            });
         let conditions_ok = self.roles.iter().all(|r| match r.as_str() {
-            EMAIL_VERIFIED => email_verified,
-            MFA => mfa,
+            EMAIL_VERIFIED => token.email_verified,
+            MFA => token.mfa,
             _ => true,
         });
-        role_ok && conditions_ok
+        named_ok && conditions_ok
     }
 }
 
@@ -90,6 +109,19 @@ impl Rules {
                     "rule {key:?}: list at least one non-empty role"
                 )));
             }
+            if let Some(wrong) = roles.iter().find(|r| {
+                r.strip_prefix(SCOPE_PREFIX).is_some_and(|scope| {
+                    scope.is_empty()
+                        || scope.len() > 128
+                        || !scope
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b":._/-".contains(&b))
+                })
+            }) {
+                return Err(bad(format!(
+                    "rule {key:?}: {wrong:?} must name a scope of 1 to 128 letters, digits and                      : . _ / - after \"scope:\""
+                )));
+            }
             // `@` names a condition, not a role.
             if let Some(unknown) = roles
                 .iter()
@@ -120,6 +152,39 @@ impl Rules {
 mod tests {
     use super::*;
 
+    fn h(roles: &[String], email_verified: bool, mfa: bool) -> Holder<'_> {
+        Holder {
+            roles,
+            scope: "",
+            email_verified,
+            mfa,
+        }
+    }
+
+    #[test]
+    fn scope_entries_admit_tokens_holding_the_scope_and_and_with_conditions() {
+        let rules = Rules::parse(r#"{"GET /orders/*": ["scope:orders:read", "admin"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        let client = |scope| Holder {
+            roles: &[],
+            scope,
+            email_verified: false,
+            mfa: false,
+        };
+        assert!(rule.admits(&client("orders:read")));
+        assert!(rule.admits(&client("a orders:read b")));
+        assert!(!rule.admits(&client("orders:write")));
+        assert!(!rule.admits(&client("orders:read:all")));
+        assert!(!rule.admits(&client("")));
+        // A role named like the scope is not the scope.
+        assert!(!rule.admits(&h(&["orders:read".to_owned()], true, true)));
+        assert!(rule.admits(&h(&["admin".to_owned()], false, false)));
+        // A condition still binds a scope holder: a machine client has no second factor.
+        let rules = Rules::parse(r#"{"* /x": ["scope:x", "@mfa"]}"#).unwrap();
+        let rule = rules.iter().next().unwrap();
+        assert!(!rule.admits(&client("x")));
+    }
+
     #[test]
     fn rules_parse_into_arn_resources() {
         let rules = Rules::parse(r#"{"GET /admin/*": ["admin"], "* /*": ["user"]}"#).unwrap();
@@ -132,10 +197,10 @@ mod tests {
         let rules = Rules::parse(r#"{"* /billing/*": ["@email_verified"]}"#).unwrap();
         let rule = rules.iter().next().unwrap();
         let roles = vec!["user".to_owned()];
-        assert!(rule.admits(&roles, true, false));
-        assert!(!rule.admits(&roles, false, false));
+        assert!(rule.admits(&h(&roles, true, false)));
+        assert!(!rule.admits(&h(&roles, false, false)));
         // A role literally named like the condition is not needed, nor enough.
-        assert!(!rule.admits(&["@email_verified".to_owned()], false, false));
+        assert!(!rule.admits(&h(&["@email_verified".to_owned()], false, false)));
     }
 
     #[test]
@@ -144,20 +209,20 @@ mod tests {
         let rule = rules.iter().next().unwrap();
         let admin = vec!["admin".to_owned()];
         let user = vec!["user".to_owned()];
-        assert!(rule.admits(&admin, false, true));
+        assert!(rule.admits(&h(&admin, false, true)));
         // A second factor alone does not make a user an admin.
-        assert!(!rule.admits(&user, true, true));
+        assert!(!rule.admits(&h(&user, true, true)));
         // Nor is an admin without one admitted.
-        assert!(!rule.admits(&admin, true, false));
+        assert!(!rule.admits(&h(&admin, true, false)));
 
         // Roles stay OR among themselves; every condition must hold.
         let rules =
             Rules::parse(r#"{"* /x": ["admin", "ops", "@mfa", "@email_verified"]}"#).unwrap();
         let rule = rules.iter().next().unwrap();
-        assert!(rule.admits(&["ops".to_owned()], true, true));
-        assert!(!rule.admits(&["ops".to_owned()], false, true));
-        assert!(!rule.admits(&["ops".to_owned()], true, false));
-        assert!(!rule.admits(&user, true, true));
+        assert!(rule.admits(&h(&["ops".to_owned()], true, true)));
+        assert!(!rule.admits(&h(&["ops".to_owned()], false, true)));
+        assert!(!rule.admits(&h(&["ops".to_owned()], true, false)));
+        assert!(!rule.admits(&h(&user, true, true)));
     }
 
     #[test]
@@ -174,6 +239,8 @@ mod tests {
             (r#"{"GET /x": [""]}"#, "at least one"),
             (r#"{"GET /x": "admin"}"#, "JSON object"),
             (r#"{"GET /x": ["@verified"]}"#, "not a condition"),
+            (r#"{"GET /x": ["scope:"]}"#, "must name a scope"),
+            (r#"{"GET /x": ["scope:a b"]}"#, "must name a scope"),
         ] {
             let err = Rules::parse(json).unwrap_err();
             assert_eq!(err.variable, "AUTHORIZER_RULES");
@@ -186,8 +253,8 @@ mod tests {
         let rules = Rules::parse(r#"{"* /admin/*": ["@mfa"]}"#).unwrap();
         let rule = rules.iter().next().unwrap();
         let roles = vec!["user".to_owned(), "admin".to_owned()];
-        assert!(rule.admits(&roles, false, true));
-        assert!(!rule.admits(&roles, true, false));
-        assert!(!rule.admits(&["@mfa".to_owned()], false, false));
+        assert!(rule.admits(&h(&roles, false, true)));
+        assert!(!rule.admits(&h(&roles, true, false)));
+        assert!(!rule.admits(&h(&["@mfa".to_owned()], false, false)));
     }
 }

@@ -45,6 +45,12 @@ pub trait SessionLookup: Sync {
         claims: &AccessClaims,
         sid: &str,
     ) -> impl Future<Output = Result<Standing, LookupError>> + Send;
+
+    /// The standing of machine client `client_id`: live while it exists and is enabled.
+    fn client_standing(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Standing, LookupError>> + Send;
 }
 
 /// `AUTHORIZER_CHECK_SESSION` and `AUTHORIZER_SESSION_CACHE_SECONDS`.
@@ -97,6 +103,27 @@ impl SessionCheck {
         sid: &str,
     ) -> Result<(Standing, bool), LookupError> {
         let key = format!("{}/{sid}", claims.sub);
+        self.remembered(key, lookup.standing(claims, sid)).await
+    }
+
+    /// The standing of a machine client's token: its client, remembered like a session
+    /// (so a disabled or deleted client is refused within the same bound).
+    pub async fn client_standing<L: SessionLookup>(
+        &self,
+        lookup: &L,
+        client_id: &str,
+    ) -> Result<(Standing, bool), LookupError> {
+        // `client/` cannot begin a user's key: those begin with a UUID.
+        let key = format!("client/{client_id}");
+        self.remembered(key, lookup.client_standing(client_id))
+            .await
+    }
+
+    async fn remembered(
+        &self,
+        key: String,
+        lookup: impl Future<Output = Result<Standing, LookupError>>,
+    ) -> Result<(Standing, bool), LookupError> {
         let now = self.clock.now_ms();
         if self.ttl_ms > 0 {
             let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,7 +133,7 @@ impl SessionCheck {
                 return Ok((*standing, true));
             }
         }
-        let standing = tokio::time::timeout(SESSION_CHECK_TIMEOUT, lookup.standing(claims, sid))
+        let standing = tokio::time::timeout(SESSION_CHECK_TIMEOUT, lookup)
             .await
             .map_err(|elapsed| LookupError(Box::new(elapsed)))??;
         if self.ttl_ms > 0 {
@@ -159,6 +186,12 @@ mod tests {
             let answer = *self.answer.lock().unwrap();
             answer.map_err(|()| LookupError("store down".into()))
         }
+
+        async fn client_standing(&self, _: &str) -> Result<Standing, LookupError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let answer = *self.answer.lock().unwrap();
+            answer.map_err(|()| LookupError("store down".into()))
+        }
     }
 
     fn claims(sub: &str) -> AccessClaims {
@@ -198,6 +231,27 @@ mod tests {
             (Standing::Ended("session_revoked"), false)
         );
         assert_eq!(lookup.calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_client_is_remembered_apart_from_any_session() {
+        let clock = ManualClock::at(0);
+        let check = SessionCheck::new(10, Arc::new(clock.clone()));
+        let lookup = Scripted::new(Ok(Standing::Live));
+        assert_eq!(
+            check.client_standing(&lookup, "svc").await.unwrap(),
+            (Standing::Live, false)
+        );
+        lookup.answer(Ok(Standing::Ended("client_disabled")));
+        assert_eq!(
+            check.client_standing(&lookup, "svc").await.unwrap(),
+            (Standing::Live, true)
+        );
+        clock.advance_ms(10_000);
+        assert_eq!(
+            check.client_standing(&lookup, "svc").await.unwrap(),
+            (Standing::Ended("client_disabled"), false)
+        );
     }
 
     #[tokio::test]

@@ -28,6 +28,7 @@ use shared::config::{self, ConfigError, Env, Overlay, TokenSettings};
 use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use tokio::net::TcpListener;
 
+pub mod dev_client;
 pub mod gateway;
 pub mod hosts;
 pub mod jwt;
@@ -79,6 +80,10 @@ pub struct LocalConfig {
     pub mfa_key: MfaKey,
     /// Whether `mfa_key` was generated for this run.
     pub ephemeral_mfa_key: bool,
+    /// `CLIENT_TOKEN_TTL_SECONDS`, default 3600.
+    pub client_token_ttl_seconds: u64,
+    /// `PUBLISHED_SCOPES`, default none.
+    pub published_scopes: Vec<String>,
 }
 
 impl LocalConfig {
@@ -165,6 +170,8 @@ impl LocalConfig {
             session_check: SessionCheckSettings::from_env(&session_env)?,
             ephemeral_mfa_key: mfa_key.is_none(),
             mfa_key: mfa_key.unwrap_or_else(MfaKey::generate),
+            client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
+            published_scopes: auth_api::config::published_scopes_from_env(env)?,
         })
     }
 
@@ -233,9 +240,11 @@ impl LocalConfig {
                     settings: self.recovery.clone(),
                 },
                 mfa_key: Some(self.mfa_key.clone()),
+                client_token_ttl_seconds: self.client_token_ttl_seconds,
             },
             verifier: self.verifier(),
             browser: self.browser.clone(),
+            published_scopes: self.published_scopes.clone(),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         // The gateway's own answers as the template deploys them with these settings.

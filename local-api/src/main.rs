@@ -44,6 +44,9 @@ struct Args {
     /// Serve no page.
     #[arg(long)]
     no_web: bool,
+    /// Register no development OAuth client.
+    #[arg(long)]
+    no_dev_client: bool,
 }
 
 fn default_template() -> PathBuf {
@@ -172,6 +175,7 @@ async fn start<S: Store + 'static>(
         }
         None => None,
     };
+    let dev_scopes = local_api::dev_client::scopes_from_env(&ProcessEnv)?;
     let mut gateway = config.gateway(spec, store)?;
     gateway.set_local_hosts(LocalHosts::new(&args.host));
     let gateway = Arc::new(gateway);
@@ -250,6 +254,26 @@ async fn start<S: Store + 'static>(
             "  web page   http://{}:{port}/ (examples sign-in page from {})",
             args.host,
             dir.display()
+        );
+    }
+    if !args.no_dev_client {
+        let (client, secret) = local_api::dev_client::register(
+            &gateway.app().accounts.store,
+            dev_scopes,
+            shared::token::now_unix_ms(),
+        )
+        .await
+        .map_err(|e| format!("cannot register the development client: {e}"))?;
+        let secret = secret.encode();
+        println!(
+            "  dev client {} (client_credentials, scopes {}; --no-dev-client: none)\n  \
+             secret     {}\n  get a token:\n    curl -s -u '{}:{}' -d grant_type=client_credentials \
+             {url}/oauth2/token",
+            client.client_id,
+            accounts::model::registry::scope_text(&client.scopes),
+            secrecy::ExposeSecret::expose_secret(&secret),
+            client.client_id,
+            secrecy::ExposeSecret::expose_secret(&secret),
         );
     }
     println!(

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use accounts::model::credentials::Email;
+use accounts::model::registry::ClientId;
 use accounts::model::session::{SessionSettings, session_standing};
-use accounts::store::{DynamoStore, SessionStore};
+use accounts::store::{ClientStore, DynamoStore, SessionStore};
 use authorizer::session::{
     LookupError, SessionCheck, SessionCheckSettings, SessionLookup, Standing,
 };
@@ -25,7 +26,25 @@ pub struct StoreLookup<'a, S> {
     pub clock: &'a dyn Clock,
 }
 
-impl<S: SessionStore> SessionLookup for StoreLookup<'_, S> {
+impl<S: SessionStore + ClientStore> SessionLookup for StoreLookup<'_, S> {
+    async fn client_standing(&self, client_id: &str) -> Result<Standing, LookupError> {
+        let Some(id) = ClientId::parse(client_id) else {
+            return Ok(Standing::Ended("client_unknown"));
+        };
+        Ok(
+            match self
+                .store
+                .client_standing(&id)
+                .await
+                .map_err(|e| LookupError(Box::new(e)))?
+            {
+                None => Standing::Ended("client_unknown"),
+                Some(true) => Standing::Ended("client_disabled"),
+                Some(false) => Standing::Live,
+            },
+        )
+    }
+
     async fn standing(&self, claims: &AccessClaims, sid: &str) -> Result<Standing, LookupError> {
         // The token is verified: these parse unless it was issued by something else with our
         // key. Then it has no session here.

@@ -67,6 +67,12 @@ pub enum Metric {
     RefreshReuse,
     MfaEnabled,
     PasswordResets,
+    /// The token endpoint, per client (`ClientId`): access tokens issued to machine
+    /// clients.
+    ClientTokensIssued,
+    /// The token endpoint: failed client authentications (unknown client, wrong secret,
+    /// disabled, too many attempts).
+    ClientAuthFailed,
     /// The authorizers, per decision and reason.
     Decisions,
     /// The authorizers: how long a decision took.
@@ -75,7 +81,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for the checks that tie the templates to this list.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 18] = [
         Metric::Latency,
         Metric::Requests,
         Metric::ServerErrors,
@@ -90,6 +96,8 @@ impl Metric {
         Metric::RefreshReuse,
         Metric::MfaEnabled,
         Metric::PasswordResets,
+        Metric::ClientTokensIssued,
+        Metric::ClientAuthFailed,
         Metric::Decisions,
         Metric::DecisionLatency,
     ];
@@ -111,6 +119,8 @@ impl Metric {
             Metric::RefreshReuse => "RefreshReuse",
             Metric::MfaEnabled => "MfaEnabled",
             Metric::PasswordResets => "PasswordResets",
+            Metric::ClientTokensIssued => "ClientTokensIssued",
+            Metric::ClientAuthFailed => "ClientAuthFailed",
             Metric::Decisions => "Decisions",
             Metric::DecisionLatency => "DecisionLatency",
         }

@@ -49,10 +49,17 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
                 },
             },
             mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
+            client_token_ttl_seconds: 3600,
         },
         verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),
+        published_scopes: Vec::new(),
     }
+}
+
+/// Sends `event` to the app; the answer read whole.
+pub async fn send<S: Store>(app: &App<S>, event: crate::events::Event) -> Answer {
+    Answer::from_response(app.handle(event.request()).await)
 }
 
 /// Sends `body` to `path` as a REST API POST event; with `sub`, as the authorizer's caller

@@ -165,7 +165,8 @@ impl Event {
         )
     }
 
-    fn authorized_with(mut self, context: Value) -> Self {
+    /// The context a Lambda authorizer passed on, as given.
+    pub fn authorized_with(mut self, context: Value) -> Self {
         match self.kind {
             Kind::RestV1 => {
                 let mut flat = context;

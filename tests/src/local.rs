@@ -84,6 +84,42 @@ impl<S: Store + 'static> LocalApi<S> {
         format!("{}{path}", self.url)
     }
 
+    /// A machine token over HTTP: a client allowed `scopes` registered in the gateway's
+    /// store, then `POST /oauth2/token` with its id and secret (HTTP Basic).
+    pub async fn machine_token(&self, http: &reqwest::Client, scopes: &str) -> String {
+        use accounts::model::registry::{ClientRecord, ClientSpec, parse_scopes};
+        use secrecy::ExposeSecret;
+        let (client, secret) = ClientRecord::create(
+            ClientSpec {
+                name: Some("machine".into()),
+                scopes: Some(parse_scopes(scopes).expect("scopes")),
+                ..ClientSpec::default()
+            },
+            "tests",
+            shared::token::now_unix_ms(),
+        )
+        .expect("a client");
+        self.gateway
+            .app()
+            .accounts
+            .store
+            .create_client(&client)
+            .await
+            .expect("stored");
+        let secret = secret.expect("a secret").encode();
+        let answer = http
+            .post(self.at("/oauth2/token"))
+            .basic_auth(client.client_id.as_str(), Some(secret.expose_secret()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("local-api answers");
+        assert_eq!(answer.status(), 200, "the token endpoint");
+        let body: Value = answer.json().await.expect("a token response");
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// Registers `email` (with [`STRONG_PASSWORD`]) over HTTP; the new user's id.
     pub async fn register(&self, http: &reqwest::Client, email: &str) -> String {
         let answer = http

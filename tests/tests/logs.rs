@@ -10,6 +10,7 @@ use integration_tests::app::{
 };
 use integration_tests::dynamo::{Proxy, endpoint, fresh_store};
 use integration_tests::logs::Captured;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use shared::{SigningKey, TokenIssuer};
 
@@ -100,6 +101,38 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         let nobody = credentials("nobody@example.com", WRONG_PASSWORD);
         assert_eq!(post(&app, "/login", nobody, None).await.status, 401);
     }
+    // A machine client: its secret, a wrong one and its token never reach the log either.
+    let (client, client_secret) = accounts::model::registry::ClientRecord::create(
+        accounts::model::registry::ClientSpec {
+            name: Some("billing".into()),
+            ..Default::default()
+        },
+        "tests",
+        shared::token::now_unix_ms(),
+    )
+    .unwrap();
+    accounts::store::ClientStore::create_client(&app.accounts.store, &client)
+        .await
+        .unwrap();
+    let client_secret = client_secret.unwrap().encode().expose_secret().to_owned();
+    let token_request = |secret: &str| {
+        integration_tests::events::Event::new(
+            integration_tests::events::Kind::RestV1,
+            "POST",
+            "/oauth2/token",
+        )
+        .body(&format!(
+            "grant_type=client_credentials&client_id={}&client_secret={secret}",
+            client.client_id
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+    };
+    let machine = integration_tests::app::send(&app, token_request(&client_secret)).await;
+    assert_eq!(machine.status, 200, "{}", machine.text);
+    let machine = machine.json();
+    let wrong_client_secret = "wrong-client-secret-0123456789";
+    let refused = integration_tests::app::send(&app, token_request(wrong_client_secret)).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
 
     // A store that stops answering: the 503's cause is logged once, with its whole chain.
     let proxy = Proxy::start_for(&endpoint()).await;
@@ -161,6 +194,8 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "login_failed",
             "login_failed",
             "backoff_started",
+            "client_token_issued",
+            "client_auth_failed",
         ]
     );
     for event in &events {
@@ -198,6 +233,12 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     secrets.push(("a bcrypt hash".into(), "$2b$".into()));
     secrets.push(("the verification token".into(), verify_token));
     secrets.push(("the reset token".into(), reset_token));
+    secrets.push(("a client secret".into(), client_secret));
+    secrets.push(("a wrong client secret".into(), wrong_client_secret.into()));
+    secrets.push((
+        "a machine token".into(),
+        machine["access_token"].as_str().unwrap().to_owned(),
+    ));
     for (what, secret) in &secrets {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
             eprintln!("offending line: {}", &line[..line.len().min(600)]);

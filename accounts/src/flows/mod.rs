@@ -23,6 +23,7 @@ use crate::recovery::Recovery;
 pub mod account;
 pub mod login;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod password_check;
 pub mod recovery;
@@ -42,6 +43,8 @@ pub struct Accounts<S> {
     pub recovery: Recovery,
     /// Seals TOTP secrets; `None`: two-factor sign-in is unavailable.
     pub mfa_key: Option<MfaKey>,
+    /// Lifetime of machine clients' access tokens (`CLIENT_TOKEN_TTL_SECONDS`).
+    pub client_token_ttl_seconds: u64,
 }
 
 /// A session began or went on: the tokens to hand over.

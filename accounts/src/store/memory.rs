@@ -8,13 +8,14 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::traits::{
-    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, MailWindows, MfaStore,
-    SessionStore, StoreError, UserPage, UserStore,
+    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, ClientStore, MailWindows,
+    MfaStore, SessionStore, StoreError, UserPage, UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
+use crate::model::registry::{ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
@@ -37,6 +38,7 @@ struct State {
     families: HashMap<Uuid, SessionFamily>,
     tokens: HashMap<TokenHash, RefreshRecord>,
     audit: Vec<AdminAudit>,
+    clients: HashMap<ClientId, ClientRecord>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -587,6 +589,97 @@ impl AdminStore for MemoryStore {
 
     async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
         self.state().audit.push(entry.clone());
+        Ok(())
+    }
+}
+
+/// Seconds of a failed client authentication window (as the DynamoDB store's).
+const CLIENT_CHECK_WINDOW_SECONDS: i64 = 300;
+
+fn client_windows(id: &ClientId, source: &Source) -> (String, String) {
+    (
+        format!("clientauth/{}", id.as_str()),
+        format!("clientauth-source/{}", source.as_str()),
+    )
+}
+
+impl ClientStore for MemoryStore {
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict);
+        }
+        state
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn find_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.state().clients.get(id).cloned())
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut clients: Vec<ClientRecord> = self.state().clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.name.cmp(&b.name).then(a.client_id.cmp(&b.client_id)));
+        Ok(clients)
+    }
+
+    async fn save_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match state.clients.get_mut(&client.client_id) {
+            Some(stored) if stored.version + 1 == client.version => {
+                *stored = client.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {
+        Ok(self.state().clients.remove(id).is_some())
+    }
+
+    async fn client_standing(&self, id: &ClientId) -> Result<Option<bool>, StoreError> {
+        Ok(self.state().clients.get(id).map(|c| c.disabled))
+    }
+
+    async fn count_client_check(
+        &self,
+        id: &ClientId,
+        source: &Source,
+        now_ms: i64,
+    ) -> Result<(Window, Window), StoreError> {
+        let (by_client, by_source) = client_windows(id, source);
+        let mut state = self.state();
+        let client = Self::count(
+            state.windows.entry(by_client).or_default(),
+            now_ms,
+            CLIENT_CHECK_WINDOW_SECONDS,
+        );
+        let source = Self::count(
+            state.windows.entry(by_source).or_default(),
+            now_ms,
+            CLIENT_CHECK_WINDOW_SECONDS,
+        );
+        Ok((client, source))
+    }
+
+    async fn take_back_client_check(
+        &self,
+        id: &ClientId,
+        source: &Source,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (by_client, by_source) = client_windows(id, source);
+        let mut state = self.state();
+        for key in [by_client, by_source] {
+            if let Some(window) = state.windows.get_mut(&key)
+                && window.window_ends > now_ms / 1000
+            {
+                window.count = window.count.saturating_sub(1);
+            }
+        }
         Ok(())
     }
 }

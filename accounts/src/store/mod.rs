@@ -1,5 +1,6 @@
-//! Where accounts live, by concern: [`UserStore`], [`AttemptStore`] and [`SessionStore`],
-//! and [`Store`], all three (what the handlers need). Each has a DynamoDB implementation and an
+//! Where accounts live, by concern: [`UserStore`], [`AttemptStore`], [`SessionStore`],
+//! [`ActionStore`], [`AccountStore`], [`AdminStore`], [`MfaStore`] and [`ClientStore`], and
+//! [`Store`], all of them (what the flows need). Each has a DynamoDB implementation and an
 //! in-memory one; both pass the same contract tests (tests/src/store_contract.rs). The records
 //! they hold are domain types ([`crate::model::user`], [`crate::model::session`], [`crate::model::backoff`]).
 

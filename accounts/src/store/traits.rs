@@ -9,6 +9,7 @@ use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
+use crate::model::registry::{ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
@@ -117,6 +118,9 @@ pub struct AdminAudit {
     pub outcome: String,
     pub user_id: Option<String>,
     pub email: Option<String>,
+    /// The machine client changed (`clients …` commands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// What changed, in a few words (roles set, sessions revoked, …). Never a secret.
     pub detail: String,
 }
@@ -433,6 +437,60 @@ pub trait ActionStore: Send + Sync {
     ) -> impl Future<Output = Result<Window, StoreError>> + Send;
 }
 
+/// The client registry and the token endpoint's failed-authentication windows.
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client, unless its id is taken (`Conflict`, nothing written).
+    fn create_client(
+        &self,
+        client: &ClientRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The client with this id, read consistently.
+    fn find_client(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Option<ClientRecord>, StoreError>> + Send;
+
+    /// Every client, by name.
+    fn list_clients(&self) -> impl Future<Output = Result<Vec<ClientRecord>, StoreError>> + Send;
+
+    /// Replaces the client with `client`, on the condition that the stored one is the
+    /// version before (`client.version - 1`): else `Conflict` and nothing is written.
+    fn save_client(
+        &self,
+        client: &ClientRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the client; `false` if there was none.
+    fn delete_client(&self, id: &ClientId)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether the client exists and is disabled (`Some(disabled)`), reading only what the
+    /// session-checking authorizer may read.
+    fn client_standing(
+        &self,
+        id: &ClientId,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send;
+
+    /// Counts one client authentication, before its secret is compared, in the client's
+    /// window and in the source address's (atomically: of parallel calls each gets its own
+    /// count); returns both counts with this one.
+    fn count_client_check(
+        &self,
+        id: &ClientId,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(Window, Window), StoreError>> + Send;
+
+    /// Takes a check that succeeded back out of both windows.
+    fn take_back_client_check(
+        &self,
+        id: &ClientId,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Mails to one address in the last minute and the last hour, this one included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailWindows {
@@ -442,11 +500,25 @@ pub struct MailWindows {
 
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
-    UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore + MfaStore
+    UserStore
+    + AttemptStore
+    + SessionStore
+    + ActionStore
+    + AccountStore
+    + AdminStore
+    + MfaStore
+    + ClientStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + AttemptStore + SessionStore + ActionStore + AccountStore + AdminStore + MfaStore
+    T: UserStore
+        + AttemptStore
+        + SessionStore
+        + ActionStore
+        + AccountStore
+        + AdminStore
+        + MfaStore
+        + ClientStore
 {
 }

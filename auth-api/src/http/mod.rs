@@ -5,6 +5,7 @@
 pub mod body;
 pub mod browser;
 pub mod lambda;
+pub mod oauth;
 pub mod problem;
 pub mod reply;
 pub mod request;

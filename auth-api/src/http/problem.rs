@@ -9,6 +9,8 @@ use serde_json::json;
 
 use accounts::error::Error;
 
+use crate::http::oauth::OAuthError;
+
 /// One problem with one field of the request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -53,6 +55,15 @@ pub enum ApiError {
     /// What an account flow refused or failed with.
     #[error(transparent)]
     Account(#[from] Error),
+    /// A refusal of an OAuth endpoint, answered as RFC 6749 §5.2 JSON.
+    #[error(transparent)]
+    OAuth(Box<OAuthError>),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        ApiError::OAuth(Box::new(err))
+    }
 }
 
 /// Any cause of an internal error.
@@ -66,7 +77,20 @@ impl ApiError {
 
     /// Whether this is a fault on our side (5xx), whose cause must be logged.
     pub fn is_fault(&self) -> bool {
-        matches!(self, ApiError::Account(e) if e.is_fault())
+        match self {
+            ApiError::Account(e) => e.is_fault(),
+            ApiError::OAuth(e) => e.is_fault(),
+            _ => false,
+        }
+    }
+
+    /// The account flow's error behind this one, if any (for the fault metrics).
+    pub fn account_error(&self) -> Option<&Error> {
+        match self {
+            ApiError::Account(e) => Some(e),
+            ApiError::OAuth(e) => e.fault.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -81,6 +105,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Account(e) => account_status(e),
+            ApiError::OAuth(e) => e.status(),
         }
     }
 
@@ -134,11 +159,15 @@ impl ApiError {
                     .into(),
             ),
             ApiError::Account(e) => account_slug_title_detail(e),
+            ApiError::OAuth(e) => ("oauth", "OAuth error", e.description.clone()),
         }
     }
 
     /// The problem+json response. Carries no internals: causes are logged, not sent.
     pub fn into_response(self) -> Response<Body> {
+        if let ApiError::OAuth(e) = self {
+            return e.into_response();
+        }
         let status = self.status();
         let (slug, title, detail) = self.slug_title_detail();
         let mut body = json!({
@@ -227,6 +256,11 @@ fn account_status(err: &Error) -> StatusCode {
         | Error::MfaCodeRequired
         | Error::WrongCode => StatusCode::FORBIDDEN,
         Error::UserNotFound | Error::SessionNotFound => StatusCode::NOT_FOUND,
+        // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
+        // completeness.
+        Error::InvalidClient => StatusCode::UNAUTHORIZED,
+        Error::UnauthorizedClient | Error::InvalidScope(_) => StatusCode::BAD_REQUEST,
+        Error::TooManyClientAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::TooManyAttempts { .. }
         | Error::TooManyMails { .. }
         | Error::TooManyTokenChecks { .. }
@@ -240,6 +274,24 @@ fn account_status(err: &Error) -> StatusCode {
 /// The problem type, title and detail of what an account flow refused or failed with.
 fn account_slug_title_detail(err: &Error) -> (&'static str, &'static str, String) {
     match err {
+        Error::InvalidClient => (
+            "invalid-client",
+            "Invalid client",
+            "Client authentication failed.".into(),
+        ),
+        Error::UnauthorizedClient => (
+            "unauthorized-client",
+            "Unauthorized client",
+            "The client may not use this grant.".into(),
+        ),
+        Error::InvalidScope(why) => ("invalid-scope", "Invalid scope", why.clone()),
+        Error::TooManyClientAttempts {
+            retry_after_seconds,
+        } => (
+            "too-many-client-attempts",
+            "Too many attempts",
+            format!("Too many failed client authentications; retry in {retry_after_seconds} s."),
+        ),
         Error::NewPasswordRefused(_) => (
             "validation-failed",
             "Validation failed",

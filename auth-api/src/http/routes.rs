@@ -28,6 +28,7 @@ pub enum Route {
     MfaConfirm,
     MfaDisable,
     MfaRecoveryCodes,
+    OAuthToken,
 }
 
 /// What the table says of a route.
@@ -60,7 +61,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 23] = [
+const TABLE: [Entry; 24] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -150,6 +151,13 @@ const TABLE: [Entry; 23] = [
         "mfa_recovery_codes",
         true,
     ),
+    entry(
+        Route::OAuthToken,
+        "POST",
+        "/oauth2/token",
+        "oauth_token",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -181,8 +189,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 23] = {
-        let mut all = [Route::Register; 23];
+    pub const ALL: [Route; 24] = {
+        let mut all = [Route::Register; 24];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;
@@ -233,6 +241,11 @@ impl Route {
     /// Whether API Gateway must put the authorizer in front of this route.
     pub fn protected(self) -> bool {
         self.entry().protected
+    }
+
+    /// Whether this is an OAuth endpoint, whose errors are RFC 6749 JSON, not problem+json.
+    pub fn oauth(self) -> bool {
+        self.path().starts_with("/oauth2/")
     }
 
     /// The path this route is served at, as template.yaml and openapi.yaml write it.

@@ -36,13 +36,20 @@ pub fn jwks<S>(app: &App<S>) -> Result<Reply, ApiError> {
 }
 
 /// The discovery document: only what this service really has (RFC 8414 / OpenID Connect
-/// Discovery 1.0 names). No authorization or token endpoint is claimed: tokens come from
-/// `/login` and `/refresh`, not from an OAuth flow; and no ID token algorithms, as no ID
-/// token exists (the JWKS says which algorithms access tokens use).
+/// Discovery 1.0 names). The token endpoint serves machine clients (`client_credentials`);
+/// users' tokens come from `/login` and `/refresh`. No authorization endpoint and no ID token
+/// algorithms are claimed, as neither exists yet (the JWKS says which algorithms access tokens
+/// use).
 #[derive(Serialize)]
 struct Discovery<'a> {
     issuer: &'a str,
     jwks_uri: String,
+    token_endpoint: String,
+    grant_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 2],
+    /// Only what `PUBLISHED_SCOPES` lists: the registered clients' scopes are not published.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    scopes_supported: &'a [String],
     subject_types_supported: [&'static str; 1],
     claims_supported: [&'static str; 14],
 }
@@ -59,6 +66,10 @@ pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
     let document = Discovery {
         issuer,
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        token_endpoint: format!("{issuer}/oauth2/token"),
+        grant_types_supported: ["client_credentials"],
+        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        scopes_supported: &app.published_scopes,
         subject_types_supported: ["public"],
         claims_supported: [
             "sub",

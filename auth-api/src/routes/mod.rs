@@ -6,6 +6,7 @@ pub mod health;
 pub mod jwks;
 pub mod login;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod recovery;
 pub mod register;

@@ -90,7 +90,7 @@ async fn app_on_dynamodb() -> App<DynamoStore> {
 async fn every_command_has_help_and_bad_calls_exit_with_the_usage_code() {
     let top = admin("t", &["--help"]).await;
     assert_eq!(top.code, 0);
-    for command in ["users", "sessions", "import"] {
+    for command in ["users", "sessions", "clients", "import"] {
         assert!(top.out.contains(command), "{}", top.out);
     }
     let helps: &[(&[&str], &[&str])] = &[
@@ -1285,4 +1285,177 @@ async fn keys_rotate_without_refusing_a_live_token() {
         .err()
         .unwrap();
     assert_eq!(refused.variable, "JWT_PUBLIC_KEYS");
+}
+
+/// `clients …`: create prints the secret once (and `--json` too), get and list never do;
+/// update, rotate (old secret kept for its grace), disable, enable and delete change what the
+/// token endpoint accepts; every change is audited with the client id, never a secret.
+#[tokio::test]
+async fn clients_are_registered_rotated_disabled_and_deleted_through_the_command() {
+    let app = app_on_dynamodb().await;
+    let table = app.accounts.store.table().to_owned();
+    let created = admin(
+        &table,
+        &[
+            "clients",
+            "create",
+            "--json",
+            "--name",
+            "billing",
+            "--scopes",
+            "orders:read orders:write",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.err);
+    let client = created.json();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(client["type"], "confidential");
+    assert_eq!(client["grant_types"], json!(["client_credentials"]));
+    assert_eq!(client["scopes"], json!(["orders:read", "orders:write"]));
+    assert!(
+        !created.err.contains(&secret),
+        "the secret reached the audit line"
+    );
+    let token = |secret: String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let basic = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{id}:{secret}"),
+            );
+            send(
+                app,
+                Event::new(Kind::RestV1, "POST", "/oauth2/token")
+                    .body("grant_type=client_credentials")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", &format!("Basic {basic}")),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(token(secret.clone()).await, 200);
+
+    // Shown and listed without any secret or hash.
+    let shown = admin(&table, &["clients", "get", &id]).await;
+    assert_eq!(shown.code, 0, "{}", shown.err);
+    assert!(shown.out.contains("billing") && !shown.out.contains(&secret));
+    let listed = admin(&table, &["--output", "json", "clients", "list"]).await;
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+    assert!(!listed.out.contains(&secret) && !listed.out.contains("hash"));
+    assert_eq!(
+        admin(&table, &["clients", "get", "nobody"]).await.code,
+        admin::exit::NOT_FOUND
+    );
+    for bad in [
+        &["clients", "create", "--name", "x", "--scopes", "a\"b"][..],
+        &["clients", "create", "--name", "x", "--type", "public"][..],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--grant-types",
+            "password",
+        ][..],
+        &[
+            "clients",
+            "rotate-secret",
+            "x",
+            "--old-secret-valid-for",
+            "1y",
+        ][..],
+        &["clients", "delete", "x"][..],
+    ] {
+        assert_eq!(admin(&table, bad).await.code, admin::exit::USAGE, "{bad:?}");
+    }
+
+    let updated = admin(
+        &table,
+        &[
+            "--json",
+            "clients",
+            "update",
+            &id,
+            "--scopes",
+            "orders:read",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.err);
+    assert_eq!(updated.json()["scopes"], json!(["orders:read"]));
+
+    let rotated = admin(
+        &table,
+        &[
+            "--json",
+            "clients",
+            "rotate-secret",
+            &id,
+            "--old-secret-valid-for",
+            "1h",
+        ],
+    )
+    .await;
+    assert_eq!(rotated.code, 0, "{}", rotated.err);
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(token(new_secret.clone()).await, 200);
+    assert_eq!(
+        token(secret.clone()).await,
+        200,
+        "the old one, in its grace"
+    );
+    let rotated = admin(&table, &["--json", "clients", "rotate-secret", &id]).await;
+    let newest = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(token(secret.clone()).await, 401, "two rotations on: gone");
+    assert_eq!(token(new_secret).await, 401, "no grace asked for: gone now");
+    assert_eq!(token(newest.clone()).await, 200);
+
+    assert_eq!(admin(&table, &["clients", "disable", &id]).await.code, 0);
+    assert_eq!(token(newest.clone()).await, 401);
+    assert_eq!(admin(&table, &["clients", "enable", &id]).await.code, 0);
+    assert_eq!(token(newest.clone()).await, 200);
+    let deleted = admin(&table, &["clients", "delete", &id, "--yes"]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.err);
+    assert_eq!(token(newest.clone()).await, 401);
+
+    // Every change on record with the client id, and no secret anywhere in the audit.
+    let day = time::OffsetDateTime::now_utc().date();
+    let audit = tests_client()
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("ADMINAUDIT#{day}")))
+        .send()
+        .await
+        .unwrap();
+    let items = audit.items.unwrap();
+    let mut actions: Vec<&str> = items
+        .iter()
+        .filter(|i| i["outcome"].as_s().unwrap() == "succeeded")
+        .map(|i| i["action"].as_s().unwrap().as_str())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "clients_create",
+            "clients_delete",
+            "clients_disable",
+            "clients_enable",
+            "clients_rotate_secret",
+            "clients_rotate_secret",
+            "clients_update",
+        ]
+    );
+    for item in &items {
+        assert_eq!(item["client_id"].as_s().unwrap(), &id);
+        let text = format!("{item:?}");
+        for s in [&secret, &newest] {
+            assert!(!text.contains(s.as_str()), "a secret in the audit: {text}");
+        }
+    }
 }

@@ -49,10 +49,11 @@ async fn a_token_event_gets_the_exact_allow_policy_api_gateway_expects() {
             r#"{{"principalId":"{sub}","policyDocument":{{"Version":"2012-10-17","Statement":["#,
             r#"{{"Action":"execute-api:Invoke","Effect":"Allow","Resource":["#,
             r#""arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*"]}}]}},"#,
-            r#""context":{{"sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp},"email_verified":false,"amr":"pwd"}}}}"#
+            r#""context":{{"principal":"user","sub":"{sub}","email":"ada@example.com","roles":"user,editor","exp":{exp},"email_verified":false,"amr":"pwd","client_id":"{client_id}","scope":"user editor"}}}}"#
         ),
         sub = claims["sub"].as_str().unwrap(),
         exp = claims["exp"],
+        client_id = claims["client_id"].as_str().unwrap(),
     );
     assert_eq!(serde_json::to_string(&response).unwrap(), expected);
 }
@@ -123,9 +124,10 @@ fn http_api_simple_responses_are_exact() {
     assert_eq!(
         serde_json::to_string(&allow).unwrap(),
         format!(
-            r#"{{"isAuthorized":true,"context":{{"sub":"{}","email":"ada@example.com","roles":"user","exp":{},"email_verified":false,"amr":"pwd"}}}}"#,
+            r#"{{"isAuthorized":true,"context":{{"principal":"user","sub":"{}","email":"ada@example.com","roles":"user","exp":{},"email_verified":false,"amr":"pwd","client_id":"{}","scope":"user"}}}}"#,
             claims["sub"].as_str().unwrap(),
-            claims["exp"]
+            claims["exp"],
+            claims["client_id"].as_str().unwrap()
         )
     );
     let deny = keys

@@ -58,12 +58,33 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
         .keys()
         .map(String::as_str)
         .collect();
-    for member in members {
-        assert!(
-            !member.ends_with("_endpoint"),
-            "claims an endpoint: {member}"
-        );
-    }
+    // The one endpoint that exists is the token endpoint, for machine clients; no
+    // authorization endpoint is claimed yet.
+    let endpoints: Vec<&str> = members
+        .into_iter()
+        .filter(|m| m.ends_with("_endpoint"))
+        .collect();
+    assert_eq!(endpoints, vec!["token_endpoint"], "{document}");
+    assert_eq!(document["token_endpoint"], "https://auth.test/oauth2/token");
+    assert_eq!(
+        document["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    assert_eq!(
+        document["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    // The registered clients' scopes are not published unless an operator lists some.
+    assert!(document.get("scopes_supported").is_none(), "{document}");
+    let mut published = test_app(MemoryStore::new());
+    published.published_scopes = vec!["orders:read".into()];
+    let document = send(
+        &published,
+        Event::get(Kind::HttpV2, "/.well-known/openid-configuration"),
+    )
+    .await
+    .json();
+    assert_eq!(document["scopes_supported"], json!(["orders:read"]));
     // Under HS256 nothing is published, as with the JWKS.
     let secret = secrecy::SecretString::from("0123456789abcdef0123456789abcdef");
     let hs = app_signing_with(SigningKey::hs256(secret, None).unwrap(), None);

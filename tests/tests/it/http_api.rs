@@ -329,6 +329,40 @@ async fn authorization_scopes_are_checked_against_the_token_s_scope() {
     assert_eq!(status_of_me(&http, &api, &admin).await, 200);
 }
 
+/// A machine token from the token endpoint passes a route whose `AuthorizationScopes` name
+/// one of its scopes (auth-api then refuses it: a client has no account) and is refused with
+/// 403 where they do not, as API Gateway's built-in JWT authorizer does.
+#[tokio::test]
+async fn authorization_scopes_admit_machine_tokens_holding_one() {
+    let scoped = |spec: &mut local_api::template::GatewaySpec| {
+        for route in &mut spec.routes {
+            if route.path == "/me" && route.method == "GET" {
+                route.scopes = vec!["api:read".into()];
+            }
+            if route.path == "/sessions" && route.method == "GET" {
+                route.scopes = vec!["admin".into()];
+            }
+        }
+    };
+    let api = spawn(MemoryStore::new(), &[], scoped).await;
+    let http = Client::new();
+    let token = api.machine_token(&http, "api:read").await;
+    let me = me(&http, &api, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(me.status(), 401);
+    assert_eq!(me.headers()["content-type"], "application/problem+json");
+    let sessions = http
+        .get(api.at("/sessions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sessions.status(), 403);
+    assert_eq!(
+        sessions.json::<Value>().await.unwrap(),
+        json!({"message": "Forbidden"})
+    );
+}
+
 /// The keys come from the issuer's discovery document over HTTP, as API Gateway fetches them:
 /// with an issuer that cannot be reached, no token passes, however well signed.
 #[tokio::test]

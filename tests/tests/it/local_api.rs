@@ -233,6 +233,38 @@ async fn a_role_the_rules_refuse_gets_403() {
     );
 }
 
+/// The REST emulation's authorizer admits a machine token where a rule names one of its
+/// scopes (auth-api then refuses it: a client has no account) and refuses it where a rule
+/// names only roles (the gateway's explicit deny).
+#[tokio::test]
+async fn the_rest_gateway_admits_a_machine_token_by_scope_and_refuses_it_without() {
+    let rules = r#"{"GET /me": ["scope:api:read", "user"], "GET /sessions": ["user"]}"#;
+    let api = LocalApi::spawn(memory(), &[("AUTHORIZER_RULES", rules)], |_| {}).await;
+    let http = Client::new();
+    let token = api.machine_token(&http, "api:read").await;
+    let me = http
+        .get(api.at("/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    assert_eq!(
+        me.headers()["content-type"],
+        "application/problem+json",
+        "past the gateway: auth-api's own answer"
+    );
+    let (status, body) = get(&http, &api, "/sessions", Some(&token)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        "User is not authorized to access this resource with an explicit deny"
+    );
+    let without = api.machine_token(&http, "api:write").await;
+    let (status, _) = get(&http, &api, "/me", Some(&without)).await;
+    assert_eq!(status, 403);
+}
+
 #[tokio::test]
 async fn one_cached_decision_serves_two_protected_routes_correctly() {
     // /verify protected too, so two protected routes share one cached answer per token.

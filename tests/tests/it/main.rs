@@ -37,6 +37,7 @@ mod http_api;
 mod local_api;
 mod mail;
 mod mfa;
+mod oauth;
 mod openapi;
 mod recovery;
 mod revocation;

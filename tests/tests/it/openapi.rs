@@ -593,7 +593,7 @@ fn check_sessions_deploys_the_session_authorizer_with_read_only_access_to_its_it
     let condition = &statement["Condition"];
     assert_eq!(
         condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
-        serde_json::json!(["SESSION#*", "EMAIL#*"])
+        serde_json::json!(["SESSION#*", "EMAIL#*", "CLIENT#*"])
     );
     let mut granted: Vec<&str> = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
         .as_array()
@@ -773,6 +773,14 @@ fn one_address_cannot_use_up_the_sign_in_routes_under_the_default_deployment() {
             Some(false),
             "{method} {encoded} ({path}) is no public route of the router"
         );
+        if path == "/oauth2/token" {
+            // Machine clients' token endpoint: its own ceiling, not the sign-in routes'.
+            assert_eq!(
+                setting["ThrottlingRateLimit"],
+                serde_json::json!({"Ref": "TokenEndpointRateLimit"})
+            );
+            continue;
+        }
         assert_eq!(
             setting["ThrottlingRateLimit"],
             serde_json::json!({"Ref": "AuthRouteRateLimit"})
@@ -921,6 +929,7 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
             "AuthorizerErrorsAlarm",
             "AuthorizerLatencyAlarm",
             "AuthorizerThrottlesAlarm",
+            "ClientAuthFailureSpikeAlarm",
             "FailedLoginSpikeAlarm",
             "MailFailuresAlarm",
             "RefreshReuseAlarm",

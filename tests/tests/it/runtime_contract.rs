@@ -127,6 +127,64 @@ async fn the_release_auth_api_answers_api_gateway_events_against_dynamodb() {
     child.kill().await.unwrap();
 }
 
+/// The release session-authorizer and a machine client's token: allowed while its client is
+/// enabled, `Unauthorized` once it is disabled (the client read with the binary's own
+/// permissions, which scripts/test checks against the template's policy).
+#[tokio::test]
+async fn the_release_session_authorizer_refuses_tokens_of_a_disabled_client() {
+    use accounts::store::ClientStore;
+    let store = fresh_store(&endpoint()).await;
+    let (client, _) = accounts::model::registry::ClientRecord::create(
+        accounts::model::registry::ClientSpec {
+            name: Some("billing".into()),
+            ..Default::default()
+        },
+        "tests",
+        shared::token::now_unix_ms(),
+    )
+    .unwrap();
+    store.create_client(&client).await.unwrap();
+    let token = shared::TokenIssuer::new(key(), integration_tests::app::settings(), 900)
+        .issue_for_client(
+            client.client_id.as_str(),
+            "orders:read",
+            900,
+            shared::token::now_unix(),
+        )
+        .unwrap()
+        .token;
+    let bearer = format!("Bearer {}", secrecy::ExposeSecret::expose_secret(&token));
+    let mut env = token_env();
+    env.extend([
+        ("AUTHORIZER_CHECK_SESSION", "true".to_owned()),
+        ("AUTHORIZER_SESSION_CACHE_SECONDS", "0".to_owned()),
+        ("USERS_TABLE", store.table().to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint()),
+    ]);
+    let mut api = RuntimeApi::start().await;
+    let mut child = spawn("session-authorizer", &api, &env);
+    let allowed = response_body(
+        api.invoke(auth_event(AuthKind::Token, "GET", "/items", Some(&bearer)))
+            .await,
+    );
+    assert_eq!(
+        allowed["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "{allowed}"
+    );
+    assert_eq!(allowed["context"]["principal"], "client");
+    assert_eq!(allowed["context"]["scope"], "orders:read");
+    let disabled = client.with_disabled(true, "tests", shared::token::now_unix_ms());
+    store.save_client(&disabled).await.unwrap();
+    match api
+        .invoke(auth_event(AuthKind::Token, "GET", "/items", Some(&bearer)))
+        .await
+    {
+        Report::Error { body, .. } => assert_eq!(body["errorMessage"], "Unauthorized"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    child.kill().await.unwrap();
+}
+
 /// The release session-authorizer against DynamoDB Local: a live session's token is allowed;
 /// once the session ends it fails with exactly `Unauthorized`; with DynamoDB unreachable it
 /// refuses within the bound with an error that is not `Unauthorized` (API Gateway's

@@ -142,6 +142,9 @@ impl AdminStore for DynamoStore {
         if let Some(email) = &entry.email {
             item.insert("email".to_owned(), s(email.as_str()));
         }
+        if let Some(client_id) = &entry.client_id {
+            item.insert("client_id".to_owned(), s(client_id.as_str()));
+        }
         self.client
             .put_item()
             .table_name(&self.table)

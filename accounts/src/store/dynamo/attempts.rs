@@ -107,21 +107,8 @@ impl AttemptStore for DynamoStore {
     }
 
     async fn take_back_email_failure(&self, email: &Email, now_ms: i64) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(email_failures_key(email)))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("expires_at > :now AND #count > :zero")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":now", n(now_ms / 1000))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        // Nothing to take back: the window ended, or holds nothing.
-        written(result).map(|_| ())
+        self.take_back_from_window(email_failures_key(email), now_ms)
+            .await
     }
 
     async fn count_email_failure(&self, email: &Email, now_ms: i64) -> Result<Window, StoreError> {
@@ -198,6 +185,29 @@ impl AttemptStore for DynamoStore {
 impl DynamoStore {
     /// Counts one more in the window of the item at `key` and returns the count with it; a
     /// window that has ended (or none) starts anew, `window_seconds` long.
+    /// Takes one count back out of the window at `key`, if it still runs and holds any.
+    pub(super) async fn take_back_from_window(
+        &self,
+        key: Item,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("expires_at > :now AND #count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":now", n(now_ms / 1000))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        // Nothing to take back: the window ended, or holds nothing.
+        written(result).map(|_| ())
+    }
+
     pub(super) async fn count_in_window(
         &self,
         key: Item,
