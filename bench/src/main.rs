@@ -24,6 +24,7 @@ mod counting;
 mod recovery;
 mod support;
 mod table;
+mod throughput;
 
 use support::{env, median};
 use table::Verdict;
@@ -50,6 +51,11 @@ async fn main() {
             "/register: new {new:.1} ms, taken {taken:.1} ms, ratio {:.2}",
             taken / new
         );
+        return;
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("throughput") {
+        let rps = throughput::token_endpoint_rps().await;
+        println!("token endpoint over local-api: {rps:.0} requests/s");
         return;
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("calls") {
@@ -84,6 +90,8 @@ async fn main() {
     let forgot = recovery::forgot_times().await;
     eprintln!("/register, new and taken addresses");
     let register = recovery::register_times().await;
+    eprintln!("token endpoint throughput over local-api");
+    let token_rps = throughput::token_endpoint_rps().await;
     eprintln!("session-checking decisions reading DynamoDB Local");
     let session_read_us = session_read_decision_us(200).await;
 
@@ -100,6 +108,7 @@ async fn main() {
         authorizer_bytes: size("authorizer"),
         session_authorizer_bytes: size("session-authorizer"),
         auth_api_bytes: size("auth-api"),
+        token_rps,
         forgot,
         register,
         session_read_us,

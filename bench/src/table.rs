@@ -38,6 +38,8 @@ pub struct Inputs<'a> {
     pub forgot: (f64, f64),
     /// Median ms of `/register` for (new, taken) addresses.
     pub register: (f64, f64),
+    /// Token endpoint requests per second over local-api.
+    pub token_rps: f64,
     /// Median µs of a session-checking decision reading DynamoDB Local.
     pub session_read_us: f64,
 }
@@ -327,6 +329,46 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
             String::new(),
             "",
             Verdict::None,
+        ));
+    }
+    // Machine clients: no bcrypt, so microseconds; and the authorizer's rules by kind of
+    // token (a role rule for a user's token, a scope rule for a client's).
+    let token_endpoint = bench("auth-api token endpoint, client_credentials");
+    rows.push(row(
+        "token endpoint, client_credentials, through the handler, memory store",
+        time(token_endpoint),
+        String::new(),
+        String::new(),
+        "≤ 1 ms",
+        verdict(token_endpoint <= 1e6),
+    ));
+    rows.push(row(
+        "token endpoint over local-api, 8 callers, memory store (the harness's dev build)",
+        format!("{:.0} requests/s", input.token_rps),
+        String::new(),
+        String::new(),
+        "",
+        Verdict::None,
+    ));
+    let seen = bench("authorizer decision EdDSA seen token");
+    for (figure, id) in [
+        (
+            "authorizer decision, EdDSA, seen token, role rule",
+            "authorizer decision EdDSA seen token, role rule",
+        ),
+        (
+            "authorizer decision, EdDSA, seen token, scope rule",
+            "authorizer decision EdDSA seen token, scope rule",
+        ),
+    ] {
+        let ours = bench(id);
+        rows.push(row(
+            figure,
+            time(ours),
+            format!("{} (no rules)", time(seen)),
+            format!("{:.2}× no rules", ours / seen),
+            "≤ 10 µs",
+            verdict(ours <= 10_000.0),
         ));
     }
     let (unknown, wrong) = (
