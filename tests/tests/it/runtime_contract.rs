@@ -651,6 +651,66 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     let last = call(Event::post_json(Kind::HttpV2, "/login", &ada(NEW_PASSWORD))).await;
     assert_eq!(last["statusCode"], 200, "{last}");
     let last: Value = serde_json::from_str(last["body"].as_str().unwrap()).unwrap();
+    // A machine client: its secret (in a Basic header and in a form), a wrong secret and
+    // its token.
+    let (machine, machine_secret) = accounts::model::registry::ClientRecord::create(
+        accounts::model::registry::ClientSpec {
+            name: Some("billing".into()),
+            scopes: Some(accounts::model::registry::parse_scopes("orders:read").unwrap()),
+            ..Default::default()
+        },
+        "tests",
+        shared::token::now_unix_ms(),
+    )
+    .unwrap();
+    accounts::store::ClientStore::create_client(&store, &machine)
+        .await
+        .unwrap();
+    let machine_secret = machine_secret.unwrap().encode().expose_secret().to_owned();
+    let form = "application/x-www-form-urlencoded";
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{}:{machine_secret}", machine.client_id),
+    );
+    let by_basic = call(
+        Event::new(Kind::RestV1, "POST", "/oauth2/token")
+            .body("grant_type=client_credentials")
+            .header("content-type", form)
+            .header("Authorization", &format!("Basic {basic}")),
+    )
+    .await;
+    assert_eq!(by_basic["statusCode"], 200, "{by_basic}");
+    let machine_token: Value = serde_json::from_str(by_basic["body"].as_str().unwrap()).unwrap();
+    let by_post = call(
+        Event::new(Kind::HttpV2, "POST", "/oauth2/token")
+            .body(&format!(
+                "grant_type=client_credentials&client_id={}&client_secret={machine_secret}",
+                machine.client_id
+            ))
+            .header("content-type", form),
+    )
+    .await;
+    assert_eq!(by_post["statusCode"], 200, "{by_post}");
+    const WRONG_CLIENT_SECRET: &str = "a-wrong-client-secret-0123456789";
+    let refused_client = call(
+        Event::new(Kind::RestV1, "POST", "/oauth2/token")
+            .body(&format!(
+                "grant_type=client_credentials&client_id={}&client_secret={WRONG_CLIENT_SECRET}",
+                machine.client_id
+            ))
+            .header("content-type", form),
+    )
+    .await;
+    assert_eq!(refused_client["statusCode"], 401, "{refused_client}");
+    mfa_secrets.extend([
+        ("a client secret", machine_secret.clone()),
+        ("a Basic credential", basic.clone()),
+        ("a wrong client secret", WRONG_CLIENT_SECRET.to_owned()),
+        (
+            "a machine token",
+            machine_token["access_token"].as_str().unwrap().to_owned(),
+        ),
+    ]);
     // A body lambda_http cannot convert (marked base64, but not): its panic goes to stderr.
     let mut broken = Event::post_json(Kind::RestV1, "/login", &ada(NEW_PASSWORD)).to_json();
     broken["isBase64Encoded"] = json!(true);
@@ -754,6 +814,16 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
     let logins = metric_total(&api_metrics, "Requests", &[("Route", "login")]);
     assert!(logins >= 3.0, "{logins}");
     assert!(api_metrics.iter().any(|d| d["Latency"].is_number()));
+    let machine_id = machine.client_id.to_string();
+    assert_eq!(
+        metric_total(
+            &api_metrics,
+            "ClientTokensIssued",
+            &[("ClientId", machine_id.as_str())]
+        ),
+        2.0
+    );
+    assert_eq!(metric_total(&api_metrics, "ClientAuthFailed", &[]), 1.0);
     let decisions = emf_documents("authorizer", &authorizer_log);
     assert_eq!(
         metric_total(&decisions, "Decisions", &[("Decision", "allow")]),
