@@ -101,9 +101,11 @@ for (const [name, alg, api] of [
     assert.equal(discovery.jwks_uri, `${issuer}/.well-known/jwks.json`);
     // No ID token exists: the discovery document claims no ID token algorithms.
     assert.ok(!("id_token_signing_alg_values_supported" in discovery));
-    for (const absent of ["authorization_endpoint", "token_endpoint", "userinfo_endpoint"]) {
+    for (const absent of ["authorization_endpoint", "userinfo_endpoint"]) {
       assert.ok(!(absent in discovery), `claims an endpoint it does not have: ${absent}`);
     }
+    // The one endpoint there is: machine clients' token endpoint (tests/interop/clients.test.mjs).
+    assert.equal(discovery.token_endpoint, `${issuer}/oauth2/token`);
     const token = await tokenFrom(issuer, `${name.toLowerCase()}@example.com`);
 
     // jose: the remote JWKS from jwks_uri, issuer, audience, typ and the algorithm enforced.
