@@ -133,6 +133,19 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let wrong_client_secret = "wrong-client-secret-0123456789";
     let refused = integration_tests::app::send(&app, token_request(wrong_client_secret)).await;
     assert_eq!(refused.status, 401, "{}", refused.text);
+    // Id and secret swapped: the secret arrives as a client_id, counted but never logged.
+    let swapped = integration_tests::events::Event::new(
+        integration_tests::events::Kind::RestV1,
+        "POST",
+        "/oauth2/token",
+    )
+    .body(&format!(
+        "grant_type=client_credentials&client_id={client_secret}&client_secret={}",
+        client.client_id
+    ))
+    .header("content-type", "application/x-www-form-urlencoded");
+    let swapped = integration_tests::app::send(&app, swapped).await;
+    assert_eq!(swapped.status, 401, "{}", swapped.text);
 
     // A store that stops answering: the 503's cause is logged once, with its whole chain.
     let proxy = Proxy::start_for(&endpoint()).await;
@@ -195,6 +208,7 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "login_failed",
             "backoff_started",
             "client_token_issued",
+            "client_auth_failed",
             "client_auth_failed",
         ]
     );

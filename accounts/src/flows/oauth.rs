@@ -95,13 +95,17 @@ impl<S: Store> Accounts<S> {
             .into_iter()
             .chain(by_source.over(SOURCE_FAILURE_LIMIT, now_ms))
             .max();
+        // Only a registered client's id is logged: what a caller sends as a client_id may be
+        // its secret, pasted into the wrong place.
+        let known = found.as_ref().map(|c| &c.client_id);
         if let Some(retry_after_seconds) = over {
-            client_auth_failed(Some(&id), client, "too_many_attempts");
+            client_auth_failed(known, client, "too_many_attempts");
             return Err(Error::TooManyClientAttempts {
                 retry_after_seconds,
             });
         }
-        // Compared whatever was found, so an unknown client takes the time a known one does.
+        // An unknown client is answered without a comparison: the two DynamoDB calls, the
+        // same for both, dwarf a SHA-256, and the answer is the same.
         let matched = found
             .as_ref()
             .is_some_and(|c| c.secret_matches(auth.secret.expose_secret(), now_ms));
@@ -116,7 +120,7 @@ impl<S: Store> Accounts<S> {
                 return Err(Error::InvalidClient);
             }
             None => {
-                client_auth_failed(Some(&id), client, "unknown_client");
+                client_auth_failed(None, client, "unknown_client");
                 return Err(Error::InvalidClient);
             }
         };

@@ -27,6 +27,8 @@ pub const MAX_URI_LEN: usize = 2000;
 pub const MAX_SECRETS: usize = 2;
 /// Length of a client id: unpadded base64url of 16 random bytes.
 pub const CLIENT_ID_LEN: usize = 22;
+/// Seconds of a failed-client-authentication window, per client_id and per address.
+pub const CLIENT_CHECK_WINDOW_SECONDS: i64 = 300;
 
 /// A client's id: 128 random bits, URL-safe. Public: it names the client, it proves nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +54,13 @@ impl ClientId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What the failed-authentication window of this id is kept under: its SHA-256, hex.
+    /// Whatever a caller sent as a client_id is counted, and a secret pasted into the id's
+    /// place must not land in the table as a key.
+    pub fn window_key(&self) -> String {
+        TokenHash(sha2_of(self.0.as_bytes())).to_hex()
     }
 }
 
@@ -589,6 +598,16 @@ mod tests {
             )
             .unwrap();
         assert_eq!(native.redirect_uris.len(), 2);
+    }
+
+    #[test]
+    fn a_window_key_does_not_hold_the_id() {
+        let secret = ClientSecret::generate();
+        let pasted = ClientId::parse(secret.encode().expose_secret()).unwrap();
+        let key = pasted.window_key();
+        assert_eq!(key.len(), 64);
+        assert!(!key.contains(pasted.as_str()));
+        assert_eq!(key, pasted.window_key());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Sour
 use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
-use crate::model::registry::{ClientId, ClientRecord};
+use crate::model::registry::{CLIENT_CHECK_WINDOW_SECONDS, ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
@@ -90,6 +90,15 @@ impl MemoryStore {
         }
         window.count = window.count.saturating_add(1);
         *window
+    }
+
+    /// Takes one count back out of `window`, if it still runs.
+    fn take_back(window: Option<&mut Window>, now_ms: i64) {
+        if let Some(window) = window
+            && window.window_ends > now_ms / 1000
+        {
+            window.count = window.count.saturating_sub(1);
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -238,11 +247,7 @@ impl AttemptStore for MemoryStore {
 
     async fn take_back_email_failure(&self, email: &Email, now_ms: i64) -> Result<(), StoreError> {
         let mut state = self.state();
-        if let Some(window) = state.windows.get_mut(&email_window(email))
-            && window.window_ends > now_ms / 1000
-        {
-            window.count = window.count.saturating_sub(1);
-        }
+        Self::take_back(state.windows.get_mut(&email_window(email)), now_ms);
         Ok(())
     }
 
@@ -593,12 +598,9 @@ impl AdminStore for MemoryStore {
     }
 }
 
-/// Seconds of a failed client authentication window (as the DynamoDB store's).
-const CLIENT_CHECK_WINDOW_SECONDS: i64 = 300;
-
 fn client_windows(id: &ClientId, source: &Source) -> (String, String) {
     (
-        format!("clientauth/{}", id.as_str()),
+        format!("clientauth/{}", id.window_key()),
         format!("clientauth-source/{}", source.as_str()),
     )
 }
@@ -674,11 +676,7 @@ impl ClientStore for MemoryStore {
         let (by_client, by_source) = client_windows(id, source);
         let mut state = self.state();
         for key in [by_client, by_source] {
-            if let Some(window) = state.windows.get_mut(&key)
-                && window.window_ends > now_ms / 1000
-            {
-                window.count = window.count.saturating_sub(1);
-            }
+            Self::take_back(state.windows.get_mut(&key), now_ms);
         }
         Ok(())
     }

@@ -54,9 +54,6 @@ impl OAuthCode {
 pub struct OAuthError {
     pub code: OAuthCode,
     pub description: String,
-    /// The client authenticated with `Authorization: Basic`: an `invalid_client` is a 401
-    /// with `WWW-Authenticate: Basic` (RFC 6749 §5.2).
-    pub basic: bool,
     pub retry_after_seconds: Option<u64>,
     /// The method the endpoint allows, when another was used.
     pub allow: Option<&'static str>,
@@ -87,7 +84,6 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
-            basic: false,
             retry_after_seconds: None,
             allow: None,
             fault: None,
@@ -99,7 +95,7 @@ impl OAuthError {
     }
 
     /// What an account flow's refusal is at the token endpoint.
-    pub fn from_account(err: Error, basic: bool) -> Self {
+    pub fn from_account(err: Error) -> Self {
         let mut out = match &err {
             Error::InvalidClient => Self::new(
                 OAuthCode::InvalidClient,
@@ -131,7 +127,6 @@ impl OAuthError {
             }
             _ => Self::new(OAuthCode::ServerError, "the request could not be completed"),
         };
-        out.basic = basic;
         if err.is_fault() {
             out.fault = Some(err);
         }
@@ -141,7 +136,6 @@ impl OAuthError {
     pub fn status(&self) -> StatusCode {
         match self.code {
             _ if self.allow.is_some() => StatusCode::METHOD_NOT_ALLOWED,
-            OAuthCode::InvalidClient if self.basic => StatusCode::UNAUTHORIZED,
             OAuthCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
             OAuthCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,20 +273,16 @@ fn decode(text: &str) -> Option<String> {
 
 /// The client's credentials, from `Authorization: Basic` (`client_secret_basic`, id and
 /// secret each form-encoded first, RFC 6749 §2.3.1) or the form (`client_secret_post`); using
-/// both, or neither, is `invalid_request`/`invalid_client`. `Ok((credentials, basic))`.
+/// both, or neither, is `invalid_request`/`invalid_client`.
 pub fn client_authentication(
     req: &Request,
     form: &Form,
-) -> Result<(ClientAuthentication, bool), OAuthError> {
+) -> Result<ClientAuthentication, OAuthError> {
     let header = req.headers().get(AUTHORIZATION);
     let in_form = form.contains("client_secret");
     match header {
         Some(value) => {
-            let fail = |why: &str| {
-                let mut e = OAuthError::new(OAuthCode::InvalidClient, why.to_owned());
-                e.basic = true;
-                e
-            };
+            let fail = |why: &str| OAuthError::new(OAuthCode::InvalidClient, why.to_owned());
             if in_form {
                 return Err(OAuthError::invalid_request(
                     "the client authenticated twice: use the Authorization header or \
@@ -327,25 +317,19 @@ pub fn client_authentication(
                     "client_id in the body differs from the one in the Authorization header",
                 ));
             }
-            Ok((
-                ClientAuthentication {
-                    client_id: id,
-                    secret: SecretString::from(secret),
-                },
-                true,
-            ))
+            Ok(ClientAuthentication {
+                client_id: id,
+                secret: SecretString::from(secret),
+            })
         }
         None => {
             let id = form.get("client_id");
             let secret = form.get("client_secret");
             match (id, secret) {
-                (Some(id), Some(secret)) => Ok((
-                    ClientAuthentication {
-                        client_id: id.to_owned(),
-                        secret: SecretString::from(secret.to_owned()),
-                    },
-                    false,
-                )),
+                (Some(id), Some(secret)) => Ok(ClientAuthentication {
+                    client_id: id.to_owned(),
+                    secret: SecretString::from(secret.to_owned()),
+                }),
                 _ => Err(OAuthError::new(
                     OAuthCode::InvalidClient,
                     "client authentication is required: HTTP Basic (client_secret_basic) or \

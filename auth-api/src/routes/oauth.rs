@@ -24,12 +24,12 @@ pub async fn token<S: Store>(
     let grant = form.required("grant_type")?;
     match grant {
         "client_credentials" => {
-            let (auth, basic) = client_authentication(req, &form)?;
+            let auth = client_authentication(req, &form)?;
             let issued = app
                 .accounts
                 .client_credentials(&auth, form.get("scope"), client)
                 .await
-                .map_err(|e| OAuthError::from_account(e, basic))?;
+                .map_err(OAuthError::from_account)?;
             Ok(token_reply(&issued))
         }
         other => Err(OAuthError::new(

@@ -9,12 +9,11 @@ use super::client::{DynamoStore, Item};
 use super::errors::{classify, condition_failed};
 use super::items::*;
 use crate::model::backoff::{Source, Window};
-use crate::model::registry::{ClientId, ClientRecord, ClientType, GrantType, Scope, SecretRecord};
+use crate::model::registry::{
+    CLIENT_CHECK_WINDOW_SECONDS, ClientId, ClientRecord, ClientType, GrantType, Scope, SecretRecord,
+};
 use crate::model::token::TokenHash;
 use crate::store::traits::{ClientStore, StoreError};
-
-/// Seconds of a failed-authentication window.
-pub(super) const CLIENT_CHECK_WINDOW_SECONDS: i64 = 300;
 
 fn client_key(id: &ClientId) -> Item {
     HashMap::from([
@@ -26,7 +25,10 @@ fn client_key(id: &ClientId) -> Item {
 fn check_keys(id: &ClientId, source: &Source) -> (Item, Item) {
     (
         HashMap::from([
-            ("pk".to_owned(), s(format!("CLIENTAUTH#{}", id.as_str()))),
+            (
+                "pk".to_owned(),
+                s(format!("CLIENTAUTH#{}", id.window_key())),
+            ),
             ("sk".to_owned(), s("CLIENTAUTH")),
         ]),
         HashMap::from([
@@ -173,14 +175,22 @@ pub(super) fn client_from_item(item: &Item) -> Result<ClientRecord, StoreError> 
     })
 }
 
-impl ClientStore for DynamoStore {
-    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+impl DynamoStore {
+    /// Writes `client` whole on `condition` (with `:read` bound, if given): a failed
+    /// condition is `Conflict`, nothing written.
+    async fn put_client(
+        &self,
+        client: &ClientRecord,
+        condition: &str,
+        read: Option<AttributeValue>,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(client_item(client)))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(read.map(|v| HashMap::from([(":read".to_owned(), v)])))
             .send()
             .await;
         match result {
@@ -188,6 +198,13 @@ impl ClientStore for DynamoStore {
             Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(classify(err)),
         }
+    }
+}
+
+impl ClientStore for DynamoStore {
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.put_client(client, "attribute_not_exists(pk)", None)
+            .await
     }
 
     async fn find_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
@@ -225,20 +242,8 @@ impl ClientStore for DynamoStore {
     }
 
     async fn save_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(client_item(client)))
-            .condition_expression("version = :read")
-            .expression_attribute_values(":read", n(client.version.saturating_sub(1)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(classify(err)),
-        }
+        let read = n(client.version.saturating_sub(1));
+        self.put_client(client, "version = :read", Some(read)).await
     }
 
     async fn delete_client(&self, id: &ClientId) -> Result<bool, StoreError> {

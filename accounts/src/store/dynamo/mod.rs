@@ -7,7 +7,7 @@
 //! | failed logins per email | `LOGINFAIL#<email>` | `EMAIL` | `count` (moved only by `ADD`), `expires_at` (the window's end, and the TTL) |
 //! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh), `last_refreshed_at_ms`, `user_agent`, `source_ip`, `gsi1pk` = `SESSIONS#<user_id>` |
 //! | client | `CLIENT#<client_id>` | `CLIENT` | `client_id`, `name`, `client_type`, `scopes`, `grant_types`, `redirect_uris`, `post_logout_redirect_uris` (lists), `first_party`, `disabled` (bools), `secrets` (list of maps: `hash` SHA-256 hex, `created_at_ms`, `expires_at_ms`), `created_at_ms`, `created_by`, `updated_at_ms`, `updated_by`, `version`, `entity` = `client` |
-//! | failed client authentications | `CLIENTAUTH#<client_id>` / `CLIENTAUTHSRC#<ip>` | `CLIENTAUTH` / `CLIENTAUTHSRC` | `count`, `expires_at` (the window's end, and the TTL) |
+//! | failed client authentications | `CLIENTAUTH#<SHA-256 hex of the client_id sent>` / `CLIENTAUTHSRC#<ip>` | `CLIENTAUTH` / `CLIENTAUTHSRC` | `count`, `expires_at` (the window's end, and the TTL) |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash`; `gsi1pk` = `TOKENS#<user_id>` |
 //!
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id
