@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod errors;
+pub mod id_token;
 pub mod init;
 pub mod keys;
 pub mod logging;
@@ -15,6 +16,7 @@ pub mod token;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, Env};
 pub use errors::error_chain;
+pub use id_token::{IdClaims, at_hash, verify_id_token_hint};
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
 pub use token::{
     AccessClaims, IssuedToken, Principal, Subject, TokenError, TokenIssuer, TokenVerifier,

@@ -73,6 +73,10 @@ pub enum Metric {
     /// The token endpoint: failed client authentications (unknown client, wrong secret,
     /// disabled, too many attempts).
     ClientAuthFailed,
+    /// Authorization codes issued (the hosted pages' sign-ins that reached a client).
+    CodesIssued,
+    /// An authorization code came back after its first use: what it issued was revoked.
+    CodeReuse,
     /// The authorizers, per decision and reason.
     Decisions,
     /// The authorizers: how long a decision took.
@@ -81,7 +85,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for the checks that tie the templates to this list.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 20] = [
         Metric::Latency,
         Metric::Requests,
         Metric::ServerErrors,
@@ -98,6 +102,8 @@ impl Metric {
         Metric::PasswordResets,
         Metric::ClientTokensIssued,
         Metric::ClientAuthFailed,
+        Metric::CodesIssued,
+        Metric::CodeReuse,
         Metric::Decisions,
         Metric::DecisionLatency,
     ];
@@ -121,6 +127,8 @@ impl Metric {
             Metric::PasswordResets => "PasswordResets",
             Metric::ClientTokensIssued => "ClientTokensIssued",
             Metric::ClientAuthFailed => "ClientAuthFailed",
+            Metric::CodesIssued => "CodesIssued",
+            Metric::CodeReuse => "CodeReuse",
             Metric::Decisions => "Decisions",
             Metric::DecisionLatency => "DecisionLatency",
         }

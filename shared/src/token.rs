@@ -263,6 +263,19 @@ impl TokenIssuer {
 
     /// Signs a token for `subject`, issued at `now` (Unix seconds).
     pub fn issue(&self, subject: &Subject, now: i64) -> Result<IssuedToken, TokenError> {
+        self.issue_delegated(subject, &self.client_id, &subject.roles.join(" "), now)
+    }
+
+    /// Signs a token for `subject` issued to the OAuth client `client_id` (the authorization
+    /// code and refresh grants) with the scopes it was granted, issued at `now` (Unix
+    /// seconds). Email and roles travel as in every user token, so role rules hold.
+    pub fn issue_delegated(
+        &self,
+        subject: &Subject,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
         let ttl = i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX);
         let claims = AccessClaims {
             sub: subject.user_id.to_string(),
@@ -276,8 +289,8 @@ impl TokenIssuer {
             roles: subject.roles.clone(),
             email_verified: subject.email_verified,
             sid: subject.session_id.map(|id| id.to_string()),
-            client_id: Some(self.client_id.clone()),
-            scope: Some(subject.roles.join(" ")),
+            client_id: Some(client_id.to_owned()),
+            scope: Some(scope.to_owned()),
             amr: if subject.mfa {
                 vec![AMR_PASSWORD.to_owned(), AMR_OTP.to_owned()]
             } else {
