@@ -50,11 +50,17 @@ pub enum Event {
     ClientTokenIssued,
     /// A machine client's authentication failed (or was refused for too many failures).
     ClientAuthFailed,
+    AuthorizationCodeIssued,
+    AuthorizationCodeReused,
+    ConsentGranted,
+    ConsentDenied,
+    OidcTokensIssued,
+    OidcLoggedOut,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 38] = [
+    pub const ALL: [Event; 44] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -93,6 +99,12 @@ impl Event {
         Event::RecoveryCodesFailed,
         Event::ClientTokenIssued,
         Event::ClientAuthFailed,
+        Event::AuthorizationCodeIssued,
+        Event::AuthorizationCodeReused,
+        Event::ConsentGranted,
+        Event::ConsentDenied,
+        Event::OidcTokensIssued,
+        Event::OidcLoggedOut,
     ];
 
     /// The name in the log line's `event` field.
@@ -136,6 +148,12 @@ impl Event {
             Event::RecoveryCodesFailed => "recovery_codes_failed",
             Event::ClientTokenIssued => "client_token_issued",
             Event::ClientAuthFailed => "client_auth_failed",
+            Event::AuthorizationCodeIssued => "authorization_code_issued",
+            Event::AuthorizationCodeReused => "authorization_code_reused",
+            Event::ConsentGranted => "consent_granted",
+            Event::ConsentDenied => "consent_denied",
+            Event::OidcTokensIssued => "oidc_tokens_issued",
+            Event::OidcLoggedOut => "oidc_logged_out",
         }
     }
 
@@ -151,6 +169,8 @@ impl Event {
             Event::MfaEnabled => Metric::MfaEnabled,
             Event::PasswordReset => Metric::PasswordResets,
             Event::ClientAuthFailed => Metric::ClientAuthFailed,
+            Event::AuthorizationCodeIssued => Metric::CodesIssued,
+            Event::AuthorizationCodeReused => Metric::CodeReuse,
             _ => return None,
         })
     }
@@ -161,6 +181,21 @@ pub fn record(event: Event, user_id: Option<&str>, client: &Client) {
     tracing::info!(
         event = event.as_str(),
         user_id,
+        source_ip = client.address(),
+        "audit"
+    );
+    if let Some(metric) = event.metric() {
+        shared::metrics::count(metric);
+    }
+}
+
+/// Writes the audit line for `event` of a user at an OAuth client (the authorization code
+/// flow): both ids, neither a secret.
+pub fn record_user_at_client(event: Event, user_id: &str, client_id: &str, client: &Client) {
+    tracing::info!(
+        event = event.as_str(),
+        user_id,
+        client_id,
         source_ip = client.address(),
         "audit"
     );

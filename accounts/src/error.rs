@@ -83,6 +83,11 @@ pub enum Error {
     /// Too many failed client authentications for this client or from this address.
     #[error("too many failed client authentications")]
     TooManyClientAttempts { retry_after_seconds: u64 },
+    /// An authorization code or refresh token at the token endpoint is unknown, expired,
+    /// spent, or bound to another client, redirect URI or PKCE verifier (RFC 6749
+    /// `invalid_grant`).
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
     /// A fault of the deployment or of this code. The cause is logged, never shown.

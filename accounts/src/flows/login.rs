@@ -91,13 +91,14 @@ impl<S: Store> Accounts<S> {
             let challenge = self.challenge(&user, client, now_ms).await?;
             return Ok(LoginOutcome::SecondFactorRequired(challenge));
         }
-        let (token, family, record) = SessionFamily::begin(
+        let (token, family, mut record) = SessionFamily::begin(
             &user,
             user.session_epoch,
             now_ms,
             self.sessions.first_token_ttl(),
             client.session_info(),
         );
+        record.token_use = client.first_token_use();
         let (started, rehashed) = tokio::join!(
             check.start_session(self, &user, &family, &record, now_ms),
             self.rehash_if_needed(&user, password),

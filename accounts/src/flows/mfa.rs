@@ -428,13 +428,14 @@ impl<S: Store> Accounts<S> {
             }
             return Err(Error::InvalidMfaCode);
         };
-        let (refresh, mut family, record) = SessionFamily::begin(
+        let (refresh, mut family, mut record) = SessionFamily::begin(
             &user,
             challenge.epoch,
             now_ms,
             self.sessions.first_token_ttl(),
             client.session_info(),
         );
+        record.token_use = client.first_token_use();
         family.mfa = true;
         match self
             .store

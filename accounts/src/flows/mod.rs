@@ -21,6 +21,7 @@ use crate::passwords::Passwords;
 use crate::recovery::Recovery;
 
 pub mod account;
+pub mod authorize;
 pub mod login;
 pub mod mfa;
 pub mod oauth;
@@ -30,6 +31,7 @@ pub mod recovery;
 pub mod refresh;
 pub mod register;
 pub mod sessions;
+pub mod tokens;
 
 /// The accounts and what their flows need, built once at cold start.
 pub struct Accounts<S> {

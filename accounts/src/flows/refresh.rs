@@ -6,11 +6,26 @@ use super::{Accounts, SignedIn, audit};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::Client;
-use crate::model::session::{RefreshLookup, RefreshRecord, RefreshToken, Spent};
+use crate::model::session::{
+    RefreshLookup, RefreshRecord, RefreshToken, SessionFamily, Spent, TokenUse,
+};
+use crate::model::user::UserRecord;
 use crate::store::{Store, StoreError};
 
 /// How often a refresh re-reads and retries after losing a race on its token.
 const ROTATION_ATTEMPTS: usize = 3;
+
+/// A refresh token spent for its successor.
+pub(crate) struct Rotated {
+    pub user: UserRecord,
+    pub family: SessionFamily,
+    pub successor: RefreshToken,
+    /// When the successor expires (Unix seconds).
+    pub expires_at: i64,
+    pub token_use: TokenUse,
+    /// Unix seconds.
+    pub now: i64,
+}
 
 impl<S: Store> Accounts<S> {
     /// Spends `presented` for a new access token and its successor in the same session.
@@ -22,6 +37,27 @@ impl<S: Store> Accounts<S> {
         presented: RefreshToken,
         client: &Client,
     ) -> Result<SignedIn, Error> {
+        let rotated = self
+            .rotate(presented, client, |u| *u == TokenUse::Api)
+            .await?;
+        self.signed_in(
+            &rotated.user,
+            &rotated.family,
+            rotated.successor,
+            rotated.expires_at,
+            rotated.now,
+        )
+    }
+
+    /// Spends `presented`, a live token of a live session whose use `door` accepts, for its
+    /// successor (the same one again within the grace window). A token of another door is
+    /// refused untouched, as if unknown.
+    pub(crate) async fn rotate(
+        &self,
+        presented: RefreshToken,
+        client: &Client,
+        door: impl Fn(&TokenUse) -> bool,
+    ) -> Result<Rotated, Error> {
         let hash = presented.hash();
         for _ in 0..ROTATION_ATTEMPTS {
             let now_ms = self.clock.now_ms();
@@ -42,6 +78,9 @@ impl<S: Store> Accounts<S> {
             let (Some(family), Some(user)) = (family, user) else {
                 return Err(Error::InvalidRefreshToken);
             };
+            if !door(&token.token_use) {
+                return Err(Error::InvalidRefreshToken);
+            }
             if user.user_id != token.user_id
                 || user.disabled
                 || !family.is_live(&self.sessions, user.session_epoch, now_ms)
@@ -59,6 +98,7 @@ impl<S: Store> Accounts<S> {
                         issued_at_ms: now_ms,
                         expires_at: self.sessions.token_expiry(now, family.created_at_ms),
                         spent: None,
+                        token_use: token.token_use.clone(),
                     };
                     let spent = Spent {
                         at_ms: now_ms,
@@ -71,13 +111,14 @@ impl<S: Store> Accounts<S> {
                         .await
                     {
                         Ok(()) => {
-                            return self.signed_in(
-                                &user,
-                                &family,
+                            return Ok(Rotated {
+                                user,
+                                family,
                                 successor,
-                                record.expires_at,
+                                expires_at: record.expires_at,
+                                token_use: record.token_use,
                                 now,
-                            );
+                            });
                         }
                         // Someone else moved the token, session or user on: look again.
                         Err(StoreError::Conflict) => continue,
@@ -95,7 +136,14 @@ impl<S: Store> Accounts<S> {
                     let expires_at = self
                         .sessions
                         .token_expiry(spent.at_ms / 1000, family.created_at_ms);
-                    return self.signed_in(&user, &family, successor, expires_at, now);
+                    return Ok(Rotated {
+                        user,
+                        family,
+                        successor,
+                        expires_at,
+                        token_use: token.token_use,
+                        now,
+                    });
                 }
                 Some(_) => {
                     // A spent token after the grace window: one of its holders is not the

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::model::backoff::Source;
 use crate::model::credentials::Email;
-use crate::model::session::ClientInfo;
+use crate::model::session::{ClientInfo, TokenUse};
 
 /// The client of a request: its address as the gateway saw it (never a header the client
 /// writes) and its user agent.
@@ -15,6 +15,9 @@ pub struct Client {
     address: Option<String>,
     user_agent: Option<String>,
     source: Source,
+    /// Whether the request came through the hosted sign-in pages: a sign-in there starts a
+    /// browser's single sign-on session, whose first token only its cookie holds.
+    hosted: bool,
 }
 
 impl Client {
@@ -24,6 +27,23 @@ impl Client {
             source: Source::new(address.as_deref().unwrap_or("")),
             address,
             user_agent: user_agent.map(str::to_owned),
+            hosted: false,
+        }
+    }
+
+    /// The same client, on the hosted sign-in pages.
+    pub fn on_hosted_pages(mut self) -> Self {
+        self.hosted = true;
+        self
+    }
+
+    /// What a new session's first refresh token may be used for: the JSON API's refresh, or,
+    /// from the hosted pages, only to find the browser's session again.
+    pub fn first_token_use(&self) -> TokenUse {
+        if self.hosted {
+            TokenUse::Browser
+        } else {
+            TokenUse::Api
         }
     }
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod credentials;
 pub mod link;
 pub mod mfa;
+pub mod oidc;
 pub mod registry;
 pub mod session;
 pub mod token;

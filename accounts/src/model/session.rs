@@ -158,6 +158,7 @@ impl SessionFamily {
             issued_at_ms: now_ms,
             expires_at,
             spent: None,
+            token_use: TokenUse::Api,
         };
         (token, family, record)
     }
@@ -175,6 +176,23 @@ pub struct RefreshRecord {
     pub expires_at: i64,
     /// Set once the token has been exchanged for its successor.
     pub spent: Option<Spent>,
+    /// Which door may use it; successors keep it.
+    pub token_use: TokenUse,
+}
+
+/// Which door a refresh token belongs to: the JSON API's `/refresh`, a browser's sign-in on
+/// the hosted pages (its SSO cookie, never refreshed), or the token endpoint for one OAuth
+/// client with the scopes it was granted. A token is refused at every other door.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TokenUse {
+    #[default]
+    Api,
+    Browser,
+    Client {
+        client_id: crate::model::registry::ClientId,
+        /// Space-separated.
+        scope: String,
+    },
 }
 
 /// How a refresh token was spent.

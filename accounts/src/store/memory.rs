@@ -8,13 +8,14 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::traits::{
-    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, ClientStore, MailWindows,
-    MfaStore, SessionStore, StoreError, UserPage, UserStore,
+    AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, AuthorizationStore,
+    ClientStore, MailWindows, MfaStore, SessionStore, StoreError, UserPage, UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
+use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
 use crate::model::registry::{CLIENT_CHECK_WINDOW_SECONDS, ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
@@ -39,6 +40,9 @@ struct State {
     tokens: HashMap<TokenHash, RefreshRecord>,
     audit: Vec<AdminAudit>,
     clients: HashMap<ClientId, ClientRecord>,
+    /// Authorization codes, and whether each has been spent.
+    codes: HashMap<TokenHash, (CodeRecord, bool)>,
+    consents: HashMap<(Uuid, ClientId), Consent>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -541,6 +545,9 @@ impl AccountStore for MemoryStore {
         state.families.retain(|_, f| f.user_id != user.user_id);
         state.tokens.retain(|_, t| t.user_id != user.user_id);
         state.actions.retain(|_, a| a.user_id != user.user_id);
+        state
+            .consents
+            .retain(|(user_id, _), _| *user_id != user.user_id);
         Ok(())
     }
 }
@@ -806,4 +813,83 @@ fn unchanged(stored: &UserRecord, read: &UserRecord) -> bool {
     stored.user_id == read.user_id
         && stored.session_epoch == read.session_epoch
         && stored.mfa.revision == read.mfa.revision
+}
+
+impl AuthorizationStore for MemoryStore {
+    async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.codes.contains_key(&code.hash) {
+            return Err(StoreError::Conflict);
+        }
+        state.codes.insert(code.hash, (code.clone(), false));
+        Ok(())
+    }
+
+    async fn spend_code(&self, hash: &TokenHash, _now_ms: i64) -> Result<CodeSpend, StoreError> {
+        let mut state = self.state();
+        Ok(match state.codes.get_mut(hash) {
+            None => CodeSpend::Unknown,
+            Some((code, spent)) if *spent => CodeSpend::Again(code.clone()),
+            Some((code, spent)) => {
+                *spent = true;
+                CodeSpend::First(code.clone())
+            }
+        })
+    }
+
+    async fn add_refresh(&self, token: &RefreshRecord, epoch: u64) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let family_ok = state
+            .families
+            .get(&token.family_id)
+            .is_some_and(|f| !f.revoked && f.epoch == epoch);
+        let user_ok = state
+            .users
+            .get(&token.email)
+            .is_some_and(|u| u.user_id == token.user_id && u.session_epoch == epoch);
+        if !(family_ok && user_ok) || state.tokens.contains_key(&token.hash) {
+            return Err(StoreError::Conflict);
+        }
+        state.tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn find_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+    ) -> Result<Option<Consent>, StoreError> {
+        Ok(self
+            .state()
+            .consents
+            .get(&(user_id, client_id.clone()))
+            .cloned())
+    }
+
+    async fn grant_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+        scopes: &[String],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let consent = state
+            .consents
+            .entry((user_id, client_id.clone()))
+            .or_insert_with(|| Consent {
+                user_id,
+                client_id: client_id.clone(),
+                scopes: Vec::new(),
+                updated_at_ms: now_ms,
+            });
+        for scope in scopes {
+            if !consent.scopes.contains(scope) {
+                consent.scopes.push(scope.clone());
+            }
+        }
+        consent.scopes.sort();
+        consent.updated_at_ms = now_ms;
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
+use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
 use crate::model::registry::{ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
@@ -299,6 +300,46 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The authorization code flow: codes, tokens added to a live session, and consent.
+pub trait AuthorizationStore: Send + Sync {
+    /// Stores a new authorization code (`Conflict` if its hash exists: never, in practice).
+    fn save_code(&self, code: &CodeRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the code with this hash spent at `now_ms` and returns it, atomically: of any
+    /// number of concurrent calls exactly one gets [`CodeSpend::First`]; the others, and every
+    /// later call, [`CodeSpend::Again`] while the item lasts.
+    fn spend_code(
+        &self,
+        hash: &TokenHash,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<CodeSpend, StoreError>> + Send;
+
+    /// Adds `token` to its live session, only while the session is not revoked and is of
+    /// `epoch`, and the user is still at `epoch`; `Conflict` and nothing written otherwise.
+    fn add_refresh(
+        &self,
+        token: &RefreshRecord,
+        epoch: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What `user_id` allowed `client_id`, if anything.
+    fn find_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
+
+    /// Adds `scopes` to what `user_id` allowed `client_id`: concurrent grants add up, none
+    /// is lost.
+    fn grant_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+        scopes: &[String],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Two-factor sign-in: a user's MFA state and the challenges between a login's two steps.
 pub trait MfaStore: Send + Sync {
     /// Replaces `user`'s MFA state with `mfa`, only while the user is as read (id, session
@@ -508,6 +549,7 @@ pub trait Store:
     + AdminStore
     + MfaStore
     + ClientStore
+    + AuthorizationStore
 {
 }
 
@@ -520,5 +562,6 @@ impl<T> Store for T where
         + AdminStore
         + MfaStore
         + ClientStore
+        + AuthorizationStore
 {
 }

@@ -13,8 +13,9 @@ use super::errors::internal;
 use crate::model::backoff::{LoginAttempts, Source};
 use crate::model::credentials::Email;
 use crate::model::mfa::MfaState;
+use crate::model::registry::ClientId;
 use crate::model::session::{
-    AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent,
+    AccountState, ClientInfo, RefreshRecord, SessionFamily, SessionState, Spent, TokenUse,
 };
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
@@ -132,7 +133,32 @@ pub(super) fn refresh_item(token: &RefreshRecord) -> Item {
         ("token_status".to_owned(), s("active")),
         ("gsi1pk".to_owned(), s(tokens_of(token.user_id))),
     ]);
+    match &token.token_use {
+        TokenUse::Api => {}
+        TokenUse::Browser => {
+            item.insert("token_use".to_owned(), s("browser"));
+        }
+        TokenUse::Client { client_id, scope } => {
+            item.insert("token_use".to_owned(), s("client"));
+            item.insert("client_id".to_owned(), s(client_id.as_str()));
+            item.insert("scope".to_owned(), s(scope.as_str()));
+        }
+    }
     item
+}
+
+/// A refresh token's use; tokens written before uses existed are the JSON API's.
+fn token_use_from_item(item: &Item) -> Result<TokenUse, StoreError> {
+    match optional_string(item, "token_use").as_deref() {
+        None => Ok(TokenUse::Api),
+        Some("browser") => Ok(TokenUse::Browser),
+        Some("client") => Ok(TokenUse::Client {
+            client_id: ClientId::parse(string_attr(item, "client_id")?)
+                .ok_or_else(|| corrupt(item, "client_id is malformed"))?,
+            scope: optional_string(item, "scope").unwrap_or_default(),
+        }),
+        Some(_) => Err(corrupt(item, "token_use is unknown")),
+    }
 }
 
 pub(super) fn uuid_attr(item: &Item, name: &str) -> Result<Uuid, StoreError> {
@@ -243,6 +269,7 @@ pub(super) fn refresh_from_item(
         issued_at_ms: required_number(item, "issued_at_ms")?,
         expires_at: required_number(item, TTL_ATTRIBUTE)?,
         spent,
+        token_use: token_use_from_item(item)?,
     })
 }
 

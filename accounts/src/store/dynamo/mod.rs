@@ -21,6 +21,7 @@
 mod actions;
 mod admin;
 mod attempts;
+mod authorization;
 mod client;
 mod clients;
 mod errors;
