@@ -46,6 +46,7 @@ fn app() -> App<MemoryStore> {
         verifier: TokenVerifier::new(keys, settings, 30),
         browser: Default::default(),
         published_scopes: Vec::new(),
+        pages: auth_api::http::pages::Branding::default(),
     }
 }
 

@@ -4,6 +4,7 @@ use accounts::flows::Accounts;
 use shared::TokenVerifier;
 
 use crate::http::browser::BrowserSettings;
+use crate::http::pages::Branding;
 
 /// Everything a request needs, built once at cold start.
 pub struct App<S> {
@@ -16,4 +17,6 @@ pub struct App<S> {
     /// `PUBLISHED_SCOPES`: the scopes discovery lists as `scopes_supported` (none unless an
     /// operator chooses to publish them; the registered clients' scopes are never listed).
     pub published_scopes: Vec<String>,
+    /// The hosted pages' product name, colour and logo.
+    pub pages: Branding,
 }

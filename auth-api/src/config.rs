@@ -37,6 +37,8 @@ pub struct Config {
     pub client_token_ttl_seconds: u64,
     /// `PUBLISHED_SCOPES`, space-separated; default none.
     pub published_scopes: Vec<String>,
+    /// `BRAND_NAME`, `BRAND_COLOR`, `BRAND_LOGO_URL`: the hosted pages' look.
+    pub pages: crate::http::pages::Branding,
 }
 
 /// `PUBLISHED_SCOPES`: scopes for discovery's `scopes_supported`, space-separated, each a
@@ -68,6 +70,7 @@ impl Config {
             mfa_key: mfa_key_from_env(env)?,
             client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
             published_scopes: published_scopes_from_env(env)?,
+            pages: crate::http::pages::Branding::from_env(env)?,
         })
     }
 }

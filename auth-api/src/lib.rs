@@ -45,13 +45,17 @@ impl<S: Store> App<S> {
                     user_id: None,
                 })
             }
+            // The hosted pages answer even this with a page.
+            (Some(matched), None) if matched.routes.iter().any(|r| r.page()) => {
+                Ok(routes::pages::method_not_allowed(self, &matched.allow()))
+            }
             // The OAuth endpoints answer even this as RFC 6749 errors.
             (Some(matched), None) if matched.routes.iter().any(|r| r.oauth()) => {
                 let mut err = http::oauth::OAuthError::invalid_request(format!(
                     "this endpoint accepts {}",
                     matched.allow()
                 ));
-                err.allow = Some("POST");
+                err.allow = Some(matched.methods());
                 Err(err.into())
             }
             (Some(matched), None) => Err(ApiError::MethodNotAllowed {
@@ -143,6 +147,21 @@ impl<S: Store> App<S> {
             Route::Jwks => routes::jwks::jwks(self),
             Route::Discovery => routes::jwks::discovery(self),
             Route::OAuthToken => routes::oauth::token(self, req, client).await,
+            Route::OAuthAuthorize => Ok(routes::pages::authorize(self, req, client).await),
+            Route::OAuthLoginPage => Ok(routes::pages::login_page_get(self, req).await),
+            Route::OAuthLogin => Ok(routes::pages::login_post(self, req, client).await),
+            Route::OAuthConsent => Ok(routes::pages::consent(self, req, client).await),
+            Route::OAuthRegisterPage => Ok(routes::pages::register_get(self, req).await),
+            Route::OAuthRegister => Ok(routes::pages::register_post(self, req, client).await),
+            Route::OAuthForgotPage => Ok(routes::pages::forgot_get(self, req).await),
+            Route::OAuthForgot => Ok(routes::pages::forgot_post(self, req, client).await),
+            Route::OAuthLogoutPage => Ok(routes::pages::logout_get(self, req, client).await),
+            Route::OAuthLogout => Ok(routes::pages::logout_post(self, req, client).await),
+            Route::OAuthUserinfo | Route::OAuthUserinfoPost => {
+                routes::oauth::userinfo(self, req).await
+            }
+            Route::OAuthRevoke => routes::oauth::revoke(self, req, client).await,
+            Route::OAuthIntrospect => routes::oauth::introspect(self, req, client).await,
             Route::Refresh => routes::sessions::refresh(self, req, client).await,
             Route::Logout => routes::sessions::logout(self, req, client).await,
             Route::EmailVerify => routes::recovery::verify_email(self, req, client).await,

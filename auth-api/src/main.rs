@@ -41,6 +41,7 @@ async fn main() -> Result<(), Error> {
         verifier: config.verifier,
         browser: config.browser,
         published_scopes: config.published_scopes,
+        pages: config.pages,
     };
     let app = &app;
     let handler =

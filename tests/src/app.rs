@@ -54,6 +54,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
         verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),
         published_scopes: Vec::new(),
+        pages: auth_api::http::pages::Branding::default(),
     }
 }
 

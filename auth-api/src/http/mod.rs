@@ -6,6 +6,7 @@ pub mod body;
 pub mod browser;
 pub mod lambda;
 pub mod oauth;
+pub mod pages;
 pub mod problem;
 pub mod reply;
 pub mod request;

@@ -56,7 +56,7 @@ pub struct OAuthError {
     pub description: String,
     pub retry_after_seconds: Option<u64>,
     /// The method the endpoint allows, when another was used.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
     /// The flow's fault behind a 5xx, logged once by the handler.
     pub fault: Option<Error>,
 }
@@ -107,6 +107,7 @@ impl OAuthError {
                 "the client may not use this grant type",
             ),
             Error::InvalidScope(why) => Self::new(OAuthCode::InvalidScope, why.clone()),
+            Error::InvalidGrant(why) => Self::new(OAuthCode::InvalidGrant, *why),
             Error::TooManyClientAttempts {
                 retry_after_seconds,
             } => {
@@ -171,8 +172,10 @@ impl OAuthError {
         {
             headers.insert(RETRY_AFTER, value);
         }
-        if let Some(allow) = self.allow {
-            headers.insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        if let Some(allow) = self.allow.as_deref()
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            headers.insert(http::header::ALLOW, value);
         }
         response
     }
@@ -254,6 +257,14 @@ impl Form {
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))
+    }
+
+    /// Every parameter with a value.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn contains(&self, name: &str) -> bool {

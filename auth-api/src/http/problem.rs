@@ -237,7 +237,7 @@ impl ApiError {
 }
 
 /// The status of what an account flow refused or failed with.
-fn account_status(err: &Error) -> StatusCode {
+pub(crate) fn account_status(err: &Error) -> StatusCode {
     match err {
         Error::InvalidActionToken | Error::NewPasswordRefused(_) => StatusCode::BAD_REQUEST,
         Error::EmailTaken
@@ -259,7 +259,9 @@ fn account_status(err: &Error) -> StatusCode {
         // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
         // completeness.
         Error::InvalidClient => StatusCode::UNAUTHORIZED,
-        Error::UnauthorizedClient | Error::InvalidScope(_) => StatusCode::BAD_REQUEST,
+        Error::UnauthorizedClient | Error::InvalidScope(_) | Error::InvalidGrant(_) => {
+            StatusCode::BAD_REQUEST
+        }
         Error::TooManyClientAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::TooManyAttempts { .. }
         | Error::TooManyMails { .. }
@@ -272,7 +274,7 @@ fn account_status(err: &Error) -> StatusCode {
 }
 
 /// The problem type, title and detail of what an account flow refused or failed with.
-fn account_slug_title_detail(err: &Error) -> (&'static str, &'static str, String) {
+pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static str, String) {
     match err {
         Error::InvalidClient => (
             "invalid-client",
@@ -285,6 +287,7 @@ fn account_slug_title_detail(err: &Error) -> (&'static str, &'static str, String
             "The client may not use this grant.".into(),
         ),
         Error::InvalidScope(why) => ("invalid-scope", "Invalid scope", why.clone()),
+        Error::InvalidGrant(why) => ("invalid-grant", "Invalid grant", (*why).to_owned()),
         Error::TooManyClientAttempts {
             retry_after_seconds,
         } => (

@@ -29,6 +29,20 @@ pub enum Route {
     MfaDisable,
     MfaRecoveryCodes,
     OAuthToken,
+    OAuthAuthorize,
+    OAuthLoginPage,
+    OAuthLogin,
+    OAuthConsent,
+    OAuthRegisterPage,
+    OAuthRegister,
+    OAuthForgotPage,
+    OAuthForgot,
+    OAuthLogoutPage,
+    OAuthLogout,
+    OAuthUserinfo,
+    OAuthUserinfoPost,
+    OAuthRevoke,
+    OAuthIntrospect,
 }
 
 /// What the table says of a route.
@@ -61,7 +75,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 24] = [
+const TABLE: [Entry; 38] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -158,6 +172,104 @@ const TABLE: [Entry; 24] = [
         "oauth_token",
         false,
     ),
+    entry(
+        Route::OAuthAuthorize,
+        "GET",
+        "/oauth2/authorize",
+        "oauth_authorize",
+        false,
+    ),
+    entry(
+        Route::OAuthLoginPage,
+        "GET",
+        "/oauth2/login",
+        "oauth_login_page",
+        false,
+    ),
+    entry(
+        Route::OAuthLogin,
+        "POST",
+        "/oauth2/login",
+        "oauth_login",
+        false,
+    ),
+    entry(
+        Route::OAuthConsent,
+        "POST",
+        "/oauth2/consent",
+        "oauth_consent",
+        false,
+    ),
+    entry(
+        Route::OAuthRegisterPage,
+        "GET",
+        "/oauth2/register",
+        "oauth_register_page",
+        false,
+    ),
+    entry(
+        Route::OAuthRegister,
+        "POST",
+        "/oauth2/register",
+        "oauth_register",
+        false,
+    ),
+    entry(
+        Route::OAuthForgotPage,
+        "GET",
+        "/oauth2/forgot",
+        "oauth_forgot_page",
+        false,
+    ),
+    entry(
+        Route::OAuthForgot,
+        "POST",
+        "/oauth2/forgot",
+        "oauth_forgot",
+        false,
+    ),
+    entry(
+        Route::OAuthLogoutPage,
+        "GET",
+        "/oauth2/logout",
+        "oauth_logout_page",
+        false,
+    ),
+    entry(
+        Route::OAuthLogout,
+        "POST",
+        "/oauth2/logout",
+        "oauth_logout",
+        false,
+    ),
+    entry(
+        Route::OAuthUserinfo,
+        "GET",
+        "/oauth2/userinfo",
+        "oauth_userinfo",
+        false,
+    ),
+    entry(
+        Route::OAuthUserinfoPost,
+        "POST",
+        "/oauth2/userinfo",
+        "oauth_userinfo_post",
+        false,
+    ),
+    entry(
+        Route::OAuthRevoke,
+        "POST",
+        "/oauth2/revoke",
+        "oauth_revoke",
+        false,
+    ),
+    entry(
+        Route::OAuthIntrospect,
+        "POST",
+        "/oauth2/introspect",
+        "oauth_introspect",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -189,8 +301,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 24] = {
-        let mut all = [Route::Register; 24];
+    pub const ALL: [Route; 38] = {
+        let mut all = [Route::Register; 38];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;
@@ -245,7 +357,20 @@ impl Route {
 
     /// Whether this is an OAuth endpoint, whose errors are RFC 6749 JSON, not problem+json.
     pub fn oauth(self) -> bool {
-        self.path().starts_with("/oauth2/")
+        self.path().starts_with("/oauth2/") && !self.page()
+    }
+
+    /// Whether this is a hosted page, whose every answer is HTML (or a redirect).
+    pub fn page(self) -> bool {
+        matches!(
+            self.path(),
+            "/oauth2/authorize"
+                | "/oauth2/login"
+                | "/oauth2/consent"
+                | "/oauth2/register"
+                | "/oauth2/forgot"
+                | "/oauth2/logout"
+        )
     }
 
     /// The path this route is served at, as template.yaml and openapi.yaml write it.

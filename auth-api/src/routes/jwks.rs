@@ -5,6 +5,8 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
+use accounts::model::oidc::OIDC_SCOPES;
+
 use crate::app::App;
 use crate::http::problem::ApiError;
 use crate::http::reply::Reply;
@@ -36,41 +38,83 @@ pub fn jwks<S>(app: &App<S>) -> Result<Reply, ApiError> {
 }
 
 /// The discovery document: only what this service really has (RFC 8414 / OpenID Connect
-/// Discovery 1.0 names). The token endpoint serves machine clients (`client_credentials`);
-/// users' tokens come from `/login` and `/refresh`. No authorization endpoint and no ID token
-/// algorithms are claimed, as neither exists yet (the JWKS says which algorithms access tokens
-/// use).
+/// Discovery 1.0 names).
 #[derive(Serialize)]
 struct Discovery<'a> {
     issuer: &'a str,
-    jwks_uri: String,
+    authorization_endpoint: String,
     token_endpoint: String,
-    grant_types_supported: [&'static str; 1],
-    token_endpoint_auth_methods_supported: [&'static str; 2],
-    /// Only what `PUBLISHED_SCOPES` lists: the registered clients' scopes are not published.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    scopes_supported: &'a [String],
+    userinfo_endpoint: String,
+    end_session_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    jwks_uri: String,
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 1],
+    grant_types_supported: [&'static str; 3],
+    code_challenge_methods_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    /// OpenID Connect's scopes, and what `PUBLISHED_SCOPES` lists: the registered clients'
+    /// own scopes are not published.
+    scopes_supported: Vec<&'a str>,
     subject_types_supported: [&'static str; 1],
-    claims_supported: [&'static str; 14],
+    id_token_signing_alg_values_supported: [&'a str; 1],
+    claims_supported: [&'static str; 18],
+    prompt_values_supported: [&'static str; 3],
+    authorization_response_iss_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    claims_parameter_supported: bool,
 }
 
 /// `GET /.well-known/openid-configuration` → `issuer` and `jwks_uri`, which API Gateway's
-/// built-in JWT authorizers (and OIDC libraries) read to find the keys. 404 under HS256, like
-/// the JWKS.
+/// built-in JWT authorizers (and OIDC libraries) read to find the keys, and the OpenID
+/// Provider's endpoints. 404 under HS256, like the JWKS.
 pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
     let jwks = app.verifier.keys().to_jwks();
     if jwks.keys.is_empty() {
         return Err(ApiError::NotFound);
     }
     let issuer = app.accounts.issuer.settings().issuer.as_str();
+    let alg = jwks
+        .keys
+        .iter()
+        .find(|k| k.kid == app.accounts.issuer.key().kid())
+        .map_or("RS256", |k| k.alg.as_str());
+    let mut scopes: Vec<&str> = OIDC_SCOPES.to_vec();
+    scopes.extend(app.published_scopes.iter().map(String::as_str));
     let document = Discovery {
         issuer,
-        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        authorization_endpoint: format!("{issuer}/oauth2/authorize"),
         token_endpoint: format!("{issuer}/oauth2/token"),
-        grant_types_supported: ["client_credentials"],
-        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-        scopes_supported: &app.published_scopes,
+        userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
+        end_session_endpoint: format!("{issuer}/oauth2/logout"),
+        revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+        introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        response_types_supported: ["code"],
+        response_modes_supported: ["query"],
+        grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+        code_challenge_methods_supported: ["S256"],
+        token_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        revocation_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        introspection_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        scopes_supported: scopes,
         subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: [alg],
         claims_supported: [
             "sub",
             "iss",
@@ -79,6 +123,10 @@ pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
             "iat",
             "nbf",
             "jti",
+            "auth_time",
+            "nonce",
+            "amr",
+            "at_hash",
             "email",
             "email_verified",
             "roles",
@@ -87,6 +135,11 @@ pub fn discovery<S>(app: &App<S>) -> Result<Reply, ApiError> {
             "sid",
             "typ",
         ],
+        prompt_values_supported: ["none", "login", "consent"],
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
     };
     let mut reply = Reply::json(StatusCode::OK, &document, None);
     public_cache(&mut reply);

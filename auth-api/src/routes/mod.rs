@@ -7,6 +7,7 @@ pub mod jwks;
 pub mod login;
 pub mod mfa;
 pub mod oauth;
+pub mod pages;
 pub mod password;
 pub mod recovery;
 pub mod register;
