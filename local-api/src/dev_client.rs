@@ -62,3 +62,49 @@ pub async fn register<S: ClientStore>(
     store.create_client(&client).await?;
     Ok((client, secret))
 }
+
+/// The development app's name: a first-party public client that signs users in through the
+/// hosted pages (the example single-page app, a CLI on a loopback port).
+pub const DEV_APP_NAME: &str = "local-api development app";
+
+/// Registers the development app, or brings the one a kept table holds up to date: a public,
+/// first-party client of the authorization code grant (PKCE) and refresh tokens, with
+/// `redirect_uris` and `post_logout_redirect_uris`, and `scopes` for the APIs.
+pub async fn register_app<S: ClientStore>(
+    store: &S,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    scopes: Vec<Scope>,
+    now_ms: i64,
+) -> Result<ClientRecord, StoreError> {
+    const ACTOR: &str = "local-api";
+    let existing = store
+        .list_clients()
+        .await?
+        .into_iter()
+        .find(|c| c.name == DEV_APP_NAME && c.client_type == ClientType::Public);
+    let spec = ClientSpec {
+        name: Some(DEV_APP_NAME.into()),
+        client_type: Some(ClientType::Public),
+        scopes: Some(scopes),
+        grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]),
+        redirect_uris: Some(redirect_uris),
+        post_logout_redirect_uris: Some(post_logout_redirect_uris),
+        first_party: Some(true),
+    };
+    if let Some(client) = existing {
+        let updated = client
+            .updated(spec, ACTOR, now_ms)
+            .map_err(|e| StoreError::Internal(e.into()))?;
+        store.save_client(&updated).await?;
+        return Ok(updated);
+    }
+    let (client, _) =
+        ClientRecord::create(spec, ACTOR, now_ms).map_err(|e| StoreError::Internal(e.into()))?;
+    store.create_client(&client).await?;
+    Ok(client)
+}
+
+/// The development app's loopback redirect URI (RFC 8252 §7.3): any port matches, for CLIs
+/// and tests that listen wherever they can.
+pub const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";

@@ -84,6 +84,8 @@ pub struct LocalConfig {
     pub client_token_ttl_seconds: u64,
     /// `PUBLISHED_SCOPES`, default none.
     pub published_scopes: Vec<String>,
+    /// `BRAND_NAME`, `BRAND_COLOR`, `BRAND_LOGO_URL`.
+    pub pages: auth_api::http::pages::Branding,
 }
 
 impl LocalConfig {
@@ -172,6 +174,7 @@ impl LocalConfig {
             mfa_key: mfa_key.unwrap_or_else(MfaKey::generate),
             client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
             published_scopes: auth_api::config::published_scopes_from_env(env)?,
+            pages: auth_api::http::pages::Branding::from_env(env)?,
         })
     }
 
@@ -245,6 +248,7 @@ impl LocalConfig {
             verifier: self.verifier(),
             browser: self.browser.clone(),
             published_scopes: self.published_scopes.clone(),
+            pages: self.pages.clone(),
         };
         let authorizer = Authorizer::new(self.verifier(), self.rules.clone(), V2Response::Iam);
         // The gateway's own answers as the template deploys them with these settings.

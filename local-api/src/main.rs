@@ -276,6 +276,30 @@ async fn start<S: Store + 'static>(
             secrecy::ExposeSecret::expose_secret(&secret),
         );
     }
+    if !args.no_dev_client {
+        let mut redirects = vec![local_api::dev_client::LOOPBACK_REDIRECT.to_owned()];
+        let mut after_logout = Vec::new();
+        if let Some((_, _, port)) = &web {
+            redirects.push(format!("http://localhost:{port}/spa/callback.html"));
+            after_logout.push(format!("http://localhost:{port}/spa/"));
+        }
+        let app = local_api::dev_client::register_app(
+            &gateway.app().accounts.store,
+            redirects,
+            after_logout,
+            local_api::dev_client::scopes_from_env(&ProcessEnv)?,
+            shared::token::now_unix_ms(),
+        )
+        .await
+        .map_err(|e| format!("cannot register the development app: {e}"))?;
+        println!(
+            "  dev app    {} (public, first party: authorization_code with PKCE S256, \
+             refresh_token)\n  redirects  {}\n  sign in:   {url}/oauth2/authorize?response_type=code&client_id={}&...",
+            app.client_id,
+            app.redirect_uris.join(" "),
+            app.client_id,
+        );
+    }
     println!(
         "\ntry:\n  curl -s -X POST {url}/register -H 'content-type: application/json' \\\n    -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery staple\"}}'\n"
     );
