@@ -120,6 +120,37 @@ impl<S: Store> App<S> {
 }
 
 impl<S: Store> App<S> {
+    /// The OpenID Provider's routes: the hosted pages and the OAuth endpoints.
+    async fn dispatch_openid(
+        &self,
+        route: Route,
+        req: &Request,
+        client: &accounts::model::client::Client,
+    ) -> Result<Reply, ApiError> {
+        match route {
+            Route::OAuthAuthorize => Ok(routes::pages::authorize(self, req, client).await),
+            Route::OAuthLoginPage => Ok(routes::pages::login_page_get(self, req).await),
+            Route::OAuthLogin => Ok(routes::pages::login_post(self, req, client).await),
+            Route::OAuthConsent => Ok(routes::pages::consent(self, req, client).await),
+            Route::OAuthRegisterPage => Ok(routes::pages::register_get(self, req).await),
+            Route::OAuthRegister => Ok(routes::pages::register_post(self, req, client).await),
+            Route::OAuthForgotPage => Ok(routes::pages::forgot_get(self, req).await),
+            Route::OAuthForgot => Ok(routes::pages::forgot_post(self, req, client).await),
+            Route::OAuthLogoutPage => Ok(routes::pages::logout_get(self, req, client).await),
+            Route::OAuthLogout => Ok(routes::pages::logout_post(self, req, client).await),
+            Route::OAuthUserinfo | Route::OAuthUserinfoPost => {
+                routes::oauth::userinfo(self, req).await
+            }
+            Route::OAuthRevoke => routes::oauth::revoke(self, req, client).await,
+            Route::OAuthIntrospect => routes::oauth::introspect(self, req, client).await,
+            _ => Err(ApiError::internal(
+                "a route the OpenID dispatcher does not serve",
+            )),
+        }
+    }
+}
+
+impl<S: Store> App<S> {
     /// Reads who is asking once (the client; the caller where the table says the authorizer
     /// stands in front), then hands the request to its route.
     async fn dispatch(
@@ -147,21 +178,22 @@ impl<S: Store> App<S> {
             Route::Jwks => routes::jwks::jwks(self),
             Route::Discovery => routes::jwks::discovery(self),
             Route::OAuthToken => routes::oauth::token(self, req, client).await,
-            Route::OAuthAuthorize => Ok(routes::pages::authorize(self, req, client).await),
-            Route::OAuthLoginPage => Ok(routes::pages::login_page_get(self, req).await),
-            Route::OAuthLogin => Ok(routes::pages::login_post(self, req, client).await),
-            Route::OAuthConsent => Ok(routes::pages::consent(self, req, client).await),
-            Route::OAuthRegisterPage => Ok(routes::pages::register_get(self, req).await),
-            Route::OAuthRegister => Ok(routes::pages::register_post(self, req, client).await),
-            Route::OAuthForgotPage => Ok(routes::pages::forgot_get(self, req).await),
-            Route::OAuthForgot => Ok(routes::pages::forgot_post(self, req, client).await),
-            Route::OAuthLogoutPage => Ok(routes::pages::logout_get(self, req, client).await),
-            Route::OAuthLogout => Ok(routes::pages::logout_post(self, req, client).await),
-            Route::OAuthUserinfo | Route::OAuthUserinfoPost => {
-                routes::oauth::userinfo(self, req).await
-            }
-            Route::OAuthRevoke => routes::oauth::revoke(self, req, client).await,
-            Route::OAuthIntrospect => routes::oauth::introspect(self, req, client).await,
+            // Their own (boxed) future: in a debug build each arm's future takes stack space
+            // in this one's poll, whichever route runs.
+            Route::OAuthAuthorize
+            | Route::OAuthLoginPage
+            | Route::OAuthLogin
+            | Route::OAuthConsent
+            | Route::OAuthRegisterPage
+            | Route::OAuthRegister
+            | Route::OAuthForgotPage
+            | Route::OAuthForgot
+            | Route::OAuthLogoutPage
+            | Route::OAuthLogout
+            | Route::OAuthUserinfo
+            | Route::OAuthUserinfoPost
+            | Route::OAuthRevoke
+            | Route::OAuthIntrospect => Box::pin(self.dispatch_openid(route, req, client)).await,
             Route::Refresh => routes::sessions::refresh(self, req, client).await,
             Route::Logout => routes::sessions::logout(self, req, client).await,
             Route::EmailVerify => routes::recovery::verify_email(self, req, client).await,

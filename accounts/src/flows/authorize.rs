@@ -595,8 +595,16 @@ impl<S: Store> Accounts<S> {
         let now_ms = self.clock.now_ms();
         let record = match self.store.spend_code(&code.hash(), now_ms).await? {
             CodeSpend::First(record) => record,
-            CodeSpend::Again(record) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            CodeSpend::Again {
+                code: record,
+                issued,
+            } => {
+                // RFC 6749 §4.1.2: a code used twice revokes what it issued. A use that races
+                // the first, before its tokens exist, is refused alone: of parallel uses one
+                // gets tokens, and the next use after it revokes them.
+                if !issued {
+                    return Err(Error::InvalidGrant("the code has been used already"));
+                }
                 self.store.revoke_family(record.family_id).await?;
                 record_user_at_client(
                     Event::AuthorizationCodeReused,
@@ -675,6 +683,7 @@ impl<S: Store> Accounts<S> {
             refresh,
             now,
         )?;
+        self.store.mark_code_issued(&record.hash).await?;
         record_user_at_client(
             Event::OidcTokensIssued,
             &user.user_id.to_string(),

@@ -151,8 +151,8 @@ pub struct CodeRecord {
 pub enum CodeSpend {
     /// Its first use: the code as issued.
     First(CodeRecord),
-    /// It was spent before.
-    Again(CodeRecord),
+    /// It was spent before; `issued` once that first use's tokens were issued.
+    Again { code: CodeRecord, issued: bool },
     /// No such code (or it has been deleted).
     Unknown,
 }

@@ -41,7 +41,7 @@ struct State {
     audit: Vec<AdminAudit>,
     clients: HashMap<ClientId, ClientRecord>,
     /// Authorization codes, and whether each has been spent.
-    codes: HashMap<TokenHash, (CodeRecord, bool)>,
+    codes: HashMap<TokenHash, (CodeRecord, bool, bool)>,
     consents: HashMap<(Uuid, ClientId), Consent>,
 }
 
@@ -821,7 +821,7 @@ impl AuthorizationStore for MemoryStore {
         if state.codes.contains_key(&code.hash) {
             return Err(StoreError::Conflict);
         }
-        state.codes.insert(code.hash, (code.clone(), false));
+        state.codes.insert(code.hash, (code.clone(), false, false));
         Ok(())
     }
 
@@ -829,12 +829,22 @@ impl AuthorizationStore for MemoryStore {
         let mut state = self.state();
         Ok(match state.codes.get_mut(hash) {
             None => CodeSpend::Unknown,
-            Some((code, spent)) if *spent => CodeSpend::Again(code.clone()),
-            Some((code, spent)) => {
+            Some((code, spent, issued)) if *spent => CodeSpend::Again {
+                code: code.clone(),
+                issued: *issued,
+            },
+            Some((code, spent, _)) => {
                 *spent = true;
                 CodeSpend::First(code.clone())
             }
         })
+    }
+
+    async fn mark_code_issued(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        if let Some((_, _, issued)) = self.state().codes.get_mut(hash) {
+            *issued = true;
+        }
+        Ok(())
     }
 
     async fn add_refresh(&self, token: &RefreshRecord, epoch: u64) -> Result<(), StoreError> {

@@ -314,6 +314,13 @@ pub trait AuthorizationStore: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<CodeSpend, StoreError>> + Send;
 
+    /// Records that the spent code with this hash has had its tokens issued: a use after
+    /// that revokes them.
+    fn mark_code_issued(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Adds `token` to its live session, only while the session is not revoked and is of
     /// `epoch`, and the user is still at `epoch`; `Conflict` and nothing written otherwise.
     fn add_refresh(

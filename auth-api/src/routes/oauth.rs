@@ -144,12 +144,14 @@ fn bearer_claims<S>(app: &App<S>, req: &Request) -> Result<AccessClaims, Box<Rep
     let Some(token) = token else {
         return Err(Box::new(bearer_refusal(StatusCode::UNAUTHORIZED, None)));
     };
-    app.verifier.verify(token).map_err(|_| {
-        Box::new(bearer_refusal(
-            StatusCode::UNAUTHORIZED,
-            Some("invalid_token"),
-        ))
-    })
+    app.verifier
+        .verify_at(token, app.accounts.clock.now_ms() / 1000)
+        .map_err(|_| {
+            Box::new(bearer_refusal(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+            ))
+        })
 }
 
 fn bearer_refusal(status: StatusCode, error: Option<&'static str>) -> Reply {
@@ -222,7 +224,10 @@ pub async fn revoke<S: Store>(
     let form = Form::from_request(req)?;
     let registered = grant_client(app, req, &form, client).await?;
     let token = form.required("token")?;
-    let access = app.verifier.verify(token).ok();
+    let access = app
+        .verifier
+        .verify_at(token, app.accounts.clock.now_ms() / 1000)
+        .ok();
     app.accounts
         .revoke_token(&registered, token, access.as_ref())
         .await
@@ -250,7 +255,10 @@ pub async fn introspect<S: Store>(
         .await
         .map_err(OAuthError::from_account)?;
     let token = form.required("token")?;
-    let access = app.verifier.verify(token).ok();
+    let access = app
+        .verifier
+        .verify_at(token, app.accounts.clock.now_ms() / 1000)
+        .ok();
     let found = app
         .accounts
         .introspect(&registered, token, access)

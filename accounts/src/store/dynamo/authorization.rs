@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Trans
 use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
-use super::errors::{classify, condition_failed, internal};
+use super::errors::{classify, condition_failed, internal, written};
 use super::items::*;
 use crate::model::oidc::{CodeChallenge, CodeRecord, CodeSpend, Consent};
 use crate::model::registry::ClientId;
@@ -101,12 +101,29 @@ impl AuthorizationStore for DynamoStore {
             }
             Err(err) if condition_failed(&err) => {
                 match self.get_consistent(code_key(hash)).await? {
-                    Some(item) => Ok(CodeSpend::Again(code_from_item(hash, &item)?)),
+                    Some(item) => Ok(CodeSpend::Again {
+                        issued: item.contains_key("issued_at_ms"),
+                        code: code_from_item(hash, &item)?,
+                    }),
                     None => Ok(CodeSpend::Unknown),
                 }
             }
             Err(err) => Err(classify(err)),
         }
+    }
+
+    async fn mark_code_issued(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(code_key(hash)))
+            .update_expression("SET issued_at_ms = spent_at_ms")
+            .condition_expression("attribute_exists(spent_at_ms)")
+            .send()
+            .await;
+        // A code that expired and was deleted meanwhile has nothing left to mark.
+        written(result).map(|_| ())
     }
 
     async fn add_refresh(&self, token: &RefreshRecord, epoch: u64) -> Result<(), StoreError> {
