@@ -128,6 +128,36 @@ impl Event {
         self
     }
 
+    /// The query string, each pair once, as API Gateway passes it on.
+    pub fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+        let mut single = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (name, value) in pairs {
+            single.insert((*name).to_owned(), json!(value));
+            multi
+                .entry((*name).to_owned())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("an array")
+                .push(json!(value));
+        }
+        match self.kind {
+            Kind::RestV1 => {
+                self.json["queryStringParameters"] = Value::Object(single);
+                self.json["multiValueQueryStringParameters"] = Value::Object(multi);
+            }
+            Kind::HttpV2 | Kind::FunctionUrl => {
+                let raw: Vec<String> = pairs
+                    .iter()
+                    .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+                    .collect();
+                self.json["rawQueryString"] = json!(raw.join("&"));
+                self.json["queryStringParameters"] = Value::Object(single);
+            }
+        }
+        self
+    }
+
     pub fn body(mut self, text: &str) -> Self {
         self.json["body"] = json!(text);
         self.json["isBase64Encoded"] = json!(false);
@@ -195,4 +225,17 @@ impl Event {
         auth_api::http::lambda::request_from_json(&self.json.to_string())
             .expect("fixture events parse")
     }
+}
+
+/// `text` percent-encoded for a query or form value (everything but unreserved characters).
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

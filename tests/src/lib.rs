@@ -8,5 +8,6 @@ pub mod dynamo;
 pub mod events;
 pub mod local;
 pub mod logs;
+pub mod oidc;
 pub mod runtime_api;
 pub mod store_contract;

@@ -1039,3 +1039,188 @@ pub async fn concurrent_uses_of_one_code_have_exactly_one_winner<S: Store + 'sta
         Err(StoreError::Conflict)
     ));
 }
+
+fn code_for(user: &UserRecord, family: &SessionFamily) -> accounts::model::oidc::CodeRecord {
+    use accounts::model::oidc::{CodeChallenge, CodeRecord};
+    use accounts::model::registry::ClientId;
+    CodeRecord {
+        hash: RefreshToken::generate().hash(),
+        client_id: ClientId::parse("client-1").unwrap(),
+        redirect_uri: "https://app.test/callback".into(),
+        challenge: CodeChallenge::from_stored("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        scope: "openid email".into(),
+        nonce: Some("n-1".into()),
+        user_id: user.user_id,
+        email: user.email.clone(),
+        family_id: family.family_id,
+        expires_at: NOW_MS / 1000 + 60,
+    }
+}
+
+pub async fn an_authorization_code_is_spent_once_even_in_parallel<S: Store + 'static>(store: S) {
+    use accounts::model::oidc::CodeSpend;
+    let store = Arc::new(store);
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, family, record) = session(&ada, 0);
+    store.start_session(&family, &record).await.unwrap();
+    let code = code_for(&ada, &family);
+    store.save_code(&code).await.unwrap();
+    assert!(matches!(
+        store.save_code(&code).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, hash) = (Arc::clone(&store), code.hash);
+        tasks.spawn(async move { store.spend_code(&hash, NOW_MS).await });
+    }
+    let mut first = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap().unwrap() {
+            CodeSpend::First(found) => first.push(found),
+            CodeSpend::Again {
+                code: found,
+                issued,
+            } => {
+                assert_eq!(found, code);
+                assert!(!issued, "nothing issued yet");
+            }
+            CodeSpend::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(
+        first,
+        vec![code.clone()],
+        "exactly one first use, the code as saved"
+    );
+    store.mark_code_issued(&code.hash).await.unwrap();
+    assert_eq!(
+        store.spend_code(&code.hash, NOW_MS).await.unwrap(),
+        CodeSpend::Again {
+            code: code.clone(),
+            issued: true
+        }
+    );
+    let unknown = RefreshToken::generate().hash();
+    assert_eq!(
+        store.spend_code(&unknown, NOW_MS).await.unwrap(),
+        CodeSpend::Unknown
+    );
+    store.mark_code_issued(&unknown).await.unwrap();
+}
+
+pub async fn tokens_keep_their_use_and_join_only_a_live_session<S: Store>(store: S) {
+    use accounts::model::registry::ClientId;
+    use accounts::model::session::TokenUse;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (_, family, mut record) = session(&ada, 0);
+    record.token_use = TokenUse::Browser;
+    store.start_session(&family, &record).await.unwrap();
+    let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
+    assert_eq!(found.token.token_use, TokenUse::Browser);
+
+    let client_token = RefreshRecord {
+        hash: RefreshToken::generate().hash(),
+        token_use: TokenUse::Client {
+            client_id: ClientId::parse("client-1").unwrap(),
+            scope: "openid offline_access".into(),
+        },
+        ..record.clone()
+    };
+    store.add_refresh(&client_token, 0).await.unwrap();
+    let found = store
+        .find_refresh(&client_token.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.token, client_token);
+    // A rotation keeps the use.
+    let old = RefreshToken::generate();
+    let (next, spent) = successor(&old, &client_token, 1000);
+    store
+        .rotate_refresh(&client_token.hash, &spent, &next, 0)
+        .await
+        .unwrap();
+    let found = store.find_refresh(&next.hash).await.unwrap().unwrap();
+    assert_eq!(found.token.token_use, client_token.token_use);
+
+    // Not into another epoch, nor a revoked session.
+    let late = RefreshRecord {
+        hash: RefreshToken::generate().hash(),
+        ..client_token.clone()
+    };
+    assert!(matches!(
+        store.add_refresh(&late, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    store.revoke_family(family.family_id).await.unwrap();
+    assert!(matches!(
+        store.add_refresh(&late, 0).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.find_refresh(&late.hash).await.unwrap().is_none());
+}
+
+pub async fn consent_grows_by_every_grant_and_goes_with_the_account<S: Store + 'static>(store: S) {
+    use accounts::model::registry::ClientId;
+    let store = Arc::new(store);
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let client = ClientId::parse("client-1").unwrap();
+    assert!(
+        store
+            .find_consent(ada.user_id, &client)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (store, client) = (Arc::clone(&store), client.clone());
+        let user_id = ada.user_id;
+        tasks.spawn(async move {
+            store
+                .grant_consent(
+                    user_id,
+                    &client,
+                    &[format!("s{i}"), "openid".into()],
+                    NOW_MS,
+                )
+                .await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let consent = store
+        .find_consent(ada.user_id, &client)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    expected.push("openid".into());
+    expected.sort();
+    assert_eq!(consent.scopes, expected, "no grant lost");
+    // Another client's consent is its own.
+    let other = ClientId::parse("client-2").unwrap();
+    assert!(
+        store
+            .find_consent(ada.user_id, &other)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let read = by_email(store.as_ref(), &ada.email).await.unwrap();
+    store.delete_user(&read).await.unwrap();
+    assert!(
+        store
+            .find_consent(ada.user_id, &client)
+            .await
+            .unwrap()
+            .is_none(),
+        "deleted with the account"
+    );
+}

@@ -44,11 +44,11 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     shared::logging::init_with(move || writer.clone(), Some("TRACE"), true);
 
     let mut app = test_app(fresh_store(&endpoint()).await);
-    app.accounts.issuer = TokenIssuer::new(
-        SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap(),
-        settings(),
-        900,
-    );
+    let key = SigningKey::ed25519_from_pem(TEST_PEM, None).unwrap();
+    let mut keys = shared::KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    app.verifier = shared::TokenVerifier::new(keys, settings(), 30);
+    app.accounts.issuer = TokenIssuer::new(key, settings(), 900);
     let clock = shared::ManualClock::starting_now();
     app.accounts.clock = std::sync::Arc::new(clock.clone());
     let ada = |password| credentials("ada@example.com", password);
@@ -147,6 +147,54 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let swapped = integration_tests::app::send(&app, swapped).await;
     assert_eq!(swapped.status, 401, "{}", swapped.text);
 
+    // A user signs in at an OpenID client through the hosted pages: the code, the PKCE
+    // verifier, the CSRF token, the SSO cookie and every token stay out of the log.
+    use integration_tests::oidc::{Browser, Pkce, authorization, exchange, register_app, token};
+    let (app_client, _) = register_app(
+        &app,
+        accounts::model::registry::ClientType::Public,
+        true,
+        "api:read",
+    )
+    .await;
+    let app_id = app_client.client_id.as_str().to_owned();
+    let pkce = Pkce::new();
+    let mut browser = Browser::default();
+    let scope = "openid email offline_access";
+    let query = browser
+        .sign_in(
+            &app,
+            &authorization(&app_id, &pkce, scope),
+            "ada@example.com",
+            RESET_PASSWORD,
+        )
+        .await;
+    let oidc = exchange(&app, &app_id, &query["code"], &pkce).await;
+    assert_eq!(oidc.status, 200, "{}", oidc.text);
+    let oidc = oidc.json();
+    let rotated_oidc = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &app_id),
+            ("refresh_token", oidc["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .json();
+    let userinfo = integration_tests::app::send(
+        &app,
+        integration_tests::events::Event::get(
+            integration_tests::events::Kind::RestV1,
+            "/oauth2/userinfo",
+        )
+        .bearer(rotated_oidc["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(userinfo.status, 200, "{}", userinfo.text);
+    let reused = exchange(&app, &app_id, &query["code"], &pkce).await;
+    assert_eq!(reused.status, 400, "{}", reused.text);
+
     // A store that stops answering: the 503's cause is logged once, with its whole chain.
     let proxy = Proxy::start_for(&endpoint()).await;
     let faulty = test_app(fresh_store(&proxy.url()).await);
@@ -210,6 +258,10 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "client_token_issued",
             "client_auth_failed",
             "client_auth_failed",
+            "login_succeeded",
+            "authorization_code_issued",
+            "oidc_tokens_issued",
+            "authorization_code_reused",
         ]
     );
     for event in &events {
@@ -218,7 +270,13 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     for event in &events[..12] {
         assert_eq!(event["user_id"], sub.as_str(), "{event}");
     }
-    for event in &events[12..] {
+    for event in &events[21..] {
+        assert_eq!(event["user_id"], sub.as_str(), "{event}");
+    }
+    for event in &events[22..] {
+        assert_eq!(event["client_id"], app_id.as_str(), "{event}");
+    }
+    for event in &events[12..21] {
         assert!(
             event.get("user_id").is_none(),
             "unknown email has no user: {event}"
@@ -253,6 +311,16 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         "a machine token".into(),
         machine["access_token"].as_str().unwrap().to_owned(),
     ));
+    secrets.push(("an authorization code".into(), query["code"].clone()));
+    secrets.push(("a PKCE verifier".into(), pkce.verifier.clone()));
+    for cookie in ["__Host-csrf", "__Host-sso"] {
+        secrets.push((cookie.into(), browser.cookies[cookie].clone()));
+    }
+    for tokens in [&oidc, &rotated_oidc] {
+        for name in ["access_token", "refresh_token", "id_token"] {
+            secrets.push((name.to_owned(), tokens[name].as_str().unwrap().to_owned()));
+        }
+    }
     for (what, secret) in &secrets {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
             eprintln!("offending line: {}", &line[..line.len().min(600)]);

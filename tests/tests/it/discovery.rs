@@ -45,12 +45,10 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
         document["jwks_uri"],
         "https://auth.test/.well-known/jwks.json"
     );
-    // No ID token exists yet: no ID token algorithms are claimed.
-    assert!(
-        document
-            .get("id_token_signing_alg_values_supported")
-            .is_none(),
-        "{document}"
+    // ID tokens are signed with the signing key (EdDSA in the test app).
+    assert_eq!(
+        document["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
     );
     let members: Vec<&str> = document
         .as_object()
@@ -58,24 +56,62 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
         .keys()
         .map(String::as_str)
         .collect();
-    // The one endpoint that exists is the token endpoint, for machine clients; no
-    // authorization endpoint is claimed yet.
-    let endpoints: Vec<&str> = members
+    // Exactly the endpoints that exist, each at the route the router serves.
+    let mut endpoints: Vec<&str> = members
         .into_iter()
         .filter(|m| m.ends_with("_endpoint"))
         .collect();
-    assert_eq!(endpoints, vec!["token_endpoint"], "{document}");
-    assert_eq!(document["token_endpoint"], "https://auth.test/oauth2/token");
+    endpoints.sort_unstable();
+    assert_eq!(
+        endpoints,
+        vec![
+            "authorization_endpoint",
+            "end_session_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+        ],
+        "{document}"
+    );
+    for (member, path) in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userinfo"),
+        ("end_session_endpoint", "/oauth2/logout"),
+        ("revocation_endpoint", "/oauth2/revoke"),
+        ("introspection_endpoint", "/oauth2/introspect"),
+    ] {
+        assert_eq!(document[member], format!("https://auth.test{path}"));
+        assert!(
+            auth_api::http::routes::Route::matching(path).is_some(),
+            "{path} is not routed"
+        );
+    }
+    assert_eq!(document["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        document["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        document["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
     assert_eq!(
         document["grant_types_supported"],
-        json!(["client_credentials"])
+        json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         document["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
-    // The registered clients' scopes are not published unless an operator lists some.
-    assert!(document.get("scopes_supported").is_none(), "{document}");
+    assert_eq!(document["subject_types_supported"], json!(["public"]));
+    // OpenID Connect's own scopes; the registered clients' scopes are not published unless
+    // an operator lists some.
+    assert_eq!(
+        document["scopes_supported"],
+        json!(["openid", "email", "offline_access"])
+    );
     let mut published = test_app(MemoryStore::new());
     published.published_scopes = vec!["orders:read".into()];
     let document = send(
@@ -84,7 +120,10 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
     )
     .await
     .json();
-    assert_eq!(document["scopes_supported"], json!(["orders:read"]));
+    assert_eq!(
+        document["scopes_supported"],
+        json!(["openid", "email", "offline_access", "orders:read"])
+    );
     // Under HS256 nothing is published, as with the JWKS.
     let secret = secrecy::SecretString::from("0123456789abcdef0123456789abcdef");
     let hs = app_signing_with(SigningKey::hs256(secret, None).unwrap(), None);
@@ -107,10 +146,10 @@ async fn an_rsa_signing_key_issues_rs256_tokens_the_jwks_and_discovery_describe(
     )
     .await
     .json();
-    assert!(
-        discovery
-            .get("id_token_signing_alg_values_supported")
-            .is_none()
+    // RS256, which every relying party supports.
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
     );
     let jwks = send(&app, Event::get(Kind::RestV1, "/.well-known/jwks.json"))
         .await

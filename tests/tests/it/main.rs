@@ -38,6 +38,7 @@ mod local_api;
 mod mail;
 mod mfa;
 mod oauth;
+mod oidc;
 mod openapi;
 mod recovery;
 mod revocation;

@@ -77,9 +77,17 @@ fn every_route_behind_the_authorizer_is_documented_as_needing_a_bearer_token() {
     let (_, secured) = openapi_routes();
     let protected = router_routes(true);
     assert!(protected.is_subset(&secured), "{protected:?} ⊄ {secured:?}");
-    // /verify checks the token itself; nothing else may claim to need one.
-    let extra: Vec<_> = secured.difference(&protected).collect();
-    assert_eq!(extra, [&("GET".to_owned(), "/verify".to_owned())]);
+    // /verify and userinfo check the token themselves; nothing else may claim to need one.
+    let extra: Vec<_> = secured.difference(&protected).cloned().collect();
+    let own = |m: &str, p: &str| (m.to_owned(), p.to_owned());
+    assert_eq!(
+        extra,
+        [
+            own("GET", "/oauth2/userinfo"),
+            own("GET", "/verify"),
+            own("POST", "/oauth2/userinfo"),
+        ]
+    );
 }
 
 /// README.md and every page of docs/, where the commands and snippets users copy live.
@@ -727,8 +735,11 @@ fn decode_resource_path(encoded: &str) -> Option<String> {
 }
 
 /// The public POST routes that cost a bcrypt or a mail: what a flood goes for.
-const SIGN_IN_ROUTES: [&str; 7] = [
+const SIGN_IN_ROUTES: [&str; 10] = [
     "/login",
+    "/oauth2/login",
+    "/oauth2/register",
+    "/oauth2/forgot",
     "/login/mfa",
     "/register",
     "/password/forgot",

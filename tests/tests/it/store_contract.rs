@@ -52,4 +52,7 @@ both_stores!(
     a_reset_replaces_the_hash_ends_sessions_and_verifies_the_email,
     mail_and_token_checks_are_counted_in_their_windows,
     clearing_login_failures_forgets_every_source_and_the_window,
+    an_authorization_code_is_spent_once_even_in_parallel,
+    tokens_keep_their_use_and_join_only_a_live_session,
+    consent_grows_by_every_grant_and_goes_with_the_account,
 );
