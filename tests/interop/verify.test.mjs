@@ -99,13 +99,16 @@ for (const [name, alg, api] of [
     const discovery = await json(`${issuer}/.well-known/openid-configuration`);
     assert.equal(discovery.issuer, issuer);
     assert.equal(discovery.jwks_uri, `${issuer}/.well-known/jwks.json`);
-    // No ID token exists: the discovery document claims no ID token algorithms.
-    assert.ok(!("id_token_signing_alg_values_supported" in discovery));
-    for (const absent of ["authorization_endpoint", "userinfo_endpoint"]) {
-      assert.ok(!(absent in discovery), `claims an endpoint it does not have: ${absent}`);
+    // ID tokens are signed with the same key: its algorithm, and only it, is claimed.
+    assert.deepEqual(discovery.id_token_signing_alg_values_supported, [alg]);
+    for (const [member, path] of [
+      ["authorization_endpoint", "/oauth2/authorize"],
+      ["token_endpoint", "/oauth2/token"],
+      ["userinfo_endpoint", "/oauth2/userinfo"],
+      ["end_session_endpoint", "/oauth2/logout"],
+    ]) {
+      assert.equal(discovery[member], `${issuer}${path}`);
     }
-    // The one endpoint there is: machine clients' token endpoint (tests/interop/clients.test.mjs).
-    assert.equal(discovery.token_endpoint, `${issuer}/oauth2/token`);
     const token = await tokenFrom(issuer, `${name.toLowerCase()}@example.com`);
 
     // jose: the remote JWKS from jwks_uri, issuer, audience, typ and the algorithm enforced.
