@@ -276,6 +276,7 @@ async fn start<S: Store + 'static>(
             secrecy::ExposeSecret::expose_secret(&secret),
         );
     }
+    let mut spa = None;
     if !args.no_dev_client {
         let mut redirects = vec![local_api::dev_client::LOOPBACK_REDIRECT.to_owned()];
         let mut after_logout = Vec::new();
@@ -292,6 +293,20 @@ async fn start<S: Store + 'static>(
         )
         .await
         .map_err(|e| format!("cannot register the development app: {e}"))?;
+        if let Some((_, dir, port)) = &web
+            && let Some(spa_dir) = dir.parent().map(|p| p.join("spa")).filter(|d| d.is_dir())
+        {
+            println!(
+                "  spa        http://localhost:{port}/spa/ (examples single-page app, \
+                 oidc-client-ts, from {})",
+                spa_dir.display()
+            );
+            spa = Some(local_api::web::Spa {
+                dir: spa_dir,
+                authority: config.settings.issuer.clone(),
+                client_id: app.client_id.to_string(),
+            });
+        }
         println!(
             "  dev app    {} (public, first party: authorization_code with PKCE S256, \
              refresh_token)\n  redirects  {}\n  sign in:   {url}/oauth2/authorize?response_type=code&client_id={}&...",
@@ -310,6 +325,7 @@ async fn start<S: Store + 'static>(
             dir,
             api_port,
             hosts: LocalHosts::new(&args.host),
+            spa,
         });
         tokio::spawn(web::serve(web_listener, root, async {
             let _ = web_stopped.await;

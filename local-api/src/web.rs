@@ -23,6 +23,23 @@ pub struct WebRoot {
     pub dir: PathBuf,
     pub api_port: u16,
     pub hosts: LocalHosts,
+    /// The example single-page app, served under `/spa/`.
+    pub spa: Option<Spa>,
+}
+
+/// The example single-page app (examples/spa) and what its `config.js` names: the OpenID
+/// Provider (the issuer) and the development app's client_id.
+pub struct Spa {
+    pub dir: PathBuf,
+    pub authority: String,
+    pub client_id: String,
+}
+
+/// `value` as a JavaScript string literal that is safe inside a script file.
+fn js_string(value: &str) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "\"\"".to_owned())
+        .replace('<', "\\u003c")
 }
 
 fn content_type(path: &Path) -> Option<&'static str> {
@@ -68,6 +85,12 @@ impl WebRoot {
                  or localhost\n",
             );
         }
+        if let Some(spa) = &self.spa
+            && let Some(rest) = path.strip_prefix("/spa")
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return spa.answer(rest).await;
+        }
         let relative = match path.trim_start_matches('/') {
             // The screens the mailed links open; the page reads the token from the fragment.
             "" | "verify-email" | "reset-password" => "index.html",
@@ -87,17 +110,41 @@ impl WebRoot {
                 format!("// Written by local-api for this run.\nwindow.AUTH_API_URL = {url};\n");
             return file_response(Bytes::from(script), "text/javascript; charset=utf-8");
         }
-        let safe = relative
-            .split('/')
-            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'));
-        let file = self.dir.join(relative);
-        let Some(kind) = content_type(&file).filter(|_| safe) else {
-            return plain(StatusCode::NOT_FOUND, "not found\n");
+        serve_file(&self.dir, relative).await
+    }
+}
+
+impl Spa {
+    async fn answer(&self, rest: &str) -> Response<Full<Bytes>> {
+        let relative = match rest.trim_start_matches('/') {
+            "" => "index.html",
+            other => other,
         };
-        match tokio::fs::read(&file).await {
-            Ok(bytes) => file_response(Bytes::from(bytes), kind),
-            Err(_) => plain(StatusCode::NOT_FOUND, "not found\n"),
+        if relative == "config.js" {
+            let script = format!(
+                "// Written by local-api for this run.\nwindow.AUTH_AUTHORITY = {};\n\
+                 window.AUTH_CLIENT_ID = {};\n",
+                js_string(&self.authority),
+                js_string(&self.client_id)
+            );
+            return file_response(Bytes::from(script), "text/javascript; charset=utf-8");
         }
+        serve_file(&self.dir, relative).await
+    }
+}
+
+/// `relative` (no `..`, no hidden files, a known type) from `dir`.
+async fn serve_file(dir: &Path, relative: &str) -> Response<Full<Bytes>> {
+    let safe = relative
+        .split('/')
+        .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'));
+    let file = dir.join(relative);
+    let Some(kind) = content_type(&file).filter(|_| safe) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => file_response(Bytes::from(bytes), kind),
+        Err(_) => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 

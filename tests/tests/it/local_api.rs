@@ -746,6 +746,11 @@ async fn the_example_page_answers_only_its_own_host_names_and_escapes_config_js(
         dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/web")),
         api_port: 3000,
         hosts: LocalHosts::new("127.0.0.1"),
+        spa: Some(local_api::web::Spa {
+            dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/spa")),
+            authority: "http://127.0.0.1:3000".into(),
+            client_id: "dev-app</script>".into(),
+        }),
     };
     let status = |host: &'static str, path: &'static str| {
         let root = &root;
@@ -772,6 +777,30 @@ async fn the_example_page_answers_only_its_own_host_names_and_escapes_config_js(
     let script = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(
         script.contains(r#"window.AUTH_API_URL = "http://localhost:3000";"#),
+        "{script}"
+    );
+    // The single-page app under /spa/: its files, and a config.js naming the provider and
+    // the development app, escaped.
+    assert_eq!(status("localhost:3001", "/spa/").await, 200);
+    assert_eq!(status("localhost:3001", "/spa/callback.html").await, 200);
+    assert_eq!(
+        status("localhost:3001", "/spa/vendor/oidc-client-ts.min.js").await,
+        200
+    );
+    assert_eq!(status("localhost:3001", "/spa/../Cargo.toml").await, 404);
+    assert_eq!(status("evil.example:3001", "/spa/").await, 421);
+    let body = root
+        .answer(&Method::GET, "/spa/config.js", Some("localhost:3001"))
+        .await
+        .into_body();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let script = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        script.contains(r#"window.AUTH_AUTHORITY = "http://127.0.0.1:3000";"#)
+            && script.contains(r#"window.AUTH_CLIENT_ID = "dev-app\u003c/script>";"#),
         "{script}"
     );
 }

@@ -1,0 +1,182 @@
+// The example single-page app (examples/spa, oidc-client-ts, no build step) in a real
+// headless Chromium against a real local-api: signinRedirect → the hosted sign-in page →
+// callback → the ID token's claims on the page → a protected API call → a silent refresh →
+// signoutRedirect, and the session really ended. A screenshot of the hosted sign-in page.
+//
+// Environment: as tests/browser/sign_in.test.mjs.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const tools = process.env.NODE_TOOLS || join(root, ".tools/node");
+const puppeteer = createRequire(join(tools, "node_modules/"))("puppeteer-core");
+const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
+
+const EMAIL = "spa@example.com";
+const PASSWORD = "correct horse battery staple";
+
+let server;
+let serverLog = "";
+let api;
+let spa;
+let browser;
+let profile;
+
+before(async () => {
+  const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
+  server = spawn(binary, ["--port", "0"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      BCRYPT_COST: "4",
+      BCRYPT_ALLOW_LOW_COST: "true",
+      BRAND_NAME: "Photo Book Accounts",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${serverLog}`)), 20000);
+    server.stdout.on("data", (chunk) => {
+      serverLog += chunk;
+      const a = serverLog.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const s = serverLog.match(/spa +(http:\/\/localhost:\d+\/spa\/)/);
+      if (a && s) {
+        clearTimeout(timer);
+        [api, spa] = [a[1], s[1]];
+        ok();
+      }
+    });
+    server.stderr.on("data", (chunk) => (serverLog += chunk));
+    server.on("exit", (code) => fail(new Error(`local-api exited (${code}):\n${serverLog}`)));
+  });
+  const registered = await fetch(`${api}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+  });
+  assert.equal(registered.status, 201);
+
+  profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
+  browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    userDataDir: profile,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  mkdirSync(output, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGINT");
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function text(page, selector) {
+  await page.waitForSelector(selector, { visible: true, timeout: 10000 });
+  return page.$eval(selector, (el) => el.textContent);
+}
+
+test("oidc-client-ts signs in through the hosted page, calls an API, refreshes and signs out", async () => {
+  const page = await browser.newPage();
+  const problems = [];
+  let probing = false;
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    // Chromium's own 404 line for a missing favicon names no URL; answers are checked below.
+    if (m.type() === "error" && !probing && !m.text().startsWith("Failed to load resource")) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) {
+      problems.push(`${r.status()} ${r.url()}`);
+    }
+  });
+  await page.goto(spa);
+  await page.waitForSelector("#sign-in", { visible: true });
+
+  // signinRedirect: to the provider's hosted sign-in page.
+  const [hostedResponse] = await Promise.all([page.waitForNavigation(), page.click("#sign-in")]);
+  await page.waitForSelector("input[name=email]");
+  assert.ok(page.url().startsWith(`${api}/oauth2/login?`), page.url());
+  const hosted = await page.content();
+  assert.match(hosted, /Photo Book Accounts/);
+  await page.screenshot({ path: join(output, "hosted-sign-in.png"), fullPage: true });
+  const csp = hostedResponse.headers()["content-security-policy"];
+  assert.match(csp, /frame-ancestors 'none'/);
+  // No script may run on the page: the CSP blocks even a fetch from it.
+  probing = true;
+  await assert.rejects(page.evaluate(() => fetch(window.location.href)));
+  probing = false;
+  await page.type("input[name=email]", EMAIL);
+  await page.type("input[name=password]", PASSWORD);
+  await Promise.all([
+    page.waitForNavigation({ waitUntil: "networkidle0" }),
+    page.click("button[type=submit]"),
+  ]);
+
+  // Back in the app (callback.html → the app), signed in, with the ID token's claims.
+  assert.equal(await text(page, "#email"), EMAIL);
+  assert.ok(page.url().startsWith(spa), page.url());
+  const scopes = await text(page, "#scopes");
+  assert.equal(scopes, "openid email offline_access api:read");
+  const first = await page.evaluate(() => {
+    const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+    return JSON.parse(sessionStorage.getItem(key));
+  });
+  assert.ok(first.id_token && first.refresh_token && first.access_token);
+
+  // A protected route, with the access token.
+  await page.click("#call-api");
+  await page.waitForFunction(() => document.getElementById("api-answer").textContent.length > 0);
+  const answer = await page.$eval("#api-answer", (el) => el.textContent);
+  assert.ok(answer.startsWith("200 "), answer);
+  assert.match(answer, new RegExp(EMAIL));
+
+  // Silent refresh: the refresh_token grant, a new refresh token.
+  await page.click("#refresh");
+  await page.waitForFunction(
+    (old) => {
+      const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+      return key && JSON.parse(sessionStorage.getItem(key)).refresh_token !== old;
+    },
+    { timeout: 10000 },
+    first.refresh_token,
+  );
+  const refreshed = await page.evaluate(() => {
+    const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+    return JSON.parse(sessionStorage.getItem(key));
+  });
+
+  // signoutRedirect: the provider ends the session and sends the browser back.
+  await Promise.all([page.waitForNavigation({ waitUntil: "networkidle0" }), page.click("#sign-out")]);
+  await page.waitForSelector("#sign-in", { visible: true, timeout: 10000 });
+  assert.ok(page.url().startsWith(spa), page.url());
+  const gone = await fetch(`${api}/oauth2/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "refresh_token",
+      client_id: first.profile.aud,
+      refresh_token: refreshed.refresh_token,
+    }),
+  });
+  assert.equal(gone.status, 400, "the session ended");
+  assert.deepEqual(problems, []);
+});
