@@ -56,11 +56,12 @@ pub enum Event {
     ConsentDenied,
     OidcTokensIssued,
     OidcLoggedOut,
+    ConsentRevoked,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 44] = [
+    pub const ALL: [Event; 45] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -105,6 +106,7 @@ impl Event {
         Event::ConsentDenied,
         Event::OidcTokensIssued,
         Event::OidcLoggedOut,
+        Event::ConsentRevoked,
     ];
 
     /// The name in the log line's `event` field.
@@ -154,6 +156,7 @@ impl Event {
             Event::ConsentDenied => "consent_denied",
             Event::OidcTokensIssued => "oidc_tokens_issued",
             Event::OidcLoggedOut => "oidc_logged_out",
+            Event::ConsentRevoked => "consent_revoked",
         }
     }
 

@@ -88,6 +88,9 @@ pub enum Error {
     /// `invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
+    /// The caller allowed that client nothing.
+    #[error("no such consent of the caller")]
+    ConsentNotFound,
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
     /// A fault of the deployment or of this code. The cause is logged, never shown.

@@ -127,22 +127,37 @@ impl<S: Store> App<S> {
         req: &Request,
         client: &accounts::model::client::Client,
     ) -> Result<Reply, ApiError> {
+        use routes::{oauth, pages};
+        let page = |reply: Reply| -> Result<Reply, ApiError> { Ok(reply) };
         match route {
-            Route::OAuthAuthorize => Ok(routes::pages::authorize(self, req, client).await),
-            Route::OAuthLoginPage => Ok(routes::pages::login_page_get(self, req).await),
-            Route::OAuthLogin => Ok(routes::pages::login_post(self, req, client).await),
-            Route::OAuthConsent => Ok(routes::pages::consent(self, req, client).await),
-            Route::OAuthRegisterPage => Ok(routes::pages::register_get(self, req).await),
-            Route::OAuthRegister => Ok(routes::pages::register_post(self, req, client).await),
-            Route::OAuthForgotPage => Ok(routes::pages::forgot_get(self, req).await),
-            Route::OAuthForgot => Ok(routes::pages::forgot_post(self, req, client).await),
-            Route::OAuthLogoutPage => Ok(routes::pages::logout_get(self, req, client).await),
-            Route::OAuthLogout => Ok(routes::pages::logout_post(self, req, client).await),
-            Route::OAuthUserinfo | Route::OAuthUserinfoPost => {
-                routes::oauth::userinfo(self, req).await
+            Route::OAuthAuthorize | Route::OAuthAuthorizePost => {
+                page(http::on_heap(|| pages::authorize(self, req, client)).await)
             }
-            Route::OAuthRevoke => routes::oauth::revoke(self, req, client).await,
-            Route::OAuthIntrospect => routes::oauth::introspect(self, req, client).await,
+            Route::OAuthLoginPage => page(http::on_heap(|| pages::login_page_get(self, req)).await),
+            Route::OAuthLogin => page(http::on_heap(|| pages::login_post(self, req, client)).await),
+            Route::OAuthConsent => page(http::on_heap(|| pages::consent(self, req, client)).await),
+            Route::OAuthRegisterPage => {
+                page(http::on_heap(|| pages::register_get(self, req)).await)
+            }
+            Route::OAuthRegister => {
+                page(http::on_heap(|| pages::register_post(self, req, client)).await)
+            }
+            Route::OAuthForgotPage => page(http::on_heap(|| pages::forgot_get(self, req)).await),
+            Route::OAuthForgot => {
+                page(http::on_heap(|| pages::forgot_post(self, req, client)).await)
+            }
+            Route::OAuthLogoutPage => {
+                page(http::on_heap(|| pages::logout_get(self, req, client)).await)
+            }
+            Route::OAuthLogout => {
+                page(http::on_heap(|| pages::logout_post(self, req, client)).await)
+            }
+            Route::OAuthUserinfo | Route::OAuthUserinfoPost => {
+                http::on_heap(|| oauth::userinfo(self, req)).await
+            }
+            Route::OAuthRevoke => http::on_heap(|| oauth::revoke(self, req, client)).await,
+            Route::OAuthIntrospect => http::on_heap(|| oauth::introspect(self, req, client)).await,
+            Route::OAuthToken => http::on_heap(|| oauth::token(self, req, client)).await,
             _ => Err(ApiError::internal(
                 "a route the OpenID dispatcher does not serve",
             )),
@@ -169,18 +184,20 @@ impl<S: Store> App<S> {
                 .as_ref()
                 .ok_or_else(|| ApiError::internal("the route table does not protect this route"))
         };
+        let id = parameter.unwrap_or_default();
+        use routes::{account, consents, mfa, password, recovery, sessions};
         match route {
-            Route::Register => routes::register::register(self, req, client).await,
-            Route::Login => routes::login::login(self, req, client).await,
-            Route::LoginMfa => routes::mfa::login_mfa(self, req, client).await,
+            Route::Register => {
+                http::on_heap(|| routes::register::register(self, req, client)).await
+            }
+            Route::Login => http::on_heap(|| routes::login::login(self, req, client)).await,
+            Route::LoginMfa => http::on_heap(|| mfa::login_mfa(self, req, client)).await,
             Route::Verify => routes::verify::verify(self, req),
             Route::Health => Ok(routes::health::health()),
             Route::Jwks => routes::jwks::jwks(self),
             Route::Discovery => routes::jwks::discovery(self),
-            Route::OAuthToken => routes::oauth::token(self, req, client).await,
-            // Their own (boxed) future: in a debug build each arm's future takes stack space
-            // in this one's poll, whichever route runs.
-            Route::OAuthAuthorize
+            Route::OAuthToken
+            | Route::OAuthAuthorize
             | Route::OAuthLoginPage
             | Route::OAuthLogin
             | Route::OAuthConsent
@@ -193,27 +210,63 @@ impl<S: Store> App<S> {
             | Route::OAuthUserinfo
             | Route::OAuthUserinfoPost
             | Route::OAuthRevoke
-            | Route::OAuthIntrospect => Box::pin(self.dispatch_openid(route, req, client)).await,
-            Route::Refresh => routes::sessions::refresh(self, req, client).await,
-            Route::Logout => routes::sessions::logout(self, req, client).await,
-            Route::EmailVerify => routes::recovery::verify_email(self, req, client).await,
-            Route::EmailVerifyResend => routes::recovery::resend(self, req, client).await,
-            Route::PasswordForgot => routes::recovery::forgot(self, req, client).await,
-            Route::PasswordReset => routes::recovery::reset(self, req, client).await,
-            Route::Me => routes::account::me(self, caller()?).await,
-            Route::DeleteAccount => routes::account::delete(self, req, client, caller()?).await,
-            Route::LogoutAll => routes::sessions::logout_all(self, client, caller()?).await,
-            Route::Password => routes::password::change(self, req, client, caller()?).await,
-            Route::Sessions => routes::sessions::list(self, caller()?).await,
-            Route::EndSession => {
-                let id = parameter.unwrap_or_default();
-                routes::sessions::end(self, client, caller()?, id).await
+            | Route::OAuthIntrospect
+            | Route::OAuthAuthorizePost => {
+                http::on_heap(|| self.dispatch_openid(route, req, client)).await
             }
-            Route::MfaEnroll => routes::mfa::enroll(self, req, client, caller()?).await,
-            Route::MfaConfirm => routes::mfa::confirm(self, req, client, caller()?).await,
-            Route::MfaDisable => routes::mfa::disable(self, req, client, caller()?).await,
+            Route::Refresh => http::on_heap(|| sessions::refresh(self, req, client)).await,
+            Route::Logout => http::on_heap(|| sessions::logout(self, req, client)).await,
+            Route::EmailVerify => http::on_heap(|| recovery::verify_email(self, req, client)).await,
+            Route::EmailVerifyResend => http::on_heap(|| recovery::resend(self, req, client)).await,
+            Route::PasswordForgot => http::on_heap(|| recovery::forgot(self, req, client)).await,
+            Route::PasswordReset => http::on_heap(|| recovery::reset(self, req, client)).await,
+            Route::Me => {
+                let caller = caller()?;
+                http::on_heap(|| account::me(self, caller)).await
+            }
+            Route::DeleteAccount => {
+                let caller = caller()?;
+                http::on_heap(|| account::delete(self, req, client, caller)).await
+            }
+            Route::LogoutAll => {
+                let caller = caller()?;
+                http::on_heap(|| sessions::logout_all(self, client, caller)).await
+            }
+            Route::Password => {
+                let caller = caller()?;
+                http::on_heap(|| password::change(self, req, client, caller)).await
+            }
+            Route::Sessions => {
+                let caller = caller()?;
+                http::on_heap(|| sessions::list(self, caller)).await
+            }
+            Route::Consents => {
+                let caller = caller()?;
+                http::on_heap(|| consents::list(self, caller)).await
+            }
+            Route::RevokeConsent => {
+                let caller = caller()?;
+                http::on_heap(|| consents::revoke(self, client, caller, id)).await
+            }
+            Route::EndSession => {
+                let caller = caller()?;
+                http::on_heap(|| sessions::end(self, client, caller, id)).await
+            }
+            Route::MfaEnroll => {
+                let caller = caller()?;
+                http::on_heap(|| mfa::enroll(self, req, client, caller)).await
+            }
+            Route::MfaConfirm => {
+                let caller = caller()?;
+                http::on_heap(|| mfa::confirm(self, req, client, caller)).await
+            }
+            Route::MfaDisable => {
+                let caller = caller()?;
+                http::on_heap(|| mfa::disable(self, req, client, caller)).await
+            }
             Route::MfaRecoveryCodes => {
-                routes::mfa::renew_recovery_codes(self, req, client, caller()?).await
+                let caller = caller()?;
+                http::on_heap(|| mfa::renew_recovery_codes(self, req, client, caller)).await
             }
         }
     }

@@ -17,9 +17,9 @@ use super::oauth::ClientAuthentication;
 use super::{Accounts, audit};
 use crate::audit::{Event, record_user_at_client};
 use crate::error::Error;
-use crate::model::client::Client;
+use crate::model::client::{Caller, Client};
 use crate::model::oidc::{
-    CODE_TTL_SECONDS, CodeChallenge, CodeRecord, CodeSpend, MAX_STATE_LEN, OIDC_SCOPES,
+    CODE_TTL_SECONDS, CodeChallenge, CodeRecord, CodeSpend, Consent, MAX_STATE_LEN, OIDC_SCOPES,
     SCOPE_EMAIL, SCOPE_OFFLINE_ACCESS, SCOPE_OPENID, redirect_uri_matches,
 };
 use crate::model::registry::{ClientId, ClientRecord, ClientType, GrantType};
@@ -799,6 +799,42 @@ impl<S: Store> Accounts<S> {
             id_token,
             scope: scope.to_owned(),
         })
+    }
+
+    /// The apps the caller allowed anything, with what they allowed, by client name.
+    pub async fn consents_of(&self, caller: &Caller) -> Result<Vec<(Consent, String)>, Error> {
+        let consents = self.store.list_consents(caller.user_id).await?;
+        let mut named = Vec::with_capacity(consents.len());
+        for consent in consents {
+            let name = self
+                .store
+                .find_client(&consent.client_id)
+                .await?
+                .map_or_else(|| "(a deleted app)".to_owned(), |c| c.name);
+            named.push((consent, name));
+        }
+        Ok(named)
+    }
+
+    /// Forgets what the caller allowed the client `client_id` (as sent): the app asks again
+    /// next time. `ConsentNotFound` if there was nothing (or the id is malformed).
+    pub async fn revoke_consent(
+        &self,
+        caller: &Caller,
+        client_id: &str,
+        client: &Client,
+    ) -> Result<(), Error> {
+        let id = ClientId::parse(client_id).ok_or(Error::ConsentNotFound)?;
+        if !self.store.revoke_consent(caller.user_id, &id).await? {
+            return Err(Error::ConsentNotFound);
+        }
+        record_user_at_client(
+            Event::ConsentRevoked,
+            &caller.user_id.to_string(),
+            id.as_str(),
+            client,
+        );
+        Ok(())
     }
 
     /// RP-Initiated Logout: ends the browser's session (and so every token issued in it).

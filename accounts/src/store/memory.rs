@@ -876,6 +876,30 @@ impl AuthorizationStore for MemoryStore {
             .cloned())
     }
 
+    async fn list_consents(&self, user_id: Uuid) -> Result<Vec<Consent>, StoreError> {
+        let mut found: Vec<Consent> = self
+            .state()
+            .consents
+            .values()
+            .filter(|c| c.user_id == user_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(found)
+    }
+
+    async fn revoke_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .consents
+            .remove(&(user_id, client_id.clone()))
+            .is_some())
+    }
+
     async fn grant_consent(
         &self,
         user_id: Uuid,

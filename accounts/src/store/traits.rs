@@ -336,6 +336,19 @@ pub trait AuthorizationStore: Send + Sync {
         client_id: &ClientId,
     ) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
 
+    /// Every client `user_id` allowed anything, read consistently.
+    fn list_consents(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+
+    /// Forgets what `user_id` allowed `client_id`; `false` if there was nothing.
+    fn revoke_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Adds `scopes` to what `user_id` allowed `client_id`: concurrent grants add up, none
     /// is lost.
     fn grant_consent(

@@ -11,3 +11,13 @@ pub mod problem;
 pub mod reply;
 pub mod request;
 pub mod routes;
+
+/// The future `make` builds, built and kept on the heap. A `match` that awaits a different
+/// future in each arm gives, in a debug build, every arm's future its own slot in the stack
+/// frame of the function that awaits it (hundreds of KB with the AWS SDK's futures inside,
+/// past a 2 MiB thread stack); built here, each is a pointer there.
+pub fn on_heap<'a, T, Fut: std::future::Future<Output = T> + Send + 'a>(
+    make: impl FnOnce() -> Fut,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(make())
+}

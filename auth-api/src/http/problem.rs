@@ -255,7 +255,9 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         | Error::EmailNotVerified
         | Error::MfaCodeRequired
         | Error::WrongCode => StatusCode::FORBIDDEN,
-        Error::UserNotFound | Error::SessionNotFound => StatusCode::NOT_FOUND,
+        Error::UserNotFound | Error::SessionNotFound | Error::ConsentNotFound => {
+            StatusCode::NOT_FOUND
+        }
         // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
         // completeness.
         Error::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -374,6 +376,11 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "session-not-found",
             "Session not found",
             "You have no session with this id.".into(),
+        ),
+        Error::ConsentNotFound => (
+            "consent-not-found",
+            "Consent not found",
+            "You have allowed no app with this client_id anything.".into(),
         ),
         Error::AccountDisabled => (
             "account-disabled",

@@ -43,6 +43,9 @@ pub enum Route {
     OAuthUserinfoPost,
     OAuthRevoke,
     OAuthIntrospect,
+    OAuthAuthorizePost,
+    Consents,
+    RevokeConsent,
 }
 
 /// What the table says of a route.
@@ -75,7 +78,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 38] = [
+const TABLE: [Entry; 41] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -270,6 +273,21 @@ const TABLE: [Entry; 38] = [
         "oauth_introspect",
         false,
     ),
+    entry(
+        Route::OAuthAuthorizePost,
+        "POST",
+        "/oauth2/authorize",
+        "oauth_authorize_post",
+        false,
+    ),
+    entry(Route::Consents, "GET", "/consents", "consents", true),
+    entry(
+        Route::RevokeConsent,
+        "DELETE",
+        "/consents/{client_id}",
+        "revoke_consent",
+        true,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -301,8 +319,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 38] = {
-        let mut all = [Route::Register; 38];
+    pub const ALL: [Route; 41] = {
+        let mut all = [Route::Register; 41];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;

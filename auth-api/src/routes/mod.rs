@@ -2,6 +2,7 @@
 //! outcome.
 
 pub mod account;
+pub mod consents;
 pub mod health;
 pub mod jwks;
 pub mod login;

@@ -163,9 +163,15 @@ fn scope_description(scope: &str) -> String {
     }
 }
 
-/// `GET /oauth2/authorize`: checks the request, then a code, a sign-in, or a consent.
+/// `GET /oauth2/authorize` (or `POST`, the parameters in a form: OpenID Connect Core
+/// §3.1.2.1): checks the request, then a code, a sign-in, or a consent.
 pub async fn authorize<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
-    let form = match query_form(req) {
+    let form = if req.method() == http::Method::POST {
+        Form::from_request(req).map_err(|e| e.description)
+    } else {
+        query_form(req)
+    };
+    let form = match form {
         Ok(form) => form,
         Err(why) => return error_page(app, StatusCode::BAD_REQUEST, &why),
     };
@@ -363,9 +369,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 );
             }
         };
-        match app
-            .accounts
-            .login_second_factor(mfa_token, code, &hosted)
+        match crate::http::on_heap(|| app.accounts.login_second_factor(mfa_token, code, &hosted))
             .await
         {
             Ok(signed_in) => signed_in,
@@ -402,11 +406,8 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 StatusCode::BAD_REQUEST,
             );
         };
-        match app
-            .accounts
-            .login(email, SecretString::from(password.to_owned()), &hosted)
-            .await
-        {
+        let password = SecretString::from(password.to_owned());
+        match crate::http::on_heap(|| app.accounts.login(email, password, &hosted)).await {
             Ok(LoginOutcome::SignedIn(signed_in)) => *signed_in,
             Ok(LoginOutcome::SecondFactorRequired(SecondFactorRequired { mfa_token, .. })) => {
                 return code_page(
@@ -437,10 +438,11 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
         Err(err) => return fault_page(app, &err),
     };
     let cookie = set_sso_cookie(&token, signed_in.refresh_expires_in);
-    let result = app
-        .accounts
-        .continue_authorization(&request, &session, false, client)
-        .await;
+    let result = crate::http::on_heap(|| {
+        app.accounts
+            .continue_authorization(&request, &session, false, client)
+    })
+    .await;
     outcome(app, req, &request, &params, result, vec![cookie])
 }
 

@@ -82,6 +82,8 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
     assert_eq!(
         protected,
         [
+            "/consents",
+            "/consents/{client_id}",
             "/logout-all",
             "/me",
             "/me",

@@ -89,6 +89,15 @@ async fn the_code_flow_signs_in_with_pkce_and_issues_checked_tokens<S: Store>(ap
     page_headers(&page);
     assert_eq!(input_names(&page.text), ["email", "password"]);
     assert!(page.text.contains("<label for=\"email\">"), "labels");
+    // login_hint fills in the email.
+    let mut hinted = request.clone();
+    hinted.push(("login_hint".into(), EMAIL.into()));
+    let hinted = Browser::default().get(&app, "/oauth2/login", &hinted).await;
+    assert!(
+        hinted.text.contains(&format!("value=\"{EMAIL}\"")),
+        "{}",
+        hinted.text
+    );
     assert!(page.text.contains("href=\"register?"), "{}", page.text);
     assert!(page.text.contains("href=\"forgot?"), "{}", page.text);
     assert!(!page.text.contains("<script"), "no script");
@@ -221,13 +230,17 @@ async fn the_code_flow_signs_in_with_pkce_and_issues_checked_tokens<S: Store>(ap
         .await
         .problem(401);
 
-    // Single sign-on: the next authorization needs no password.
+    // Single sign-on: the next authorization needs no password. This one is POSTed (OpenID
+    // Connect Core §3.1.2.1), its scopes in another order.
     let again = Pkce::new();
-    let second = browser
-        .get(&app, "/oauth2/authorize", &authorization(id, &again, SCOPE))
-        .await;
+    let mut request = authorization(id, &again, "api:read offline_access email openid");
+    request.retain(|(k, _)| k != "state");
+    request.push(("state".into(), "st-post".into()));
+    let second = browser.post(&app, "/oauth2/authorize", &request).await;
     assert_eq!(second.status, 303, "{}", second.text);
-    let code = client_query(&second)["code"].clone();
+    let second_query = client_query(&second);
+    assert_eq!(second_query["state"], "st-post");
+    let code = second_query["code"].clone();
     let second_tokens = exchange(&app, id, &code, &again).await.json();
     assert_eq!(
         claims(second_tokens["id_token"].as_str().unwrap())["sid"],
@@ -624,6 +637,36 @@ async fn a_third_party_client_needs_consent_once_per_scope<S: Store>(app: App<S>
         .get(&app, "/oauth2/authorize", &authorization(id, &pkce, SCOPE))
         .await;
     assert!(client_query(&next).contains_key("code"));
+    // The user sees what they allowed, and takes it back: the app asks again.
+    let listed = send(
+        &app,
+        Event::get(Kind::RestV1, "/consents").authorized_as(&user_id),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let listed = listed.json();
+    assert_eq!(listed["consents"][0]["client_id"], id);
+    assert_eq!(listed["consents"][0]["client_name"], "Photo Book");
+    assert_eq!(
+        listed["consents"][0]["scopes"],
+        json!(["api:read", "email", "offline_access", "openid"])
+    );
+    let revoke = |client_id: &str| {
+        Event::new(Kind::RestV1, "DELETE", &format!("/consents/{client_id}"))
+            .no_body()
+            .authorized_as(&user_id)
+    };
+    assert_eq!(send(&app, revoke(id)).await.status, 204);
+    send(&app, revoke(id)).await.problem(404);
+    send(&app, revoke("not a client")).await.problem(404);
+    let asked_again = browser
+        .get(&app, "/oauth2/authorize", &authorization(id, &pkce, SCOPE))
+        .await;
+    stays(&asked_again, 200);
+    let allowed = browser
+        .submit(&app, &asked_again, &[], Some(("decision", "allow")))
+        .await;
+    assert!(client_query(&allowed).contains_key("code"));
     // A new scope asks again; prompt=consent always asks.
     let wider = browser
         .get(

@@ -65,6 +65,24 @@ fn code_from_item(hash: &TokenHash, item: &Item) -> Result<CodeRecord, StoreErro
     })
 }
 
+fn consent_from_item(user_id: Uuid, item: &Item) -> Result<Consent, StoreError> {
+    let client_id = string_attr(item, "sk")?
+        .strip_prefix("CLIENT#")
+        .and_then(ClientId::parse)
+        .ok_or_else(|| corrupt(item, "a consent's sk is not CLIENT#<client_id>"))?;
+    let mut scopes = match item.get("scopes") {
+        Some(AttributeValue::Ss(set)) => set.clone(),
+        _ => Vec::new(),
+    };
+    scopes.sort();
+    Ok(Consent {
+        user_id,
+        client_id,
+        scopes,
+        updated_at_ms: number_attr(item, "updated_at_ms").unwrap_or_default(),
+    })
+}
+
 impl AuthorizationStore for DynamoStore {
     async fn save_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
         let result = self
@@ -160,20 +178,52 @@ impl AuthorizationStore for DynamoStore {
         user_id: Uuid,
         client_id: &ClientId,
     ) -> Result<Option<Consent>, StoreError> {
-        let Some(item) = self.get_consistent(consent_key(user_id, client_id)).await? else {
-            return Ok(None);
-        };
-        let mut scopes = match item.get("scopes") {
-            Some(AttributeValue::Ss(set)) => set.clone(),
-            _ => Vec::new(),
-        };
-        scopes.sort();
-        Ok(Some(Consent {
-            user_id,
-            client_id: client_id.clone(),
-            scopes,
-            updated_at_ms: number_attr(&item, "updated_at_ms").unwrap_or_default(),
-        }))
+        self.get_consistent(consent_key(user_id, client_id))
+            .await?
+            .map(|item| consent_from_item(user_id, &item))
+            .transpose()
+    }
+
+    async fn list_consents(&self, user_id: Uuid) -> Result<Vec<Consent>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("CONSENT#{user_id}")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items() {
+                found.push(consent_from_item(user_id, item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn revoke_consent(
+        &self,
+        user_id: Uuid,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(consent_key(user_id, client_id)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        written(result)
     }
 
     async fn grant_consent(
