@@ -309,6 +309,14 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("AppName", "Acme Shop"),
         ("ResetTokenTtlSeconds", "1800"),
         ("RequireVerifiedEmail", "true"),
+        ("CustomDomain", "auth.example.com"),
+        (
+            "CustomDomainCertificateArn",
+            "arn:aws:acm:eu-west-1:123456789012:certificate/0e2a4d7c-5f3b-4a8e-9c1d-2b6f8a7e3d10",
+        ),
+        ("BrandName", "Acme Accounts"),
+        ("BrandColor", "#0a7"),
+        ("BrandLogoUrl", "https://cdn.example.com/logo.svg"),
     ];
     for (name, value) in good {
         assert_eq!(
@@ -345,6 +353,16 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("ResetTokenTtlSeconds", "100000"),
         ("VerifyTokenTtlSeconds", "60"),
         ("RequireVerifiedEmail", "yes"),
+        ("CustomDomain", "https://auth.example.com"),
+        ("CustomDomain", "Auth.Example.com"),
+        (
+            "CustomDomainCertificateArn",
+            "arn:aws:iam::123456789012:role/x",
+        ),
+        ("BrandName", "<script>"),
+        ("BrandColor", "blue"),
+        ("BrandLogoUrl", "http://cdn.example.com/logo.svg"),
+        ("BrandLogoUrl", "https://cdn.example.com/\"onerror=x"),
     ];
     for (name, value) in bad {
         assert_ne!(
@@ -941,6 +959,7 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
             "AuthorizerLatencyAlarm",
             "AuthorizerThrottlesAlarm",
             "ClientAuthFailureSpikeAlarm",
+            "CodeReuseAlarm",
             "FailedLoginSpikeAlarm",
             "MailFailuresAlarm",
             "RefreshReuseAlarm",
@@ -1113,4 +1132,45 @@ fn each_function_s_resource_policy_is_one_statement_whatever_the_number_of_route
             );
         }
     }
+}
+
+/// A custom domain, as SAM deploys it: only when `CustomDomain` is set, regional, TLS 1.2,
+/// mapped to the one stage, its DNS target an output; and a domain without a certificate is
+/// refused before anything is created.
+#[test]
+fn a_custom_domain_maps_to_the_stage_only_when_asked_and_needs_its_certificate() {
+    let template = translate(serde_json::json!({"PublicJwks": jwks()}));
+    let resources = template["Resources"].as_object().unwrap();
+    let domain = &resources["ApiDomainName"];
+    assert_eq!(domain["Condition"], "HasCustomDomain");
+    assert_eq!(domain["Type"], "AWS::ApiGateway::DomainName");
+    let properties = &domain["Properties"];
+    assert_eq!(
+        properties["DomainName"],
+        serde_json::json!({"Ref": "CustomDomain"})
+    );
+    assert_eq!(
+        properties["EndpointConfiguration"]["Types"],
+        serde_json::json!(["REGIONAL"])
+    );
+    assert_eq!(properties["SecurityPolicy"], "TLS_1_2");
+    let mapping = &resources["ApiBasePathMapping"];
+    assert_eq!(mapping["Condition"], "HasCustomDomain");
+    assert_eq!(
+        mapping["Properties"]["RestApiId"],
+        serde_json::json!({"Ref": "AuthApi"})
+    );
+    assert_eq!(
+        template["Conditions"]["HasCustomDomain"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomain"}, ""]}]})
+    );
+    assert_eq!(
+        template["Outputs"]["CustomDomainTarget"]["Condition"],
+        "HasCustomDomain"
+    );
+    let rule = &template["Rules"]["CustomDomainNeedsCertificate"];
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomainCertificateArn"}, ""]}]})
+    );
 }
