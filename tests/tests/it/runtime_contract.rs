@@ -668,6 +668,7 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
         .unwrap();
     let machine_secret = machine_secret.unwrap().encode().expose_secret().to_owned();
     let form = "application/x-www-form-urlencoded";
+    let form_type = form;
     let basic = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         format!("{}:{machine_secret}", machine.client_id),
@@ -711,6 +712,104 @@ async fn at_trace_no_secret_reaches_stdout_or_stderr_of_the_release_binaries() {
             machine_token["access_token"].as_str().unwrap().to_owned(),
         ),
     ]);
+    // A sign-in at an OpenID client through the hosted pages: the CSRF token, the SSO
+    // cookie, the code, the PKCE verifier and the client's tokens are secrets too.
+    use integration_tests::oidc::{Pkce, authorization, hidden_inputs, parse_query};
+    let (app_client, _) = accounts::model::registry::ClientRecord::create(
+        accounts::model::registry::ClientSpec {
+            name: Some("Photo Book".into()),
+            client_type: Some(accounts::model::registry::ClientType::Public),
+            grant_types: Some(vec![
+                accounts::model::registry::GrantType::AuthorizationCode,
+                accounts::model::registry::GrantType::RefreshToken,
+            ]),
+            redirect_uris: Some(vec![integration_tests::oidc::REDIRECT.into()]),
+            first_party: Some(true),
+            ..Default::default()
+        },
+        "tests",
+        shared::token::now_unix_ms(),
+    )
+    .unwrap();
+    accounts::store::ClientStore::create_client(&store, &app_client)
+        .await
+        .unwrap();
+    let pkce = Pkce::new();
+    let request = authorization(
+        app_client.client_id.as_str(),
+        &pkce,
+        "openid email offline_access",
+    );
+    let pairs: Vec<(&str, &str)> = request
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let page = call(Event::get(Kind::RestV1, "/oauth2/login").query(&pairs)).await;
+    assert_eq!(page["statusCode"], 200, "{page}");
+    let mut form = hidden_inputs(page["body"].as_str().unwrap());
+    let csrf = form.iter().find(|(k, _)| k == "csrf").unwrap().1.clone();
+    form.push(("email".into(), "ada@example.com".into()));
+    form.push(("password".into(), NEW_PASSWORD.into()));
+    let body: Vec<String> = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", integration_tests::events::encode(v)))
+        .collect();
+    let signed_in = call(
+        Event::new(Kind::RestV1, "POST", "/oauth2/login")
+            .body(&body.join("&"))
+            .header("content-type", form_type)
+            .header("Cookie", &format!("__Host-csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(signed_in["statusCode"], 303, "{signed_in}");
+    let header = |answer: &Value, name: &str| -> Vec<String> {
+        let multi = answer["multiValueHeaders"][name]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let single = answer["headers"][name].as_str().map(str::to_owned);
+        multi
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .chain(single)
+            .collect()
+    };
+    let location = header(&signed_in, "location").remove(0);
+    let code = parse_query(location.split_once('?').unwrap().1)
+        .into_iter()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1;
+    let sso = header(&signed_in, "set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("__Host-sso="))
+        .unwrap();
+    let sso = sso["__Host-sso=".len()..sso.find(';').unwrap()].to_owned();
+    let exchanged = call(
+        Event::new(Kind::HttpV2, "POST", "/oauth2/token")
+            .body(&format!(
+                "grant_type=authorization_code&client_id={}&code={code}&redirect_uri={}&code_verifier={}",
+                app_client.client_id,
+                integration_tests::events::encode(integration_tests::oidc::REDIRECT),
+                pkce.verifier
+            ))
+            .header("content-type", form_type),
+    )
+    .await;
+    assert_eq!(exchanged["statusCode"], 200, "{exchanged}");
+    let oidc_tokens: Value = serde_json::from_str(exchanged["body"].as_str().unwrap()).unwrap();
+    mfa_secrets.extend([
+        ("a CSRF token", csrf),
+        ("an SSO cookie", sso),
+        ("an authorization code", code),
+        ("a PKCE verifier", pkce.verifier.clone()),
+    ]);
+    for name in ["access_token", "refresh_token", "id_token"] {
+        mfa_secrets.push((
+            "an OpenID client's token",
+            oidc_tokens[name].as_str().unwrap().to_owned(),
+        ));
+    }
     // A body lambda_http cannot convert (marked base64, but not): its panic goes to stderr.
     let mut broken = Event::post_json(Kind::RestV1, "/login", &ada(NEW_PASSWORD)).to_json();
     broken["isBase64Encoded"] = json!(true);
