@@ -980,6 +980,30 @@ async fn logout_everywhere_and_a_password_change_end_the_sso_session<S: Store>(a
         .get(&app, "/oauth2/authorize", &authorization(id, &pkce, SCOPE))
         .await;
     assert!(start.header("location").unwrap().starts_with("login?"));
+
+    // Signed in again; a password change (elsewhere, through the JSON API) ends it too.
+    browser
+        .sign_in(
+            &app,
+            &authorization(id, &pkce, SCOPE),
+            EMAIL,
+            STRONG_PASSWORD,
+        )
+        .await;
+    let silent = browser
+        .get(&app, "/oauth2/authorize", &authorization(id, &pkce, SCOPE))
+        .await;
+    assert!(client_query(&silent).contains_key("code"), "signed in");
+    let change = json!({
+        "current_password": STRONG_PASSWORD,
+        "new_password": "purple elephant juggling seventeen oranges",
+    });
+    let changed = post(&app, "/password", change, Some(&user_id)).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let start = browser
+        .get(&app, "/oauth2/authorize", &authorization(id, &pkce, SCOPE))
+        .await;
+    assert!(start.header("location").unwrap().starts_with("login?"));
 }
 
 async fn a_two_factor_user_enters_a_code_on_the_page<S: Store>(app: App<S>) {
@@ -1354,3 +1378,95 @@ over_both_stores!(
     registration_and_reset_pages_use_the_json_api_s_rules,
     wrong_methods_and_malformed_requests_get_clear_answers,
 );
+
+/// A store that stops answering: every hosted page and OAuth endpoint answers a bounded 503
+/// (a page, or RFC 6749 JSON), with no internals, and nothing half-written.
+#[tokio::test]
+async fn a_stopped_store_gives_bounded_503s_on_the_pages_and_endpoints() {
+    use integration_tests::dynamo::{Mode, Proxy, endpoint, fresh_store};
+    let proxy = Proxy::start_for(&endpoint()).await;
+    let app = integration_tests::app::test_app(fresh_store(&proxy.url()).await);
+    register_ada(&app).await;
+    let (client, _) = register_app(&app, ClientType::Public, true, "api:read").await;
+    let id = client.client_id.as_str();
+    let pkce = Pkce::new();
+    let request = authorization(id, &pkce, SCOPE);
+    let mut browser = Browser::default();
+    let page = browser.get(&app, "/oauth2/login", &request).await;
+    assert_eq!(page.status, 200);
+    let query = Browser::default()
+        .sign_in(&app, &request, EMAIL, STRONG_PASSWORD)
+        .await;
+
+    proxy.stop().await;
+    let started = std::time::Instant::now();
+    let on_pages = [
+        browser.get(&app, "/oauth2/authorize", &request).await,
+        browser
+            .submit(
+                &app,
+                &page,
+                &[("email", EMAIL), ("password", STRONG_PASSWORD)],
+                None,
+            )
+            .await,
+    ];
+    for answer in &on_pages {
+        stays(answer, 503);
+        assert!(answer.header("retry-after").is_some());
+        assert!(!answer.text.contains("dispatch") && !answer.text.contains("127.0.0.1"));
+    }
+    let exchanged = exchange(&app, id, &query["code"], &pkce).await;
+    oauth_error(&exchanged, 503, "temporarily_unavailable");
+    assert!(!exchanged.text.contains("127.0.0.1"), "{}", exchanged.text);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    proxy.restart(Mode::Forward).await;
+    // The refused exchange did not spend the code.
+    assert_eq!(exchange(&app, id, &query["code"], &pkce).await.status, 200);
+}
+
+/// With an RSA signing key, ID tokens are RS256 (what every relying party supports) and
+/// verify with the published key.
+#[tokio::test]
+async fn an_rsa_key_signs_rs256_id_tokens() {
+    use accounts::store::MemoryStore;
+    let mut app = integration_tests::app::test_app(MemoryStore::new());
+    let key =
+        shared::SigningKey::from_pem(include_str!("../../fixtures/rsa-2048.pem"), None).unwrap();
+    let mut keys = shared::KeySet::default();
+    keys.insert(key.verification_key()).unwrap();
+    app.verifier = shared::TokenVerifier::new(keys, integration_tests::app::settings(), 30);
+    app.accounts.issuer = shared::TokenIssuer::new(key, integration_tests::app::settings(), 900);
+    register_ada(&app).await;
+    let (client, _) = register_app(&app, ClientType::Public, true, "api:read").await;
+    let id = client.client_id.as_str();
+    let pkce = Pkce::new();
+    let query = Browser::default()
+        .sign_in(
+            &app,
+            &authorization(id, &pkce, SCOPE),
+            EMAIL,
+            STRONG_PASSWORD,
+        )
+        .await;
+    let tokens = exchange(&app, id, &query["code"], &pkce).await.json();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert_eq!(header(id_token)["alg"], "RS256");
+    let checked = shared::verify_id_token_hint(
+        app.verifier.keys(),
+        app.accounts.issuer.settings(),
+        id_token,
+    )
+    .unwrap();
+    assert_eq!(
+        checked.at_hash,
+        Some(shared::at_hash(
+            jsonwebtoken::Algorithm::RS256,
+            tokens["access_token"].as_str().unwrap()
+        ))
+    );
+}
