@@ -133,14 +133,24 @@ fn oidc_token_reply(tokens: &OidcTokens) -> Reply {
     reply
 }
 
-/// A verified access token from `Authorization: Bearer`, or a 401 that says how to
-/// authenticate (RFC 6750 §3).
+/// A verified access token from `Authorization: Bearer`, or, on a POST without that header,
+/// the form's `access_token` (RFC 6750 §2.2); using both is `invalid_request`.
 fn bearer_claims<S>(app: &App<S>, req: &Request) -> Result<AccessClaims, Box<Reply>> {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(shared::bearer_token);
+    let header = req.headers().get(AUTHORIZATION);
+    let in_form = match (req.method() == http::Method::POST, req.body().is_empty()) {
+        (true, false) => Some(Form::from_request(req).map_err(|e| Box::new(e.into_reply()))?),
+        _ => None,
+    };
+    let from_form = in_form.as_ref().and_then(|f| f.get("access_token"));
+    let token = match (header, from_form) {
+        (Some(_), Some(_)) => {
+            return Err(Box::new(
+                OAuthError::invalid_request("the access token is sent twice").into_reply(),
+            ));
+        }
+        (Some(value), None) => value.to_str().ok().and_then(shared::bearer_token),
+        (None, from_form) => from_form,
+    };
     let Some(token) = token else {
         return Err(Box::new(bearer_refusal(StatusCode::UNAUTHORIZED, None)));
     };

@@ -1254,14 +1254,27 @@ async fn userinfo_needs_an_openid_token<S: Store>(app: App<S>) {
             .get("email")
             .is_none()
     );
+    let access = tokens["access_token"].as_str().unwrap();
     let answer = send(
         &app,
         Event::new(Kind::RestV1, "POST", "/oauth2/userinfo")
             .no_body()
-            .bearer(tokens["access_token"].as_str().unwrap()),
+            .bearer(access),
     )
     .await;
     assert_eq!(answer.json(), json!({"sub": user_id}));
+    // RFC 6750 §2.2: the token in a form body, but not in both places.
+    let in_form = Event::new(Kind::RestV1, "POST", "/oauth2/userinfo")
+        .body(&format!("access_token={access}"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    let answer = send(&app, in_form.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json(), json!({"sub": user_id}));
+    oauth_error(
+        &send(&app, in_form.bearer(access)).await,
+        400,
+        "invalid_request",
+    );
 }
 
 async fn registration_and_reset_pages_use_the_json_api_s_rules<S: Store>(app: App<S>) {
