@@ -8,6 +8,8 @@ tools_dir="$root/.tools"
 tool_pins="cfn-lint==1.58.0 cfn-lint-serverless==0.3.6 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 moto[server]==5.2.5"
 
 schemathesis_pin="schemathesis==4.32.5"
+# Python's OAuth/OpenID client library, for tests/interop/authlib_test.py.
+interop_py_pins="authlib==1.9.10 requests==2.32.5"
 # Node packages the tests use: puppeteer-core drives Debian's Chromium over CDP (no browser
 # download of its own); bcryptjs 2.x hashes as the Node.js original did ($2a$), for the
 # import tests; jose and aws-jwt-verify are the independent verifiers of our tokens.
@@ -86,6 +88,19 @@ install_schemathesis() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$schemathesis_pin"
     echo "$schemathesis_pin" >"$venv/pins"
+  fi
+}
+
+# authlib and requests, in a virtualenv of their own, for the Python relying-party test.
+install_python_interop() {
+  local venv="$tools_dir/interop-py"
+  if [ ! -f "$venv/pins" ] || [ "$(cat "$venv/pins")" != "$interop_py_pins" ]; then
+    step "installing $interop_py_pins into .tools/interop-py"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $interop_py_pins
+    echo "$interop_py_pins" >"$venv/pins"
   fi
 }
 

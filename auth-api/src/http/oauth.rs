@@ -149,14 +149,6 @@ impl OAuthError {
         self.fault.is_some()
     }
 
-    /// The refusal as a reply.
-    pub fn into_reply(self) -> crate::http::reply::Reply {
-        crate::http::reply::Reply {
-            response: self.into_response(),
-            user_id: None,
-        }
-    }
-
     pub fn into_response(self) -> Response<Body> {
         let body = json!({
             "error": self.code.as_str(),

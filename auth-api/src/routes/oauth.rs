@@ -138,15 +138,15 @@ fn oidc_token_reply(tokens: &OidcTokens) -> Reply {
 fn bearer_claims<S>(app: &App<S>, req: &Request) -> Result<AccessClaims, Box<Reply>> {
     let header = req.headers().get(AUTHORIZATION);
     let in_form = match (req.method() == http::Method::POST, req.body().is_empty()) {
-        (true, false) => Some(Form::from_request(req).map_err(|e| Box::new(e.into_reply()))?),
+        (true, false) => Some(Form::from_request(req).map_err(|e| Box::new(oauth_reply(e)))?),
         _ => None,
     };
     let from_form = in_form.as_ref().and_then(|f| f.get("access_token"));
     let token = match (header, from_form) {
         (Some(_), Some(_)) => {
-            return Err(Box::new(
-                OAuthError::invalid_request("the access token is sent twice").into_reply(),
-            ));
+            return Err(Box::new(oauth_reply(OAuthError::invalid_request(
+                "the access token is sent twice",
+            ))));
         }
         (Some(value), None) => value.to_str().ok().and_then(shared::bearer_token),
         (None, from_form) => from_form,
@@ -162,6 +162,13 @@ fn bearer_claims<S>(app: &App<S>, req: &Request) -> Result<AccessClaims, Box<Rep
                 Some("invalid_token"),
             ))
         })
+}
+
+fn oauth_reply(err: OAuthError) -> Reply {
+    Reply {
+        response: err.into_response(),
+        user_id: None,
+    }
 }
 
 fn bearer_refusal(status: StatusCode, error: Option<&'static str>) -> Reply {
