@@ -342,6 +342,15 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         "≤ 1 ms",
         verdict(token_endpoint <= 1e6),
     ));
+    let code_exchange = bench("auth-api code exchange, authorization_code with PKCE");
+    rows.push(row(
+        "code exchange (PKCE, ID and refresh token), through the handler, memory store",
+        time(code_exchange),
+        String::new(),
+        String::new(),
+        "≤ 1 ms",
+        verdict(code_exchange <= 1e6),
+    ));
     rows.push(row(
         "token endpoint over local-api, 8 callers, memory store (the harness's dev build)",
         format!("{:.0} requests/s", input.token_rps),
