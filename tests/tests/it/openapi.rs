@@ -1056,7 +1056,12 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
     }
     assert!(!text.contains("${"), "every placeholder is known: {text}");
     let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 5);
+    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 6);
+    // The OpenID Provider's own: codes issued and codes reused.
+    let shown = dashboard.to_string();
+    for metric in ["CodesIssued", "CodeReuse"] {
+        assert!(shown.contains(&format!("\"{metric}\"")), "{metric}");
+    }
     // Each of its lines of our namespace names a metric the code emits.
     let mut ours = 0;
     for widget in dashboard["widgets"].as_array().unwrap() {
