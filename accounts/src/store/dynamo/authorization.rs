@@ -93,10 +93,10 @@ impl AuthorizationStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(classify(err)),
+        // The hash of 256 random bits: a clash is a bug, not a race.
+        match written(result)? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
         }
     }
 
@@ -153,22 +153,12 @@ impl AuthorizationStore for DynamoStore {
             .expression_attribute_values(":epoch", n(epoch))
             .build()
             .map_err(internal)?;
-        let user_at_epoch = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(user_key(&token.email)))
-            .condition_expression(epoch_condition(epoch))
-            .expression_attribute_values(":user_id", s(token.user_id.to_string()))
-            .expression_attribute_values(":epoch", n(epoch))
-            .build()
-            .map_err(internal)?;
         self.transact(vec![
             put(refresh_item(token), &self.table)?,
             TransactWriteItem::builder()
                 .condition_check(family_live)
                 .build(),
-            TransactWriteItem::builder()
-                .condition_check(user_at_epoch)
-                .build(),
+            user_at_epoch(&self.table, token, epoch)?,
         ])
         .await
     }

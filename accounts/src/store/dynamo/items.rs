@@ -282,6 +282,23 @@ pub(super) fn epoch_condition(epoch: u64) -> &'static str {
     }
 }
 
+/// A transaction part that checks that `token`'s user still exists at `epoch`.
+pub(super) fn user_at_epoch(
+    table: &str,
+    token: &RefreshRecord,
+    epoch: u64,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(user_key(&token.email)))
+        .condition_expression(epoch_condition(epoch))
+        .expression_attribute_values(":user_id", s(token.user_id.to_string()))
+        .expression_attribute_values(":epoch", n(epoch))
+        .build()
+        .map_err(internal)?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
 pub(super) fn put(item: Item, table: &str) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)

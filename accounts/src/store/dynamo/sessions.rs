@@ -3,7 +3,7 @@
 use crate::model::backoff::Source;
 use crate::model::user::UserRecord;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::client::DynamoStore;
@@ -125,21 +125,11 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":epoch", n(epoch))
             .build()
             .map_err(internal)?;
-        let user_at_epoch = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(user_key(&successor.email)))
-            .condition_expression(epoch_condition(epoch))
-            .expression_attribute_values(":user_id", s(successor.user_id.to_string()))
-            .expression_attribute_values(":epoch", n(epoch))
-            .build()
-            .map_err(internal)?;
         self.transact(vec![
             TransactWriteItem::builder().update(spend).build(),
             put(refresh_item(successor), &self.table)?,
             TransactWriteItem::builder().update(extend_family).build(),
-            TransactWriteItem::builder()
-                .condition_check(user_at_epoch)
-                .build(),
+            user_at_epoch(&self.table, successor, epoch)?,
         ])
         .await
     }
