@@ -10,7 +10,7 @@
 //! treat them as one.
 
 use secrecy::{ExposeSecret, SecretString};
-use shared::{IdClaims, IssuedToken, Subject, at_hash};
+use shared::{IdClaims, IssuedToken, at_hash};
 use uuid::Uuid;
 
 use super::oauth::ClientAuthentication;
@@ -23,7 +23,7 @@ use crate::model::oidc::{
     SCOPE_EMAIL, SCOPE_OFFLINE_ACCESS, SCOPE_OPENID, redirect_uri_matches,
 };
 use crate::model::registry::{ClientId, ClientRecord, ClientType, GrantType};
-use crate::model::session::{RefreshLookup, RefreshRecord, RefreshToken, SessionFamily, TokenUse};
+use crate::model::session::{RefreshRecord, RefreshToken, SessionFamily, TokenUse};
 use crate::model::token::OpaqueToken;
 use crate::model::user::UserRecord;
 use crate::store::{Store, StoreError};
@@ -399,20 +399,16 @@ impl<S: Store> Accounts<S> {
             return Ok(None);
         };
         let now_ms = self.clock.now_ms();
-        let Some(RefreshLookup {
-            token,
-            family: Some(family),
-            user: Some(user),
-        }) = self.store.find_refresh(&token.hash()).await?
-        else {
-            return Ok(None);
-        };
-        let live = token.token_use == TokenUse::Browser
-            && token.expires_at > now_ms / 1000
-            && token.user_id == user.user_id
-            && !user.disabled
-            && family.is_live(&self.sessions, user.session_epoch, now_ms);
-        Ok(live.then_some(BrowserSession { user, family }))
+        Ok(self
+            .store
+            .find_refresh(&token.hash())
+            .await?
+            .and_then(|found| found.live(&self.sessions, now_ms))
+            .filter(|found| found.token.token_use == TokenUse::Browser)
+            .map(|found| BrowserSession {
+                user: found.user,
+                family: found.family,
+            }))
     }
 
     /// The authorization request `request` from a browser with `session` (or none): a code,
@@ -757,17 +753,9 @@ impl<S: Store> Accounts<S> {
         refresh: Option<RefreshToken>,
         now: i64,
     ) -> Result<OidcTokens, Error> {
-        let subject = Subject {
-            user_id: user.user_id,
-            email: user.email.to_string(),
-            roles: user.roles.clone(),
-            email_verified: user.email_verified,
-            session_id: Some(family.family_id),
-            mfa: family.mfa,
-        };
-        let access = self
-            .issuer
-            .issue_delegated(&subject, client_id, scope, now)?;
+        let access =
+            self.issuer
+                .issue_delegated(&super::subject(user, family), client_id, scope, now)?;
         let scopes: Vec<&str> = scope.split(' ').collect();
         let id_token = if scopes.contains(&SCOPE_OPENID) {
             let with_email = scopes.contains(&SCOPE_EMAIL);

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use shared::{Clock, IssuedToken, Subject, TokenIssuer};
-use uuid::Uuid;
 
 pub(crate) use crate::audit::record as audit;
 use crate::error::Error;
@@ -51,14 +50,26 @@ pub struct Accounts<S> {
 
 /// A session began or went on: the tokens to hand over.
 pub struct SignedIn {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
+    /// The session, as begun or gone on (the hosted pages continue an authorization in it).
+    pub session: Box<authorize::BrowserSession>,
     pub access: IssuedToken,
     pub refresh: RefreshToken,
     /// Seconds the refresh token lives.
     pub refresh_expires_in: i64,
     /// New recovery codes, shown this once (two-factor confirmation and renewal).
     pub recovery_codes: Option<Vec<String>>,
+}
+
+/// Who the tokens of `family` speak for: `user` as they are now, in that session.
+pub(crate) fn subject(user: &UserRecord, family: &SessionFamily) -> Subject {
+    Subject {
+        user_id: user.user_id,
+        email: user.email.to_string(),
+        roles: user.roles.clone(),
+        email_verified: user.email_verified,
+        session_id: Some(family.family_id),
+        mfa: family.mfa,
+    }
 }
 
 impl<S> Accounts<S> {
@@ -84,18 +95,12 @@ impl<S> Accounts<S> {
         refresh_expires_at: i64,
         now: i64,
     ) -> Result<SignedIn, Error> {
-        let subject = Subject {
-            user_id: user.user_id,
-            email: user.email.to_string(),
-            roles: user.roles.clone(),
-            email_verified: user.email_verified,
-            session_id: Some(family.family_id),
-            mfa: family.mfa,
-        };
         Ok(SignedIn {
-            user_id: user.user_id,
-            session_id: family.family_id,
-            access: self.issuer.issue(&subject, now)?,
+            session: Box::new(authorize::BrowserSession {
+                user: user.clone(),
+                family: family.clone(),
+            }),
+            access: self.issuer.issue(&subject(user, family), now)?,
             refresh,
             refresh_expires_in: (refresh_expires_at - now).max(0),
             recovery_codes: None,

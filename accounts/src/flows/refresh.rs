@@ -7,7 +7,7 @@ use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::Client;
 use crate::model::session::{
-    RefreshLookup, RefreshRecord, RefreshToken, SessionFamily, Spent, TokenUse,
+    LiveRefresh, RefreshLookup, RefreshRecord, RefreshToken, SessionFamily, Spent, TokenUse,
 };
 use crate::model::user::UserRecord;
 use crate::store::{Store, StoreError};
@@ -62,7 +62,7 @@ impl<S: Store> Accounts<S> {
         for _ in 0..ROTATION_ATTEMPTS {
             let now_ms = self.clock.now_ms();
             let now = now_ms / 1000;
-            let RefreshLookup {
+            let LiveRefresh {
                 token,
                 family,
                 user,
@@ -70,23 +70,9 @@ impl<S: Store> Accounts<S> {
                 .store
                 .find_refresh(&hash)
                 .await?
+                .and_then(|found| found.live(&self.sessions, now_ms))
+                .filter(|found| door(&found.token.token_use))
                 .ok_or(Error::InvalidRefreshToken)?;
-            // DynamoDB deletes expired items lazily, so expiry is checked here.
-            if token.expires_at <= now {
-                return Err(Error::InvalidRefreshToken);
-            }
-            let (Some(family), Some(user)) = (family, user) else {
-                return Err(Error::InvalidRefreshToken);
-            };
-            if !door(&token.token_use) {
-                return Err(Error::InvalidRefreshToken);
-            }
-            if user.user_id != token.user_id
-                || user.disabled
-                || !family.is_live(&self.sessions, user.session_epoch, now_ms)
-            {
-                return Err(Error::InvalidRefreshToken);
-            }
             match &token.spent {
                 None => {
                     let successor = RefreshToken::generate();

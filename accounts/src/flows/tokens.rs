@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::model::credentials::Email;
 use crate::model::oidc::SCOPE_OPENID;
 use crate::model::registry::ClientRecord;
-use crate::model::session::{RefreshLookup, RefreshToken, TokenUse};
+use crate::model::session::{LiveRefresh, RefreshLookup, RefreshToken, TokenUse};
 use crate::model::user::UserRecord;
 use crate::store::Store;
 
@@ -137,23 +137,18 @@ impl<S: Store> Accounts<S> {
             return Ok(Introspection::Inactive);
         };
         let now_ms = self.clock.now_ms();
-        let Some(RefreshLookup {
-            token,
-            family: Some(family),
-            user: Some(user),
-        }) = self.store.find_refresh(&presented.hash()).await?
+        let Some(LiveRefresh { token, user, .. }) = self
+            .store
+            .find_refresh(&presented.hash())
+            .await?
+            .and_then(|found| found.live(&self.sessions, now_ms))
         else {
             return Ok(Introspection::Inactive);
         };
         let TokenUse::Client { client_id, scope } = &token.token_use else {
             return Ok(Introspection::Inactive);
         };
-        let live = *client_id == registered.client_id
-            && token.spent.is_none()
-            && token.expires_at > now_ms / 1000
-            && user.user_id == token.user_id
-            && !user.disabled
-            && family.is_live(&self.sessions, user.session_epoch, now_ms);
+        let live = *client_id == registered.client_id && token.spent.is_none();
         Ok(if live {
             Introspection::Refresh {
                 user_id: user.user_id,

@@ -212,6 +212,34 @@ pub struct RefreshLookup {
     pub user: Option<UserRecord>,
 }
 
+impl RefreshLookup {
+    /// The token's session and user, if at `now_ms` the token has not expired (DynamoDB
+    /// deletes expired items lazily), its user is the one it was issued to and enabled, and
+    /// its session is live. Spent or not is the caller's to judge.
+    pub fn live(self, settings: &SessionSettings, now_ms: i64) -> Option<LiveRefresh> {
+        let (Some(family), Some(user)) = (self.family, self.user) else {
+            return None;
+        };
+        let live = self.token.expires_at > now_ms / 1000
+            && user.user_id == self.token.user_id
+            && !user.disabled
+            && family.is_live(settings, user.session_epoch, now_ms);
+        live.then_some(LiveRefresh {
+            token: self.token,
+            family,
+            user,
+        })
+    }
+}
+
+/// A refresh token of a live session, with that session and its user.
+#[derive(Debug, Clone)]
+pub struct LiveRefresh {
+    pub token: RefreshRecord,
+    pub family: SessionFamily,
+    pub user: UserRecord,
+}
+
 /// What the session-checking authorizer reads of a session: no email, no client details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionState {

@@ -58,7 +58,7 @@ impl Reply {
                 refresh_token_expires_in: signed_in.refresh_expires_in,
                 recovery_codes: signed_in.recovery_codes.as_deref(),
             },
-            Some(signed_in.user_id.to_string()),
+            Some(signed_in.session.user.user_id.to_string()),
         );
         if transport.in_cookie() {
             browser.set_refresh_cookie(

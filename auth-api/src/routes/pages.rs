@@ -423,20 +423,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
         }
     };
     let token = signed_in.refresh.encode();
-    let session = match app
-        .accounts
-        .browser_session(Some(token.expose_secret()))
-        .await
-    {
-        Ok(Some(session)) => session,
-        Ok(None) => {
-            return fault_page(
-                app,
-                &Error::internal("a session just started is not found by its cookie"),
-            );
-        }
-        Err(err) => return fault_page(app, &err),
-    };
+    let session = signed_in.session;
     let cookie = set_sso_cookie(&token, signed_in.refresh_expires_in);
     let result = crate::http::on_heap(|| {
         app.accounts
