@@ -348,8 +348,8 @@ fn own_origin(req: &Request) -> Option<String> {
     parse_origin(&format!("{scheme}://{host}")).ok()
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<SecretString> {
+/// The value of cookie `name` in the request's `Cookie` headers (none when empty).
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<SecretString> {
     headers
         .get_all(COOKIE)
         .iter()

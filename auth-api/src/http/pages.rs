@@ -10,18 +10,19 @@
 use std::fmt::Write as _;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use base64::engine::general_purpose::STANDARD;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use accounts::flows::authorize::ClientRedirect;
+use accounts::model::token::OpaqueToken;
 use shared::config::{self, ConfigError, Env};
 
+use crate::http::browser::cookie;
 use crate::http::reply::Reply;
 
 /// The browser's single sign-on session.
@@ -485,29 +486,13 @@ pub fn clear_sso_cookie() -> String {
     format!("{SSO_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+/// A CSRF token: the same 256-bit opaque token as every other single-use secret here.
 fn new_token() -> SecretString {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
+    OpaqueToken::generate().encode()
 }
 
 fn well_formed(token: &SecretString) -> bool {
-    let t = token.expose_secret();
-    t.len() == 43
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<SecretString> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| SecretString::from(value.trim().trim_matches('"').to_owned()))
+    OpaqueToken::parse(token.expose_secret()).is_some()
 }
 
 #[cfg(test)]
