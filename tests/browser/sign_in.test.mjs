@@ -12,14 +12,11 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
-import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { launchChromium } from "./chromium.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
-const tools = process.env.NODE_TOOLS || join(root, ".tools/node");
-const puppeteer = createRequire(join(tools, "node_modules/"))("puppeteer-core");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
 
 const PASSWORD = "correct horse battery staple";
@@ -30,7 +27,7 @@ let serverLog = "";
 let api;
 let web;
 let browser;
-let profile;
+let closeChromium;
 let evil;
 let evilUrl;
 
@@ -78,29 +75,14 @@ before(async () => {
   await new Promise((ok) => evil.listen(0, "127.0.0.1", ok));
   evilUrl = `http://127.0.0.1:${evil.address().port}`;
 
-  profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-  browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    userDataDir: profile,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  ({ browser, close: closeChromium } = await launchChromium());
   mkdirSync(output, { recursive: true });
 });
 
 after(async () => {
-  await browser?.close();
+  await closeChromium?.();
   server?.kill("SIGINT");
   evil?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 async function visible(page, selector) {

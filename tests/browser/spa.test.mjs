@@ -8,14 +8,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { launchChromium } from "./chromium.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
-const tools = process.env.NODE_TOOLS || join(root, ".tools/node");
-const puppeteer = createRequire(join(tools, "node_modules/"))("puppeteer-core");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
 
 const EMAIL = "spa@example.com";
@@ -26,7 +23,7 @@ let serverLog = "";
 let api;
 let spa;
 let browser;
-let profile;
+let closeChromium;
 
 before(async () => {
   const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
@@ -63,28 +60,13 @@ before(async () => {
   });
   assert.equal(registered.status, 201);
 
-  profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-  browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    userDataDir: profile,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  ({ browser, close: closeChromium } = await launchChromium());
   mkdirSync(output, { recursive: true });
 });
 
 after(async () => {
-  await browser?.close();
+  await closeChromium?.();
   server?.kill("SIGINT");
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 async function text(page, selector) {

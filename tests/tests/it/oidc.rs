@@ -267,7 +267,7 @@ async fn a_code_is_single_use_and_a_second_use_ends_its_session<S: Store>(app: A
 
     // Ten at once: one gets tokens.
     let attempts = (0..10).map(|_| exchange(&app, id, code, &pkce));
-    let answers = futures_join(attempts).await;
+    let answers = join_all_results(attempts).await;
     let won: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(won.len(), 1, "{answers:?}");
     for lost in answers.iter().filter(|a| a.status != 200) {
@@ -309,42 +309,6 @@ async fn a_code_is_single_use_and_a_second_use_ends_its_session<S: Store>(app: A
         start.header("location").unwrap().starts_with("login?"),
         "the SSO session ended too"
     );
-}
-
-async fn futures_join<F: std::future::Future<Output = Answer>>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<Answer> {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::new();
-    // Polled together on this task, as concurrent requests would be.
-    let joined = futures_util_join_all(handles).await;
-    out.extend(joined);
-    out
-}
-
-async fn futures_util_join_all<F: std::future::Future<Output = Answer>>(
-    futures: Vec<F>,
-) -> Vec<Answer> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<Answer>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(answer) => results[i] = Some(answer),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().map(|r| r.unwrap()).collect()
 }
 
 async fn codes_are_bound_to_client_redirect_uri_verifier_and_time<S: Store>(app: App<S>) {
@@ -1345,14 +1309,19 @@ async fn wrong_methods_and_malformed_requests_get_clear_answers<S: Store>(app: A
     assert_eq!(page.header("allow"), Some("GET, POST, OPTIONS"));
     let endpoint = send(&app, Event::get(Kind::RestV1, "/oauth2/revoke")).await;
     oauth_error(&endpoint, 405, "invalid_request");
+    // A parameter given twice (RFC 6749 §3.1): refused before anything is looked up.
     let repeated = send(
         &app,
         Event::get(Kind::RestV1, "/oauth2/authorize")
-            .query(&[("client_id", "a")])
-            .header("x-test", "1"),
+            .query(&[("client_id", "a"), ("client_id", "b")]),
     )
     .await;
     stays(&repeated, 400);
+    assert!(
+        repeated.text.contains("more than once"),
+        "{}",
+        repeated.text
+    );
     let grant = token(&app, &[("grant_type", "password")]).await;
     oauth_error(&grant, 400, "unsupported_grant_type");
     let unknown = token(
