@@ -23,6 +23,7 @@ use crate::model::oidc::{
     SCOPE_EMAIL, SCOPE_OFFLINE_ACCESS, SCOPE_OPENID, redirect_uri_matches,
 };
 use crate::model::registry::{ClientId, ClientRecord, ClientType, GrantType};
+pub use crate::model::session::BrowserSession;
 use crate::model::session::{RefreshRecord, RefreshToken, SessionFamily, TokenUse};
 use crate::model::token::OpaqueToken;
 use crate::model::user::UserRecord;
@@ -158,13 +159,6 @@ pub enum AuthorizeOutcome {
         user: Box<UserRecord>,
         scopes: Vec<String>,
     },
-}
-
-/// A browser's signed-in session, as its SSO cookie finds it.
-#[derive(Debug, Clone)]
-pub struct BrowserSession {
-    pub user: UserRecord,
-    pub family: SessionFamily,
 }
 
 /// The tokens of the authorization code and refresh grants.

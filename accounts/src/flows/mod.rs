@@ -14,7 +14,7 @@ use shared::{Clock, IssuedToken, Subject, TokenIssuer};
 pub(crate) use crate::audit::record as audit;
 use crate::error::Error;
 use crate::model::mfa::MfaKey;
-use crate::model::session::{RefreshToken, SessionFamily, SessionSettings};
+use crate::model::session::{BrowserSession, RefreshToken, SessionFamily, SessionSettings};
 use crate::model::user::UserRecord;
 use crate::passwords::Passwords;
 use crate::recovery::Recovery;
@@ -51,7 +51,7 @@ pub struct Accounts<S> {
 /// A session began or went on: the tokens to hand over.
 pub struct SignedIn {
     /// The session, as begun or gone on (the hosted pages continue an authorization in it).
-    pub session: Box<authorize::BrowserSession>,
+    pub session: Box<BrowserSession>,
     pub access: IssuedToken,
     pub refresh: RefreshToken,
     /// Seconds the refresh token lives.
@@ -96,7 +96,7 @@ impl<S> Accounts<S> {
         now: i64,
     ) -> Result<SignedIn, Error> {
         Ok(SignedIn {
-            session: Box::new(authorize::BrowserSession {
+            session: Box::new(BrowserSession {
                 user: user.clone(),
                 family: family.clone(),
             }),

@@ -232,6 +232,13 @@ impl RefreshLookup {
     }
 }
 
+/// A signed-in session and its user: what a sign-in began, or a browser's SSO cookie finds.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub user: UserRecord,
+    pub family: SessionFamily,
+}
+
 /// A refresh token of a live session, with that session and its user.
 #[derive(Debug, Clone)]
 pub struct LiveRefresh {
