@@ -57,11 +57,20 @@ pub enum Event {
     OidcTokensIssued,
     OidcLoggedOut,
     ConsentRevoked,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyRenamed,
+    /// A sign-in, or its second step, with a passkey.
+    PasskeySignedIn,
+    /// A passkey's response was refused (`reason` says why).
+    PasskeyRefused,
+    /// The password or code before adding or removing a passkey was wrong.
+    PasskeyChangeFailed,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 45] = [
+    pub const ALL: [Event; 51] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -107,6 +116,12 @@ impl Event {
         Event::OidcTokensIssued,
         Event::OidcLoggedOut,
         Event::ConsentRevoked,
+        Event::PasskeyAdded,
+        Event::PasskeyRemoved,
+        Event::PasskeyRenamed,
+        Event::PasskeySignedIn,
+        Event::PasskeyRefused,
+        Event::PasskeyChangeFailed,
     ];
 
     /// The name in the log line's `event` field.
@@ -157,13 +172,20 @@ impl Event {
             Event::OidcTokensIssued => "oidc_tokens_issued",
             Event::OidcLoggedOut => "oidc_logged_out",
             Event::ConsentRevoked => "consent_revoked",
+            Event::PasskeyAdded => "passkey_added",
+            Event::PasskeyRemoved => "passkey_removed",
+            Event::PasskeyRenamed => "passkey_renamed",
+            Event::PasskeySignedIn => "passkey_signed_in",
+            Event::PasskeyRefused => "passkey_refused",
+            Event::PasskeyChangeFailed => "passkey_change_failed",
         }
     }
 
     /// The metric this event counts toward, for the ones alarms and the dashboard watch.
     pub fn metric(self) -> Option<Metric> {
         Some(match self {
-            Event::LoginSucceeded => Metric::LoginSucceeded,
+            Event::LoginSucceeded | Event::PasskeySignedIn => Metric::LoginSucceeded,
+            Event::PasskeyRefused => Metric::PasskeysRefused,
             Event::LoginFailed | Event::LoginRefusedDisabled => Metric::LoginFailed,
             Event::LoginMfaFailed => Metric::MfaFailed,
             Event::BackoffStarted | Event::EmailLimitReached => Metric::BackoffStarted,
@@ -184,6 +206,21 @@ pub fn record(event: Event, user_id: Option<&str>, client: &Client) {
     tracing::info!(
         event = event.as_str(),
         user_id,
+        source_ip = client.address(),
+        "audit"
+    );
+    if let Some(metric) = event.metric() {
+        shared::metrics::count(metric);
+    }
+}
+
+/// Writes the audit line for a refusal `event` with its `reason` (never a secret: a fixed
+/// word).
+pub fn record_refusal(event: Event, user_id: Option<&str>, reason: &'static str, client: &Client) {
+    tracing::info!(
+        event = event.as_str(),
+        user_id,
+        reason,
         source_ip = client.address(),
         "audit"
     );

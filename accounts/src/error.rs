@@ -69,7 +69,23 @@ pub enum Error {
     MfaNotEnabled,
     #[error("no enrollment waits for its first code")]
     MfaEnrollmentMissing,
-    /// The store failed, timed out or throttled: worth a retry.
+    /// Passkeys are not set up here (no `WEBAUTHN_RP_ID`).
+    #[error("passkeys are not enabled")]
+    PasskeysUnavailable,
+    /// A passkey ceremony's `challenge_id` is unknown, expired, used, of another ceremony or
+    /// user, or the account changed since its options (password change, logout-all).
+    #[error("invalid, expired or used passkey challenge")]
+    PasskeyChallengeInvalid,
+    /// A passkey's response failed a check (its reason is audited, not shown).
+    #[error("passkey refused: {0}")]
+    PasskeyRefused(crate::model::webauthn::Refusal),
+    /// A new passkey's registration response failed a check.
+    #[error("passkey not added: {0}")]
+    PasskeyNotCreated(crate::model::webauthn::Refusal),
+    #[error("no such passkey of the caller")]
+    PasskeyNotFound,
+    #[error("the account has as many passkeys as it may")]
+    TooManyPasskeys,
     /// A machine client's authentication failed: unknown, disabled or public client, or a
     /// wrong secret (one answer for all).
     #[error("client authentication failed")]
@@ -91,6 +107,7 @@ pub enum Error {
     /// The caller allowed that client nothing.
     #[error("no such consent of the caller")]
     ConsentNotFound,
+    /// The store failed, timed out or throttled: worth a retry.
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),
     /// A fault of the deployment or of this code. The cause is logged, never shown.

@@ -173,6 +173,10 @@ pub enum Notice {
     RecoveryCodesRenewed,
     /// Too many wrong second-factor codes: codes are refused for a while.
     MfaLocked,
+    /// A passkey was added to the account.
+    PasskeyAdded,
+    /// A passkey was removed from the account.
+    PasskeyRemoved,
 }
 
 impl Notice {
@@ -185,6 +189,8 @@ impl Notice {
             Notice::MfaDisabled => "mfa_disabled",
             Notice::RecoveryCodesRenewed => "recovery_codes_renewed",
             Notice::MfaLocked => "mfa_locked",
+            Notice::PasskeyAdded => "passkey_added",
+            Notice::PasskeyRemoved => "passkey_removed",
         }
     }
 }
@@ -234,6 +240,17 @@ pub fn compose_notice(settings: &RecoverySettings, notice: Notice, to: &Email) -
                  its password: codes are refused for a while."
             ),
             "If it was not you, someone knows your password: reset it now.",
+        ),
+        Notice::PasskeyAdded => (
+            format!("A passkey was added to your {app} account"),
+            format!("A new passkey can now sign in to your {app} account."),
+            "If it was not you, reset your password now and remove the passkey from your \
+             account's passkeys.",
+        ),
+        Notice::PasskeyRemoved => (
+            format!("A passkey was removed from your {app} account"),
+            format!("One of your {app} account's passkeys was just removed."),
+            "If it was not you, reset your password now and check your account's passkeys.",
         ),
     };
     Mail {

@@ -20,6 +20,66 @@ pub fn mfa_key_from_env(env: &dyn Env) -> Result<Option<MfaKey>, ConfigError> {
         .transpose()
 }
 
+/// Passkeys: `WEBAUTHN_RP_ID` (unset: passkeys are off), `WEBAUTHN_ORIGINS` (comma-separated
+/// exact origins; default `https://<RP ID>`) and `WEBAUTHN_RP_NAME` (default `app_name`).
+/// Refuses an RP ID that does not cover every origin. The decoys of unknown accounts are
+/// derived from `mfa_key` when there is one (stable across cold starts), else from a random
+/// key of this process.
+pub fn passkeys_from_env(
+    env: &dyn Env,
+    app_name: &str,
+    mfa_key: Option<&MfaKey>,
+) -> Result<Option<crate::model::passkey::PasskeySettings>, ConfigError> {
+    use crate::model::webauthn::RelyingParty;
+    let origins = config::optional(env, "WEBAUTHN_ORIGINS");
+    let Some(rp_id) = config::optional(env, "WEBAUTHN_RP_ID") else {
+        if origins.is_some() {
+            return Err(ConfigError::new(
+                "WEBAUTHN_RP_ID",
+                "is required when WEBAUTHN_ORIGINS is set",
+            ));
+        }
+        return Ok(None);
+    };
+    let rp_id = rp_id.trim().to_owned();
+    let origins: Vec<String> = match origins {
+        Some(list) => list
+            .split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        None => vec![format!("https://{rp_id}")],
+    };
+    let name = config::optional(env, "WEBAUTHN_RP_NAME")
+        .map(|n| n.trim().to_owned())
+        .unwrap_or_else(|| app_name.to_owned());
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "WEBAUTHN_RP_NAME",
+            "must be 1 to 100 characters, without control characters",
+        ));
+    }
+    let rp = RelyingParty::new(&rp_id, &name, &origins).map_err(|e| {
+        let variable = match e {
+            crate::model::webauthn::RpError::BadId(_) => "WEBAUTHN_RP_ID",
+            _ => "WEBAUTHN_ORIGINS",
+        };
+        ConfigError::new(variable, e.to_string())
+    })?;
+    let decoy_key = match mfa_key {
+        Some(key) => key.derive(b"passkey decoys v1"),
+        None => {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            key
+        }
+    };
+    Ok(Some(crate::model::passkey::PasskeySettings {
+        rp,
+        decoy_key,
+    }))
+}
+
 /// What `read` makes of `env`, but the secrets named by SSM SecureString parameters are read
 /// from them (one `GetParameter` each, concurrently, at cold start):
 /// `JWT_SIGNING_KEY_PARAMETER` for `JWT_SIGNING_KEY`, `MFA_ENCRYPTION_KEY_PARAMETER` for

@@ -42,6 +42,7 @@ fn app() -> App<MemoryStore> {
             recovery,
             mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
             client_token_ttl_seconds: 3600,
+            passkeys: None,
         },
         verifier: TokenVerifier::new(keys, settings, 30),
         browser: Default::default(),

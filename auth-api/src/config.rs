@@ -35,6 +35,8 @@ pub struct Config {
     pub mfa_key: Option<MfaKey>,
     /// `CLIENT_TOKEN_TTL_SECONDS`, default 3600.
     pub client_token_ttl_seconds: u64,
+    /// `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`, `WEBAUTHN_RP_NAME`: passkeys; `None`: off.
+    pub passkeys: Option<accounts::model::passkey::PasskeySettings>,
     /// `PUBLISHED_SCOPES`, space-separated; default none.
     pub published_scopes: Vec<String>,
     /// `BRAND_NAME`, `BRAND_COLOR`, `BRAND_LOGO_URL`: the hosted pages' look.
@@ -58,17 +60,21 @@ impl Config {
         let key = config::signing_key_from_env(env)?;
         let verifier = config::verifier_from_env(env, Some(&key))?;
         let issuer = config::issuer_from_env(env, key)?;
+        let recovery = recovery_from_env(env)?;
+        let mfa_key = mfa_key_from_env(env)?;
+        let passkeys = settings::passkeys_from_env(env, &recovery.app_name, mfa_key.as_ref())?;
         Ok(Self {
             users_table,
             issuer,
             verifier,
             bcrypt_cost: bcrypt_cost_from_env(env)?,
             sessions: sessions_from_env(env)?,
-            recovery: recovery_from_env(env)?,
+            recovery,
             ses_from_address: ses_from_address(env)?,
             browser: browser_from_env(env)?,
-            mfa_key: mfa_key_from_env(env)?,
+            mfa_key,
             client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
+            passkeys,
             published_scopes: published_scopes_from_env(env)?,
             pages: crate::http::pages::Branding::from_env(env)?,
         })

@@ -185,7 +185,7 @@ impl<S: Store> App<S> {
                 .ok_or_else(|| ApiError::internal("the route table does not protect this route"))
         };
         let id = parameter.unwrap_or_default();
-        use routes::{account, consents, mfa, password, recovery, sessions};
+        use routes::{account, consents, mfa, passkeys, password, recovery, sessions};
         match route {
             Route::Register => {
                 http::on_heap(|| routes::register::register(self, req, client)).await
@@ -267,6 +267,33 @@ impl<S: Store> App<S> {
             Route::MfaRecoveryCodes => {
                 let caller = caller()?;
                 http::on_heap(|| mfa::renew_recovery_codes(self, req, client, caller)).await
+            }
+            Route::PasskeyLoginOptions => {
+                http::on_heap(|| passkeys::login_options(self, req)).await
+            }
+            Route::PasskeyLogin => http::on_heap(|| passkeys::login(self, req, client)).await,
+            Route::LoginMfaPasskeyOptions => {
+                http::on_heap(|| passkeys::second_factor_options(self, req, client)).await
+            }
+            Route::PasskeyRegisterOptions => {
+                let caller = caller()?;
+                http::on_heap(|| passkeys::register_options(self, req, client, caller)).await
+            }
+            Route::PasskeyRegister => {
+                let caller = caller()?;
+                http::on_heap(|| passkeys::register(self, req, client, caller)).await
+            }
+            Route::Passkeys => {
+                let caller = caller()?;
+                http::on_heap(|| passkeys::list(self, client, caller)).await
+            }
+            Route::RenamePasskey => {
+                let caller = caller()?;
+                http::on_heap(|| passkeys::rename(self, req, client, caller, id)).await
+            }
+            Route::DeletePasskey => {
+                let caller = caller()?;
+                http::on_heap(|| passkeys::remove(self, req, client, caller, id)).await
             }
         }
     }

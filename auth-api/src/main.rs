@@ -37,6 +37,7 @@ async fn main() -> Result<(), Error> {
             },
             mfa_key: config.mfa_key,
             client_token_ttl_seconds: config.client_token_ttl_seconds,
+            passkeys: config.passkeys,
         },
         verifier: config.verifier,
         browser: config.browser,

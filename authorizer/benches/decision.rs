@@ -27,7 +27,7 @@ fn setup(key: SigningKey, cache: usize) -> (Authorizer, String) {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: None,
-        mfa: false,
+        method: Default::default(),
     };
     let token = issuer.issue(&subject, now_unix()).unwrap().token;
     let event = serde_json::json!({
@@ -112,7 +112,7 @@ fn rules(c: &mut Criterion) {
                 roles: vec!["user".into()],
                 email_verified: false,
                 session_id: None,
-                mfa: false,
+                method: Default::default(),
             },
             now_unix(),
         )

@@ -86,6 +86,9 @@ pub struct LocalConfig {
     pub published_scopes: Vec<String>,
     /// `BRAND_NAME`, `BRAND_COLOR`, `BRAND_LOGO_URL`.
     pub pages: auth_api::http::pages::Branding,
+    /// `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`, `WEBAUTHN_RP_NAME`; unset, main turns passkeys on
+    /// for `localhost` once it knows its ports ([`LocalConfig::passkeys_on_localhost`]).
+    pub passkeys: Option<accounts::model::passkey::PasskeySettings>,
 }
 
 impl LocalConfig {
@@ -135,6 +138,9 @@ impl LocalConfig {
             .map(|json| Rules::parse(&json))
             .transpose()?;
         let mfa_key = accounts::settings::mfa_key_from_env(env)?;
+        let recovery = accounts::settings::recovery_from_env(env)?;
+        let passkeys =
+            accounts::settings::passkeys_from_env(env, &recovery.app_name, mfa_key.as_ref())?;
         let access_token_ttl_seconds =
             config::number(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
         let mut browser_env = Overlay::new(env);
@@ -164,7 +170,7 @@ impl LocalConfig {
             rules,
             access_token_ttl_seconds,
             sessions: accounts::settings::sessions_from_env(env)?,
-            recovery: accounts::settings::recovery_from_env(env)?,
+            recovery,
             outbox: Arc::new(Outbox::echoing()),
             clock: Arc::new(shared::SystemClock),
             issuer_from_env: issuer.is_some(),
@@ -175,7 +181,28 @@ impl LocalConfig {
             client_token_ttl_seconds: accounts::settings::client_token_ttl_from_env(env)?,
             published_scopes: auth_api::config::published_scopes_from_env(env)?,
             pages: auth_api::http::pages::Branding::from_env(env)?,
+            passkeys,
         })
+    }
+
+    /// Turns passkeys on for pages at `origins` (all on `localhost`, the RP ID: browsers
+    /// refuse an IP address as one), unless `WEBAUTHN_RP_ID` chose otherwise. The RP name is
+    /// `APP_NAME`'s.
+    pub fn passkeys_on_localhost(&mut self, origins: Vec<String>) -> Result<(), ConfigError> {
+        if self.passkeys.is_some() {
+            return Ok(());
+        }
+        let rp = accounts::model::webauthn::RelyingParty::new(
+            "localhost",
+            &self.recovery.app_name,
+            &origins,
+        )
+        .map_err(|e| ConfigError::new("WEBAUTHN_ORIGINS", e.to_string()))?;
+        self.passkeys = Some(accounts::model::passkey::PasskeySettings {
+            rp,
+            decoy_key: self.mfa_key.derive(b"passkey decoys v1"),
+        });
+        Ok(())
     }
 
     /// local-api listens at `url`: unless `JWT_ISSUER` says otherwise, that is the issuer,
@@ -244,6 +271,7 @@ impl LocalConfig {
                 },
                 mfa_key: Some(self.mfa_key.clone()),
                 client_token_ttl_seconds: self.client_token_ttl_seconds,
+                passkeys: self.passkeys.clone(),
             },
             verifier: self.verifier(),
             browser: self.browser.clone(),

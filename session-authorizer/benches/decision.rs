@@ -55,7 +55,7 @@ fn setup(runtime: &tokio::runtime::Runtime, cache: usize) -> Setup {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: Some(family.family_id),
-        mfa: false,
+        method: Default::default(),
     };
     let token = TokenIssuer::new(key, settings.clone(), 3600)
         .issue(&subject, now_unix())

@@ -34,7 +34,7 @@ fn subject() -> Subject {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: None,
-        mfa: false,
+        method: Default::default(),
     }
 }
 

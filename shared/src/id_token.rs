@@ -187,7 +187,7 @@ mod tests {
             roles: vec!["user".into()],
             email_verified: true,
             session_id: None,
-            mfa: false,
+            method: Default::default(),
         };
         let access = issuer.issue(&subject, 900).unwrap();
         assert_eq!(

@@ -77,6 +77,8 @@ pub enum Metric {
     CodesIssued,
     /// An authorization code came back after its first use: what it issued was revoked.
     CodeReuse,
+    /// Passkey responses refused (bad signature, wrong origin, counter gone back, …).
+    PasskeysRefused,
     /// The authorizers, per decision and reason.
     Decisions,
     /// The authorizers: how long a decision took.
@@ -85,7 +87,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for the checks that tie the templates to this list.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 21] = [
         Metric::Latency,
         Metric::Requests,
         Metric::ServerErrors,
@@ -104,6 +106,7 @@ impl Metric {
         Metric::ClientAuthFailed,
         Metric::CodesIssued,
         Metric::CodeReuse,
+        Metric::PasskeysRefused,
         Metric::Decisions,
         Metric::DecisionLatency,
     ];
@@ -129,6 +132,7 @@ impl Metric {
             Metric::ClientAuthFailed => "ClientAuthFailed",
             Metric::CodesIssued => "CodesIssued",
             Metric::CodeReuse => "CodeReuse",
+            Metric::PasskeysRefused => "PasskeysRefused",
             Metric::Decisions => "Decisions",
             Metric::DecisionLatency => "DecisionLatency",
         }

@@ -79,9 +79,11 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
-    /// Whether the sign-in that led to this token included a second factor.
+    /// Whether the sign-in that led to this token included a second factor: a code after
+    /// the password (`otp`), or any sign-in marked multi-factor (`mfa`: a passkey with user
+    /// verification, or a password and a passkey).
     pub fn used_mfa(&self) -> bool {
-        self.amr.iter().any(|m| m == AMR_OTP)
+        self.amr.iter().any(|m| m == AMR_OTP || m == AMR_MFA)
     }
 
     /// Who the token speaks for: a user's token carries an email and at least one role; a
@@ -129,6 +131,83 @@ impl Principal {
 pub const AMR_PASSWORD: &str = "pwd";
 /// RFC 8176 `amr` value of a one-time password (a TOTP or recovery code).
 pub const AMR_OTP: &str = "otp";
+/// RFC 8176 `amr` value of a proof of possession of a hardware-bound key (a device-bound
+/// passkey).
+pub const AMR_HWK: &str = "hwk";
+/// RFC 8176 `amr` value of a proof of possession of a software-secured key (a synced passkey).
+pub const AMR_SWK: &str = "swk";
+/// RFC 8176 `amr` value of user presence and verification by the authenticator (its PIN or
+/// biometric).
+pub const AMR_USER: &str = "user";
+/// RFC 8176 `amr` value of a multiple-factor authentication.
+pub const AMR_MFA: &str = "mfa";
+
+/// How the sign-in behind a session was made: what its tokens' `amr` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignInMethod {
+    /// A password: `["pwd"]`.
+    #[default]
+    Password,
+    /// A password and a TOTP or recovery code: `["pwd","otp"]`.
+    PasswordAndCode,
+    /// A password and a passkey: `["pwd","hwk"|"swk",("user"),"mfa"]`.
+    PasswordAndPasskey { synced: bool, verified: bool },
+    /// A passkey alone: `["hwk"|"swk","user","mfa"]` with user verification, `["hwk"|"swk"]`
+    /// without.
+    Passkey { synced: bool, verified: bool },
+}
+
+impl SignInMethod {
+    /// RFC 8176 `amr` values.
+    pub fn amr(self) -> Vec<String> {
+        let key = |synced: bool| if synced { AMR_SWK } else { AMR_HWK };
+        let list: Vec<&str> = match self {
+            SignInMethod::Password => vec![AMR_PASSWORD],
+            SignInMethod::PasswordAndCode => vec![AMR_PASSWORD, AMR_OTP],
+            SignInMethod::PasswordAndPasskey { synced, verified } => {
+                let mut list = vec![AMR_PASSWORD, key(synced)];
+                if verified {
+                    list.push(AMR_USER);
+                }
+                list.push(AMR_MFA);
+                list
+            }
+            SignInMethod::Passkey { synced, verified } => {
+                if verified {
+                    vec![key(synced), AMR_USER, AMR_MFA]
+                } else {
+                    vec![key(synced)]
+                }
+            }
+        };
+        list.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The method whose [`SignInMethod::amr`] is `amr`, if any.
+    pub fn from_amr<S: AsRef<str>>(amr: &[S]) -> Option<Self> {
+        let has = |value: &str| amr.iter().any(|m| m.as_ref() == value);
+        let method = if has(AMR_PASSWORD) && has(AMR_OTP) {
+            SignInMethod::PasswordAndCode
+        } else if has(AMR_HWK) || has(AMR_SWK) {
+            let (synced, verified) = (has(AMR_SWK), has(AMR_USER));
+            if has(AMR_PASSWORD) {
+                SignInMethod::PasswordAndPasskey { synced, verified }
+            } else {
+                SignInMethod::Passkey { synced, verified }
+            }
+        } else if has(AMR_PASSWORD) {
+            SignInMethod::Password
+        } else {
+            return None;
+        };
+        (method.amr().len() == amr.len()).then_some(method)
+    }
+
+    /// Whether the sign-in passed more than one factor.
+    pub fn multi_factor(self) -> bool {
+        self.amr().iter().any(|m| m == AMR_OTP || m == AMR_MFA)
+    }
+}
 
 /// Who a token is issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,9 +219,8 @@ pub struct Subject {
     pub email_verified: bool,
     /// The session the token belongs to (its `sid` claim).
     pub session_id: Option<Uuid>,
-    /// Whether the sign-in passed a second factor (`amr` `["pwd","otp"]` rather than
-    /// `["pwd"]`).
-    pub mfa: bool,
+    /// How the sign-in was made (the `amr` claim).
+    pub method: SignInMethod,
 }
 
 /// A freshly signed access token.
@@ -291,11 +369,7 @@ impl TokenIssuer {
             sid: subject.session_id.map(|id| id.to_string()),
             client_id: Some(client_id.to_owned()),
             scope: Some(scope.to_owned()),
-            amr: if subject.mfa {
-                vec![AMR_PASSWORD.to_owned(), AMR_OTP.to_owned()]
-            } else {
-                vec![AMR_PASSWORD.to_owned()]
-            },
+            amr: subject.method.amr(),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -626,7 +700,7 @@ mod tests {
             roles: vec!["user".into()],
             email_verified: false,
             session_id: None,
-            mfa: false,
+            method: SignInMethod::Password,
         };
         let issued = issuer.issue(&subject, now_unix()).unwrap();
         (issued.token.expose_secret().to_owned(), issued.claims)

@@ -28,6 +28,26 @@ pub fn settings() -> TokenSettings {
     }
 }
 
+/// The relying party of the test app: RP ID `auth.test`, pages at [`PASSKEY_ORIGIN`] and
+/// `https://app.auth.test`.
+pub fn passkey_settings() -> accounts::model::passkey::PasskeySettings {
+    accounts::model::passkey::PasskeySettings {
+        rp: accounts::model::webauthn::RelyingParty::new(
+            "auth.test",
+            "Auth Test",
+            &[
+                PASSKEY_ORIGIN.to_owned(),
+                "https://app.auth.test".to_owned(),
+            ],
+        )
+        .expect("a valid relying party"),
+        decoy_key: [7; 32],
+    }
+}
+
+/// The origin the test app's passkey pages are on.
+pub const PASSKEY_ORIGIN: &str = "https://auth.test";
+
 /// The app with a fresh Ed25519 key and bcrypt cost 4 (the lowest; fine for tests only).
 pub fn test_app<S: Store>(store: S) -> App<S> {
     let key = SigningKey::ed25519_generate(None).expect("a fresh key with its thumbprint kid");
@@ -50,6 +70,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
             },
             mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
             client_token_ttl_seconds: 3600,
+            passkeys: Some(passkey_settings()),
         },
         verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),
@@ -87,7 +108,7 @@ pub fn same_session_token<S>(app: &App<S>, access: &str, key: SigningKey) -> Str
             .sid
             .as_deref()
             .map(|s| s.parse().expect("a UUID sid")),
-        mfa: claims.used_mfa(),
+        method: shared::SignInMethod::from_amr(&claims.amr).unwrap_or_default(),
     };
     TokenIssuer::new(key, settings(), 900)
         .issue(&subject, shared::token::now_unix())

@@ -143,7 +143,7 @@ pub fn subject(roles: &[&str]) -> Subject {
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         email_verified: false,
         session_id: None,
-        mfa: false,
+        method: Default::default(),
     }
 }
 

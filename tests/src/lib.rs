@@ -9,5 +9,6 @@ pub mod events;
 pub mod local;
 pub mod logs;
 pub mod oidc;
+pub mod passkeys;
 pub mod runtime_api;
 pub mod store_contract;

@@ -195,6 +195,64 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let reused = exchange(&app, &app_id, &query["code"], &pkce).await;
     assert_eq!(reused.status, 400, "{}", reused.text);
 
+    // A passkey is added, signs in, and a response from another origin is refused: no
+    // challenge, credential, signature or key reaches the log.
+    let mut key = integration_tests::passkeys::SoftKey::new(true);
+    let options = post(
+        &app,
+        "/passkeys/register/options",
+        json!({"password": RESET_PASSWORD}),
+        Some(&sub),
+    )
+    .await;
+    assert_eq!(options.status, 200, "{}", options.text);
+    let options = options.json();
+    let created = key
+        .create(integration_tests::app::PASSKEY_ORIGIN, &options["options"])
+        .await
+        .unwrap();
+    let added = post(
+        &app,
+        "/passkeys/register",
+        json!({"challenge_id": options["challenge_id"], "credential": created}),
+        Some(&sub),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let sign_in_options = post(&app, "/passkeys/login/options", json!({}), None)
+        .await
+        .json();
+    let asserted = key
+        .get(
+            integration_tests::app::PASSKEY_ORIGIN,
+            &sign_in_options["options"],
+        )
+        .await
+        .unwrap();
+    let passkey_session = post(
+        &app,
+        "/passkeys/login",
+        json!({"challenge_id": sign_in_options["challenge_id"], "credential": asserted}),
+        None,
+    )
+    .await;
+    assert_eq!(passkey_session.status, 200, "{}", passkey_session.text);
+    let elsewhere_options = post(&app, "/passkeys/login/options", json!({}), None)
+        .await
+        .json();
+    let elsewhere = key
+        .get("https://evil.auth.test", &elsewhere_options["options"])
+        .await
+        .unwrap();
+    let refused = post(
+        &app,
+        "/passkeys/login",
+        json!({"challenge_id": elsewhere_options["challenge_id"], "credential": elsewhere}),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+
     // A store that stops answering: the 503's cause is logged once, with its whole chain.
     let proxy = Proxy::start_for(&endpoint()).await;
     let faulty = test_app(fresh_store(&proxy.url()).await);
@@ -262,8 +320,12 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "authorization_code_issued",
             "oidc_tokens_issued",
             "authorization_code_reused",
+            "passkey_added",
+            "passkey_signed_in",
+            "passkey_refused",
         ]
     );
+    assert_eq!(events[27]["reason"], "origin_not_allowed");
     for event in &events {
         assert_eq!(event["source_ip"], SOURCE_IP, "{event}");
     }
@@ -273,7 +335,7 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     for event in &events[21..] {
         assert_eq!(event["user_id"], sub.as_str(), "{event}");
     }
-    for event in &events[22..] {
+    for event in &events[22..25] {
         assert_eq!(event["client_id"], app_id.as_str(), "{event}");
     }
     for event in &events[12..21] {
@@ -321,6 +383,59 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             secrets.push((name.to_owned(), tokens[name].as_str().unwrap().to_owned()));
         }
     }
+    for (what, value) in [
+        ("a registration challenge_id", &options["challenge_id"]),
+        ("a registration challenge", &options["options"]["challenge"]),
+        ("a sign-in challenge_id", &sign_in_options["challenge_id"]),
+        (
+            "a sign-in challenge",
+            &sign_in_options["options"]["challenge"],
+        ),
+        ("a credential id", &created["id"]),
+        (
+            "an attestation object",
+            &created["response"]["attestationObject"],
+        ),
+        (
+            "a registration's client data",
+            &created["response"]["clientDataJSON"],
+        ),
+        (
+            "an assertion's signature",
+            &asserted["response"]["signature"],
+        ),
+        (
+            "an assertion's client data",
+            &asserted["response"]["clientDataJSON"],
+        ),
+        (
+            "an assertion's authenticator data",
+            &asserted["response"]["authenticatorData"],
+        ),
+        ("a refused signature", &elsewhere["response"]["signature"]),
+        (
+            "a passkey session's access token",
+            &passkey_session.json()["access_token"],
+        ),
+        (
+            "a passkey session's refresh token",
+            &passkey_session.json()["refresh_token"],
+        ),
+    ] {
+        secrets.push((what.to_owned(), value.as_str().unwrap().to_owned()));
+    }
+    // The credential's public key, as the store keeps it (inside the attestation object).
+    let attestation = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        created["response"]["attestationObject"].as_str().unwrap(),
+    )
+    .unwrap();
+    let public_key = &attestation[attestation.len() - 32..];
+    secrets.push((
+        "the public key's tail".into(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, public_key)[..20]
+            .to_owned(),
+    ));
     for (what, secret) in &secrets {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
             eprintln!("offending line: {}", &line[..line.len().min(600)]);

@@ -82,7 +82,7 @@ impl<S: Store> Accounts<S> {
             );
             return Err(Error::EmailNotVerified);
         }
-        if user.mfa.enabled() {
+        if !self.second_factor_methods(&user).is_empty() {
             // The password was right; the second step decides. Nothing here differs from a
             // user without two-factor sign-in until the password matched. The check stays
             // counted until the code is right too: forgetting it here would let someone who

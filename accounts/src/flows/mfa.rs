@@ -25,6 +25,8 @@ pub struct SecondFactorRequired {
     pub mfa_token: OpaqueToken,
     /// Seconds the token lives.
     pub expires_in: i64,
+    /// What can finish it: `totp` (a code, or a recovery code), `webauthn` (a passkey).
+    pub methods: Vec<&'static str>,
 }
 
 /// A new authenticator, not yet active: confirmation with its first code turns it on.
@@ -300,7 +302,9 @@ impl<S: Store> Accounts<S> {
             self.sessions.first_token_ttl(),
             client.session_info(),
         );
-        family.mfa = passed_mfa;
+        if passed_mfa {
+            family.method = shared::SignInMethod::PasswordAndCode;
+        }
         self.store
             .save_mfa(user, mfa, Some((&family, &record)))
             .await
@@ -372,6 +376,7 @@ impl<S: Store> Accounts<S> {
             user_id: user.user_id,
             mfa_token: token,
             expires_in: CHALLENGE_TTL_SECONDS,
+            methods: self.second_factor_methods(user),
         })
     }
 
@@ -436,7 +441,7 @@ impl<S: Store> Accounts<S> {
             client.session_info(),
         );
         record.token_use = client.first_token_use();
-        family.mfa = true;
+        family.method = shared::SignInMethod::PasswordAndCode;
         match self
             .store
             .complete_mfa_challenge(&challenge, &user, &spent, &family, &record)

@@ -24,6 +24,7 @@ pub mod authorize;
 pub mod login;
 pub mod mfa;
 pub mod oauth;
+pub mod passkey;
 pub mod password;
 pub mod password_check;
 pub mod recovery;
@@ -46,6 +47,8 @@ pub struct Accounts<S> {
     pub mfa_key: Option<MfaKey>,
     /// Lifetime of machine clients' access tokens (`CLIENT_TOKEN_TTL_SECONDS`).
     pub client_token_ttl_seconds: u64,
+    /// Passkeys' relying party; `None`: passkeys are off (no `WEBAUTHN_RP_ID`).
+    pub passkeys: Option<crate::model::passkey::PasskeySettings>,
 }
 
 /// A session began or went on: the tokens to hand over.
@@ -68,7 +71,7 @@ pub(crate) fn subject(user: &UserRecord, family: &SessionFamily) -> Subject {
         roles: user.roles.clone(),
         email_verified: user.email_verified,
         session_id: Some(family.family_id),
-        mfa: family.mfa,
+        method: family.method,
     }
 }
 

@@ -53,7 +53,9 @@ impl<S: Store> Accounts<S> {
             client.session_info(),
         );
         // A second factor counts only when this request passed one.
-        family.mfa = user.mfa.enabled();
+        if user.mfa.enabled() {
+            family.method = shared::SignInMethod::PasswordAndCode;
+        }
         self.store
             .change_password(&user, &new_hash, &family, &record)
             .await?;

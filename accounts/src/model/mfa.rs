@@ -63,7 +63,11 @@ pub enum MfaError {
 /// The key TOTP secrets are sealed with (`MFA_ENCRYPTION_KEY` or its SSM parameter).
 /// `Debug` never shows it.
 #[derive(Clone)]
-pub struct MfaKey(Aes256Gcm);
+pub struct MfaKey {
+    cipher: Aes256Gcm,
+    /// A key of its own for [`MfaKey::derive`], unrelated to the sealing key.
+    prf: [u8; 32],
+}
 
 impl std::fmt::Debug for MfaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +88,13 @@ impl MfaKey {
     }
 
     pub fn from_bytes(key: &[u8; KEY_BYTES]) -> Self {
-        Self(Aes256Gcm::new(key.into()))
+        let mut prf = Sha256::new();
+        prf.update(b"auth-api derived values v1\0");
+        prf.update(key);
+        Self {
+            cipher: Aes256Gcm::new(key.into()),
+            prf: prf.finalize().into(),
+        }
     }
 
     /// A fresh random key, for local development and tests.
@@ -94,6 +104,15 @@ impl MfaKey {
         Self::from_bytes(&key)
     }
 
+    /// A value only this key's holder can compute for `input`, stable across cold starts
+    /// (the decoy passkeys of unknown accounts).
+    pub fn derive(&self, input: &[u8]) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        hash.update(self.prf);
+        hash.update(Sha256::digest(input));
+        hash.finalize().into()
+    }
+
     /// `secret` sealed for `user_id`: nonce then ciphertext and tag. The user id is
     /// authenticated data, so a sealed secret copied onto another user does not open.
     pub fn seal(&self, user_id: Uuid, secret: &TotpSecret) -> Result<Vec<u8>, MfaError> {
@@ -101,7 +120,7 @@ impl MfaKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = [SEAL_CONTEXT, user_id.as_bytes()].concat();
         let sealed = self
-            .0
+            .cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -121,7 +140,7 @@ impl MfaKey {
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| MfaError::Unseal)?;
         let aad = [SEAL_CONTEXT, user_id.as_bytes()].concat();
         let secret = self
-            .0
+            .cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {

@@ -2,12 +2,15 @@
 //! imports from outside `model` but `shared`.
 
 pub mod backoff;
+pub mod cbor;
 pub mod client;
 pub mod credentials;
 pub mod link;
 pub mod mfa;
 pub mod oidc;
+pub mod passkey;
 pub mod registry;
 pub mod session;
 pub mod token;
 pub mod user;
+pub mod webauthn;

@@ -79,9 +79,8 @@ pub struct SessionFamily {
     pub last_refreshed_at_ms: Option<i64>,
     /// The client that signed in, as first seen.
     pub client: ClientInfo,
-    /// Whether the sign-in passed a second factor: its access tokens carry `amr`
-    /// `["pwd","otp"]`, refreshed or not.
-    pub mfa: bool,
+    /// How the sign-in was made: its access tokens' `amr`, refreshed or not.
+    pub method: shared::SignInMethod,
 }
 
 /// What a session remembers of the client that started it, for the user's session list.
@@ -148,7 +147,7 @@ impl SessionFamily {
             expires_at,
             last_refreshed_at_ms: None,
             client,
-            mfa: false,
+            method: shared::SignInMethod::Password,
         };
         let record = RefreshRecord {
             hash: token.hash(),

@@ -41,6 +41,9 @@ pub struct UserRecord {
     pub legacy_password: bool,
     /// Two-factor sign-in (TOTP), sealed.
     pub mfa: crate::model::mfa::MfaState,
+    /// How many passkeys the user has: with one and a password, a password sign-in needs a
+    /// second factor.
+    pub passkeys: u32,
 }
 
 impl UserRecord {
@@ -63,7 +66,13 @@ impl UserRecord {
             name: None,
             legacy_password: false,
             mfa: Default::default(),
+            passkeys: 0,
         }
+    }
+
+    /// Whether a password sign-in needs a second step: the user has TOTP or a passkey.
+    pub fn needs_second_factor(&self) -> bool {
+        self.mfa.enabled() || self.passkeys > 0
     }
 
     /// Whether the user signed in from `source` lately.

@@ -9,13 +9,15 @@ use uuid::Uuid;
 
 use super::traits::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, AuthorizationStore,
-    ClientStore, MailWindows, MfaStore, SessionStore, StoreError, UserPage, UserStore,
+    ClientStore, MailWindows, MfaStore, PasskeyStore, SessionStore, StoreError, UserPage,
+    UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
+use crate::model::passkey::{MAX_PASSKEYS, Passkey, PasskeyChallenge, PasskeyName};
 use crate::model::registry::{CLIENT_CHECK_WINDOW_SECONDS, ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
@@ -43,6 +45,9 @@ struct State {
     /// Authorization codes, and whether each has been spent.
     codes: HashMap<TokenHash, (CodeRecord, bool, bool)>,
     consents: HashMap<(Uuid, ClientId), Consent>,
+    /// Passkeys by user and id, in the order they were added.
+    passkeys: Vec<Passkey>,
+    passkey_challenges: HashMap<TokenHash, PasskeyChallenge>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -548,6 +553,7 @@ impl AccountStore for MemoryStore {
         state
             .consents
             .retain(|(user_id, _), _| *user_id != user.user_id);
+        state.passkeys.retain(|p| p.user_id != user.user_id);
         Ok(())
     }
 }
@@ -924,6 +930,124 @@ impl AuthorizationStore for MemoryStore {
         }
         consent.scopes.sort();
         consent.updated_at_ms = now_ms;
+        Ok(())
+    }
+}
+
+impl PasskeyStore for MemoryStore {
+    async fn save_passkey_challenge(&self, challenge: &PasskeyChallenge) -> Result<(), StoreError> {
+        self.state()
+            .passkey_challenges
+            .insert(challenge.hash, challenge.clone());
+        Ok(())
+    }
+
+    async fn take_passkey_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<PasskeyChallenge>, StoreError> {
+        Ok(self.state().passkey_challenges.remove(hash))
+    }
+
+    async fn list_passkeys(&self, user_id: Uuid) -> Result<Vec<Passkey>, StoreError> {
+        Ok(self
+            .state()
+            .passkeys
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn find_passkey(&self, user_id: Uuid, id: &str) -> Result<Option<Passkey>, StoreError> {
+        Ok(self
+            .state()
+            .passkeys
+            .iter()
+            .find(|p| p.user_id == user_id && p.id == id)
+            .cloned())
+    }
+
+    async fn add_passkey(&self, user: &UserRecord, passkey: &Passkey) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State {
+            users, passkeys, ..
+        } = &mut *state;
+        let stored = users
+            .get_mut(&user.email)
+            .filter(|s| {
+                s.user_id == user.user_id
+                    && s.session_epoch == user.session_epoch
+                    && !s.disabled
+                    && s.passkeys < MAX_PASSKEYS
+            })
+            .ok_or(StoreError::Conflict)?;
+        if passkeys
+            .iter()
+            .any(|p| p.user_id == passkey.user_id && p.id == passkey.id)
+        {
+            return Err(StoreError::Conflict);
+        }
+        stored.passkeys += 1;
+        passkeys.push(passkey.clone());
+        Ok(())
+    }
+
+    async fn remove_passkey(&self, user: &UserRecord, id: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let State {
+            users, passkeys, ..
+        } = &mut *state;
+        let index = passkeys
+            .iter()
+            .position(|p| p.user_id == user.user_id && p.id == id)
+            .ok_or(StoreError::Conflict)?;
+        passkeys.remove(index);
+        if let Some(stored) = users
+            .get_mut(&user.email)
+            .filter(|s| s.user_id == user.user_id)
+        {
+            stored.passkeys = stored.passkeys.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn rename_passkey(
+        &self,
+        user_id: Uuid,
+        id: &str,
+        name: &PasskeyName,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let passkey = state
+            .passkeys
+            .iter_mut()
+            .find(|p| p.user_id == user_id && p.id == id)
+            .ok_or(StoreError::Conflict)?;
+        passkey.name = name.clone();
+        Ok(())
+    }
+
+    async fn record_passkey_use(
+        &self,
+        passkey: &Passkey,
+        sign_count: u32,
+        backed_up: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let stored = state
+            .passkeys
+            .iter_mut()
+            .find(|p| {
+                p.user_id == passkey.user_id
+                    && p.id == passkey.id
+                    && p.sign_count == passkey.sign_count
+            })
+            .ok_or(StoreError::Conflict)?;
+        stored.sign_count = sign_count;
+        stored.backed_up = backed_up;
+        stored.last_used_at_ms = Some(now_ms);
         Ok(())
     }
 }

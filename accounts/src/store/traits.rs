@@ -10,6 +10,7 @@ use crate::model::credentials::Email;
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
+use crate::model::passkey::{Passkey, PasskeyChallenge, PasskeyName};
 use crate::model::registry::{ClientId, ClientRecord};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
@@ -559,6 +560,73 @@ pub struct MailWindows {
     pub hour: Window,
 }
 
+/// Passkeys and the challenges of their ceremonies.
+pub trait PasskeyStore: Send + Sync {
+    /// Stores a ceremony's challenge (it expires by itself).
+    fn save_passkey_challenge(
+        &self,
+        challenge: &PasskeyChallenge,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the challenge with this hash: it is deleted and returned, expired or not.
+    /// `None` if there is none. Atomic: of concurrent takes of one challenge exactly one gets
+    /// it.
+    fn take_passkey_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<PasskeyChallenge>, StoreError>> + Send;
+
+    /// The user's passkeys, oldest first, read consistently.
+    fn list_passkeys(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<Passkey>, StoreError>> + Send;
+
+    /// The user's passkey with this id (see [`crate::model::webauthn::passkey_id`]).
+    fn find_passkey(
+        &self,
+        user_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Passkey>, StoreError>> + Send;
+
+    /// Adds `passkey` to `user` (as read: same id and session epoch, not disabled, fewer
+    /// than [`crate::model::passkey::MAX_PASSKEYS`] passkeys, and not this credential
+    /// already), counting it on the user, all or nothing; `Conflict` otherwise.
+    fn add_passkey(
+        &self,
+        user: &UserRecord,
+        passkey: &Passkey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the user's passkey with this id and counts it off, all or nothing;
+    /// `Conflict` if there is no such passkey.
+    fn remove_passkey(
+        &self,
+        user: &UserRecord,
+        id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Renames the user's passkey with this id; `Conflict` if there is none.
+    fn rename_passkey(
+        &self,
+        user_id: Uuid,
+        id: &str,
+        name: &PasskeyName,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records a sign-in with `passkey` (as read): its counter becomes `sign_count`, its
+    /// backup state `backed_up`, its last use `now_ms`, only while the stored counter is
+    /// still `passkey.sign_count`; `Conflict` otherwise (a concurrent assertion counted
+    /// first, or the passkey is gone).
+    fn record_passkey_use(
+        &self,
+        passkey: &Passkey,
+        sign_count: u32,
+        backed_up: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
     UserStore
@@ -570,6 +638,7 @@ pub trait Store:
     + MfaStore
     + ClientStore
     + AuthorizationStore
+    + PasskeyStore
 {
 }
 
@@ -583,5 +652,6 @@ impl<T> Store for T where
         + MfaStore
         + ClientStore
         + AuthorizationStore
+        + PasskeyStore
 {
 }

@@ -4,6 +4,8 @@ use http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request};
 use serde_json::{Map, Value};
 
+use accounts::model::mfa::Code;
+
 use crate::http::problem::{ApiError, FieldError};
 
 /// Largest request body accepted.
@@ -74,6 +76,54 @@ impl JsonObject {
             None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
             Some(_) => Err(FieldError::new(field, "must be a string")),
         }
+    }
+}
+
+impl JsonObject {
+    /// The object member `field`, taken out of the body.
+    pub fn take_object(&mut self, field: &'static str) -> Result<Value, FieldError> {
+        match self.0.remove(field) {
+            Some(value @ Value::Object(_)) => Ok(value),
+            None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
+            Some(_) => Err(FieldError::new(field, "must be an object")),
+        }
+    }
+
+    /// Whether the body has the member `field` (null counts as absent).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.get(field).is_some_and(|v| !v.is_null())
+    }
+
+    /// The string member `field` if present (and not null).
+    pub fn take_optional_string(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<String>, FieldError> {
+        match self.take_string(field) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.message == "is required" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The body's `field`, a code as typed: six digits, or a recovery code.
+pub fn code_field(body: &mut JsonObject, field: &'static str) -> Result<Code, FieldError> {
+    let text = body.take_string(field)?;
+    Code::parse(&text).ok_or_else(|| {
+        FieldError::new(
+            field,
+            "must be the 6-digit code of your authenticator app or a recovery code",
+        )
+    })
+}
+
+/// The body's optional `code`: `None` when absent (or null), a field error when malformed.
+pub fn optional_code(body: &mut JsonObject) -> Result<Option<Code>, FieldError> {
+    match code_field(body, "code") {
+        Ok(code) => Ok(Some(code)),
+        Err(e) if e.message == "is required" => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

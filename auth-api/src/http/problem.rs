@@ -239,7 +239,13 @@ impl ApiError {
 /// The status of what an account flow refused or failed with.
 pub(crate) fn account_status(err: &Error) -> StatusCode {
     match err {
-        Error::InvalidActionToken | Error::NewPasswordRefused(_) => StatusCode::BAD_REQUEST,
+        Error::InvalidActionToken
+        | Error::NewPasswordRefused(_)
+        | Error::PasskeyChallengeInvalid
+        | Error::PasskeyNotCreated(_) => StatusCode::BAD_REQUEST,
+        Error::PasskeyRefused(_) => StatusCode::UNAUTHORIZED,
+        Error::TooManyPasskeys => StatusCode::CONFLICT,
+        Error::PasskeysUnavailable | Error::PasskeyNotFound => StatusCode::NOT_FOUND,
         Error::EmailTaken
         | Error::Conflict
         | Error::MfaAlreadyEnabled
@@ -376,6 +382,44 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "session-not-found",
             "Session not found",
             "You have no session with this id.".into(),
+        ),
+        Error::PasskeysUnavailable => (
+            "passkeys-unavailable",
+            "Passkeys are not enabled",
+            "This deployment has no WebAuthn relying party (WEBAUTHN_RP_ID): passkeys are off."
+                .into(),
+        ),
+        Error::PasskeyChallengeInvalid => (
+            "invalid-passkey-challenge",
+            "Invalid challenge_id",
+            "The challenge_id is unknown, has expired or was used, or the account changed since \
+             its options were made: ask for new options and try again."
+                .into(),
+        ),
+        Error::PasskeyRefused(_) => (
+            "passkey-refused",
+            "Passkey refused",
+            "The passkey's response was not accepted; sign in another way or try again.".into(),
+        ),
+        Error::PasskeyNotCreated(_) => (
+            "passkey-not-created",
+            "Passkey not added",
+            "The authenticator's response was not accepted for this site: ask for new options \
+             and try again."
+                .into(),
+        ),
+        Error::PasskeyNotFound => (
+            "passkey-not-found",
+            "Passkey not found",
+            "You have no passkey with this id.".into(),
+        ),
+        Error::TooManyPasskeys => (
+            "too-many-passkeys",
+            "Too many passkeys",
+            format!(
+                "An account may hold {} passkeys: remove one first.",
+                accounts::model::passkey::MAX_PASSKEYS
+            ),
         ),
         Error::ConsentNotFound => (
             "consent-not-found",

@@ -46,6 +46,14 @@ pub enum Route {
     OAuthAuthorizePost,
     Consents,
     RevokeConsent,
+    PasskeyRegisterOptions,
+    PasskeyRegister,
+    PasskeyLoginOptions,
+    PasskeyLogin,
+    Passkeys,
+    RenamePasskey,
+    DeletePasskey,
+    LoginMfaPasskeyOptions,
 }
 
 /// What the table says of a route.
@@ -78,7 +86,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 41] = [
+const TABLE: [Entry; 49] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -288,6 +296,56 @@ const TABLE: [Entry; 41] = [
         "revoke_consent",
         true,
     ),
+    entry(
+        Route::PasskeyRegisterOptions,
+        "POST",
+        "/passkeys/register/options",
+        "passkey_register_options",
+        true,
+    ),
+    entry(
+        Route::PasskeyRegister,
+        "POST",
+        "/passkeys/register",
+        "passkey_register",
+        true,
+    ),
+    entry(
+        Route::PasskeyLoginOptions,
+        "POST",
+        "/passkeys/login/options",
+        "passkey_login_options",
+        false,
+    ),
+    entry(
+        Route::PasskeyLogin,
+        "POST",
+        "/passkeys/login",
+        "passkey_login",
+        false,
+    ),
+    entry(Route::Passkeys, "GET", "/passkeys", "passkeys", true),
+    entry(
+        Route::RenamePasskey,
+        "PATCH",
+        "/passkeys/{id}",
+        "rename_passkey",
+        true,
+    ),
+    entry(
+        Route::DeletePasskey,
+        "DELETE",
+        "/passkeys/{id}",
+        "delete_passkey",
+        true,
+    ),
+    entry(
+        Route::LoginMfaPasskeyOptions,
+        "POST",
+        "/login/mfa/passkey/options",
+        "login_mfa_passkey_options",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -319,8 +377,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 41] = {
-        let mut all = [Route::Register; 41];
+    pub const ALL: [Route; 49] = {
+        let mut all = [Route::Register; 49];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;

@@ -9,10 +9,9 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::App;
-use crate::http::body::{Fields, JsonObject};
+use crate::http::body::{Fields, JsonObject, optional_code};
 use crate::http::problem::ApiError;
 use crate::http::reply::Reply;
-use crate::routes::mfa::optional_code;
 
 #[derive(Serialize)]
 struct Profile {

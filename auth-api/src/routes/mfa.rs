@@ -11,35 +11,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::http::body::{Fields, JsonObject};
+use crate::http::body::{Fields, JsonObject, code_field};
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::reply::Reply;
-
-/// The body's `field`, a code as typed: six digits, or a recovery code.
-fn code_field(body: &mut JsonObject, field: &'static str) -> Result<Code, FieldError> {
-    let text = body.take_string(field)?;
-    Code::parse(&text).ok_or_else(|| {
-        FieldError::new(
-            field,
-            "must be the 6-digit code of your authenticator app or a recovery code",
-        )
-    })
-}
-
-/// The body's optional `code`: `None` when absent (or null), a field error when malformed.
-pub fn optional_code(body: &mut JsonObject) -> Result<Option<Code>, FieldError> {
-    match code_field(body, "code") {
-        Ok(code) => Ok(Some(code)),
-        Err(e) if e.message == "is required" => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 #[derive(Serialize)]
 struct MfaRequired<'a> {
     mfa_required: bool,
     mfa_token: &'a str,
     mfa_token_expires_in: i64,
+    methods: &'a [&'static str],
 }
 
 /// 200 `{"mfa_required":true,"mfa_token"}`: the password step of a two-factor user passed.
@@ -51,6 +32,7 @@ pub fn second_factor_required(challenge: &SecondFactorRequired) -> Reply {
             mfa_required: true,
             mfa_token: encoded.expose_secret(),
             mfa_token_expires_in: challenge.expires_in,
+            methods: &challenge.methods,
         },
         Some(challenge.user_id.to_string()),
     )
@@ -156,13 +138,28 @@ pub async fn renew_recovery_codes<S: Store>(
 
 /// `POST /login/mfa {"mfa_token","code"}` → 200 with the usual tokens (a session that passed
 /// the second factor), 401 for a wrong or used code or an unknown, expired or used
-/// `mfa_token`, 429 in backoff.
+/// `mfa_token`, 429 in backoff. With `{"mfa_token","challenge_id","credential"}` instead of
+/// `code`: the second step with a passkey (`/login/mfa/passkey/options` gave the options).
 pub async fn login_mfa<S: Store>(
     app: &App<S>,
     req: &Request,
     client: &Client,
 ) -> Result<Reply, ApiError> {
-    let mut body = JsonObject::from_request(req, &["mfa_token", "code"])?;
+    let mut body =
+        JsonObject::from_request(req, &["mfa_token", "code", "challenge_id", "credential"])?;
+    let passkey = body.has("credential") || body.has("challenge_id");
+    if passkey && body.has("code") {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "code",
+            "send code, or challenge_id and credential, not both",
+        )]));
+    }
+    if passkey {
+        let token = body
+            .take_string("mfa_token")
+            .map_err(|e| ApiError::Validation(vec![e]))?;
+        return crate::routes::passkeys::second_factor(app, body, token, client).await;
+    }
     let mut fields = Fields::default();
     let token = fields.take(body.take_string("mfa_token"));
     let code = fields.take(code_field(&mut body, "code"));

@@ -9,6 +9,7 @@ pub mod login;
 pub mod mfa;
 pub mod oauth;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod recovery;
 pub mod register;

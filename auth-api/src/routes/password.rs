@@ -7,10 +7,9 @@ use lambda_http::Request;
 use secrecy::SecretString;
 
 use crate::app::App;
-use crate::http::body::{Fields, JsonObject};
+use crate::http::body::{Fields, JsonObject, optional_code};
 use crate::http::problem::ApiError;
 use crate::http::reply::Reply;
-use crate::routes::mfa::optional_code;
 
 /// `POST /password {"current_password","new_password","code"?}` (protected) → 200 with a new
 /// access token and a new session; every other session of the user ends, and the owner is

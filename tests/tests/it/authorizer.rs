@@ -64,7 +64,7 @@ fn a_token_s_session_reaches_the_context_as_a_plain_string_in_every_shape() {
     let sid = uuid::Uuid::new_v4();
     let token = keys.token_for(&shared::Subject {
         session_id: Some(sid),
-        mfa: false,
+        method: Default::default(),
         ..subject(&["user"])
     });
     let authorizer = keys.authorizer(None, V2Response::Simple);

@@ -80,7 +80,7 @@ fn token(
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         email_verified: false,
         session_id: None,
-        mfa: false,
+        method: Default::default(),
     };
     TokenIssuer::new(key, settings, 900)
         .issue(&subject, now)
@@ -258,7 +258,7 @@ async fn the_jwt_authorizer_refuses_what_api_gateway_refuses() {
         roles: vec!["user".into()],
         email_verified: false,
         session_id: None,
-        mfa: false,
+        method: Default::default(),
     };
     let client_token = TokenIssuer::new(rsa(), by_client_id, 900)
         .with_client_id(settings.audience.clone())

@@ -91,6 +91,11 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
             "/mfa/totp/confirm",
             "/mfa/totp/disable",
             "/mfa/totp/enroll",
+            "/passkeys",
+            "/passkeys/register",
+            "/passkeys/register/options",
+            "/passkeys/{id}",
+            "/passkeys/{id}",
             "/password",
             "/sessions",
             "/sessions/{id}"

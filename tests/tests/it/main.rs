@@ -40,6 +40,7 @@ mod mfa;
 mod oauth;
 mod oidc;
 mod openapi;
+mod passkeys;
 mod recovery;
 mod revocation;
 mod runtime_contract;

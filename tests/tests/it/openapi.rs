@@ -753,7 +753,7 @@ fn decode_resource_path(encoded: &str) -> Option<String> {
 }
 
 /// The public POST routes that cost a bcrypt or a mail: what a flood goes for.
-const SIGN_IN_ROUTES: [&str; 10] = [
+const SIGN_IN_ROUTES: [&str; 13] = [
     "/login",
     "/oauth2/login",
     "/oauth2/register",
@@ -764,6 +764,9 @@ const SIGN_IN_ROUTES: [&str; 10] = [
     "/password/reset",
     "/email/verify",
     "/email/verify/resend",
+    "/passkeys/login/options",
+    "/passkeys/login",
+    "/login/mfa/passkey/options",
 ];
 
 /// Limits at the edge, as SAM deploys them with the defaults: one address cannot deny sign-in

@@ -254,7 +254,7 @@ async fn tokens_without_a_session_of_their_own_are_refused() {
         roles: vec!["user".into()],
         email_verified: false,
         session_id,
-        mfa: false,
+        method: Default::default(),
     };
     let now = shared::token::now_unix();
     let no_sid = api.config.issuer().issue(&subject(None), now).unwrap();

@@ -103,8 +103,8 @@ pub(super) fn family_item(family: &SessionFamily) -> Item {
     if let Some(ip) = &family.client.source_ip {
         item.insert("source_ip".to_owned(), s(ip.as_str()));
     }
-    if family.mfa {
-        item.insert("mfa".to_owned(), AttributeValue::Bool(true));
+    if family.method != shared::SignInMethod::Password {
+        item.insert("amr".to_owned(), s(family.method.amr().join(" ")));
     }
     item
 }
@@ -195,7 +195,7 @@ pub(super) fn family_from_item(item: &Item) -> Result<SessionFamily, StoreError>
             user_agent: optional_string(item, "user_agent"),
             source_ip: optional_string(item, "source_ip"),
         },
-        mfa: matches!(item.get("mfa"), Some(AttributeValue::Bool(true))),
+        method: sign_in_method(item),
     })
 }
 
@@ -403,6 +403,9 @@ pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
             Some(AttributeValue::Bool(true))
         ),
         mfa: mfa_from_item(item)?,
+        passkeys: number_attr(item, "passkeys")
+            .map_or(Ok(0), u32::try_from)
+            .map_err(|_| corrupt(item, "passkeys is out of range"))?,
     })
 }
 
@@ -457,4 +460,17 @@ pub(super) fn corrupt(item: &Item, problem: impl Into<String>) -> StoreError {
         kind,
         problem: problem.into(),
     })
+}
+
+/// A session's sign-in method: `amr` (space-separated), or, for sessions stored before it,
+/// the `mfa` flag of a password-and-code sign-in.
+fn sign_in_method(item: &Item) -> shared::SignInMethod {
+    if let Some(AttributeValue::S(amr)) = item.get("amr") {
+        let amr: Vec<&str> = amr.split(' ').collect();
+        return shared::SignInMethod::from_amr(&amr).unwrap_or_default();
+    }
+    match item.get("mfa") {
+        Some(AttributeValue::Bool(true)) => shared::SignInMethod::PasswordAndCode,
+        _ => shared::SignInMethod::Password,
+    }
 }

@@ -8,6 +8,8 @@
 //! | session (refresh family) | `SESSION#<family_id>` | `SESSION` | `user_id`, `email`, `epoch`, `revoked` (bool), `created_at_ms`, `expires_at` (TTL, moved on by each refresh), `last_refreshed_at_ms`, `user_agent`, `source_ip`, `gsi1pk` = `SESSIONS#<user_id>` |
 //! | client | `CLIENT#<client_id>` | `CLIENT` | `client_id`, `name`, `client_type`, `scopes`, `grant_types`, `redirect_uris`, `post_logout_redirect_uris` (lists), `first_party`, `disabled` (bools), `secrets` (list of maps: `hash` SHA-256 hex, `created_at_ms`, `expires_at_ms`), `created_at_ms`, `created_by`, `updated_at_ms`, `updated_by`, `version`, `entity` = `client` |
 //! | failed client authentications | `CLIENTAUTH#<SHA-256 hex of the client_id sent>` / `CLIENTAUTHSRC#<ip>` | `CLIENTAUTH` / `CLIENTAUTHSRC` | `count`, `expires_at` (the window's end, and the TTL) |
+//! | passkey | `PASSKEY#<user_id>` | `CRED#<passkey id>` | `user_id`, `credential_id`, `public_key` (binary, COSE), `algorithm`, `sign_count`, `backup_eligible`, `backed_up` (bools), `transports` (list), `name`, `created_at_ms`, `last_used_at_ms`, `gsi1pk` = `TOKENS#<user_id>`; counted on the user item as `passkeys` |
+//! | passkey ceremony challenge | `WEBAUTHN#<SHA-256 hex of challenge_id>` | `WEBAUTHN` | `ceremony`, `challenge` (binary), `user_id`, `epoch`, `by_email`, `mfa_token` (hash), `expires_at` (TTL, 5 minutes) |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash`; `gsi1pk` = `TOKENS#<user_id>` |
 //!
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id
@@ -27,6 +29,7 @@ mod clients;
 mod errors;
 mod items;
 mod mfa;
+mod passkeys;
 mod schema;
 mod sessions;
 mod users;
