@@ -152,7 +152,13 @@ async fn start<S: Store + 'static>(
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let api_port = listener.local_addr()?.port();
-    let url = format!("http://{}", listener.local_addr()?);
+    // On loopback the pages are served as localhost: browsers refuse an IP address as a
+    // passkey's RP ID, and the hosted pages are at the issuer's origin.
+    let loopback = matches!(args.host.as_str(), "127.0.0.1" | "localhost");
+    let url = match loopback {
+        true => format!("http://localhost:{api_port}"),
+        false => format!("http://{}", listener.local_addr()?),
+    };
     config.listening_at(&url);
     let web = match &web_dir {
         Some(dir) => {
@@ -175,6 +181,13 @@ async fn start<S: Store + 'static>(
         }
         None => None,
     };
+    if loopback {
+        let mut origins = vec![url.clone()];
+        if let Some((_, _, port)) = &web {
+            origins.push(format!("http://localhost:{port}"));
+        }
+        config.passkeys_on_localhost(origins)?;
+    }
     let dev_scopes = local_api::dev_client::scopes_from_env(&ProcessEnv)?;
     let mut gateway = config.gateway(spec, store)?;
     gateway.set_local_hosts(LocalHosts::new(&args.host));
@@ -202,6 +215,17 @@ async fn start<S: Store + 'static>(
             "MFA_ENCRYPTION_KEY"
         }
     );
+    match &config.passkeys {
+        Some(passkeys) => println!(
+            "  passkeys   RP ID {}, pages at {} (WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS to change)",
+            passkeys.rp.id(),
+            passkeys.rp.origins().join(", ")
+        ),
+        None => println!(
+            "  passkeys   off: set WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS for --host {}",
+            args.host
+        ),
+    }
     match (spec_kind, config.session_check.enabled) {
         (ApiKind::Http, _) => println!(
             "  authorizer API Gateway's built-in JWT authorizer (HTTP API): RS256 only, keys \
@@ -252,7 +276,11 @@ async fn start<S: Store + 'static>(
     if let Some((_, dir, port)) = &web {
         println!(
             "  web page   http://{}:{port}/ (examples sign-in page from {})",
-            args.host,
+            if loopback {
+                "localhost"
+            } else {
+                args.host.as_str()
+            },
             dir.display()
         );
     }

@@ -36,8 +36,8 @@ function waitForBanner(child) {
     const timer = setTimeout(() => reject(new Error(`local-api did not start:\n${serverLog}`)), 20000);
     child.stdout.on("data", (chunk) => {
       serverLog += chunk;
-      const apiMatch = serverLog.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      const webMatch = serverLog.match(/web page\s+(http:\/\/127\.0\.0\.1:\d+)\//);
+      const apiMatch = serverLog.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
+      const webMatch = serverLog.match(/web page\s+(http:\/\/(?:127\.0\.0\.1|localhost):\d+)\//);
       if (apiMatch && webMatch) {
         clearTimeout(timer);
         resolveUrls({ api: apiMatch[1], web: webMatch[1] });
@@ -73,7 +73,7 @@ before(async () => {
       <form id="f" method="POST" action="${api}/refresh"></form>`);
   });
   await new Promise((ok) => evil.listen(0, "127.0.0.1", ok));
-  evilUrl = `http://127.0.0.1:${evil.address().port}`;
+  evilUrl = `http://localhost:${evil.address().port}`;
 
   ({ browser, close: closeChromium } = await launchChromium());
   mkdirSync(output, { recursive: true });

@@ -42,7 +42,7 @@ before(async () => {
     const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${serverLog}`)), 20000);
     server.stdout.on("data", (chunk) => {
       serverLog += chunk;
-      const a = serverLog.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const a = serverLog.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
       const s = serverLog.match(/spa +(http:\/\/localhost:\d+\/spa\/)/);
       if (a && s) {
         clearTimeout(timer);

@@ -53,7 +53,7 @@ def start_local_api(table):
     def read():
         for line in child.stdout:
             log.append(line)
-            match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            match = re.search(r"listening on (http://(?:127\.0\.0\.1|localhost):\d+)", line)
             if match:
                 found["api"] = match.group(1)
 

@@ -45,7 +45,7 @@ before(async () => {
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${log}`)), 20000);
     const check = () => {
-      const url = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = log.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
       const id = log.match(/dev client (\S+) /);
       const secret = log.match(/secret +(\S+)/);
       if (url && id && secret) {

@@ -40,9 +40,9 @@ before(async () => {
   await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${log}`)), 20000);
     const check = () => {
-      const url = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = log.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
       const id = log.match(/dev app +(\S+) /);
-      const page = log.match(/web page +http:\/\/127\.0\.0\.1:(\d+)\//);
+      const page = log.match(/web page +http:\/\/(?:127\.0\.0\.1|localhost):(\d+)\//);
       if (url && id && page) {
         clearTimeout(timer);
         [api, appId, web] = [url[1], id[1], `http://localhost:${page[1]}`];

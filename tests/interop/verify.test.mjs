@@ -51,7 +51,7 @@ async function start(extraEnv) {
     const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${log}`)), 20000);
     child.stdout.on("data", (chunk) => {
       log += chunk;
-      const match = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const match = log.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
       if (match) {
         clearTimeout(timer);
         ok(match[1]);
