@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::client::DynamoStore;
 use super::errors::{classify, internal, written};
@@ -117,7 +116,18 @@ impl AdminStore for DynamoStore {
     async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {
         let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(entry.at_ms) * 1_000_000)
             .map_err(internal)?;
-        let stamp = at.format(&Rfc3339).map_err(internal)?;
+        // Fixed width (milliseconds always three digits), so sort keys sort by time: RFC 3339
+        // as `time` writes it drops trailing zeros, and "….5Z" sorts after "….51Z".
+        let stamp = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.millisecond()
+        );
         let day = stamp.get(..10).unwrap_or("unknown").to_owned();
         let mut item = HashMap::from([
             ("pk".to_owned(), s(format!("ADMINAUDIT#{day}"))),
