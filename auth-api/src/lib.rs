@@ -214,6 +214,7 @@ impl<S: Store> App<S> {
             | Route::OAuthAuthorizePost => {
                 http::on_heap(|| self.dispatch_openid(route, req, client)).await
             }
+            Route::OAuthPasskeyScript => Ok(http::pages::passkey_script()),
             Route::Refresh => http::on_heap(|| sessions::refresh(self, req, client)).await,
             Route::Logout => http::on_heap(|| sessions::logout(self, req, client)).await,
             Route::EmailVerify => http::on_heap(|| recovery::verify_email(self, req, client)).await,

@@ -111,9 +111,11 @@ impl Branding {
         Ok(Self::new(name, color, logo_url))
     }
 
-    /// The page's CSP: nothing but this stylesheet and the logo, no script at all, no framing,
-    /// forms only to this origin and, after a form, redirects only to `redirect_origin`.
-    fn csp(&self, redirect_origin: Option<&str>) -> String {
+    /// The page's CSP: nothing but this stylesheet and the logo, no framing, forms only to
+    /// this origin and, after a form, redirects only to `redirect_origin`. No script at all,
+    /// but on the pages that offer passkeys: then this origin's `passkey.js`, which may call
+    /// this origin only.
+    fn csp(&self, redirect_origin: Option<&str>, script: bool) -> String {
         let img = match self.logo_url.as_deref().and_then(origin_of) {
             Some(origin) => origin,
             None => "'none'".into(),
@@ -122,9 +124,13 @@ impl Branding {
             Some(origin) => format!("'self' {origin}"),
             None => "'self'".into(),
         };
+        let script = match script {
+            true => "; script-src 'self'; connect-src 'self'",
+            false => "",
+        };
         format!(
             "default-src 'none'; style-src 'sha256-{}'; img-src {img}; form-action {forms}; \
-             frame-ancestors 'none'; base-uri 'none'",
+             frame-ancestors 'none'; base-uri 'none'{script}",
             self.style_hash
         )
     }
@@ -171,6 +177,10 @@ pub struct Page<'a> {
     csrf: Option<(SecretString, bool)>,
     redirect_origin: Option<String>,
     cookies: Vec<String>,
+    /// Whether the page loads `passkey.js`.
+    script: bool,
+    /// The next form offers passkeys (for a second step: `true`).
+    passkey: Option<bool>,
 }
 
 impl<'a> Page<'a> {
@@ -183,6 +193,8 @@ impl<'a> Page<'a> {
             csrf: None,
             redirect_origin: None,
             cookies: Vec::new(),
+            script: false,
+            passkey: None,
         }
     }
 
@@ -260,10 +272,16 @@ impl<'a> Page<'a> {
         fields: &[Field],
         buttons: &[Button],
     ) -> Self {
+        let passkey = self.passkey.take();
         let _ = write!(
             self.body,
-            "<form method=\"post\" action=\"{}\">",
-            escape(action)
+            "<form method=\"post\" action=\"{}\"{}>",
+            escape(action),
+            match passkey {
+                Some(true) => " id=\"passkey-form\" data-mode=\"second-factor\"",
+                Some(false) => " id=\"passkey-form\" data-mode=\"sign-in\"",
+                None => "",
+            }
         );
         if let Some((token, _)) = &self.csrf {
             let _ = write!(
@@ -272,7 +290,11 @@ impl<'a> Page<'a> {
                 escape(token.expose_secret())
             );
         }
-        for (name, value) in hidden {
+        let passkey_inputs: &[(&str, &str)] = match passkey {
+            Some(_) => &[("passkey_challenge_id", ""), ("passkey_credential", "")],
+            None => &[],
+        };
+        for (name, value) in hidden.iter().chain(passkey_inputs) {
             let _ = write!(
                 self.body,
                 "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
@@ -310,7 +332,29 @@ impl<'a> Page<'a> {
                 text = escape(button.text),
             );
         }
+        if let Some(second_factor) = passkey {
+            let _ = write!(
+                self.body,
+                "<button type=\"button\" id=\"passkey-button\" class=\"secondary\" hidden>{}\
+                 </button><p id=\"passkey-status\" class=\"error\" role=\"status\"></p>",
+                if second_factor {
+                    "Use a passkey"
+                } else {
+                    "Sign in with a passkey"
+                }
+            );
+        }
         self.body.push_str("</form>");
+        self
+    }
+
+    /// Offers passkeys in the next form: a button (hidden until `passkey.js` finds WebAuthn
+    /// in the browser) that fills the form's `passkey_challenge_id` and `passkey_credential`
+    /// with the browser's answer and submits it; `second_factor` for the second step of a
+    /// sign-in, else a sign-in of its own (with browser autofill).
+    pub fn offer_passkey(mut self, second_factor: bool) -> Self {
+        self.script = true;
+        self.passkey = Some(second_factor);
         self
     }
 
@@ -327,10 +371,15 @@ impl<'a> Page<'a> {
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta \
              name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta \
              name=\"referrer\" content=\"no-referrer\"><title>{title} · {brand}</title><style>{style}\
-             </style></head><body><main>{logo}<p>{brand}</p>{body}</main></body></html>",
+             </style>{script}</head><body><main>{logo}<p>{brand}</p>{body}</main></body></html>",
             title = escape(&self.title),
             brand = escape(&self.branding.name),
             style = self.branding.style,
+            script = if self.script {
+                "<script src=\"passkey.js\" defer></script>"
+            } else {
+                ""
+            },
             body = self.body,
         );
         let mut response = Response::new(Body::Text(html));
@@ -340,7 +389,12 @@ impl<'a> Page<'a> {
             CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        secure_headers(headers, &self.branding.csp(self.redirect_origin.as_deref()));
+        secure_headers(
+            headers,
+            &self
+                .branding
+                .csp(self.redirect_origin.as_deref(), self.script),
+        );
         if let Some((token, true)) = &self.csrf {
             append_cookie(
                 headers,
@@ -357,6 +411,35 @@ impl<'a> Page<'a> {
             response,
             user_id: None,
         }
+    }
+}
+
+/// `GET /oauth2/passkey.js`: the hosted pages' one script. Cached a day by browsers (a
+/// deployment changes it rarely; a stale copy still speaks to the same routes).
+pub fn passkey_script() -> Reply {
+    let mut response = Response::new(Body::Text(
+        include_str!("../../assets/passkey.js").to_owned(),
+    ));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    Reply {
+        response,
+        user_id: None,
     }
 }
 

@@ -54,6 +54,7 @@ pub enum Route {
     RenamePasskey,
     DeletePasskey,
     LoginMfaPasskeyOptions,
+    OAuthPasskeyScript,
 }
 
 /// What the table says of a route.
@@ -86,7 +87,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 49] = [
+const TABLE: [Entry; 50] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -346,6 +347,13 @@ const TABLE: [Entry; 49] = [
         "login_mfa_passkey_options",
         false,
     ),
+    entry(
+        Route::OAuthPasskeyScript,
+        "GET",
+        "/oauth2/passkey.js",
+        "oauth_passkey_script",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -377,8 +385,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 49] = {
-        let mut all = [Route::Register; 49];
+    pub const ALL: [Route; 50] = {
+        let mut all = [Route::Register; 50];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;
@@ -433,7 +441,7 @@ impl Route {
 
     /// Whether this is an OAuth endpoint, whose errors are RFC 6749 JSON, not problem+json.
     pub fn oauth(self) -> bool {
-        self.path().starts_with("/oauth2/") && !self.page()
+        self.path().starts_with("/oauth2/") && !self.page() && self != Route::OAuthPasskeyScript
     }
 
     /// Whether this is a hosted page, whose every answer is HTML (or a redirect).

@@ -10,11 +10,11 @@ use accounts::flows::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, AuthorizeOutcome, BrowserSession,
 };
 use accounts::flows::login::LoginOutcome;
-use accounts::flows::mfa::SecondFactorRequired;
 use accounts::model::client::Client;
 use accounts::model::credentials::{Email, NewPassword};
 use accounts::model::mfa::Code;
 use accounts::model::registry::ClientId;
+use accounts::model::webauthn::AuthenticationResponse;
 use accounts::store::Store;
 use http::{HeaderValue, StatusCode};
 use lambda_http::Request;
@@ -31,7 +31,17 @@ use crate::http::problem::{account_slug_title_detail, account_status};
 use crate::http::reply::Reply;
 
 /// The parameters a page form may carry besides the authorization request's.
-const PAGE_FIELDS: [&str; 6] = ["csrf", "email", "password", "code", "mfa_token", "decision"];
+const PAGE_FIELDS: [&str; 9] = [
+    "csrf",
+    "email",
+    "password",
+    "code",
+    "mfa_token",
+    "decision",
+    "methods",
+    "passkey_challenge_id",
+    "passkey_credential",
+];
 
 /// The authorization request's parameters in a query or form: unknown ones are ignored (RFC
 /// 6749 §3.1), a repeated one is an error.
@@ -231,6 +241,11 @@ fn login_page_with<S>(
         page = page.error(error);
     }
     let pairs = params.pairs();
+    let passkeys = app.accounts.passkeys.is_some();
+    let page = match passkeys {
+        true => page.offer_passkey(false),
+        false => page,
+    };
     page.form(
         "login",
         &pairs,
@@ -239,7 +254,12 @@ fn login_page_with<S>(
                 name: "email",
                 label: "Email",
                 kind: "email",
-                autocomplete: "username",
+                // Browsers offer passkeys in the email's autofill (conditional mediation).
+                autocomplete: if passkeys {
+                    "username webauthn"
+                } else {
+                    "username"
+                },
                 value: email,
                 extra: "",
             },
@@ -270,14 +290,21 @@ fn code_page<S>(
     app: &App<S>,
     req: &Request,
     params: &AuthorizationParams,
-    mfa_token: &str,
+    step: &SecondStep,
     error: Option<&str>,
     status: StatusCode,
 ) -> Reply {
+    let totp = step.methods.split(' ').any(|m| m == "totp");
+    let passkey =
+        app.accounts.passkeys.is_some() && step.methods.split(' ').any(|m| m == "webauthn");
+    let heading = match (totp, passkey) {
+        (false, true) => "Use your passkey",
+        _ => "Enter your code",
+    };
     let mut page = Page::new(&app.pages, "Two-factor sign-in")
         .with_csrf(req)
         .status(status)
-        .heading("Enter your code");
+        .heading(heading);
     if let Some(uri) = &params.redirect_uri {
         page = page.redirects_to(uri);
     }
@@ -285,26 +312,69 @@ fn code_page<S>(
         page = page.error(error);
     }
     let mut hidden = params.pairs();
-    hidden.push(("mfa_token", mfa_token));
-    page.paragraph("Enter the 6-digit code from your authenticator app, or a recovery code.")
-        .form(
-            "login",
-            &hidden,
-            &[Field {
-                name: "code",
-                label: "Code",
-                kind: "text",
-                autocomplete: "one-time-code",
-                value: "",
-                extra: " inputmode=\"numeric\"",
-            }],
-            &[Button {
-                text: "Continue",
-                name: None,
-                secondary: false,
-            }],
-        )
-        .render()
+    hidden.push(("mfa_token", &step.mfa_token));
+    hidden.push(("methods", &step.methods));
+    let (fields, buttons, text): (&[Field], &[Button], &str) = match (totp || !passkey, passkey) {
+        (true, false) => (
+            &[CODE_FIELD],
+            &[CONTINUE],
+            "Enter the 6-digit code from your authenticator app, or a recovery code.",
+        ),
+        (true, true) => (
+            &[CODE_FIELD],
+            &[CONTINUE],
+            "Enter the 6-digit code from your authenticator app or a recovery code, or use one \
+             of your passkeys.",
+        ),
+        (false, _) => (
+            &[],
+            &[],
+            "Confirm with one of your passkeys (this needs JavaScript).",
+        ),
+    };
+    if passkey {
+        page = page.offer_passkey(true);
+    }
+    page = page.paragraph(text).form("login", &hidden, fields, buttons);
+    page.render()
+}
+
+const CODE_FIELD: Field<'static> = Field {
+    name: "code",
+    label: "Code",
+    kind: "text",
+    autocomplete: "one-time-code",
+    value: "",
+    extra: " inputmode=\"numeric\"",
+};
+
+const CONTINUE: Button<'static> = Button {
+    text: "Continue",
+    name: None,
+    secondary: false,
+};
+
+/// The second step of a sign-in, as the page carries it: the `mfa_token` and what can finish
+/// it (`totp`, `webauthn`; only what the page offers depends on it).
+struct SecondStep {
+    mfa_token: String,
+    methods: String,
+}
+
+impl SecondStep {
+    fn from_form(form: &Form, mfa_token: &str) -> Self {
+        let methods = form
+            .get("methods")
+            .unwrap_or("totp")
+            .split(' ')
+            .filter(|m| matches!(*m, "totp" | "webauthn"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self {
+            mfa_token: mfa_token.to_owned(),
+            methods,
+        }
+    }
 }
 
 /// `GET /oauth2/login`: the sign-in form for a checked authorization request.
@@ -355,31 +425,73 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
     };
     let hosted = client.clone().on_hosted_pages();
     let email = form.get("email").unwrap_or("").to_owned();
+    let passkey = form
+        .get("passkey_credential")
+        .filter(|c| !c.is_empty())
+        .map(|credential| {
+            (
+                form.get("passkey_challenge_id").unwrap_or(""),
+                serde_json::from_str::<AuthenticationResponse>(credential).ok(),
+            )
+        });
     let signed_in = if let Some(mfa_token) = form.get("mfa_token") {
-        let code = match form.get("code").and_then(Code::parse) {
-            Some(code) => code,
-            _ => {
+        let step = SecondStep::from_form(&form, mfa_token);
+        let result = match passkey {
+            Some((_, None)) => {
                 return code_page(
                     app,
                     req,
                     &params,
-                    mfa_token,
-                    Some("Enter the code from your authenticator app."),
+                    &step,
+                    Some("The passkey's answer could not be read. Try again."),
                     StatusCode::BAD_REQUEST,
                 );
             }
+            Some((challenge_id, Some(credential))) => {
+                crate::http::on_heap(|| {
+                    app.accounts.login_second_factor_passkey(
+                        mfa_token,
+                        challenge_id,
+                        &credential,
+                        &hosted,
+                    )
+                })
+                .await
+            }
+            None => {
+                let Some(code) = form.get("code").and_then(Code::parse) else {
+                    return code_page(
+                        app,
+                        req,
+                        &params,
+                        &step,
+                        Some("Enter the code from your authenticator app."),
+                        StatusCode::BAD_REQUEST,
+                    );
+                };
+                crate::http::on_heap(|| app.accounts.login_second_factor(mfa_token, code, &hosted))
+                    .await
+            }
         };
-        match crate::http::on_heap(|| app.accounts.login_second_factor(mfa_token, code, &hosted))
-            .await
-        {
+        match result {
             Ok(signed_in) => signed_in,
             Err(Error::InvalidMfaCode) => {
                 return code_page(
                     app,
                     req,
                     &params,
-                    mfa_token,
+                    &step,
                     Some("That code is wrong or was used already."),
+                    StatusCode::UNAUTHORIZED,
+                );
+            }
+            Err(Error::PasskeyRefused(_) | Error::PasskeyChallengeInvalid) => {
+                return code_page(
+                    app,
+                    req,
+                    &params,
+                    &step,
+                    Some("That passkey was not accepted. Try again."),
                     StatusCode::UNAUTHORIZED,
                 );
             }
@@ -390,6 +502,38 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                     &params,
                     "",
                     Some("The sign-in took too long. Please sign in again."),
+                    StatusCode::UNAUTHORIZED,
+                );
+            }
+            Err(err) => return login_error(app, req, &params, &email, &err),
+        }
+    } else if let Some((challenge_id, credential)) = passkey {
+        let Some(credential) = credential else {
+            return login_page(
+                app,
+                req,
+                &params,
+                &email,
+                Some("The passkey's answer could not be read. Try again."),
+                StatusCode::BAD_REQUEST,
+            );
+        };
+        match crate::http::on_heap(|| {
+            app.accounts
+                .login_with_passkey(challenge_id, &credential, &hosted)
+        })
+        .await
+        {
+            Ok(signed_in) => signed_in,
+            Err(Error::PasskeyRefused(_) | Error::PasskeyChallengeInvalid) => {
+                return login_page(
+                    app,
+                    req,
+                    &params,
+                    &email,
+                    Some(
+                        "That passkey was not accepted. Try again, or sign in with your password.",
+                    ),
                     StatusCode::UNAUTHORIZED,
                 );
             }
@@ -409,15 +553,12 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
         let password = SecretString::from(password.to_owned());
         match crate::http::on_heap(|| app.accounts.login(email, password, &hosted)).await {
             Ok(LoginOutcome::SignedIn(signed_in)) => *signed_in,
-            Ok(LoginOutcome::SecondFactorRequired(SecondFactorRequired { mfa_token, .. })) => {
-                return code_page(
-                    app,
-                    req,
-                    &params,
-                    mfa_token.encode().expose_secret(),
-                    None,
-                    StatusCode::OK,
-                );
+            Ok(LoginOutcome::SecondFactorRequired(challenge)) => {
+                let step = SecondStep {
+                    mfa_token: challenge.mfa_token.encode().expose_secret().to_owned(),
+                    methods: challenge.methods.join(" "),
+                };
+                return code_page(app, req, &params, &step, None, StatusCode::OK);
             }
             Err(err) => return login_error(app, req, &params, email, &err),
         }
