@@ -138,10 +138,131 @@
       ? `on (${me.recovery_codes_left} recovery codes left)`
       : "off";
     $("mfa-enroll-form").hidden = me.mfa_enabled;
+    await listPasskeys();
     // A two-factor account's password change needs a current code as well.
     $("password-code-label").hidden = !me.mfa_enabled;
     show("signed-in");
   }
+
+  // Passkeys: WebAuthn Level 3's JSON helpers turn the API's options into what the browser
+  // takes, and its answer back into JSON. Where they are missing, no passkey button shows.
+  const webauthn =
+    window.PublicKeyCredential &&
+    typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
+    typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function";
+  let passkeyAutofill = null;
+
+  async function passkeyAssertion(optionsPath, body, mediation) {
+    const { body: start } = await call("POST", optionsPath, { body });
+    const controller = new AbortController();
+    if (mediation === "conditional") passkeyAutofill = controller;
+    const credential = await navigator.credentials.get({
+      publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(start.options),
+      mediation,
+      signal: controller.signal,
+    });
+    return { challenge_id: start.challenge_id, credential: credential.toJSON() };
+  }
+
+  async function signInWithPasskey(mediation) {
+    const answer = await passkeyAssertion("/passkeys/login/options", {}, mediation);
+    const { body } = await call("POST", "/passkeys/login", { body: answer, cookie: true });
+    accept(body);
+    await showMe();
+  }
+
+  function offerPasskeyAutofill() {
+    if (!webauthn || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
+      return;
+    }
+    PublicKeyCredential.isConditionalMediationAvailable()
+      .then((available) => (available ? signInWithPasskey("conditional") : undefined))
+      .catch(() => {});
+  }
+
+  function stopPasskeyAutofill() {
+    if (passkeyAutofill) passkeyAutofill.abort();
+    passkeyAutofill = null;
+  }
+
+  async function listPasskeys() {
+    const section = $("passkeys");
+    try {
+      const { body } = await call("GET", "/passkeys", { bearer: true });
+      const list = $("passkey-list");
+      list.replaceChildren(
+        ...body.passkeys.map((passkey) => {
+          const item = document.createElement("li");
+          const used = passkey.last_used_at
+            ? `last used ${new Date(passkey.last_used_at).toLocaleString()}`
+            : "never used";
+          item.textContent = `${passkey.name} (${passkey.synced ? "synced" : "this device"}, ${used}) `;
+          const remove = document.createElement("button");
+          remove.type = "button";
+          remove.textContent = "Remove";
+          remove.dataset.passkey = passkey.id;
+          remove.addEventListener("click", () => {
+            const password = $("passkey-password").value;
+            if (!password) {
+              say("error", "Enter your password above to remove a passkey.");
+              return;
+            }
+            busy(remove, async () => {
+              await call("DELETE", `/passkeys/${passkey.id}`, { body: { password }, bearer: true });
+              $("passkey-password").value = "";
+              await listPasskeys();
+              say("info", "Passkey removed.");
+            });
+          });
+          item.appendChild(remove);
+          return item;
+        }),
+      );
+      section.hidden = !webauthn;
+    } catch (_) {
+      section.hidden = true; // passkeys are off on this API
+    }
+  }
+
+  $("passkey-add-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("passkey-add"), async () => {
+      const { body: start } = await call("POST", "/passkeys/register/options", {
+        body: { password: $("passkey-password").value },
+        bearer: true,
+      });
+      const created = await navigator.credentials.create({
+        publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(start.options),
+      });
+      const added = { challenge_id: start.challenge_id, credential: created.toJSON() };
+      if ($("passkey-name").value.trim()) added.name = $("passkey-name").value.trim();
+      await call("POST", "/passkeys/register", { body: added, bearer: true });
+      $("passkey-password").value = "";
+      $("passkey-name").value = "";
+      await listPasskeys();
+      say("info", "Passkey added: you can sign in with it now.");
+    });
+  });
+
+  $("passkey-sign-in").addEventListener("click", () => {
+    stopPasskeyAutofill();
+    busy($("passkey-sign-in"), () => signInWithPasskey("optional"));
+  });
+
+  $("mfa-passkey").addEventListener("click", () => {
+    busy($("mfa-passkey"), async () => {
+      const answer = await passkeyAssertion("/login/mfa/passkey/options", { mfa_token: mfaToken });
+      const { body } = await call("POST", "/login/mfa", {
+        body: { mfa_token: mfaToken, ...answer },
+        cookie: true,
+      });
+      mfaToken = null;
+      $("mfa-form").hidden = true;
+      $("sign-in-form").hidden = false;
+      accept(body);
+      await showMe();
+    });
+  });
 
   function signedOut() {
     accessToken = null;
@@ -152,10 +273,13 @@
     $("sign-in-form").hidden = false;
     $("mfa-confirm-form").hidden = true;
     $("recovery").hidden = true;
+    $("passkey-sign-in").hidden = !webauthn;
     show("signed-out");
+    offerPasskeyAutofill();
   }
 
   async function busy(button, work) {
+    stopPasskeyAutofill();
     button.disabled = true;
     quiet();
     try {
@@ -172,6 +296,9 @@
     if (body.mfa_required) {
       // The password was right; the code comes next, within mfa_token_expires_in seconds.
       mfaToken = body.mfa_token;
+      stopPasskeyAutofill();
+      $("mfa-passkey").hidden = !(webauthn && (body.methods || []).includes("webauthn"));
+      $("mfa-code").required = (body.methods || ["totp"]).includes("totp");
       $("sign-in-form").hidden = true;
       $("mfa-form").hidden = false;
       $("mfa-code").focus();

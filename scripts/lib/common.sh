@@ -12,8 +12,9 @@ schemathesis_pin="schemathesis==4.32.5"
 interop_py_pins="authlib==1.9.10 requests==2.32.5"
 # Node packages the tests use: puppeteer-core drives Debian's Chromium over CDP (no browser
 # download of its own); bcryptjs 2.x hashes as the Node.js original did ($2a$), for the
-# import tests; jose and aws-jwt-verify are the independent verifiers of our tokens.
-node_pins="puppeteer-core@25.16.0 bcryptjs@2.4.3 jose@6.2.18 aws-jwt-verify@5.2.1 openid-client@6.9.1 oidc-client-ts@3.5.0"
+# import tests; jose and aws-jwt-verify are the independent verifiers of our tokens;
+# @simplewebauthn/server an independent relying party for the passkey JSON.
+node_pins="puppeteer-core@25.16.0 bcryptjs@2.4.3 jose@6.2.18 aws-jwt-verify@5.2.1 openid-client@6.9.1 oidc-client-ts@3.5.0 @simplewebauthn/server@13.3.3"
 
 step() { printf '\n==> %s\n' "$*"; }
 

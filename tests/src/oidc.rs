@@ -176,8 +176,9 @@ impl Browser {
         answer
     }
 
-    /// Submits the page's form (the one with `action`), its hidden inputs kept, `fields` set,
-    /// and the submit button `button` (name, value) if given.
+    /// Submits the page's form (the one with `action`), its hidden inputs kept, `fields` set
+    /// (a hidden input of the same name takes the value, as a script setting it would), and
+    /// the submit button `button` (name, value) if given.
     pub async fn submit<S: Store>(
         &mut self,
         app: &App<S>,
@@ -188,7 +189,10 @@ impl Browser {
         let action = form_action(&page.text).expect("the page has a form");
         let mut form = hidden_inputs(&page.text);
         for (name, value) in fields {
-            form.push(((*name).to_owned(), (*value).to_owned()));
+            match form.iter_mut().find(|(n, _)| n == name) {
+                Some(hidden) => hidden.1 = (*value).to_owned(),
+                None => form.push(((*name).to_owned(), (*value).to_owned())),
+            }
         }
         if let Some((name, value)) = button {
             form.push((name.to_owned(), value.to_owned()));

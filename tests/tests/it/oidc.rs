@@ -1026,6 +1026,144 @@ async fn a_two_factor_user_enters_a_code_on_the_page<S: Store>(app: App<S>) {
     );
 }
 
+/// On the hosted sign-in page a passkey signs in alone (the page's own form carries the
+/// browser's answer), and a user with a password and a passkey confirms with it at the second
+/// step, where no code is asked for.
+async fn a_passkey_signs_in_on_the_page_alone_and_as_the_second_step<S: Store>(app: App<S>) {
+    use integration_tests::app::PASSKEY_ORIGIN;
+    use integration_tests::passkeys::SoftKey;
+    let user_id = register_ada(&app).await;
+    integration_tests::app::verify_from_outbox(&app, EMAIL).await;
+    let mut key = SoftKey::new(false);
+    let options = post(
+        &app,
+        "/passkeys/register/options",
+        json!({"password": STRONG_PASSWORD}),
+        Some(&user_id),
+    )
+    .await
+    .json();
+    let credential = key
+        .create(PASSKEY_ORIGIN, &options["options"])
+        .await
+        .unwrap();
+    let added = post(
+        &app,
+        "/passkeys/register",
+        json!({"challenge_id": options["challenge_id"], "credential": credential}),
+        Some(&user_id),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let (client, _) = register_app(&app, ClientType::Public, true, "api:read").await;
+    let id = client.client_id.as_str();
+
+    // Alone: the page offers it (and autofill), and its form takes the answer.
+    let pkce = Pkce::new();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(&app, "/oauth2/login", &authorization(id, &pkce, SCOPE))
+        .await;
+    assert!(
+        page.text.contains("autocomplete=\"username webauthn\""),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("id=\"passkey-button\""), "{}", page.text);
+    let start = post(&app, "/passkeys/login/options", json!({}), None)
+        .await
+        .json();
+    let answer = key
+        .get(PASSKEY_ORIGIN, &start["options"])
+        .await
+        .unwrap()
+        .to_string();
+    let challenge_id = start["challenge_id"].as_str().unwrap();
+    let fields = [
+        ("passkey_challenge_id", challenge_id),
+        ("passkey_credential", answer.as_str()),
+    ];
+    let done = browser.submit(&app, &page, &fields, None).await;
+    let query = client_query(&done);
+    let tokens = exchange(&app, id, &query["code"], &pkce).await.json();
+    assert_eq!(
+        claims(tokens["access_token"].as_str().unwrap())["amr"],
+        json!(["swk", "user", "mfa"])
+    );
+    // The same answer again: refused on the page, which stays.
+    let mut again = Browser::default();
+    let page = again
+        .get(&app, "/oauth2/login", &authorization(id, &pkce, SCOPE))
+        .await;
+    let replayed = again.submit(&app, &page, &fields, None).await;
+    stays(&replayed, 401);
+    assert!(
+        replayed.text.contains("passkey was not accepted"),
+        "{}",
+        replayed.text
+    );
+
+    // After the password: the second step offers the passkey and asks no code.
+    let pkce = Pkce::new();
+    let mut browser = Browser::default();
+    let page = browser
+        .get(&app, "/oauth2/login", &authorization(id, &pkce, SCOPE))
+        .await;
+    let step = browser
+        .submit(
+            &app,
+            &page,
+            &[("email", EMAIL), ("password", STRONG_PASSWORD)],
+            None,
+        )
+        .await;
+    stays(&step, 200);
+    assert!(input_names(&step.text).is_empty(), "{}", step.text);
+    assert!(
+        step.text.contains("data-mode=\"second-factor\""),
+        "{}",
+        step.text
+    );
+    let mfa_token = hidden_inputs(&step.text)
+        .into_iter()
+        .find(|(n, _)| n == "mfa_token")
+        .unwrap()
+        .1;
+    let start = post(
+        &app,
+        "/login/mfa/passkey/options",
+        json!({"mfa_token": mfa_token}),
+        None,
+    )
+    .await
+    .json();
+    let answer = key
+        .get(PASSKEY_ORIGIN, &start["options"])
+        .await
+        .unwrap()
+        .to_string();
+    let done = browser
+        .submit(
+            &app,
+            &step,
+            &[
+                (
+                    "passkey_challenge_id",
+                    start["challenge_id"].as_str().unwrap(),
+                ),
+                ("passkey_credential", answer.as_str()),
+            ],
+            None,
+        )
+        .await;
+    let query = client_query(&done);
+    let tokens = exchange(&app, id, &query["code"], &pkce).await.json();
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "swk", "user", "mfa"])
+    );
+}
+
 /// Turns on TOTP for the user through the JSON API; its secret (base32).
 async fn integration_tests_mfa_enroll<S: Store>(app: &App<S>, user_id: &str) -> String {
     integration_tests::app::verify_from_outbox(app, EMAIL).await;
@@ -1363,6 +1501,7 @@ async fn wrong_methods_and_malformed_requests_get_clear_answers<S: Store>(app: A
 }
 
 over_both_stores!(
+    a_passkey_signs_in_on_the_page_alone_and_as_the_second_step,
     the_code_flow_signs_in_with_pkce_and_issues_checked_tokens,
     a_code_is_single_use_and_a_second_use_ends_its_session,
     codes_are_bound_to_client_redirect_uri_verifier_and_time,
