@@ -1224,3 +1224,148 @@ pub async fn consent_grows_by_every_grant_and_goes_with_the_account<S: Store + '
         "deleted with the account"
     );
 }
+
+fn passkey_of(user: &UserRecord, n: u8) -> accounts::model::passkey::Passkey {
+    let credential_id = vec![n; 20];
+    accounts::model::passkey::Passkey {
+        id: accounts::model::webauthn::passkey_id(&credential_id),
+        credential_id,
+        user_id: user.user_id,
+        name: accounts::model::passkey::PasskeyName::parse("Laptop").unwrap(),
+        public_key: vec![0xa1, 0x01, 0x02],
+        algorithm: -7,
+        sign_count: 0,
+        backup_eligible: true,
+        backed_up: false,
+        transports: vec!["internal".into()],
+        created_at_ms: NOW_MS + i64::from(n),
+        last_used_at_ms: None,
+    }
+}
+
+pub async fn passkeys_are_counted_on_the_user_and_bound_to_its_epoch<S: Store>(store: S) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let first = passkey_of(&ada, 1);
+    store.add_passkey(&ada, &first).await.unwrap();
+    assert!(matches!(
+        store.add_passkey(&ada, &first).await,
+        Err(StoreError::Conflict)
+    ));
+    let second = passkey_of(&ada, 2);
+    store.add_passkey(&ada, &second).await.unwrap();
+    let read = by_email(&store, &ada.email).await.unwrap();
+    assert_eq!(read.passkeys, 2);
+    assert_eq!(
+        store.list_passkeys(ada.user_id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.find_passkey(ada.user_id, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    // Someone else's id finds nothing.
+    assert_eq!(
+        store.find_passkey(Uuid::new_v4(), &first.id).await.unwrap(),
+        None
+    );
+
+    // The counter moves only from the value read.
+    store
+        .record_passkey_use(&first, 5, true, NOW_MS)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.record_passkey_use(&first, 6, true, NOW_MS).await,
+        Err(StoreError::Conflict)
+    ));
+    let used = store
+        .find_passkey(ada.user_id, &first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (used.sign_count, used.backed_up, used.last_used_at_ms),
+        (5, true, Some(NOW_MS))
+    );
+    let renamed = accounts::model::passkey::PasskeyName::parse("Phone").unwrap();
+    store
+        .rename_passkey(ada.user_id, &first.id, &renamed)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.rename_passkey(ada.user_id, "unknown", &renamed).await,
+        Err(StoreError::Conflict)
+    ));
+
+    store.remove_passkey(&read, &second.id).await.unwrap();
+    assert!(matches!(
+        store.remove_passkey(&read, &second.id).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(by_email(&store, &ada.email).await.unwrap().passkeys, 1);
+
+    // Signed out everywhere since `ada` was read: nothing is added.
+    assert!(
+        store
+            .revoke_all_sessions(&read.email, read.user_id)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.add_passkey(&read, &passkey_of(&ada, 3)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.list_passkeys(ada.user_id).await.unwrap().len(), 1);
+}
+
+pub async fn a_passkey_challenge_is_taken_once_even_in_parallel<S: Store + 'static>(store: S) {
+    use accounts::model::passkey::{Ceremony, PasskeyChallenge};
+    let store = Arc::new(store);
+    let challenge = PasskeyChallenge {
+        hash: RefreshToken::generate().hash(),
+        challenge: [9; 32],
+        ceremony: Ceremony::SignIn {
+            user: Some((Uuid::new_v4(), 3)),
+            by_email: true,
+        },
+        expires_at: NOW_MS / 1000 + 300,
+    };
+    store.save_passkey_challenge(&challenge).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, hash) = (Arc::clone(&store), challenge.hash);
+        tasks.spawn(async move { store.take_passkey_challenge(&hash).await });
+    }
+    let mut taken = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Some(found) = result.unwrap().unwrap() {
+            taken.push(found);
+        }
+    }
+    assert_eq!(taken, vec![challenge.clone()], "exactly one take, as saved");
+    for ceremony in [
+        Ceremony::Register {
+            user_id: Uuid::new_v4(),
+            epoch: 0,
+        },
+        Ceremony::SignIn {
+            user: None,
+            by_email: false,
+        },
+        Ceremony::SecondFactor {
+            mfa_token: RefreshToken::generate().hash(),
+        },
+    ] {
+        let other = PasskeyChallenge {
+            hash: RefreshToken::generate().hash(),
+            ceremony,
+            ..challenge.clone()
+        };
+        store.save_passkey_challenge(&other).await.unwrap();
+        assert_eq!(
+            store.take_passkey_challenge(&other.hash).await.unwrap(),
+            Some(other)
+        );
+    }
+}

@@ -55,4 +55,6 @@ both_stores!(
     an_authorization_code_is_spent_once_even_in_parallel,
     tokens_keep_their_use_and_join_only_a_live_session,
     consent_grows_by_every_grant_and_goes_with_the_account,
+    passkeys_are_counted_on_the_user_and_bound_to_its_epoch,
+    a_passkey_challenge_is_taken_once_even_in_parallel,
 );
