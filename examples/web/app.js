@@ -171,8 +171,11 @@
     await showMe();
   }
 
+  // Autofill starts when the email field is first focused, not at load: a signed-out visit
+  // asks the API nothing.
   function offerPasskeyAutofill() {
-    if (!webauthn || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
+    if (passkeyAutofill || !webauthn ||
+        typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
       return;
     }
     PublicKeyCredential.isConditionalMediationAvailable()
@@ -275,8 +278,8 @@
     $("recovery").hidden = true;
     $("passkey-sign-in").hidden = !webauthn;
     show("signed-out");
-    offerPasskeyAutofill();
   }
+  $("sign-in-email").addEventListener("focus", offerPasskeyAutofill);
 
   async function busy(button, work) {
     stopPasskeyAutofill();
