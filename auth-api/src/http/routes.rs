@@ -406,17 +406,30 @@ impl Route {
             Some(p) if !p.is_empty() => p,
             _ => path,
         };
-        let mut found = PathMatch {
+        let mut literal = Vec::new();
+        let mut templated = PathMatch {
             routes: Vec::new(),
             parameter: None,
         };
         for entry in &TABLE {
-            if let Some(parameter) = template_match(entry.path, path) {
-                found.routes.push(entry.route);
-                found.parameter = parameter;
+            match template_match(entry.path, path) {
+                Some(None) => literal.push(entry.route),
+                Some(Some(parameter)) => {
+                    templated.routes.push(entry.route);
+                    templated.parameter = Some(parameter);
+                }
+                None => {}
             }
         }
-        (!found.routes.is_empty()).then_some(found)
+        // A path the table names literally is that resource alone, as API Gateway routes it:
+        // `/passkeys/register` is not a passkey `{id}`.
+        if !literal.is_empty() {
+            return Some(PathMatch {
+                routes: literal,
+                parameter: None,
+            });
+        }
+        (!templated.routes.is_empty()).then_some(templated)
     }
 
     /// The route for a method and path, if any.
@@ -508,5 +521,12 @@ mod tests {
         );
         assert!(Route::matching("/sessions/").is_some_and(|m| m.routes == vec![Route::Sessions]));
         assert_eq!(Route::matching("/nope"), None);
+        // A literal path is its own resource, never a value of a templated one.
+        let register = Route::matching("/passkeys/register").unwrap();
+        assert_eq!(register.routes, vec![Route::PasskeyRegister]);
+        assert_eq!(register.allow(), "POST, OPTIONS");
+        let one = Route::matching("/passkeys/abc").unwrap();
+        assert_eq!(one.routes, vec![Route::RenamePasskey, Route::DeletePasskey]);
+        assert_eq!(one.parameter.as_deref(), Some("abc"));
     }
 }
