@@ -380,6 +380,45 @@ impl<S: Store> Accounts<S> {
         })
     }
 
+    /// The live second step of a password sign-in that `mfa_token` names, and its user as now
+    /// (and their failed-login record), while still the one the password step found and
+    /// `method` (the way this step finishes) is theirs: `InvalidMfaToken` otherwise.
+    pub(crate) async fn second_step(
+        &self,
+        mfa_token: &str,
+        client: &Client,
+        method: impl Fn(&UserRecord) -> bool,
+    ) -> Result<
+        (
+            MfaChallenge,
+            UserRecord,
+            crate::model::backoff::LoginAttempts,
+        ),
+        Error,
+    > {
+        let token = OpaqueToken::parse(mfa_token).ok_or(Error::InvalidMfaToken)?;
+        let now = self.clock.now_ms() / 1000;
+        let challenge = self
+            .store
+            .find_mfa_challenge(&token.hash())
+            .await?
+            .filter(|c| c.expires_at > now)
+            .ok_or(Error::InvalidMfaToken)?;
+        let (user, seen) = self
+            .store
+            .find_user_for_login(&challenge.email, client.source())
+            .await?;
+        let user = user
+            .filter(|u| {
+                u.user_id == challenge.user_id
+                    && u.session_epoch == challenge.epoch
+                    && !u.disabled
+                    && method(u)
+            })
+            .ok_or(Error::InvalidMfaToken)?;
+        Ok((challenge, user, seen))
+    }
+
     /// The second step of sign-in: `mfa_token` (as sent) and a `code` → a session that passed
     /// the second factor. `InvalidMfaCode` for a wrong or used code, `InvalidMfaToken` for an
     /// unknown, expired or used token, `TooManyAttempts` in backoff. Each code is accepted
@@ -392,14 +431,9 @@ impl<S: Store> Accounts<S> {
         client: &Client,
     ) -> Result<SignedIn, Error> {
         self.mfa_key()?;
-        let token = OpaqueToken::parse(mfa_token).ok_or(Error::InvalidMfaToken)?;
-        let now_ms = self.clock.now_ms();
-        let challenge = self
-            .store
-            .find_mfa_challenge(&token.hash())
-            .await?
-            .filter(|c| c.expires_at > now_ms / 1000)
-            .ok_or(Error::InvalidMfaToken)?;
+        let (challenge, user, seen) = self
+            .second_step(mfa_token, client, |u| u.mfa.enabled())
+            .await?;
         // Counted before the code is checked: an mfa_token is checked against at most
         // CHALLENGE_ATTEMPTS codes, however many arrive at once.
         let attempt = self
@@ -407,18 +441,7 @@ impl<S: Store> Accounts<S> {
             .count_challenge_attempt(&challenge.hash)
             .await?
             .ok_or(Error::InvalidMfaToken)?;
-        let (user, seen) = self
-            .store
-            .find_user_for_login(&challenge.email, client.source())
-            .await?;
-        let user = user
-            .filter(|u| {
-                u.user_id == challenge.user_id
-                    && u.session_epoch == challenge.epoch
-                    && !u.disabled
-                    && u.mfa.enabled()
-            })
-            .ok_or(Error::InvalidMfaToken)?;
+        let now_ms = self.clock.now_ms();
         let check =
             PasswordCheck::admit(self, &challenge.email, Some(&user), seen, client, now_ms).await?;
         let user_id = user.user_id.to_string();

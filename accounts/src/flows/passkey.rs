@@ -15,7 +15,7 @@ use crate::audit::{Event, record_refusal};
 use crate::error::Error;
 use crate::model::client::{Caller, Client};
 use crate::model::credentials::Email;
-use crate::model::mfa::{Code, MfaChallenge};
+use crate::model::mfa::Code;
 use crate::model::passkey::{
     Ceremony, MAX_PASSKEYS, Passkey, PasskeyChallenge, PasskeyName, PasskeySettings,
 };
@@ -430,42 +430,6 @@ impl<S: Store> Accounts<S> {
         self.signed_in(&user, &family, token, record.expires_at, now_ms / 1000)
     }
 
-    /// The live second step of a password sign-in `mfa_token` names, and its user as now.
-    async fn second_step(
-        &self,
-        mfa_token: &str,
-        client: &Client,
-    ) -> Result<
-        (
-            MfaChallenge,
-            UserRecord,
-            crate::model::backoff::LoginAttempts,
-        ),
-        Error,
-    > {
-        let token = OpaqueToken::parse(mfa_token).ok_or(Error::InvalidMfaToken)?;
-        let now = self.clock.now_ms() / 1000;
-        let challenge = self
-            .store
-            .find_mfa_challenge(&token.hash())
-            .await?
-            .filter(|c| c.expires_at > now)
-            .ok_or(Error::InvalidMfaToken)?;
-        let (user, seen) = self
-            .store
-            .find_user_for_login(&challenge.email, client.source())
-            .await?;
-        let user = user
-            .filter(|u| {
-                u.user_id == challenge.user_id
-                    && u.session_epoch == challenge.epoch
-                    && !u.disabled
-                    && u.passkeys > 0
-            })
-            .ok_or(Error::InvalidMfaToken)?;
-        Ok((challenge, user, seen))
-    }
-
     /// The options for a passkey as the second step of a password sign-in.
     pub async fn second_factor_passkey_options(
         &self,
@@ -473,7 +437,9 @@ impl<S: Store> Accounts<S> {
         client: &Client,
     ) -> Result<PasskeyOptions, Error> {
         let settings = self.passkey_settings()?;
-        let (challenge, user, _) = self.second_step(mfa_token, client).await?;
+        let (challenge, user, _) = self
+            .second_step(mfa_token, client, |u| u.passkeys > 0)
+            .await?;
         let passkeys = self.store.list_passkeys(user.user_id).await?;
         let allow: Vec<Descriptor> = passkeys.iter().map(Passkey::descriptor).collect();
         let now_ms = self.clock.now_ms();
@@ -503,7 +469,9 @@ impl<S: Store> Accounts<S> {
         client: &Client,
     ) -> Result<SignedIn, Error> {
         let settings = self.passkey_settings()?;
-        let (challenge, user, seen) = self.second_step(mfa_token, client).await?;
+        let (challenge, user, seen) = self
+            .second_step(mfa_token, client, |u| u.passkeys > 0)
+            .await?;
         let attempt = self
             .store
             .count_challenge_attempt(&challenge.hash)

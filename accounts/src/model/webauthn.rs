@@ -619,11 +619,6 @@ pub fn is_passkey_id(text: &str) -> bool {
             .is_ok_and(|bytes| bytes.len() == 32)
 }
 
-/// base64url without padding, as the options and the API send bytes.
-pub fn encode(bytes: &[u8]) -> String {
-    B64URL.encode(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

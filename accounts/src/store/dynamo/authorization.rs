@@ -175,29 +175,11 @@ impl AuthorizationStore for DynamoStore {
     }
 
     async fn list_consents(&self, user_id: Uuid) -> Result<Vec<Consent>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("CONSENT#{user_id}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                found.push(consent_from_item(user_id, item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(found)
+        self.query_partition(&format!("CONSENT#{user_id}"))
+            .await?
+            .iter()
+            .map(|item| consent_from_item(user_id, item))
+            .collect()
     }
 
     async fn revoke_consent(

@@ -175,6 +175,30 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of the base table's partition `pk` (all pages), read consistently.
+    pub(super) async fn query_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Deletes the items at `keys`, 25 a request, retrying what DynamoDB leaves unprocessed a
     /// few times. Not atomic: for clean-ups whose items are already dead.
     pub(super) async fn delete_all(&self, keys: Vec<Item>) -> Result<(), StoreError> {

@@ -227,28 +227,12 @@ impl PasskeyStore for DynamoStore {
     }
 
     async fn list_passkeys(&self, user_id: Uuid) -> Result<Vec<Passkey>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("PASSKEY#{user_id}")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in page.items() {
-                found.push(passkey_from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let mut found = self
+            .query_partition(&format!("PASSKEY#{user_id}"))
+            .await?
+            .iter()
+            .map(passkey_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         found.sort_by_key(|p| p.created_at_ms);
         Ok(found)
     }
