@@ -186,6 +186,7 @@ fn bench(c: &mut Criterion) {
     costly_hash_logins(c, &runtime);
     token_endpoint(c, &runtime);
     code_exchange(c, &runtime);
+    passkey_sign_in(c, &runtime);
 
     // bcrypt alone, as the peer's bcryptjs compareSync is measured.
     let hash = bcrypt::hash(PASSWORD, COST).unwrap();
@@ -460,6 +461,120 @@ fn costly_hash_logins(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     assert_eq!(status(post("/login", "costly@example.com", PASSWORD)), 200);
     wrong_password("wrong password, after its owner's next login");
     group.finish();
+}
+
+/// `POST /passkeys/login` with a discoverable ES256 passkey: the challenge taken once, the
+/// client data and authenticator data checked, the P-256 signature verified, the use
+/// recorded, a session started and an access token signed (EdDSA). Each iteration asks for
+/// fresh options first (outside the measurement) and signs them as an authenticator would.
+fn passkey_sign_in(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    use accounts::model::passkey::{Passkey, PasskeyName, PasskeySettings};
+    use accounts::model::user::UserRecord;
+    use accounts::model::webauthn::{RelyingParty, passkey_id};
+    use accounts::store::{PasskeyStore, UserStore};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use p256::ecdsa::signature::Signer as _;
+    use sha2::Digest as _;
+    const ORIGIN: &str = "https://auth.bench";
+    let mut app = app();
+    app.accounts.passkeys = Some(PasskeySettings {
+        rp: RelyingParty::new("auth.bench", "Bench", &[ORIGIN.to_owned()]).unwrap(),
+        decoy_key: [7; 32],
+    });
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+    let point = key.verifying_key().to_encoded_point(false);
+    // COSE_Key {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}.
+    let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
+    cose.extend_from_slice(point.x().unwrap());
+    cose.extend_from_slice(&[0x22, 0x58, 0x20]);
+    cose.extend_from_slice(point.y().unwrap());
+    let user = UserRecord::new(
+        accounts::model::credentials::Email::parse("pat@example.com").unwrap(),
+        "$2b$10$abcdefghijklmnopqrstuu5Zp3Jh4y8pXbL3J1kT9m1wX8n2e6Qy2"
+            .to_owned()
+            .into(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let credential_id = vec![9u8; 32];
+    let passkey = Passkey {
+        id: passkey_id(&credential_id),
+        credential_id: credential_id.clone(),
+        user_id: user.user_id,
+        name: PasskeyName::parse("bench key").unwrap(),
+        public_key: cose,
+        algorithm: -7,
+        sign_count: 0,
+        backup_eligible: true,
+        backed_up: true,
+        transports: vec!["internal".into()],
+        created_at_ms: shared::token::now_unix_ms(),
+        last_used_at_ms: None,
+    };
+    runtime.block_on(async {
+        app.accounts.store.create_user(&user).await.unwrap();
+        app.accounts
+            .store
+            .add_passkey(&user, &passkey)
+            .await
+            .unwrap();
+    });
+    // Up, user verified, backup eligible, backed up; no counter (a synced passkey's).
+    let mut authenticator_data = sha2::Sha256::digest(b"auth.bench").to_vec();
+    authenticator_data.extend_from_slice(&[0x01 | 0x04 | 0x08 | 0x10, 0, 0, 0, 0]);
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let signed_request = || {
+        let options = runtime.block_on(
+            app.handle(
+                http::Request::builder()
+                    .method("POST")
+                    .uri("/passkeys/login/options")
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap(),
+            ),
+        );
+        assert_eq!(options.status().as_u16(), 200);
+        let options: serde_json::Value = serde_json::from_slice(options.body()).unwrap();
+        let challenge = options["options"]["challenge"].as_str().unwrap();
+        let client_data = format!(
+            r#"{{"type":"webauthn.get","challenge":"{challenge}","origin":"{ORIGIN}","crossOrigin":false}}"#
+        );
+        let mut message = authenticator_data.clone();
+        message.extend_from_slice(&sha2::Sha256::digest(client_data.as_bytes()));
+        let signature: p256::ecdsa::Signature = key.sign(&message);
+        let body = serde_json::json!({
+            "challenge_id": options["challenge_id"],
+            "credential": {
+                "id": b64(&credential_id),
+                "rawId": b64(&credential_id),
+                "type": "public-key",
+                "response": {
+                    "clientDataJSON": b64(client_data.as_bytes()),
+                    "authenticatorData": b64(&authenticator_data),
+                    "signature": b64(signature.to_der().as_bytes()),
+                    "userHandle": b64(user.user_id.as_bytes()),
+                },
+                "clientExtensionResults": {},
+            },
+        });
+        http::Request::builder()
+            .method("POST")
+            .uri("/passkeys/login")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    c.bench_function("auth-api passkey sign-in, ES256", |b| {
+        b.iter_batched(
+            signed_request,
+            |request| {
+                let status = runtime.block_on(app.handle(black_box(request))).status();
+                assert_eq!(status.as_u16(), 200);
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
 }
 
 criterion_group!(benches, bench);

@@ -351,6 +351,15 @@ pub fn rows(input: &Inputs) -> Vec<Row> {
         "≤ 1 ms",
         verdict(code_exchange <= 1e6),
     ));
+    let passkey = bench("auth-api passkey sign-in, ES256");
+    rows.push(row(
+        "passkey sign-in (ES256 assertion, session, access token), through the handler, memory store",
+        time(passkey),
+        String::new(),
+        String::new(),
+        "≤ 1 ms",
+        verdict(passkey <= 1e6),
+    ));
     rows.push(row(
         "token endpoint over local-api, 8 callers, memory store (the harness's dev build)",
         format!("{:.0} requests/s", input.token_rps),
