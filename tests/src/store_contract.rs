@@ -1369,3 +1369,166 @@ pub async fn a_passkey_challenge_is_taken_once_even_in_parallel<S: Store + 'stat
         );
     }
 }
+
+/// A device grant: saved with its user code (which a live grant keeps to itself, an ended one
+/// gives up), decided once, polled once per read, spent once even in parallel; and user code
+/// lookups counted per source and in total.
+pub async fn a_device_grant_is_decided_polled_and_spent_once<S: Store + 'static>(store: S) {
+    use accounts::model::device::{DeviceGrant, DeviceState, USER_CODE_WINDOW_SECONDS, UserCode};
+    use accounts::model::registry::ClientId;
+    let store = Arc::new(store);
+    let code = UserCode::generate();
+    let grant = DeviceGrant {
+        hash: RefreshToken::generate().hash(),
+        user_code: code.hash(),
+        client_id: ClientId::generate(),
+        scope: "openid offline_access".into(),
+        expires_at: NOW_MS / 1000 + 600,
+        interval: 5,
+        last_poll_ms: None,
+        state: DeviceState::Pending,
+    };
+    store.save_device_grant(&grant, NOW_MS).await.unwrap();
+    assert_eq!(
+        store.find_device_grant(&grant.hash).await.unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        store
+            .find_device_grant_by_user_code(&code.hash())
+            .await
+            .unwrap(),
+        Some(grant.clone())
+    );
+    // A live grant keeps its user code; nothing of the second grant is written.
+    let rival = DeviceGrant {
+        hash: RefreshToken::generate().hash(),
+        ..grant.clone()
+    };
+    assert!(matches!(
+        store.save_device_grant(&rival, NOW_MS).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.find_device_grant(&rival.hash).await.unwrap(), None);
+
+    // Polls: only over the last poll read.
+    assert!(
+        store
+            .record_device_poll(&grant.hash, None, 5, NOW_MS)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_device_poll(&grant.hash, None, 5, NOW_MS + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_device_poll(&grant.hash, Some(NOW_MS), 10, NOW_MS + 2)
+            .await
+            .unwrap()
+    );
+    let polled = store.find_device_grant(&grant.hash).await.unwrap().unwrap();
+    assert_eq!(
+        (polled.last_poll_ms, polled.interval),
+        (Some(NOW_MS + 2), 10)
+    );
+
+    // Decided once: of ten decisions at once exactly one is written.
+    let approved = DeviceState::Approved {
+        user_id: Uuid::new_v4(),
+        email: Email::parse("ada@example.com").unwrap(),
+        family_id: Uuid::new_v4(),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (store, hash) = (Arc::clone(&store), grant.hash);
+        let decision = if i % 2 == 0 {
+            approved.clone()
+        } else {
+            DeviceState::Denied
+        };
+        tasks.spawn(async move {
+            store
+                .decide_device_grant(&hash, &decision, NOW_MS)
+                .await
+                .unwrap()
+        });
+    }
+    assert_eq!(tasks.join_all().await.iter().filter(|w| **w).count(), 1);
+    let decided = store.find_device_grant(&grant.hash).await.unwrap().unwrap();
+    assert_ne!(decided.state, DeviceState::Pending);
+    if decided.state == DeviceState::Denied {
+        assert!(!store.spend_device_grant(&grant.hash).await.unwrap());
+    } else {
+        assert_eq!(decided.state, approved);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (store, hash) = (Arc::clone(&store), grant.hash);
+            tasks.spawn(async move { store.spend_device_grant(&hash).await.unwrap() });
+        }
+        assert_eq!(tasks.join_all().await.iter().filter(|w| **w).count(), 1);
+        assert_eq!(
+            store
+                .find_device_grant(&grant.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            DeviceState::Issued
+        );
+    }
+
+    // An expired grant cannot be decided, and gives its user code up.
+    let ended_at = NOW_MS + 600_000;
+    let late = DeviceGrant {
+        hash: RefreshToken::generate().hash(),
+        expires_at: ended_at / 1000 + 600,
+        ..grant.clone()
+    };
+    assert!(
+        !store
+            .decide_device_grant(&grant.hash, &DeviceState::Denied, ended_at)
+            .await
+            .unwrap()
+    );
+    store.save_device_grant(&late, ended_at).await.unwrap();
+    assert_eq!(
+        store
+            .find_device_grant_by_user_code(&code.hash())
+            .await
+            .unwrap()
+            .map(|g| g.hash),
+        Some(late.hash)
+    );
+
+    // Lookups: each counted in its source's window and in everyone's, even in parallel.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let store = Arc::clone(&store);
+        let source = Source::new(if i < 8 { "192.0.2.8" } else { "192.0.2.9" });
+        tasks.spawn(async move { store.count_user_code_lookup(&source, NOW_MS).await.unwrap() });
+    }
+    let counts = tasks.join_all().await;
+    let mut totals: Vec<u32> = counts.iter().map(|(_, total)| total.count).collect();
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=12).collect::<Vec<_>>());
+    let mut by_source: Vec<u32> = counts.iter().map(|(source, _)| source.count).collect();
+    by_source.sort_unstable();
+    assert_eq!(by_source, [1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8]);
+    for (source, total) in &counts {
+        assert_eq!(source.window_ends, NOW_MS / 1000 + USER_CODE_WINDOW_SECONDS);
+        assert_eq!(total.window_ends, NOW_MS / 1000 + USER_CODE_WINDOW_SECONDS);
+    }
+    // A new window after the last one ends.
+    let (source, total) = store
+        .count_user_code_lookup(
+            &Source::new("192.0.2.8"),
+            NOW_MS + USER_CODE_WINDOW_SECONDS * 1000,
+        )
+        .await
+        .unwrap();
+    assert_eq!((source.count, total.count), (1, 1));
+}

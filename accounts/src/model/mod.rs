@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod cbor;
 pub mod client;
 pub mod credentials;
+pub mod device;
 pub mod link;
 pub mod mfa;
 pub mod oidc;

@@ -9,11 +9,12 @@ use uuid::Uuid;
 
 use super::traits::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, AuthorizationStore,
-    ClientStore, MailWindows, MfaStore, PasskeyStore, SessionStore, StoreError, UserPage,
-    UserStore,
+    ClientStore, DeviceStore, MailWindows, MfaStore, PasskeyStore, SessionStore, StoreError,
+    UserPage, UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
+use crate::model::device::{DeviceGrant, DeviceState};
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -48,6 +49,9 @@ struct State {
     /// Passkeys by user and id, in the order they were added.
     passkeys: Vec<Passkey>,
     passkey_challenges: HashMap<TokenHash, PasskeyChallenge>,
+    /// Device authorization grants by device code hash, and the grant each user code names.
+    device_grants: HashMap<TokenHash, DeviceGrant>,
+    user_codes: HashMap<TokenHash, TokenHash>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -1049,5 +1053,107 @@ impl PasskeyStore for MemoryStore {
         stored.backed_up = backed_up;
         stored.last_used_at_ms = Some(now_ms);
         Ok(())
+    }
+}
+
+impl DeviceStore for MemoryStore {
+    async fn save_device_grant(&self, grant: &DeviceGrant, now_ms: i64) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let taken = state
+            .user_codes
+            .get(&grant.user_code)
+            .and_then(|device| state.device_grants.get(device))
+            .is_some_and(|other| !other.expired(now_ms));
+        if taken || state.device_grants.contains_key(&grant.hash) {
+            return Err(StoreError::Conflict);
+        }
+        state.user_codes.insert(grant.user_code, grant.hash);
+        state.device_grants.insert(grant.hash, grant.clone());
+        Ok(())
+    }
+
+    async fn find_device_grant(&self, hash: &TokenHash) -> Result<Option<DeviceGrant>, StoreError> {
+        Ok(self.state().device_grants.get(hash).cloned())
+    }
+
+    async fn find_device_grant_by_user_code(
+        &self,
+        user_code: &TokenHash,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .user_codes
+            .get(user_code)
+            .and_then(|device| state.device_grants.get(device))
+            .filter(|grant| grant.user_code == *user_code)
+            .cloned())
+    }
+
+    async fn decide_device_grant(
+        &self,
+        hash: &TokenHash,
+        decision: &DeviceState,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.device_grants.get_mut(hash) {
+            Some(grant) if grant.state == DeviceState::Pending && !grant.expired(now_ms) => {
+                grant.state = decision.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_device_poll(
+        &self,
+        hash: &TokenHash,
+        seen: Option<i64>,
+        interval: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.device_grants.get_mut(hash) {
+            Some(grant) if grant.last_poll_ms == seen => {
+                grant.last_poll_ms = Some(now_ms);
+                grant.interval = interval;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn spend_device_grant(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.device_grants.get_mut(hash) {
+            Some(grant) if matches!(grant.state, DeviceState::Approved { .. }) => {
+                grant.state = DeviceState::Issued;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn count_user_code_lookup(
+        &self,
+        source: &Source,
+        now_ms: i64,
+    ) -> Result<(Window, Window), StoreError> {
+        let seconds = crate::model::device::USER_CODE_WINDOW_SECONDS;
+        let mut state = self.state();
+        let by_source = Self::count(
+            state
+                .windows
+                .entry(format!("user-code/{}", source.as_str()))
+                .or_default(),
+            now_ms,
+            seconds,
+        );
+        let in_total = Self::count(
+            state.windows.entry("user-code".to_owned()).or_default(),
+            now_ms,
+            seconds,
+        );
+        Ok((by_source, in_total))
     }
 }

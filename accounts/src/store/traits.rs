@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
+use crate::model::device::{DeviceGrant, DeviceState};
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -627,6 +628,66 @@ pub trait PasskeyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// The device authorization grant (RFC 8628): a grant under its device code's hash, found
+/// also by its user code's.
+pub trait DeviceStore: Send + Sync {
+    /// Stores a new grant, and its user code as naming it, both or neither. `Conflict` if
+    /// the user code names another grant still live at `now_ms` (then nothing is written).
+    fn save_device_grant(
+        &self,
+        grant: &DeviceGrant,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The grant with this device code hash, read consistently.
+    fn find_device_grant(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<DeviceGrant>, StoreError>> + Send;
+
+    /// The grant this user code hash names, read consistently.
+    fn find_device_grant_by_user_code(
+        &self,
+        user_code: &TokenHash,
+    ) -> impl Future<Output = Result<Option<DeviceGrant>, StoreError>> + Send;
+
+    /// Sets the grant's state to `decision` (approved or denied) only while it is pending
+    /// and unexpired at `now_ms`; `false` (nothing written) otherwise. Of concurrent
+    /// decisions exactly one is written.
+    fn decide_device_grant(
+        &self,
+        hash: &TokenHash,
+        decision: &DeviceState,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts a poll: the last poll becomes `now_ms` and the interval `interval`, only while
+    /// the stored last poll is still `seen`; `false` (nothing written) otherwise. Of
+    /// concurrent polls that read the same grant exactly one is counted.
+    fn record_device_poll(
+        &self,
+        hash: &TokenHash,
+        seen: Option<i64>,
+        interval: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks an approved grant issued; `false` if it was not approved (issued already).
+    fn spend_device_grant(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one user code lookup in `source`'s window and in the window of every source
+    /// together (atomically: of parallel calls each gets its own counts); returns both
+    /// counts with this one.
+    fn count_user_code_lookup(
+        &self,
+        source: &Source,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(Window, Window), StoreError>> + Send;
+}
+
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
     UserStore
@@ -639,6 +700,7 @@ pub trait Store:
     + ClientStore
     + AuthorizationStore
     + PasskeyStore
+    + DeviceStore
 {
 }
 
@@ -653,5 +715,6 @@ impl<T> Store for T where
         + ClientStore
         + AuthorizationStore
         + PasskeyStore
+        + DeviceStore
 {
 }

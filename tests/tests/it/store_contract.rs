@@ -57,4 +57,5 @@ both_stores!(
     consent_grows_by_every_grant_and_goes_with_the_account,
     passkeys_are_counted_on_the_user_and_bound_to_its_epoch,
     a_passkey_challenge_is_taken_once_even_in_parallel,
+    a_device_grant_is_decided_polled_and_spent_once,
 );

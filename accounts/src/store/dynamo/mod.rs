@@ -10,6 +10,9 @@
 //! | failed client authentications | `CLIENTAUTH#<SHA-256 hex of the client_id sent>` / `CLIENTAUTHSRC#<ip>` | `CLIENTAUTH` / `CLIENTAUTHSRC` | `count`, `expires_at` (the window's end, and the TTL) |
 //! | passkey | `PASSKEY#<user_id>` | `CRED#<passkey id>` | `user_id`, `credential_id`, `public_key` (binary, COSE), `algorithm`, `sign_count`, `backup_eligible`, `backed_up` (bools), `transports` (list), `name`, `created_at_ms`, `last_used_at_ms`, `gsi1pk` = `TOKENS#<user_id>`; counted on the user item as `passkeys` |
 //! | passkey ceremony challenge | `WEBAUTHN#<SHA-256 hex of challenge_id>` | `WEBAUTHN` | `ceremony`, `challenge` (binary), `user_id`, `epoch`, `by_email`, `mfa_token` (hash), `expires_at` (TTL, 5 minutes) |
+//! | device authorization grant | `DEVICE#<SHA-256 hex of the device code>` | `DEVICE` | `user_code` (hash), `client_id`, `scope`, `poll_interval`, `last_poll_ms`, `grant_state` (`pending`/`approved`/`denied`/`issued`), once approved `user_id`, `email`, `family_id` (the approving browser session), `expires_at` (TTL, 10 minutes) |
+//! | device user code | `USERCODE#<SHA-256 hex of the user code>` | `USERCODE` | `device` (the grant's hash), `expires_at` (TTL) |
+//! | user code lookups | `USERCODELOOKUP#<ip>` / `USERCODELOOKUP` | `USERCODELOOKUP` | `count`, `expires_at` (the window's end, and the TTL) |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash`; `gsi1pk` = `TOKENS#<user_id>` |
 //!
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id
@@ -26,6 +29,7 @@ mod attempts;
 mod authorization;
 mod client;
 mod clients;
+mod device;
 mod errors;
 mod items;
 mod mfa;
