@@ -66,11 +66,22 @@ pub enum Event {
     PasskeyRefused,
     /// The password or code before adding or removing a passkey was wrong.
     PasskeyChangeFailed,
+    /// A device asked for a device code (RFC 8628).
+    DeviceAuthorizationStarted,
+    /// The user allowed a device on the device page.
+    DeviceApproved,
+    /// The user denied a device.
+    DeviceDenied,
+    /// A device polled and got its tokens: its session began.
+    DeviceTokensIssued,
+    /// A user code on the device page was unknown, expired or decided (`reason` `unknown`),
+    /// or lookups were over their limit (`limited`).
+    UserCodeRefused,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 51] = [
+    pub const ALL: [Event; 56] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -122,6 +133,11 @@ impl Event {
         Event::PasskeySignedIn,
         Event::PasskeyRefused,
         Event::PasskeyChangeFailed,
+        Event::DeviceAuthorizationStarted,
+        Event::DeviceApproved,
+        Event::DeviceDenied,
+        Event::DeviceTokensIssued,
+        Event::UserCodeRefused,
     ];
 
     /// The name in the log line's `event` field.
@@ -178,6 +194,11 @@ impl Event {
             Event::PasskeySignedIn => "passkey_signed_in",
             Event::PasskeyRefused => "passkey_refused",
             Event::PasskeyChangeFailed => "passkey_change_failed",
+            Event::DeviceAuthorizationStarted => "device_authorization_started",
+            Event::DeviceApproved => "device_approved",
+            Event::DeviceDenied => "device_denied",
+            Event::DeviceTokensIssued => "device_tokens_issued",
+            Event::UserCodeRefused => "user_code_refused",
         }
     }
 
@@ -196,6 +217,8 @@ impl Event {
             Event::ClientAuthFailed => Metric::ClientAuthFailed,
             Event::AuthorizationCodeIssued => Metric::CodesIssued,
             Event::AuthorizationCodeReused => Metric::CodeReuse,
+            Event::DeviceTokensIssued => Metric::DeviceTokensIssued,
+            Event::UserCodeRefused => Metric::UserCodesRefused,
             _ => return None,
         })
     }

@@ -104,6 +104,26 @@ pub enum Error {
     /// `invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
+    /// RFC 8628 §3.5: the user has not yet allowed or denied the device.
+    #[error("the device authorization is pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polled sooner than its interval allows; the interval is now
+    /// `interval_seconds`.
+    #[error("the device polls too fast")]
+    SlowDown { interval_seconds: i64 },
+    /// RFC 8628 §3.5: the user denied the device.
+    #[error("the user denied the device")]
+    DeviceDenied,
+    /// RFC 8628 §3.5: the device code has expired.
+    #[error("the device code has expired")]
+    DeviceCodeExpired,
+    /// The user code on the device page names no pending grant (malformed, unknown,
+    /// expired, already decided).
+    #[error("no pending device authorization has this user code")]
+    UserCodeInvalid,
+    /// Too many user codes were looked up from this address, or from all together.
+    #[error("too many user codes entered")]
+    TooManyUserCodes { retry_after_seconds: u64 },
     /// The caller allowed that client nothing.
     #[error("no such consent of the caller")]
     ConsentNotFound,

@@ -79,6 +79,11 @@ pub enum Metric {
     CodeReuse,
     /// Passkey responses refused (bad signature, wrong origin, counter gone back, …).
     PasskeysRefused,
+    /// Devices (RFC 8628) that got their tokens: sign-ins of command-line tools and TVs.
+    DeviceTokensIssued,
+    /// User codes refused on the device page (unknown, expired, or over the lookup limits):
+    /// a rise is someone guessing.
+    UserCodesRefused,
     /// The authorizers, per decision and reason.
     Decisions,
     /// The authorizers: how long a decision took.
@@ -87,7 +92,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for the checks that tie the templates to this list.
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 23] = [
         Metric::Latency,
         Metric::Requests,
         Metric::ServerErrors,
@@ -107,6 +112,8 @@ impl Metric {
         Metric::CodesIssued,
         Metric::CodeReuse,
         Metric::PasskeysRefused,
+        Metric::DeviceTokensIssued,
+        Metric::UserCodesRefused,
         Metric::Decisions,
         Metric::DecisionLatency,
     ];
@@ -133,6 +140,8 @@ impl Metric {
             Metric::CodesIssued => "CodesIssued",
             Metric::CodeReuse => "CodeReuse",
             Metric::PasskeysRefused => "PasskeysRefused",
+            Metric::DeviceTokensIssued => "DeviceTokensIssued",
+            Metric::UserCodesRefused => "UserCodesRefused",
             Metric::Decisions => "Decisions",
             Metric::DecisionLatency => "DecisionLatency",
         }

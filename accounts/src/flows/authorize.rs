@@ -351,7 +351,7 @@ impl<S: Store> Accounts<S> {
     /// The scopes asked for: each an OpenID Connect scope or one registered for the client
     /// (`offline_access` only with the refresh_token grant, `openid` only when ID tokens can
     /// be signed for others to check).
-    fn requested_scopes(
+    pub(super) fn requested_scopes(
         &self,
         client: &ClientRecord,
         asked: Option<&str>,
@@ -737,7 +737,7 @@ impl<S: Store> Accounts<S> {
     /// An access token for `user` at `client_id` with `scope`, and an ID token when `scope`
     /// holds `openid`.
     #[allow(clippy::too_many_arguments)]
-    fn oidc_tokens(
+    pub(super) fn oidc_tokens(
         &self,
         user: &UserRecord,
         family: &SessionFamily,

@@ -21,6 +21,7 @@ use crate::recovery::Recovery;
 
 pub mod account;
 pub mod authorize;
+pub mod device;
 pub mod login;
 pub mod mfa;
 pub mod oauth;

@@ -29,6 +29,12 @@ pub enum OAuthCode {
     InvalidScope,
     /// Too many failed client authentications: 429 with `Retry-After`.
     SlowDown,
+    /// RFC 8628 §3.5, each a 400: the user has not decided yet; the device polls too fast
+    /// (`slow_down`); the user denied it; its code has expired.
+    AuthorizationPending,
+    PollSlowDown,
+    AccessDenied,
+    ExpiredToken,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -42,7 +48,10 @@ impl OAuthCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
-            Self::SlowDown => "slow_down",
+            Self::SlowDown | Self::PollSlowDown => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -108,6 +117,21 @@ impl OAuthError {
             ),
             Error::InvalidScope(why) => Self::new(OAuthCode::InvalidScope, why.clone()),
             Error::InvalidGrant(why) => Self::new(OAuthCode::InvalidGrant, *why),
+            Error::AuthorizationPending => Self::new(
+                OAuthCode::AuthorizationPending,
+                "the user has not yet allowed or denied this device",
+            ),
+            Error::SlowDown { interval_seconds } => Self::new(
+                OAuthCode::PollSlowDown,
+                format!("polled too soon: wait {interval_seconds} seconds between polls"),
+            ),
+            Error::DeviceDenied => {
+                Self::new(OAuthCode::AccessDenied, "the user denied this device")
+            }
+            Error::DeviceCodeExpired => Self::new(
+                OAuthCode::ExpiredToken,
+                "the device code has expired: start again",
+            ),
             Error::TooManyClientAttempts {
                 retry_after_seconds,
             } => {

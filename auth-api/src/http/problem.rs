@@ -267,10 +267,17 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
         // completeness.
         Error::InvalidClient => StatusCode::UNAUTHORIZED,
-        Error::UnauthorizedClient | Error::InvalidScope(_) | Error::InvalidGrant(_) => {
-            StatusCode::BAD_REQUEST
+        Error::UnauthorizedClient
+        | Error::InvalidScope(_)
+        | Error::InvalidGrant(_)
+        | Error::AuthorizationPending
+        | Error::SlowDown { .. }
+        | Error::DeviceDenied
+        | Error::DeviceCodeExpired
+        | Error::UserCodeInvalid => StatusCode::BAD_REQUEST,
+        Error::TooManyClientAttempts { .. } | Error::TooManyUserCodes { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
         }
-        Error::TooManyClientAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::TooManyAttempts { .. }
         | Error::TooManyMails { .. }
         | Error::TooManyTokenChecks { .. }
@@ -296,6 +303,44 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
         ),
         Error::InvalidScope(why) => ("invalid-scope", "Invalid scope", why.clone()),
         Error::InvalidGrant(why) => ("invalid-grant", "Invalid grant", (*why).to_owned()),
+        // The token endpoint answers these four as RFC 8628 errors.
+        Error::AuthorizationPending => (
+            "authorization-pending",
+            "Authorization pending",
+            "The user has not yet allowed or denied the device.".into(),
+        ),
+        Error::SlowDown { interval_seconds } => (
+            "slow-down",
+            "Slow down",
+            format!("Wait {interval_seconds} seconds between polls."),
+        ),
+        Error::DeviceDenied => (
+            "access-denied",
+            "Access denied",
+            "The user denied the device.".into(),
+        ),
+        Error::DeviceCodeExpired => (
+            "expired-token",
+            "Expired",
+            "The device code has expired.".into(),
+        ),
+        Error::UserCodeInvalid => (
+            "user-code-invalid",
+            "Unknown code",
+            "That code is not valid, has expired, or was used already. Check the code your \
+             device shows."
+                .into(),
+        ),
+        Error::TooManyUserCodes {
+            retry_after_seconds,
+        } => (
+            "too-many-user-codes",
+            "Too many codes",
+            format!(
+                "Too many codes were entered. Try again in {} minutes.",
+                retry_after_seconds.div_ceil(60)
+            ),
+        ),
         Error::TooManyClientAttempts {
             retry_after_seconds,
         } => (
