@@ -133,16 +133,20 @@ impl<S: Store> App<S> {
             Route::OAuthAuthorize | Route::OAuthAuthorizePost => {
                 page(http::on_heap(|| pages::authorize(self, req, client)).await)
             }
-            Route::OAuthLoginPage => page(http::on_heap(|| pages::login_page_get(self, req)).await),
+            Route::OAuthLoginPage => {
+                page(http::on_heap(|| pages::login_page_get(self, req, client)).await)
+            }
             Route::OAuthLogin => page(http::on_heap(|| pages::login_post(self, req, client)).await),
             Route::OAuthConsent => page(http::on_heap(|| pages::consent(self, req, client)).await),
             Route::OAuthRegisterPage => {
-                page(http::on_heap(|| pages::register_get(self, req)).await)
+                page(http::on_heap(|| pages::register_get(self, req, client)).await)
             }
             Route::OAuthRegister => {
                 page(http::on_heap(|| pages::register_post(self, req, client)).await)
             }
-            Route::OAuthForgotPage => page(http::on_heap(|| pages::forgot_get(self, req)).await),
+            Route::OAuthForgotPage => {
+                page(http::on_heap(|| pages::forgot_get(self, req, client)).await)
+            }
             Route::OAuthForgot => {
                 page(http::on_heap(|| pages::forgot_post(self, req, client)).await)
             }
@@ -158,6 +162,15 @@ impl<S: Store> App<S> {
             Route::OAuthRevoke => http::on_heap(|| oauth::revoke(self, req, client)).await,
             Route::OAuthIntrospect => http::on_heap(|| oauth::introspect(self, req, client)).await,
             Route::OAuthToken => http::on_heap(|| oauth::token(self, req, client)).await,
+            Route::OAuthDeviceAuthorization => {
+                http::on_heap(|| oauth::device_authorization(self, req, client)).await
+            }
+            Route::OAuthDevicePage => {
+                page(http::on_heap(|| pages::device_get(self, req, client)).await)
+            }
+            Route::OAuthDevice => {
+                page(http::on_heap(|| pages::device_post(self, req, client)).await)
+            }
             _ => Err(ApiError::internal(
                 "a route the OpenID dispatcher does not serve",
             )),
@@ -211,7 +224,10 @@ impl<S: Store> App<S> {
             | Route::OAuthUserinfoPost
             | Route::OAuthRevoke
             | Route::OAuthIntrospect
-            | Route::OAuthAuthorizePost => {
+            | Route::OAuthAuthorizePost
+            | Route::OAuthDeviceAuthorization
+            | Route::OAuthDevicePage
+            | Route::OAuthDevice => {
                 http::on_heap(|| self.dispatch_openid(route, req, client)).await
             }
             Route::OAuthPasskeyScript => Ok(http::pages::passkey_script()),

@@ -87,7 +87,11 @@ pub async fn register_app<S: ClientStore>(
         name: Some(DEV_APP_NAME.into()),
         client_type: Some(ClientType::Public),
         scopes: Some(scopes),
-        grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]),
+        grant_types: Some(vec![
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+        ]),
         redirect_uris: Some(redirect_uris),
         post_logout_redirect_uris: Some(post_logout_redirect_uris),
         first_party: Some(true),

@@ -195,6 +195,88 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
     let reused = exchange(&app, &app_id, &query["code"], &pkce).await;
     assert_eq!(reused.status, 400, "{}", reused.text);
 
+    // A CLI signs in with a device code: the device code, the user code (a wrong one too) and
+    // the tokens stay out of the log.
+    let (cli, _) = accounts::model::registry::ClientRecord::create(
+        accounts::model::registry::ClientSpec {
+            name: Some("Deploy CLI".into()),
+            client_type: Some(accounts::model::registry::ClientType::Public),
+            grant_types: Some(vec![
+                accounts::model::registry::GrantType::DeviceCode,
+                accounts::model::registry::GrantType::RefreshToken,
+            ]),
+            ..Default::default()
+        },
+        "tests",
+        shared::token::now_unix_ms(),
+    )
+    .unwrap();
+    accounts::store::ClientStore::create_client(&app.accounts.store, &cli)
+        .await
+        .unwrap();
+    let cli_id = cli.client_id.as_str().to_owned();
+    let device = integration_tests::app::send(
+        &app,
+        integration_tests::events::Event::new(
+            integration_tests::events::Kind::RestV1,
+            "POST",
+            "/oauth2/device_authorization",
+        )
+        .body(&format!("client_id={cli_id}&scope=openid+offline_access"))
+        .header("content-type", "application/x-www-form-urlencoded"),
+    )
+    .await;
+    assert_eq!(device.status, 200, "{}", device.text);
+    let device = device.json();
+    let user_code = device["user_code"].as_str().unwrap().to_owned();
+    let mut device_browser = Browser::default();
+    let wrong_code = "ZZZZ-ZZZZ";
+    let wrong = device_browser
+        .get(
+            &app,
+            "/oauth2/device",
+            &[("user_code".into(), wrong_code.into())],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    let to_login = device_browser
+        .get(
+            &app,
+            "/oauth2/device",
+            &[("user_code".into(), user_code.clone())],
+        )
+        .await;
+    let login_page = device_browser
+        .follow(&app, to_login.header("location").unwrap())
+        .await;
+    let to_confirm = device_browser
+        .submit(
+            &app,
+            &login_page,
+            &[("email", "ada@example.com"), ("password", RESET_PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(to_confirm.status, 303, "{}", to_confirm.text);
+    let confirm = device_browser
+        .follow(&app, to_confirm.header("location").unwrap())
+        .await;
+    let allowed = device_browser
+        .submit(&app, &confirm, &[], Some(("decision", "allow")))
+        .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+    let device_tokens = token(
+        &app,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", &cli_id),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(device_tokens.status, 200, "{}", device_tokens.text);
+    let device_tokens = device_tokens.json();
+
     // A passkey is added, signs in, and a response from another origin is refused: no
     // challenge, credential, signature or key reaches the log.
     let mut key = integration_tests::passkeys::SoftKey::new(true);
@@ -320,19 +402,32 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "authorization_code_issued",
             "oidc_tokens_issued",
             "authorization_code_reused",
+            "device_authorization_started",
+            "user_code_refused",
+            "login_succeeded",
+            "device_approved",
+            "device_tokens_issued",
             "passkey_added",
             "passkey_signed_in",
             "passkey_refused",
         ]
     );
-    assert_eq!(events[27]["reason"], "origin_not_allowed");
+    assert_eq!(events[25]["client_id"], cli_id.as_str());
+    assert_eq!(events[26]["reason"], "unknown");
+    for event in &events[27..] {
+        assert_eq!(event["user_id"], sub.as_str(), "{event}");
+    }
+    for event in &events[28..30] {
+        assert_eq!(event["client_id"], cli_id.as_str(), "{event}");
+    }
+    assert_eq!(events[32]["reason"], "origin_not_allowed");
     for event in &events {
         assert_eq!(event["source_ip"], SOURCE_IP, "{event}");
     }
     for event in &events[..12] {
         assert_eq!(event["user_id"], sub.as_str(), "{event}");
     }
-    for event in &events[21..] {
+    for event in &events[21..25] {
         assert_eq!(event["user_id"], sub.as_str(), "{event}");
     }
     for event in &events[22..25] {
@@ -421,6 +516,11 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
             "a passkey session's refresh token",
             &passkey_session.json()["refresh_token"],
         ),
+        ("a device code", &device["device_code"]),
+        ("a user code", &device["user_code"]),
+        ("a device's access token", &device_tokens["access_token"]),
+        ("a device's refresh token", &device_tokens["refresh_token"]),
+        ("a device's ID token", &device_tokens["id_token"]),
     ] {
         secrets.push((what.to_owned(), value.as_str().unwrap().to_owned()));
     }
@@ -435,6 +535,13 @@ async fn every_security_event_is_one_audit_line_and_no_secret_reaches_the_log_at
         "the public key's tail".into(),
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, public_key)[..20]
             .to_owned(),
+    ));
+    // The user code as typed and without its dash, the wrong one too.
+    secrets.push(("a user code, bare".into(), user_code.replace('-', "")));
+    secrets.push(("a wrong user code".into(), wrong_code.into()));
+    secrets.push((
+        "a wrong user code, bare".into(),
+        wrong_code.replace('-', ""),
     ));
     for (what, secret) in &secrets {
         if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {

@@ -55,6 +55,9 @@ pub enum Route {
     DeletePasskey,
     LoginMfaPasskeyOptions,
     OAuthPasskeyScript,
+    OAuthDeviceAuthorization,
+    OAuthDevicePage,
+    OAuthDevice,
 }
 
 /// What the table says of a route.
@@ -87,7 +90,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 50] = [
+const TABLE: [Entry; 53] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -354,6 +357,27 @@ const TABLE: [Entry; 50] = [
         "oauth_passkey_script",
         false,
     ),
+    entry(
+        Route::OAuthDeviceAuthorization,
+        "POST",
+        "/oauth2/device_authorization",
+        "oauth_device_authorization",
+        false,
+    ),
+    entry(
+        Route::OAuthDevicePage,
+        "GET",
+        "/oauth2/device",
+        "oauth_device_page",
+        false,
+    ),
+    entry(
+        Route::OAuthDevice,
+        "POST",
+        "/oauth2/device",
+        "oauth_device",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -385,8 +409,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 50] = {
-        let mut all = [Route::Register; 50];
+    pub const ALL: [Route; 53] = {
+        let mut all = [Route::Register; 53];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;
@@ -467,6 +491,7 @@ impl Route {
                 | "/oauth2/register"
                 | "/oauth2/forgot"
                 | "/oauth2/logout"
+                | "/oauth2/device"
         )
     }
 

@@ -1,6 +1,7 @@
 //! OAuth 2.1's token endpoint (`POST /oauth2/token`: grants `client_credentials`,
-//! `authorization_code` with PKCE, `refresh_token`), OpenID Connect's userinfo, revocation
-//! (RFC 7009) and introspection (RFC 7662).
+//! `authorization_code` with PKCE, `refresh_token`, and RFC 8628's device code), the device
+//! authorization endpoint, OpenID Connect's userinfo, revocation (RFC 7009) and
+//! introspection (RFC 7662).
 
 use accounts::flows::authorize::OidcTokens;
 use accounts::flows::oauth::ClientToken;
@@ -67,15 +68,58 @@ pub async fn token<S: Store>(
                 .map_err(OAuthError::from_account)?;
             Ok(oidc_token_reply(&tokens))
         }
+        DEVICE_CODE_GRANT => {
+            let registered = grant_client(app, req, &form, client).await?;
+            let tokens = app
+                .accounts
+                .poll_device(&registered, form.required("device_code")?, client)
+                .await
+                .map_err(OAuthError::from_account)?;
+            Ok(oidc_token_reply(&tokens))
+        }
         other => Err(OAuthError::new(
             OAuthCode::UnsupportedGrantType,
             format!(
                 "grant_type {other:?} is not supported here; use authorization_code, \
-                 refresh_token or client_credentials"
+                 refresh_token, client_credentials or {DEVICE_CODE_GRANT}"
             ),
         )
         .into()),
     }
+}
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `POST /oauth2/device_authorization` (RFC 8628 §3.1): a public client by its `client_id`,
+/// a confidential one by its secret, with `scope`; → the device code, the user code and
+/// where the user enters it.
+pub async fn device_authorization<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    client: &Client,
+) -> Result<Reply, ApiError> {
+    let form = Form::from_request(req)?;
+    let registered = grant_client(app, req, &form, client).await?;
+    let issued = app
+        .accounts
+        .device_authorization(&registered, form.get("scope"), client)
+        .await
+        .map_err(OAuthError::from_account)?;
+    let verification_uri = format!("{}/oauth2/device", app.accounts.issuer.settings().issuer);
+    let user_code = issued.user_code.display();
+    let body = json!({
+        "device_code": issued.device_code.encode().expose_secret(),
+        "user_code": user_code,
+        "verification_uri_complete": format!("{verification_uri}?user_code={user_code}"),
+        "verification_uri": verification_uri,
+        "expires_in": issued.expires_in,
+        "interval": issued.interval,
+    });
+    let mut reply = Reply::json(StatusCode::OK, &body, None);
+    let headers = reply.response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(reply)
 }
 
 /// RFC 6749 §5.1: the token, never cached.

@@ -1,14 +1,17 @@
 //! The hosted pages of the authorization code flow: `GET /oauth2/authorize`, the sign-in
 //! (`/oauth2/login`, with its second step), consent (`POST /oauth2/consent`), registration
-//! (`/oauth2/register`), password reset (`/oauth2/forgot`) and RP-Initiated Logout
-//! (`/oauth2/logout`). Each reads the request once, calls one flow, and renders a page or a
-//! redirect. The authorization request travels between the pages in hidden inputs and is
+//! (`/oauth2/register`), password reset (`/oauth2/forgot`), RP-Initiated Logout
+//! (`/oauth2/logout`), and the device page (`/oauth2/device`, RFC 8628), whose sign-in is
+//! the same pages' with the user code carried along instead of an authorization request.
+//! Each reads the request once, calls one flow, and renders a page or a redirect. The
+//! authorization request (or user code) travels between the pages in hidden inputs and is
 //! checked again at every step: nothing a page carries is trusted.
 
 use accounts::error::Error;
 use accounts::flows::authorize::{
     AuthorizationParams, AuthorizationRequest, AuthorizeError, AuthorizeOutcome, BrowserSession,
 };
+use accounts::flows::device::DeviceRequest;
 use accounts::flows::login::LoginOutcome;
 use accounts::model::client::Client;
 use accounts::model::credentials::{Email, NewPassword};
@@ -31,8 +34,9 @@ use crate::http::problem::{account_slug_title_detail, account_status};
 use crate::http::reply::Reply;
 
 /// The parameters a page form may carry besides the authorization request's.
-const PAGE_FIELDS: [&str; 9] = [
+const PAGE_FIELDS: [&str; 10] = [
     "csrf",
+    "user_code",
     "email",
     "password",
     "code",
@@ -53,6 +57,75 @@ fn params_of(form: &Form) -> AuthorizationParams {
         }
     }
     params
+}
+
+/// What a sign-in on these pages is for: an authorization request (its parameters carried
+/// along), or a device waiting for its user code's approval (the code carried along).
+enum Journey {
+    Authorize(Box<AuthorizationParams>),
+    Device(String),
+}
+
+impl Journey {
+    /// The journey a query or form carries: a device's when it names a `user_code`.
+    fn of(form: &Form) -> Self {
+        match form.get("user_code") {
+            Some(code) => Journey::Device(code.to_owned()),
+            None => Journey::Authorize(Box::new(params_of(form))),
+        }
+    }
+
+    /// What the page's forms and links carry along.
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Journey::Authorize(params) => params.pairs(),
+            Journey::Device(code) => vec![("user_code", code.as_str())],
+        }
+    }
+
+    fn redirect_uri(&self) -> Option<&str> {
+        match self {
+            Journey::Authorize(params) => params.redirect_uri.as_deref(),
+            Journey::Device(_) => None,
+        }
+    }
+
+    fn login_hint(&self) -> &str {
+        match self {
+            Journey::Authorize(params) => params.login_hint.as_deref().unwrap_or(""),
+            Journey::Device(_) => "",
+        }
+    }
+}
+
+/// A journey, checked: the authorization request it carries, or the pending device grant.
+enum Checked {
+    Authorize(Box<AuthorizationRequest>),
+    Device,
+}
+
+/// Checks `journey` again (nothing a page carries is trusted): a reply for the browser if it
+/// cannot go on.
+async fn check<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    journey: &Journey,
+    client: &Client,
+) -> Result<Checked, Box<Reply>> {
+    match journey {
+        Journey::Authorize(params) => app
+            .accounts
+            .authorization_request(params)
+            .await
+            .map(|r| Checked::Authorize(Box::new(r)))
+            .map_err(|err| Box::new(authorize_error(app, err))),
+        Journey::Device(code) => app
+            .accounts
+            .device_request(code, client)
+            .await
+            .map(|_| Checked::Device)
+            .map_err(|err| Box::new(user_code_error(app, req, code, &err))),
+    }
 }
 
 fn query_form(req: &Request) -> Result<Form, String> {
@@ -210,18 +283,18 @@ fn cookie_text(req: &Request) -> Option<String> {
 fn login_page<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    journey: &Journey,
     email: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Reply {
-    login_page_with(app, req, params, email, error, None, status)
+    login_page_with(app, req, journey, email, error, None, status)
 }
 
 fn login_page_with<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    journey: &Journey,
     email: &str,
     error: Option<&str>,
     notice: Option<&str>,
@@ -231,7 +304,7 @@ fn login_page_with<S>(
         .with_csrf(req)
         .status(status)
         .heading("Sign in");
-    if let Some(uri) = &params.redirect_uri {
+    if let Some(uri) = journey.redirect_uri() {
         page = page.redirects_to(uri);
     }
     if let Some(notice) = notice {
@@ -240,7 +313,7 @@ fn login_page_with<S>(
     if let Some(error) = error {
         page = page.error(error);
     }
-    let pairs = params.pairs();
+    let pairs = journey.pairs();
     let passkeys = app.accounts.passkeys.is_some();
     let page = match passkeys {
         true => page.offer_passkey(false),
@@ -289,7 +362,7 @@ fn login_page_with<S>(
 fn code_page<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    journey: &Journey,
     step: &SecondStep,
     error: Option<&str>,
     status: StatusCode,
@@ -305,13 +378,13 @@ fn code_page<S>(
         .with_csrf(req)
         .status(status)
         .heading(heading);
-    if let Some(uri) = &params.redirect_uri {
+    if let Some(uri) = journey.redirect_uri() {
         page = page.redirects_to(uri);
     }
     if let Some(error) = error {
         page = page.error(error);
     }
-    let mut hidden = params.pairs();
+    let mut hidden = journey.pairs();
     hidden.push(("mfa_token", &step.mfa_token));
     hidden.push(("methods", &step.methods));
     let (fields, buttons, text): (&[Field], &[Button], &str) = match (totp || !passkey, passkey) {
@@ -377,26 +450,42 @@ impl SecondStep {
     }
 }
 
-/// `GET /oauth2/login`: the sign-in form for a checked authorization request.
-pub async fn login_page_get<S: Store>(app: &App<S>, req: &Request) -> Reply {
-    let form = match query_form(req) {
-        Ok(form) => form,
-        Err(why) => return error_page(app, StatusCode::BAD_REQUEST, &why),
+/// `GET /oauth2/login`: the sign-in form for a checked authorization request (or device).
+pub async fn login_page_get<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
+    let journey = match get_journey(app, req, client).await {
+        Ok(journey) => journey,
+        Err(reply) => return *reply,
     };
-    let params = params_of(&form);
-    if let Err(err) = app.accounts.authorization_request(&params).await {
-        return authorize_error(app, err);
-    }
-    let hint = params.login_hint.clone().unwrap_or_default();
-    login_page(app, req, &params, &hint, None, StatusCode::OK)
+    login_page(
+        app,
+        req,
+        &journey,
+        journey.login_hint(),
+        None,
+        StatusCode::OK,
+    )
 }
 
-/// The form of a page POST, its CSRF token checked, and the authorization request it
-/// carries, checked again.
+/// The journey of a page GET, checked.
+async fn get_journey<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    client: &Client,
+) -> Result<Journey, Box<Reply>> {
+    let form =
+        query_form(req).map_err(|why| Box::new(error_page(app, StatusCode::BAD_REQUEST, &why)))?;
+    let journey = Journey::of(&form);
+    check(app, req, &journey, client).await?;
+    Ok(journey)
+}
+
+/// The form of a page POST, its CSRF token checked, and the journey it carries, checked
+/// again.
 async fn posted<S: Store>(
     app: &App<S>,
     req: &Request,
-) -> Result<(Form, AuthorizationParams, AuthorizationRequest), Box<Reply>> {
+    client: &Client,
+) -> Result<(Form, Journey, Checked), Box<Reply>> {
     let form = Form::from_request(req)
         .map_err(|e| error_page(app, StatusCode::BAD_REQUEST, &e.description))?;
     if !csrf_ok(req, form.get("csrf")) {
@@ -407,22 +496,19 @@ async fn posted<S: Store>(
         )
         .into());
     }
-    let params = params_of(&form);
-    let request = app
-        .accounts
-        .authorization_request(&params)
-        .await
-        .map_err(|err| authorize_error(app, err))?;
-    Ok((form, params, request))
+    let journey = Journey::of(&form);
+    let checked = check(app, req, &journey, client).await?;
+    Ok((form, journey, checked))
 }
 
 /// `POST /oauth2/login`: the password step (`email`, `password`) or the second step
 /// (`mfa_token`, `code`), then on to the client (or its consent page), with the SSO cookie.
 pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
-    let (form, params, request) = match posted(app, req).await {
+    let (form, journey, checked) = match posted(app, req, client).await {
         Ok(posted) => posted,
         Err(reply) => return *reply,
     };
+    let params = &journey;
     let hosted = client.clone().on_hosted_pages();
     let email = form.get("email").unwrap_or("").to_owned();
     let passkey = form
@@ -441,7 +527,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 return code_page(
                     app,
                     req,
-                    &params,
+                    params,
                     &step,
                     Some("The passkey's answer could not be read. Try again."),
                     StatusCode::BAD_REQUEST,
@@ -463,7 +549,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                     return code_page(
                         app,
                         req,
-                        &params,
+                        params,
                         &step,
                         Some("Enter the code from your authenticator app."),
                         StatusCode::BAD_REQUEST,
@@ -479,7 +565,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 return code_page(
                     app,
                     req,
-                    &params,
+                    params,
                     &step,
                     Some("That code is wrong or was used already."),
                     StatusCode::UNAUTHORIZED,
@@ -489,7 +575,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 return code_page(
                     app,
                     req,
-                    &params,
+                    params,
                     &step,
                     Some("That passkey was not accepted. Try again."),
                     StatusCode::UNAUTHORIZED,
@@ -499,20 +585,20 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 return login_page(
                     app,
                     req,
-                    &params,
+                    params,
                     "",
                     Some("The sign-in took too long. Please sign in again."),
                     StatusCode::UNAUTHORIZED,
                 );
             }
-            Err(err) => return login_error(app, req, &params, &email, &err),
+            Err(err) => return login_error(app, req, params, &email, &err),
         }
     } else if let Some((challenge_id, credential)) = passkey {
         let Some(credential) = credential else {
             return login_page(
                 app,
                 req,
-                &params,
+                params,
                 &email,
                 Some("The passkey's answer could not be read. Try again."),
                 StatusCode::BAD_REQUEST,
@@ -529,7 +615,7 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                 return login_page(
                     app,
                     req,
-                    &params,
+                    params,
                     &email,
                     Some(
                         "That passkey was not accepted. Try again, or sign in with your password.",
@@ -537,14 +623,14 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                     StatusCode::UNAUTHORIZED,
                 );
             }
-            Err(err) => return login_error(app, req, &params, &email, &err),
+            Err(err) => return login_error(app, req, params, &email, &err),
         }
     } else {
         let (Some(email), Some(password)) = (form.get("email"), form.get("password")) else {
             return login_page(
                 app,
                 req,
-                &params,
+                params,
                 &email,
                 Some("Enter your email and password."),
                 StatusCode::BAD_REQUEST,
@@ -558,27 +644,31 @@ pub async fn login_post<S: Store>(app: &App<S>, req: &Request, client: &Client) 
                     mfa_token: challenge.mfa_token.encode().expose_secret().to_owned(),
                     methods: challenge.methods.join(" "),
                 };
-                return code_page(app, req, &params, &step, None, StatusCode::OK);
+                return code_page(app, req, params, &step, None, StatusCode::OK);
             }
-            Err(err) => return login_error(app, req, &params, email, &err),
+            Err(err) => return login_error(app, req, params, email, &err),
         }
     };
     let token = signed_in.refresh.encode();
     let session = signed_in.session;
     let cookie = set_sso_cookie(&token, signed_in.refresh_expires_in);
+    let (Checked::Authorize(request), Journey::Authorize(params)) = (checked, &journey) else {
+        // Signed in for a device: on to its confirmation, with the new session.
+        return see_other(&format!("device?{}", query(&journey.pairs())), &[cookie]);
+    };
     let result = crate::http::on_heap(|| {
         app.accounts
             .continue_authorization(&request, &session, false, client)
     })
     .await;
-    outcome(app, req, &request, &params, result, vec![cookie])
+    outcome(app, req, &request, params, result, vec![cookie])
 }
 
 /// A refused sign-in, as the JSON API words it, on the sign-in form.
 fn login_error<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    params: &Journey,
     email: &str,
     err: &Error,
 ) -> Reply {
@@ -605,9 +695,12 @@ fn login_error<S>(
 
 /// `POST /oauth2/consent`: `decision` `allow` or `deny`, by the signed-in user.
 pub async fn consent<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
-    let (form, params, request) = match posted(app, req).await {
+    let (form, journey, checked) = match posted(app, req, client).await {
         Ok(posted) => posted,
         Err(reply) => return *reply,
+    };
+    let (Checked::Authorize(request), Journey::Authorize(params)) = (checked, journey) else {
+        return error_page(app, StatusCode::BAD_REQUEST, "This form is not a consent.");
     };
     let allow = match form.get("decision") {
         Some("allow") => true,
@@ -853,22 +946,17 @@ pub async fn logout_post<S: Store>(app: &App<S>, req: &Request, client: &Client)
 }
 
 /// `GET /oauth2/register`: the registration form, for an authorization request.
-pub async fn register_get<S: Store>(app: &App<S>, req: &Request) -> Reply {
-    let form = match query_form(req) {
-        Ok(form) => form,
-        Err(why) => return error_page(app, StatusCode::BAD_REQUEST, &why),
-    };
-    let params = params_of(&form);
-    if let Err(err) = app.accounts.authorization_request(&params).await {
-        return authorize_error(app, err);
+pub async fn register_get<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
+    match get_journey(app, req, client).await {
+        Ok(journey) => register_page(app, req, &journey, "", &[], StatusCode::OK),
+        Err(reply) => *reply,
     }
-    register_page(app, req, &params, "", &[], StatusCode::OK)
 }
 
 fn register_page<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    params: &Journey,
     email: &str,
     errors: &[String],
     status: StatusCode,
@@ -918,7 +1006,7 @@ fn register_page<S>(
 /// `POST /oauth2/register`: `email` and `password`, as `POST /register` takes them; then the
 /// sign-in form (with mail on, after the verification mail, if the deployment requires it).
 pub async fn register_post<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
-    let (form, params, _) = match posted(app, req).await {
+    let (form, params, _) = match posted(app, req, client).await {
         Ok(posted) => posted,
         Err(reply) => return *reply,
     };
@@ -981,22 +1069,17 @@ pub async fn register_post<S: Store>(app: &App<S>, req: &Request, client: &Clien
 }
 
 /// `GET /oauth2/forgot`: asks for the email a reset link goes to.
-pub async fn forgot_get<S: Store>(app: &App<S>, req: &Request) -> Reply {
-    let form = match query_form(req) {
-        Ok(form) => form,
-        Err(why) => return error_page(app, StatusCode::BAD_REQUEST, &why),
-    };
-    let params = params_of(&form);
-    if let Err(err) = app.accounts.authorization_request(&params).await {
-        return authorize_error(app, err);
+pub async fn forgot_get<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
+    match get_journey(app, req, client).await {
+        Ok(journey) => forgot_page(app, req, &journey, None, StatusCode::OK),
+        Err(reply) => *reply,
     }
-    forgot_page(app, req, &params, None, StatusCode::OK)
 }
 
 fn forgot_page<S>(
     app: &App<S>,
     req: &Request,
-    params: &AuthorizationParams,
+    params: &Journey,
     message: Option<&str>,
     status: StatusCode,
 ) -> Reply {
@@ -1032,7 +1115,7 @@ fn forgot_page<S>(
 /// `POST /oauth2/forgot`: `email`, as `POST /password/forgot` takes it: the same answer for
 /// every address.
 pub async fn forgot_post<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
-    let (form, params, _) = match posted(app, req).await {
+    let (form, params, _) = match posted(app, req, client).await {
         Ok(posted) => posted,
         Err(reply) => return *reply,
     };
@@ -1056,6 +1139,194 @@ pub async fn forgot_post<S: Store>(app: &App<S>, req: &Request, client: &Client)
             let (_, _, detail) = account_slug_title_detail(&err);
             forgot_page(app, req, &params, Some(&detail), account_status(&err))
         }
+    }
+}
+
+/// The page where the user enters a device's user code (RFC 8628 §3.3), with `value`
+/// filled in and `error` above it.
+fn device_entry_page<S>(
+    app: &App<S>,
+    req: &Request,
+    value: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Reply {
+    let mut page = Page::new(&app.pages, "Connect a device")
+        .with_csrf(req)
+        .status(status)
+        .heading("Connect a device");
+    if let Some(error) = error {
+        page = page.error(error);
+    }
+    page.paragraph("Enter the code your device or command-line tool shows.")
+        .form(
+            "device",
+            &[],
+            &[Field {
+                name: "user_code",
+                label: "Code",
+                kind: "text",
+                autocomplete: "off",
+                value,
+                extra: " autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"32\"",
+            }],
+            &[CONTINUE],
+        )
+        .render()
+}
+
+/// A user code that cannot go on, on the entry page: unknown, expired or decided (400), or
+/// too many lookups (429, `Retry-After`).
+fn user_code_error<S>(app: &App<S>, req: &Request, code: &str, err: &Error) -> Reply {
+    if err.is_fault() {
+        return fault_page(app, err);
+    }
+    let (_, _, detail) = account_slug_title_detail(err);
+    let mut reply = device_entry_page(app, req, code, Some(&detail), account_status(err));
+    if let Error::TooManyUserCodes {
+        retry_after_seconds,
+    } = err
+    {
+        reply.response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(*retry_after_seconds),
+        );
+    }
+    reply
+}
+
+/// The signed-in user's confirmation: which application, with what access, for which code.
+fn device_confirmation<S>(
+    app: &App<S>,
+    req: &Request,
+    request: &DeviceRequest,
+    session: &BrowserSession,
+) -> Reply {
+    let code = request.user_code.display();
+    Page::new(&app.pages, "Connect a device")
+        .with_csrf(req)
+        .heading(&format!("Allow {} on your device?", request.client.name))
+        .paragraph(&format!(
+            "Signed in as {}. Only allow this if you started it yourself and your device \
+             shows the code {code}. It asks to:",
+            session.user.email
+        ))
+        .list(
+            &request
+                .scopes()
+                .into_iter()
+                .map(scope_description)
+                .collect::<Vec<_>>(),
+        )
+        .form(
+            "device",
+            &[("user_code", &code)],
+            &[],
+            &[
+                Button {
+                    text: "Allow",
+                    name: Some(("decision", "allow")),
+                    secondary: false,
+                },
+                Button {
+                    text: "Deny",
+                    name: Some(("decision", "deny")),
+                    secondary: true,
+                },
+            ],
+        )
+        .render()
+}
+
+/// The grant `code` names, then the sign-in (if the browser has no session) or the
+/// confirmation.
+async fn device_step<S: Store>(app: &App<S>, req: &Request, client: &Client, code: &str) -> Reply {
+    let request = match app.accounts.device_request(code, client).await {
+        Ok(request) => request,
+        Err(err) => return user_code_error(app, req, code, &err),
+    };
+    match browser_session(app, req).await {
+        Ok(Some(session)) => device_confirmation(app, req, &request, &session),
+        Ok(None) => {
+            let code = request.user_code.display();
+            see_other(&format!("login?{}", query(&[("user_code", &code)])), &[])
+        }
+        Err(reply) => *reply,
+    }
+}
+
+/// `GET /oauth2/device`: the code entry page; with `user_code` (the link a device shows as
+/// `verification_uri_complete`), straight on to the sign-in or the confirmation.
+pub async fn device_get<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
+    let form = match query_form(req) {
+        Ok(form) => form,
+        Err(why) => return error_page(app, StatusCode::BAD_REQUEST, &why),
+    };
+    match form.get("user_code") {
+        Some(code) => device_step(app, req, client, code).await,
+        None => device_entry_page(app, req, "", None, StatusCode::OK),
+    }
+}
+
+/// `POST /oauth2/device`: a `user_code` entered (on to the sign-in or the confirmation), or
+/// the confirmation's `decision`, `allow` or `deny`, by the signed-in user.
+pub async fn device_post<S: Store>(app: &App<S>, req: &Request, client: &Client) -> Reply {
+    let form = match Form::from_request(req) {
+        Ok(form) => form,
+        Err(e) => return error_page(app, StatusCode::BAD_REQUEST, &e.description),
+    };
+    if !csrf_ok(req, form.get("csrf")) {
+        return error_page(
+            app,
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this site.",
+        );
+    }
+    let Some(code) = form.get("user_code") else {
+        return device_entry_page(
+            app,
+            req,
+            "",
+            Some("Enter the code your device shows."),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let allow = match form.get("decision") {
+        None => return device_step(app, req, client, code).await,
+        Some("allow") => true,
+        Some("deny") => false,
+        Some(_) => return error_page(app, StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
+    };
+    let request = match app.accounts.device_request(code, client).await {
+        Ok(request) => request,
+        Err(err) => return user_code_error(app, req, code, &err),
+    };
+    let session = match browser_session(app, req).await {
+        Ok(Some(session)) => session,
+        // The session ended meanwhile: sign in again.
+        Ok(None) => {
+            let code = request.user_code.display();
+            return see_other(&format!("login?{}", query(&[("user_code", &code)])), &[]);
+        }
+        Err(reply) => return *reply,
+    };
+    match app
+        .accounts
+        .decide_device(&request, &session, allow, client)
+        .await
+    {
+        Ok(()) if allow => Page::new(&app.pages, "Device connected")
+            .heading("Your device is connected")
+            .paragraph(&format!(
+                "{} is signed in on your device. You can close this window.",
+                request.client.name
+            ))
+            .render(),
+        Ok(()) => Page::new(&app.pages, "Device not connected")
+            .heading("Access denied")
+            .paragraph("Your device was not signed in. You can close this window.")
+            .render(),
+        Err(err) => user_code_error(app, req, code, &err),
     }
 }
 

@@ -66,6 +66,7 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
         endpoints,
         vec![
             "authorization_endpoint",
+            "device_authorization_endpoint",
             "end_session_endpoint",
             "introspection_endpoint",
             "revocation_endpoint",
@@ -79,6 +80,10 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
         ("token_endpoint", "/oauth2/token"),
         ("userinfo_endpoint", "/oauth2/userinfo"),
         ("end_session_endpoint", "/oauth2/logout"),
+        (
+            "device_authorization_endpoint",
+            "/oauth2/device_authorization",
+        ),
         ("revocation_endpoint", "/oauth2/revoke"),
         ("introspection_endpoint", "/oauth2/introspect"),
     ] {
@@ -99,7 +104,12 @@ async fn discovery_names_the_issuer_its_jwks_and_nothing_it_does_not_have() {
     );
     assert_eq!(
         document["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(
         document["token_endpoint_auth_methods_supported"],

@@ -29,6 +29,7 @@ mod auth_api_props;
 mod authorizer;
 mod authorizer_props;
 mod browser;
+mod device;
 mod discovery;
 mod docs;
 mod dynamo_api;
