@@ -337,9 +337,11 @@ async fn start<S: Store + 'static>(
         }
         println!(
             "  dev app    {} (public, first party: authorization_code with PKCE S256, \
-             refresh_token)\n  redirects  {}\n  sign in:   {url}/oauth2/authorize?response_type=code&client_id={}&...",
+             refresh_token, device_code)\n  redirects  {}\n  sign in:   {url}/oauth2/authorize?response_type=code&client_id={}&...\n  \
+             a CLI:     examples/cli/device-login {url} {}",
             app.client_id,
             app.redirect_uris.join(" "),
+            app.client_id,
             app.client_id,
         );
     }

@@ -294,3 +294,86 @@ test("errors of the authorization request come back as the library's errors, wit
     client.authorizationCodeGrant(config, forged, { pkceCodeVerifier: "x".repeat(43), expectedState: "s4" }),
   );
 });
+
+/// The user's side of a device sign-in: the link the device shows, the sign-in page (or the
+/// browser's session), and Allow on the confirmation that names the app.
+async function approveDevice(browser, link, decision = "allow") {
+  let res = await browser.go(link);
+  let page = new URL(link);
+  if (res.status === 303) {
+    page = new URL(res.headers.get("location"), link);
+    assert.match(page.pathname, /\/oauth2\/login$/);
+    res = await browser.go(page);
+    assert.equal(res.status, 200);
+    res = await browser.submit(page, await res.text(), { email: EMAIL, password: PASSWORD });
+    assert.equal(res.status, 303, await res.clone().text());
+    page = new URL(res.headers.get("location"), page);
+    assert.match(page.pathname, /\/oauth2\/device$/);
+    res = await browser.go(page);
+  }
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  assert.match(html, /local-api development app/);
+  assert.match(html, /name="decision" value="allow"/);
+  res = await browser.submit(page, html, { decision });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test("a CLI signs in with the device authorization grant, as openid-client polls for it", async () => {
+  const config = await configuration();
+  const metadata = config.serverMetadata();
+  assert.equal(metadata.device_authorization_endpoint, `${api}/oauth2/device_authorization`);
+  assert.ok(metadata.grant_types_supported.includes("urn:ietf:params:oauth:grant-type:device_code"));
+
+  const device = await client.initiateDeviceAuthorization(config, {
+    scope: "openid email offline_access",
+  });
+  assert.match(device.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+  assert.equal(device.verification_uri, `${api}/oauth2/device`);
+  assert.equal(device.interval, 5);
+  // The library polls at the interval, through authorization_pending, while the user acts.
+  const polling = client.pollDeviceAuthorizationGrant(config, device);
+  const done = await approveDevice(new Browser(), device.verification_uri_complete);
+  assert.match(done, /Your device is connected/);
+  const tokens = await polling;
+  const claims = tokens.claims();
+  assert.equal(claims.iss, api);
+  assert.equal(claims.aud, appId);
+  assert.equal(claims.email, EMAIL);
+  assert.ok(tokens.refresh_token);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.claims().sub, claims.sub);
+
+  // Denied: the library's poll ends in access_denied.
+  const denied = await client.initiateDeviceAuthorization(config, { scope: "openid" });
+  const refused = client.pollDeviceAuthorizationGrant(config, denied);
+  await approveDevice(new Browser(), denied.verification_uri_complete, "deny");
+  await assert.rejects(refused, (err) => err.error === "access_denied");
+});
+
+test("the example CLI (examples/cli/device-login) signs in against local-api", async () => {
+  const cli = spawn("python3", [join(root, "examples/cli/device-login"), api, appId, "openid email"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let [out, err] = ["", ""];
+  cli.stdout.on("data", (chunk) => (out += chunk));
+  const exited = new Promise((ok) => cli.on("exit", ok));
+  const link = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no code shown:\n${err}`)), 20000);
+    cli.stderr.on("data", (chunk) => {
+      err += chunk;
+      const found = err.match(/\(or open (\S+)\)/);
+      if (found) {
+        clearTimeout(timer);
+        ok(found[1]);
+      }
+    });
+  });
+  assert.match(err, /enter the code [BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}/);
+  await approveDevice(new Browser(), link);
+  assert.equal(await exited, 0, err);
+  const tokens = JSON.parse(out);
+  assert.equal(jose.decodeJwt(tokens.id_token).email, EMAIL);
+  assert.equal(tokens.refresh_token, undefined, "no offline_access asked");
+});
