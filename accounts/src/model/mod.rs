@@ -6,6 +6,7 @@ pub mod cbor;
 pub mod client;
 pub mod credentials;
 pub mod device;
+pub mod event;
 pub mod link;
 pub mod mfa;
 pub mod oidc;
