@@ -473,7 +473,11 @@ async fn sessions(ctx: &mut Context<'_>, command: SessionsCommand) -> Result<(),
                 .await?;
             let result = ctx
                 .store
-                .revoke_family(family.family_id)
+                .revoke_family(
+                    family.family_id,
+                    family.user_id,
+                    accounts::model::event::SessionEnd::Operator,
+                )
                 .await
                 .map(|()| ((), format!("session {id} ended")))
                 .map_err(Failure::from);

@@ -461,9 +461,19 @@ pub async fn a_revoked_family_cannot_rotate<S: Store>(store: S) {
     store.create_user(&ada).await.unwrap();
     let (token, family, record) = session(&ada, 0);
     store.start_session(&family, &record).await.unwrap();
-    store.revoke_family(family.family_id).await.unwrap();
-    store.revoke_family(family.family_id).await.unwrap();
-    store.revoke_family(Uuid::new_v4()).await.unwrap();
+    let end = accounts::model::event::SessionEnd::Logout;
+    store
+        .revoke_family(family.family_id, family.user_id, end)
+        .await
+        .unwrap();
+    store
+        .revoke_family(family.family_id, family.user_id, end)
+        .await
+        .unwrap();
+    store
+        .revoke_family(Uuid::new_v4(), family.user_id, end)
+        .await
+        .unwrap();
 
     let found = store.find_refresh(&record.hash).await.unwrap().unwrap();
     assert!(found.family.unwrap().revoked);
@@ -862,7 +872,14 @@ pub async fn the_session_state_follows_the_session_and_its_account<S: Store>(sto
             .unwrap()
     );
     assert_eq!(read().await.unwrap().1.unwrap().session_epoch, 1);
-    store.revoke_family(family.family_id).await.unwrap();
+    store
+        .revoke_family(
+            family.family_id,
+            family.user_id,
+            accounts::model::event::SessionEnd::Logout,
+        )
+        .await
+        .unwrap();
     assert!(read().await.unwrap().0.unwrap().revoked);
     let stored = by_email(&store, &ada.email).await.unwrap();
     assert!(store.set_disabled(&stored, true).await.unwrap());
@@ -1156,7 +1173,14 @@ pub async fn tokens_keep_their_use_and_join_only_a_live_session<S: Store>(store:
         store.add_refresh(&late, 1).await,
         Err(StoreError::Conflict)
     ));
-    store.revoke_family(family.family_id).await.unwrap();
+    store
+        .revoke_family(
+            family.family_id,
+            family.user_id,
+            accounts::model::event::SessionEnd::Logout,
+        )
+        .await
+        .unwrap();
     assert!(matches!(
         store.add_refresh(&late, 0).await,
         Err(StoreError::Conflict)
@@ -1531,4 +1555,180 @@ pub async fn a_device_grant_is_decided_polled_and_spent_once<S: Store + 'static>
         .await
         .unwrap();
     assert_eq!((source.count, total.count), (1, 1));
+}
+
+/// The event types of `subject`'s events, oldest first.
+async fn event_types<S: Store>(store: &S, user_id: Uuid) -> Vec<&'static str> {
+    use accounts::model::event::EventSubject;
+    store
+        .events_of(&EventSubject::User(user_id))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect()
+}
+
+/// An event exists if and only if its change committed: written with it, and not when the
+/// change is refused or loses a race (ten parallel registrations of one email: one
+/// `user.created`). Events name the request's origin, carry no secret, and keep their order.
+pub async fn every_committed_change_and_only_it_emits_its_event<S: Store + 'static>(store: S) {
+    use accounts::model::event::{EventSubject, EventType, Origin};
+    let store = Arc::new(store);
+    let ada = user("ada@example.com");
+    let origin = Origin {
+        source_ip: Some("203.0.113.7".into()),
+        user_agent: Some("curl/8.5".into()),
+    };
+    origin.clone().scope(store.create_user(&ada)).await.unwrap();
+    assert!(matches!(
+        store.create_user(&ada).await,
+        Err(StoreError::EmailTaken)
+    ));
+    let events = store
+        .events_of(&EventSubject::User(ada.user_id))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, EventType::UserCreated);
+    assert_eq!(events[0].origin, origin);
+    assert_eq!(events[0].data["email"], "ada@example.com");
+    assert!(events[0].id.starts_with("evt_"));
+    let text = events[0].envelope().to_string();
+    assert!(!text.contains("$2b$"), "no hash: {text}");
+
+    // Ten registrations of one email at once: one account, one event.
+    let mut tasks = tokio::task::JoinSet::new();
+    let racers: Vec<UserRecord> = (0..10).map(|_| user("grace@example.com")).collect();
+    for racer in racers.clone() {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move { store.create_user(&racer).await.is_ok() });
+    }
+    assert_eq!(tasks.join_all().await.iter().filter(|w| **w).count(), 1);
+    let mut created = 0;
+    for racer in &racers {
+        created += event_types(&*store, racer.user_id).await.len();
+    }
+    assert_eq!(created, 1);
+
+    // A session: its event, from where its client was; the same session again: nothing.
+    let (_, family, token) = session(&ada, 0);
+    store.start_session(&family, &token).await.unwrap();
+    assert!(store.start_session(&family, &token).await.is_err());
+    let events = store
+        .events_of(&EventSubject::User(ada.user_id))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].kind, EventType::SessionCreated);
+    assert_eq!(events[1].data["session_id"], family.family_id.to_string());
+    assert_eq!(events[1].data["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(events[1].origin.source_ip.as_deref(), Some("198.51.100.7"));
+    // Ended once: again, or as someone else's, emits nothing; a reuse says so.
+    use accounts::model::event::SessionEnd;
+    store
+        .revoke_family(family.family_id, ada.user_id, SessionEnd::Logout)
+        .await
+        .unwrap();
+    store
+        .revoke_family(family.family_id, ada.user_id, SessionEnd::Logout)
+        .await
+        .unwrap();
+    let (_, stolen, stolen_token) = session(&ada, 0);
+    store.start_session(&stolen, &stolen_token).await.unwrap();
+    store
+        .revoke_family(stolen.family_id, Uuid::new_v4(), SessionEnd::Ended)
+        .await
+        .unwrap();
+    store
+        .revoke_family(stolen.family_id, ada.user_id, SessionEnd::RefreshReused)
+        .await
+        .unwrap();
+    let events = store
+        .events_of(&EventSubject::User(ada.user_id))
+        .await
+        .unwrap();
+    assert_eq!(events[2].data["reason"], "logout");
+    assert_eq!(events[2].data["session_id"], family.family_id.to_string());
+    assert_eq!(events[4].data["session_id"], stolen.family_id.to_string());
+
+    // A password change from a stale read is refused and emits nothing; from the right one,
+    // once.
+    let (_, next, next_token) = session(&ada, 1);
+    let stale = UserRecord {
+        password_hash: SecretString::from("$2b$04$stale".to_owned()),
+        ..ada.clone()
+    };
+    let new_hash = SecretString::from(format!("$2b$04${}", "b".repeat(53)));
+    assert!(
+        store
+            .change_password(&stale, &new_hash, &next, &next_token)
+            .await
+            .is_err()
+    );
+    store
+        .change_password(&ada, &new_hash, &next, &next_token)
+        .await
+        .unwrap();
+    // Logout-all of someone else's id: refused, nothing; of ada: one event.
+    assert!(
+        !store
+            .revoke_all_sessions(&ada.email, Uuid::new_v4())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_all_sessions(&ada.email, ada.user_id)
+            .await
+            .unwrap()
+    );
+    // A passkey added twice is one event; removing one that is gone is none.
+    let ada_now = by_email(&*store, &ada.email).await.unwrap();
+    let key = passkey_of(&ada_now, 7);
+    store.add_passkey(&ada_now, &key).await.unwrap();
+    assert!(store.add_passkey(&ada_now, &key).await.is_err());
+    store.remove_passkey(&ada_now, &key.id).await.unwrap();
+    assert!(store.remove_passkey(&ada_now, &key.id).await.is_err());
+    // An operator's changes; of a user who is not there, none.
+    let roles = vec!["user".to_owned(), "editor".to_owned()];
+    assert!(store.set_roles(&ada_now, &roles).await.unwrap());
+    let nobody = user("nobody@example.com");
+    assert!(!store.set_roles(&nobody, &roles).await.unwrap());
+    assert!(!store.set_disabled(&nobody, true).await.unwrap());
+    assert!(store.set_disabled(&ada_now, true).await.unwrap());
+    assert!(store.set_disabled(&ada_now, false).await.unwrap());
+    // Deleted once; the events stay to be delivered.
+    let ada_now = by_email(&*store, &ada.email).await.unwrap();
+    store.delete_user(&ada_now).await.unwrap();
+    assert!(store.delete_user(&ada_now).await.is_err());
+    assert_eq!(
+        event_types(&*store, ada.user_id).await,
+        [
+            "user.created",
+            "session.created",
+            "session.revoked",
+            "session.created",
+            "session.refresh_reused",
+            "user.password_changed",
+            "session.revoked",
+            "passkey.added",
+            "passkey.removed",
+            "user.roles_changed",
+            "user.disabled",
+            "user.enabled",
+            "user.deleted",
+        ]
+    );
+    let events = store
+        .events_of(&EventSubject::User(ada.user_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        events[9].data["roles"],
+        serde_json::json!(["user", "editor"])
+    );
+    assert_eq!(events[12].data["email"], "ada@example.com");
+    let all = store.all_events().await.unwrap();
+    assert_eq!(all.len(), 14, "ada's thirteen and grace's one");
 }

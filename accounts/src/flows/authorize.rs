@@ -18,6 +18,7 @@ use super::{Accounts, audit};
 use crate::audit::{Event, record_user_at_client};
 use crate::error::Error;
 use crate::model::client::{Caller, Client};
+use crate::model::event::SessionEnd;
 use crate::model::oidc::{
     CODE_TTL_SECONDS, CodeChallenge, CodeRecord, CodeSpend, Consent, MAX_STATE_LEN, OIDC_SCOPES,
     SCOPE_EMAIL, SCOPE_OFFLINE_ACCESS, SCOPE_OPENID, redirect_uri_matches,
@@ -595,7 +596,9 @@ impl<S: Store> Accounts<S> {
                 if !issued {
                     return Err(Error::InvalidGrant("the code has been used already"));
                 }
-                self.store.revoke_family(record.family_id).await?;
+                self.store
+                    .revoke_family(record.family_id, record.user_id, SessionEnd::CodeReused)
+                    .await?;
                 record_user_at_client(
                     Event::AuthorizationCodeReused,
                     &record.user_id.to_string(),
@@ -826,7 +829,13 @@ impl<S: Store> Accounts<S> {
         client_id: Option<&str>,
         client: &Client,
     ) -> Result<(), Error> {
-        self.store.revoke_family(session.family.family_id).await?;
+        self.store
+            .revoke_family(
+                session.family.family_id,
+                session.user.user_id,
+                SessionEnd::SignedOut,
+            )
+            .await?;
         let user_id = session.user.user_id.to_string();
         match client_id {
             Some(id) => record_user_at_client(Event::OidcLoggedOut, &user_id, id, client),

@@ -6,6 +6,7 @@ use super::{Accounts, SignedIn, audit};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::Client;
+use crate::model::event::SessionEnd;
 use crate::model::session::{
     LiveRefresh, RefreshLookup, RefreshRecord, RefreshToken, SessionFamily, Spent, TokenUse,
 };
@@ -134,7 +135,9 @@ impl<S: Store> Accounts<S> {
                 Some(_) => {
                     // A spent token after the grace window: one of its holders is not the
                     // owner.
-                    self.store.revoke_family(family.family_id).await?;
+                    self.store
+                        .revoke_family(family.family_id, user.user_id, SessionEnd::RefreshReused)
+                        .await?;
                     audit(
                         Event::RefreshReused,
                         Some(&user.user_id.to_string()),
@@ -167,7 +170,9 @@ impl<S: Store> Accounts<S> {
             return Ok(None);
         };
         if !family.revoked {
-            self.store.revoke_family(family.family_id).await?;
+            self.store
+                .revoke_family(family.family_id, family.user_id, SessionEnd::Logout)
+                .await?;
             audit(Event::LoggedOut, Some(&family.user_id.to_string()), client);
         }
         Ok(Some(family.user_id))

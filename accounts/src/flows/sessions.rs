@@ -6,6 +6,7 @@ use super::{Accounts, audit};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::{Caller, Client};
+use crate::model::event::SessionEnd;
 use crate::store::Store;
 
 /// One live session, as its owner sees it.
@@ -87,7 +88,9 @@ impl<S: Store> Accounts<S> {
             .await?
             .filter(|f| f.user_id == caller.user_id)
             .ok_or(Error::SessionNotFound)?;
-        self.store.revoke_family(family.family_id).await?;
+        self.store
+            .revoke_family(family.family_id, family.user_id, SessionEnd::Ended)
+            .await?;
         audit(
             Event::SessionEnded,
             Some(&caller.user_id.to_string()),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::Accounts;
 use crate::error::Error;
 use crate::model::credentials::Email;
+use crate::model::event::SessionEnd;
 use crate::model::oidc::SCOPE_OPENID;
 use crate::model::registry::ClientRecord;
 use crate::model::session::{LiveRefresh, RefreshLookup, RefreshToken, TokenUse};
@@ -85,8 +86,11 @@ impl<S: Store> Accounts<S> {
             let ours = claims.client_id.as_deref() == Some(registered.client_id.as_str());
             if let (true, Some(sid)) = (ours, claims.sid.as_deref())
                 && let Ok(family_id) = Uuid::parse_str(sid)
+                && let Ok(user_id) = Uuid::parse_str(&claims.sub)
             {
-                self.store.revoke_family(family_id).await?;
+                self.store
+                    .revoke_family(family_id, user_id, SessionEnd::TokenRevoked)
+                    .await?;
             }
             return Ok(());
         }
@@ -97,7 +101,9 @@ impl<S: Store> Accounts<S> {
             self.store.find_refresh(&presented.hash()).await?
             && matches!(&token.token_use, TokenUse::Client { client_id, .. } if *client_id == registered.client_id)
         {
-            self.store.revoke_family(token.family_id).await?;
+            self.store
+                .revoke_family(token.family_id, token.user_id, SessionEnd::TokenRevoked)
+                .await?;
         }
         Ok(())
     }

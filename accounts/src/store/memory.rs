@@ -9,12 +9,13 @@ use uuid::Uuid;
 
 use super::traits::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, AuthorizationStore,
-    ClientStore, DeviceStore, MailWindows, MfaStore, PasskeyStore, SessionStore, StoreError,
-    UserPage, UserStore,
+    ClientStore, DeviceStore, EventStore, MailWindows, MfaStore, PasskeyStore, SessionStore,
+    StoreError, UserPage, UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::device::{DeviceGrant, DeviceState};
+use crate::model::event::{AccountEvent, EventSubject, EventType, SessionEnd};
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -52,6 +53,8 @@ struct State {
     /// Device authorization grants by device code hash, and the grant each user code names.
     device_grants: HashMap<TokenHash, DeviceGrant>,
     user_codes: HashMap<TokenHash, TokenHash>,
+    /// Lifecycle events, in the order their changes were made.
+    events: Vec<AccountEvent>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -75,10 +78,16 @@ impl MemoryStore {
         &self,
         record: &ActionRecord,
         purpose: Purpose,
+        event: EventType,
         act: impl FnOnce(&mut UserRecord),
     ) -> Result<(), StoreError> {
         let mut state = self.state();
-        let State { users, actions, .. } = &mut *state;
+        let State {
+            users,
+            actions,
+            events,
+            ..
+        } = &mut *state;
         let live = record.purpose == purpose && actions.contains_key(&record.hash);
         let user = users
             .get_mut(&record.email)
@@ -89,6 +98,7 @@ impl MemoryStore {
             .ok_or(StoreError::Conflict)?;
         act(user);
         actions.remove(&record.hash);
+        events.push(AccountEvent::user(event, record.user_id));
         Ok(())
     }
 
@@ -130,6 +140,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::EmailTaken);
         }
         state.users.insert(user.email.clone(), user.clone());
+        state.events.push(AccountEvent::user_created(user));
         Ok(())
     }
 
@@ -214,6 +225,10 @@ impl UserStore for MemoryStore {
         }
         state.families.insert(family.family_id, family.clone());
         state.tokens.insert(token.hash, token.clone());
+        state.events.push(AccountEvent::user(
+            EventType::UserPasswordChanged,
+            user.user_id,
+        ));
         Ok(())
     }
 }
@@ -309,6 +324,7 @@ impl SessionStore for MemoryStore {
         }
         state.families.insert(family.family_id, family.clone());
         state.tokens.insert(token.hash, token.clone());
+        state.events.push(AccountEvent::session_created(family));
         Ok(())
     }
 
@@ -336,6 +352,7 @@ impl SessionStore for MemoryStore {
         state.attempts.remove(&(user.email.clone(), source.clone()));
         state.families.insert(family.family_id, family.clone());
         state.tokens.insert(token.hash, token.clone());
+        state.events.push(AccountEvent::session_created(family));
         Ok(())
     }
 
@@ -411,18 +428,35 @@ impl SessionStore for MemoryStore {
         ))
     }
 
-    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
-        if let Some(family) = self.state().families.get_mut(&family_id) {
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        user_id: Uuid,
+        end: SessionEnd,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(family) = state
+            .families
+            .get_mut(&family_id)
+            .filter(|f| f.user_id == user_id && !f.revoked)
+        {
             family.revoked = true;
+            state
+                .events
+                .push(AccountEvent::session_ended(user_id, family_id, end));
         }
         Ok(())
     }
 
     async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
-        match self.state().users.get_mut(email) {
+        let mut state = self.state();
+        match state.users.get_mut(email) {
             Some(user) if user.user_id == user_id => {
                 user.session_epoch += 1;
                 user.trusted_sources.clear();
+                state
+                    .events
+                    .push(AccountEvent::user(EventType::SessionRevoked, user_id).with("all", true));
                 Ok(true)
             }
             _ => Ok(false),
@@ -461,10 +495,15 @@ impl ActionStore for MemoryStore {
     }
 
     async fn verify_email(&self, record: &ActionRecord) -> Result<(), StoreError> {
-        self.spend(record, Purpose::VerifyEmail, |user| {
-            user.email_verified = true;
-            user.verify_token = None;
-        })
+        self.spend(
+            record,
+            Purpose::VerifyEmail,
+            EventType::UserEmailVerified,
+            |user| {
+                user.email_verified = true;
+                user.verify_token = None;
+            },
+        )
     }
 
     async fn reset_password(
@@ -472,14 +511,19 @@ impl ActionStore for MemoryStore {
         record: &ActionRecord,
         new_hash: &SecretString,
     ) -> Result<(), StoreError> {
-        self.spend(record, Purpose::ResetPassword, |user| {
-            user.password_hash = new_hash.clone();
-            user.legacy_password = false;
-            user.session_epoch += 1;
-            user.trusted_sources.clear();
-            user.email_verified = true;
-            user.reset_token = None;
-        })
+        self.spend(
+            record,
+            Purpose::ResetPassword,
+            EventType::UserPasswordReset,
+            |user| {
+                user.password_hash = new_hash.clone();
+                user.legacy_password = false;
+                user.session_epoch += 1;
+                user.trusted_sources.clear();
+                user.email_verified = true;
+                user.reset_token = None;
+            },
+        )
     }
 
     async fn create_user_with_link(
@@ -498,6 +542,7 @@ impl ActionStore for MemoryStore {
         }
         state.users.insert(user.email.clone(), user.clone());
         state.actions.insert(link.hash, link.clone());
+        state.events.push(AccountEvent::user_created(user));
         for (what, seconds) in [("minute", 60), ("hour", 3600)] {
             let window = state
                 .windows
@@ -558,6 +603,7 @@ impl AccountStore for MemoryStore {
             .consents
             .retain(|(user_id, _), _| *user_id != user.user_id);
         state.passkeys.retain(|p| p.user_id != user.user_id);
+        state.events.push(AccountEvent::user_deleted(user));
         Ok(())
     }
 }
@@ -586,9 +632,13 @@ impl AdminStore for MemoryStore {
     }
 
     async fn set_roles(&self, user: &UserRecord, roles: &[String]) -> Result<bool, StoreError> {
-        match self.state().users.get_mut(&user.email) {
+        let mut state = self.state();
+        match state.users.get_mut(&user.email) {
             Some(stored) if stored.user_id == user.user_id => {
                 stored.roles = roles.to_vec();
+                state
+                    .events
+                    .push(AccountEvent::roles_changed(user.user_id, roles));
                 Ok(true)
             }
             _ => Ok(false),
@@ -596,13 +646,17 @@ impl AdminStore for MemoryStore {
     }
 
     async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
-        match self.state().users.get_mut(&user.email) {
+        let mut state = self.state();
+        match state.users.get_mut(&user.email) {
             Some(stored) if stored.user_id == user.user_id => {
                 stored.disabled = disabled;
                 if disabled {
                     stored.session_epoch += 1;
                     stored.trusted_sources.clear();
                 }
+                state
+                    .events
+                    .push(AccountEvent::disabled_changed(user.user_id, disabled));
                 Ok(true)
             }
             _ => Ok(false),
@@ -711,6 +765,7 @@ impl MfaStore for MemoryStore {
             users,
             families,
             tokens,
+            events,
             ..
         } = &mut *state;
         let stored = users
@@ -723,10 +778,12 @@ impl MfaStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         stored.mfa = next_mfa(user, mfa);
+        events.extend(AccountEvent::mfa_change(user, mfa));
         if let Some((family, token)) = session {
             stored.session_epoch = family.epoch;
             families.insert(family.family_id, family.clone());
             tokens.insert(token.hash, token.clone());
+            events.push(AccountEvent::session_created(family));
         }
         Ok(())
     }
@@ -975,7 +1032,10 @@ impl PasskeyStore for MemoryStore {
     async fn add_passkey(&self, user: &UserRecord, passkey: &Passkey) -> Result<(), StoreError> {
         let mut state = self.state();
         let State {
-            users, passkeys, ..
+            users,
+            passkeys,
+            events,
+            ..
         } = &mut *state;
         let stored = users
             .get_mut(&user.email)
@@ -994,13 +1054,17 @@ impl PasskeyStore for MemoryStore {
         }
         stored.passkeys += 1;
         passkeys.push(passkey.clone());
+        events.push(AccountEvent::passkey_added(passkey));
         Ok(())
     }
 
     async fn remove_passkey(&self, user: &UserRecord, id: &str) -> Result<(), StoreError> {
         let mut state = self.state();
         let State {
-            users, passkeys, ..
+            users,
+            passkeys,
+            events,
+            ..
         } = &mut *state;
         let index = passkeys
             .iter()
@@ -1013,6 +1077,9 @@ impl PasskeyStore for MemoryStore {
         {
             stored.passkeys = stored.passkeys.saturating_sub(1);
         }
+        events.push(
+            AccountEvent::user(EventType::PasskeyRemoved, user.user_id).with("passkey_id", id),
+        );
         Ok(())
     }
 
@@ -1155,5 +1222,21 @@ impl DeviceStore for MemoryStore {
             seconds,
         );
         Ok((by_source, in_total))
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn events_of(&self, subject: &EventSubject) -> Result<Vec<AccountEvent>, StoreError> {
+        Ok(self
+            .state()
+            .events
+            .iter()
+            .filter(|e| e.subject == *subject)
+            .cloned()
+            .collect())
+    }
+
+    async fn all_events(&self) -> Result<Vec<AccountEvent>, StoreError> {
+        Ok(self.state().events.clone())
     }
 }

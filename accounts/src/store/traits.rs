@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::device::{DeviceGrant, DeviceState};
+use crate::model::event::{AccountEvent, EventSubject, SessionEnd};
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -288,10 +289,15 @@ pub trait SessionStore: Send + Sync {
         email: &Email,
     ) -> impl Future<Output = Result<(Option<SessionState>, Option<AccountState>), StoreError>> + Send;
 
-    /// Revokes a family: none of its tokens refreshes again. Revoking twice, or a family that
-    /// does not exist, is not an error.
-    fn revoke_family(&self, family_id: Uuid)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Revokes `user_id`'s family `family_id` for `end`: none of its tokens refreshes again,
+    /// and its event is written with it. Revoking twice, or a family that does not exist (or
+    /// is someone else's), is not an error and emits nothing.
+    fn revoke_family(
+        &self,
+        family_id: Uuid,
+        user_id: Uuid,
+        end: SessionEnd,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Ends every session of the user by moving its `session_epoch` on, and forgets its trusted
     /// sign-in addresses. `false` if there is no such user (with this email and id).
@@ -688,6 +694,20 @@ pub trait DeviceStore: Send + Sync {
     ) -> impl Future<Output = Result<(Window, Window), StoreError>> + Send;
 }
 
+/// Lifecycle events (see [`crate::model::event`]): every store writes a change's events in
+/// the same all-or-nothing write as the change. Read back here by tests and local-api; in
+/// AWS they leave through the table's stream.
+pub trait EventStore: Send + Sync {
+    /// The events of `subject`, oldest first.
+    fn events_of(
+        &self,
+        subject: &EventSubject,
+    ) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
+
+    /// Every event kept, oldest first (local-api's `GET /_local/events`; a scan in DynamoDB).
+    fn all_events(&self) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
+}
+
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
     UserStore
@@ -701,6 +721,7 @@ pub trait Store:
     + AuthorizationStore
     + PasskeyStore
     + DeviceStore
+    + EventStore
 {
 }
 
@@ -716,5 +737,6 @@ impl<T> Store for T where
         + AuthorizationStore
         + PasskeyStore
         + DeviceStore
+        + EventStore
 {
 }

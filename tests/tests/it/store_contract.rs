@@ -58,4 +58,5 @@ both_stores!(
     passkeys_are_counted_on_the_user_and_bound_to_its_epoch,
     a_passkey_challenge_is_taken_once_even_in_parallel,
     a_device_grant_is_decided_polled_and_spent_once,
+    every_committed_change_and_only_it_emits_its_event,
 );

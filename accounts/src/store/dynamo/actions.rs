@@ -9,9 +9,11 @@ use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 use super::errors::{classify, internal};
+use super::events::put_event;
 use super::items::*;
 use crate::model::backoff::{Source, Window};
 use crate::model::credentials::Email;
+use crate::model::event::{AccountEvent, EventType};
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
@@ -67,6 +69,7 @@ impl DynamoStore {
         record: &ActionRecord,
         update: &str,
         values: Vec<(&str, AttributeValue)>,
+        event: EventType,
     ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
@@ -93,8 +96,55 @@ impl DynamoStore {
             TransactWriteItem::builder()
                 .update(act.build().map_err(internal)?)
                 .build(),
+            put_event(&AccountEvent::user(event, record.user_id), &self.table)?,
         ])
         .await
+    }
+
+    /// Writes a new user's transaction, `items`, whose first is the user's put: `EmailTaken`
+    /// when its condition fails. Parallel registrations of one address meet in the mail
+    /// counters, where DynamoDB cancels the losers with TransactionConflict before any
+    /// condition is judged: tried again, so each is judged on the account's condition
+    /// (exactly one creates it, the others find it taken), not answered 503.
+    pub(super) async fn create_with(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(err) = result else {
+                return Ok(());
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    e.cancellation_reasons().to_vec()
+                }
+                _ => Vec::new(),
+            };
+            if reasons
+                .first()
+                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+            {
+                return Err(StoreError::EmailTaken);
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt >= REGISTRATION_ATTEMPTS {
+                return Err(classify(err));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(
+                20 * u64::from(attempt) + u64::from(rand::random::<u8>() % 20),
+            ))
+            .await;
+        }
     }
 }
 
@@ -144,6 +194,7 @@ impl ActionStore for DynamoStore {
             record,
             "SET email_verified = :true REMOVE verify_token",
             vec![(":true", AttributeValue::Bool(true))],
+            EventType::UserEmailVerified,
         )
         .await
     }
@@ -165,6 +216,7 @@ impl ActionStore for DynamoStore {
                 (":true", AttributeValue::Bool(true)),
                 (":one", n(1)),
             ],
+            EventType::UserPasswordReset,
         )
         .await
     }
@@ -195,52 +247,14 @@ impl ActionStore for DynamoStore {
                 .map_err(internal)
                 .map(|update| TransactWriteItem::builder().update(update).build())
         };
-        let items = vec![
+        self.create_with(vec![
             put(super::users::user_item(user)?, &self.table)?,
             put(action_item(link), &self.table)?,
             count("MINUTE", 60)?,
             count("HOUR", 3600)?,
-        ];
-        // Parallel registrations of one address meet in the mail counters: DynamoDB cancels
-        // the losers with TransactionConflict before any condition is judged. Try again, so
-        // each is judged on the account's condition (exactly one creates it, the others find
-        // it taken), not answered 503.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(err) = result else {
-                return Ok(());
-            };
-            let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    e.cancellation_reasons().to_vec()
-                }
-                _ => Vec::new(),
-            };
-            // The user's put is the first item: its condition failing means the email is taken.
-            if reasons
-                .first()
-                .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
-            {
-                return Err(StoreError::EmailTaken);
-            }
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            if !conflict || attempt >= REGISTRATION_ATTEMPTS {
-                return Err(classify(err));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(
-                20 * u64::from(attempt) + u64::from(rand::random::<u8>() % 20),
-            ))
-            .await;
-        }
+            put_event(&AccountEvent::user_created(user), &self.table)?,
+        ])
+        .await
     }
 
     async fn count_mail(&self, email: &Email, now_ms: i64) -> Result<MailWindows, StoreError> {

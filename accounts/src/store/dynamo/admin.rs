@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::client::DynamoStore;
-use super::errors::{classify, internal, written};
+use super::errors::{classify, internal};
+use super::events::put_event;
 use super::items::*;
 use crate::model::credentials::Email;
+use crate::model::event::AccountEvent;
 use crate::model::user::UserRecord;
 use crate::store::traits::{AdminAudit, AdminStore, StoreError, UserPage};
 
@@ -34,6 +36,28 @@ fn decode_start(token: &str) -> Result<HashMap<String, AttributeValue>, StoreErr
         ("pk".to_owned(), s(start.pk)),
         ("sk".to_owned(), s(start.sk)),
     ]))
+}
+
+impl DynamoStore {
+    /// `update` of one item with the event it emits, in one transaction: `false` (nothing
+    /// written) when its condition fails.
+    async fn update_with_event(
+        &self,
+        update: Update,
+        event: &AccountEvent,
+    ) -> Result<bool, StoreError> {
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().update(update).build(),
+                put_event(event, &self.table)?,
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
 }
 
 impl AdminStore for DynamoStore {
@@ -77,9 +101,7 @@ impl AdminStore for DynamoStore {
     }
 
     async fn set_roles(&self, user: &UserRecord, roles: &[String]) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
             .update_expression("SET #roles = :roles")
@@ -87,9 +109,10 @@ impl AdminStore for DynamoStore {
             .expression_attribute_names("#roles", "roles")
             .expression_attribute_values(":roles", string_list(roles))
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
-            .send()
-            .await;
-        written(result)
+            .build()
+            .map_err(internal)?;
+        self.update_with_event(update, &AccountEvent::roles_changed(user.user_id, roles))
+            .await
     }
 
     async fn set_disabled(&self, user: &UserRecord, disabled: bool) -> Result<bool, StoreError> {
@@ -98,9 +121,7 @@ impl AdminStore for DynamoStore {
         } else {
             "SET disabled = :disabled"
         };
-        let mut request = self
-            .client
-            .update_item()
+        let mut request = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
             .update_expression(update)
@@ -110,7 +131,9 @@ impl AdminStore for DynamoStore {
         if disabled {
             request = request.expression_attribute_values(":one", n(1));
         }
-        written(request.send().await)
+        let event = AccountEvent::disabled_changed(user.user_id, disabled);
+        self.update_with_event(request.build().map_err(internal)?, &event)
+            .await
     }
 
     async fn record_admin_action(&self, entry: &AdminAudit) -> Result<(), StoreError> {

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use super::errors::{classify, internal, written};
+use super::events::put_event;
 use super::items::*;
+use crate::model::event::AccountEvent;
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::session::{RefreshRecord, SessionFamily};
 use crate::model::token::TokenHash;
@@ -123,22 +125,27 @@ impl MfaStore for DynamoStore {
         mfa: &MfaState,
         session: Option<(&SessionFamily, &RefreshRecord)>,
     ) -> Result<(), StoreError> {
+        let change = AccountEvent::mfa_change(user, mfa)
+            .map(|event| put_event(&event, &self.table))
+            .transpose()?;
         let Some((family, token)) = session else {
             let update = self.mfa_update(user, mfa, user.session_epoch, None)?;
-            return self
-                .transact(vec![TransactWriteItem::builder().update(update).build()])
-                .await;
+            let mut items = vec![TransactWriteItem::builder().update(update).build()];
+            items.extend(change);
+            return self.transact(items).await;
         };
         if family.epoch != user.session_epoch + 1 {
             return Err(StoreError::Conflict);
         }
         let update = self.mfa_update(user, mfa, user.session_epoch, Some(family.epoch))?;
-        self.transact(vec![
+        let mut items = vec![
             TransactWriteItem::builder().update(update).build(),
             put(family_item(family), &self.table)?,
             put(refresh_item(token), &self.table)?,
-        ])
-        .await
+            put_event(&AccountEvent::session_created(family), &self.table)?,
+        ];
+        items.extend(change);
+        self.transact(items).await
     }
 
     async fn begin_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<(), StoreError> {

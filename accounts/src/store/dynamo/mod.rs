@@ -13,6 +13,7 @@
 //! | device authorization grant | `DEVICE#<SHA-256 hex of the device code>` | `DEVICE` | `user_code` (hash), `client_id`, `scope`, `poll_interval`, `last_poll_ms`, `grant_state` (`pending`/`approved`/`denied`/`issued`), once approved `user_id`, `email`, `family_id` (the approving browser session), `expires_at` (TTL, 10 minutes) |
 //! | device user code | `USERCODE#<SHA-256 hex of the user code>` | `USERCODE` | `device` (the grant's hash), `expires_at` (TTL) |
 //! | user code lookups | `USERCODELOOKUP#<ip>` / `USERCODELOOKUP` | `USERCODELOOKUP` | `count`, `expires_at` (the window's end, and the TTL) |
+//! | lifecycle event | `EVENT#<user_id>` / `EVENT#CLIENT#<client_id>` | `<at_ms>#<event id>` | `event_id`, `event_type`, `at_ms`, `user_id`/`client_id`, `source_ip`, `user_agent`, `data` (JSON), `expires_at` (TTL, a day); written in its change's transaction |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | `family_id`, `user_id`, `email`, `issued_at_ms`, `expires_at` (TTL), `token_status` (`active`/`spent`); once spent `spent_at_ms`, `successor` (binary, sealed), `successor_hash`; `gsi1pk` = `TOKENS#<user_id>` |
 //!
 //! Global secondary index `gsi1` (partition key `gsi1pk`, all attributes) finds a user by id
@@ -31,6 +32,7 @@ mod client;
 mod clients;
 mod device;
 mod errors;
+mod events;
 mod items;
 mod mfa;
 mod passkeys;

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
 use super::errors::{classify, condition_failed, internal, written};
+use super::events::put_event;
 use super::items::*;
+use crate::model::event::{AccountEvent, EventType};
 use crate::model::passkey::{Ceremony, MAX_PASSKEYS, Passkey, PasskeyChallenge, PasskeyName};
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
@@ -253,6 +255,7 @@ impl PasskeyStore for DynamoStore {
         self.transact(vec![
             put(passkey_item(passkey), &self.table)?,
             self.count_passkeys(user, 1, &condition)?,
+            put_event(&AccountEvent::passkey_added(passkey), &self.table)?,
         ])
         .await
     }
@@ -267,6 +270,10 @@ impl PasskeyStore for DynamoStore {
         self.transact(vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.count_passkeys(user, -1, "user_id = :user_id")?,
+            put_event(
+                &AccountEvent::user(EventType::PasskeyRemoved, user.user_id).with("passkey_id", id),
+                &self.table,
+            )?,
         ])
         .await
     }

@@ -7,9 +7,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 use uuid::Uuid;
 
 use super::client::DynamoStore;
-use super::errors::{internal, written};
+use super::errors::internal;
+use super::events::put_event;
 use super::items::*;
 use crate::model::credentials::Email;
+use crate::model::event::{AccountEvent, EventType, SessionEnd};
 use crate::model::session::{
     AccountState, RefreshLookup, RefreshRecord, SessionFamily, SessionState, Spent,
 };
@@ -25,6 +27,7 @@ impl SessionStore for DynamoStore {
         self.transact(vec![
             put(family_item(family), &self.table)?,
             put(refresh_item(token), &self.table)?,
+            put_event(&AccountEvent::session_created(family), &self.table)?,
         ])
         .await
     }
@@ -46,6 +49,7 @@ impl SessionStore for DynamoStore {
             put(family_item(family), &self.table)?,
             put(refresh_item(token), &self.table)?,
             TransactWriteItem::builder().delete(forget).build(),
+            put_event(&AccountEvent::session_created(family), &self.table)?,
         ];
         if let Some(sources) = trusted {
             let trust = Update::builder()
@@ -171,33 +175,80 @@ impl SessionStore for DynamoStore {
         Ok(found)
     }
 
-    async fn revoke_family(&self, family_id: Uuid) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        user_id: Uuid,
+        end: SessionEnd,
+    ) -> Result<(), StoreError> {
+        let revoke = Update::builder()
             .table_name(&self.table)
             .set_key(Some(family_key(family_id)))
             .update_expression("SET revoked = :true")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(
+                "user_id = :user_id AND (attribute_not_exists(revoked) OR revoked = :false)",
+            )
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .send()
-            .await;
-        // No such family is not an error: nothing is left to revoke.
-        written(result).map(|_| ())
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":user_id", s(user_id.to_string()))
+            .build()
+            .map_err(internal)?;
+        let items = vec![
+            TransactWriteItem::builder().update(revoke).build(),
+            put_event(
+                &AccountEvent::session_ended(user_id, family_id, end),
+                &self.table,
+            )?,
+        ];
+        for _ in 0..3 {
+            match self.transact(items.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => {
+                    // Revoked already, gone, or someone else's: nothing left to revoke. A
+                    // transaction that only collided with another write (a rotation) is tried
+                    // again: a revocation is never lost.
+                    let still_live = self
+                        .get_consistent(family_key(family_id))
+                        .await?
+                        .is_some_and(|item| {
+                            item.get("revoked").and_then(|v| v.as_bool().ok()) != Some(&true)
+                                && item.get("user_id").and_then(|v| v.as_s().ok())
+                                    == Some(&user_id.to_string())
+                        });
+                    if !still_live {
+                        return Ok(());
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("a session's revocation kept colliding with other writes")]
+        struct Contended;
+        Err(StoreError::Unavailable(Box::new(Contended)))
     }
 
     async fn revoke_all_sessions(&self, email: &Email, user_id: Uuid) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        let end_all = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(email)))
             .update_expression("ADD session_epoch :one REMOVE trusted_sources")
             .condition_expression("user_id = :user_id")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":user_id", s(user_id.to_string()))
-            .send()
-            .await;
-        written(result)
+            .build()
+            .map_err(internal)?;
+        let event = AccountEvent::user(EventType::SessionRevoked, user_id).with("all", true);
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().update(end_all).build(),
+                put_event(&event, &self.table)?,
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 }

@@ -1,38 +1,31 @@
 //! Users: one item each, keyed by email; `gsi1` finds them by id.
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, USER_ID_INDEX};
 use super::errors::{classify, internal, written};
+use super::events::put_event;
 use super::items::*;
 use crate::model::backoff::{LoginAttempts, Source};
 use crate::model::credentials::Email;
+use crate::model::event::{AccountEvent, EventType};
 use crate::model::session::{RefreshRecord, SessionFamily};
 use crate::model::user::UserRecord;
 use crate::store::traits::{StoreError, UserStore};
 
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let item = user_item(user)?;
-        // One conditional write, no read first: concurrent registrations of one email race
-        // inside DynamoDB, where exactly one wins.
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if written(result)? {
-            Ok(())
-        } else {
-            Err(StoreError::EmailTaken)
-        }
+        // One conditional write with its event, no read first: concurrent registrations of
+        // one email race inside DynamoDB, where exactly one wins.
+        self.create_with(vec![
+            put(user_item(user)?, &self.table)?,
+            put_event(&AccountEvent::user_created(user), &self.table)?,
+        ])
+        .await
     }
 
     async fn find_user_by_id(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
@@ -146,6 +139,10 @@ impl UserStore for DynamoStore {
             TransactWriteItem::builder().update(update_user).build(),
             put(family_item(family), &self.table)?,
             put(refresh_item(token), &self.table)?,
+            put_event(
+                &AccountEvent::user(EventType::UserPasswordChanged, user.user_id),
+                &self.table,
+            )?,
         ])
         .await
     }
@@ -164,19 +161,21 @@ impl DynamoStore {
 
 impl crate::store::AccountStore for DynamoStore {
     async fn delete_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
             .condition_expression(epoch_condition(user.session_epoch))
             .expression_attribute_values(":user_id", AttributeValue::S(user.user_id.to_string()))
             .expression_attribute_values(":epoch", n(user.session_epoch))
-            .send()
-            .await;
-        if !written(result)? {
-            return Err(StoreError::Conflict);
-        }
+            .build()
+            .map_err(internal)?;
+        // The account and its event, together; the event outlives it (it is no token of
+        // the user's, so the clean-up below leaves it).
+        self.transact(vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            put_event(&AccountEvent::user_deleted(user), &self.table)?,
+        ])
+        .await?;
         // The account is gone; what remains of it is dead (every lookup checks the user id).
         let mut keys = Vec::new();
         for index_key in [sessions_of(user.user_id), tokens_of(user.user_id)] {
