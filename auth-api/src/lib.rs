@@ -64,7 +64,13 @@ impl<S: Store> App<S> {
             // Boxed: the largest route's state would otherwise sit inline in this future, on
             // the stack of whichever thread polls it.
             (Some(_), Some(route)) => {
-                Box::pin(self.dispatch(route, parameter.as_deref(), &req)).await
+                // The events its changes emit name where the request came from.
+                let info = request::client(&req).session_info();
+                let origin = accounts::model::event::Origin {
+                    source_ip: info.source_ip,
+                    user_agent: info.user_agent,
+                };
+                Box::pin(origin.scope(self.dispatch(route, parameter.as_deref(), &req))).await
             }
         };
         let route = route.or_else(|| matched.as_ref().and_then(|m| m.routes.first().copied()));

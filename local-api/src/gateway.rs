@@ -107,6 +107,10 @@ pub struct HttpRequest {
 /// deployed API has no such route.
 pub const OUTBOX_PATH: &str = "/_local/outbox";
 
+/// local-api's own route: the lifecycle events its changes emitted, oldest first, as a
+/// deployment delivers them (accounts::model::event). Not in template.yaml either.
+pub const EVENTS_PATH: &str = "/_local/events";
+
 impl<S: Store> Gateway<S> {
     pub fn new(
         spec: GatewaySpec,
@@ -278,6 +282,37 @@ impl<S: Store> Gateway<S> {
             let mut response = Response::new(Full::new(Bytes::from(
                 serde_json::to_string(&outbox.sent()).unwrap_or_else(|_| "[]".to_owned()),
             )));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return (response, AuthDecision::Public);
+        }
+        if req.path == EVENTS_PATH && req.method == "GET" {
+            let host = req.headers.get(HOST).and_then(|h| h.to_str().ok());
+            let (status, body) = if !self.local_hosts.allows(host) {
+                (
+                    StatusCode::MISDIRECTED_REQUEST,
+                    r#"{"message":"the events answer only under the address local-api listens on, or localhost"}"#
+                        .to_owned(),
+                )
+            } else {
+                match self.app.accounts.store.all_events().await {
+                    Ok(events) => (
+                        StatusCode::OK,
+                        serde_json::Value::Array(events.iter().map(|e| e.envelope()).collect())
+                            .to_string(),
+                    ),
+                    Err(err) => {
+                        tracing::error!(error = %shared::error_chain(&err), "listing the events failed");
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            r#"{"message":"the store is unavailable"}"#.to_owned(),
+                        )
+                    }
+                }
+            };
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -811,3 +811,40 @@ async fn the_example_page_answers_only_its_own_host_names_and_escapes_config_js(
         "{script}"
     );
 }
+
+/// `GET /_local/events` lists what a deployment would deliver, oldest first: the account's
+/// creation and its sign-in, from the address local-api saw, with no secret in them; on
+/// DynamoDB Local as in memory.
+#[tokio::test]
+async fn local_api_lists_the_events_its_changes_emitted() {
+    let in_memory = LocalApi::spawn(memory(), &[], |_| {}).await;
+    events_of_a_sign_up(&in_memory).await;
+    in_memory.stop().await;
+    let on_dynamodb = LocalApi::spawn(
+        integration_tests::dynamo::fresh_store(&integration_tests::dynamo::endpoint()).await,
+        &[],
+        |_| {},
+    )
+    .await;
+    events_of_a_sign_up(&on_dynamodb).await;
+    on_dynamodb.stop().await;
+}
+
+async fn events_of_a_sign_up(api: &LocalApi<impl Store + 'static>) {
+    let http = Client::new();
+    let (user_id, access) = sign_up(&http, api, "ada@example.com").await;
+    let (status, events) = get(&http, api, "/_local/events", None).await;
+    assert_eq!(status, 200);
+    let events = events.as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["user.created", "session.created"], "{events:?}");
+    for event in events {
+        assert_eq!(event["user_id"], user_id.as_str());
+        assert_eq!(event["source_ip"], "127.0.0.1", "{event}");
+        assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+    }
+    assert_eq!(events[0]["data"], json!({"email": "ada@example.com"}));
+    assert_eq!(events[1]["data"]["amr"], json!(["pwd"]));
+    let text = serde_json::to_string(events).unwrap();
+    assert!(!text.contains(STRONG_PASSWORD) && !text.contains(&access));
+}
