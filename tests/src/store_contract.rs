@@ -1731,4 +1731,32 @@ pub async fn every_committed_change_and_only_it_emits_its_event<S: Store + 'stat
     assert_eq!(events[12].data["email"], "ada@example.com");
     let all = store.all_events().await.unwrap();
     assert_eq!(all.len(), 14, "ada's thirteen and grace's one");
+
+    // A client: created once; disabled once (saving it disabled again emits nothing).
+    use accounts::model::registry::{ClientRecord, ClientSpec};
+    let (client, _) = ClientRecord::create(
+        ClientSpec {
+            name: Some("events".into()),
+            ..ClientSpec::default()
+        },
+        "tests",
+        NOW_MS,
+    )
+    .expect("a client");
+    store.create_client(&client).await.unwrap();
+    assert!(store.create_client(&client).await.is_err());
+    let disabled = client.with_disabled(true, "tests", NOW_MS);
+    store.save_client(&disabled).await.unwrap();
+    let again = disabled.with_disabled(true, "tests", NOW_MS);
+    store.save_client(&again).await.unwrap();
+    // A stale save is refused and emits nothing.
+    assert!(store.save_client(&disabled).await.is_err());
+    let kinds: Vec<&str> = store
+        .events_of(&EventSubject::Client(client.client_id.clone()))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["client.created", "client.disabled"]);
 }

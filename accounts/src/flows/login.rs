@@ -68,7 +68,7 @@ impl<S: Store> Accounts<S> {
                     Event::LoginFailed
                 };
                 audit(event, user_id.as_deref(), client);
-                check.failed(user_id.as_deref(), client);
+                check.failed(self, user_id.as_deref(), client).await;
                 return Err(Error::InvalidCredentials);
             }
         };

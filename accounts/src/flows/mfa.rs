@@ -8,6 +8,7 @@ use super::{Accounts, SignedIn, audit};
 use crate::audit::Event;
 use crate::error::Error;
 use crate::model::client::{Caller, Client};
+use crate::model::event::{AccountEvent, EventType};
 use crate::model::mfa::{
     CHALLENGE_ATTEMPTS, CHALLENGE_TTL_SECONDS, Code, ENROLLMENT_TTL_SECONDS, MfaAdmission,
     MfaChallenge, MfaState, TotpSecret, qr_data_uri, recovery_codes,
@@ -71,9 +72,11 @@ impl<S: Store> Accounts<S> {
         let user_id = user.user_id.to_string();
         let Some(spent) = user.mfa.spend(key, user.user_id, code, now_ms / 1000) else {
             audit(failed_event, Some(&user_id), client);
-            check.failed(Some(&user_id), client);
+            check.failed(self, Some(&user_id), client).await;
             if counted.starts_lock() {
                 audit(Event::MfaLocked, Some(&user_id), client);
+                self.emit(&AccountEvent::user(EventType::MfaLocked, user.user_id))
+                    .await;
                 self.send_notice(&user.email, Some(&user_id), Notice::MfaLocked, client)
                     .await;
             }
@@ -201,7 +204,7 @@ impl<S: Store> Accounts<S> {
         let user_id = user.user_id.to_string();
         let Some(step) = step else {
             audit(Event::MfaConfirmFailed, Some(&user_id), client);
-            check.failed(Some(&user_id), client);
+            check.failed(self, Some(&user_id), client).await;
             return Err(Error::WrongCode);
         };
         let (codes, hashes) = recovery_codes();

@@ -111,3 +111,18 @@ impl<S> Accounts<S> {
         })
     }
 }
+
+impl<S: crate::store::EventStore> Accounts<S> {
+    /// Writes `event`, which follows a change already committed (a lock that began with a
+    /// failed check): a store failure is logged and counted, never the request's failure.
+    pub(crate) async fn emit(&self, event: &crate::model::event::AccountEvent) {
+        if let Err(err) = self.store.emit(event).await {
+            shared::metrics::count(shared::metrics::Metric::StoreFailures);
+            tracing::error!(
+                event = event.kind.as_str(),
+                error = %shared::error_chain(&err),
+                "an event was not written"
+            );
+        }
+    }
+}

@@ -497,7 +497,7 @@ impl<S: Store> Accounts<S> {
             Err(err) => {
                 if matches!(err, Error::PasskeyRefused(_)) {
                     audit(Event::LoginMfaFailed, Some(&user_text), client);
-                    check.failed(Some(&user_text), client);
+                    check.failed(self, Some(&user_text), client).await;
                     if attempt >= crate::model::mfa::CHALLENGE_ATTEMPTS {
                         self.store.spend_mfa_challenge(&challenge.hash).await?;
                     }

@@ -12,6 +12,7 @@ use crate::model::backoff::{
 };
 use crate::model::client::{Caller, Client};
 use crate::model::credentials::Email;
+use crate::model::event::{AccountEvent, EventType};
 use crate::model::session::{RefreshRecord, SessionFamily};
 use crate::model::user::UserRecord;
 use crate::store::{Store, StoreError};
@@ -87,9 +88,20 @@ impl PasswordCheck {
 
     /// The check failed: it stays counted. Audits `backoff_started` when it was the one that
     /// starts the lock.
-    pub fn failed(&self, user_id: Option<&str>, client: &Client) {
+    /// An account's lock also emits `login.locked`.
+    pub async fn failed<S: Store>(
+        &self,
+        accounts: &Accounts<S>,
+        user_id: Option<&str>,
+        client: &Client,
+    ) {
         if self.attempts.failures == BACKOFF_THRESHOLD {
             audit(Event::BackoffStarted, user_id, client);
+            if let Some(id) = user_id.and_then(|id| uuid::Uuid::parse_str(id).ok()) {
+                accounts
+                    .emit(&AccountEvent::user(EventType::LoginLocked, id))
+                    .await;
+            }
         }
     }
 
@@ -236,7 +248,7 @@ impl PasswordCheck {
         if !matched {
             let user_id = user.user_id.to_string();
             audit(failed_event, Some(&user_id), client);
-            check.failed(Some(&user_id), client);
+            check.failed(accounts, Some(&user_id), client).await;
             return Err(wrong);
         }
         Ok((user, check, now_ms))

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::mfa::MfaState;
 use super::passkey::Passkey;
-use super::registry::ClientId;
+use super::registry::{ClientId, ClientRecord};
 use super::session::SessionFamily;
 use super::user::UserRecord;
 
@@ -269,6 +269,34 @@ impl AccountEvent {
             other => Self::user(EventType::SessionRevoked, user_id).with("reason", other.as_str()),
         }
         .with("session_id", family_id.to_string())
+    }
+
+    /// `client.created`, with its name, type and grants.
+    pub fn client_created(client: &ClientRecord) -> Self {
+        Self::new(
+            EventType::ClientCreated,
+            EventSubject::Client(client.client_id.clone()),
+            shared::token::now_unix_ms(),
+        )
+        .with("name", client.name.as_str())
+        .with("client_type", client.client_type.as_str())
+        .with(
+            "grant_types",
+            client
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// `client.disabled`: its tokens stop working at the session-checking authorizer.
+    pub fn client_disabled(client: &ClientRecord) -> Self {
+        Self::new(
+            EventType::ClientDisabled,
+            EventSubject::Client(client.client_id.clone()),
+            shared::token::now_unix_ms(),
+        )
     }
 
     /// Its sort key within the subject's partition: time order, then id.

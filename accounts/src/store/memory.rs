@@ -685,6 +685,7 @@ impl ClientStore for MemoryStore {
         state
             .clients
             .insert(client.client_id.clone(), client.clone());
+        state.events.push(AccountEvent::client_created(client));
         Ok(())
     }
 
@@ -702,7 +703,11 @@ impl ClientStore for MemoryStore {
         let mut state = self.state();
         match state.clients.get_mut(&client.client_id) {
             Some(stored) if stored.version + 1 == client.version => {
+                let disabling = client.disabled && !stored.disabled;
                 *stored = client.clone();
+                if disabling {
+                    state.events.push(AccountEvent::client_disabled(client));
+                }
                 Ok(())
             }
             _ => Err(StoreError::Conflict),
@@ -1234,6 +1239,11 @@ impl EventStore for MemoryStore {
             .filter(|e| e.subject == *subject)
             .cloned()
             .collect())
+    }
+
+    async fn emit(&self, event: &AccountEvent) -> Result<(), StoreError> {
+        self.state().events.push(event.clone());
+        Ok(())
     }
 
     async fn all_events(&self) -> Result<Vec<AccountEvent>, StoreError> {

@@ -704,6 +704,10 @@ pub trait EventStore: Send + Sync {
         subject: &EventSubject,
     ) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
 
+    /// Writes `event` alone: for what follows a change already committed (a lock that
+    /// began with a failed check).
+    fn emit(&self, event: &AccountEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Every event kept, oldest first (local-api's `GET /_local/events`; a scan in DynamoDB).
     fn all_events(&self) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
 }

@@ -818,6 +818,20 @@ async fn ten_wrong_codes_lock_the_second_factor_even_in_parallel<S: Store + 'sta
         .collect();
     assert_eq!(paused.len(), 1, "{paused:?}");
     assert_eq!(paused[0].to, EMAIL);
+    // One lock, one event.
+    let events = app
+        .accounts
+        .store
+        .events_of(&accounts::model::event::EventSubject::User(
+            uuid::Uuid::parse_str(&sub).unwrap(),
+        ))
+        .await
+        .unwrap();
+    let locks = events
+        .iter()
+        .filter(|e| e.kind == accounts::model::event::EventType::MfaLocked)
+        .count();
+    assert_eq!(locks, 1, "{events:?}");
 
     clock.advance_ms(15 * 60 * 1000 + 1000);
     let token = password_step_from(&app, "203.0.113.51").await;

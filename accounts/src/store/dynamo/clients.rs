@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::client::{DynamoStore, Item};
-use super::errors::{classify, condition_failed};
+use super::errors::{classify, condition_failed, internal};
+use super::events::put_event;
 use super::items::*;
 use crate::model::backoff::{Source, Window};
+use crate::model::event::AccountEvent;
 use crate::model::registry::{
     CLIENT_CHECK_WINDOW_SECONDS, ClientId, ClientRecord, ClientType, GrantType, Scope, SecretRecord,
 };
@@ -201,10 +203,39 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The client's put, on `condition`, with `event`, in one transaction.
+    async fn put_client_with_event(
+        &self,
+        client: &ClientRecord,
+        condition: &str,
+        values: HashMap<String, AttributeValue>,
+        event: &AccountEvent,
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(client_item(client)))
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(internal)?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(put).build(),
+            put_event(event, &self.table)?,
+        ])
+        .await
+    }
+}
+
 impl ClientStore for DynamoStore {
     async fn create_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.put_client(client, "attribute_not_exists(pk)", None)
-            .await
+        self.put_client_with_event(
+            client,
+            "attribute_not_exists(pk)",
+            HashMap::new(),
+            &AccountEvent::client_created(client),
+        )
+        .await
     }
 
     async fn find_client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
@@ -243,6 +274,38 @@ impl ClientStore for DynamoStore {
 
     async fn save_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let read = n(client.version.saturating_sub(1));
+        if client.disabled {
+            // Disabled by this save (it was enabled as read): with its event. Otherwise (it
+            // was disabled already, or the version moved on) the plain save decides.
+            let values = HashMap::from([
+                (":read".to_owned(), read.clone()),
+                (":false".to_owned(), AttributeValue::Bool(false)),
+            ]);
+            let disabling = self
+                .put_client_with_event(
+                    client,
+                    "version = :read AND disabled = :false",
+                    values,
+                    &AccountEvent::client_disabled(client),
+                )
+                .await;
+            match disabling {
+                Err(StoreError::Conflict) => {
+                    // Still enabled at the version read: the transaction only collided with
+                    // another write. Refused as a conflict, so the event is never lost.
+                    let stored = self.get_consistent(client_key(&client.client_id)).await?;
+                    let still_enabled = stored.as_ref().is_some_and(|item| {
+                        number_attr(item, "version")
+                            == Some(i64::try_from(client.version.saturating_sub(1)).unwrap_or(-1))
+                            && !bool_attr(item, "disabled").unwrap_or(true)
+                    });
+                    if still_enabled {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                other => return other,
+            }
+        }
         self.put_client(client, "version = :read", Some(read)).await
     }
 

@@ -91,6 +91,18 @@ impl EventStore for DynamoStore {
             .collect()
     }
 
+    async fn emit(&self, event: &AccountEvent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_item(event)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn all_events(&self) -> Result<Vec<AccountEvent>, StoreError> {
         let mut events = Vec::new();
         let mut start = None;
