@@ -23,8 +23,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use shared::config::{self, ConfigError, Env};
 
-/// The services auth-api calls, by their SDK service ids.
-const SERVICES: [&str; 3] = ["DynamoDB", "SSM", "SESv2"];
+/// The services the functions call, by their SDK service ids.
+const SERVICES: [&str; 4] = ["DynamoDB", "SSM", "SESv2", "EventBridge"];
 
 /// The SDK configuration for `env`: its region, its credentials, any endpoint overrides, and
 /// the bounds of [`timeouts`] and [`retries`]. A missing region or credential is a

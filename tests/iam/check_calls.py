@@ -5,7 +5,7 @@ templates as SAM translates them.
 
 record_calls.py wrote the calls, one JSON line each, with the caller's access key id: the tests
 give auth-api's clients the key `authapi`, and run each release binary with its function name
-as its key, dashes left out (`authapi`, `authorizer`, `sessionauthorizer`). Calls under any other key are the
+as its key, dashes left out (`authapi`, `authorizer`, `sessionauthorizer`, `events`). Calls under any other key are the
 tests' own (creating tables, putting parameters, the operator's auth-admin) and are counted,
 not checked.
 
@@ -250,7 +250,7 @@ def role_policies(template, parameters, function):
 # --- The run ---------------------------------------------------------------------------------
 
 FUNCTIONS = {"authapi": "AuthApiFunction", "authorizer": "AuthorizerFunction",
-             "sessionauthorizer": "SessionAuthorizerFunction"}
+             "sessionauthorizer": "SessionAuthorizerFunction", "events": "EventsFunction"}
 SENDER = "mail@example.com"
 
 
@@ -281,7 +281,10 @@ def candidate_parameters(action, resource):
     configured to read, the sender it was configured to send as."""
     if action.startswith("ssm:"):
         name = resource.split(":parameter", 1)[1]
-        return [{"SigningKeyParameterName": name}, {"MfaKeyParameterName": name}]
+        return [{"SigningKeyParameterName": name}, {"MfaKeyParameterName": name},
+                {"WebhookSecretParameterName": name}]
+    if action.startswith("events:"):
+        return [{"EventBusName": resource.split("event-bus/", 1)[1]}, {"EventBusName": resource}]
     if action.startswith("ses:"):
         return [{"SesFromAddress": resource.split("identity/", 1)[1]}]
     return [{}]
@@ -310,6 +313,7 @@ def check(logs):
                      "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
                      "ssm:GetParameter", "ses:SendEmail"],
         "sessionauthorizer": ["dynamodb:BatchGetItem"],
+        "events": ["events:PutEvents", "ssm:GetParameter"],
     }
     failures = []
     for key, actions in expected.items():

@@ -134,6 +134,12 @@ def describe(method, path, headers, raw):
         name = body.get("Name", "")
         resource = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter" + (name if name.startswith("/") else "/" + name)
         calls = [(f"ssm:{operation}", resource, {})]
+    elif service == "events" and target.endswith(".PutEvents"):
+        calls = []
+        for entry in body.get("Entries", []):
+            bus = entry.get("EventBusName") or "default"
+            resource = bus if bus.startswith("arn:") else f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"
+            calls.append(("events:PutEvents", resource, {}))
     elif service == "ses" and method == "POST" and path.startswith("/v2/email/outbound-emails"):
         sender = body.get("FromEmailAddress", "")
         address = re.search(r"<([^>]+)>", sender)

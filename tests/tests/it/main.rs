@@ -33,6 +33,7 @@ mod device;
 mod discovery;
 mod docs;
 mod dynamo_api;
+mod event_delivery;
 mod events;
 mod handler;
 mod http_api;

@@ -669,7 +669,11 @@ fn the_http_api_variant_protects_its_routes_with_the_built_in_jwt_authorizer() {
         .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(functions, ["AuthApiFunction"], "no authorizer Lambda");
+    assert_eq!(
+        functions,
+        ["AuthApiFunction", "EventsFunction"],
+        "no authorizer Lambda: auth-api and the event delivery"
+    );
     let body = &resources["AuthApi"]["Properties"]["Body"];
     let scheme = &body["components"]["securitySchemes"]["JwtAuthorizer"];
     let authorizer = &scheme["x-amazon-apigateway-authorizer"];
@@ -967,6 +971,7 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
             "AuthorizerThrottlesAlarm",
             "ClientAuthFailureSpikeAlarm",
             "CodeReuseAlarm",
+            "EventsDeadLetterAlarm",
             "FailedLoginSpikeAlarm",
             "MailFailuresAlarm",
             "RefreshReuseAlarm",
@@ -1029,6 +1034,13 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
         "ChecksSessions"
     );
     assert_eq!(resources["MailFailuresAlarm"]["Condition"], "SendsMail");
+    // Events given up on: the dead-letter queue is not empty.
+    let dead_letters = &alarms[&"EventsDeadLetterAlarm".to_owned()];
+    assert_eq!(dead_letters["Namespace"], "AWS/SQS");
+    assert_eq!(
+        dead_letters["Dimensions"][0]["Value"],
+        serde_json::json!({"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]})
+    );
 
     // The topic, and the optional mail subscription.
     assert_eq!(resources["AlarmTopic"]["Type"], "AWS::SNS::Topic");

@@ -82,6 +82,38 @@ pub(super) fn event_from_item(item: &Item) -> Result<AccountEvent, StoreError> {
     })
 }
 
+/// The event a DynamoDB stream record's `NewImage` holds (the stream's JSON: each attribute
+/// `{"S": …}` or `{"N": …}`), or why it is none.
+pub fn event_from_stream_image(image: &Value) -> Result<AccountEvent, StoreError> {
+    let Some(attributes) = image.as_object() else {
+        return Err(StoreError::Internal(
+            "a stream image is not an object".into(),
+        ));
+    };
+    let mut item = Item::new();
+    for (name, value) in attributes {
+        let value = match (value.get("S"), value.get("N"), value.get("BOOL")) {
+            (Some(Value::String(text)), _, _) => AttributeValue::S(text.clone()),
+            (_, Some(Value::String(number)), _) => AttributeValue::N(number.clone()),
+            (_, _, Some(Value::Bool(flag))) => AttributeValue::Bool(*flag),
+            // Nothing else is part of an event item.
+            _ => continue,
+        };
+        item.insert(name.clone(), value);
+    }
+    if item
+        .get("entity")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        != Some("event")
+    {
+        return Err(StoreError::Internal(
+            "a stream image is not an event".into(),
+        ));
+    }
+    event_from_item(&item)
+}
+
 impl EventStore for DynamoStore {
     async fn events_of(&self, subject: &EventSubject) -> Result<Vec<AccountEvent>, StoreError> {
         self.query_partition(&subject.partition())

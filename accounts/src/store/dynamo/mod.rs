@@ -41,4 +41,5 @@ mod sessions;
 mod users;
 
 pub use client::{DynamoStore, TTL_ATTRIBUTE, USER_ID_INDEX};
+pub use events::event_from_stream_image;
 pub use items::SESSION_STATE_ATTRIBUTES;

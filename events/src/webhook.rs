@@ -1,0 +1,184 @@
+//! Webhooks signed per the Standard Webhooks specification: headers `webhook-id`,
+//! `webhook-timestamp` and `webhook-signature` (`v1,` and the base64 HMAC-SHA256 of
+//! `{id}.{timestamp}.{body}` under the secret's key), retried with backoff.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// A Standard Webhooks secret: `whsec_` and the base64 of its key. Never printed.
+#[derive(Clone)]
+pub struct WebhookSecret(Vec<u8>);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret([REDACTED])")
+    }
+}
+
+impl WebhookSecret {
+    /// `whsec_<base64>` (the prefix may be left out); at least 16 bytes of key.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let encoded = text.trim().strip_prefix("whsec_").unwrap_or(text.trim());
+        let key = STANDARD
+            .decode(encoded)
+            .map_err(|_| "must be whsec_ and the base64 of the key".to_owned())?;
+        if key.len() < 16 {
+            return Err("its key must be at least 16 bytes".to_owned());
+        }
+        Ok(Self(key))
+    }
+
+    /// `webhook-signature` of `body` sent as message `id` at Unix second `timestamp`.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &str) -> String {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            // HMAC takes a key of any length.
+            Err(_) => return String::new(),
+        };
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body.as_bytes());
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// Where events go over HTTP, and how hard each is tried.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub urls: Vec<String>,
+    pub secret: WebhookSecret,
+    /// Waits before the second, third, … try of one delivery.
+    pub backoff: Vec<Duration>,
+    client: reqwest::Client,
+}
+
+/// Why a webhook did not take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the receiver answered {0}")]
+    Status(u16),
+    #[error("the receiver could not be reached")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("the HTTP client could not be built")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Whether `url` may receive events: HTTPS, or plain HTTP to this machine (local-api, tests).
+pub fn url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|host| {
+            url.strip_prefix(host)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        })
+}
+
+impl Webhooks {
+    /// Each request is bounded by `timeout`; redirects are not followed (a receiver
+    /// answers where it was registered).
+    pub fn new(
+        urls: Vec<String>,
+        secret: WebhookSecret,
+        backoff: Vec<Duration>,
+        timeout: Duration,
+    ) -> Result<Self, WebhookError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("serverless-auth-webhooks/1")
+            .build()
+            .map_err(WebhookError::Client)?;
+        Ok(Self {
+            urls,
+            secret,
+            backoff,
+            client,
+        })
+    }
+
+    /// Sends `body` (an event's envelope) as message `id` to every URL, each tried until it
+    /// answers 2xx or the backoff runs out: the first URL that never took it is the error.
+    pub async fn send(&self, id: &str, body: &str) -> Result<(), WebhookError> {
+        for url in &self.urls {
+            let mut last = None;
+            for attempt in 0..=self.backoff.len() {
+                if attempt > 0 {
+                    tokio::time::sleep(self.backoff[attempt - 1]).await;
+                }
+                match self.post(url, id, body).await {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::warn!(event_id = id, attempt, error = %err, "a webhook did not take an event");
+                        last = Some(err);
+                    }
+                }
+            }
+            if let Some(err) = last {
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post(&self, url: &str, id: &str, body: &str) -> Result<(), WebhookError> {
+        let timestamp = shared::token::now_unix();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", self.secret.sign(id, timestamp, body))
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(WebhookError::Unreachable)?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            status => Err(WebhookError::Status(status)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_specification_s_vector() {
+        // The Standard Webhooks libraries' own test vector.
+        let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            secret.sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                r#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert_eq!(format!("{secret:?}"), "WebhookSecret([REDACTED])");
+    }
+
+    #[test]
+    fn secrets_and_urls_are_checked() {
+        assert!(WebhookSecret::parse("whsec_c2hvcnQ=").is_err());
+        assert!(WebhookSecret::parse("whsec_not base64!").is_err());
+        assert!(url_allowed("https://hooks.example.com/auth"));
+        assert!(url_allowed("http://127.0.0.1:8080/hook"));
+        assert!(url_allowed("http://localhost/hook"));
+        assert!(!url_allowed("http://hooks.example.com/auth"));
+        assert!(!url_allowed("http://127.0.0.1.evil.example/hook"));
+        assert!(!url_allowed("https://"));
+        assert!(!url_allowed("ftp://example.com"));
+    }
+}
