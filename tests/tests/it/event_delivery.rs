@@ -123,11 +123,14 @@ async fn stream_batch(store: &DynamoStore) -> Vec<Value> {
     records
 }
 
+/// A request a webhook took: its headers (lower-case names) and body.
+type Taken = (HashMap<String, String>, String);
+
 /// A webhook receiver: answers 503 while `down`, else 204; keeps every request it took.
 struct Receiver {
     url: String,
     down: Arc<Mutex<bool>>,
-    taken: Arc<Mutex<Vec<(HashMap<String, String>, String)>>>,
+    taken: Arc<Mutex<Vec<Taken>>>,
 }
 
 async fn receiver() -> Receiver {
