@@ -29,6 +29,7 @@ use shared::{KeySet, SigningKey, TokenIssuer, TokenVerifier};
 use tokio::net::TcpListener;
 
 pub mod dev_client;
+pub mod events;
 pub mod gateway;
 pub mod hosts;
 pub mod jwt;

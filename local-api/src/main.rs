@@ -192,10 +192,18 @@ async fn start<S: Store + 'static>(
     let mut gateway = config.gateway(spec, store)?;
     gateway.set_local_hosts(LocalHosts::new(&args.host));
     let gateway = Arc::new(gateway);
+    let webhooks = local_api::events::webhooks_from_env(&ProcessEnv)?;
 
     println!("local-api listening on {url}");
     println!("  template   {}", template.display());
     println!("  users      {store_name}");
+    match &webhooks {
+        Some(hooks) => println!(
+            "  events     {url}/_local/events, and to {} (signed)",
+            hooks.urls.join(" ")
+        ),
+        None => println!("  events     {url}/_local/events (WEBHOOK_URLS: none)"),
+    }
     println!("  issuer     {}", config.settings.issuer);
     println!(
         "  signing    {:?} key, kid {}{}",
@@ -361,11 +369,13 @@ async fn start<S: Store + 'static>(
             let _ = web_stopped.await;
         }))
     });
+    let events_task = local_api::events::spawn(gateway.clone(), webhooks);
     serve(listener, gateway, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nlocal-api: shutting down");
     })
     .await;
+    events_task.abort();
     let _ = stop_web.send(());
     if let Some(task) = web_task {
         let _ = task.await;
