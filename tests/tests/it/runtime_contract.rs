@@ -372,12 +372,14 @@ async fn misconfigured_binaries_report_an_init_error_naming_the_variable() {
         ("session-authorizer", "USERS_TABLE"),
         ("auth-api", "USERS_TABLE"),
         ("auth-api", "AWS_ACCESS_KEY_ID"),
+        ("events", "WEBHOOK_SECRET"),
     ];
     for (function, missing) in cases {
         let mut api = RuntimeApi::start().await;
         let mut env = token_env();
         env.push(("USERS_TABLE", "users".to_owned()));
         env.push(("AUTHORIZER_CHECK_SESSION", "true".to_owned()));
+        env.push(("WEBHOOK_URLS", "https://hooks.example.com/auth".to_owned()));
         if function == "authorizer" {
             // The stateless binary refuses to start when asked to check sessions, so that
             // is this case's only missing piece.
@@ -1008,4 +1010,52 @@ fn metric_total(documents: &[Value], metric: &str, filter: &[(&str, &str)]) -> f
         .filter(|d| filter.iter().all(|(k, v)| d[*k] == *v))
         .filter_map(|d| d[metric].as_f64())
         .sum()
+}
+
+/// The release event delivery binary under the Runtime API: a stream batch (the fixture's
+/// shape is DynamoDB's) goes to the bus, answered with no failures; to a bus that does not
+/// exist, the batch names its first record as failed, so Lambda retries from there. At TRACE
+/// neither the envelope's address nor the webhook secret reaches its output.
+#[tokio::test]
+async fn the_release_events_function_delivers_a_stream_batch_and_reports_what_it_cannot() {
+    let batch: Value =
+        serde_json::from_str(include_str!("../../fixtures/dynamodb-stream-event.json")).unwrap();
+    let moto = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").unwrap_or_else(|_| ssm_endpoint());
+    let sdk = accounts::aws::from_env(&shared::config::ProcessEnv).unwrap();
+    let bridge = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&sdk)
+            .endpoint_url(&moto)
+            .build(),
+    );
+    let bus = format!("release-events-{}", uuid::Uuid::new_v4().simple());
+    bridge.create_event_bus().name(&bus).send().await.unwrap();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for (target, expected) in [
+        (bus.as_str(), json!({"batchItemFailures": []})),
+        (
+            "no-such-bus",
+            json!({"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439091"}]}),
+        ),
+    ] {
+        let mut api = RuntimeApi::start().await;
+        let env = vec![
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.clone()),
+            ("EVENT_BUS_NAME", target.to_owned()),
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()),
+            ("RUST_LOG", "trace".to_owned()),
+            ("WEBHOOK_SECRET", secret.to_owned()),
+        ];
+        let output = Output::capture(spawn("events", &api, &env));
+        let answer = response_body(api.invoke(batch.clone()).await);
+        assert_eq!(answer, expected, "{target}");
+        let text = output.stop().await;
+        assert!(
+            !text.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "the secret leaked"
+        );
+        assert!(
+            !text.contains("ada@example.com"),
+            "an event's data leaked: {text}"
+        );
+    }
 }
