@@ -353,3 +353,53 @@ pub async fn assert_consistent(
     }
     renamed
 }
+
+/// Reading a store's lifecycle events as the tests do: auth-api never reads them (they leave
+/// through the table's stream), so in DynamoDB the tests read under their own key, and the
+/// IAM check holds auth-api's calls alone against its role.
+pub trait EventsReader {
+    fn read_events(
+        &self,
+        subject: &accounts::model::event::EventSubject,
+    ) -> impl std::future::Future<Output = Vec<accounts::model::event::AccountEvent>> + Send;
+
+    fn read_all_events(
+        &self,
+    ) -> impl std::future::Future<Output = Vec<accounts::model::event::AccountEvent>> + Send;
+}
+
+impl EventsReader for accounts::store::MemoryStore {
+    async fn read_events(
+        &self,
+        subject: &accounts::model::event::EventSubject,
+    ) -> Vec<accounts::model::event::AccountEvent> {
+        accounts::store::EventStore::events_of(self, subject)
+            .await
+            .expect("the memory store answers")
+    }
+
+    async fn read_all_events(&self) -> Vec<accounts::model::event::AccountEvent> {
+        accounts::store::EventStore::all_events(self)
+            .await
+            .expect("the memory store answers")
+    }
+}
+
+impl EventsReader for DynamoStore {
+    async fn read_events(
+        &self,
+        subject: &accounts::model::event::EventSubject,
+    ) -> Vec<accounts::model::event::AccountEvent> {
+        let reader = DynamoStore::new(client_as(&endpoint(), TESTS_KEY), self.table());
+        accounts::store::EventStore::events_of(&reader, subject)
+            .await
+            .expect("DynamoDB Local answers")
+    }
+
+    async fn read_all_events(&self) -> Vec<accounts::model::event::AccountEvent> {
+        let reader = DynamoStore::new(client_as(&endpoint(), TESTS_KEY), self.table());
+        accounts::store::EventStore::all_events(&reader)
+            .await
+            .expect("DynamoDB Local answers")
+    }
+}

@@ -774,7 +774,11 @@ async fn one_mfa_token_is_checked_against_five_codes_even_in_parallel<S: Store +
 /// for 15 minutes: of 20 wrong codes at once (four tokens) exactly 10 are checked and 10 get
 /// 429 `mfa-locked`; the right code waits too; the owner is mailed once; after the lock a
 /// right code signs in.
-async fn ten_wrong_codes_lock_the_second_factor_even_in_parallel<S: Store + 'static>(app: App<S>) {
+async fn ten_wrong_codes_lock_the_second_factor_even_in_parallel<
+    S: Store + integration_tests::dynamo::EventsReader + 'static,
+>(
+    app: App<S>,
+) {
     let (app, clock) = on_clock(app);
     let sub = register(&app).await;
     let (secret, _) = enable(&app, &clock, &sub).await;
@@ -822,11 +826,10 @@ async fn ten_wrong_codes_lock_the_second_factor_even_in_parallel<S: Store + 'sta
     let events = app
         .accounts
         .store
-        .events_of(&accounts::model::event::EventSubject::User(
+        .read_events(&accounts::model::event::EventSubject::User(
             uuid::Uuid::parse_str(&sub).unwrap(),
         ))
-        .await
-        .unwrap();
+        .await;
     let locks = events
         .iter()
         .filter(|e| e.kind == accounts::model::event::EventType::MfaLocked)
