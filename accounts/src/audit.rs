@@ -77,11 +77,15 @@ pub enum Event {
     /// A user code on the device page was unknown, expired or decided (`reason` `unknown`),
     /// or lookups were over their limit (`limited`).
     UserCodeRefused,
+    /// The `before-user-created` hook denied a registration.
+    RegistrationDenied,
+    /// A hook failed, timed out or answered out of contract (`reason` says which).
+    HookFailed,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 56] = [
+    pub const ALL: [Event; 58] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -138,6 +142,8 @@ impl Event {
         Event::DeviceDenied,
         Event::DeviceTokensIssued,
         Event::UserCodeRefused,
+        Event::RegistrationDenied,
+        Event::HookFailed,
     ];
 
     /// The name in the log line's `event` field.
@@ -199,6 +205,8 @@ impl Event {
             Event::DeviceDenied => "device_denied",
             Event::DeviceTokensIssued => "device_tokens_issued",
             Event::UserCodeRefused => "user_code_refused",
+            Event::RegistrationDenied => "registration_denied",
+            Event::HookFailed => "hook_failed",
         }
     }
 
@@ -219,6 +227,7 @@ impl Event {
             Event::AuthorizationCodeReused => Metric::CodeReuse,
             Event::DeviceTokensIssued => Metric::DeviceTokensIssued,
             Event::UserCodeRefused => Metric::UserCodesRefused,
+            Event::HookFailed => Metric::HookFailures,
             _ => return None,
         })
     }

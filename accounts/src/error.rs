@@ -121,6 +121,13 @@ pub enum Error {
     /// expired, already decided).
     #[error("no pending device authorization has this user code")]
     UserCodeInvalid,
+    /// The `before-user-created` hook denied the registration, with this message for the
+    /// user.
+    #[error("registration denied by the deployment's hook")]
+    RegistrationDenied(String),
+    /// A hook failed and failures close: the change was not made.
+    #[error("a hook is unavailable")]
+    HookUnavailable,
     /// Too many user codes were looked up from this address, or from all together.
     #[error("too many user codes entered")]
     TooManyUserCodes { retry_after_seconds: u64 },

@@ -91,7 +91,8 @@ pub async fn with_ssm_secrets<T>(
 ) -> Result<T, ConfigError> {
     let signing = from_parameter(env, "JWT_SIGNING_KEY_PARAMETER", "JWT_SIGNING_KEY")?;
     let mfa = from_parameter(env, "MFA_ENCRYPTION_KEY_PARAMETER", "MFA_ENCRYPTION_KEY")?;
-    if signing.is_none() && mfa.is_none() {
+    let hook = from_parameter(env, "HOOK_SECRET_PARAMETER", "HOOK_SECRET")?;
+    if signing.is_none() && mfa.is_none() && hook.is_none() {
         return read_config(env);
     }
     let client = aws_sdk_ssm::Client::new(sdk);
@@ -107,8 +108,8 @@ pub async fn with_ssm_secrets<T>(
             }
         }
     };
-    let (signing, mfa) = tokio::join!(read(signing), read(mfa));
-    let read: Vec<(Secret, String)> = [signing?, mfa?].into_iter().flatten().collect();
+    let (signing, mfa, hook) = tokio::join!(read(signing), read(mfa), read(hook));
+    let read: Vec<(Secret, String)> = [signing?, mfa?, hook?].into_iter().flatten().collect();
     let mut overlay = Overlay::new(env);
     for (secret, value) in &read {
         overlay.set(secret.variable, value.clone());

@@ -43,6 +43,7 @@ fn app() -> App<MemoryStore> {
             mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
             client_token_ttl_seconds: 3600,
             passkeys: None,
+            hooks: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings, 30),
         browser: Default::default(),

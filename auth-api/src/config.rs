@@ -41,6 +41,8 @@ pub struct Config {
     pub published_scopes: Vec<String>,
     /// `BRAND_NAME`, `BRAND_COLOR`, `BRAND_LOGO_URL`: the hosted pages' look.
     pub pages: crate::http::pages::Branding,
+    /// `HOOK_*`: the synchronous hooks, without their transport.
+    pub hooks: accounts::hooks::Hooks,
 }
 
 /// `PUBLISHED_SCOPES`: scopes for discovery's `scopes_supported`, space-separated, each a
@@ -77,6 +79,7 @@ impl Config {
             passkeys,
             published_scopes: published_scopes_from_env(env)?,
             pages: crate::http::pages::Branding::from_env(env)?,
+            hooks: accounts::hooks::hooks_from_env(env)?,
         })
     }
 }

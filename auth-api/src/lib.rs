@@ -11,6 +11,7 @@ use shared::metrics::Metric;
 
 pub mod app;
 pub mod config;
+pub mod hooks;
 pub mod http;
 pub mod routes;
 

@@ -90,6 +90,9 @@ pub struct LocalConfig {
     /// `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`, `WEBAUTHN_RP_NAME`; unset, main turns passkeys on
     /// for `localhost` once it knows its ports ([`LocalConfig::passkeys_on_localhost`]).
     pub passkeys: Option<accounts::model::passkey::PasskeySettings>,
+    /// `HOOK_BEFORE_USER_CREATED`, `HOOK_SECRET`, `HOOK_TIMEOUT_MS`, `HOOK_FAILURE`, as in
+    /// auth-api (plain `http://127.0.0.1` URLs allowed), over HTTPS or HTTP.
+    pub hooks: accounts::hooks::Hooks,
 }
 
 impl LocalConfig {
@@ -183,6 +186,8 @@ impl LocalConfig {
             published_scopes: auth_api::config::published_scopes_from_env(env)?,
             pages: auth_api::http::pages::Branding::from_env(env)?,
             passkeys,
+            hooks: auth_api::hooks::with_https(accounts::hooks::hooks_from_env(env)?)
+                .map_err(|e| ConfigError::new("HOOK_BEFORE_USER_CREATED", e.to_string()))?,
         })
     }
 
@@ -273,6 +278,7 @@ impl LocalConfig {
                 mfa_key: Some(self.mfa_key.clone()),
                 client_token_ttl_seconds: self.client_token_ttl_seconds,
                 passkeys: self.passkeys.clone(),
+                hooks: self.hooks.clone(),
             },
             verifier: self.verifier(),
             browser: self.browser.clone(),

@@ -84,6 +84,8 @@ pub enum Metric {
     /// User codes refused on the device page (unknown, expired, or over the lookup limits):
     /// a rise is someone guessing.
     UserCodesRefused,
+    /// auth-api: a hook failed, timed out or answered out of contract.
+    HookFailures,
     /// The authorizers, per decision and reason.
     Decisions,
     /// The authorizers: how long a decision took.
@@ -92,7 +94,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for the checks that tie the templates to this list.
-    pub const ALL: [Metric; 23] = [
+    pub const ALL: [Metric; 24] = [
         Metric::Latency,
         Metric::Requests,
         Metric::ServerErrors,
@@ -114,6 +116,7 @@ impl Metric {
         Metric::PasskeysRefused,
         Metric::DeviceTokensIssued,
         Metric::UserCodesRefused,
+        Metric::HookFailures,
         Metric::Decisions,
         Metric::DecisionLatency,
     ];
@@ -142,6 +145,7 @@ impl Metric {
             Metric::PasskeysRefused => "PasskeysRefused",
             Metric::DeviceTokensIssued => "DeviceTokensIssued",
             Metric::UserCodesRefused => "UserCodesRefused",
+            Metric::HookFailures => "HookFailures",
             Metric::Decisions => "Decisions",
             Metric::DecisionLatency => "DecisionLatency",
         }

@@ -282,7 +282,7 @@ def candidate_parameters(action, resource):
     if action.startswith("ssm:"):
         name = resource.split(":parameter", 1)[1]
         return [{"SigningKeyParameterName": name}, {"MfaKeyParameterName": name},
-                {"WebhookSecretParameterName": name}]
+                {"WebhookSecretParameterName": name}, {"HookSecretParameterName": name}]
     if action.startswith("events:"):
         return [{"EventBusName": resource.split("event-bus/", 1)[1]}, {"EventBusName": resource}]
     if action.startswith("ses:"):

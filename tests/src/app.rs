@@ -71,6 +71,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
             mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
             client_token_ttl_seconds: 3600,
             passkeys: Some(passkey_settings()),
+            hooks: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),

@@ -50,6 +50,8 @@ pub struct Accounts<S> {
     pub client_token_ttl_seconds: u64,
     /// Passkeys' relying party; `None`: passkeys are off (no `WEBAUTHN_RP_ID`).
     pub passkeys: Option<crate::model::passkey::PasskeySettings>,
+    /// The deployment's synchronous hooks (none by default).
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// A session began or went on: the tokens to hand over.

@@ -51,6 +51,11 @@ impl<S: Store> Accounts<S> {
                 retry_after_seconds,
             });
         }
+        // The deployment's own check, before any work or write: a denied registration costs
+        // no bcrypt and leaves nothing behind.
+        self.hooks
+            .before_user_created(&email, "password", client)
+            .await?;
         let password_hash = self.passwords.hash(password).await?;
         // Whole seconds: the stored value and the answer agree exactly.
         let now = OffsetDateTime::from_unix_timestamp(self.clock.now()).map_err(Error::internal)?;

@@ -274,7 +274,9 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         | Error::SlowDown { .. }
         | Error::DeviceDenied
         | Error::DeviceCodeExpired
-        | Error::UserCodeInvalid => StatusCode::BAD_REQUEST,
+        | Error::UserCodeInvalid
+        | Error::RegistrationDenied(_) => StatusCode::BAD_REQUEST,
+        Error::HookUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooManyClientAttempts { .. } | Error::TooManyUserCodes { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -323,6 +325,16 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "expired-token",
             "Expired",
             "The device code has expired.".into(),
+        ),
+        Error::RegistrationDenied(message) => (
+            "registration-denied",
+            "Registration denied",
+            message.clone(),
+        ),
+        Error::HookUnavailable => (
+            "hook-unavailable",
+            "Unavailable",
+            "Registration is unavailable right now; retry shortly.".into(),
         ),
         Error::UserCodeInvalid => (
             "user-code-invalid",

@@ -36,6 +36,7 @@ mod dynamo_api;
 mod event_delivery;
 mod events;
 mod handler;
+mod hooks;
 mod http_api;
 mod local_api;
 mod mail;

@@ -973,6 +973,7 @@ fn alarms_watch_what_the_functions_emit_and_notify_the_topic() {
             "CodeReuseAlarm",
             "EventsDeadLetterAlarm",
             "FailedLoginSpikeAlarm",
+            "HookFailuresAlarm",
             "MailFailuresAlarm",
             "RefreshReuseAlarm",
             "SessionCheckFailuresAlarm",

@@ -1,0 +1,74 @@
+//! The HTTPS transport of the synchronous hooks ([`accounts::hooks`]): a `POST` of the JSON
+//! body with its Standard Webhooks headers, bounded by the hook's timeout, no redirects
+//! followed; a 2xx answer's JSON body back.
+
+use std::sync::Arc;
+
+use accounts::hooks::{HookError, HookRequest, HookTransport, Hooks};
+use serde_json::Value;
+
+pub struct HttpsTransport {
+    client: reqwest::Client,
+}
+
+impl HttpsTransport {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("serverless-auth-hooks/1")
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+/// `hooks` with the HTTPS transport, when any hook is configured.
+pub fn with_https(mut hooks: Hooks) -> Result<Hooks, reqwest::Error> {
+    if hooks.before_user_created.is_some() {
+        hooks.transport = Some(Arc::new(HttpsTransport::new()?));
+    }
+    Ok(hooks)
+}
+
+impl HookTransport for HttpsTransport {
+    fn call(
+        &self,
+        request: HookRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, HookError>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let timeout_ms = u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX);
+            let mut builder = self
+                .client
+                .post(&request.url)
+                .timeout(request.timeout)
+                .header("content-type", "application/json");
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            let sent = builder.body(request.body).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    HookError::Timeout(timeout_ms)
+                } else {
+                    HookError::Unreachable(Box::new(e))
+                }
+            })?;
+            let status = sent.status().as_u16();
+            if !(200..300).contains(&status) {
+                return Err(HookError::Status(status));
+            }
+            // At most 16 KiB of answer.
+            let bytes = sent.bytes().await.map_err(|e| {
+                if e.is_timeout() {
+                    HookError::Timeout(timeout_ms)
+                } else {
+                    HookError::Unreachable(Box::new(e))
+                }
+            })?;
+            if bytes.len() > 16 * 1024 {
+                return Err(HookError::Malformed("the answer is larger than 16 KiB"));
+            }
+            serde_json::from_slice(&bytes)
+                .map_err(|_| HookError::Malformed("the answer is not JSON"))
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! The `before-user-created` hook over both stores, against a real HTTP hook server that
+//! checks each request's Standard Webhooks signature: allow, deny (the user sees the hook's
+//! message; nothing is written, no event), and every failure (a timeout, an error status, an
+//! answer out of contract) closed by default, open when configured.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use accounts::hooks::{HookFailure, Hooks};
+use accounts::model::credentials::Email;
+use accounts::store::Store;
+use auth_api::App;
+use integration_tests::app::{STRONG_PASSWORD, post};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A hook server: answers by the email's local part (`deny`, `slow`, `broken`, `odd`, else
+/// allow), and keeps each request's body and whether its signature verified.
+async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/before-user-created",
+        listener.local_addr().unwrap()
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                let (headers, body) = loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&raw).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let headers: HashMap<String, String> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let length: usize = headers["content-length"].parse().unwrap();
+                    if body.len() >= length {
+                        break (headers, body[..length].to_owned());
+                    }
+                };
+                let request: Value = serde_json::from_str(&body).unwrap();
+                kept.lock()
+                    .unwrap()
+                    .push((request.clone(), verifies(&headers, &body)));
+                let email = request["email"].as_str().unwrap_or("");
+                let (status, answer) = match email.split('@').next().unwrap_or("") {
+                    "deny" => (
+                        "200 OK",
+                        json!({"decision": "deny", "message": "Sign up with your work address."})
+                            .to_string(),
+                    ),
+                    "slow" => {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        ("200 OK", json!({"decision": "allow"}).to_string())
+                    }
+                    "broken" => ("500 Internal Server Error", "{}".to_owned()),
+                    "odd" => ("200 OK", json!({"decision": "maybe"}).to_string()),
+                    _ => ("200 OK", json!({"decision": "allow"}).to_string()),
+                };
+                let _ = socket
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The Standard Webhooks signature of a request, computed here from the specification.
+fn verifies(headers: &HashMap<String, String>, body: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    let (Some(id), Some(timestamp), Some(signature)) = (
+        headers.get("webhook-id"),
+        headers.get("webhook-timestamp"),
+        headers.get("webhook-signature"),
+    ) else {
+        return false;
+    };
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    signature == &expected
+}
+
+fn with_hook<S>(mut app: App<S>, url: &str, failure: HookFailure) -> App<S> {
+    app.accounts.hooks = auth_api::hooks::with_https(Hooks {
+        before_user_created: Some(url.to_owned()),
+        secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
+        timeout_ms: 500,
+        failure,
+        transport: None,
+    })
+    .unwrap();
+    app
+}
+
+async fn register<S: Store>(app: &App<S>, email: &str) -> integration_tests::app::Answer {
+    post(
+        app,
+        "/register",
+        json!({"email": email, "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await
+}
+
+async fn exists<S: Store>(app: &App<S>, email: &str) -> bool {
+    app.accounts
+        .store
+        .find_user(&Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn before_user_created_allows_denies_and_fails_closed<S: Store>(app: App<S>) {
+    let (url, seen) = hook_server().await;
+    let app = with_hook(app, &url, HookFailure::Closed);
+
+    let allowed = register(&app, "ada@example.com").await;
+    assert_eq!(allowed.status, 201, "{}", allowed.text);
+    let denied = register(&app, "deny@example.com").await;
+    let problem = denied.problem(400);
+    assert_eq!(problem["type"], "urn:problem-type:auth:registration-denied");
+    assert_eq!(problem["detail"], "Sign up with your work address.");
+    assert!(!exists(&app, "deny@example.com").await, "nothing written");
+    for email in ["slow@example.com", "broken@example.com", "odd@example.com"] {
+        let failed = register(&app, email).await;
+        let problem = failed.problem(503);
+        assert_eq!(
+            problem["type"], "urn:problem-type:auth:hook-unavailable",
+            "{email}"
+        );
+        assert!(!exists(&app, email).await, "{email}: nothing written");
+    }
+    // The hook was asked with the address, the method and the client's address, signed.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    for (request, signed) in &seen {
+        assert!(signed, "{request}");
+        assert_eq!(request["type"], "before-user-created");
+        assert_eq!(request["method"], "password");
+        assert_eq!(request["source_ip"], "203.0.113.7");
+        assert!(request.get("password").is_none(), "never the password");
+    }
+    // Only the allowed registration emitted its event.
+    let events = app.accounts.store.all_events().await.unwrap();
+    let created: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "user.created")
+        .map(|e| e.data["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(created, ["ada@example.com"]);
+
+    // The hosted registration page asks the same hook and shows its message.
+    let (client, _) = integration_tests::oidc::register_app(
+        &app,
+        accounts::model::registry::ClientType::Public,
+        true,
+        "api:read",
+    )
+    .await;
+    let pkce = integration_tests::oidc::Pkce::new();
+    let request =
+        integration_tests::oidc::authorization(client.client_id.as_str(), &pkce, "openid");
+    let mut browser = integration_tests::oidc::Browser::default();
+    let page = browser.get(&app, "/oauth2/register", &request).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let refused = browser
+        .submit(
+            &app,
+            &page,
+            &[("email", "deny@example.org"), ("password", STRONG_PASSWORD)],
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("Sign up with your work address."));
+}
+
+async fn before_user_created_fails_open_when_configured<S: Store>(app: App<S>) {
+    let (url, _) = hook_server().await;
+    let app = with_hook(app, &url, HookFailure::Open);
+    let slow = register(&app, "slow@example.com").await;
+    assert_eq!(slow.status, 201, "{}", slow.text);
+    // A denial is still a denial.
+    register(&app, "deny@example.com").await.problem(400);
+}
+
+over_both_stores!(
+    before_user_created_allows_denies_and_fails_closed,
+    before_user_created_fails_open_when_configured,
+);
