@@ -29,14 +29,20 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
             sessions: SessionSettings::default(),
             clock: std::sync::Arc::new(shared::SystemClock),
             recovery: Default::default(),
-            // Every browser path: CORS on, cookie and body transports.
+            mfa_key: Some(accounts::model::mfa::MfaKey::generate()),
+            client_token_ttl_seconds: 3600,
+            passkeys: None,
+            hooks: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings, 30),
+        // Every browser path: CORS on, cookie and body transports.
         browser: auth_api::http::browser::BrowserSettings::new(
             auth_api::http::browser::AllowedOrigins::parse("https://app.example.com").expect("an origin"),
             auth_api::http::browser::RefreshTransport::Both,
         )
         .expect("origins without a wildcard"),
+        published_scopes: Vec::new(),
+        pages: auth_api::http::pages::Branding::default(),
     }
 });
 
