@@ -124,6 +124,10 @@ pub struct Context {
     /// The token's scopes, space-separated (a user's roles, or a client's granted scopes).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// The deployment's own claims (its `customize-access-token` hook), by their names:
+    /// text, numbers and flags, as the context can carry them.
+    #[serde(flatten)]
+    pub custom: std::collections::BTreeMap<String, shared::CustomClaim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -450,6 +454,7 @@ impl Authorizer {
             amr: claims.amr.join(","),
             client_id: claims.client_id.clone(),
             scope: claims.scope.clone().unwrap_or_default(),
+            custom: claims.custom.clone(),
         };
         let response = match (incoming, self.v2_response) {
             (Incoming::V2(_), V2Response::Simple) => AuthorizerResponse::Simple(SimpleResponse {

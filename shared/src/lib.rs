@@ -19,6 +19,6 @@ pub use errors::error_chain;
 pub use id_token::{IdClaims, at_hash, verify_id_token_hint};
 pub use keys::{Jwk, Jwks, KeyError, KeySet, SigningKey, VerificationKey};
 pub use token::{
-    AccessClaims, IssuedToken, Principal, SignInMethod, Subject, TokenError, TokenIssuer,
-    TokenVerifier, bearer_token,
+    AccessClaims, CustomClaim, IssuedToken, Principal, RESERVED_CLAIMS, SignInMethod, Subject,
+    TokenError, TokenIssuer, TokenVerifier, bearer_token,
 };

@@ -4,6 +4,7 @@
 //! Verification selects the key by `kid` and checks with that key's own algorithm only.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +77,49 @@ pub struct AccessClaims {
     /// code. Tokens issued before this claim existed lack it (empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// Claims of the deployment's own (its `customize-access-token` hook), never under a
+    /// name of the ones above ([`RESERVED_CLAIMS`]).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, CustomClaim>,
+}
+
+/// Names a deployment's own claim may not have: the token's standard claims, the ID
+/// token's, and the authorizers' context keys.
+pub const RESERVED_CLAIMS: [&str; 24] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "scope",
+    "roles",
+    "amr",
+    "sid",
+    "client_id",
+    "email",
+    "email_verified",
+    "typ",
+    "principal",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "acr",
+    "cnf",
+    "act",
+    "may_act",
+];
+
+/// A claim of the deployment's own: text, a whole number or a flag (what an API Gateway
+/// authorizer context can carry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CustomClaim {
+    Flag(bool),
+    Integer(i64),
+    Text(String),
 }
 
 impl AccessClaims {
@@ -334,6 +378,11 @@ impl TokenIssuer {
         &self.key
     }
 
+    /// The `client_id` of first-party user tokens (`JWT_CLIENT_ID`, default the audience).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// Lifetime of issued tokens, in seconds.
     pub fn ttl_seconds(&self) -> u64 {
         self.ttl_seconds
@@ -344,6 +393,17 @@ impl TokenIssuer {
         self.issue_delegated(subject, &self.client_id, &subject.roles.join(" "), now)
     }
 
+    /// [`Self::issue`], with claims of the deployment's own.
+    pub fn issue_with_claims(
+        &self,
+        subject: &Subject,
+        custom: BTreeMap<String, CustomClaim>,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
+        let scope = subject.roles.join(" ");
+        self.issue_customized(subject, &self.client_id, &scope, custom, now)
+    }
+
     /// Signs a token for `subject` issued to the OAuth client `client_id` (the authorization
     /// code and refresh grants) with the scopes it was granted, issued at `now` (Unix
     /// seconds). Email and roles travel as in every user token, so role rules hold.
@@ -352,6 +412,19 @@ impl TokenIssuer {
         subject: &Subject,
         client_id: &str,
         scope: &str,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
+        self.issue_customized(subject, client_id, scope, BTreeMap::new(), now)
+    }
+
+    /// [`Self::issue_delegated`], with claims of the deployment's own (their names checked
+    /// by the caller against [`RESERVED_CLAIMS`]).
+    pub fn issue_customized(
+        &self,
+        subject: &Subject,
+        client_id: &str,
+        scope: &str,
+        custom: BTreeMap<String, CustomClaim>,
         now: i64,
     ) -> Result<IssuedToken, TokenError> {
         let ttl = i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX);
@@ -370,6 +443,7 @@ impl TokenIssuer {
             client_id: Some(client_id.to_owned()),
             scope: Some(scope.to_owned()),
             amr: subject.method.amr(),
+            custom,
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -403,6 +477,7 @@ impl TokenIssuer {
             client_id: Some(client_id.to_owned()),
             scope: Some(scope.to_owned()),
             amr: Vec::new(),
+            custom: BTreeMap::new(),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,

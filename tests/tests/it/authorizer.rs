@@ -882,3 +882,44 @@ fn rsa_attacks_end_in_exactly_unauthorized_and_rs256_tokens_pass() {
     let short = include_str!("../../fixtures/rsa-1024.pem");
     assert!(SigningKey::from_pem(short, None).is_err());
 }
+
+/// The deployment's own claims (its customize-access-token hook) reach the context by their
+/// names, as text, numbers and flags, in every event shape; a token without any has none.
+#[test]
+fn a_token_s_own_claims_reach_the_context() {
+    use secrecy::ExposeSecret;
+    use shared::CustomClaim;
+    let keys = Keys::ed25519();
+    let custom = std::collections::BTreeMap::from([
+        ("tenant".to_owned(), CustomClaim::Text("acme".into())),
+        ("plan_level".to_owned(), CustomClaim::Integer(3)),
+        ("beta".to_owned(), CustomClaim::Flag(true)),
+    ]);
+    let token = keys
+        .issuer
+        .issue_with_claims(&subject(&["user"]), custom, shared::token::now_unix())
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    let authorizer = keys.authorizer(None, V2Response::Simple);
+    for kind in ALL_AUTH_KINDS {
+        let response = authorizer
+            .decide(event(kind, "GET", "/items", Some(&bearer(&token))))
+            .unwrap();
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["context"]["tenant"], "acme", "{kind:?}: {json}");
+        assert_eq!(json["context"]["plan_level"], 3, "{kind:?}: {json}");
+        assert_eq!(json["context"]["beta"], true, "{kind:?}: {json}");
+    }
+    let plain = keys.token(&["user"]);
+    let response = authorizer
+        .decide(event(
+            AuthKind::Token,
+            "GET",
+            "/items",
+            Some(&bearer(&plain)),
+        ))
+        .unwrap();
+    assert!(!serde_json::to_string(&response).unwrap().contains("tenant"));
+}
