@@ -1,31 +1,44 @@
-//! Synchronous hooks: the deployment's own code, asked before a change. This release has
-//! `before-user-created` (allow or deny a registration, before anything is written).
+//! Synchronous hooks: the deployment's own code, asked before a change: `before-user-created`
+//! (allow or deny a registration, before anything is written) and `customize-access-token`
+//! (claims of the deployment's own in the access tokens of a sign-in or refresh, asked before
+//! the session is written).
 //!
 //! A hook is reached through a [`HookTransport`] (the doors provide one: HTTPS with a
 //! Standard Webhooks signature on the request); this module holds the contract: what is
 //! sent, which answers count, and what a failure means.
 //!
-//! Answers (the contract): `{"decision":"allow"}`, or `{"decision":"deny","message":"…"}`
-//! with a message the user sees. Anything else is malformed, and handled as a failure:
-//! `HOOK_FAILURE=closed` (the default) refuses with 503 `hook-unavailable`, `open` goes on
-//! as if allowed.
+//! Answers (the contract): `before-user-created` `{"decision":"allow"}`, or
+//! `{"decision":"deny","message":"…"}` with a message the user sees; `customize-access-token`
+//! `{"claims":{…}}` (at most [`MAX_CLAIMS`], names not reserved, values text of at most
+//! [`MAX_CLAIM_CHARS`] characters, whole numbers or flags). Anything else is malformed, and
+//! handled as a failure: `HOOK_FAILURE=closed` (the default) refuses with 503
+//! `hook-unavailable`, `open` goes on as if allowed (without claims).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 use shared::config::{self, ConfigError, Env};
+use shared::{CustomClaim, RESERVED_CLAIMS};
 
 use crate::audit::{Event, record_refusal};
 use crate::error::Error;
 use crate::model::client::Client;
 use crate::model::credentials::Email;
+use crate::model::user::UserRecord;
 use crate::webhook::WebhookSecret;
 
 /// Longest message a denial may show the user.
 pub const MAX_MESSAGE_CHARS: usize = 300;
+/// Most claims a `customize-access-token` answer may add.
+pub const MAX_CLAIMS: usize = 20;
+/// Longest text value of such a claim.
+pub const MAX_CLAIM_CHARS: usize = 256;
+
 /// `HOOK_TIMEOUT_MS` unless set.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
 
@@ -85,6 +98,7 @@ pub trait HookTransport: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub before_user_created: Option<String>,
+    pub customize_access_token: Option<String>,
     pub secret: Option<WebhookSecret>,
     pub timeout_ms: u64,
     pub failure: HookFailure,
@@ -95,6 +109,7 @@ impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hooks")
             .field("before_user_created", &self.before_user_created)
+            .field("customize_access_token", &self.customize_access_token)
             .field("timeout_ms", &self.timeout_ms)
             .field("failure", &self.failure)
             .finish_non_exhaustive()
@@ -118,21 +133,24 @@ pub fn hook_url_allowed(url: &str) -> bool {
 /// hook), `HOOK_TIMEOUT_MS` (100 to 10000, default 2000) and `HOOK_FAILURE` (`closed`, the
 /// default, or `open`). The transport is the door's to add.
 pub fn hooks_from_env(env: &dyn Env) -> Result<Hooks, ConfigError> {
-    let before_user_created = config::optional(env, "HOOK_BEFORE_USER_CREATED")
-        .map(|url| url.trim().to_owned())
-        .filter(|url| !url.is_empty());
-    if let Some(url) = &before_user_created
-        && !hook_url_allowed(url)
-    {
-        return Err(ConfigError::new(
-            "HOOK_BEFORE_USER_CREATED",
-            "must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
-        ));
-    }
+    let url = |variable: &'static str| -> Result<Option<String>, ConfigError> {
+        let url = config::optional(env, variable)
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty());
+        match url {
+            Some(url) if !hook_url_allowed(&url) => Err(ConfigError::new(
+                variable,
+                "must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
+            )),
+            other => Ok(other),
+        }
+    };
+    let before_user_created = url("HOOK_BEFORE_USER_CREATED")?;
+    let customize_access_token = url("HOOK_CUSTOMIZE_ACCESS_TOKEN")?;
     let secret = config::optional(env, "HOOK_SECRET")
         .map(|text| WebhookSecret::parse(&text).map_err(|why| ConfigError::new("HOOK_SECRET", why)))
         .transpose()?;
-    if before_user_created.is_some() && secret.is_none() {
+    if (before_user_created.is_some() || customize_access_token.is_some()) && secret.is_none() {
         return Err(ConfigError::new(
             "HOOK_SECRET",
             "a hook needs a secret (whsec_…) to sign its requests with",
@@ -157,6 +175,7 @@ pub fn hooks_from_env(env: &dyn Env) -> Result<Hooks, ConfigError> {
     };
     Ok(Hooks {
         before_user_created,
+        customize_access_token,
         secret,
         timeout_ms,
         failure,
@@ -180,7 +199,123 @@ fn message_of(answer: &Value) -> Result<String, HookError> {
     Ok(text.to_owned())
 }
 
+/// A `customize-access-token` answer's claims, checked.
+fn claims_of(answer: &Value) -> Result<BTreeMap<String, CustomClaim>, HookError> {
+    let Some(claims) = answer.get("claims").and_then(Value::as_object) else {
+        return Err(HookError::Malformed(
+            "the answer needs an object \"claims\"",
+        ));
+    };
+    if claims.len() > MAX_CLAIMS {
+        return Err(HookError::Malformed("more than 20 claims"));
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in claims {
+        let well_named = (1..=64).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
+        if !well_named {
+            return Err(HookError::Malformed(
+                "a claim's name must be 1 to 64 letters, digits, _ . : - (a letter first)",
+            ));
+        }
+        if RESERVED_CLAIMS.contains(&name.as_str()) {
+            return Err(HookError::Malformed("a claim may not have a reserved name"));
+        }
+        let claim = match value {
+            Value::Bool(flag) => CustomClaim::Flag(*flag),
+            Value::Number(number) => CustomClaim::Integer(number.as_i64().ok_or(
+                HookError::Malformed("a number claim must be a whole number"),
+            )?),
+            Value::String(text)
+                if text.chars().count() <= MAX_CLAIM_CHARS
+                    && !text.chars().any(char::is_control) =>
+            {
+                CustomClaim::Text(text.clone())
+            }
+            Value::String(_) => {
+                return Err(HookError::Malformed(
+                    "a text claim must be at most 256 characters, no control characters",
+                ));
+            }
+            _ => {
+                return Err(HookError::Malformed(
+                    "a claim must be text, a whole number or a flag",
+                ));
+            }
+        };
+        out.insert(name.clone(), claim);
+    }
+    Ok(out)
+}
+
 impl Hooks {
+    /// A signed request of `kind` with `body` to `url`.
+    fn request(&self, url: &str, secret: &WebhookSecret, body: Value) -> HookRequest {
+        let id = format!("hook_{}", uuid::Uuid::new_v4().simple());
+        let body = body.to_string();
+        let timestamp = shared::token::now_unix();
+        HookRequest {
+            url: url.to_owned(),
+            headers: vec![
+                ("webhook-id", id.clone()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", secret.sign(&id, timestamp, &body)),
+            ],
+            body,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+
+    /// Asks `customize-access-token` for the claims of the access tokens `user` is about to
+    /// get from `client_id`, signed in by `amr`: none without the hook; `HookUnavailable`
+    /// when it failed and failures close (no claims when they open).
+    pub async fn custom_claims(
+        &self,
+        user: &UserRecord,
+        amr: &[String],
+        client_id: &str,
+        client: &Client,
+    ) -> Result<BTreeMap<String, CustomClaim>, Error> {
+        let (Some(url), Some(secret), Some(transport)) =
+            (&self.customize_access_token, &self.secret, &self.transport)
+        else {
+            return Ok(BTreeMap::new());
+        };
+        let request = self.request(
+            url,
+            secret,
+            json!({
+                "type": "customize-access-token",
+                "user_id": user.user_id.to_string(),
+                "email": user.email.as_str(),
+                "email_verified": user.email_verified,
+                "roles": user.roles,
+                "amr": amr,
+                "client_id": client_id,
+                "source_ip": client.address(),
+            }),
+        );
+        match transport.call(request).await.and_then(|a| claims_of(&a)) {
+            Ok(claims) => Ok(claims),
+            Err(err) => {
+                record_refusal(
+                    Event::HookFailed,
+                    Some(&user.user_id.to_string()),
+                    err.reason(),
+                    client,
+                );
+                tracing::warn!(hook = "customize-access-token", error = %err, "a hook failed");
+                match self.failure {
+                    HookFailure::Closed => Err(Error::HookUnavailable),
+                    HookFailure::Open => Ok(BTreeMap::new()),
+                }
+            }
+        }
+    }
+
     /// Asks `before-user-created` whether `email` may register by `method`: `Ok` to go on,
     /// `RegistrationDenied` with the hook's message, `HookUnavailable` when it failed and
     /// failures close.
@@ -195,25 +330,16 @@ impl Hooks {
         else {
             return Ok(());
         };
-        let id = format!("hook_{}", uuid::Uuid::new_v4().simple());
-        let body = json!({
-            "type": "before-user-created",
-            "email": email.as_str(),
-            "method": method,
-            "source_ip": client.address(),
-        })
-        .to_string();
-        let timestamp = shared::token::now_unix();
-        let request = HookRequest {
-            url: url.clone(),
-            headers: vec![
-                ("webhook-id", id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", secret.sign(&id, timestamp, &body)),
-            ],
-            body,
-            timeout: Duration::from_millis(self.timeout_ms),
-        };
+        let request = self.request(
+            url,
+            secret,
+            json!({
+                "type": "before-user-created",
+                "email": email.as_str(),
+                "method": method,
+                "source_ip": client.address(),
+            }),
+        );
         let answered =
             transport
                 .call(request)
@@ -283,6 +409,33 @@ mod tests {
         ] {
             let env: HashMap<&str, &str> = bad.into_iter().collect();
             assert_eq!(hooks_from_env(&env).unwrap_err().variable, variable);
+        }
+    }
+
+    #[test]
+    fn claims_are_bounded_and_never_reserved() {
+        let ok = claims_of(&json!({"claims": {"tenant": "acme", "plan_level": 3, "beta": true}}))
+            .unwrap();
+        assert_eq!(ok["tenant"], CustomClaim::Text("acme".into()));
+        assert_eq!(ok["plan_level"], CustomClaim::Integer(3));
+        assert_eq!(ok["beta"], CustomClaim::Flag(true));
+        assert!(claims_of(&json!({"claims": {}})).unwrap().is_empty());
+        for bad in [
+            json!({}),
+            json!({"claims": []}),
+            json!({"claims": {"sub": "someone-else"}}),
+            json!({"claims": {"roles": "admin"}}),
+            json!({"claims": {"scope": "admin"}}),
+            json!({"claims": {"x": 1.5}}),
+            json!({"claims": {"x": [1]}}),
+            json!({"claims": {"x": {"y": 1}}}),
+            json!({"claims": {"x": null}}),
+            json!({"claims": {"1x": 1}}),
+            json!({"claims": {"x y": 1}}),
+            json!({"claims": {"x": "a".repeat(257)}}),
+            json!({"claims": (0..21).map(|i| (format!("c{i}"), json!(i))).collect::<serde_json::Map<_, _>>()}),
+        ] {
+            assert!(claims_of(&bad).is_err(), "{bad}");
         }
     }
 

@@ -23,7 +23,7 @@ impl HttpsTransport {
 
 /// `hooks` with the HTTPS transport, when any hook is configured.
 pub fn with_https(mut hooks: Hooks) -> Result<Hooks, reqwest::Error> {
-    if hooks.before_user_created.is_some() {
+    if hooks.before_user_created.is_some() || hooks.customize_access_token.is_some() {
         hooks.transport = Some(Arc::new(HttpsTransport::new()?));
     }
     Ok(hooks)

@@ -639,6 +639,15 @@ impl<S: Store> Accounts<S> {
             return Err(Error::InvalidGrant("the session has ended"));
         }
         let now = now_ms / 1000;
+        let custom = self
+            .hooks
+            .custom_claims(
+                &user,
+                &family.method.amr(),
+                registered.client_id.as_str(),
+                client,
+            )
+            .await?;
         let scopes: Vec<&str> = record.scope.split(' ').filter(|s| !s.is_empty()).collect();
         let refresh = if scopes.contains(&SCOPE_OFFLINE_ACCESS)
             && registered.allows(GrantType::RefreshToken)
@@ -675,6 +684,7 @@ impl<S: Store> Accounts<S> {
             record.nonce,
             refresh,
             now,
+            custom,
         )?;
         self.store.mark_code_issued(&record.hash).await?;
         record_user_at_client(
@@ -726,6 +736,15 @@ impl<S: Store> Accounts<S> {
                 asked.join(" ")
             }
         };
+        let custom = self
+            .hooks
+            .custom_claims(
+                &rotated.user,
+                &rotated.family.method.amr(),
+                registered.client_id.as_str(),
+                client,
+            )
+            .await?;
         self.oidc_tokens(
             &rotated.user,
             &rotated.family,
@@ -734,6 +753,7 @@ impl<S: Store> Accounts<S> {
             None,
             Some(rotated.successor),
             rotated.now,
+            custom,
         )
     }
 
@@ -749,10 +769,15 @@ impl<S: Store> Accounts<S> {
         nonce: Option<String>,
         refresh: Option<RefreshToken>,
         now: i64,
+        custom: std::collections::BTreeMap<String, shared::CustomClaim>,
     ) -> Result<OidcTokens, Error> {
-        let access =
-            self.issuer
-                .issue_delegated(&super::subject(user, family), client_id, scope, now)?;
+        let access = self.issuer.issue_customized(
+            &super::subject(user, family),
+            client_id,
+            scope,
+            custom,
+            now,
+        )?;
         let scopes: Vec<&str> = scope.split(' ').collect();
         let id_token = if scopes.contains(&SCOPE_OPENID) {
             let with_email = scopes.contains(&SCOPE_EMAIL);

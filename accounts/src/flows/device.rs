@@ -293,6 +293,15 @@ impl<S: Store> Accounts<S> {
             client_id: registered.client_id.clone(),
             scope: grant.scope.clone(),
         };
+        let custom = self
+            .hooks
+            .custom_claims(
+                &user,
+                &family.method.amr(),
+                registered.client_id.as_str(),
+                client,
+            )
+            .await?;
         self.store.start_session(&family, &record).await?;
         let offline = grant.scope.split(' ').any(|s| s == SCOPE_OFFLINE_ACCESS)
             && registered.allows(GrantType::RefreshToken);
@@ -304,6 +313,7 @@ impl<S: Store> Accounts<S> {
             None,
             offline.then_some(token),
             now_ms / 1000,
+            custom,
         )?;
         record_user_at_client(
             Event::DeviceTokensIssued,

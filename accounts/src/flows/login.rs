@@ -99,6 +99,7 @@ impl<S: Store> Accounts<S> {
             client.session_info(),
         );
         record.token_use = client.first_token_use();
+        let custom = self.first_party_claims(&user, &family, client).await?;
         let (started, rehashed) = tokio::join!(
             check.start_session(self, &user, &family, &record, now_ms),
             self.rehash_if_needed(&user, password),
@@ -110,7 +111,14 @@ impl<S: Store> Accounts<S> {
             Some(&user.user_id.to_string()),
             client,
         );
-        let signed_in = self.signed_in(&user, &family, token, record.expires_at, now_ms / 1000)?;
+        let signed_in = self.signed_in(
+            &user,
+            &family,
+            token,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )?;
         Ok(LoginOutcome::SignedIn(Box::new(signed_in)))
     }
 

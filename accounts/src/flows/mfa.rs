@@ -308,6 +308,7 @@ impl<S: Store> Accounts<S> {
         if passed_mfa {
             family.method = shared::SignInMethod::PasswordAndCode;
         }
+        let custom = self.first_party_claims(user, &family, client).await?;
         self.store
             .save_mfa(user, mfa, Some((&family, &record)))
             .await
@@ -316,8 +317,14 @@ impl<S: Store> Accounts<S> {
                 StoreError::Conflict => Error::WrongCode,
                 other => other.into(),
             })?;
-        let mut signed_in =
-            self.signed_in(user, &family, token, record.expires_at, now_ms / 1000)?;
+        let mut signed_in = self.signed_in(
+            user,
+            &family,
+            token,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )?;
         signed_in.recovery_codes = codes;
         Ok(signed_in)
     }
@@ -468,6 +475,7 @@ impl<S: Store> Accounts<S> {
         );
         record.token_use = client.first_token_use();
         family.method = shared::SignInMethod::PasswordAndCode;
+        let custom = self.first_party_claims(&user, &family, client).await?;
         match self
             .store
             .complete_mfa_challenge(&challenge, &user, &spent, &family, &record)
@@ -483,6 +491,13 @@ impl<S: Store> Accounts<S> {
         }
         check.signed_in(self, &user, now_ms).await?;
         audit(Event::LoginSucceeded, Some(&user_id), client);
-        self.signed_in(&user, &family, refresh, record.expires_at, now_ms / 1000)
+        self.signed_in(
+            &user,
+            &family,
+            refresh,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )
     }
 }

@@ -87,6 +87,20 @@ impl<S> Accounts<S> {
     }
 
     /// Whether mail is sent at all (`SES_FROM_ADDRESS`, or local-api's outbox).
+    /// The deployment's own claims for the first-party tokens of `user` signing in as
+    /// `family` says (its `customize-access-token` hook; none without one). Asked before
+    /// the session is written, so a refusal leaves nothing behind.
+    pub(crate) async fn first_party_claims(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        client: &crate::model::client::Client,
+    ) -> Result<std::collections::BTreeMap<String, shared::CustomClaim>, Error> {
+        self.hooks
+            .custom_claims(user, &family.method.amr(), self.issuer.client_id(), client)
+            .await
+    }
+
     pub fn mail_on(&self) -> bool {
         !matches!(self.recovery.mail, crate::mail::MailDelivery::Disabled)
     }
@@ -100,13 +114,16 @@ impl<S> Accounts<S> {
         refresh: RefreshToken,
         refresh_expires_at: i64,
         now: i64,
+        custom: std::collections::BTreeMap<String, shared::CustomClaim>,
     ) -> Result<SignedIn, Error> {
         Ok(SignedIn {
             session: Box::new(BrowserSession {
                 user: user.clone(),
                 family: family.clone(),
             }),
-            access: self.issuer.issue(&subject(user, family), now)?,
+            access: self
+                .issuer
+                .issue_with_claims(&subject(user, family), custom, now)?,
             refresh,
             refresh_expires_in: (refresh_expires_at - now).max(0),
             recovery_codes: None,

@@ -422,12 +422,20 @@ impl<S: Store> Accounts<S> {
             verified: assertion.user_verified,
         };
         record.token_use = client.first_token_use();
+        let custom = self.first_party_claims(&user, &family, client).await?;
         self.store.start_session(&family, &record).await?;
         if let Some(sources) = user.trusted_sources_with(client.source()) {
             self.store.set_trusted_sources(&user, &sources).await?;
         }
         audit(Event::PasskeySignedIn, Some(&user_text), client);
-        self.signed_in(&user, &family, token, record.expires_at, now_ms / 1000)
+        self.signed_in(
+            &user,
+            &family,
+            token,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )
     }
 
     /// The options for a passkey as the second step of a password sign-in.
@@ -517,6 +525,7 @@ impl<S: Store> Accounts<S> {
             synced: passkey.backup_eligible,
             verified: assertion.user_verified,
         };
+        let custom = self.first_party_claims(&user, &family, client).await?;
         match self
             .store
             .complete_mfa_challenge(&challenge, &user, &user.mfa, &family, &record)
@@ -529,7 +538,14 @@ impl<S: Store> Accounts<S> {
         }
         check.signed_in(self, &user, now_ms).await?;
         audit(Event::PasskeySignedIn, Some(&user_text), client);
-        self.signed_in(&user, &family, refresh, record.expires_at, now_ms / 1000)
+        self.signed_in(
+            &user,
+            &family,
+            refresh,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )
     }
 
     /// The caller's passkeys, oldest first.

@@ -56,6 +56,7 @@ impl<S: Store> Accounts<S> {
         if user.mfa.enabled() {
             family.method = shared::SignInMethod::PasswordAndCode;
         }
+        let custom = self.first_party_claims(&user, &family, client).await?;
         self.store
             .change_password(&user, &new_hash, &family, &record)
             .await?;
@@ -64,6 +65,13 @@ impl<S: Store> Accounts<S> {
         audit(Event::PasswordChanged, Some(&user_id), client);
         self.send_notice(&user.email, Some(&user_id), Notice::PasswordChanged, client)
             .await;
-        self.signed_in(&user, &family, token, record.expires_at, now_ms / 1000)
+        self.signed_in(
+            &user,
+            &family,
+            token,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )
     }
 }

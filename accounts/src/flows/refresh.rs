@@ -41,12 +41,18 @@ impl<S: Store> Accounts<S> {
         let rotated = self
             .rotate(presented, client, |u| *u == TokenUse::Api)
             .await?;
+        // Asked after the rotation: a refused refresh can be retried within the grace
+        // window, which hands the same successor over again.
+        let custom = self
+            .first_party_claims(&rotated.user, &rotated.family, client)
+            .await?;
         self.signed_in(
             &rotated.user,
             &rotated.family,
             rotated.successor,
             rotated.expires_at,
             rotated.now,
+            custom,
         )
     }
 

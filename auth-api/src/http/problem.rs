@@ -334,7 +334,7 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
         Error::HookUnavailable => (
             "hook-unavailable",
             "Unavailable",
-            "Registration is unavailable right now; retry shortly.".into(),
+            "A check of this deployment is unavailable right now; retry shortly.".into(),
         ),
         Error::UserCodeInvalid => (
             "user-code-invalid",

@@ -63,7 +63,28 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
                     .unwrap()
                     .push((request.clone(), verifies(&headers, &body)));
                 let email = request["email"].as_str().unwrap_or("");
-                let (status, answer) = match email.split('@').next().unwrap_or("") {
+                let local = email.split('@').next().unwrap_or("");
+                if request["type"] == "customize-access-token" {
+                    let answer = match local {
+                        "tenant" => {
+                            json!({"claims": {"tenant": "acme", "plan_level": 3, "beta": true}})
+                        }
+                        "reserved" => json!({"claims": {"roles": "admin"}}),
+                        _ => json!({"claims": {}}),
+                    }
+                    .to_string();
+                    let _ = socket
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                                answer.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                    return;
+                }
+                let (status, answer) = match local {
                     "deny" => (
                         "200 OK",
                         json!({"decision": "deny", "message": "Sign up with your work address."})
@@ -118,6 +139,7 @@ fn verifies(headers: &HashMap<String, String>, body: &str) -> bool {
 fn with_hook<S>(mut app: App<S>, url: &str, failure: HookFailure) -> App<S> {
     app.accounts.hooks = auth_api::hooks::with_https(Hooks {
         before_user_created: Some(url.to_owned()),
+        customize_access_token: None,
         secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
         timeout_ms: 500,
         failure,
@@ -220,7 +242,89 @@ async fn before_user_created_fails_open_when_configured<S: Store>(app: App<S>) {
     register(&app, "deny@example.com").await.problem(400);
 }
 
+/// `customize-access-token`: its claims in every access token of a sign-in and a refresh,
+/// asked with the user and the sign-in's methods; an answer claiming a reserved name refuses
+/// the sign-in (503) before any session is written.
+async fn customize_access_token_adds_the_deployment_s_claims<S: Store + EventsReader>(app: App<S>) {
+    let (url, seen) = hook_server().await;
+    let mut app = app;
+    app.accounts.hooks = auth_api::hooks::with_https(Hooks {
+        before_user_created: None,
+        customize_access_token: Some(url),
+        secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
+        timeout_ms: 500,
+        failure: HookFailure::Closed,
+        transport: None,
+    })
+    .unwrap();
+    for email in ["tenant@example.com", "reserved@example.com"] {
+        assert_eq!(register(&app, email).await.status, 201);
+    }
+    let credentials = json!({"email": "tenant@example.com", "password": STRONG_PASSWORD});
+    let session = post(&app, "/login", credentials, None).await;
+    assert_eq!(session.status, 200, "{}", session.text);
+    let claims = app
+        .verifier
+        .verify(session.json()["access_token"].as_str().unwrap())
+        .unwrap();
+    use shared::CustomClaim;
+    assert_eq!(claims.custom["tenant"], CustomClaim::Text("acme".into()));
+    assert_eq!(claims.custom["plan_level"], CustomClaim::Integer(3));
+    assert_eq!(claims.custom["beta"], CustomClaim::Flag(true));
+    assert_eq!(claims.roles, ["user"], "its own claims stay its own");
+    let refreshed = post(
+        &app,
+        "/refresh",
+        json!({"refresh_token": session.json()["refresh_token"]}),
+        None,
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let again = app
+        .verifier
+        .verify(refreshed.json()["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(again.custom, claims.custom);
+    let asked = seen.lock().unwrap().clone();
+    let (request, signed) = &asked[0];
+    assert!(signed);
+    assert_eq!(request["type"], "customize-access-token");
+    assert_eq!(request["amr"], json!(["pwd"]));
+    assert_eq!(request["roles"], json!(["user"]));
+    assert_eq!(request["client_id"], "test-api");
+
+    // A reserved name: refused before any session exists.
+    let refused = post(
+        &app,
+        "/login",
+        json!({"email": "reserved@example.com", "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refused.problem(503)["type"],
+        "urn:problem-type:auth:hook-unavailable"
+    );
+    let user = app
+        .accounts
+        .store
+        .find_user(&Email::parse("reserved@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<&str> = app
+        .accounts
+        .store
+        .read_events(&accounts::model::event::EventSubject::User(user.user_id))
+        .await
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["user.created"], "no session began");
+}
+
 over_both_stores!(
     before_user_created_allows_denies_and_fails_closed,
     before_user_created_fails_open_when_configured,
+    customize_access_token_adds_the_deployment_s_claims,
 );
