@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::model::client::Client;
 use crate::model::credentials::Email;
 use crate::model::user::UserRecord;
-use crate::webhook::WebhookSecret;
+use crate::webhook::{WebhookSecret, url_allowed};
 
 /// Longest message a denial may show the user.
 pub const MAX_MESSAGE_CHARS: usize = 300;
@@ -116,19 +116,6 @@ impl std::fmt::Debug for Hooks {
     }
 }
 
-/// Whether `url` may be a hook: HTTPS, or plain HTTP to this machine (local-api, tests).
-pub fn hook_url_allowed(url: &str) -> bool {
-    if let Some(rest) = url.strip_prefix("https://") {
-        return !rest.is_empty();
-    }
-    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|host| {
-            url.strip_prefix(host)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        })
-}
-
 /// `HOOK_BEFORE_USER_CREATED` (an https URL), `HOOK_SECRET` (`whsec_…`, required with a
 /// hook), `HOOK_TIMEOUT_MS` (100 to 10000, default 2000) and `HOOK_FAILURE` (`closed`, the
 /// default, or `open`). The transport is the door's to add.
@@ -138,7 +125,7 @@ pub fn hooks_from_env(env: &dyn Env) -> Result<Hooks, ConfigError> {
             .map(|url| url.trim().to_owned())
             .filter(|url| !url.is_empty());
         match url {
-            Some(url) if !hook_url_allowed(&url) => Err(ConfigError::new(
+            Some(url) if !url_allowed(&url) => Err(ConfigError::new(
                 variable,
                 "must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
             )),

@@ -42,6 +42,20 @@ impl WebhookSecret {
     }
 }
 
+/// Whether `url` may receive a signed request (a webhook or a hook): HTTPS, or plain HTTP to
+/// this machine (local-api, tests).
+pub fn url_allowed(url: &str) -> bool {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return !rest.is_empty();
+    }
+    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|host| {
+            url.strip_prefix(host)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +75,16 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "WebhookSecret([REDACTED])");
         assert!(WebhookSecret::parse("whsec_c2hvcnQ=").is_err());
         assert!(WebhookSecret::parse("whsec_not base64!").is_err());
+    }
+
+    #[test]
+    fn urls_are_https_or_this_machine() {
+        assert!(url_allowed("https://hooks.example.com/auth"));
+        assert!(url_allowed("http://127.0.0.1:8080/hook"));
+        assert!(url_allowed("http://localhost/hook"));
+        assert!(!url_allowed("http://hooks.example.com/auth"));
+        assert!(!url_allowed("http://127.0.0.1.evil.example/hook"));
+        assert!(!url_allowed("https://"));
+        assert!(!url_allowed("ftp://example.com"));
     }
 }
