@@ -49,7 +49,9 @@ impl HookTransport for HttpsTransport {
                 if e.is_timeout() {
                     HookError::Timeout(timeout_ms)
                 } else {
-                    HookError::Unreachable(Box::new(e))
+                    // Without its URL: a hook URL may carry a credential, and the error is
+                    // logged.
+                    HookError::Unreachable(Box::new(e.without_url()))
                 }
             })?;
             let status = sent.status().as_u16();
@@ -61,7 +63,9 @@ impl HookTransport for HttpsTransport {
                 if e.is_timeout() {
                     HookError::Timeout(timeout_ms)
                 } else {
-                    HookError::Unreachable(Box::new(e))
+                    // Without its URL: a hook URL may carry a credential, and the error is
+                    // logged.
+                    HookError::Unreachable(Box::new(e.without_url()))
                 }
             })?;
             if bytes.len() > 16 * 1024 {
@@ -70,5 +74,29 @@ impl HookTransport for HttpsTransport {
             serde_json::from_slice(&bytes)
                 .map_err(|_| HookError::Malformed("the answer is not JSON"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_call_s_error_never_names_the_url() {
+        // Nothing listens on port 1: the connection is refused at once.
+        let request = HookRequest {
+            url: "http://127.0.0.1:1/hook?token=s3cr3t-in-the-url".into(),
+            body: "{}".into(),
+            headers: Vec::new(),
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let err = HttpsTransport::new()
+            .unwrap()
+            .call(request)
+            .await
+            .unwrap_err();
+        let chain = shared::error_chain(&err);
+        assert!(matches!(err, HookError::Unreachable(_)), "{chain}");
+        assert!(!chain.contains("s3cr3t"), "{chain}");
     }
 }

@@ -90,10 +90,33 @@ impl Webhooks {
             .body(body.to_owned())
             .send()
             .await
-            .map_err(WebhookError::Unreachable)?;
+            // Without its URL: a webhook URL may carry a credential, and the error is logged.
+            .map_err(|e| WebhookError::Unreachable(e.without_url()))?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             status => Err(WebhookError::Status(status)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_delivery_s_error_never_names_the_url() {
+        // Nothing listens on port 1: the connection is refused at once.
+        let url = "http://127.0.0.1:1/hooks?token=s3cr3t-in-the-url";
+        let webhooks = Webhooks::new(
+            vec![url.to_owned()],
+            WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+            Vec::new(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let err = webhooks.send("evt_1", "{}").await.unwrap_err();
+        let chain = shared::error_chain(&err);
+        assert!(matches!(err, WebhookError::Unreachable(_)), "{chain}");
+        assert!(!chain.contains("s3cr3t"), "{chain}");
     }
 }
