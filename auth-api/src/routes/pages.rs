@@ -1241,17 +1241,34 @@ fn device_confirmation<S>(
 /// The grant `code` names, then the sign-in (if the browser has no session) or the
 /// confirmation.
 async fn device_step<S: Store>(app: &App<S>, req: &Request, client: &Client, code: &str) -> Reply {
-    let request = match app.accounts.device_request(code, client).await {
-        Ok(request) => request,
-        Err(err) => return user_code_error(app, req, code, &err),
-    };
-    match browser_session(app, req).await {
-        Ok(Some(session)) => device_confirmation(app, req, &request, &session),
-        Ok(None) => {
-            let code = request.user_code.display();
-            see_other(&format!("login?{}", query(&[("user_code", &code)])), &[])
-        }
+    match device_signed_in(app, req, client, code).await {
+        Ok((request, session)) => device_confirmation(app, req, &request, &session),
         Err(reply) => *reply,
+    }
+}
+
+/// The pending grant `code` names and the browser's session; else the reply that stops
+/// here: the code's error, or the sign-in with the code carried along.
+async fn device_signed_in<S: Store>(
+    app: &App<S>,
+    req: &Request,
+    client: &Client,
+    code: &str,
+) -> Result<(DeviceRequest, BrowserSession), Box<Reply>> {
+    let request = app
+        .accounts
+        .device_request(code, client)
+        .await
+        .map_err(|err| Box::new(user_code_error(app, req, code, &err)))?;
+    match browser_session(app, req).await? {
+        Some(session) => Ok((request, session)),
+        None => {
+            let code = request.user_code.display();
+            Err(Box::new(see_other(
+                &format!("login?{}", query(&[("user_code", &code)])),
+                &[],
+            )))
+        }
     }
 }
 
@@ -1297,17 +1314,9 @@ pub async fn device_post<S: Store>(app: &App<S>, req: &Request, client: &Client)
         Some("deny") => false,
         Some(_) => return error_page(app, StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
     };
-    let request = match app.accounts.device_request(code, client).await {
-        Ok(request) => request,
-        Err(err) => return user_code_error(app, req, code, &err),
-    };
-    let session = match browser_session(app, req).await {
-        Ok(Some(session)) => session,
-        // The session ended meanwhile: sign in again.
-        Ok(None) => {
-            let code = request.user_code.display();
-            return see_other(&format!("login?{}", query(&[("user_code", &code)])), &[]);
-        }
+    // The code checked again; a session that ended meanwhile signs in again.
+    let (request, session) = match device_signed_in(app, req, client, code).await {
+        Ok(found) => found,
         Err(reply) => return *reply,
     };
     match app
