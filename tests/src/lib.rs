@@ -6,6 +6,7 @@ pub mod architecture;
 pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;
+pub mod http_peer;
 pub mod local;
 pub mod logs;
 pub mod oidc;

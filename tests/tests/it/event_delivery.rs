@@ -12,8 +12,8 @@ use accounts::store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::app::{STRONG_PASSWORD, post, test_app};
 use integration_tests::dynamo::{endpoint, fresh_store};
+use integration_tests::http_peer::{Received, read_request, respond, standard_webhooks_signed};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -123,14 +123,11 @@ async fn stream_batch(store: &DynamoStore) -> Vec<Value> {
     records
 }
 
-/// A request a webhook took: its headers (lower-case names) and body.
-type Taken = (HashMap<String, String>, String);
-
 /// A webhook receiver: answers 503 while `down`, else 204; keeps every request it took.
 struct Receiver {
     url: String,
     down: Arc<Mutex<bool>>,
-    taken: Arc<Mutex<Vec<Taken>>>,
+    taken: Arc<Mutex<Vec<Received>>>,
 }
 
 async fn receiver() -> Receiver {
@@ -146,74 +143,19 @@ async fn receiver() -> Receiver {
             };
             let (down, taken) = (d.clone(), t.clone());
             tokio::spawn(async move {
-                let mut raw = Vec::new();
-                let mut buf = [0u8; 8192];
-                let (headers, body) = loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    raw.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&raw).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let headers: HashMap<String, String> = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    let length: usize = headers
-                        .get("content-length")
-                        .and_then(|l| l.parse().ok())
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (headers, body[..length].to_owned());
-                    }
+                let Some((headers, body)) = read_request(&mut socket).await else {
+                    return;
                 };
-                let status = if *down.lock().unwrap() {
-                    "503 Service Unavailable"
+                if *down.lock().unwrap() {
+                    respond(&mut socket, "503 Service Unavailable", "").await;
                 } else {
                     taken.lock().unwrap().push((headers, body));
-                    "204 No Content"
-                };
-                let _ = socket
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
+                    respond(&mut socket, "204 No Content", "").await;
+                }
             });
         }
     });
     Receiver { url, down, taken }
-}
-
-/// The Standard Webhooks signature of a request, computed here from the specification.
-fn signed(headers: &HashMap<String, String>, body: &str) -> bool {
-    use base64::Engine as _;
-    use hmac::{Hmac, Mac};
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(SECRET.trim_start_matches("whsec_"))
-        .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(
-        format!(
-            "{}.{}.{}",
-            headers["webhook-id"], headers["webhook-timestamp"], body
-        )
-        .as_bytes(),
-    );
-    let expected = format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    );
-    headers["webhook-signature"]
-        .split(' ')
-        .any(|s| s == expected)
 }
 
 #[tokio::test]
@@ -351,7 +293,10 @@ async fn events_reach_eventbridge_and_signed_webhooks_once_in_order_after_an_out
         ["user.created", "session.created", "session.revoked"]
     );
     for (headers, body) in &taken {
-        assert!(signed(headers, body), "{headers:?}");
+        assert!(
+            standard_webhooks_signed(SECRET, headers, body),
+            "{headers:?}"
+        );
         let event: Value = serde_json::from_str(body).unwrap();
         assert_eq!(headers["webhook-id"], event["id"].as_str().unwrap());
         assert_eq!(event["user_id"], user_id.as_str());

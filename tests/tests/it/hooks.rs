@@ -3,7 +3,6 @@
 //! message; nothing is written, no event), and every failure (a timeout, an error status, an
 //! answer out of contract) closed by default, open when configured.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +12,8 @@ use accounts::store::Store;
 use auth_api::App;
 use integration_tests::app::{STRONG_PASSWORD, post};
 use integration_tests::dynamo::EventsReader;
+use integration_tests::http_peer::{read_request, respond, standard_webhooks_signed};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -35,33 +34,14 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
             };
             let kept = kept.clone();
             tokio::spawn(async move {
-                let mut raw = Vec::new();
-                let mut buf = [0u8; 4096];
-                let (headers, body) = loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    raw.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&raw).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let headers: HashMap<String, String> = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    let length: usize = headers["content-length"].parse().unwrap();
-                    if body.len() >= length {
-                        break (headers, body[..length].to_owned());
-                    }
+                let Some((headers, body)) = read_request(&mut socket).await else {
+                    return;
                 };
                 let request: Value = serde_json::from_str(&body).unwrap();
-                kept.lock()
-                    .unwrap()
-                    .push((request.clone(), verifies(&headers, &body)));
+                kept.lock().unwrap().push((
+                    request.clone(),
+                    standard_webhooks_signed(SECRET, &headers, &body),
+                ));
                 let email = request["email"].as_str().unwrap_or("");
                 let local = email.split('@').next().unwrap_or("");
                 if request["type"] == "customize-access-token" {
@@ -73,15 +53,7 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
                         _ => json!({"claims": {}}),
                     }
                     .to_string();
-                    let _ = socket
-                        .write_all(
-                            format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                                answer.len()
-                            )
-                            .as_bytes(),
-                        )
-                        .await;
+                    respond(&mut socket, "200 OK", &answer).await;
                     return;
                 }
                 let (status, answer) = match local {
@@ -98,42 +70,11 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
                     "odd" => ("200 OK", json!({"decision": "maybe"}).to_string()),
                     _ => ("200 OK", json!({"decision": "allow"}).to_string()),
                 };
-                let _ = socket
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                            answer.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
+                respond(&mut socket, status, &answer).await;
             });
         }
     });
     (url, seen)
-}
-
-/// The Standard Webhooks signature of a request, computed here from the specification.
-fn verifies(headers: &HashMap<String, String>, body: &str) -> bool {
-    use base64::Engine as _;
-    use hmac::{Hmac, Mac};
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(SECRET.trim_start_matches("whsec_"))
-        .unwrap();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    let (Some(id), Some(timestamp), Some(signature)) = (
-        headers.get("webhook-id"),
-        headers.get("webhook-timestamp"),
-        headers.get("webhook-signature"),
-    ) else {
-        return false;
-    };
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    let expected = format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    );
-    signature == &expected
 }
 
 fn with_hook<S>(mut app: App<S>, url: &str, failure: HookFailure) -> App<S> {
