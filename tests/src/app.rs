@@ -211,3 +211,23 @@ impl Answer {
         out
     }
 }
+
+/// `app` on a [`shared::ManualClock`] starting now, and the clock, to move time by hand.
+pub fn with_clock<S>(mut app: App<S>) -> (App<S>, shared::ManualClock) {
+    let clock = shared::ManualClock::starting_now();
+    app.accounts.clock = std::sync::Arc::new(clock.clone());
+    (app, clock)
+}
+
+/// Registers `email` with [`STRONG_PASSWORD`] through `POST /register`; its user id.
+pub async fn register_user<S: Store>(app: &App<S>, email: &str) -> String {
+    let answer = post(
+        app,
+        "/register",
+        serde_json::json!({"email": email, "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()["user_id"].as_str().unwrap().to_owned()
+}

@@ -8,32 +8,17 @@ use std::sync::Arc;
 use accounts::model::registry::{ClientRecord, ClientSpec, ClientType, GrantType, parse_scopes};
 use accounts::store::Store;
 use auth_api::App;
-use integration_tests::app::{Answer, STRONG_PASSWORD, post, send};
+use integration_tests::app::{Answer, STRONG_PASSWORD, register_user, send, with_clock};
 use integration_tests::events::{Event, Kind, encode};
 use integration_tests::oidc::{Browser, claims, hidden_inputs, input_names, token};
 use serde_json::{Value, json};
-use shared::ManualClock;
 
 const EMAIL: &str = "ada@example.com";
 const SCOPE: &str = "openid email offline_access api:read";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 async fn register_ada<S: Store>(app: &App<S>) -> String {
-    let answer = post(
-        app,
-        "/register",
-        json!({"email": EMAIL, "password": STRONG_PASSWORD}),
-        None,
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.json()["user_id"].as_str().unwrap().to_owned()
-}
-
-fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
-    let clock = ManualClock::starting_now();
-    app.accounts.clock = Arc::new(clock.clone());
-    (app, clock)
+    register_user(app, EMAIL).await
 }
 
 /// A command-line tool: a public, third-party client with `grants`.

@@ -10,19 +10,13 @@ use authorizer::session::SessionCheck;
 use authorizer::{Authorizer, V2Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use integration_tests::app::{Answer, send};
+use integration_tests::app::{Answer, send, with_clock};
 use integration_tests::events::{Event, Kind};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::{Clock, ManualClock, Principal};
+use shared::{Clock, Principal};
 
 const FORM: &str = "application/x-www-form-urlencoded";
-
-fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
-    let clock = ManualClock::starting_now();
-    app.accounts.clock = Arc::new(clock.clone());
-    (app, clock)
-}
 
 /// A confidential client allowed `scopes`, registered in the app's store: (client, secret).
 async fn register<S: Store>(app: &App<S>, scopes: &str) -> (ClientRecord, String) {

@@ -3,39 +3,22 @@
 //! introspection; and the attacks its RFCs name (open redirects, code injection and reuse,
 //! PKCE downgrade, CSRF, consent bypass, mix-up).
 
-use std::sync::Arc;
-
 use accounts::model::registry::ClientType;
 use accounts::store::Store;
 use auth_api::App;
-use integration_tests::app::{Answer, STRONG_PASSWORD, post, send};
+use integration_tests::app::{Answer, STRONG_PASSWORD, post, register_user, send, with_clock};
 use integration_tests::events::{Event, Kind};
 use integration_tests::oidc::{
     Browser, POST_LOGOUT, Pkce, REDIRECT, authorization, claims, client_query, exchange, header,
     hidden_inputs, input_names, register_app, token,
 };
 use serde_json::{Value, json};
-use shared::ManualClock;
 
 const EMAIL: &str = "ada@example.com";
 const SCOPE: &str = "openid email offline_access api:read";
 
 async fn register_ada<S: Store>(app: &App<S>) -> String {
-    let answer = post(
-        app,
-        "/register",
-        json!({"email": EMAIL, "password": STRONG_PASSWORD}),
-        None,
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-    answer.json()["user_id"].as_str().unwrap().to_owned()
-}
-
-fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
-    let clock = ManualClock::starting_now();
-    app.accounts.clock = Arc::new(clock.clone());
-    (app, clock)
+    register_user(app, EMAIL).await
 }
 
 /// An RFC 6749 §5.2 error with this code.

@@ -8,10 +8,9 @@ use accounts::store::Store;
 use auth_api::App;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, outbox};
+use integration_tests::app::{Answer, STRONG_PASSWORD, link_token, outbox, with_clock};
 use integration_tests::events::{Event, Kind};
 use serde_json::{Value, json};
-use shared::ManualClock;
 
 const NEW_PASSWORD: &str = "purple elephant juggling seventeen oranges";
 
@@ -65,13 +64,6 @@ fn assert_unusable(answer: &Answer) {
         "{}",
         answer.text
     );
-}
-
-/// A clock the test moves, so that windows and lifetimes pass without waiting.
-fn with_clock<S>(mut app: App<S>) -> (App<S>, ManualClock) {
-    let clock = ManualClock::starting_now();
-    app.accounts.clock = Arc::new(clock.clone());
-    (app, clock)
 }
 
 over_both_stores!(
