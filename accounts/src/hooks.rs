@@ -239,6 +239,18 @@ fn claims_of(answer: &Value) -> Result<BTreeMap<String, CustomClaim>, HookError>
 }
 
 impl Hooks {
+    /// The secret and transport of a configured hook. A hook without them is a wiring bug
+    /// of the door (it never went through `with_https`): refused, never skipped, so a
+    /// configured check can never be silently allowed.
+    fn wired(&self) -> Result<(&WebhookSecret, &Arc<dyn HookTransport>), Error> {
+        match (&self.secret, &self.transport) {
+            (Some(secret), Some(transport)) => Ok((secret, transport)),
+            _ => Err(Error::internal(
+                "a hook is configured without its secret or transport",
+            )),
+        }
+    }
+
     /// A signed request of `kind` with `body` to `url`.
     fn request(&self, url: &str, secret: &WebhookSecret, body: Value) -> HookRequest {
         let id = format!("hook_{}", uuid::Uuid::new_v4().simple());
@@ -266,11 +278,10 @@ impl Hooks {
         client_id: &str,
         client: &Client,
     ) -> Result<BTreeMap<String, CustomClaim>, Error> {
-        let (Some(url), Some(secret), Some(transport)) =
-            (&self.customize_access_token, &self.secret, &self.transport)
-        else {
+        let Some(url) = &self.customize_access_token else {
             return Ok(BTreeMap::new());
         };
+        let (secret, transport) = self.wired()?;
         let request = self.request(
             url,
             secret,
@@ -312,11 +323,10 @@ impl Hooks {
         method: &str,
         client: &Client,
     ) -> Result<(), Error> {
-        let (Some(url), Some(secret), Some(transport)) =
-            (&self.before_user_created, &self.secret, &self.transport)
-        else {
+        let Some(url) = &self.before_user_created else {
             return Ok(());
         };
+        let (secret, transport) = self.wired()?;
         let request = self.request(
             url,
             secret,
@@ -424,6 +434,33 @@ mod tests {
         ] {
             assert!(claims_of(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_hook_without_its_transport_refuses_rather_than_allows() {
+        let hooks = Hooks {
+            before_user_created: Some("https://hooks.example.com/signup".into()),
+            customize_access_token: Some("https://hooks.example.com/claims".into()),
+            secret: Some(WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            failure: HookFailure::Open,
+            transport: None,
+        };
+        let client = Client::new(Some("203.0.113.7"), None);
+        let email = Email::parse("ada@example.com").unwrap();
+        let user = UserRecord::new(
+            email.clone(),
+            String::new().into(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(matches!(
+            hooks.before_user_created(&email, "password", &client).await,
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(
+            hooks.custom_claims(&user, &[], "api", &client).await,
+            Err(Error::Internal(_))
+        ));
     }
 
     #[test]
