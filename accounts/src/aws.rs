@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use shared::config::{self, ConfigError, Env};
 
 /// The services the functions call, by their SDK service ids.
-const SERVICES: [&str; 4] = ["DynamoDB", "SSM", "SESv2", "EventBridge"];
+const SERVICES: [&str; 5] = ["DynamoDB", "SSM", "SESv2", "EventBridge", "Lambda"];
 
 /// The SDK configuration for `env`: its region, its credentials, any endpoint overrides, and
 /// the bounds of [`timeouts`] and [`retries`]. A missing region or credential is a

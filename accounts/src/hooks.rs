@@ -3,9 +3,10 @@
 //! (claims of the deployment's own in the access tokens of a sign-in or refresh, asked before
 //! the session is written).
 //!
-//! A hook is reached through a [`HookTransport`] (the doors provide one: HTTPS with a
-//! Standard Webhooks signature on the request); this module holds the contract: what is
-//! sent, which answers count, and what a failure means.
+//! A hook is a [`HookTarget`]: an HTTPS URL (the request signed per Standard Webhooks) or a
+//! Lambda function ARN (invoked with the request as its payload; IAM is its authentication).
+//! It is reached through a [`HookTransport`] the doors provide; this module holds the
+//! contract: what is sent, which answers count, and what a failure means.
 //!
 //! Answers (the contract): `before-user-created` `{"decision":"allow"}`, or
 //! `{"decision":"deny","message":"…"}` with a message the user sees; `customize-access-token`
@@ -59,6 +60,8 @@ pub enum HookError {
     Timeout(u64),
     #[error("the hook answered status {0}")]
     Status(u16),
+    #[error("the hook function failed")]
+    FunctionFailed,
     #[error("the hook could not be reached")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the hook's answer is out of contract: {0}")]
@@ -71,16 +74,119 @@ impl HookError {
         match self {
             HookError::Timeout(_) => "timeout",
             HookError::Status(_) => "status",
+            HookError::FunctionFailed => "function_error",
             HookError::Unreachable(_) => "unreachable",
             HookError::Malformed(_) => "malformed",
         }
     }
 }
 
-/// A request to a hook: its URL, the JSON body, and the Standard Webhooks headers.
+/// Where a hook is: `HOOK_BEFORE_USER_CREATED` or `HOOK_CUSTOMIZE_ACCESS_TOKEN`'s value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum HookTarget {
+    /// `https://…` (or `http://` to this machine): a `POST` signed per Standard Webhooks.
+    Https(String),
+    /// `arn:aws:lambda:<region>:<account>:function:<name>[:<alias or version>]`: invoked
+    /// synchronously with the request body as its payload.
+    Lambda(String),
+}
+
+impl std::fmt::Debug for HookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // A URL may carry a credential in its query: never printed.
+            HookTarget::Https(_) => f.write_str("Https(..)"),
+            HookTarget::Lambda(arn) => f.debug_tuple("Lambda").field(arn).finish(),
+        }
+    }
+}
+
+impl HookTarget {
+    /// A URL as [`url_allowed`] allows, or a Lambda function ARN.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let text = text.trim();
+        if text.starts_with("arn:") {
+            return if lambda_arn(text) {
+                Ok(HookTarget::Lambda(text.to_owned()))
+            } else {
+                Err("a Lambda hook must be a function ARN, \
+                     arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]")
+            };
+        }
+        if url_allowed(text) && !text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Ok(HookTarget::Https(text.to_owned()))
+        } else {
+            Err(
+                "must be an https:// URL (http:// only to 127.0.0.1 or localhost) \
+                 or a Lambda function ARN",
+            )
+        }
+    }
+}
+
+/// Whether `text` is a Lambda function ARN, optionally qualified by a version or alias
+/// (the forms Invoke takes, and IAM can scope a permission to exactly).
+fn lambda_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    let name_ok = |name: &str| {
+        (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let qualifier_ok = |q: &str| {
+        (1..=128).contains(&q.len())
+            && q.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c))
+    };
+    let base = match parts.as_slice() {
+        [arn, partition, lambda, region, account, function, name] => (
+            *arn, *partition, *lambda, *region, *account, *function, *name, None,
+        ),
+        [
+            arn,
+            partition,
+            lambda,
+            region,
+            account,
+            function,
+            name,
+            qualifier,
+        ] => (
+            *arn,
+            *partition,
+            *lambda,
+            *region,
+            *account,
+            *function,
+            *name,
+            Some(*qualifier),
+        ),
+        _ => return false,
+    };
+    let (arn, partition, lambda, region, account, function, name, qualifier) = base;
+    arn == "arn"
+        && (partition == "aws" || partition.starts_with("aws-"))
+        && partition
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-')
+        && lambda == "lambda"
+        && !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && function == "function"
+        && name_ok(name)
+        && qualifier.is_none_or(qualifier_ok)
+}
+
+/// A request to a hook: where it goes, the JSON body, and (to a URL) the Standard Webhooks
+/// headers.
 #[derive(Debug, Clone)]
 pub struct HookRequest {
-    pub url: String,
+    pub target: HookTarget,
     pub body: String,
     pub headers: Vec<(&'static str, String)>,
     pub timeout: Duration,
@@ -88,8 +194,9 @@ pub struct HookRequest {
 
 type Answer<'a> = Pin<Box<dyn Future<Output = Result<Value, HookError>> + Send + 'a>>;
 
-/// How a hook is reached (HTTPS in auth-api and local-api): the request sent, the answer's
-/// JSON body back, any status but 2xx an error, never longer than the request's timeout.
+/// How a hook is reached (HTTPS and Lambda's Invoke in auth-api and local-api): the request
+/// sent, the answer's JSON body back, any status but 2xx (or a function error) an error,
+/// never longer than the request's timeout.
 pub trait HookTransport: Send + Sync {
     fn call(&self, request: HookRequest) -> Answer<'_>;
 }
@@ -97,8 +204,8 @@ pub trait HookTransport: Send + Sync {
 /// The hooks a deployment configured.
 #[derive(Clone, Default)]
 pub struct Hooks {
-    pub before_user_created: Option<String>,
-    pub customize_access_token: Option<String>,
+    pub before_user_created: Option<HookTarget>,
+    pub customize_access_token: Option<HookTarget>,
     pub secret: Option<WebhookSecret>,
     pub timeout_ms: u64,
     pub failure: HookFailure,
@@ -116,31 +223,29 @@ impl std::fmt::Debug for Hooks {
     }
 }
 
-/// `HOOK_BEFORE_USER_CREATED` (an https URL), `HOOK_SECRET` (`whsec_…`, required with a
-/// hook), `HOOK_TIMEOUT_MS` (100 to 10000, default 2000) and `HOOK_FAILURE` (`closed`, the
-/// default, or `open`). The transport is the door's to add.
+/// `HOOK_BEFORE_USER_CREATED` and `HOOK_CUSTOMIZE_ACCESS_TOKEN` (an https URL or a Lambda
+/// function ARN), `HOOK_SECRET` (`whsec_…`, required with a URL hook), `HOOK_TIMEOUT_MS` (100
+/// to 10000, default 2000) and `HOOK_FAILURE` (`closed`, the default, or `open`). The
+/// transport is the door's to add.
 pub fn hooks_from_env(env: &dyn Env) -> Result<Hooks, ConfigError> {
-    let url = |variable: &'static str| -> Result<Option<String>, ConfigError> {
-        let url = config::optional(env, variable)
-            .map(|url| url.trim().to_owned())
-            .filter(|url| !url.is_empty());
-        match url {
-            Some(url) if !url_allowed(&url) => Err(ConfigError::new(
-                variable,
-                "must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
-            )),
-            other => Ok(other),
-        }
+    let target = |variable: &'static str| -> Result<Option<HookTarget>, ConfigError> {
+        config::optional(env, variable)
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| HookTarget::parse(&text).map_err(|why| ConfigError::new(variable, why)))
+            .transpose()
     };
-    let before_user_created = url("HOOK_BEFORE_USER_CREATED")?;
-    let customize_access_token = url("HOOK_CUSTOMIZE_ACCESS_TOKEN")?;
+    let before_user_created = target("HOOK_BEFORE_USER_CREATED")?;
+    let customize_access_token = target("HOOK_CUSTOMIZE_ACCESS_TOKEN")?;
     let secret = config::optional(env, "HOOK_SECRET")
         .map(|text| WebhookSecret::parse(&text).map_err(|why| ConfigError::new("HOOK_SECRET", why)))
         .transpose()?;
-    if (before_user_created.is_some() || customize_access_token.is_some()) && secret.is_none() {
+    let signs = [&before_user_created, &customize_access_token]
+        .into_iter()
+        .any(|hook| matches!(hook, Some(HookTarget::Https(_))));
+    if signs && secret.is_none() {
         return Err(ConfigError::new(
             "HOOK_SECRET",
-            "a hook needs a secret (whsec_…) to sign its requests with",
+            "a URL hook needs a secret (whsec_…) to sign its requests with",
         ));
     }
     let timeout_ms = match config::optional(env, "HOOK_TIMEOUT_MS") {
@@ -239,33 +344,50 @@ fn claims_of(answer: &Value) -> Result<BTreeMap<String, CustomClaim>, HookError>
 }
 
 impl Hooks {
-    /// The secret and transport of a configured hook. A hook without them is a wiring bug
-    /// of the door (it never went through `with_https`): refused, never skipped, so a
-    /// configured check can never be silently allowed.
-    fn wired(&self) -> Result<(&WebhookSecret, &Arc<dyn HookTransport>), Error> {
-        match (&self.secret, &self.transport) {
-            (Some(secret), Some(transport)) => Ok((secret, transport)),
-            _ => Err(Error::internal(
-                "a hook is configured without its secret or transport",
-            )),
-        }
+    /// Whether any hook is a Lambda function (the door then needs an SDK client).
+    pub fn any_lambda(&self) -> bool {
+        [&self.before_user_created, &self.customize_access_token]
+            .into_iter()
+            .any(|hook| matches!(hook, Some(HookTarget::Lambda(_))))
     }
 
-    /// A signed request of `kind` with `body` to `url`.
-    fn request(&self, url: &str, secret: &WebhookSecret, body: Value) -> HookRequest {
-        let id = format!("hook_{}", uuid::Uuid::new_v4().simple());
+    /// Whether any hook is configured.
+    pub fn any(&self) -> bool {
+        self.before_user_created.is_some() || self.customize_access_token.is_some()
+    }
+
+    /// The request of `body` to `target` through the door's transport: signed when it goes
+    /// to a URL. A hook without its transport (or a URL hook without its secret) is a wiring
+    /// bug of the door: refused, never skipped, so a configured check can never be silently
+    /// allowed.
+    fn request(
+        &self,
+        target: &HookTarget,
+        body: Value,
+    ) -> Result<(HookRequest, &Arc<dyn HookTransport>), Error> {
+        let missing = || Error::internal("a hook is configured without its secret or transport");
+        let transport = self.transport.as_ref().ok_or_else(missing)?;
         let body = body.to_string();
-        let timestamp = shared::token::now_unix();
-        HookRequest {
-            url: url.to_owned(),
-            headers: vec![
-                ("webhook-id", id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", secret.sign(&id, timestamp, &body)),
-            ],
+        let headers = match target {
+            HookTarget::Https(_) => {
+                let secret = self.secret.as_ref().ok_or_else(missing)?;
+                let id = format!("hook_{}", uuid::Uuid::new_v4().simple());
+                let timestamp = shared::token::now_unix();
+                vec![
+                    ("webhook-id", id.clone()),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", secret.sign(&id, timestamp, &body)),
+                ]
+            }
+            HookTarget::Lambda(_) => Vec::new(),
+        };
+        let request = HookRequest {
+            target: target.clone(),
+            headers,
             body,
             timeout: Duration::from_millis(self.timeout_ms),
-        }
+        };
+        Ok((request, transport))
     }
 
     /// Asks `customize-access-token` for the claims of the access tokens `user` is about to
@@ -278,13 +400,11 @@ impl Hooks {
         client_id: &str,
         client: &Client,
     ) -> Result<BTreeMap<String, CustomClaim>, Error> {
-        let Some(url) = &self.customize_access_token else {
+        let Some(target) = &self.customize_access_token else {
             return Ok(BTreeMap::new());
         };
-        let (secret, transport) = self.wired()?;
-        let request = self.request(
-            url,
-            secret,
+        let (request, transport) = self.request(
+            target,
             json!({
                 "type": "customize-access-token",
                 "user_id": user.user_id.to_string(),
@@ -295,7 +415,7 @@ impl Hooks {
                 "client_id": client_id,
                 "source_ip": client.address(),
             }),
-        );
+        )?;
         match transport.call(request).await.and_then(|a| claims_of(&a)) {
             Ok(claims) => Ok(claims),
             Err(err) => {
@@ -323,20 +443,18 @@ impl Hooks {
         method: &str,
         client: &Client,
     ) -> Result<(), Error> {
-        let Some(url) = &self.before_user_created else {
+        let Some(target) = &self.before_user_created else {
             return Ok(());
         };
-        let (secret, transport) = self.wired()?;
-        let request = self.request(
-            url,
-            secret,
+        let (request, transport) = self.request(
+            target,
             json!({
                 "type": "before-user-created",
                 "email": email.as_str(),
                 "method": method,
                 "source_ip": client.address(),
             }),
-        );
+        )?;
         let answered =
             transport
                 .call(request)
@@ -403,10 +521,69 @@ mod tests {
             (vec![("HOOK_TIMEOUT_MS", "50")], "HOOK_TIMEOUT_MS"),
             (vec![("HOOK_FAILURE", "maybe")], "HOOK_FAILURE"),
             (vec![("HOOK_SECRET", "whsec_c2hvcnQ=")], "HOOK_SECRET"),
+            (
+                vec![(
+                    "HOOK_CUSTOMIZE_ACCESS_TOKEN",
+                    "arn:aws:lambda:us-east-1:123456789012:layer:x",
+                )],
+                "HOOK_CUSTOMIZE_ACCESS_TOKEN",
+            ),
         ] {
             let env: HashMap<&str, &str> = bad.into_iter().collect();
             assert_eq!(hooks_from_env(&env).unwrap_err().variable, variable);
         }
+    }
+
+    #[test]
+    fn a_hook_is_a_url_or_a_lambda_function_arn() {
+        for arn in [
+            "arn:aws:lambda:us-east-1:123456789012:function:signup-check",
+            "arn:aws:lambda:eu-west-1:123456789012:function:claims:live",
+            "arn:aws:lambda:us-east-1:123456789012:function:claims:$LATEST",
+            "arn:aws:lambda:us-east-1:123456789012:function:claims:7",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f",
+            " arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:f ",
+        ] {
+            assert_eq!(
+                HookTarget::parse(arn),
+                Ok(HookTarget::Lambda(arn.trim().to_owned())),
+                "{arn}"
+            );
+        }
+        for bad in [
+            "arn:aws:lambda:us-east-1:123456789012:function:",
+            "arn:aws:lambda:us-east-1:12345678901:function:f",
+            "arn:aws:lambda:us-east-1:123456789012:layer:f",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:alias:extra",
+            "arn:aws:lambda:us-east-1:123456789012:function:f*",
+            "arn:aws:lambda::123456789012:function:f",
+            "arn:evil:lambda:us-east-1:123456789012:function:f",
+            "signup-check",
+            "https://hooks.example.com/a b",
+            "http://hooks.example.com/signup",
+        ] {
+            assert!(HookTarget::parse(bad).is_err(), "{bad}");
+        }
+        // Lambda hooks alone need no signing secret: IAM authenticates the call.
+        let lambda_only = hooks_from_env(&HashMap::from([(
+            "HOOK_BEFORE_USER_CREATED",
+            "arn:aws:lambda:us-east-1:123456789012:function:signup-check",
+        )]))
+        .unwrap();
+        assert!(lambda_only.any_lambda());
+        assert!(lambda_only.secret.is_none());
+        // A URL's query may hold a credential: the settings' Debug never shows it.
+        let with_url = hooks_from_env(&HashMap::from([
+            (
+                "HOOK_CUSTOMIZE_ACCESS_TOKEN",
+                "https://hooks.example.com/claims?key=s3cr3t",
+            ),
+            ("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ]))
+        .unwrap();
+        assert!(!with_url.any_lambda());
+        assert!(!format!("{with_url:?}").contains("s3cr3t"));
     }
 
     #[test]
@@ -439,8 +616,10 @@ mod tests {
     #[tokio::test]
     async fn a_hook_without_its_transport_refuses_rather_than_allows() {
         let hooks = Hooks {
-            before_user_created: Some("https://hooks.example.com/signup".into()),
-            customize_access_token: Some("https://hooks.example.com/claims".into()),
+            before_user_created: Some(HookTarget::Https("https://hooks.example.com/signup".into())),
+            customize_access_token: Some(HookTarget::Lambda(
+                "arn:aws:lambda:us-east-1:123456789012:function:claims".into(),
+            )),
             secret: Some(WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             failure: HookFailure::Open,

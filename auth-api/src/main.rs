@@ -38,9 +38,7 @@ async fn main() -> Result<(), Error> {
             mfa_key: config.mfa_key,
             client_token_ttl_seconds: config.client_token_ttl_seconds,
             passkeys: config.passkeys,
-            hooks: or_report(auth_api::hooks::with_https(config.hooks).map_err(|e| {
-                shared::config::ConfigError::new("HOOK_BEFORE_USER_CREATED", e.to_string())
-            }))?,
+            hooks: or_report(auth_api::hooks::with_transports(config.hooks, Some(&sdk)))?,
         },
         verifier: config.verifier,
         browser: config.browser,

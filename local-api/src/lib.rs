@@ -186,8 +186,15 @@ impl LocalConfig {
             published_scopes: auth_api::config::published_scopes_from_env(env)?,
             pages: auth_api::http::pages::Branding::from_env(env)?,
             passkeys,
-            hooks: auth_api::hooks::with_https(accounts::hooks::hooks_from_env(env)?)
-                .map_err(|e| ConfigError::new("HOOK_BEFORE_USER_CREATED", e.to_string()))?,
+            hooks: {
+                let hooks = accounts::hooks::hooks_from_env(env)?;
+                if hooks.any_lambda() {
+                    // Wired by main, with the SDK's configuration (credentials, endpoint).
+                    hooks
+                } else {
+                    auth_api::hooks::with_transports(hooks, None)?
+                }
+            },
         })
     }
 

@@ -115,7 +115,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(&template)
         .map_err(|e| format!("cannot read {}: {e}", template.display()))?;
     let spec = template::parse(&text)?;
-    let config = LocalConfig::from_env(&ProcessEnv, &spec)?;
+    let mut config = LocalConfig::from_env(&ProcessEnv, &spec)?;
+    if config.hooks.any_lambda() {
+        // Invoked through the SDK: AWS_ENDPOINT_URL_LAMBDA points them at a local emulator.
+        let sdk = sdk_config().await;
+        config.hooks = auth_api::hooks::with_transports(config.hooks, Some(&sdk))?;
+    }
     let Some(table) = shared::config::optional(&ProcessEnv, "USERS_TABLE") else {
         let users = "in-memory (lost on exit)".to_owned();
         return start(args, template, spec, config, MemoryStore::new(), users).await;

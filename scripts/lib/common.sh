@@ -165,7 +165,7 @@ start_dynamodb_local() {
 # unify their features and the authorizer would carry auth-api's. x86_64 only (docs/deploy.md).
 build_lambdas() {
   step "cargo lambda build --release (x86_64)"
-  for package in authorizer session-authorizer auth-api events; do
+  for package in authorizer session-authorizer auth-api events lambda-hook; do
     cargo lambda build --release --locked --target x86_64-unknown-linux-gnu -p "$package"
   done
   export LAMBDA_BUILD_DIR="$root/target/lambda"

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use accounts::hooks::{HookFailure, Hooks};
+use accounts::hooks::{HookFailure, HookTarget, Hooks};
 use accounts::model::credentials::Email;
 use accounts::store::Store;
 use auth_api::App;
@@ -78,14 +78,17 @@ async fn hook_server() -> (String, Arc<Mutex<Vec<(Value, bool)>>>) {
 }
 
 fn with_hook<S>(mut app: App<S>, url: &str, failure: HookFailure) -> App<S> {
-    app.accounts.hooks = auth_api::hooks::with_https(Hooks {
-        before_user_created: Some(url.to_owned()),
-        customize_access_token: None,
-        secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
-        timeout_ms: 500,
-        failure,
-        transport: None,
-    })
+    app.accounts.hooks = auth_api::hooks::with_transports(
+        Hooks {
+            before_user_created: Some(HookTarget::Https(url.to_owned())),
+            customize_access_token: None,
+            secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
+            timeout_ms: 500,
+            failure,
+            transport: None,
+        },
+        None,
+    )
     .unwrap();
     app
 }
@@ -189,14 +192,17 @@ async fn before_user_created_fails_open_when_configured<S: Store>(app: App<S>) {
 async fn customize_access_token_adds_the_deployment_s_claims<S: Store + EventsReader>(app: App<S>) {
     let (url, seen) = hook_server().await;
     let mut app = app;
-    app.accounts.hooks = auth_api::hooks::with_https(Hooks {
-        before_user_created: None,
-        customize_access_token: Some(url),
-        secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
-        timeout_ms: 500,
-        failure: HookFailure::Closed,
-        transport: None,
-    })
+    app.accounts.hooks = auth_api::hooks::with_transports(
+        Hooks {
+            before_user_created: None,
+            customize_access_token: Some(HookTarget::Https(url)),
+            secret: Some(accounts::webhook::WebhookSecret::parse(SECRET).unwrap()),
+            timeout_ms: 500,
+            failure: HookFailure::Closed,
+            transport: None,
+        },
+        None,
+    )
     .unwrap();
     for email in ["tenant@example.com", "reserved@example.com"] {
         assert_eq!(register(&app, email).await.status, 201);
