@@ -232,6 +232,10 @@ class Resolver:
                 return self.condition(arg)
             if key == "Fn::Join":
                 return arg[0].join(str(v) for v in self.value(arg[1]))
+            if key == "Fn::Split":
+                return str(self.value(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.value(arg[1])[int(self.value(arg[0]))]
         return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
 
 
@@ -287,6 +291,8 @@ def candidate_parameters(action, resource):
         return [{"EventBusName": resource.split("event-bus/", 1)[1]}, {"EventBusName": resource}]
     if action.startswith("ses:"):
         return [{"SesFromAddress": resource.split("identity/", 1)[1]}]
+    if action.startswith("lambda:"):
+        return [{"HookBeforeUserCreated": resource}, {"HookCustomizeAccessToken": resource}]
     return [{}]
 
 
@@ -311,7 +317,7 @@ def check(logs):
     expected = {
         "authapi": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                      "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem",
-                     "ssm:GetParameter", "ses:SendEmail"],
+                     "ssm:GetParameter", "ses:SendEmail", "lambda:InvokeFunction"],
         "sessionauthorizer": ["dynamodb:BatchGetItem"],
         "events": ["events:PutEvents", "ssm:GetParameter"],
     }
@@ -348,6 +354,15 @@ def check(logs):
                 elif moto_permits(allowed[0][2], action, resource) is False:
                     failures.append(f"[{label}] {function}: {action} on {resource} allowed by "
                                     f"{allowed[0][1]} here, but not by moto's evaluator")
+                # A grant scoped to one function: the role that may invoke the hook may
+                # invoke no other function.
+                if action == "lambda:InvokeFunction":
+                    other = resource + "-other"
+                    for extra in candidate_parameters(action, resource):
+                        policies = role_policies(template, {**parameters, **extra}, function)
+                        if evaluate(policies, action, other, context)[0] == "allowed":
+                            failures.append(f"[{label}] {function} with {extra} may also invoke "
+                                            f"{other}: the grant is not scoped to the hook")
     print(f"IAM: {len(calls)} distinct calls by the functions, {checked} evaluations across "
           f"{len(deployments(jwks))} deployments; calls by other keys (the tests' own, not checked): "
           f"{dict(ignored)}")

@@ -145,6 +145,16 @@ def describe(method, path, headers, raw):
         address = re.search(r"<([^>]+)>", sender)
         address = address.group(1) if address else sender
         calls = [("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{address}", {})]
+    elif service == "lambda" and method == "POST" and re.fullmatch(
+            r"/2015-03-31/functions/[^/]+/invocations", urllib.parse.urlsplit(path).path):
+        parts = urllib.parse.urlsplit(path)
+        name = urllib.parse.unquote(parts.path.split("/")[3])
+        if not name.startswith("arn:"):
+            name = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        qualifier = urllib.parse.parse_qs(parts.query).get("Qualifier")
+        if qualifier and name.count(":") == 6:
+            name = f"{name}:{qualifier[0]}"
+        calls = [("lambda:InvokeFunction", name, {})]
     elif target:
         calls = [(f"{service}:{target.split('.', 1)[-1]}", "*", {})]
     else:

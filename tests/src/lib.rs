@@ -7,6 +7,7 @@ pub mod authorizer_events;
 pub mod dynamo;
 pub mod events;
 pub mod http_peer;
+pub mod lambda_invoke;
 pub mod local;
 pub mod logs;
 pub mod oidc;

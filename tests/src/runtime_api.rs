@@ -93,12 +93,39 @@ impl RuntimeApi {
         self.next_report().await
     }
 
-    /// Queues an event for the function's next `/invocation/next`, without waiting.
-    pub async fn queue(&mut self, event: Value) {
+    /// Queues an event for the function's next `/invocation/next`, without waiting; its
+    /// request id back.
+    pub async fn queue(&mut self, event: Value) -> String {
         self.next_id += 1;
         let id = format!("req-{}", self.next_id);
-        self.state.events.lock().await.push_back((id, event));
+        self.state
+            .events
+            .lock()
+            .await
+            .push_back((id.clone(), event));
         self.state.event_ready.notify_one();
+        id
+    }
+
+    /// Queues an event and waits up to `within` for the function's answer to it (the report
+    /// of an earlier event, answered late, is passed over): `None` when it did not answer.
+    pub async fn answer_within(&mut self, event: Value, within: Duration) -> Option<Report> {
+        let id = self.queue(event).await;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let report = tokio::time::timeout_at(deadline, self.reports.recv())
+                .await
+                .ok()??;
+            let answered = match &report {
+                Report::Response { request_id, .. } | Report::Error { request_id, .. } => {
+                    *request_id == id
+                }
+                Report::InitError { .. } => true,
+            };
+            if answered {
+                return Some(report);
+            }
+        }
     }
 
     /// The next report, or a panic after 20 s.

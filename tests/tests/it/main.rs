@@ -38,6 +38,7 @@ mod events;
 mod handler;
 mod hooks;
 mod http_api;
+mod lambda_hooks;
 mod local_api;
 mod mail;
 mod mfa;

@@ -317,6 +317,15 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("BrandName", "Acme Accounts"),
         ("BrandColor", "#0a7"),
         ("BrandLogoUrl", "https://cdn.example.com/logo.svg"),
+        ("HookBeforeUserCreated", "https://hooks.example.com/signup"),
+        (
+            "HookBeforeUserCreated",
+            "arn:aws:lambda:eu-west-1:123456789012:function:auth-hooks",
+        ),
+        (
+            "HookCustomizeAccessToken",
+            "arn:aws:lambda:eu-west-1:123456789012:function:auth-hooks:live",
+        ),
     ];
     for (name, value) in good {
         assert_eq!(
@@ -363,6 +372,16 @@ fn bad_parameter_values_fail_the_deploy_not_the_first_request() {
         ("BrandColor", "blue"),
         ("BrandLogoUrl", "http://cdn.example.com/logo.svg"),
         ("BrandLogoUrl", "https://cdn.example.com/\"onerror=x"),
+        ("HookBeforeUserCreated", "http://hooks.example.com/signup"),
+        (
+            "HookBeforeUserCreated",
+            "arn:aws:lambda:eu-west-1:123456789012:function:*",
+        ),
+        (
+            "HookCustomizeAccessToken",
+            "arn:aws:lambda:eu-west-1:123456789012:layer:x",
+        ),
+        ("HookCustomizeAccessToken", "auth-hooks"),
     ];
     for (name, value) in bad {
         assert_ne!(
