@@ -248,6 +248,17 @@ impl<S: Store> Gateway<S> {
         }
     }
 
+    /// The authorizer context the integration of a protected REST route `method` `path`
+    /// gets for the `Authorization` header `token` (the authorizer's own context, the token's claims among it, and the
+    /// `principalId`), or `None` when the authorizer refuses: what a backend behind this
+    /// gateway would read.
+    pub async fn authorizer_context(&self, token: &str, method: &str, path: &str) -> Option<Value> {
+        let arn = self.method_arn(method, path);
+        let (policy, _) = self.authorize(token, &arn).await.ok()?;
+        (policy.policy_document.evaluate(&arn) == Some(Effect::Allow))
+            .then(|| integration_context(&policy))
+    }
+
     /// Answers one request, with what the access log should say of the authorizer.
     pub async fn handle(&self, req: HttpRequest) -> (Response<Full<Bytes>>, AuthDecision) {
         if req.body.len() > MAX_PAYLOAD {
@@ -392,12 +403,7 @@ impl<S: Store> Gateway<S> {
                     } else {
                         AuthDecision::Allow
                     };
-                    let mut context = match serde_json::to_value(&policy.context) {
-                        Ok(Value::Object(map)) => map,
-                        _ => Map::new(),
-                    };
-                    context.insert("principalId".into(), json!(policy.principal_id));
-                    authorizer_context = Some(Value::Object(context));
+                    authorizer_context = Some(integration_context(&policy));
                 }
                 effect => {
                     let decision = if cached {
@@ -783,6 +789,17 @@ fn into_http(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
     *out.status_mut() = parts.status;
     *out.headers_mut() = parts.headers;
     out
+}
+
+/// The `requestContext.authorizer` of an allowed request: the policy's context, flat, with
+/// its `principalId`.
+fn integration_context(policy: &PolicyResponse) -> Value {
+    let mut context = match serde_json::to_value(&policy.context) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    context.insert("principalId".into(), json!(policy.principal_id));
+    Value::Object(context)
 }
 
 #[cfg(test)]

@@ -853,3 +853,59 @@ async fn events_of_a_sign_up(api: &LocalApi<impl Store + 'static>) {
     let text = serde_json::to_string(events).unwrap();
     assert!(!text.contains(STRONG_PASSWORD) && !text.contains(&access));
 }
+
+/// A `customize-access-token` hook configured by its variables alone: its claims are in the
+/// token local-api's auth-api signs, and reach what a backend behind the gateway gets from
+/// the authorizer (its request context), by their names; protected routes go on working.
+#[tokio::test]
+async fn a_hook_s_claims_reach_the_authorizer_context_over_local_api() {
+    use integration_tests::http_peer::{read_request, respond, standard_webhooks_signed};
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/claims", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Some((headers, body)) = read_request(&mut socket).await else {
+                    return;
+                };
+                if !standard_webhooks_signed(SECRET, &headers, &body) {
+                    respond(&mut socket, "401 Unauthorized", "{}").await;
+                    return;
+                }
+                let answer = json!({"claims": {"tenant": "acme", "seats": 5, "beta": true}});
+                respond(&mut socket, "200 OK", &answer.to_string()).await;
+            });
+        }
+    });
+    let api = LocalApi::spawn(
+        memory(),
+        &[
+            ("HOOK_CUSTOMIZE_ACCESS_TOKEN", hook.as_str()),
+            ("HOOK_SECRET", SECRET),
+        ],
+        |_| {},
+    )
+    .await;
+    let http = Client::new();
+    let (user_id, token) = sign_up(&http, &api, "ada@example.com").await;
+    let context = api
+        .gateway
+        .authorizer_context(&format!("Bearer {token}"), "GET", "/me")
+        .await
+        .expect("the authorizer allows the token");
+    assert_eq!(context["tenant"], "acme", "{context}");
+    assert_eq!(context["seats"], 5, "{context}");
+    assert_eq!(context["beta"], true, "{context}");
+    assert_eq!(context["principalId"], user_id.as_str());
+    assert_eq!(context["sub"], user_id.as_str());
+    let (status, me) = get(&http, &api, "/me", Some(&token)).await;
+    assert_eq!(status, 200, "{me}");
+    assert!(
+        api.gateway
+            .authorizer_context("Bearer not-a-token", "GET", "/me")
+            .await
+            .is_none()
+    );
+    api.stop().await;
+}
