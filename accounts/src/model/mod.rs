@@ -7,6 +7,7 @@ pub mod client;
 pub mod credentials;
 pub mod device;
 pub mod event;
+pub mod federation;
 pub mod link;
 pub mod mfa;
 pub mod oidc;
