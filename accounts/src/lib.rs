@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod aws;
 pub mod error;
+pub mod federation;
 pub mod flows;
 pub mod hooks;
 pub mod mail;
