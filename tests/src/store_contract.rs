@@ -1775,3 +1775,214 @@ pub async fn every_committed_change_and_only_it_emits_its_event<S: Store + 'stat
         .collect();
     assert_eq!(kinds, ["client.created", "client.disabled"]);
 }
+
+/// Federation: a sign-in under way and a finished one are each taken once, even by ten
+/// parallel callbacks or exchanges; an expired one is still returned (the flow judges it).
+pub async fn federation_states_and_grants_are_taken_once_even_in_parallel<S: Store + 'static>(
+    store: S,
+) {
+    use accounts::model::federation::{FederationGrant, FederationState};
+    let store = Arc::new(store);
+    let state = FederationState {
+        hash: RefreshToken::generate().hash(),
+        provider: "google".into(),
+        nonce: "n-0S6_WzA2Mj".into(),
+        verifier: SecretString::from("v".repeat(43)),
+        binding: RefreshToken::generate().hash(),
+        journey: Some("client_id=web&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb".into()),
+        expires_at_ms: NOW_MS + 600_000,
+    };
+    store.save_federation_state(&state).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, hash) = (Arc::clone(&store), state.hash);
+        tasks.spawn(async move { store.take_federation_state(&hash).await });
+    }
+    let mut taken = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Some(found) = result.unwrap().unwrap() {
+            taken.push(found);
+        }
+    }
+    assert_eq!(taken.len(), 1, "exactly one take");
+    let found = &taken[0];
+    assert_eq!(
+        (
+            &found.provider,
+            &found.nonce,
+            &found.binding,
+            &found.journey,
+            found.expires_at_ms
+        ),
+        (
+            &state.provider,
+            &state.nonce,
+            &state.binding,
+            &state.journey,
+            state.expires_at_ms
+        )
+    );
+    assert_eq!(
+        found.verifier.expose_secret(),
+        state.verifier.expose_secret()
+    );
+    let json_api = FederationState {
+        hash: RefreshToken::generate().hash(),
+        journey: None,
+        expires_at_ms: NOW_MS - 1,
+        ..state.clone()
+    };
+    store.save_federation_state(&json_api).await.unwrap();
+    let found = store.take_federation_state(&json_api.hash).await.unwrap();
+    assert_eq!(
+        found.map(|f| (f.journey, f.expires_at_ms)),
+        Some((None, NOW_MS - 1))
+    );
+
+    let grant = FederationGrant {
+        hash: RefreshToken::generate().hash(),
+        user_id: Uuid::new_v4(),
+        provider: "google".into(),
+        amr: vec!["fed".into(), "mfa".into()],
+        expires_at_ms: NOW_MS + 60_000,
+    };
+    store.save_federation_grant(&grant).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, hash) = (Arc::clone(&store), grant.hash);
+        tasks.spawn(async move { store.take_federation_grant(&hash).await });
+    }
+    let mut taken = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Some(found) = result.unwrap().unwrap() {
+            taken.push(found);
+        }
+    }
+    assert_eq!(taken, vec![grant.clone()], "exactly one take, as saved");
+    assert_eq!(
+        store.take_federation_grant(&grant.hash).await.unwrap(),
+        None
+    );
+}
+
+/// Identities: created with their account (an email with an account refused, an identity
+/// linked already refused), linked once to one user only while the user is as read, found
+/// by provider and subject, listed by user, unlinked, and gone with the account; each link
+/// and unlink an event.
+pub async fn identities_link_once_and_go_with_their_account<S: Store + 'static>(store: S) {
+    use accounts::model::event::EventSubject;
+    use accounts::model::federation::Identity;
+    let identity = |user_id: Uuid, subject: &str| Identity {
+        provider: "google".into(),
+        subject: subject.into(),
+        user_id,
+        email: Some("ada@example.com".into()),
+        linked_at_ms: NOW_MS,
+    };
+    let ada = user("ada@example.com");
+    let first = identity(ada.user_id, "1001");
+    store.create_federated_user(&ada, &first).await.unwrap();
+    assert_eq!(
+        store.find_identity("google", "1001").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.find_identity("github", "1001").await.unwrap(), None);
+    assert!(by_email(&store, &ada.email).await.is_some());
+
+    // The email has an account: nothing written, the identity stays free.
+    let again = user("ada@example.com");
+    assert!(matches!(
+        store
+            .create_federated_user(&again, &identity(again.user_id, "2002"))
+            .await,
+        Err(StoreError::EmailTaken)
+    ));
+    assert_eq!(store.find_identity("google", "2002").await.unwrap(), None);
+    // The identity is linked: nothing written, the email stays free.
+    let bob = user("bob@example.com");
+    assert!(matches!(
+        store
+            .create_federated_user(&bob, &identity(bob.user_id, "1001"))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(by_email(&store, &bob.email).await.is_none());
+
+    store.create_user(&bob).await.unwrap();
+    // Linked to Ada already: not to Bob too.
+    assert!(matches!(
+        store
+            .link_identity(&bob, &identity(bob.user_id, "1001"))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // Bob as read no longer: his sessions ended meanwhile.
+    store
+        .revoke_all_sessions(&bob.email, bob.user_id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .link_identity(&bob, &identity(bob.user_id, "3003"))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let bob = by_email(&store, &bob.email).await.unwrap();
+    let later = Identity {
+        linked_at_ms: NOW_MS + 1,
+        ..identity(bob.user_id, "3003")
+    };
+    store.link_identity(&bob, &later).await.unwrap();
+    let earlier = Identity {
+        provider: "github".into(),
+        ..identity(bob.user_id, "583231")
+    };
+    store.link_identity(&bob, &earlier).await.unwrap();
+    assert_eq!(
+        store.list_identities(bob.user_id).await.unwrap(),
+        vec![earlier.clone(), later.clone()]
+    );
+    assert_eq!(
+        store.list_identities(ada.user_id).await.unwrap(),
+        vec![first.clone()]
+    );
+
+    // Unlinked once; not by another user's name.
+    assert!(matches!(
+        store
+            .unlink_identity(&Identity {
+                user_id: ada.user_id,
+                ..later.clone()
+            })
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store.unlink_identity(&later).await.unwrap();
+    assert!(matches!(
+        store.unlink_identity(&later).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.find_identity("google", "3003").await.unwrap(), None);
+    let kinds: Vec<&str> = store
+        .events_of(&EventSubject::User(bob.user_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "session.revoked",
+            "identity.linked",
+            "identity.linked",
+            "identity.unlinked"
+        ]
+    );
+
+    // The account's deletion takes its identities along.
+    store.delete_user(&bob).await.unwrap();
+    assert_eq!(store.find_identity("github", "583231").await.unwrap(), None);
+    assert!(store.list_identities(bob.user_id).await.unwrap().is_empty());
+}

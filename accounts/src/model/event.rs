@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::federation::Identity;
 use super::mfa::MfaState;
 use super::passkey::Passkey;
 use super::registry::{ClientId, ClientRecord};
@@ -38,10 +39,12 @@ pub enum EventType {
     ClientCreated,
     ClientDisabled,
     LoginLocked,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 21] = [
         EventType::UserCreated,
         EventType::UserEmailVerified,
         EventType::UserPasswordChanged,
@@ -61,6 +64,8 @@ impl EventType {
         EventType::ClientCreated,
         EventType::ClientDisabled,
         EventType::LoginLocked,
+        EventType::IdentityLinked,
+        EventType::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +89,8 @@ impl EventType {
             EventType::ClientCreated => "client.created",
             EventType::ClientDisabled => "client.disabled",
             EventType::LoginLocked => "login.locked",
+            EventType::IdentityLinked => "identity.linked",
+            EventType::IdentityUnlinked => "identity.unlinked",
         }
     }
 
@@ -241,6 +248,18 @@ impl AccountEvent {
             .with("passkey_id", passkey.id.as_str())
             .with("name", passkey.name.as_str())
             .with("synced", passkey.backup_eligible)
+    }
+
+    /// `identity.linked` or `identity.unlinked`: an account of another provider was linked
+    /// to the user or unlinked, with the provider and its subject.
+    pub fn identity_change(identity: &Identity, linked: bool) -> Self {
+        let kind = match linked {
+            true => EventType::IdentityLinked,
+            false => EventType::IdentityUnlinked,
+        };
+        Self::user(kind, identity.user_id)
+            .with("provider", identity.provider.as_str())
+            .with("subject", identity.subject.as_str())
     }
 
     /// `user.roles_changed`, with the roles now.

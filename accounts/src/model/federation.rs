@@ -23,10 +23,68 @@ use shared::config::{self, ConfigError, Env};
 use uuid::Uuid;
 
 use crate::model::credentials::Email;
+use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
 
 /// The `amr` value of every federated sign-in (RFC 8176 has none for it; ours, documented).
 pub const AMR_FEDERATED: &str = "fed";
+
+/// How long a sign-in at a provider may take, from leaving to coming back.
+pub const STATE_TTL_MS: i64 = 600_000;
+
+/// How long a finished sign-in waits for `/federation/exchange`.
+pub const GRANT_TTL_MS: i64 = 60_000;
+
+/// A sign-in at a provider under way: what its callback needs, kept under the hash of the
+/// `state` sent along, taken once.
+#[derive(Clone)]
+pub struct FederationState {
+    pub hash: TokenHash,
+    pub provider: String,
+    /// Sent to an OpenID provider; its ID token must carry it back.
+    pub nonce: String,
+    /// The PKCE code verifier (its S256 challenge was sent).
+    pub verifier: SecretString,
+    /// The hash of the starting browser's binding cookie: only that browser may finish
+    /// (a callback in another browser is a login CSRF).
+    pub binding: TokenHash,
+    /// The hosted pages' journey (their query, carried on), or none: the JSON API's
+    /// sign-in, which ends on `FEDERATION_APP_URL`.
+    pub journey: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for FederationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederationState")
+            .field("provider", &self.provider)
+            .field("journey", &self.journey.is_some())
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An upstream identity linked to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: Uuid,
+    /// The address the provider gave when it was linked, if any (shown, never trusted).
+    pub email: Option<String>,
+    pub linked_at_ms: i64,
+}
+
+/// A finished federated sign-in waiting to be exchanged for tokens (the JSON API's): kept
+/// under the hash of the one-time code, taken once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationGrant {
+    pub hash: TokenHash,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub amr: Vec<String>,
+    pub expires_at_ms: i64,
+}
 
 /// How a provider is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -9,13 +9,14 @@ use uuid::Uuid;
 
 use super::traits::{
     AccountStore, ActionStore, AdminAudit, AdminStore, AttemptStore, AuthorizationStore,
-    ClientStore, DeviceStore, EventStore, MailWindows, MfaStore, PasskeyStore, SessionStore,
-    StoreError, UserPage, UserStore,
+    ClientStore, DeviceStore, EventStore, FederationStore, MailWindows, MfaStore, PasskeyStore,
+    SessionStore, StoreError, UserPage, UserStore,
 };
 use crate::model::backoff::{Admission, EMAIL_WINDOW_SECONDS, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::device::{DeviceGrant, DeviceState};
 use crate::model::event::{AccountEvent, EventSubject, EventType, SessionEnd};
+use crate::model::federation::{FederationGrant, FederationState, Identity};
 use crate::model::link::{ActionRecord, Purpose};
 use crate::model::mfa::{CHALLENGE_ATTEMPTS, MfaAdmission, MfaAttempts, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -55,6 +56,11 @@ struct State {
     user_codes: HashMap<TokenHash, TokenHash>,
     /// Lifecycle events, in the order their changes were made.
     events: Vec<AccountEvent>,
+    /// Sign-ins at other providers under way, and finished ones waiting for their exchange.
+    federation_states: HashMap<TokenHash, FederationState>,
+    federation_grants: HashMap<TokenHash, FederationGrant>,
+    /// Linked identities by (provider, subject), in the order they were linked.
+    identities: Vec<Identity>,
 }
 
 /// The key of `email`'s failed-login window.
@@ -603,6 +609,7 @@ impl AccountStore for MemoryStore {
             .consents
             .retain(|(user_id, _), _| *user_id != user.user_id);
         state.passkeys.retain(|p| p.user_id != user.user_id);
+        state.identities.retain(|i| i.user_id != user.user_id);
         state.events.push(AccountEvent::user_deleted(user));
         Ok(())
     }
@@ -1227,6 +1234,128 @@ impl DeviceStore for MemoryStore {
             seconds,
         );
         Ok((by_source, in_total))
+    }
+}
+
+impl FederationStore for MemoryStore {
+    async fn save_federation_state(&self, state: &FederationState) -> Result<(), StoreError> {
+        self.state()
+            .federation_states
+            .insert(state.hash, state.clone());
+        Ok(())
+    }
+
+    async fn take_federation_state(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<FederationState>, StoreError> {
+        Ok(self.state().federation_states.remove(hash))
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<Identity>, StoreError> {
+        Ok(self
+            .state()
+            .identities
+            .iter()
+            .find(|i| i.provider == provider && i.subject == subject)
+            .cloned())
+    }
+
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<Identity>, StoreError> {
+        let mut found: Vec<Identity> = self
+            .state()
+            .identities
+            .iter()
+            .filter(|i| i.user_id == user_id)
+            .cloned()
+            .collect();
+        found.sort_by_key(|i| i.linked_at_ms);
+        Ok(found)
+    }
+
+    async fn create_federated_user(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.users.contains_key(&user.email) {
+            return Err(StoreError::EmailTaken);
+        }
+        if state
+            .identities
+            .iter()
+            .any(|i| i.provider == identity.provider && i.subject == identity.subject)
+        {
+            return Err(StoreError::Conflict);
+        }
+        state.users.insert(user.email.clone(), user.clone());
+        state.identities.push(identity.clone());
+        state.events.push(AccountEvent::user_created(user));
+        state
+            .events
+            .push(AccountEvent::identity_change(identity, true));
+        Ok(())
+    }
+
+    async fn link_identity(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
+            stored.user_id == user.user_id
+                && stored.session_epoch == user.session_epoch
+                && !stored.disabled
+        });
+        let taken = state
+            .identities
+            .iter()
+            .any(|i| i.provider == identity.provider && i.subject == identity.subject);
+        if !unchanged || taken || identity.user_id != user.user_id {
+            return Err(StoreError::Conflict);
+        }
+        state.identities.push(identity.clone());
+        state
+            .events
+            .push(AccountEvent::identity_change(identity, true));
+        Ok(())
+    }
+
+    async fn unlink_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let before = state.identities.len();
+        state.identities.retain(|i| {
+            !(i.provider == identity.provider
+                && i.subject == identity.subject
+                && i.user_id == identity.user_id)
+        });
+        if state.identities.len() == before {
+            return Err(StoreError::Conflict);
+        }
+        state
+            .events
+            .push(AccountEvent::identity_change(identity, false));
+        Ok(())
+    }
+
+    async fn save_federation_grant(&self, grant: &FederationGrant) -> Result<(), StoreError> {
+        self.state()
+            .federation_grants
+            .insert(grant.hash, grant.clone());
+        Ok(())
+    }
+
+    async fn take_federation_grant(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<FederationGrant>, StoreError> {
+        Ok(self.state().federation_grants.remove(hash))
     }
 }
 

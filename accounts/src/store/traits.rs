@@ -9,6 +9,7 @@ use crate::model::backoff::{Admission, LoginAttempts, Source, Window};
 use crate::model::credentials::Email;
 use crate::model::device::{DeviceGrant, DeviceState};
 use crate::model::event::{AccountEvent, EventSubject, SessionEnd};
+use crate::model::federation::{FederationGrant, FederationState, Identity};
 use crate::model::link::ActionRecord;
 use crate::model::mfa::{MfaAdmission, MfaChallenge, MfaState};
 use crate::model::oidc::{CodeRecord, CodeSpend, Consent};
@@ -712,6 +713,75 @@ pub trait EventStore: Send + Sync {
     fn all_events(&self) -> impl Future<Output = Result<Vec<AccountEvent>, StoreError>> + Send;
 }
 
+/// Sign-in through other providers: sign-ins under way, linked identities, finished
+/// sign-ins waiting for their exchange.
+pub trait FederationStore: Send + Sync {
+    /// Stores a sign-in under way (it expires by itself).
+    fn save_federation_state(
+        &self,
+        state: &FederationState,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the sign-in with this hash: deleted and returned, expired or not; `None` if
+    /// there is none. Atomic: of concurrent takes exactly one gets it.
+    fn take_federation_state(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<FederationState>, StoreError>> + Send;
+
+    /// The identity `subject` at `provider`, read consistently.
+    fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<Identity>, StoreError>> + Send;
+
+    /// The user's identities, oldest first, as the index has them: one linked a moment ago
+    /// may be missing (DynamoDB reads them through a global secondary index).
+    fn list_identities(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<Identity>, StoreError>> + Send;
+
+    /// Creates `user` with `identity` linked to it (events `user.created` and
+    /// `identity.linked`), all or nothing: `EmailTaken` if the email has an account,
+    /// `Conflict` if the identity is linked already.
+    fn create_federated_user(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Links `identity` to `user` (as read: same id and session epoch, not disabled), with
+    /// its `identity.linked` event, all or nothing; `Conflict` if the identity is linked
+    /// already (to anyone) or the user changed.
+    fn link_identity(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Unlinks `identity` from its user, with its `identity.unlinked` event; `Conflict` if
+    /// it is not linked to that user.
+    fn unlink_identity(
+        &self,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a finished sign-in for its exchange (it expires by itself).
+    fn save_federation_grant(
+        &self,
+        grant: &FederationGrant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the grant with this hash, as [`FederationStore::take_federation_state`] takes
+    /// a state.
+    fn take_federation_grant(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<FederationGrant>, StoreError>> + Send;
+}
+
 /// Everything the handlers store: users, login attempts, sessions and action tokens.
 pub trait Store:
     UserStore
@@ -726,6 +796,7 @@ pub trait Store:
     + PasskeyStore
     + DeviceStore
     + EventStore
+    + FederationStore
 {
 }
 
@@ -742,5 +813,6 @@ impl<T> Store for T where
         + PasskeyStore
         + DeviceStore
         + EventStore
+        + FederationStore
 {
 }

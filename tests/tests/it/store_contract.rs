@@ -58,5 +58,7 @@ both_stores!(
     passkeys_are_counted_on_the_user_and_bound_to_its_epoch,
     a_passkey_challenge_is_taken_once_even_in_parallel,
     a_device_grant_is_decided_polled_and_spent_once,
+    federation_states_and_grants_are_taken_once_even_in_parallel,
+    identities_link_once_and_go_with_their_account,
     every_committed_change_and_only_it_emits_its_event,
 );

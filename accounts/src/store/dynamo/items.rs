@@ -114,6 +114,11 @@ pub(super) fn sessions_of(user_id: Uuid) -> String {
     format!("SESSIONS#{user_id}")
 }
 
+/// `gsi1pk` of a user's linked identities (other providers' accounts).
+pub(super) fn identities_of(user_id: Uuid) -> String {
+    format!("IDENTITIES#{user_id}")
+}
+
 /// `gsi1pk` of the user's refresh tokens and mail tokens: an account's deletion finds them by
 /// it (apart from the sessions, which a listing reads; there are far more tokens).
 pub(super) fn tokens_of(user_id: Uuid) -> String {

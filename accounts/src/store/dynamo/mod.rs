@@ -33,6 +33,7 @@ mod clients;
 mod device;
 mod errors;
 mod events;
+mod federation;
 mod items;
 mod mfa;
 mod passkeys;

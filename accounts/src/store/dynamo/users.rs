@@ -178,7 +178,11 @@ impl crate::store::AccountStore for DynamoStore {
         .await?;
         // The account is gone; what remains of it is dead (every lookup checks the user id).
         let mut keys = Vec::new();
-        for index_key in [sessions_of(user.user_id), tokens_of(user.user_id)] {
+        for index_key in [
+            sessions_of(user.user_id),
+            tokens_of(user.user_id),
+            identities_of(user.user_id),
+        ] {
             for item in self.query_index(&index_key).await? {
                 if let (Some(pk), Some(sk)) = (item.get("pk"), item.get("sk")) {
                     keys.push(super::client::Item::from([
