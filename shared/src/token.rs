@@ -185,6 +185,9 @@ pub const AMR_SWK: &str = "swk";
 pub const AMR_USER: &str = "user";
 /// RFC 8176 `amr` value of a multiple-factor authentication.
 pub const AMR_MFA: &str = "mfa";
+/// This product's `amr` value of a sign-in at another identity provider (RFC 8176 names
+/// none; registered values are short lowercase words, as this is).
+pub const AMR_FEDERATED: &str = "fed";
 
 /// How the sign-in behind a session was made: what its tokens' `amr` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -199,6 +202,9 @@ pub enum SignInMethod {
     /// A passkey alone: `["hwk"|"swk","user","mfa"]` with user verification, `["hwk"|"swk"]`
     /// without.
     Passkey { synced: bool, verified: bool },
+    /// Another identity provider: `["fed"]`, or `["fed","mfa"]` when a provider trusted for
+    /// it asserted a second factor.
+    Federated { mfa: bool },
 }
 
 impl SignInMethod {
@@ -223,6 +229,8 @@ impl SignInMethod {
                     vec![key(synced)]
                 }
             }
+            SignInMethod::Federated { mfa: false } => vec![AMR_FEDERATED],
+            SignInMethod::Federated { mfa: true } => vec![AMR_FEDERATED, AMR_MFA],
         };
         list.into_iter().map(str::to_owned).collect()
     }
@@ -230,7 +238,9 @@ impl SignInMethod {
     /// The method whose [`SignInMethod::amr`] is `amr`, if any.
     pub fn from_amr<S: AsRef<str>>(amr: &[S]) -> Option<Self> {
         let has = |value: &str| amr.iter().any(|m| m.as_ref() == value);
-        let method = if has(AMR_PASSWORD) && has(AMR_OTP) {
+        let method = if has(AMR_FEDERATED) {
+            SignInMethod::Federated { mfa: has(AMR_MFA) }
+        } else if has(AMR_PASSWORD) && has(AMR_OTP) {
             SignInMethod::PasswordAndCode
         } else if has(AMR_HWK) || has(AMR_SWK) {
             let (synced, verified) = (has(AMR_SWK), has(AMR_USER));
@@ -869,5 +879,37 @@ mod tests {
         assert_eq!(bearer_token("abc"), None);
         assert_eq!(bearer_token("Bearer a b"), None);
         assert_eq!(bearer_token(""), None);
+    }
+}
+
+#[cfg(test)]
+mod sign_in_method_tests {
+    use super::*;
+
+    #[test]
+    fn every_method_s_amr_reads_back_as_that_method() {
+        let mut all = vec![
+            SignInMethod::Password,
+            SignInMethod::PasswordAndCode,
+            SignInMethod::Federated { mfa: false },
+            SignInMethod::Federated { mfa: true },
+        ];
+        for synced in [false, true] {
+            for verified in [false, true] {
+                all.push(SignInMethod::PasswordAndPasskey { synced, verified });
+                all.push(SignInMethod::Passkey { synced, verified });
+            }
+        }
+        for method in all {
+            assert_eq!(
+                SignInMethod::from_amr(&method.amr()),
+                Some(method),
+                "{method:?}"
+            );
+        }
+        assert_eq!(SignInMethod::Federated { mfa: false }.amr(), ["fed"]);
+        assert!(!SignInMethod::Federated { mfa: false }.multi_factor());
+        assert!(SignInMethod::Federated { mfa: true }.multi_factor());
+        assert_eq!(SignInMethod::from_amr(&["fed", "pwd"]), None);
     }
 }
