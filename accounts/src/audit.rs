@@ -81,11 +81,25 @@ pub enum Event {
     RegistrationDenied,
     /// A hook failed, timed out or answered out of contract (`reason` says which).
     HookFailed,
+    /// A sign-in at another provider began.
+    FederationStarted,
+    /// A sign-in at another provider came back and signed the user in.
+    FederatedSignedIn,
+    /// A sign-in at another provider could not be completed (`reason` says why: `state`,
+    /// `cancelled`, `id_token`, `unreachable`, …).
+    FederationFailed,
+    /// A first sign-in at another provider made a new account.
+    FederatedRegistered,
+    /// An identity at another provider was linked to an account.
+    IdentityLinked,
+    /// A first sign-in at another provider found an account of its email that it may not
+    /// link to: the user must sign in to it first.
+    FederationLinkRefused,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 58] = [
+    pub const ALL: [Event; 64] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -144,6 +158,12 @@ impl Event {
         Event::UserCodeRefused,
         Event::RegistrationDenied,
         Event::HookFailed,
+        Event::FederationStarted,
+        Event::FederatedSignedIn,
+        Event::FederationFailed,
+        Event::FederatedRegistered,
+        Event::IdentityLinked,
+        Event::FederationLinkRefused,
     ];
 
     /// The name in the log line's `event` field.
@@ -207,18 +227,26 @@ impl Event {
             Event::UserCodeRefused => "user_code_refused",
             Event::RegistrationDenied => "registration_denied",
             Event::HookFailed => "hook_failed",
+            Event::FederationStarted => "federation_started",
+            Event::FederatedSignedIn => "federated_signed_in",
+            Event::FederationFailed => "federation_failed",
+            Event::FederatedRegistered => "federated_registered",
+            Event::IdentityLinked => "identity_linked",
+            Event::FederationLinkRefused => "federation_link_refused",
         }
     }
 
     /// The metric this event counts toward, for the ones alarms and the dashboard watch.
     pub fn metric(self) -> Option<Metric> {
         Some(match self {
-            Event::LoginSucceeded | Event::PasskeySignedIn => Metric::LoginSucceeded,
+            Event::LoginSucceeded | Event::PasskeySignedIn | Event::FederatedSignedIn => {
+                Metric::LoginSucceeded
+            }
             Event::PasskeyRefused => Metric::PasskeysRefused,
             Event::LoginFailed | Event::LoginRefusedDisabled => Metric::LoginFailed,
             Event::LoginMfaFailed => Metric::MfaFailed,
             Event::BackoffStarted | Event::EmailLimitReached => Metric::BackoffStarted,
-            Event::Registered => Metric::Registrations,
+            Event::Registered | Event::FederatedRegistered => Metric::Registrations,
             Event::RefreshReused => Metric::RefreshReuse,
             Event::MfaEnabled => Metric::MfaEnabled,
             Event::PasswordReset => Metric::PasswordResets,

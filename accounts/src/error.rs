@@ -134,6 +134,37 @@ pub enum Error {
     /// The caller allowed that client nothing.
     #[error("no such consent of the caller")]
     ConsentNotFound,
+    /// No provider of this deployment has this id.
+    #[error("no such identity provider")]
+    UnknownProvider,
+    /// A provider's callback names no sign-in under way in this browser: expired, used,
+    /// started elsewhere, or never started (a login CSRF).
+    #[error("no sign-in at this provider is under way in this browser")]
+    FederationStateInvalid,
+    /// The user (or the provider) cancelled the sign-in at the provider.
+    #[error("the sign-in at the provider was cancelled")]
+    FederationCancelled,
+    /// The provider's answer could not be trusted or used (a refused code, an ID token that
+    /// does not check out, no usable subject).
+    #[error("the provider's answer was refused")]
+    FederationRefused,
+    /// The provider could not be reached or failed: worth a retry.
+    #[error("the provider is unavailable")]
+    FederationUnavailable,
+    /// An account has this email, and the provider's word is not enough to link to it: the
+    /// user signs in to that account first and links the provider from there.
+    #[error("an account with this email exists; sign in to it first")]
+    FederationSignInFirst,
+    /// The account has a second factor, and the provider (not trusted for one, or without
+    /// asserting one) cannot stand in for it: the user signs in with their password.
+    #[error("the account's second factor is needed")]
+    FederationNeedsSecondFactor,
+    /// The provider shared no email address to make an account with.
+    #[error("the provider shared no email address")]
+    FederationNoEmail,
+    /// The one-time code of a finished federated sign-in is unknown, used or expired.
+    #[error("the sign-in code is unknown, used or expired")]
+    FederationCodeInvalid,
     /// The store failed, timed out or throttled: worth a retry.
     #[error("user store unavailable")]
     StoreUnavailable(#[source] StoreError),

@@ -93,6 +93,16 @@ pub struct Endpoints {
     pub api: Option<String>,
 }
 
+/// Sign-in through other providers: the deployment's providers and how they are reached.
+#[derive(Debug, Default, Clone)]
+pub struct Federation {
+    pub providers: Vec<Provider>,
+    /// `FEDERATION_APP_URL`: where a JSON API sign-in ends, `#code=…` appended.
+    pub app_url: Option<String>,
+    /// The providers' client (the door adds its HTTPS transport); `None` with no provider.
+    pub upstream: Option<Arc<Upstream>>,
+}
+
 /// The upstream providers' client: endpoints and keys cached per provider.
 pub struct Upstream {
     http: Arc<dyn UpstreamHttp>,

@@ -80,6 +80,47 @@ pub fn passkeys_from_env(
     }))
 }
 
+/// `FEDERATION_PROVIDERS` (with `FEDERATION_SECRETS`) and `FEDERATION_APP_URL` (where a
+/// JSON API sign-in at a provider ends; `default_app_url` when unset, and required with a
+/// provider otherwise). The providers' client is the door's to add.
+pub fn federation_from_env(
+    env: &dyn Env,
+    default_app_url: Option<&str>,
+) -> Result<crate::federation::Federation, ConfigError> {
+    let providers = crate::model::federation::providers_from_env(env)?;
+    let app_url = config::optional(env, "FEDERATION_APP_URL")
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .or_else(|| default_app_url.map(str::to_owned));
+    if let Some(url) = &app_url {
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|host| {
+                url.strip_prefix(host)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        let fine = (url.starts_with("https://") || local)
+            && !url.contains('#')
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !fine {
+            return Err(ConfigError::new(
+                "FEDERATION_APP_URL",
+                "must be an https:// URL without a fragment (http:// only to 127.0.0.1 or localhost)",
+            ));
+        }
+    } else if !providers.is_empty() {
+        return Err(ConfigError::new(
+            "FEDERATION_APP_URL",
+            "is required with FEDERATION_PROVIDERS: the JSON API's sign-ins end there",
+        ));
+    }
+    Ok(crate::federation::Federation {
+        providers,
+        app_url,
+        upstream: None,
+    })
+}
+
 /// What `read` makes of `env`, but the secrets named by SSM SecureString parameters are read
 /// from them (one `GetParameter` each, concurrently, at cold start):
 /// `JWT_SIGNING_KEY_PARAMETER` for `JWT_SIGNING_KEY`, `MFA_ENCRYPTION_KEY_PARAMETER` for
@@ -92,7 +133,8 @@ pub async fn with_ssm_secrets<T>(
     let signing = from_parameter(env, "JWT_SIGNING_KEY_PARAMETER", "JWT_SIGNING_KEY")?;
     let mfa = from_parameter(env, "MFA_ENCRYPTION_KEY_PARAMETER", "MFA_ENCRYPTION_KEY")?;
     let hook = from_parameter(env, "HOOK_SECRET_PARAMETER", "HOOK_SECRET")?;
-    if signing.is_none() && mfa.is_none() && hook.is_none() {
+    let federation = from_parameter(env, "FEDERATION_SECRETS_PARAMETER", "FEDERATION_SECRETS")?;
+    if signing.is_none() && mfa.is_none() && hook.is_none() && federation.is_none() {
         return read_config(env);
     }
     let client = aws_sdk_ssm::Client::new(sdk);
@@ -108,8 +150,12 @@ pub async fn with_ssm_secrets<T>(
             }
         }
     };
-    let (signing, mfa, hook) = tokio::join!(read(signing), read(mfa), read(hook));
-    let read: Vec<(Secret, String)> = [signing?, mfa?, hook?].into_iter().flatten().collect();
+    let (signing, mfa, hook, federation) =
+        tokio::join!(read(signing), read(mfa), read(hook), read(federation));
+    let read: Vec<(Secret, String)> = [signing?, mfa?, hook?, federation?]
+        .into_iter()
+        .flatten()
+        .collect();
     let mut overlay = Overlay::new(env);
     for (secret, value) in &read {
         overlay.set(secret.variable, value.clone());

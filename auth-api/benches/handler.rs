@@ -44,6 +44,7 @@ fn app() -> App<MemoryStore> {
             client_token_ttl_seconds: 3600,
             passkeys: None,
             hooks: Default::default(),
+            federation: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings, 30),
         browser: Default::default(),

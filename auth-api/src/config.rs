@@ -15,7 +15,7 @@ use shared::{TokenIssuer, TokenVerifier};
 use crate::http::browser::{AllowedOrigins, BrowserSettings, RefreshTransport};
 
 /// Everything auth-api reads from its environment.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     /// `USERS_TABLE`.
     pub users_table: String,
@@ -43,6 +43,8 @@ pub struct Config {
     pub pages: crate::http::pages::Branding,
     /// `HOOK_*`: the synchronous hooks, without their transport.
     pub hooks: accounts::hooks::Hooks,
+    /// `FEDERATION_*`: sign-in through other providers, without their client.
+    pub federation: accounts::federation::Federation,
 }
 
 /// `PUBLISHED_SCOPES`: scopes for discovery's `scopes_supported`, space-separated, each a
@@ -80,6 +82,7 @@ impl Config {
             published_scopes: published_scopes_from_env(env)?,
             pages: crate::http::pages::Branding::from_env(env)?,
             hooks: accounts::hooks::hooks_from_env(env)?,
+            federation: settings::federation_from_env(env, None)?,
         })
     }
 }

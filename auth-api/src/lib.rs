@@ -11,6 +11,7 @@ use shared::metrics::Metric;
 
 pub mod app;
 pub mod config;
+pub mod federation;
 pub mod hooks;
 pub mod http;
 pub mod routes;
@@ -131,6 +132,7 @@ impl<S: Store> App<S> {
     async fn dispatch_openid(
         &self,
         route: Route,
+        parameter: &str,
         req: &Request,
         client: &accounts::model::client::Client,
     ) -> Result<Reply, ApiError> {
@@ -178,6 +180,12 @@ impl<S: Store> App<S> {
             Route::OAuthDevice => {
                 page(http::on_heap(|| pages::device_post(self, req, client)).await)
             }
+            Route::OAuthFederate => page(
+                http::on_heap(|| routes::federation::start(self, req, client, parameter)).await,
+            ),
+            Route::OAuthCallback | Route::OAuthCallbackPost => page(
+                http::on_heap(|| routes::federation::callback(self, req, client, parameter)).await,
+            ),
             _ => Err(ApiError::internal(
                 "a route the OpenID dispatcher does not serve",
             )),
@@ -234,8 +242,14 @@ impl<S: Store> App<S> {
             | Route::OAuthAuthorizePost
             | Route::OAuthDeviceAuthorization
             | Route::OAuthDevicePage
-            | Route::OAuthDevice => {
-                http::on_heap(|| self.dispatch_openid(route, req, client)).await
+            | Route::OAuthDevice
+            | Route::OAuthFederate
+            | Route::OAuthCallback
+            | Route::OAuthCallbackPost => {
+                http::on_heap(|| self.dispatch_openid(route, id, req, client)).await
+            }
+            Route::FederationExchange => {
+                http::on_heap(|| routes::federation::exchange(self, req, client)).await
             }
             Route::OAuthPasskeyScript => Ok(http::pages::passkey_script()),
             Route::Refresh => http::on_heap(|| sessions::refresh(self, req, client)).await,

@@ -39,6 +39,7 @@ async fn main() -> Result<(), Error> {
             client_token_ttl_seconds: config.client_token_ttl_seconds,
             passkeys: config.passkeys,
             hooks: or_report(auth_api::hooks::with_transports(config.hooks, Some(&sdk)))?,
+            federation: or_report(auth_api::federation::with_upstream(config.federation))?,
         },
         verifier: config.verifier,
         browser: config.browser,

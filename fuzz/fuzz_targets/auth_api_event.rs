@@ -33,6 +33,7 @@ static APP: LazyLock<App<MemoryStore>> = LazyLock::new(|| {
             client_token_ttl_seconds: 3600,
             passkeys: None,
             hooks: Default::default(),
+            federation: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings, 30),
         // Every browser path: CORS on, cookie and body transports.

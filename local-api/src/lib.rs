@@ -93,6 +93,12 @@ pub struct LocalConfig {
     /// `HOOK_BEFORE_USER_CREATED`, `HOOK_SECRET`, `HOOK_TIMEOUT_MS`, `HOOK_FAILURE`, as in
     /// auth-api (plain `http://127.0.0.1` URLs allowed), over HTTPS or HTTP.
     pub hooks: accounts::hooks::Hooks,
+    /// `FEDERATION_PROVIDERS` (with `FEDERATION_SECRETS`), as in auth-api: a local upstream
+    /// may be named by its `http://127.0.0.1` issuer. `FEDERATION_APP_URL` defaults to the
+    /// example page ([`LocalConfig::link_to_page_if_unset`]).
+    pub federation: accounts::federation::Federation,
+    /// Whether `FEDERATION_APP_URL` was set.
+    federation_app_url_from_env: bool,
 }
 
 impl LocalConfig {
@@ -186,6 +192,10 @@ impl LocalConfig {
             published_scopes: auth_api::config::published_scopes_from_env(env)?,
             pages: auth_api::http::pages::Branding::from_env(env)?,
             passkeys,
+            federation: auth_api::federation::with_upstream(
+                accounts::settings::federation_from_env(env, Some("http://localhost/"))?,
+            )?,
+            federation_app_url_from_env: config::optional(env, "FEDERATION_APP_URL").is_some(),
             hooks: {
                 let hooks = accounts::hooks::hooks_from_env(env)?;
                 if hooks.any_lambda() {
@@ -237,6 +247,9 @@ impl LocalConfig {
         if !app_url && config::optional(env, "RESET_PASSWORD_URL_TEMPLATE").is_none() {
             self.recovery.reset_url = format!("{origin}/reset-password#token={{token}}");
         }
+        if !self.federation_app_url_from_env {
+            self.federation.app_url = Some(format!("{origin}/"));
+        }
     }
 
     /// Allows `origins` (the example page's) when no origin list was configured.
@@ -286,6 +299,7 @@ impl LocalConfig {
                 client_token_ttl_seconds: self.client_token_ttl_seconds,
                 passkeys: self.passkeys.clone(),
                 hooks: self.hooks.clone(),
+                federation: self.federation.clone(),
             },
             verifier: self.verifier(),
             browser: self.browser.clone(),

@@ -14,7 +14,7 @@ interop_py_pins="authlib==1.9.10 requests==2.32.5"
 # download of its own); bcryptjs 2.x hashes as the Node.js original did ($2a$), for the
 # import tests; jose and aws-jwt-verify are the independent verifiers of our tokens;
 # @simplewebauthn/server an independent relying party for the passkey JSON.
-node_pins="puppeteer-core@25.16.0 bcryptjs@2.4.3 jose@6.2.18 aws-jwt-verify@5.2.1 openid-client@6.9.1 oidc-client-ts@3.5.0 @simplewebauthn/server@13.3.3 standardwebhooks@1.3.0"
+node_pins="puppeteer-core@25.16.0 bcryptjs@2.4.3 jose@6.2.18 aws-jwt-verify@5.2.1 openid-client@6.9.1 oidc-client-ts@3.5.0 @simplewebauthn/server@13.3.3 standardwebhooks@1.3.0 oauth2-mock-server@7.2.1"
 
 step() { printf '\n==> %s\n' "$*"; }
 

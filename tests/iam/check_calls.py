@@ -286,7 +286,8 @@ def candidate_parameters(action, resource):
     if action.startswith("ssm:"):
         name = resource.split(":parameter", 1)[1]
         return [{"SigningKeyParameterName": name}, {"MfaKeyParameterName": name},
-                {"WebhookSecretParameterName": name}, {"HookSecretParameterName": name}]
+                {"WebhookSecretParameterName": name}, {"HookSecretParameterName": name},
+                {"FederationSecretsParameterName": name}]
     if action.startswith("events:"):
         return [{"EventBusName": resource.split("event-bus/", 1)[1]}, {"EventBusName": resource}]
     if action.startswith("ses:"):

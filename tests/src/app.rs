@@ -72,6 +72,7 @@ pub fn test_app<S: Store>(store: S) -> App<S> {
             client_token_ttl_seconds: 3600,
             passkeys: Some(passkey_settings()),
             hooks: Default::default(),
+            federation: Default::default(),
         },
         verifier: TokenVerifier::new(keys, settings(), 30),
         browser: Default::default(),

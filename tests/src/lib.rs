@@ -14,3 +14,4 @@ pub mod oidc;
 pub mod passkeys;
 pub mod runtime_api;
 pub mod store_contract;
+pub mod upstream;

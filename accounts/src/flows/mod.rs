@@ -22,6 +22,7 @@ use crate::recovery::Recovery;
 pub mod account;
 pub mod authorize;
 pub mod device;
+pub mod federation;
 pub mod login;
 pub mod mfa;
 pub mod oauth;
@@ -52,6 +53,8 @@ pub struct Accounts<S> {
     pub passkeys: Option<crate::model::passkey::PasskeySettings>,
     /// The deployment's synchronous hooks (none by default).
     pub hooks: crate::hooks::Hooks,
+    /// Sign-in through other identity providers (none by default).
+    pub federation: crate::federation::Federation,
 }
 
 /// A session began or went on: the tokens to hand over.

@@ -262,6 +262,13 @@ impl AccountEvent {
             .with("subject", identity.subject.as_str())
     }
 
+    /// This event, at least a millisecond after `before`: events written together keep
+    /// their order in the user's partition (sorted by time, then by random id).
+    pub fn after(mut self, before: &AccountEvent) -> Self {
+        self.at_ms = self.at_ms.max(before.at_ms + 1);
+        self
+    }
+
     /// `user.roles_changed`, with the roles now.
     pub fn roles_changed(user_id: Uuid, roles: &[String]) -> Self {
         Self::user(EventType::UserRolesChanged, user_id).with("roles", roles.to_vec())

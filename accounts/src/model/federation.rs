@@ -26,8 +26,7 @@ use crate::model::credentials::Email;
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
 
-/// The `amr` value of every federated sign-in (RFC 8176 has none for it; ours, documented).
-pub const AMR_FEDERATED: &str = "fed";
+pub use shared::token::AMR_FEDERATED;
 
 /// How long a sign-in at a provider may take, from leaving to coming back.
 pub const STATE_TTL_MS: i64 = 600_000;
@@ -177,7 +176,9 @@ fn issuer_allowed(url: &str) -> bool {
     (https || local) && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// `FEDERATION_PROVIDERS`: a JSON array of providers (none when unset or empty).
+/// `FEDERATION_PROVIDERS`: a JSON array of providers (none when unset or empty), their
+/// client secrets from `FEDERATION_SECRETS` (a JSON object by provider id; in AWS read from
+/// SSM) where the array has none.
 pub fn providers_from_env(env: &dyn Env) -> Result<Vec<Provider>, ConfigError> {
     const VARIABLE: &str = "FEDERATION_PROVIDERS";
     let Some(text) = config::optional(env, VARIABLE).filter(|t| !t.trim().is_empty()) else {
@@ -196,6 +197,27 @@ pub fn providers_from_env(env: &dyn Env) -> Result<Vec<Provider>, ConfigError> {
             ));
         }
         providers.push(provider);
+    }
+    if let Some(text) = config::optional(env, "FEDERATION_SECRETS").filter(|t| !t.trim().is_empty())
+    {
+        let secrets: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .map_err(|_| {
+                ConfigError::new(
+                    "FEDERATION_SECRETS",
+                    "must be a JSON object of client secrets by provider id",
+                )
+            })?;
+        for (id, secret) in secrets {
+            let provider = providers.iter_mut().find(|p| p.id == id).ok_or_else(|| {
+                ConfigError::new(
+                    "FEDERATION_SECRETS",
+                    format!("names {id}, which FEDERATION_PROVIDERS does not"),
+                )
+            })?;
+            if provider.client_secret.is_none() && !secret.is_empty() {
+                provider.client_secret = Some(SecretString::from(secret));
+            }
+        }
     }
     Ok(providers)
 }
@@ -468,13 +490,15 @@ pub fn decide(
     }
 }
 
-/// The `amr` of a federated sign-in: `fed`, and `mfa` when a trusted provider asserted one.
+/// How a federated sign-in signed in: `fed`, and `mfa` when a trusted provider asserted
+/// a second factor.
+pub fn method(identity: &UpstreamIdentity) -> shared::SignInMethod {
+    shared::SignInMethod::Federated { mfa: identity.mfa }
+}
+
+/// The `amr` of a federated sign-in (see [`method`]).
 pub fn amr(identity: &UpstreamIdentity) -> Vec<String> {
-    let mut amr = vec![AMR_FEDERATED.to_owned()];
-    if identity.mfa {
-        amr.push("mfa".to_owned());
-    }
-    amr
+    method(identity).amr()
 }
 
 /// The key of an identity's item: `IDENTITY#<provider>#<subject>`.

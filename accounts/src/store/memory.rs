@@ -1295,10 +1295,10 @@ impl FederationStore for MemoryStore {
         }
         state.users.insert(user.email.clone(), user.clone());
         state.identities.push(identity.clone());
-        state.events.push(AccountEvent::user_created(user));
-        state
-            .events
-            .push(AccountEvent::identity_change(identity, true));
+        let created = AccountEvent::user_created(user);
+        let linked = AccountEvent::identity_change(identity, true).after(&created);
+        state.events.push(created);
+        state.events.push(linked);
         Ok(())
     }
 

@@ -276,7 +276,15 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         | Error::DeviceCodeExpired
         | Error::UserCodeInvalid
         | Error::RegistrationDenied(_) => StatusCode::BAD_REQUEST,
-        Error::HookUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::HookUnavailable | Error::FederationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::UnknownProvider => StatusCode::NOT_FOUND,
+        Error::FederationStateInvalid
+        | Error::FederationCancelled
+        | Error::FederationRefused
+        | Error::FederationNoEmail
+        | Error::FederationCodeInvalid => StatusCode::BAD_REQUEST,
+        Error::FederationSignInFirst => StatusCode::CONFLICT,
+        Error::FederationNeedsSecondFactor => StatusCode::FORBIDDEN,
         Error::TooManyClientAttempts { .. } | Error::TooManyUserCodes { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -335,6 +343,57 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "hook-unavailable",
             "Unavailable",
             "A check of this deployment is unavailable right now; retry shortly.".into(),
+        ),
+        Error::UnknownProvider => (
+            "unknown-provider",
+            "Unknown provider",
+            "This deployment signs in with no provider of that name.".into(),
+        ),
+        Error::FederationStateInvalid => (
+            "federation-expired",
+            "Sign-in expired",
+            "This sign-in expired, was finished already, or was started in another browser. \
+             Start it again."
+                .into(),
+        ),
+        Error::FederationCancelled => (
+            "federation-cancelled",
+            "Sign-in cancelled",
+            "The sign-in at the provider was cancelled.".into(),
+        ),
+        Error::FederationRefused => (
+            "federation-refused",
+            "Sign-in refused",
+            "The provider's answer could not be verified. Start the sign-in again.".into(),
+        ),
+        Error::FederationUnavailable => (
+            "federation-unavailable",
+            "Provider unavailable",
+            "The provider could not be reached; retry shortly.".into(),
+        ),
+        Error::FederationSignInFirst => (
+            "federation-sign-in-first",
+            "Sign in to your account first",
+            "An account with this email exists. Sign in to it the way you usually do, then \
+             link this provider from your account."
+                .into(),
+        ),
+        Error::FederationNeedsSecondFactor => (
+            "federation-second-factor",
+            "Two-step sign-in needed",
+            "This account uses two-step sign-in, which this provider cannot stand in for. Sign \
+             in with your password and your second step."
+                .into(),
+        ),
+        Error::FederationNoEmail => (
+            "federation-no-email",
+            "No email address",
+            "The provider shared no email address, which an account needs.".into(),
+        ),
+        Error::FederationCodeInvalid => (
+            "invalid-code",
+            "Invalid code",
+            "The sign-in code is unknown, used or expired; sign in again.".into(),
         ),
         Error::UserCodeInvalid => (
             "user-code-invalid",

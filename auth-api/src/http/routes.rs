@@ -58,6 +58,10 @@ pub enum Route {
     OAuthDeviceAuthorization,
     OAuthDevicePage,
     OAuthDevice,
+    OAuthFederate,
+    OAuthCallback,
+    OAuthCallbackPost,
+    FederationExchange,
 }
 
 /// What the table says of a route.
@@ -90,7 +94,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 53] = [
+const TABLE: [Entry; 57] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -378,6 +382,34 @@ const TABLE: [Entry; 53] = [
         "oauth_device",
         false,
     ),
+    entry(
+        Route::OAuthFederate,
+        "GET",
+        "/oauth2/federate/{provider}",
+        "oauth_federate",
+        false,
+    ),
+    entry(
+        Route::OAuthCallback,
+        "GET",
+        "/oauth2/callback/{provider}",
+        "oauth_callback",
+        false,
+    ),
+    entry(
+        Route::OAuthCallbackPost,
+        "POST",
+        "/oauth2/callback/{provider}",
+        "oauth_callback_post",
+        false,
+    ),
+    entry(
+        Route::FederationExchange,
+        "POST",
+        "/federation/exchange",
+        "federation_exchange",
+        false,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -409,8 +441,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 53] = {
-        let mut all = [Route::Register; 53];
+    pub const ALL: [Route; 57] = {
+        let mut all = [Route::Register; 57];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;
@@ -492,6 +524,8 @@ impl Route {
                 | "/oauth2/forgot"
                 | "/oauth2/logout"
                 | "/oauth2/device"
+                | "/oauth2/federate/{provider}"
+                | "/oauth2/callback/{provider}"
         )
     }
 

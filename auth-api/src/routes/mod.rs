@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod consents;
+pub mod federation;
 pub mod health;
 pub mod jwks;
 pub mod login;

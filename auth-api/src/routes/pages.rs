@@ -319,44 +319,53 @@ fn login_page_with<S>(
         true => page.offer_passkey(false),
         false => page,
     };
-    page.form(
-        "login",
-        &pairs,
-        &[
-            Field {
-                name: "email",
-                label: "Email",
-                kind: "email",
-                // Browsers offer passkeys in the email's autofill (conditional mediation).
-                autocomplete: if passkeys {
-                    "username webauthn"
-                } else {
-                    "username"
+    let page = page
+        .form(
+            "login",
+            &pairs,
+            &[
+                Field {
+                    name: "email",
+                    label: "Email",
+                    kind: "email",
+                    // Browsers offer passkeys in the email's autofill (conditional mediation).
+                    autocomplete: if passkeys {
+                        "username webauthn"
+                    } else {
+                        "username"
+                    },
+                    value: email,
+                    extra: "",
                 },
-                value: email,
-                extra: "",
-            },
-            Field {
-                name: "password",
-                label: "Password",
-                kind: "password",
-                autocomplete: "current-password",
-                value: "",
-                extra: "",
-            },
-        ],
-        &[Button {
-            text: "Sign in",
-            name: None,
-            secondary: false,
-        }],
-    )
-    .link(&format!("register?{}", query(&pairs)), "Create an account")
-    .link(
-        &format!("forgot?{}", query(&pairs)),
-        "Forgot your password?",
-    )
-    .render()
+                Field {
+                    name: "password",
+                    label: "Password",
+                    kind: "password",
+                    autocomplete: "current-password",
+                    value: "",
+                    extra: "",
+                },
+            ],
+            &[Button {
+                text: "Sign in",
+                name: None,
+                secondary: false,
+            }],
+        )
+        .link(&format!("register?{}", query(&pairs)), "Create an account")
+        .link(
+            &format!("forgot?{}", query(&pairs)),
+            "Forgot your password?",
+        );
+    // Each provider's button: a link carrying the journey along.
+    let mut page = page;
+    for provider in &app.accounts.federation.providers {
+        page = page.link(
+            &format!("federate/{}?{}", provider.id, query(&pairs)),
+            &format!("Continue with {}", provider.name),
+        );
+    }
+    page.render()
 }
 
 fn code_page<S>(

@@ -35,6 +35,7 @@ mod docs;
 mod dynamo_api;
 mod event_delivery;
 mod events;
+mod federation;
 mod handler;
 mod hooks;
 mod http_api;

@@ -776,7 +776,7 @@ fn decode_resource_path(encoded: &str) -> Option<String> {
 }
 
 /// The public POST routes that cost a bcrypt or a mail: what a flood goes for.
-const SIGN_IN_ROUTES: [&str; 15] = [
+const SIGN_IN_ROUTES: [&str; 18] = [
     "/login",
     "/oauth2/login",
     "/oauth2/register",
@@ -793,6 +793,10 @@ const SIGN_IN_ROUTES: [&str; 15] = [
     "/oauth2/device_authorization",
     // Both its GET (the link's user_code) and its POST look user codes up.
     "/oauth2/device",
+    // Sign-in through other providers: a state written, a code redeemed, a code spent.
+    "/oauth2/federate/{provider}",
+    "/oauth2/callback/{provider}",
+    "/federation/exchange",
 ];
 
 /// Limits at the edge, as SAM deploys them with the defaults: one address cannot deny sign-in

@@ -216,14 +216,16 @@ impl FederationStore for DynamoStore {
         user: &UserRecord,
         identity: &Identity,
     ) -> Result<(), StoreError> {
+        let created = AccountEvent::user_created(user);
+        let linked = AccountEvent::identity_change(identity, true).after(&created);
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(vec![
                 put(user_item(user)?, &self.table)?,
                 put(identity_item(identity), &self.table)?,
-                put_event(&AccountEvent::user_created(user), &self.table)?,
-                put_event(&AccountEvent::identity_change(identity, true), &self.table)?,
+                put_event(&created, &self.table)?,
+                put_event(&linked, &self.table)?,
             ]))
             .send()
             .await;

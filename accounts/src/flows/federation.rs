@@ -1,0 +1,431 @@
+//! Sign-in through other identity providers: start (the provider's authorization request,
+//! with state, nonce and PKCE kept server-side and the browser bound by a cookie), finish
+//! (the callback: the state taken once, the browser checked, the code redeemed, the identity
+//! checked and matched to an account by [`crate::model::federation::decide`]), and, for the
+//! JSON API, the exchange of the one-time code its app got for the usual tokens.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{Accounts, SignedIn, audit};
+use crate::audit::{Event, record_refusal};
+use crate::error::Error;
+use crate::federation::{Upstream, UpstreamError};
+use crate::model::client::Client;
+use crate::model::credentials::NewPassword;
+use crate::model::federation::{
+    FederationGrant, FederationState, GRANT_TTL_MS, Identity, Linking, Provider, STATE_TTL_MS,
+    UpstreamIdentity, decide, method,
+};
+use crate::model::session::SessionFamily;
+use crate::model::token::TokenHash;
+use crate::model::user::UserRecord;
+use crate::store::{Store, StoreError};
+
+/// The longest hosted-pages journey (their query) a sign-in carries along.
+const MAX_JOURNEY_BYTES: usize = 4096;
+
+/// Where a started sign-in sends the browser, and the cookie that binds it.
+pub struct FederationStart {
+    pub location: String,
+    /// The binding cookie's value: only this browser may finish the sign-in.
+    pub binding: SecretString,
+}
+
+/// What a provider's callback carries.
+#[derive(Default)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The provider's `error` (the user cancelled, or it refused).
+    pub error: Option<String>,
+}
+
+/// Where a finished sign-in goes on.
+pub enum FederationEnd {
+    /// The hosted pages' journey goes on (its query), in this new browser session.
+    Journey {
+        journey: String,
+        session: Box<SignedIn>,
+    },
+    /// The JSON API's app, at this address (its fragment holds the one-time code).
+    App { location: String },
+}
+
+/// A random value of 256 bits, base64url: states, nonces, verifiers, codes.
+fn random_text() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The hash under which a random value is kept.
+fn hash_of(text: &str) -> TokenHash {
+    TokenHash(Sha256::digest(text.as_bytes()).into())
+}
+
+impl<S: Store> Accounts<S> {
+    /// The provider with this id.
+    pub fn provider(&self, id: &str) -> Result<&Provider, Error> {
+        self.federation
+            .providers
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(Error::UnknownProvider)
+    }
+
+    fn upstream(&self) -> Result<&Upstream, Error> {
+        self.federation
+            .upstream
+            .as_deref()
+            .ok_or_else(|| Error::internal("providers are configured without their client"))
+    }
+
+    /// Starts a sign-in at `provider_id`, coming back to `redirect_uri`: for the hosted
+    /// pages' `journey` (their query) or, without one, for the JSON API's app.
+    pub async fn start_federation(
+        &self,
+        provider_id: &str,
+        journey: Option<String>,
+        redirect_uri: &str,
+        client: &Client,
+    ) -> Result<FederationStart, Error> {
+        let provider = self.provider(provider_id)?;
+        if journey
+            .as_ref()
+            .is_some_and(|j| j.len() > MAX_JOURNEY_BYTES)
+        {
+            return Err(Error::FederationStateInvalid);
+        }
+        let now_ms = self.clock.now_ms();
+        let endpoints = self
+            .upstream()?
+            .endpoints(provider, now_ms)
+            .await
+            .map_err(|err| self.upstream_failed(provider, &err, client))?;
+        let (state, nonce, verifier, binding) =
+            (random_text(), random_text(), random_text(), random_text());
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        self.store
+            .save_federation_state(&FederationState {
+                hash: hash_of(&state),
+                provider: provider.id.clone(),
+                nonce: nonce.clone(),
+                verifier: SecretString::from(verifier),
+                binding: hash_of(&binding),
+                journey,
+                expires_at_ms: now_ms + STATE_TTL_MS,
+            })
+            .await?;
+        audit(Event::FederationStarted, None, client);
+        Ok(FederationStart {
+            location: Upstream::authorization_url(
+                &endpoints,
+                provider,
+                redirect_uri,
+                &state,
+                &nonce,
+                &challenge,
+            ),
+            binding: SecretString::from(binding),
+        })
+    }
+
+    /// Finishes a sign-in at `provider_id` from its callback, in the browser holding
+    /// `binding`: the account it signs in to (found, made, or linked by the rules), then the
+    /// journey's session or the app's one-time code.
+    pub async fn finish_federation(
+        &self,
+        provider_id: &str,
+        callback: Callback,
+        binding: Option<&str>,
+        redirect_uri: &str,
+        client: &Client,
+    ) -> Result<FederationEnd, Error> {
+        let provider = self.provider(provider_id)?;
+        let refuse = |reason: &'static str, err: Error| {
+            record_refusal(Event::FederationFailed, None, reason, client);
+            Err(err)
+        };
+        // The state is taken first, whatever follows: a callback works once.
+        let Some(state_text) = callback.state.as_deref().filter(|s| s.len() <= 128) else {
+            return refuse("state", Error::FederationStateInvalid);
+        };
+        let now_ms = self.clock.now_ms();
+        let Some(state) = self
+            .store
+            .take_federation_state(&hash_of(state_text))
+            .await?
+        else {
+            return refuse("state", Error::FederationStateInvalid);
+        };
+        let bound = binding.is_some_and(|b| bool::from(hash_of(b).0.ct_eq(&state.binding.0)));
+        if state.expires_at_ms <= now_ms || state.provider != provider.id || !bound {
+            return refuse("state", Error::FederationStateInvalid);
+        }
+        if callback.error.is_some() {
+            return refuse("cancelled", Error::FederationCancelled);
+        }
+        let Some(code) = callback
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+        else {
+            return refuse("code", Error::FederationRefused);
+        };
+        let upstream = self.upstream()?;
+        let identity = async {
+            let endpoints = upstream.endpoints(provider, now_ms).await?;
+            upstream
+                .identity(
+                    provider,
+                    &endpoints,
+                    provider.client_secret.as_ref(),
+                    code,
+                    redirect_uri,
+                    &state.verifier,
+                    &state.nonce,
+                    now_ms,
+                )
+                .await
+        }
+        .await
+        .map_err(|err| self.upstream_failed(provider, &err, client))?;
+        let user = self.account_of(provider, &identity, client).await?;
+        let user_text = user.user_id.to_string();
+        if user.disabled {
+            audit(Event::LoginRefusedDisabled, Some(&user_text), client);
+            return Err(Error::AccountDisabled);
+        }
+        if self.recovery.settings.require_verified_email && !user.email_verified {
+            audit(Event::LoginRefusedUnverified, Some(&user_text), client);
+            return Err(Error::EmailNotVerified);
+        }
+        if !identity.mfa && !self.second_factor_methods(&user).is_empty() {
+            // The account asks a second factor the provider did not vouch for; its second
+            // step signs in with a password.
+            record_refusal(
+                Event::FederationFailed,
+                Some(&user_text),
+                "second_factor",
+                client,
+            );
+            return Err(Error::FederationNeedsSecondFactor);
+        }
+        audit(Event::FederatedSignedIn, Some(&user_text), client);
+        match state.journey {
+            Some(journey) => {
+                // The hosted pages' session: its token is the SSO cookie's.
+                let hosted = client.clone().on_hosted_pages();
+                let session = self
+                    .federated_session(&user, &identity, &hosted, now_ms)
+                    .await?;
+                Ok(FederationEnd::Journey {
+                    journey,
+                    session: Box::new(session),
+                })
+            }
+            None => {
+                let app_url = self.federation.app_url.as_deref().ok_or_else(|| {
+                    Error::internal("FEDERATION_APP_URL is needed for the JSON API's sign-in")
+                })?;
+                let code = random_text();
+                self.store
+                    .save_federation_grant(&FederationGrant {
+                        hash: hash_of(&code),
+                        user_id: user.user_id,
+                        provider: provider.id.clone(),
+                        amr: method(&identity).amr(),
+                        expires_at_ms: now_ms + GRANT_TTL_MS,
+                    })
+                    .await?;
+                Ok(FederationEnd::App {
+                    location: format!("{app_url}#code={code}"),
+                })
+            }
+        }
+    }
+
+    /// Turns the one-time `code` a JSON API sign-in ended with into its tokens: once, within
+    /// a minute, while the account may still sign in.
+    pub async fn exchange_federation(
+        &self,
+        code: &str,
+        client: &Client,
+    ) -> Result<SignedIn, Error> {
+        let now_ms = self.clock.now_ms();
+        let grant = match code.len() {
+            1..=128 => self.store.take_federation_grant(&hash_of(code)).await?,
+            _ => None,
+        };
+        let Some(grant) = grant.filter(|g| g.expires_at_ms > now_ms) else {
+            record_refusal(Event::FederationFailed, None, "code", client);
+            return Err(Error::FederationCodeInvalid);
+        };
+        let user = self
+            .store
+            .find_user_by_id(grant.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(Error::FederationCodeInvalid)?;
+        let identity = UpstreamIdentity {
+            provider: grant.provider,
+            subject: String::new(),
+            email: None,
+            email_vouched: false,
+            mfa: shared::SignInMethod::from_amr(&grant.amr)
+                .is_some_and(shared::SignInMethod::multi_factor),
+        };
+        self.federated_session(&user, &identity, client, now_ms)
+            .await
+    }
+
+    /// A new session of `user`, signed in at a provider.
+    async fn federated_session(
+        &self,
+        user: &UserRecord,
+        identity: &UpstreamIdentity,
+        client: &Client,
+        now_ms: i64,
+    ) -> Result<SignedIn, Error> {
+        let (token, mut family, mut record) = SessionFamily::begin(
+            user,
+            user.session_epoch,
+            now_ms,
+            self.sessions.first_token_ttl(),
+            client.session_info(),
+        );
+        family.method = method(identity);
+        record.token_use = client.first_token_use();
+        let custom = self.first_party_claims(user, &family, client).await?;
+        self.store.start_session(&family, &record).await?;
+        self.signed_in(
+            user,
+            &family,
+            token,
+            record.expires_at,
+            now_ms / 1000,
+            custom,
+        )
+    }
+
+    /// The account `identity` signs in to: the one it is linked to, or (by the rules) a new
+    /// one, or an existing one it is linked to now.
+    async fn account_of(
+        &self,
+        provider: &Provider,
+        identity: &UpstreamIdentity,
+        client: &Client,
+    ) -> Result<UserRecord, Error> {
+        let linked = self
+            .store
+            .find_identity(&identity.provider, &identity.subject)
+            .await?;
+        let mut owner = None;
+        if let Some(linked) = &linked {
+            match self.store.find_user_by_id(linked.user_id).await? {
+                Some(user) => owner = Some(user),
+                // The account went and left its identity behind: free it.
+                None => match self.store.unlink_identity(linked).await {
+                    Ok(()) | Err(StoreError::Conflict) => {}
+                    Err(err) => return Err(err.into()),
+                },
+            }
+        }
+        let existing = match (&owner, &identity.email) {
+            (None, Some(email)) => self.store.find_user(email).await?,
+            _ => None,
+        };
+        let now_ms = self.clock.now_ms();
+        let new_identity = |user_id| Identity {
+            provider: identity.provider.clone(),
+            subject: identity.subject.clone(),
+            user_id,
+            email: identity.email.as_ref().map(|e| e.as_str().to_owned()),
+            linked_at_ms: now_ms,
+        };
+        match decide(
+            identity,
+            owner.as_ref().map(|u| u.user_id),
+            existing.as_ref(),
+        ) {
+            Linking::SignIn(_) => owner.ok_or_else(|| Error::internal("an owner was decided")),
+            Linking::Link(_) => {
+                let user = existing.ok_or_else(|| Error::internal("a link was decided"))?;
+                self.store
+                    .link_identity(&user, &new_identity(user.user_id))
+                    .await?;
+                audit(
+                    Event::IdentityLinked,
+                    Some(&user.user_id.to_string()),
+                    client,
+                );
+                Ok(user)
+            }
+            Linking::Create {
+                email,
+                email_verified,
+            } => {
+                self.hooks
+                    .before_user_created(&email, &format!("federated:{}", provider.id), client)
+                    .await?;
+                // No password anyone knows: a reset by mail can set one.
+                let unknown = NewPassword::parse(random_text(), None)
+                    .map_err(|_| Error::internal("a random password was refused"))?;
+                let hash = self.passwords.hash(unknown).await?;
+                let created_at = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+                    .map_err(Error::internal)?;
+                let mut user = UserRecord::new(email, hash, created_at);
+                user.email_verified = email_verified;
+                match self
+                    .store
+                    .create_federated_user(&user, &new_identity(user.user_id))
+                    .await
+                {
+                    Ok(()) => {}
+                    // Registered meanwhile by its owner: not ours to link to.
+                    Err(StoreError::EmailTaken) => {
+                        record_refusal(Event::FederationLinkRefused, None, "raced", client);
+                        return Err(Error::FederationSignInFirst);
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                audit(
+                    Event::FederatedRegistered,
+                    Some(&user.user_id.to_string()),
+                    client,
+                );
+                Ok(user)
+            }
+            Linking::SignInFirst => {
+                let user_id = existing.map(|u| u.user_id.to_string());
+                record_refusal(
+                    Event::FederationLinkRefused,
+                    user_id.as_deref(),
+                    "unproven",
+                    client,
+                );
+                Err(Error::FederationSignInFirst)
+            }
+            Linking::NoEmail => {
+                record_refusal(Event::FederationFailed, None, "no_email", client);
+                Err(Error::FederationNoEmail)
+            }
+        }
+    }
+
+    /// Audits an upstream failure and says what it means for the user.
+    fn upstream_failed(&self, provider: &Provider, err: &UpstreamError, client: &Client) -> Error {
+        record_refusal(Event::FederationFailed, None, err.reason(), client);
+        tracing::warn!(provider = %provider.id, error = %err, "a sign-in at a provider failed");
+        match err {
+            UpstreamError::Unreachable(_) | UpstreamError::Status(_) => {
+                Error::FederationUnavailable
+            }
+            UpstreamError::Malformed(_) | UpstreamError::IdToken(_) | UpstreamError::Refused(_) => {
+                Error::FederationRefused
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Sign-in through another identity provider, against a real OpenID provider running here
+//! (npm oauth2-mock-server: discovery, JWKS, RS256 ID tokens, the code flow with PKCE and
+//! nonce), over both stores: the JSON API's path (off to the provider, back through the
+//! callback, the app's one-time code exchanged for tokens), the linking rules, and every
+//! forged, stale, replayed or cross-browser answer refused.
+
+use accounts::model::event::EventSubject;
+use accounts::store::Store;
+use auth_api::App;
+use integration_tests::app::{Answer, STRONG_PASSWORD, post, send, verify_from_outbox};
+use integration_tests::dynamo::EventsReader;
+use integration_tests::events::{Event, Kind};
+use integration_tests::upstream::MockProvider;
+use serde_json::{Value, json};
+
+const APP_URL: &str = "https://app.example.com/signed-in";
+
+/// `app` signing in with `mock` as provider `mock` (client `auth-client`, trusted for
+/// email as `trusted_email` says).
+fn with_provider<S>(mut app: App<S>, mock: &MockProvider, trusted_email: bool) -> App<S> {
+    let providers = json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
+        "client_id": "auth-client", "client_secret": "s3cr3t-client", "trusted_email": trusted_email}]);
+    let env = std::collections::HashMap::from([
+        ("FEDERATION_PROVIDERS", providers.to_string()),
+        ("FEDERATION_APP_URL", APP_URL.to_owned()),
+    ]);
+    let env: std::collections::HashMap<&str, &str> =
+        env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.accounts.federation = auth_api::federation::with_upstream(
+        accounts::settings::federation_from_env(&env, None).unwrap(),
+    )
+    .unwrap();
+    app
+}
+
+fn get(path: &str, query: &[(&str, &str)], cookie: Option<&str>) -> Event {
+    let mut event = Event::get(Kind::RestV1, path).query(query);
+    if let Some(cookie) = cookie {
+        event = event.header("cookie", cookie);
+    }
+    event
+}
+
+/// The binding cookie a start set (`name=value`).
+fn binding(answer: &Answer) -> String {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-fed="))
+        .and_then(|c| c.split(';').next())
+        .expect("the binding cookie")
+        .to_owned()
+}
+
+/// The provider's answer to its authorization request (it signs in at once): the callback's
+/// query pairs.
+async fn at_provider(location: &str) -> Vec<(String, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = http.get(location).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 302, "{location}");
+    let back = answer.headers()["location"].to_str().unwrap();
+    let back = reqwest::Url::parse(back).unwrap();
+    assert_eq!(back.path(), "/oauth2/callback/mock");
+    back.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Starts a JSON API sign-in and brings the provider's answer back to the callback in the
+/// same browser: the callback's answer.
+async fn sign_in_at_mock<S: Store>(app: &App<S>) -> Answer {
+    let started = send(app, get("/oauth2/federate/mock", &[], None)).await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let cookie = binding(&started);
+    let back = at_provider(started.header("location").unwrap()).await;
+    let pairs: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    send(app, get("/oauth2/callback/mock", &pairs, Some(&cookie))).await
+}
+
+/// The one-time code of a callback that ended on the app.
+fn app_code(ended: &Answer) -> String {
+    assert_eq!(ended.status, 303, "{}", ended.text);
+    let location = ended.header("location").unwrap();
+    let code = location
+        .strip_prefix(&format!("{APP_URL}#code="))
+        .unwrap_or_else(|| panic!("{location}"));
+    code.to_owned()
+}
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A first sign-in makes an account (its email verified: the provider vouches for it), the
+/// app's code gives the usual tokens once (amr `fed`), and the next sign-in finds the same
+/// account; a callback replayed is refused.
+async fn a_first_sign_in_makes_an_account_and_the_next_finds_it<S: Store + EventsReader>(
+    app: App<S>,
+) {
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    mock.answer_with(
+        json!({"sub": "248289761001", "email": "Ada@Example.com", "email_verified": true}),
+    )
+    .await;
+    let ended = sign_in_at_mock(&app).await;
+    let code = app_code(&ended);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["amr"], json!(["fed"]));
+    let user_id = claims["sub"].as_str().unwrap().to_owned();
+    // The code works once.
+    let again = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(
+        again.problem(400)["type"],
+        "urn:problem-type:auth:invalid-code"
+    );
+    // Its refresh token is a session's like any other.
+    let refreshed = post(
+        &app,
+        "/refresh",
+        json!({"refresh_token": tokens.json()["refresh_token"]}),
+        None,
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    assert_eq!(
+        claims_of(refreshed.json()["access_token"].as_str().unwrap())["amr"],
+        json!(["fed"])
+    );
+
+    // The next sign-in, even with another address at the provider, is the same account.
+    mock.answer_with(
+        json!({"sub": "248289761001", "email": "ada.new@example.com", "email_verified": true}),
+    )
+    .await;
+    let code = app_code(&sign_in_at_mock(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(
+        claims_of(tokens.json()["access_token"].as_str().unwrap())["sub"],
+        user_id.as_str()
+    );
+    let kinds: Vec<String> = app
+        .accounts
+        .store
+        .read_events(&EventSubject::User(user_id.parse().unwrap()))
+        .await
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.created",
+            "identity.linked",
+            "session.created",
+            "session.created"
+        ]
+    );
+}
+
+/// An account of the same email is linked only when the provider vouches for the email and
+/// the account's own email is verified; otherwise the user must sign in to it first.
+async fn an_existing_account_is_linked_only_on_proof<S: Store + EventsReader>(app: App<S>) {
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    let registered = post(
+        &app,
+        "/register",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let owner = registered.json()["user_id"].as_str().unwrap().to_owned();
+    mock.answer_with(json!({"sub": "1001", "email": "ada@example.com", "email_verified": true}))
+        .await;
+    // The account's address is not proven: whoever registered it may not be its owner.
+    let refused = sign_in_at_mock(&app).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.text.contains("Sign in to it"), "{}", refused.text);
+
+    verify_from_outbox(&app, "ada@example.com").await;
+    // The provider does not say it verified the address: still refused.
+    mock.answer_with(json!({"sub": "1001", "email": "ada@example.com", "email_verified": false}))
+        .await;
+    assert_eq!(sign_in_at_mock(&app).await.status, 409);
+    // Vouched for, and verified on both sides: linked.
+    mock.answer_with(json!({"sub": "1001", "email": "ada@example.com", "email_verified": true}))
+        .await;
+    let code = app_code(&sign_in_at_mock(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(
+        claims_of(tokens.json()["access_token"].as_str().unwrap())["sub"],
+        owner.as_str()
+    );
+    // The password still works beside it.
+    let login = post(
+        &app,
+        "/login",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(login.status, 200);
+
+    // A provider not trusted for email never links, verified or not.
+    let untrusted = MockProvider::start().await;
+    let app = with_provider(app, &untrusted, false);
+    untrusted
+        .answer_with(json!({"sub": "2002", "email": "ada@example.com", "email_verified": true}))
+        .await;
+    assert_eq!(sign_in_at_mock(&app).await.status, 409);
+}
+
+/// Forged or stale ID tokens, a wrong nonce, a callback without this browser's cookie or
+/// replayed: refused, nothing made.
+async fn forged_stale_and_cross_browser_answers_are_refused<S: Store + 'static>(app: App<S>) {
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    let now = shared::token::now_unix();
+    for (case, claims) in [
+        ("another issuer", json!({"iss": "http://127.0.0.1:1"})),
+        ("another audience", json!({"aud": "someone-else"})),
+        ("expired", json!({"exp": now - 3600, "iat": now - 7200})),
+        ("another nonce", json!({"nonce": "replayed-nonce"})),
+        ("no subject", json!({"sub": null})),
+    ] {
+        let mut claims = claims;
+        claims["email"] = json!("eve@example.com");
+        claims["email_verified"] = json!(true);
+        if claims.get("sub").is_none() {
+            claims["sub"] = json!("666");
+        }
+        mock.answer_with(claims).await;
+        let refused = sign_in_at_mock(&app).await;
+        assert_eq!(refused.status, 400, "{case}: {}", refused.text);
+        assert!(
+            refused
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{case}"
+        );
+    }
+    assert!(
+        app.accounts
+            .store
+            .find_identity("mock", "666")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    mock.answer_with(json!({"sub": "777", "email": "eve@example.com", "email_verified": true}))
+        .await;
+    let started = send(&app, get("/oauth2/federate/mock", &[], None)).await;
+    let cookie = binding(&started);
+    let back = at_provider(started.header("location").unwrap()).await;
+    let pairs: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // Another browser (login CSRF: the attacker's callback in the victim's browser), and
+    // none at all: refused, and the state is spent.
+    let other = send(&app, get("/oauth2/federate/mock", &[], None)).await;
+    let foreign = send(
+        &app,
+        get("/oauth2/callback/mock", &pairs, Some(&binding(&other))),
+    )
+    .await;
+    assert_eq!(foreign.status, 400, "{}", foreign.text);
+    let replayed = send(&app, get("/oauth2/callback/mock", &pairs, Some(&cookie))).await;
+    assert_eq!(replayed.status, 400, "the state was taken by the first try");
+
+    // Ten parallel callbacks with one state: one account, one code.
+    let started = send(&app, get("/oauth2/federate/mock", &[], None)).await;
+    let cookie = binding(&started);
+    let back = at_provider(started.header("location").unwrap()).await;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (app, back, cookie) = (app.clone(), back.clone(), cookie.clone());
+        tasks.spawn(async move {
+            let pairs: Vec<(&str, &str)> =
+                back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            send(&app, get("/oauth2/callback/mock", &pairs, Some(&cookie)))
+                .await
+                .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 400, 400, 400, 400, 400, 400, 400, 400, 400]);
+
+    // The provider's cancellation, and an unknown provider.
+    let started = send(&app, get("/oauth2/federate/mock", &[], None)).await;
+    let back = at_provider(started.header("location").unwrap()).await;
+    let state = back.iter().find(|(k, _)| k == "state").unwrap().1.clone();
+    let cancelled = send(
+        &app,
+        get(
+            "/oauth2/callback/mock",
+            &[("error", "access_denied"), ("state", &state)],
+            Some(&binding(&started)),
+        ),
+    )
+    .await;
+    assert_eq!(cancelled.status, 400);
+    assert!(cancelled.text.contains("cancelled"), "{}", cancelled.text);
+    assert_eq!(
+        send(&app, get("/oauth2/federate/nobody", &[], None))
+            .await
+            .status,
+        404
+    );
+}
+
+over_both_stores!(
+    a_first_sign_in_makes_an_account_and_the_next_finds_it,
+    an_existing_account_is_linked_only_on_proof,
+    forged_stale_and_cross_browser_answers_are_refused,
+);
+
+/// From the hosted pages: the sign-in page offers the provider, the link carries the
+/// authorization request there and back, and the request goes on in the browser session
+/// the provider's sign-in began (a first-party client: straight back with a code).
+async fn the_hosted_pages_continue_their_request_after_the_provider<S: Store>(app: App<S>) {
+    use accounts::model::registry::ClientType;
+    use integration_tests::oidc::{
+        Browser, Pkce, REDIRECT, authorization, claims, client_query, exchange, parse_query,
+        register_app,
+    };
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    mock.answer_with(json!({"sub": "4242", "email": "grace@example.com", "email_verified": true}))
+        .await;
+    let (client, _) = register_app(&app, ClientType::Public, true, "openid email").await;
+    let pkce = Pkce::new();
+    let request = authorization(client.client_id.as_str(), &pkce, "openid email");
+    let mut browser = Browser::default();
+    let start = browser.get(&app, "/oauth2/authorize", &request).await;
+    let page = browser
+        .follow(&app, start.header("location").unwrap())
+        .await;
+    assert!(page.text.contains("Continue with Mock"), "{}", page.text);
+    let href = page
+        .text
+        .split("href=\"")
+        .find(|h| h.starts_with("federate/mock?"))
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let (_, query) = href.split_once('?').unwrap();
+    let off = browser
+        .get(&app, "/oauth2/federate/mock", &parse_query(query))
+        .await;
+    assert_eq!(off.status, 303, "{}", off.text);
+    let back = at_provider(off.header("location").unwrap()).await;
+    let returned = browser.get(&app, "/oauth2/callback/mock", &back).await;
+    assert_eq!(returned.status, 303, "{}", returned.text);
+    assert!(browser.cookies.contains_key("__Host-sso"));
+    assert!(
+        !browser.cookies.contains_key("__Host-fed"),
+        "the binding is spent"
+    );
+    let next = returned.header("location").unwrap();
+    let (path, query) = next.split_once('?').unwrap();
+    assert_eq!(path, "../authorize");
+    let done = browser
+        .get(&app, "/oauth2/authorize", &parse_query(query))
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    assert!(
+        done.header("location").unwrap().starts_with(REDIRECT),
+        "{:?}",
+        done.header("location")
+    );
+    let params = client_query(&done);
+    assert_eq!(params["state"], "st-8d1f");
+    let tokens = exchange(&app, client.client_id.as_str(), &params["code"], &pkce).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let id_token = claims(tokens.json()["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], "grace@example.com");
+    assert_eq!(id_token["nonce"], "nonce-5a7e");
+    assert_eq!(
+        claims(tokens.json()["access_token"].as_str().unwrap())["amr"],
+        json!(["fed"])
+    );
+}
+
+over_both_stores!(the_hosted_pages_continue_their_request_after_the_provider);
