@@ -95,11 +95,13 @@ pub enum Event {
     /// A first sign-in at another provider found an account of its email that it may not
     /// link to: the user must sign in to it first.
     FederationLinkRefused,
+    /// The user unlinked an identity at another provider.
+    IdentityUnlinked,
 }
 
 impl Event {
     /// Every event, for checks over all of them.
-    pub const ALL: [Event; 64] = [
+    pub const ALL: [Event; 65] = [
         Event::Registered,
         Event::RegistrationEmailTaken,
         Event::RegistrationLimitReached,
@@ -164,6 +166,7 @@ impl Event {
         Event::FederatedRegistered,
         Event::IdentityLinked,
         Event::FederationLinkRefused,
+        Event::IdentityUnlinked,
     ];
 
     /// The name in the log line's `event` field.
@@ -233,6 +236,7 @@ impl Event {
             Event::FederatedRegistered => "federated_registered",
             Event::IdentityLinked => "identity_linked",
             Event::FederationLinkRefused => "federation_link_refused",
+            Event::IdentityUnlinked => "identity_unlinked",
         }
     }
 

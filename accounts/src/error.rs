@@ -162,6 +162,13 @@ pub enum Error {
     /// The provider shared no email address to make an account with.
     #[error("the provider shared no email address")]
     FederationNoEmail,
+    /// The caller has no identity with this id.
+    #[error("no such identity of the caller")]
+    IdentityNotFound,
+    /// The identity is the account's last way to sign in (no password, passkey or other
+    /// identity).
+    #[error("the last way to sign in cannot be removed")]
+    LastSignInMethod,
     /// The one-time code of a finished federated sign-in is unknown, used or expired.
     #[error("the sign-in code is unknown, used or expired")]
     FederationCodeInvalid,

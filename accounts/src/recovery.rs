@@ -177,6 +177,10 @@ pub enum Notice {
     PasskeyAdded,
     /// A passkey was removed from the account.
     PasskeyRemoved,
+    /// An account at another identity provider was linked.
+    IdentityLinked,
+    /// An account at another identity provider was unlinked.
+    IdentityUnlinked,
 }
 
 impl Notice {
@@ -191,6 +195,8 @@ impl Notice {
             Notice::MfaLocked => "mfa_locked",
             Notice::PasskeyAdded => "passkey_added",
             Notice::PasskeyRemoved => "passkey_removed",
+            Notice::IdentityLinked => "identity_linked",
+            Notice::IdentityUnlinked => "identity_unlinked",
         }
     }
 }
@@ -251,6 +257,17 @@ pub fn compose_notice(settings: &RecoverySettings, notice: Notice, to: &Email) -
             format!("A passkey was removed from your {app} account"),
             format!("One of your {app} account's passkeys was just removed."),
             "If it was not you, reset your password now and check your account's passkeys.",
+        ),
+        Notice::IdentityLinked => (
+            format!("A sign-in provider was linked to your {app} account"),
+            format!("Your {app} account can now be signed in to through another provider."),
+            "If it was not you, reset your password now and unlink the provider from your \
+             account.",
+        ),
+        Notice::IdentityUnlinked => (
+            format!("A sign-in provider was unlinked from your {app} account"),
+            format!("A provider can no longer sign in to your {app} account."),
+            "If it was not you, reset your password now.",
         ),
     };
     Mail {

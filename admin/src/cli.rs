@@ -3,7 +3,9 @@
 use std::ffi::OsString;
 use std::io::Write;
 
-use accounts::store::{AccountStore, AdminStore, DynamoStore, MfaStore, SessionStore};
+use accounts::store::{
+    AccountStore, AdminStore, DynamoStore, FederationStore, MfaStore, SessionStore,
+};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
@@ -92,6 +94,11 @@ pub enum UsersCommand {
     /// lost): the secret and codes are deleted and every session ends; they sign in with
     /// the password alone and may enroll again.
     MfaReset {
+        /// The user's email.
+        email: String,
+    },
+    /// A user's accounts at other identity providers (sign-in through them).
+    Identities {
         /// The user's email.
         email: String,
     },
@@ -304,6 +311,45 @@ async fn users(ctx: &mut Context<'_>, command: UsersCommand) -> Result<(), Failu
         }
         UsersCommand::Disable { email } => set_disabled(ctx, &email, true).await,
         UsersCommand::Enable { email } => set_disabled(ctx, &email, false).await,
+        UsersCommand::Identities { email } => {
+            let user = ctx.user(&email).await?;
+            let identities = ctx.store.list_identities(user.user_id).await?;
+            let time = |ms: i64| {
+                accounts::model::session::rfc3339_seconds(ms).unwrap_or_else(|| ms.to_string())
+            };
+            match ctx.format {
+                Format::Json => ctx.print_json(&json!(
+                    identities
+                        .iter()
+                        .map(|i| json!({
+                            "id": accounts::flows::federation::identity_id(i),
+                            "provider": i.provider,
+                            "subject": i.subject,
+                            "email": i.email,
+                            "linked_at": time(i.linked_at_ms),
+                        }))
+                        .collect::<Vec<_>>()
+                )),
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = identities
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.provider.clone(),
+                                i.subject.clone(),
+                                i.email.clone().unwrap_or_default(),
+                                time(i.linked_at_ms),
+                            ]
+                        })
+                        .collect();
+                    Ok(output::table(
+                        ctx.out,
+                        &["PROVIDER", "SUBJECT", "EMAIL", "LINKED"],
+                        &rows,
+                    )?)
+                }
+            }
+        }
         UsersCommand::MfaReset { email } => {
             let user = ctx.user(&email).await?;
             let had = user.mfa.enabled() || user.mfa.pending.is_some();

@@ -251,6 +251,14 @@ impl<S: Store> App<S> {
             Route::FederationExchange => {
                 http::on_heap(|| routes::federation::exchange(self, req, client)).await
             }
+            Route::Identities => {
+                let caller = caller()?;
+                http::on_heap(|| routes::identities::list(self, client, caller)).await
+            }
+            Route::UnlinkIdentity => {
+                let caller = caller()?;
+                http::on_heap(|| routes::identities::unlink(self, client, caller, id)).await
+            }
             Route::OAuthPasskeyScript => Ok(http::pages::passkey_script()),
             Route::Refresh => http::on_heap(|| sessions::refresh(self, req, client)).await,
             Route::Logout => http::on_heap(|| sessions::logout(self, req, client)).await,

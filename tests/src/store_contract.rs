@@ -1949,19 +1949,16 @@ pub async fn identities_link_once_and_go_with_their_account<S: Store + 'static>(
 
     // Unlinked once; not by another user's name.
     assert!(matches!(
-        store
-            .unlink_identity(&Identity {
-                user_id: ada.user_id,
-                ..later.clone()
-            })
-            .await,
+        store.unlink_identity(&ada, &later).await,
         Err(StoreError::Conflict)
     ));
-    store.unlink_identity(&later).await.unwrap();
+    store.unlink_identity(&bob, &later).await.unwrap();
     assert!(matches!(
-        store.unlink_identity(&later).await,
+        store.unlink_identity(&bob, &later).await,
         Err(StoreError::Conflict)
     ));
+    let counted = by_email(&store, &bob.email).await.unwrap();
+    assert_eq!(counted.identities, 1, "two linked, one unlinked");
     assert_eq!(store.find_identity("google", "3003").await.unwrap(), None);
     let kinds: Vec<&str> = store
         .events_of(&EventSubject::User(bob.user_id))
@@ -1985,4 +1982,77 @@ pub async fn identities_link_once_and_go_with_their_account<S: Store + 'static>(
     store.delete_user(&bob).await.unwrap();
     assert_eq!(store.find_identity("github", "583231").await.unwrap(), None);
     assert!(store.list_identities(bob.user_id).await.unwrap().is_empty());
+}
+
+/// An account made by a sign-in at a provider has no password: its last identity is never
+/// unlinked, even by concurrent unlinks of its last two; an account with a password may
+/// unlink its only one. A forgotten identity (its account gone) goes quietly.
+pub async fn the_last_way_to_sign_in_is_never_unlinked<S: Store + 'static>(store: S) {
+    use accounts::model::federation::Identity;
+    let identity = |user_id: Uuid, subject: &str| Identity {
+        provider: "google".into(),
+        subject: subject.into(),
+        user_id,
+        email: None,
+        linked_at_ms: NOW_MS,
+    };
+    let mut carol = user("carol@example.com");
+    carol.has_password = false;
+    carol.identities = 1;
+    store
+        .create_federated_user(&carol, &identity(carol.user_id, "c1"))
+        .await
+        .unwrap();
+    let read = by_email(&store, &carol.email).await.unwrap();
+    assert!(!read.has_password);
+    assert_eq!(read.identities, 1);
+    store
+        .link_identity(&read, &identity(carol.user_id, "c2"))
+        .await
+        .unwrap();
+    let read = Arc::new(by_email(&store, &carol.email).await.unwrap());
+    assert_eq!(read.identities, 2);
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (store, read) = (Arc::clone(&store), Arc::clone(&read));
+        let subject = if i % 2 == 0 { "c1" } else { "c2" };
+        let target = identity(read.user_id, subject);
+        tasks.spawn(async move { store.unlink_identity(&read, &target).await.is_ok() });
+    }
+    let mut unlinked = 0;
+    while let Some(done) = tasks.join_next().await {
+        unlinked += usize::from(done.unwrap());
+    }
+    assert_eq!(unlinked, 1, "one of the last two, never both");
+    let left = store.list_identities(carol.user_id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(matches!(
+        store.unlink_identity(&read, &left[0]).await,
+        Err(StoreError::Conflict)
+    ));
+
+    // With a password, the only identity may go.
+    let mut dave = user("dave@example.com");
+    dave.identities = 1;
+    store
+        .create_federated_user(&dave, &identity(dave.user_id, "d1"))
+        .await
+        .unwrap();
+    store
+        .unlink_identity(&dave, &identity(dave.user_id, "d1"))
+        .await
+        .unwrap();
+    assert_eq!(by_email(&*store, &dave.email).await.unwrap().identities, 0);
+
+    // A forgotten identity goes without its (gone) account; twice is no error.
+    store.forget_identity(&left[0]).await.unwrap();
+    store.forget_identity(&left[0]).await.unwrap();
+    assert_eq!(
+        store
+            .find_identity("google", &left[0].subject)
+            .await
+            .unwrap(),
+        None
+    );
 }

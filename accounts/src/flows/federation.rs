@@ -10,11 +10,12 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::password_check::PasswordCheck;
 use super::{Accounts, SignedIn, audit};
 use crate::audit::{Event, record_refusal};
 use crate::error::Error;
 use crate::federation::{Upstream, UpstreamError};
-use crate::model::client::Client;
+use crate::model::client::{Caller, Client};
 use crate::model::credentials::NewPassword;
 use crate::model::federation::{
     FederationGrant, FederationState, GRANT_TTL_MS, Identity, Linking, Provider, STATE_TTL_MS,
@@ -23,6 +24,7 @@ use crate::model::federation::{
 use crate::model::session::SessionFamily;
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
+use crate::recovery::Notice;
 use crate::store::{Store, StoreError};
 
 /// The longest hosted-pages journey (their query) a sign-in carries along.
@@ -53,6 +55,38 @@ pub enum FederationEnd {
     },
     /// The JSON API's app, at this address (its fragment holds the one-time code).
     App { location: String },
+}
+
+/// An identity as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    /// For `DELETE /identities/{id}`: the provider's id, a dot, the subject in base64url.
+    pub id: String,
+    pub provider: String,
+    /// The provider's display name (its id when no longer configured).
+    pub provider_name: String,
+    pub email: Option<String>,
+    pub linked_at_ms: i64,
+}
+
+/// The id of `identity` in the identities API.
+pub fn identity_id(identity: &Identity) -> String {
+    format!(
+        "{}.{}",
+        identity.provider,
+        URL_SAFE_NO_PAD.encode(identity.subject.as_bytes())
+    )
+}
+
+/// The provider and subject an identity id names, if it is one.
+fn parse_identity_id(id: &str) -> Option<(String, String)> {
+    let (provider, subject) = id.split_once('.')?;
+    let subject = String::from_utf8(URL_SAFE_NO_PAD.decode(subject).ok()?).ok()?;
+    let provider_ok = (1..=32).contains(&provider.len())
+        && provider
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    (provider_ok && !subject.is_empty()).then(|| (provider.to_owned(), subject))
 }
 
 /// A random value of 256 bits, base64url: states, nonces, verifiers, codes.
@@ -281,6 +315,67 @@ impl<S: Store> Accounts<S> {
             .await
     }
 
+    /// The caller's linked identities, oldest first.
+    pub async fn identities(
+        &self,
+        caller: &Caller,
+        client: &Client,
+    ) -> Result<Vec<LinkedIdentity>, Error> {
+        let (user, _) = PasswordCheck::caller_account(self, caller, client).await?;
+        let linked = self.store.list_identities(user.user_id).await?;
+        Ok(linked
+            .iter()
+            .map(|identity| LinkedIdentity {
+                id: identity_id(identity),
+                provider: identity.provider.clone(),
+                provider_name: self
+                    .federation
+                    .providers
+                    .iter()
+                    .find(|p| p.id == identity.provider)
+                    .map_or_else(|| identity.provider.clone(), |p| p.name.clone()),
+                email: identity.email.clone(),
+                linked_at_ms: identity.linked_at_ms,
+            })
+            .collect())
+    }
+
+    /// Unlinks the caller's identity `id`, unless it is the account's last way to sign in
+    /// (`LastSignInMethod`); the owner is told by mail.
+    pub async fn unlink(&self, caller: &Caller, id: &str, client: &Client) -> Result<(), Error> {
+        let (user, _) = PasswordCheck::caller_account(self, caller, client).await?;
+        let Some((provider, subject)) = parse_identity_id(id) else {
+            return Err(Error::IdentityNotFound);
+        };
+        let identity = self
+            .store
+            .find_identity(&provider, &subject)
+            .await?
+            .filter(|i| i.user_id == user.user_id)
+            .ok_or(Error::IdentityNotFound)?;
+        match self.store.unlink_identity(&user, &identity).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                // Gone meanwhile, or the last way in: which, read again.
+                return match self.store.find_identity(&provider, &subject).await? {
+                    Some(i) if i.user_id == user.user_id => Err(Error::LastSignInMethod),
+                    _ => Err(Error::IdentityNotFound),
+                };
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let user_id = user.user_id.to_string();
+        audit(Event::IdentityUnlinked, Some(&user_id), client);
+        self.send_notice(
+            &user.email,
+            Some(&user_id),
+            Notice::IdentityUnlinked,
+            client,
+        )
+        .await;
+        Ok(())
+    }
+
     /// A new session of `user`, signed in at a provider.
     async fn federated_session(
         &self,
@@ -327,10 +422,7 @@ impl<S: Store> Accounts<S> {
             match self.store.find_user_by_id(linked.user_id).await? {
                 Some(user) => owner = Some(user),
                 // The account went and left its identity behind: free it.
-                None => match self.store.unlink_identity(linked).await {
-                    Ok(()) | Err(StoreError::Conflict) => {}
-                    Err(err) => return Err(err.into()),
-                },
+                None => self.store.forget_identity(linked).await?,
             }
         }
         let existing = match (&owner, &identity.email) {
@@ -356,11 +448,10 @@ impl<S: Store> Accounts<S> {
                 self.store
                     .link_identity(&user, &new_identity(user.user_id))
                     .await?;
-                audit(
-                    Event::IdentityLinked,
-                    Some(&user.user_id.to_string()),
-                    client,
-                );
+                let user_id = user.user_id.to_string();
+                audit(Event::IdentityLinked, Some(&user_id), client);
+                self.send_notice(&user.email, Some(&user_id), Notice::IdentityLinked, client)
+                    .await;
                 Ok(user)
             }
             Linking::Create {
@@ -378,6 +469,8 @@ impl<S: Store> Accounts<S> {
                     .map_err(Error::internal)?;
                 let mut user = UserRecord::new(email, hash, created_at);
                 user.email_verified = email_verified;
+                user.has_password = false;
+                user.identities = 1;
                 match self
                     .store
                     .create_federated_user(&user, &new_identity(user.user_id))

@@ -44,6 +44,11 @@ pub struct UserRecord {
     /// How many passkeys the user has: with one and a password, a password sign-in needs a
     /// second factor.
     pub passkeys: u32,
+    /// Whether the user knows a password: an account made by a sign-in at another provider
+    /// has none until a reset sets one.
+    pub has_password: bool,
+    /// How many identities at other providers are linked to the user.
+    pub identities: u32,
 }
 
 impl UserRecord {
@@ -67,6 +72,8 @@ impl UserRecord {
             legacy_password: false,
             mfa: Default::default(),
             passkeys: 0,
+            has_password: true,
+            identities: 0,
         }
     }
 

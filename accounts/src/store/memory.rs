@@ -528,6 +528,7 @@ impl ActionStore for MemoryStore {
                 user.trusted_sources.clear();
                 user.email_verified = true;
                 user.reset_token = None;
+                user.has_password = true;
             },
         )
     }
@@ -1308,18 +1309,19 @@ impl FederationStore for MemoryStore {
         identity: &Identity,
     ) -> Result<(), StoreError> {
         let mut state = self.state();
-        let unchanged = state.users.get(&user.email).is_some_and(|stored| {
-            stored.user_id == user.user_id
-                && stored.session_epoch == user.session_epoch
-                && !stored.disabled
-        });
         let taken = state
             .identities
             .iter()
             .any(|i| i.provider == identity.provider && i.subject == identity.subject);
-        if !unchanged || taken || identity.user_id != user.user_id {
+        let stored = state.users.get_mut(&user.email).filter(|stored| {
+            stored.user_id == user.user_id
+                && stored.session_epoch == user.session_epoch
+                && !stored.disabled
+        });
+        let Some(stored) = stored.filter(|_| !taken && identity.user_id == user.user_id) else {
             return Err(StoreError::Conflict);
-        }
+        };
+        stored.identities += 1;
         state.identities.push(identity.clone());
         state
             .events
@@ -1327,20 +1329,42 @@ impl FederationStore for MemoryStore {
         Ok(())
     }
 
-    async fn unlink_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+    async fn unlink_identity(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
-        let before = state.identities.len();
-        state.identities.retain(|i| {
+        let State {
+            users,
+            identities,
+            events,
+            ..
+        } = &mut *state;
+        let linked = identities.iter().position(|i| {
+            i.provider == identity.provider
+                && i.subject == identity.subject
+                && i.user_id == user.user_id
+        });
+        let stored = users.get_mut(&user.email).filter(|stored| {
+            stored.user_id == user.user_id
+                && (stored.has_password || stored.identities > 1 || stored.passkeys > 0)
+        });
+        let (Some(index), Some(stored)) = (linked, stored) else {
+            return Err(StoreError::Conflict);
+        };
+        let removed = identities.remove(index);
+        stored.identities = stored.identities.saturating_sub(1);
+        events.push(AccountEvent::identity_change(&removed, false));
+        Ok(())
+    }
+
+    async fn forget_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+        self.state().identities.retain(|i| {
             !(i.provider == identity.provider
                 && i.subject == identity.subject
                 && i.user_id == identity.user_id)
         });
-        if state.identities.len() == before {
-            return Err(StoreError::Conflict);
-        }
-        state
-            .events
-            .push(AccountEvent::identity_change(identity, false));
         Ok(())
     }
 

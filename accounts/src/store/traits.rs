@@ -743,8 +743,8 @@ pub trait FederationStore: Send + Sync {
         user_id: Uuid,
     ) -> impl Future<Output = Result<Vec<Identity>, StoreError>> + Send;
 
-    /// Creates `user` with `identity` linked to it (events `user.created` and
-    /// `identity.linked`), all or nothing: `EmailTaken` if the email has an account,
+    /// Creates `user` (its `identities` counting this one) with `identity` linked to it
+    /// (events `user.created` and `identity.linked`), all or nothing: `EmailTaken` if the email has an account,
     /// `Conflict` if the identity is linked already.
     fn create_federated_user(
         &self,
@@ -752,8 +752,8 @@ pub trait FederationStore: Send + Sync {
         identity: &Identity,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Links `identity` to `user` (as read: same id and session epoch, not disabled), with
-    /// its `identity.linked` event, all or nothing; `Conflict` if the identity is linked
+    /// Links `identity` to `user` (as read: same id and session epoch, not disabled),
+    /// counting it on the user, with its `identity.linked` event, all or nothing; `Conflict` if the identity is linked
     /// already (to anyone) or the user changed.
     fn link_identity(
         &self,
@@ -761,9 +761,19 @@ pub trait FederationStore: Send + Sync {
         identity: &Identity,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Unlinks `identity` from its user, with its `identity.unlinked` event; `Conflict` if
-    /// it is not linked to that user.
+    /// Unlinks `identity` from `user`, counting it off, with its `identity.unlinked` event,
+    /// all or nothing; `Conflict` if it is not linked to that user, or is the user's last
+    /// way to sign in (no password, no passkey, no other identity), even among concurrent
+    /// unlinks.
     fn unlink_identity(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes `identity`, whose account is gone (no event: the account's deletion had
+    /// one). Gone already is no error.
+    fn forget_identity(
         &self,
         identity: &Identity,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -261,9 +261,11 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         | Error::EmailNotVerified
         | Error::MfaCodeRequired
         | Error::WrongCode => StatusCode::FORBIDDEN,
-        Error::UserNotFound | Error::SessionNotFound | Error::ConsentNotFound => {
-            StatusCode::NOT_FOUND
-        }
+        Error::UserNotFound
+        | Error::SessionNotFound
+        | Error::ConsentNotFound
+        | Error::IdentityNotFound => StatusCode::NOT_FOUND,
+        Error::LastSignInMethod => StatusCode::CONFLICT,
         // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
         // completeness.
         Error::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -389,6 +391,18 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "federation-no-email",
             "No email address",
             "The provider shared no email address, which an account needs.".into(),
+        ),
+        Error::IdentityNotFound => (
+            "identity-not-found",
+            "Identity not found",
+            "No linked identity of yours has this id.".into(),
+        ),
+        Error::LastSignInMethod => (
+            "last-sign-in-method",
+            "Last way to sign in",
+            "This provider is the account's only way to sign in. Set a password (reset it by \
+             mail) or link another provider first."
+                .into(),
         ),
         Error::FederationCodeInvalid => (
             "invalid-code",

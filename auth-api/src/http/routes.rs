@@ -62,6 +62,8 @@ pub enum Route {
     OAuthCallback,
     OAuthCallbackPost,
     FederationExchange,
+    Identities,
+    UnlinkIdentity,
 }
 
 /// What the table says of a route.
@@ -94,7 +96,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 57] = [
+const TABLE: [Entry; 59] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -410,6 +412,14 @@ const TABLE: [Entry; 57] = [
         "federation_exchange",
         false,
     ),
+    entry(Route::Identities, "GET", "/identities", "identities", true),
+    entry(
+        Route::UnlinkIdentity,
+        "DELETE",
+        "/identities/{id}",
+        "unlink_identity",
+        true,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -441,8 +451,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 57] = {
-        let mut all = [Route::Register; 57];
+    pub const ALL: [Route; 59] = {
+        let mut all = [Route::Register; 59];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod consents;
 pub mod federation;
 pub mod health;
+pub mod identities;
 pub mod jwks;
 pub mod login;
 pub mod mfa;

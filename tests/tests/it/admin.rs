@@ -1459,3 +1459,50 @@ async fn clients_are_registered_rotated_disabled_and_deleted_through_the_command
         }
     }
 }
+
+/// `users identities EMAIL`: a user's accounts at other providers, in a table or as JSON
+/// (with the id `DELETE /identities/{id}` takes).
+#[tokio::test]
+async fn an_operator_lists_a_user_s_identities() {
+    use accounts::model::federation::Identity;
+    use accounts::store::FederationStore;
+    let store = fresh_store(&endpoint()).await;
+    let table = store.table().to_owned();
+    let mut user = accounts::model::user::UserRecord::new(
+        accounts::model::credentials::Email::parse("lin@example.com").unwrap(),
+        String::new().into(),
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
+    user.identities = 1;
+    user.has_password = false;
+    let identity = Identity {
+        provider: "google".into(),
+        subject: "248289761001".into(),
+        user_id: user.user_id,
+        email: Some("lin@example.com".into()),
+        linked_at_ms: 1_765_000_000_000,
+    };
+    store.create_federated_user(&user, &identity).await.unwrap();
+    let listed = admin(
+        &table,
+        &["users", "identities", "lin@example.com", "--json"],
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.err);
+    assert_eq!(
+        listed.json(),
+        json!([{"id": "google.MjQ4Mjg5NzYxMDAx", "provider": "google",
+                "subject": "248289761001", "email": "lin@example.com",
+                "linked_at": "2025-12-06T05:46:40Z"}])
+    );
+    let table_view = admin(&table, &["users", "identities", "lin@example.com"]).await;
+    assert_eq!(table_view.code, 0, "{}", table_view.err);
+    assert!(table_view.out.contains("PROVIDER"), "{}", table_view.out);
+    assert!(
+        table_view.out.contains("248289761001"),
+        "{}",
+        table_view.out
+    );
+    let nobody = admin(&table, &["users", "identities", "nobody@example.com"]).await;
+    assert_ne!(nobody.code, 0);
+}

@@ -404,3 +404,121 @@ async fn the_hosted_pages_continue_their_request_after_the_provider<S: Store>(ap
 }
 
 over_both_stores!(the_hosted_pages_continue_their_request_after_the_provider);
+
+/// The identities API: listed by their owner, unlinked (the owner told by mail each time),
+/// never the account's last way to sign in, and never another user's.
+async fn identities_are_listed_and_unlinked_but_never_the_last_way_in<S: Store>(app: App<S>) {
+    use integration_tests::app::outbox;
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    let as_user = |event: Event, sub: &str, email: &str| event.authorized(sub, email);
+
+    // An account made by the provider: no password, its one identity stays.
+    mock.answer_with(json!({"sub": "5005", "email": "lin@example.com", "email_verified": true}))
+        .await;
+    let code = app_code(&sign_in_at_mock(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    let lin = claims_of(tokens.json()["access_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = send(
+        &app,
+        as_user(
+            Event::get(Kind::RestV1, "/identities"),
+            &lin,
+            "lin@example.com",
+        ),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let identities = listed.json()["identities"].as_array().unwrap().clone();
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0]["provider"], "mock");
+    assert_eq!(identities[0]["provider_name"], "Mock");
+    assert_eq!(identities[0]["email"], "lin@example.com");
+    let id = identities[0]["id"].as_str().unwrap().to_owned();
+    let unlink = |sub: &str, email: &str, id: &str| {
+        as_user(
+            Event::new(Kind::RestV1, "DELETE", &format!("/identities/{id}")),
+            sub,
+            email,
+        )
+    };
+    let last = send(&app, unlink(&lin, "lin@example.com", &id)).await;
+    assert_eq!(
+        last.problem(409)["type"],
+        "urn:problem-type:auth:last-sign-in-method"
+    );
+
+    // An account with a password, the provider linked to it: unlinked once, by its owner.
+    let registered = post(
+        &app,
+        "/register",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    let ada = registered.json()["user_id"].as_str().unwrap().to_owned();
+    verify_from_outbox(&app, "ada@example.com").await;
+    mock.answer_with(json!({"sub": "1001", "email": "ada@example.com", "email_verified": true}))
+        .await;
+    app_code(&sign_in_at_mock(&app).await);
+    assert!(
+        outbox(&app)
+            .iter()
+            .any(|m| m.to == "ada@example.com" && m.subject.contains("was linked")),
+        "the owner is told of the link"
+    );
+    let listed = send(
+        &app,
+        as_user(
+            Event::get(Kind::RestV1, "/identities"),
+            &ada,
+            "ada@example.com",
+        ),
+    )
+    .await;
+    let ada_id = listed.json()["identities"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Not by someone else, not a malformed id.
+    assert_eq!(
+        send(&app, unlink(&lin, "lin@example.com", &ada_id))
+            .await
+            .problem(404)["type"],
+        "urn:problem-type:auth:identity-not-found"
+    );
+    assert_eq!(
+        send(&app, unlink(&ada, "ada@example.com", "not-an-id"))
+            .await
+            .status,
+        404
+    );
+    let unlinked = send(&app, unlink(&ada, "ada@example.com", &ada_id)).await;
+    assert_eq!(unlinked.status, 204, "{}", unlinked.text);
+    assert!(
+        outbox(&app)
+            .iter()
+            .any(|m| m.to == "ada@example.com" && m.subject.contains("was unlinked"))
+    );
+    let listed = send(
+        &app,
+        as_user(
+            Event::get(Kind::RestV1, "/identities"),
+            &ada,
+            "ada@example.com",
+        ),
+    )
+    .await;
+    assert_eq!(listed.json()["identities"], json!([]));
+    assert_eq!(
+        send(&app, unlink(&ada, "ada@example.com", &ada_id))
+            .await
+            .status,
+        404
+    );
+}
+
+over_both_stores!(identities_are_listed_and_unlinked_but_never_the_last_way_in);

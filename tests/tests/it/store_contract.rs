@@ -60,5 +60,6 @@ both_stores!(
     a_device_grant_is_decided_polled_and_spent_once,
     federation_states_and_grants_are_taken_once_even_in_parallel,
     identities_link_once_and_go_with_their_account,
+    the_last_way_to_sign_in_is_never_unlinked,
     every_committed_change_and_only_it_emits_its_event,
 );

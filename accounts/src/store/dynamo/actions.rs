@@ -210,7 +210,8 @@ impl ActionStore for DynamoStore {
         self.spend(
             record,
             "SET password_hash = :new_hash, email_verified = :true \
-             ADD session_epoch :one REMOVE reset_token, legacy_password, trusted_sources",
+             ADD session_epoch :one \
+             REMOVE reset_token, legacy_password, trusted_sources, no_password",
             vec![
                 (":new_hash", s(new_hash.expose_secret())),
                 (":true", AttributeValue::Bool(true)),

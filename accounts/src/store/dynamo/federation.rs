@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, ReturnValue, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -256,9 +254,10 @@ impl FederationStore for DynamoStore {
         if identity.user_id != user.user_id {
             return Err(StoreError::Conflict);
         }
-        let check = ConditionCheck::builder()
+        let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.email)))
+            .update_expression("ADD identities :one")
             .condition_expression(format!(
                 "{} AND (attribute_not_exists(disabled) OR disabled <> :true)",
                 epoch_condition(user.session_epoch)
@@ -266,29 +265,73 @@ impl FederationStore for DynamoStore {
             .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .expression_attribute_values(":epoch", n(user.session_epoch))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":one", n(1))
             .build()
             .map_err(internal)?;
         self.transact(vec![
             put(identity_item(identity), &self.table)?,
-            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().update(count).build(),
             put_event(&AccountEvent::identity_change(identity, true), &self.table)?,
         ])
         .await
     }
 
-    async fn unlink_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+    async fn unlink_identity(
+        &self,
+        user: &UserRecord,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(identity_key(&identity.provider, &identity.subject)))
             .condition_expression("user_id = :user_id")
-            .expression_attribute_values(":user_id", s(identity.user_id.to_string()))
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
             .build()
             .map_err(internal)?;
+        // Counted off the user only while another way to sign in remains: a password, a
+        // passkey, or another identity (the count is the user item's, so concurrent
+        // unlinks of the last two cannot both pass).
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.email)))
+            .update_expression("ADD identities :minus")
+            .condition_expression(
+                "user_id = :user_id AND (attribute_not_exists(no_password) \
+                 OR identities > :one OR passkeys > :zero)",
+            )
+            .expression_attribute_values(":user_id", s(user.user_id.to_string()))
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(internal)?;
+        let removed = Identity {
+            user_id: user.user_id,
+            ..identity.clone()
+        };
         self.transact(vec![
             TransactWriteItem::builder().delete(delete).build(),
-            put_event(&AccountEvent::identity_change(identity, false), &self.table)?,
+            TransactWriteItem::builder().update(count).build(),
+            put_event(&AccountEvent::identity_change(&removed, false), &self.table)?,
         ])
         .await
+    }
+
+    async fn forget_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(identity_key(&identity.provider, &identity.subject)))
+            .condition_expression("user_id = :user_id")
+            .expression_attribute_values(":user_id", s(identity.user_id.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Ok(()),
+            Err(err) => Err(classify(err)),
+        }
     }
 
     async fn save_federation_grant(&self, grant: &FederationGrant) -> Result<(), StoreError> {

@@ -411,6 +411,10 @@ pub(super) fn user_from_item(item: &Item) -> Result<UserRecord, StoreError> {
         passkeys: number_attr(item, "passkeys")
             .map_or(Ok(0), u32::try_from)
             .map_err(|_| corrupt(item, "passkeys is out of range"))?,
+        has_password: !matches!(item.get("no_password"), Some(AttributeValue::Bool(true))),
+        identities: number_attr(item, "identities")
+            .map_or(Ok(0), u32::try_from)
+            .map_err(|_| corrupt(item, "identities is out of range"))?,
     })
 }
 

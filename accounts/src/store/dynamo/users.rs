@@ -238,6 +238,12 @@ pub(super) fn user_item(user: &UserRecord) -> Result<Item, StoreError> {
     if user.legacy_password {
         item.insert("legacy_password".to_owned(), AttributeValue::Bool(true));
     }
+    if !user.has_password {
+        item.insert("no_password".to_owned(), AttributeValue::Bool(true));
+    }
+    if user.identities > 0 {
+        item.insert("identities".to_owned(), n(user.identities));
+    }
     for (name, value) in [("username", &user.username), ("name", &user.name)] {
         if let Some(value) = value {
             item.insert(name.to_owned(), AttributeValue::S(value.clone()));
