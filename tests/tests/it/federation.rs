@@ -57,6 +57,11 @@ fn binding(answer: &Answer) -> String {
 /// The provider's answer to its authorization request (it signs in at once): the callback's
 /// query pairs.
 async fn at_provider(location: &str) -> Vec<(String, String)> {
+    at_provider_for("mock", location).await
+}
+
+/// [`at_provider`] for provider `id`.
+async fn at_provider_for(id: &str, location: &str) -> Vec<(String, String)> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -65,7 +70,7 @@ async fn at_provider(location: &str) -> Vec<(String, String)> {
     assert_eq!(answer.status().as_u16(), 302, "{location}");
     let back = answer.headers()["location"].to_str().unwrap();
     let back = reqwest::Url::parse(back).unwrap();
-    assert_eq!(back.path(), "/oauth2/callback/mock");
+    assert_eq!(back.path(), format!("/oauth2/callback/{id}"));
     back.query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -522,3 +527,76 @@ async fn identities_are_listed_and_unlinked_but_never_the_last_way_in<S: Store>(
 }
 
 over_both_stores!(identities_are_listed_and_unlinked_but_never_the_last_way_in);
+
+/// A JSON API sign-in at the GitHub-shaped server at `url`: the callback's answer.
+async fn sign_in_at_github<S: Store>(app: &App<S>, url: &str) -> Answer {
+    let started = send(app, get("/oauth2/federate/github", &[], None)).await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let location = started.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{url}/login/oauth/authorize?")),
+        "{location}"
+    );
+    assert!(!location.contains("nonce="), "GitHub takes no nonce");
+    let cookie = binding(&started);
+    let back = at_provider_for("github", &location).await;
+    let pairs: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    send(app, get("/oauth2/callback/github", &pairs, Some(&cookie))).await
+}
+
+/// The GitHub preset against a server shaped like GitHub's OAuth 2.0 and REST API: its
+/// numeric id is the identity, its primary address the account's (verified as GitHub says),
+/// the client's secret and the PKCE verifier go to its token endpoint; a wrong secret is
+/// refused.
+async fn github_signs_in_with_its_user_and_primary_address<S: Store>(app: App<S>) {
+    use integration_tests::upstream::{GITHUB_CLIENT_SECRET, GitHubShaped};
+    let github = GitHubShaped::start().await;
+    let configure = |app: App<S>, secret: &str| {
+        let mut app = app;
+        let providers = json!([{"id": "github", "name": "GitHub", "kind": "github",
+            "issuer": github.url, "client_id": "Iv1.8a61f9b3a7aba766",
+            "client_secret": secret, "trusted_email": true}]);
+        let env = std::collections::HashMap::from([
+            ("FEDERATION_PROVIDERS", providers.to_string()),
+            ("FEDERATION_APP_URL", APP_URL.to_owned()),
+        ]);
+        let env: std::collections::HashMap<&str, &str> =
+            env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        app.accounts.federation = auth_api::federation::with_upstream(
+            accounts::settings::federation_from_env(&env, None).unwrap(),
+        )
+        .unwrap();
+        app
+    };
+    let app = configure(app, GITHUB_CLIENT_SECRET);
+    github.answer_with(
+        json!({"id": 583231, "login": "octocat", "email": "public@example.com"}),
+        json!([{"email": "old@example.com", "primary": false, "verified": true},
+               {"email": "Octo@Example.com", "primary": true, "verified": true}]),
+    );
+    let code = app_code(&sign_in_at_github(&app, &github.url).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "octo@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["amr"], json!(["fed"]));
+    let identity = app
+        .accounts
+        .store
+        .find_identity("github", "583231")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        identity.user_id.to_string(),
+        claims["sub"].as_str().unwrap()
+    );
+
+    // A wrong client secret: GitHub refuses the code, and so does the sign-in.
+    let app = configure(app, "not-the-secret");
+    let refused = sign_in_at_github(&app, &github.url).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+}
+
+over_both_stores!(github_signs_in_with_its_user_and_primary_address);
