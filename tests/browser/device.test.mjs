@@ -7,10 +7,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { launchChromium } from "./chromium.mjs";
+import { startLocalApi } from "./local_api.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
@@ -19,34 +19,19 @@ const EMAIL = "cli@example.com";
 const PASSWORD = "correct horse battery staple";
 
 let server;
-let serverLog = "";
 let api;
 let appId;
 let browser;
 let closeChromium;
 
 before(async () => {
-  const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
-  server = spawn(binary, ["--port", "0", "--no-web"], {
-    cwd: root,
-    env: { ...process.env, BCRYPT_COST: "4", BCRYPT_ALLOW_LOW_COST: "true", RUST_LOG: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${serverLog}`)), 20000);
-    server.stdout.on("data", (chunk) => {
-      serverLog += chunk;
-      const a = serverLog.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
-      const id = serverLog.match(/dev app +(\S+) /);
-      if (a && id) {
-        clearTimeout(timer);
-        [api, appId] = [a[1], id[1]];
-        ok();
-      }
-    });
-    server.stderr.on("data", (chunk) => (serverLog += chunk));
-    server.on("exit", (code) => fail(new Error(`local-api exited (${code}):\n${serverLog}`)));
-  });
+  ({ server, api, appId } = await startLocalApi({
+    args: ["--no-web"],
+    wants: {
+      api: /listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/,
+      appId: /dev app +(\S+) /,
+    },
+  }));
   const registered = await fetch(`${api}/register`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -10,13 +10,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { launchChromium } from "./chromium.mjs";
+import { startLocalApi } from "./local_api.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
@@ -27,7 +27,6 @@ const PASSWORD = "correct horse battery staple";
 const EMAIL = `passkey-${Date.now()}@example.com`;
 
 let server;
-let serverLog = "";
 let api;
 let web;
 let appId;
@@ -38,37 +37,21 @@ let callbackUrl;
 const codes = [];
 
 before(async () => {
-  const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
-  server = spawn(binary, ["--port", "0", "--web", join(root, "examples/web")], {
-    cwd: root,
+  ({ server, api, web, appId } = await startLocalApi({
+    args: ["--web", join(root, "examples/web")],
     env: {
-      ...process.env,
-      BCRYPT_COST: "4",
-      BCRYPT_ALLOW_LOW_COST: "true",
       REFRESH_TOKEN_TRANSPORT: "cookie",
       // One route needs a second factor at the gateway.
       AUTHORIZER_RULES: JSON.stringify({ "* /*": ["user"], "GET /sessions": ["@mfa"] }),
       AUTHORIZER_SESSION_CACHE_SECONDS: "0",
-      RUST_LOG: "warn",
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${serverLog}`)), 20000);
-    server.stdout.on("data", (chunk) => {
-      serverLog += chunk;
-      const a = serverLog.match(/listening on (http:\/\/localhost:\d+)/);
-      const w = serverLog.match(/web page\s+(http:\/\/localhost:\d+)\//);
-      const id = serverLog.match(/dev app +(\S+) /);
-      if (a && w && id && serverLog.includes("passkeys   RP ID localhost")) {
-        clearTimeout(timer);
-        [api, web, appId] = [a[1], w[1], id[1]];
-        ok();
-      }
-    });
-    server.stderr.on("data", (chunk) => (serverLog += chunk));
-    server.on("exit", (code) => fail(new Error(`local-api exited (${code}):\n${serverLog}`)));
-  });
+    wants: {
+      api: /listening on (http:\/\/localhost:\d+)/,
+      web: /web page\s+(http:\/\/localhost:\d+)\//,
+      appId: /dev app +(\S+) /,
+      passkeys: /passkeys   RP ID localhost/,
+    },
+  }));
   callback = createServer((req, res) => {
     const url = new URL(req.url, "http://127.0.0.1");
     if (url.pathname === "/callback") codes.push(url);

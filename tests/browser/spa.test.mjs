@@ -7,10 +7,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { launchChromium } from "./chromium.mjs";
+import { startLocalApi } from "./local_api.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const output = process.env.BROWSER_OUTPUT || join(root, "target/browser-test");
@@ -19,40 +19,19 @@ const EMAIL = "spa@example.com";
 const PASSWORD = "correct horse battery staple";
 
 let server;
-let serverLog = "";
 let api;
 let spa;
 let browser;
 let closeChromium;
 
 before(async () => {
-  const binary = process.env.LOCAL_API || join(root, "target/debug/local-api");
-  server = spawn(binary, ["--port", "0"], {
-    cwd: root,
-    env: {
-      ...process.env,
-      BCRYPT_COST: "4",
-      BCRYPT_ALLOW_LOW_COST: "true",
-      BRAND_NAME: "Photo Book Accounts",
-      RUST_LOG: "warn",
+  ({ server, api, spa } = await startLocalApi({
+    env: { BRAND_NAME: "Photo Book Accounts" },
+    wants: {
+      api: /listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/,
+      spa: /spa +(http:\/\/localhost:\d+\/spa\/)/,
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`local-api did not start:\n${serverLog}`)), 20000);
-    server.stdout.on("data", (chunk) => {
-      serverLog += chunk;
-      const a = serverLog.match(/listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/);
-      const s = serverLog.match(/spa +(http:\/\/localhost:\d+\/spa\/)/);
-      if (a && s) {
-        clearTimeout(timer);
-        [api, spa] = [a[1], s[1]];
-        ok();
-      }
-    });
-    server.stderr.on("data", (chunk) => (serverLog += chunk));
-    server.on("exit", (code) => fail(new Error(`local-api exited (${code}):\n${serverLog}`)));
-  });
+  }));
   const registered = await fetch(`${api}/register`, {
     method: "POST",
     headers: { "content-type": "application/json" },
