@@ -430,8 +430,11 @@
   // the fragment, which the browser never sends to a server (no log, proxy or Referer sees
   // it). It is read once and taken out of the address bar and history at once.
   const linkToken = (/(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash) || [])[1] || null;
+  // A sign-in at another provider (GET {api}/oauth2/federate/{provider}) ends here with a
+  // one-time code in the fragment: exchanged once, within a minute, for the usual tokens.
+  const federatedCode = (/(?:^#|&)code=([A-Za-z0-9_-]+)/.exec(location.hash) || [])[1] || null;
   const screen = location.pathname.replace(/\/+$/, "").split("/").pop();
-  if (linkToken) history.replaceState(null, "", "/");
+  if (linkToken || federatedCode) history.replaceState(null, "", "/");
   let resetToken = screen === "reset-password" ? linkToken : null;
 
   $("reset-form").addEventListener("submit", (event) => {
@@ -454,6 +457,20 @@
     if (resetToken) {
       show("reset");
       $("reset-password").focus();
+      return;
+    }
+    if (federatedCode) {
+      try {
+        const { body } = await call("POST", "/federation/exchange", {
+          body: { code: federatedCode },
+          cookie: true,
+        });
+        accept(body);
+        await showMe();
+      } catch (err) {
+        signedOut();
+        say("error", err.message, err.details);
+      }
       return;
     }
     if (screen === "verify-email" && linkToken) {

@@ -1,6 +1,6 @@
 // "Continue with …" in a real headless Chromium: the example SPA (oidc-client-ts) asks local-api
-// to sign in, the hosted sign-in page offers a local OpenID provider (npm oauth2-mock-server,
-// named by its issuer URL in FEDERATION_PROVIDERS), the browser goes there and back through
+// to sign in, the hosted sign-in page offers a local OpenID provider (examples/local-idp, npm
+// oauth2-mock-server, named by its issuer URL in FEDERATION_PROVIDERS, as the README's walk), the browser goes there and back through
 // /oauth2/callback/{provider} (state, nonce, PKCE and the __Host-fed cookie), and the SPA is
 // signed in as the provider's user, with no password ever typed.
 //
@@ -8,14 +8,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { join, resolve } from "node:path";
 import { launchChromium } from "./chromium.mjs";
 import { startLocalApi } from "./local_api.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
-const tools = process.env.NODE_TOOLS || join(root, ".tools/node");
-const { OAuth2Server } = createRequire(join(tools, "node_modules/"))("oauth2-mock-server");
 
 const EMAIL = "federated@example.com";
 
@@ -23,31 +22,34 @@ let provider;
 let server;
 let api;
 let spa;
+let web;
 let browser;
 let closeChromium;
 
 before(async () => {
-  provider = new OAuth2Server();
-  await provider.issuer.keys.generate("RS256");
-  await provider.start(0, "127.0.0.1");
-  provider.service.on("beforeTokenSigning", (token) => {
-    Object.assign(token.payload, { sub: "idp-user-1", email: EMAIL, email_verified: true });
+  provider = spawn(process.execPath, [join(root, "examples/local-idp/idp.mjs")], {
+    env: { ...process.env, IDP_PORT: "0", IDP_EMAIL: EMAIL },
+    stdio: ["ignore", "pipe", "inherit"],
   });
+  const lines = createInterface({ input: provider.stdout })[Symbol.asyncIterator]();
+  const { value: line } = await lines.next();
+  const { issuer } = JSON.parse(line);
   const providers = JSON.stringify([
     {
       id: "local",
       name: "Local IdP",
-      issuer: provider.issuer.url,
+      issuer,
       client_id: "local-api",
       client_secret: "local-secret",
       trusted_email: true,
     },
   ]);
-  ({ server, api, spa } = await startLocalApi({
+  ({ server, api, spa, web } = await startLocalApi({
     env: { FEDERATION_PROVIDERS: providers },
     wants: {
       api: /listening on (http:\/\/(?:127\.0\.0\.1|localhost):\d+)/,
       spa: /spa +(http:\/\/localhost:\d+\/spa\/)/,
+      web: /web page\s+(http:\/\/localhost:\d+)\//,
     },
   }));
   ({ browser, close: closeChromium } = await launchChromium());
@@ -56,7 +58,7 @@ before(async () => {
 after(async () => {
   await closeChromium?.();
   server?.kill("SIGINT");
-  await provider?.stop();
+  provider?.kill("SIGINT");
 });
 
 test("the hosted page's provider button signs the SPA in through a local OpenID provider", async () => {
@@ -99,5 +101,19 @@ test("the hosted page's provider button signs the SPA in through a local OpenID 
   const access = JSON.parse(Buffer.from(user.access_token.split(".")[1], "base64url"));
   assert.deepEqual(access.amr, ["fed"]);
   assert.equal(access.email, EMAIL);
+  assert.deepEqual(problems, []);
+});
+
+test("an app's own button: the example page exchanges the code it comes back with", async () => {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // Straight to the provider, no hosted page: the sign-in ends on FEDERATION_APP_URL (the
+  // example page, by default) with a one-time code in the fragment.
+  await page.goto(`${api}/oauth2/federate/local`, { waitUntil: "networkidle0" });
+  await page.waitForSelector("#me-email", { visible: true, timeout: 15000 });
+  assert.equal(await page.$eval("#me-email", (el) => el.textContent), EMAIL);
+  assert.ok(page.url().startsWith(web), page.url());
+  assert.ok(!page.url().includes("code="), "the code is taken out of the address bar");
   assert.deepEqual(problems, []);
 });
