@@ -1059,3 +1059,115 @@ async fn the_release_events_function_delivers_a_stream_batch_and_reports_what_it
         );
     }
 }
+
+/// The release auth-api, at TRACE, through a whole sign-in at another provider (a real
+/// OpenID provider here): the provider's code, the state, the binding cookie, the client
+/// secret, the app's one-time code and the tokens reach neither stdout nor stderr.
+#[tokio::test]
+async fn at_trace_a_sign_in_through_a_provider_logs_none_of_its_secrets() {
+    use integration_tests::upstream::MockProvider;
+    const CLIENT_SECRET: &str = "fed-client-s3cr3t-0b7c41";
+    let mock = MockProvider::start().await;
+    mock.answer_with(json!({"sub": "9001", "email": "fed@example.com", "email_verified": true}))
+        .await;
+    let store = fresh_store(&endpoint()).await;
+    let mut api = RuntimeApi::start().await;
+    let mut env = auth_api_env(store.table());
+    env.push(("JWT_SIGNING_KEY", TEST_PEM.to_owned()));
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()));
+    env.push(("RUST_LOG", "trace,lambda_runtime=trace".to_owned()));
+    env.push((
+        "FEDERATION_PROVIDERS",
+        json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
+                "client_id": "auth-client", "trusted_email": true}])
+        .to_string(),
+    ));
+    env.push((
+        "FEDERATION_SECRETS",
+        json!({"mock": CLIENT_SECRET}).to_string(),
+    ));
+    env.push((
+        "FEDERATION_APP_URL",
+        "https://app.example.com/signed-in".to_owned(),
+    ));
+    let output = Output::capture(spawn("auth-api", &api, &env));
+    let mut call =
+        async |event: Event| -> Value { response_body(api.invoke(event_json(event)).await) };
+    let header = |answer: &Value, name: &str| -> String {
+        let single = answer["headers"][name].as_str().map(str::to_owned);
+        single.unwrap_or_else(|| {
+            answer["multiValueHeaders"][name][0]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    };
+
+    let started = call(Event::get(Kind::RestV1, "/oauth2/federate/mock")).await;
+    assert_eq!(started["statusCode"], 303, "{started}");
+    let binding = header(&started, "set-cookie");
+    let binding = binding.split(';').next().unwrap().to_owned();
+    let location = header(&started, "location");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let at_provider = http.get(&location).send().await.unwrap();
+    let back = reqwest::Url::parse(at_provider.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = back
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let ended = call(
+        Event::get(Kind::RestV1, "/oauth2/callback/mock")
+            .query(&borrowed)
+            .header("Cookie", &binding),
+    )
+    .await;
+    assert_eq!(ended["statusCode"], 303, "{ended}");
+    let code = header(&ended, "location")
+        .split_once("#code=")
+        .unwrap()
+        .1
+        .to_owned();
+    let exchanged = call(Event::post_json(
+        Kind::HttpV2,
+        "/federation/exchange",
+        &json!({"code": code}),
+    ))
+    .await;
+    assert_eq!(exchanged["statusCode"], 200, "{exchanged}");
+    let tokens: Value = serde_json::from_str(exchanged["body"].as_str().unwrap()).unwrap();
+    let log = output.stop().await;
+    assert!(
+        log.contains("federated_signed_in"),
+        "the audit line is there"
+    );
+    let value = |name: &str| pairs.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    assert_no_secret(
+        "auth-api",
+        &log,
+        &[
+            ("the client secret", CLIENT_SECRET.to_owned()),
+            ("the provider's code", value("code")),
+            ("the state", value("state")),
+            (
+                "the binding cookie",
+                binding.split_once('=').unwrap().1.to_owned(),
+            ),
+            ("the app's one-time code", code),
+            (
+                "the access token",
+                tokens["access_token"].as_str().unwrap().to_owned(),
+            ),
+            (
+                "the refresh token",
+                tokens["refresh_token"].as_str().unwrap().to_owned(),
+            ),
+        ],
+    );
+}
