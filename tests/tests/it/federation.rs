@@ -600,3 +600,95 @@ async fn github_signs_in_with_its_user_and_primary_address<S: Store>(app: App<S>
 }
 
 over_both_stores!(github_signs_in_with_its_user_and_primary_address);
+
+/// A device's sign-in through a provider: the device page's link, the sign-in page's
+/// provider button carrying the user code, the provider, back to the device's confirmation
+/// in the new browser session; the device gets tokens of a federated sign-in.
+async fn a_device_is_approved_after_a_sign_in_at_a_provider<S: Store>(app: App<S>) {
+    use accounts::model::registry::{
+        ClientRecord, ClientSpec, ClientType, GrantType, parse_scopes,
+    };
+    use integration_tests::oidc::{Browser, parse_query, token};
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    mock.answer_with(json!({"sub": "7007", "email": "dev@example.com", "email_verified": true}))
+        .await;
+    let (cli, _) = ClientRecord::create(
+        ClientSpec {
+            name: Some("Deploy CLI".into()),
+            client_type: Some(ClientType::Public),
+            scopes: Some(parse_scopes("api:read").unwrap()),
+            grant_types: Some(vec![GrantType::DeviceCode]),
+            first_party: Some(false),
+            ..ClientSpec::default()
+        },
+        "tests",
+        app.accounts.clock.now_ms(),
+    )
+    .unwrap();
+    app.accounts.store.create_client(&cli).await.unwrap();
+    let id = cli.client_id.as_str();
+    let started = send(
+        &app,
+        Event::new(Kind::RestV1, "POST", "/oauth2/device_authorization")
+            .body(&format!("client_id={id}&scope=api%3Aread"))
+            .header("content-type", "application/x-www-form-urlencoded"),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let device = started.json();
+    let user_code = device["user_code"].as_str().unwrap().to_owned();
+
+    let mut browser = Browser::default();
+    let link = vec![("user_code".to_owned(), user_code.clone())];
+    let entry = browser.get(&app, "/oauth2/device", &link).await;
+    let login = browser
+        .follow(&app, entry.header("location").unwrap())
+        .await;
+    let href = login
+        .text
+        .split("href=\"")
+        .find(|h| h.starts_with("federate/mock?"))
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let (_, query) = href.split_once('?').unwrap();
+    assert_eq!(parse_query(query), link, "the button carries the user code");
+    let off = browser
+        .get(&app, "/oauth2/federate/mock", &parse_query(query))
+        .await;
+    let back = at_provider(off.header("location").unwrap()).await;
+    let returned = browser.get(&app, "/oauth2/callback/mock", &back).await;
+    assert_eq!(returned.status, 303, "{}", returned.text);
+    let next = returned.header("location").unwrap();
+    let (path, query) = next.split_once('?').unwrap();
+    assert_eq!(path, "../device");
+    let confirm = browser
+        .get(&app, "/oauth2/device", &parse_query(query))
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text);
+    assert!(
+        confirm.text.contains("Allow Deploy CLI"),
+        "{}",
+        confirm.text
+    );
+    let done = browser
+        .submit(&app, &confirm, &[], Some(("decision", "allow")))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let tokens = token(
+        &app,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", id),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "dev@example.com");
+    assert_eq!(claims["amr"], json!(["fed"]));
+}
+
+over_both_stores!(a_device_is_approved_after_a_sign_in_at_a_provider);
