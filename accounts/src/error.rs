@@ -162,6 +162,9 @@ pub enum Error {
     /// The provider shared no email address to make an account with.
     #[error("the provider shared no email address")]
     FederationNoEmail,
+    /// The identity at the provider is linked to another account already.
+    #[error("the identity is linked to another account")]
+    IdentityTaken,
     /// The caller has no identity with this id.
     #[error("no such identity of the caller")]
     IdentityNotFound,

@@ -259,6 +259,10 @@ impl<S: Store> App<S> {
                 let caller = caller()?;
                 http::on_heap(|| routes::identities::unlink(self, client, caller, id)).await
             }
+            Route::LinkIdentity => {
+                let caller = caller()?;
+                http::on_heap(|| routes::identities::start_link(self, client, caller, id)).await
+            }
             Route::OAuthPasskeyScript => Ok(http::pages::passkey_script()),
             Route::Refresh => http::on_heap(|| sessions::refresh(self, req, client)).await,
             Route::Logout => http::on_heap(|| sessions::logout(self, req, client)).await,

@@ -1790,6 +1790,7 @@ pub async fn federation_states_and_grants_are_taken_once_even_in_parallel<S: Sto
         verifier: SecretString::from("v".repeat(43)),
         binding: RefreshToken::generate().hash(),
         journey: Some("client_id=web&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb".into()),
+        link: None,
         expires_at_ms: NOW_MS + 600_000,
     };
     store.save_federation_state(&state).await.unwrap();
@@ -1829,14 +1830,15 @@ pub async fn federation_states_and_grants_are_taken_once_even_in_parallel<S: Sto
     let json_api = FederationState {
         hash: RefreshToken::generate().hash(),
         journey: None,
+        link: Some(Uuid::new_v4()),
         expires_at_ms: NOW_MS - 1,
         ..state.clone()
     };
     store.save_federation_state(&json_api).await.unwrap();
     let found = store.take_federation_state(&json_api.hash).await.unwrap();
     assert_eq!(
-        found.map(|f| (f.journey, f.expires_at_ms)),
-        Some((None, NOW_MS - 1))
+        found.map(|f| (f.journey, f.link, f.expires_at_ms)),
+        Some((None, json_api.link, NOW_MS - 1))
     );
 
     let grant = FederationGrant {
@@ -1844,6 +1846,7 @@ pub async fn federation_states_and_grants_are_taken_once_even_in_parallel<S: Sto
         user_id: Uuid::new_v4(),
         provider: "google".into(),
         amr: vec!["fed".into(), "mfa".into()],
+        purpose: accounts::model::federation::GrantPurpose::SignIn,
         expires_at_ms: NOW_MS + 60_000,
     };
     store.save_federation_grant(&grant).await.unwrap();
@@ -1862,6 +1865,17 @@ pub async fn federation_states_and_grants_are_taken_once_even_in_parallel<S: Sto
     assert_eq!(
         store.take_federation_grant(&grant.hash).await.unwrap(),
         None
+    );
+    let ticket = FederationGrant {
+        hash: RefreshToken::generate().hash(),
+        amr: Vec::new(),
+        purpose: accounts::model::federation::GrantPurpose::Link,
+        ..grant.clone()
+    };
+    store.save_federation_grant(&ticket).await.unwrap();
+    assert_eq!(
+        store.take_federation_grant(&ticket.hash).await.unwrap(),
+        Some(ticket)
     );
 }
 

@@ -18,8 +18,8 @@ use crate::federation::{Upstream, UpstreamError};
 use crate::model::client::{Caller, Client};
 use crate::model::credentials::NewPassword;
 use crate::model::federation::{
-    FederationGrant, FederationState, GRANT_TTL_MS, Identity, Linking, Provider, STATE_TTL_MS,
-    UpstreamIdentity, decide, method,
+    FederationGrant, FederationState, GRANT_TTL_MS, GrantPurpose, Identity, Linking, Provider,
+    STATE_TTL_MS, UpstreamIdentity, decide, method,
 };
 use crate::model::session::SessionFamily;
 use crate::model::token::TokenHash;
@@ -117,11 +117,13 @@ impl<S: Store> Accounts<S> {
     }
 
     /// Starts a sign-in at `provider_id`, coming back to `redirect_uri`: for the hosted
-    /// pages' `journey` (their query) or, without one, for the JSON API's app.
+    /// pages' `journey` (their query) or, without one, for the JSON API's app; with a
+    /// signed-in user's `link_ticket` ([`Accounts::start_link`]), a link to their account.
     pub async fn start_federation(
         &self,
         provider_id: &str,
         journey: Option<String>,
+        link_ticket: Option<&str>,
         redirect_uri: &str,
         client: &Client,
     ) -> Result<FederationStart, Error> {
@@ -133,6 +135,25 @@ impl<S: Store> Accounts<S> {
             return Err(Error::FederationStateInvalid);
         }
         let now_ms = self.clock.now_ms();
+        let link = match link_ticket {
+            None => None,
+            Some(ticket) => {
+                let grant = match ticket.len() {
+                    1..=128 => self.store.take_federation_grant(&hash_of(ticket)).await?,
+                    _ => None,
+                };
+                let valid = grant.filter(|g| {
+                    g.purpose == GrantPurpose::Link
+                        && g.provider == provider.id
+                        && g.expires_at_ms > now_ms
+                });
+                let Some(grant) = valid else {
+                    record_refusal(Event::FederationFailed, None, "ticket", client);
+                    return Err(Error::FederationStateInvalid);
+                };
+                Some(grant.user_id)
+            }
+        };
         let endpoints = self
             .upstream()?
             .endpoints(provider, now_ms)
@@ -149,6 +170,7 @@ impl<S: Store> Accounts<S> {
                 verifier: SecretString::from(verifier),
                 binding: hash_of(&binding),
                 journey,
+                link,
                 expires_at_ms: now_ms + STATE_TTL_MS,
             })
             .await?;
@@ -226,6 +248,11 @@ impl<S: Store> Accounts<S> {
         }
         .await
         .map_err(|err| self.upstream_failed(provider, &err, client))?;
+        if let Some(user_id) = state.link {
+            return self
+                .link_from_account(provider, &identity, user_id, client)
+                .await;
+        }
         let user = self.account_of(provider, &identity, client).await?;
         let user_text = user.user_id.to_string();
         if user.disabled {
@@ -271,6 +298,7 @@ impl<S: Store> Accounts<S> {
                         user_id: user.user_id,
                         provider: provider.id.clone(),
                         amr: method(&identity).amr(),
+                        purpose: GrantPurpose::SignIn,
                         expires_at_ms: now_ms + GRANT_TTL_MS,
                     })
                     .await?;
@@ -293,7 +321,9 @@ impl<S: Store> Accounts<S> {
             1..=128 => self.store.take_federation_grant(&hash_of(code)).await?,
             _ => None,
         };
-        let Some(grant) = grant.filter(|g| g.expires_at_ms > now_ms) else {
+        let Some(grant) =
+            grant.filter(|g| g.expires_at_ms > now_ms && g.purpose == GrantPurpose::SignIn)
+        else {
             record_refusal(Event::FederationFailed, None, "code", client);
             return Err(Error::FederationCodeInvalid);
         };
@@ -313,6 +343,97 @@ impl<S: Store> Accounts<S> {
         };
         self.federated_session(&user, &identity, client, now_ms)
             .await
+    }
+
+    /// A ticket for the signed-in caller to link `provider_id` to their account: the URL the
+    /// browser goes to next is `/oauth2/federate/{provider}?link_ticket={ticket}` (once,
+    /// within ten minutes).
+    pub async fn start_link(
+        &self,
+        caller: &Caller,
+        provider_id: &str,
+        client: &Client,
+    ) -> Result<String, Error> {
+        let provider = self.provider(provider_id)?;
+        let (user, _) = PasswordCheck::caller_account(self, caller, client).await?;
+        let ticket = random_text();
+        self.store
+            .save_federation_grant(&FederationGrant {
+                hash: hash_of(&ticket),
+                user_id: user.user_id,
+                provider: provider.id.clone(),
+                amr: Vec::new(),
+                purpose: GrantPurpose::Link,
+                expires_at_ms: self.clock.now_ms() + STATE_TTL_MS,
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    /// Links `identity` to the account of `user_id`, who started the link signed in: the
+    /// sign-in at the provider proved the identity, the session proved the account.
+    async fn link_from_account(
+        &self,
+        provider: &Provider,
+        identity: &UpstreamIdentity,
+        user_id: uuid::Uuid,
+        client: &Client,
+    ) -> Result<FederationEnd, Error> {
+        let user = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or(Error::FederationStateInvalid)?;
+        let user_text = user.user_id.to_string();
+        let taken = || {
+            record_refusal(
+                Event::FederationLinkRefused,
+                Some(&user_text),
+                "taken",
+                client,
+            );
+            Err(Error::IdentityTaken)
+        };
+        match self
+            .store
+            .find_identity(&identity.provider, &identity.subject)
+            .await?
+        {
+            Some(linked) if linked.user_id == user.user_id => {}
+            Some(_) => return taken(),
+            None => {
+                let linked = Identity {
+                    provider: identity.provider.clone(),
+                    subject: identity.subject.clone(),
+                    user_id: user.user_id,
+                    email: identity.email.as_ref().map(|e| e.as_str().to_owned()),
+                    linked_at_ms: self.clock.now_ms(),
+                };
+                match self.store.link_identity(&user, &linked).await {
+                    Ok(()) => {}
+                    // Linked meanwhile, to someone, or the account changed.
+                    Err(StoreError::Conflict) => return taken(),
+                    Err(err) => return Err(err.into()),
+                }
+                audit(Event::IdentityLinked, Some(&user_text), client);
+                self.send_notice(
+                    &user.email,
+                    Some(&user_text),
+                    Notice::IdentityLinked,
+                    client,
+                )
+                .await;
+            }
+        }
+        let app_url = self
+            .federation
+            .app_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("FEDERATION_APP_URL is needed to end a link"))?;
+        Ok(FederationEnd::App {
+            location: format!("{app_url}#linked={}", provider.id),
+        })
     }
 
     /// The caller's linked identities, oldest first.

@@ -50,6 +50,8 @@ pub struct FederationState {
     /// The hosted pages' journey (their query, carried on), or none: the JSON API's
     /// sign-in, which ends on `FEDERATION_APP_URL`.
     pub journey: Option<String>,
+    /// A link from this signed-in user's account instead of a sign-in.
+    pub link: Option<Uuid>,
     pub expires_at_ms: i64,
 }
 
@@ -74,14 +76,25 @@ pub struct Identity {
     pub linked_at_ms: i64,
 }
 
-/// A finished federated sign-in waiting to be exchanged for tokens (the JSON API's): kept
-/// under the hash of the one-time code, taken once.
+/// What a [`FederationGrant`]'s one-time code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantPurpose {
+    /// A finished sign-in, for `/federation/exchange`.
+    SignIn,
+    /// A signed-in user's ticket to start linking a provider (`/oauth2/federate/{provider}
+    /// ?link_ticket=…`).
+    Link,
+}
+
+/// A one-time code kept under its hash and taken once: a finished federated sign-in waiting
+/// to be exchanged for tokens (the JSON API's), or a ticket to link a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FederationGrant {
     pub hash: TokenHash,
     pub user_id: Uuid,
     pub provider: String,
     pub amr: Vec<String>,
+    pub purpose: GrantPurpose,
     pub expires_at_ms: i64,
 }
 

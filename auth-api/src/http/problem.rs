@@ -265,7 +265,7 @@ pub(crate) fn account_status(err: &Error) -> StatusCode {
         | Error::SessionNotFound
         | Error::ConsentNotFound
         | Error::IdentityNotFound => StatusCode::NOT_FOUND,
-        Error::LastSignInMethod => StatusCode::CONFLICT,
+        Error::LastSignInMethod | Error::IdentityTaken => StatusCode::CONFLICT,
         // The token endpoint answers these as RFC 6749 errors (http::oauth); here only for
         // completeness.
         Error::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -391,6 +391,13 @@ pub(crate) fn account_slug_title_detail(err: &Error) -> (&'static str, &'static 
             "federation-no-email",
             "No email address",
             "The provider shared no email address, which an account needs.".into(),
+        ),
+        Error::IdentityTaken => (
+            "identity-taken",
+            "Linked elsewhere",
+            "That account at the provider is linked to another account here. Unlink it there \
+             first."
+                .into(),
         ),
         Error::IdentityNotFound => (
             "identity-not-found",

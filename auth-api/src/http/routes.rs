@@ -64,6 +64,7 @@ pub enum Route {
     FederationExchange,
     Identities,
     UnlinkIdentity,
+    LinkIdentity,
 }
 
 /// What the table says of a route.
@@ -96,7 +97,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Route`]'s variants.
-const TABLE: [Entry; 59] = [
+const TABLE: [Entry; 60] = [
     entry(Route::Register, "POST", "/register", "register", false),
     entry(Route::Login, "POST", "/login", "login", false),
     entry(Route::Verify, "GET", "/verify", "verify", false),
@@ -420,6 +421,13 @@ const TABLE: [Entry; 59] = [
         "unlink_identity",
         true,
     ),
+    entry(
+        Route::LinkIdentity,
+        "POST",
+        "/identities/link/{provider}",
+        "link_identity",
+        true,
+    ),
 ];
 
 /// The routes a path names, with the value of its `{parameter}` if it has one.
@@ -451,8 +459,8 @@ impl PathMatch {
 
 impl Route {
     /// Every route, for checks that the template and the router agree.
-    pub const ALL: [Route; 59] = {
-        let mut all = [Route::Register; 59];
+    pub const ALL: [Route; 60] = {
+        let mut all = [Route::Register; 60];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].route;

@@ -60,7 +60,8 @@ fn refusal_page<S>(app: &App<S>, err: &Error) -> Reply {
 
 /// `GET /oauth2/federate/{provider}`: off to the provider. With a hosted-pages journey in
 /// the query (an authorization request's parameters, or a `user_code`) the sign-in comes
-/// back to it; without, it ends on the app (`FEDERATION_APP_URL`).
+/// back to it; with a `link_ticket` it links the provider to the account that asked for the
+/// ticket; without either, it ends on the app (`FEDERATION_APP_URL`).
 pub async fn start<S: Store>(
     app: &App<S>,
     req: &Request,
@@ -72,10 +73,17 @@ pub async fn start<S: Store>(
         Ok(form) => form,
         Err(e) => return error_page(app, StatusCode::BAD_REQUEST, &e.description),
     };
-    let journey = is_journey(&form).then(|| text.to_owned());
+    let link_ticket = form.get("link_ticket");
+    let journey = (is_journey(&form) && link_ticket.is_none()).then(|| text.to_owned());
     match app
         .accounts
-        .start_federation(provider, journey, &redirect_uri(app, provider), client)
+        .start_federation(
+            provider,
+            journey,
+            link_ticket,
+            &redirect_uri(app, provider),
+            client,
+        )
         .await
     {
         Ok(started) => see_other(

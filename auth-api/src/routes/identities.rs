@@ -65,3 +65,29 @@ pub async fn unlink<S: Store>(
     app.accounts.unlink(caller, id, client).await?;
     Ok(Reply::no_content(Some(caller.user_id.to_string())))
 }
+
+#[derive(Serialize)]
+struct LinkStart {
+    url: String,
+}
+
+/// `POST /identities/link/{provider}` (protected) → 200 `{"url"}`: where the caller's
+/// browser goes to link `provider` to their account (once, within ten minutes). 404 for a
+/// provider this deployment does not have.
+pub async fn start_link<S: Store>(
+    app: &App<S>,
+    client: &Client,
+    caller: &Caller,
+    provider: &str,
+) -> Result<Reply, ApiError> {
+    let ticket = app.accounts.start_link(caller, provider, client).await?;
+    let url = format!(
+        "{}/oauth2/federate/{provider}?link_ticket={ticket}",
+        app.accounts.issuer.settings().issuer
+    );
+    Ok(Reply::json(
+        StatusCode::OK,
+        &LinkStart { url },
+        Some(caller.user_id.to_string()),
+    ))
+}

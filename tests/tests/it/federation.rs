@@ -692,3 +692,122 @@ async fn a_device_is_approved_after_a_sign_in_at_a_provider<S: Store>(app: App<S
 }
 
 over_both_stores!(a_device_is_approved_after_a_sign_in_at_a_provider);
+
+/// Linking from a signed-in account, the way the refusal points to: a ticket for the
+/// caller, the provider, and the identity linked to that account (whatever the emails say);
+/// the ticket works once; an identity linked to another account is refused.
+async fn a_signed_in_user_links_a_provider_from_their_account<S: Store>(app: App<S>) {
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    let register = |email: &'static str| {
+        let app = &app;
+        async move {
+            let answer = post(
+                app,
+                "/register",
+                json!({"email": email, "password": STRONG_PASSWORD}),
+                None,
+            )
+            .await;
+            answer.json()["user_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ada = register("ada@example.com").await;
+    mock.answer_with(
+        json!({"sub": "1001", "email": "ada.other@example.com", "email_verified": false}),
+    )
+    .await;
+    let ticket_for = |sub: String, email: &'static str, provider: &'static str| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                Event::new(
+                    Kind::RestV1,
+                    "POST",
+                    &format!("/identities/link/{provider}"),
+                )
+                .no_body()
+                .authorized(&sub, email),
+            )
+            .await
+        }
+    };
+    let started = ticket_for(ada.clone(), "ada@example.com", "mock").await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let url = started.json()["url"].as_str().unwrap().to_owned();
+    let url = reqwest::Url::parse(&url).unwrap();
+    assert_eq!(url.path(), "/oauth2/federate/mock");
+    let ticket = url
+        .query_pairs()
+        .find(|(k, _)| k == "link_ticket")
+        .unwrap()
+        .1
+        .into_owned();
+    let link_with = |ticket: String| {
+        let app = &app;
+        async move {
+            let off = send(
+                app,
+                get("/oauth2/federate/mock", &[("link_ticket", &ticket)], None),
+            )
+            .await;
+            if off.status != 303 {
+                return off;
+            }
+            let cookie = binding(&off);
+            let back = at_provider(off.header("location").unwrap()).await;
+            let pairs: Vec<(&str, &str)> =
+                back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            send(app, get("/oauth2/callback/mock", &pairs, Some(&cookie))).await
+        }
+    };
+    let linked = link_with(ticket.clone()).await;
+    assert_eq!(linked.status, 303, "{}", linked.text);
+    assert_eq!(
+        linked.header("location"),
+        Some(format!("{APP_URL}#linked=mock").as_str())
+    );
+    let identity = app
+        .accounts
+        .store
+        .find_identity("mock", "1001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(identity.user_id.to_string(), ada);
+    // The ticket is spent.
+    assert_eq!(link_with(ticket).await.status, 400);
+    // The provider now signs in to Ada's account.
+    let code = app_code(&sign_in_at_mock(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(
+        claims_of(tokens.json()["access_token"].as_str().unwrap())["sub"],
+        ada.as_str()
+    );
+    // Bob cannot take it.
+    let bob = register("bob@example.com").await;
+    let started = ticket_for(bob, "bob@example.com", "mock").await;
+    let url = reqwest::Url::parse(started.json()["url"].as_str().unwrap()).unwrap();
+    let ticket = url
+        .query_pairs()
+        .find(|(k, _)| k == "link_ticket")
+        .unwrap()
+        .1
+        .into_owned();
+    let taken = link_with(ticket).await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    assert!(
+        taken.text.contains("linked to another account"),
+        "{}",
+        taken.text
+    );
+    // No such provider.
+    let unknown = ticket_for(ada, "ada@example.com", "nobody").await;
+    assert_eq!(
+        unknown.problem(404)["type"],
+        "urn:problem-type:auth:unknown-provider"
+    );
+}
+
+over_both_stores!(a_signed_in_user_links_a_provider_from_their_account);

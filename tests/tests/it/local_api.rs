@@ -85,6 +85,7 @@ fn the_deployed_template_serves_exactly_the_router_s_routes_with_their_protectio
             "/consents",
             "/consents/{client_id}",
             "/identities",
+            "/identities/link/{provider}",
             "/identities/{id}",
             "/logout-all",
             "/me",

@@ -16,7 +16,7 @@ use super::events::put_event;
 use super::items::*;
 use super::users::user_item;
 use crate::model::event::AccountEvent;
-use crate::model::federation::{FederationGrant, FederationState, Identity};
+use crate::model::federation::{FederationGrant, FederationState, GrantPurpose, Identity};
 use crate::model::token::TokenHash;
 use crate::model::user::UserRecord;
 use crate::store::traits::{FederationStore, StoreError};
@@ -64,6 +64,9 @@ fn state_item(state: &FederationState) -> Item {
     if let Some(journey) = &state.journey {
         item.insert("journey".to_owned(), s(journey.as_str()));
     }
+    if let Some(user_id) = state.link {
+        item.insert("link_user".to_owned(), s(user_id.to_string()));
+    }
     item
 }
 
@@ -76,6 +79,10 @@ fn state_from_item(hash: &TokenHash, item: &Item) -> Result<FederationState, Sto
         binding: optional_hash_attr(item, "binding")?
             .ok_or_else(|| corrupt(item, "binding is missing"))?,
         journey: optional_string(item, "journey"),
+        link: match item.get("link_user") {
+            Some(_) => Some(uuid_attr(item, "link_user")?),
+            None => None,
+        },
         expires_at_ms: required_number(item, "expires_at_ms")?,
     })
 }
@@ -87,6 +94,13 @@ fn grant_item(grant: &FederationGrant) -> Item {
         ("user_id".to_owned(), s(grant.user_id.to_string())),
         ("provider".to_owned(), s(grant.provider.as_str())),
         ("amr".to_owned(), string_list(&grant.amr)),
+        (
+            "purpose".to_owned(),
+            s(match grant.purpose {
+                GrantPurpose::SignIn => "sign_in",
+                GrantPurpose::Link => "link",
+            }),
+        ),
         ("expires_at_ms".to_owned(), n(grant.expires_at_ms)),
         (TTL_ATTRIBUTE.to_owned(), ttl(grant.expires_at_ms)),
     ]);
@@ -99,6 +113,11 @@ fn grant_from_item(hash: &TokenHash, item: &Item) -> Result<FederationGrant, Sto
         user_id: uuid_attr(item, "user_id")?,
         provider: string_attr(item, "provider")?.to_owned(),
         amr: string_list_attr(item, "amr")?.unwrap_or_default(),
+        purpose: match optional_string(item, "purpose").as_deref() {
+            None | Some("sign_in") => GrantPurpose::SignIn,
+            Some("link") => GrantPurpose::Link,
+            Some(_) => return Err(corrupt(item, "purpose is unknown")),
+        },
         expires_at_ms: required_number(item, "expires_at_ms")?,
     })
 }
