@@ -811,3 +811,135 @@ async fn a_signed_in_user_links_a_provider_from_their_account<S: Store>(app: App
 }
 
 over_both_stores!(a_signed_in_user_links_a_provider_from_their_account);
+
+/// An account with its own second factor is not entered through a provider that did not
+/// vouch for one (403, nothing issued); a provider trusted for it, asserting one, signs in
+/// with `amr` `["fed","mfa"]`.
+async fn a_second_factor_is_not_skipped_through_a_provider<S: Store>(app: App<S>) {
+    let mock = MockProvider::start().await;
+    let app = with_provider(app, &mock, true);
+    let registered = post(
+        &app,
+        "/register",
+        json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+        None,
+    )
+    .await;
+    let ada = registered.json()["user_id"].as_str().unwrap().to_owned();
+    verify_from_outbox(&app, "ada@example.com").await;
+    let enrolled = post(
+        &app,
+        "/mfa/totp/enroll",
+        json!({"password": STRONG_PASSWORD}),
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(enrolled.status, 200, "{}", enrolled.text);
+    let secret =
+        accounts::model::mfa::TotpSecret::from_base32(enrolled.json()["secret"].as_str().unwrap())
+            .unwrap();
+    let confirmed = post(
+        &app,
+        "/mfa/totp/confirm",
+        json!({"code": secret.code_at(shared::token::now_unix() - 30)}),
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+
+    mock.answer_with(
+        json!({"sub": "1001", "email": "ada@example.com", "email_verified": true,
+                            "amr": ["pwd", "mfa"]}),
+    )
+    .await;
+    // Not trusted for MFA: its "mfa" counts for nothing here.
+    let refused = sign_in_at_mock(&app).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused.text.contains("two-step sign-in"),
+        "{}",
+        refused.text
+    );
+    assert!(refused.header("location").is_none(), "no code for the app");
+
+    // Trusted for it: the provider's second factor stands in for ours.
+    let providers = json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
+        "client_id": "auth-client", "trusted_email": true, "trusted_mfa": true}]);
+    let env = std::collections::HashMap::from([
+        ("FEDERATION_PROVIDERS", providers.to_string()),
+        ("FEDERATION_APP_URL", APP_URL.to_owned()),
+    ]);
+    let env: std::collections::HashMap<&str, &str> =
+        env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut app = app;
+    app.accounts.federation = auth_api::federation::with_upstream(
+        accounts::settings::federation_from_env(&env, None).unwrap(),
+    )
+    .unwrap();
+    let code = app_code(&sign_in_at_mock(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ada.as_str());
+    assert_eq!(claims["amr"], json!(["fed", "mfa"]));
+}
+
+/// The before-user-created hook is asked before a provider's first sign-in makes an
+/// account, with method `federated:<provider>`; its denial is the user's page, nothing made.
+async fn the_registration_hook_decides_a_provider_s_first_sign_in<S: Store>(app: App<S>) {
+    use accounts::hooks::{HookFailure, HookTarget, Hooks};
+    use integration_tests::http_peer::{read_request, respond};
+    let mock = MockProvider::start().await;
+    let mut app = with_provider(app, &mock, true);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let kept = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let Some((_, body)) = read_request(&mut socket).await else {
+                continue;
+            };
+            let request: Value = serde_json::from_str(&body).unwrap();
+            kept.lock().unwrap().push(request);
+            let answer = json!({"decision": "deny", "message": "Invitations only."});
+            respond(&mut socket, "200 OK", &answer.to_string()).await;
+        }
+    });
+    app.accounts.hooks = auth_api::hooks::with_transports(
+        Hooks {
+            before_user_created: Some(HookTarget::Https(hook)),
+            customize_access_token: None,
+            secret: Some(
+                accounts::webhook::WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                    .unwrap(),
+            ),
+            timeout_ms: 2000,
+            failure: HookFailure::Closed,
+            transport: None,
+        },
+        None,
+    )
+    .unwrap();
+    mock.answer_with(json!({"sub": "3003", "email": "eve@example.com", "email_verified": true}))
+        .await;
+    let denied = sign_in_at_mock(&app).await;
+    assert_eq!(denied.status, 400, "{}", denied.text);
+    assert!(denied.text.contains("Invitations only."), "{}", denied.text);
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["method"], "federated:mock");
+    assert_eq!(asked[0]["email"], "eve@example.com");
+    assert!(
+        app.accounts
+            .store
+            .find_identity("mock", "3003")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+over_both_stores!(
+    a_second_factor_is_not_skipped_through_a_provider,
+    the_registration_hook_decides_a_provider_s_first_sign_in,
+);
