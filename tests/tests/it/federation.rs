@@ -17,9 +17,17 @@ const APP_URL: &str = "https://app.example.com/signed-in";
 
 /// `app` signing in with `mock` as provider `mock` (client `auth-client`, trusted for
 /// email as `trusted_email` says).
-fn with_provider<S>(mut app: App<S>, mock: &MockProvider, trusted_email: bool) -> App<S> {
-    let providers = json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
-        "client_id": "auth-client", "client_secret": "s3cr3t-client", "trusted_email": trusted_email}]);
+fn with_provider<S>(app: App<S>, mock: &MockProvider, trusted_email: bool) -> App<S> {
+    with_providers(
+        app,
+        json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
+            "client_id": "auth-client", "client_secret": "s3cr3t-client",
+            "trusted_email": trusted_email}]),
+    )
+}
+
+/// `app` signing in with `providers` (`FEDERATION_PROVIDERS`), ending on [`APP_URL`].
+fn with_providers<S>(mut app: App<S>, providers: Value) -> App<S> {
     let env = std::collections::HashMap::from([
         ("FEDERATION_PROVIDERS", providers.to_string()),
         ("FEDERATION_APP_URL", APP_URL.to_owned()),
@@ -552,21 +560,12 @@ async fn github_signs_in_with_its_user_and_primary_address<S: Store>(app: App<S>
     use integration_tests::upstream::{GITHUB_CLIENT_SECRET, GitHubShaped};
     let github = GitHubShaped::start().await;
     let configure = |app: App<S>, secret: &str| {
-        let mut app = app;
-        let providers = json!([{"id": "github", "name": "GitHub", "kind": "github",
-            "issuer": github.url, "client_id": "Iv1.8a61f9b3a7aba766",
-            "client_secret": secret, "trusted_email": true}]);
-        let env = std::collections::HashMap::from([
-            ("FEDERATION_PROVIDERS", providers.to_string()),
-            ("FEDERATION_APP_URL", APP_URL.to_owned()),
-        ]);
-        let env: std::collections::HashMap<&str, &str> =
-            env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        app.accounts.federation = auth_api::federation::with_upstream(
-            accounts::settings::federation_from_env(&env, None).unwrap(),
+        with_providers(
+            app,
+            json!([{"id": "github", "name": "GitHub", "kind": "github",
+                "issuer": github.url, "client_id": "Iv1.8a61f9b3a7aba766",
+                "client_secret": secret, "trusted_email": true}]),
         )
-        .unwrap();
-        app
     };
     let app = configure(app, GITHUB_CLIENT_SECRET);
     github.answer_with(
@@ -863,19 +862,11 @@ async fn a_second_factor_is_not_skipped_through_a_provider<S: Store>(app: App<S>
     assert!(refused.header("location").is_none(), "no code for the app");
 
     // Trusted for it: the provider's second factor stands in for ours.
-    let providers = json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
-        "client_id": "auth-client", "trusted_email": true, "trusted_mfa": true}]);
-    let env = std::collections::HashMap::from([
-        ("FEDERATION_PROVIDERS", providers.to_string()),
-        ("FEDERATION_APP_URL", APP_URL.to_owned()),
-    ]);
-    let env: std::collections::HashMap<&str, &str> =
-        env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut app = app;
-    app.accounts.federation = auth_api::federation::with_upstream(
-        accounts::settings::federation_from_env(&env, None).unwrap(),
-    )
-    .unwrap();
+    let app = with_providers(
+        app,
+        json!([{"id": "mock", "name": "Mock", "issuer": mock.issuer,
+            "client_id": "auth-client", "trusted_email": true, "trusted_mfa": true}]),
+    );
     let code = app_code(&sign_in_at_mock(&app).await);
     let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
     let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
