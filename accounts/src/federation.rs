@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::model::federation::{
@@ -134,9 +134,16 @@ fn endpoint_allowed(issuer: &str, url: &str) -> bool {
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// Everything but RFC 3986's unreserved characters is encoded in a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `text` for a URL's query.
 fn encoded(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
 }
 
 impl Upstream {
@@ -439,6 +446,41 @@ impl Upstream {
     }
 }
 
+/// The client secret `provider`'s token endpoint takes: its configured secret, or, for
+/// Apple, a JWT signed (ES256) with the team's private key: `iss` the team id, `sub` the
+/// client id, `aud` the issuer, valid five minutes, `kid` the key id.
+pub fn client_secret_for(
+    provider: &Provider,
+    now_ms: i64,
+) -> Result<Option<SecretString>, UpstreamError> {
+    if provider.kind != ProviderKind::Apple {
+        return Ok(provider.client_secret.clone());
+    }
+    let unusable = UpstreamError::Malformed("the Apple key cannot sign");
+    let der = provider
+        .client_secret
+        .as_ref()
+        .and_then(|pem| crate::model::federation::apple_key_der(pem.expose_secret()))
+        .ok_or(unusable)?;
+    let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+    header.kid = provider.apple_key_id.clone();
+    let now = now_ms / 1000;
+    let claims = serde_json::json!({
+        "iss": provider.apple_team_id,
+        "iat": now,
+        "exp": now + 300,
+        "aud": provider.issuer,
+        "sub": provider.client_id,
+    });
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )
+    .map(|jwt| Some(SecretString::from(jwt)))
+    .map_err(|_| UpstreamError::Malformed("the Apple key cannot sign"))
+}
+
 /// `iss` (the discovered issuer, Microsoft's `{tenantid}` filled with the token's `tid`),
 /// `aud` (holding our client id; with more than one audience, `azp` ours), `exp` (not past,
 /// within the leeway), `iat` (not ahead) and `nonce` (ours).
@@ -650,8 +692,8 @@ mod tests {
         );
         assert_eq!(
             url,
-            "https://idp.example.com/authorize?response_type=code&client_id=auth%2Dclient\
-             &redirect_uri=https%3A%2F%2Fauth%2Eexample%2Ecom%2Foauth2%2Fcallback%2Fidp\
+            "https://idp.example.com/authorize?response_type=code&client_id=auth-client\
+             &redirect_uri=https%3A%2F%2Fauth.example.com%2Foauth2%2Fcallback%2Fidp\
              &scope=openid%20email%20profile&state=st%26te&code_challenge=ch4llenge\
              &code_challenge_method=S256&nonce=n0nce"
         );

@@ -14,7 +14,7 @@ use super::password_check::PasswordCheck;
 use super::{Accounts, SignedIn, audit};
 use crate::audit::{Event, record_refusal};
 use crate::error::Error;
-use crate::federation::{Upstream, UpstreamError};
+use crate::federation::{Upstream, UpstreamError, client_secret_for};
 use crate::model::client::{Caller, Client};
 use crate::model::credentials::NewPassword;
 use crate::model::federation::{
@@ -233,11 +233,12 @@ impl<S: Store> Accounts<S> {
         let upstream = self.upstream()?;
         let identity = async {
             let endpoints = upstream.endpoints(provider, now_ms).await?;
+            let secret = client_secret_for(provider, now_ms)?;
             upstream
                 .identity(
                     provider,
                     &endpoints,
-                    provider.client_secret.as_ref(),
+                    secret.as_ref(),
                     code,
                     redirect_uri,
                     &state.verifier,

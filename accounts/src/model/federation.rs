@@ -16,7 +16,7 @@
 //!   could take the account over;
 //! - the provider's second factor counts (`amr` gets `mfa`) only for a `trusted_mfa` provider.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::config::{self, ConfigError, Env};
@@ -232,7 +232,49 @@ pub fn providers_from_env(env: &dyn Env) -> Result<Vec<Provider>, ConfigError> {
             }
         }
     }
+    for provider in providers.iter().filter(|p| p.kind == ProviderKind::Apple) {
+        let key = provider.client_secret.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "FEDERATION_SECRETS",
+                format!(
+                    "{}: Apple needs the team's private key (.p8, PEM)",
+                    provider.id
+                ),
+            )
+        })?;
+        if apple_key_der(key.expose_secret()).is_none() {
+            return Err(ConfigError::new(
+                "FEDERATION_SECRETS",
+                format!(
+                    "{}: Apple's secret must be the team's private key, a PKCS#8 PEM (.p8)",
+                    provider.id
+                ),
+            ));
+        }
+    }
     Ok(providers)
+}
+
+/// The DER of a PKCS#8 PEM private key (Apple's `.p8`), if `pem` is one.
+pub fn apple_key_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+        .strip_suffix("-----END PRIVATE KEY-----")?;
+    let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    // It must sign: ES256 with a P-256 key, what Apple takes.
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &serde_json::json!({}),
+        &key,
+    )
+    .ok()?;
+    Some(der)
 }
 
 fn provider_of(entry: ProviderEntry) -> Result<Provider, String> {
@@ -547,13 +589,17 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let read = providers(
-            r#"[{"id":"google","name":"Google","issuer":"https://accounts.google.com/",
+        let read = providers_from_env(&HashMap::from([
+            (
+                "FEDERATION_PROVIDERS",
+                r#"[{"id":"google","name":"Google","issuer":"https://accounts.google.com/",
                  "client_id":"123.apps","client_secret":"s3cr3t","trusted_email":true},
                 {"id":"github","name":"GitHub","kind":"github","client_id":"Iv1"},
                 {"id":"apple","name":"Apple","kind":"apple","client_id":"com.example",
                  "team_id":"ABCDE12345","key_id":"KEY1234567"}]"#,
-        )
+            ),
+            ("FEDERATION_SECRETS", APPLE_SECRETS),
+        ]))
         .unwrap();
         assert_eq!(read[0].issuer, "https://accounts.google.com");
         assert_eq!(read[0].scopes, ["openid", "email", "profile"]);
@@ -589,6 +635,39 @@ mod tests {
         }
         // A local upstream (local-api, tests) may be plain http on this machine.
         assert!(providers(r#"[{"id":"local","name":"Local","issuer":"http://127.0.0.1:9000","client_id":"c"}]"#).is_ok());
+    }
+
+    /// A P-256 key in PKCS#8 PEM, as Apple hands out (.p8), made for these tests.
+    const APPLE_SECRETS: &str = r#"{"apple": "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgoUJzhMZVFZ4n0xbp\naZZE4GK2XCCHia6ulpt+AA54A+ehRANCAARkVcEp1XPADSozHGcHS36CkbAwIic8\nPgDzqU38F+3kMf9xwZnrebV5ga8GhnJzhLPvGefTr3fh/hvpnsEujlPB\n-----END PRIVATE KEY-----"}"#;
+
+    #[test]
+    fn apple_needs_the_team_s_private_key() {
+        let apple = r#"[{"id":"apple","name":"Apple","kind":"apple","client_id":"com.example",
+                         "team_id":"ABCDE12345","key_id":"KEY1234567"}]"#;
+        for secrets in [
+            None,
+            Some(r#"{"apple":"not a key"}"#),
+            Some(r#"{"apple":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}"#),
+        ] {
+            let mut env = HashMap::from([("FEDERATION_PROVIDERS", apple)]);
+            if let Some(secrets) = secrets {
+                env.insert("FEDERATION_SECRETS", secrets);
+            }
+            let err = providers_from_env(&env).unwrap_err();
+            assert_eq!(err.variable, "FEDERATION_SECRETS", "{secrets:?}");
+            assert!(!err.problem.contains("BEGIN"), "the key is never echoed");
+        }
+        let env = HashMap::from([
+            ("FEDERATION_PROVIDERS", apple),
+            ("FEDERATION_SECRETS", APPLE_SECRETS),
+        ]);
+        assert!(providers_from_env(&env).is_ok());
+        // Secrets for a provider that is not configured are a mistake.
+        let env = HashMap::from([
+            ("FEDERATION_PROVIDERS", r#"[]"#),
+            ("FEDERATION_SECRETS", r#"{"apple":"x"}"#),
+        ]);
+        assert!(providers_from_env(&env).is_err());
     }
 
     #[test]

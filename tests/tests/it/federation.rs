@@ -27,9 +27,15 @@ fn with_provider<S>(app: App<S>, mock: &MockProvider, trusted_email: bool) -> Ap
 }
 
 /// `app` signing in with `providers` (`FEDERATION_PROVIDERS`), ending on [`APP_URL`].
-fn with_providers<S>(mut app: App<S>, providers: Value) -> App<S> {
+fn with_providers<S>(app: App<S>, providers: Value) -> App<S> {
+    with_providers_and_secrets(app, providers, json!({}))
+}
+
+/// [`with_providers`], with `secrets` (`FEDERATION_SECRETS`).
+fn with_providers_and_secrets<S>(mut app: App<S>, providers: Value, secrets: Value) -> App<S> {
     let env = std::collections::HashMap::from([
         ("FEDERATION_PROVIDERS", providers.to_string()),
+        ("FEDERATION_SECRETS", secrets.to_string()),
         ("FEDERATION_APP_URL", APP_URL.to_owned()),
     ]);
     let env: std::collections::HashMap<&str, &str> =
@@ -934,3 +940,67 @@ over_both_stores!(
     a_second_factor_is_not_skipped_through_a_provider,
     the_registration_hook_decides_a_provider_s_first_sign_in,
 );
+
+/// Sign in with Apple against a server shaped like it: the answer comes back by
+/// `form_post` (a POST to the callback, the binding cookie with it), the token endpoint gets
+/// a client secret JWT signed with the team's key, and Apple's string `"true"` counts as a
+/// verified email. A client secret signed with another key is refused.
+async fn apple_signs_in_with_a_team_signed_secret_and_form_post<S: Store>(app: App<S>) {
+    use integration_tests::oidc::hidden_inputs;
+    use integration_tests::upstream::{
+        APPLE_CLIENT_ID, APPLE_KEY_ID, APPLE_OTHER_KEY, APPLE_TEAM_ID, APPLE_TEAM_KEY, AppleShaped,
+    };
+    let apple = AppleShaped::start("appleseed@example.com").await;
+    let configure = |app: App<S>, key: &str| {
+        with_providers_and_secrets(
+            app,
+            json!([{"id": "apple", "name": "Apple", "kind": "apple",
+                "issuer": apple.issuer, "client_id": APPLE_CLIENT_ID, "team_id": APPLE_TEAM_ID,
+                "key_id": APPLE_KEY_ID, "trusted_email": true}]),
+            json!({"apple": key}),
+        )
+    };
+    let sign_in = async |app: &App<S>| -> Answer {
+        let started = send(app, get("/oauth2/federate/apple", &[], None)).await;
+        assert_eq!(started.status, 303, "{}", started.text);
+        let location = started.header("location").unwrap().to_owned();
+        assert!(location.contains("response_mode=form_post"), "{location}");
+        // Apple's page: a form the browser posts back to the callback, cross-site.
+        let page = reqwest::get(&location).await.unwrap().text().await.unwrap();
+        let form = hidden_inputs(&page);
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", integration_tests::events::encode(v)))
+            .collect();
+        send(
+            app,
+            Event::new(Kind::RestV1, "POST", "/oauth2/callback/apple")
+                .body(&body.join("&"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &binding(&started)),
+        )
+        .await
+    };
+    let app = configure(app, APPLE_TEAM_KEY);
+    let code = app_code(&sign_in(&app).await);
+    let tokens = post(&app, "/federation/exchange", json!({"code": code}), None).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let claims = claims_of(tokens.json()["access_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "appleseed@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["amr"], json!(["fed"]));
+    assert!(
+        app.accounts
+            .store
+            .find_identity("apple", "001234.apple")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Signed with a key that is not the team's: Apple refuses the client, and we the sign-in.
+    let app = configure(app, APPLE_OTHER_KEY);
+    assert_eq!(sign_in(&app).await.status, 400);
+}
+
+over_both_stores!(apple_signs_in_with_a_team_signed_secret_and_form_post);
