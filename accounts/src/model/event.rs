@@ -99,6 +99,21 @@ impl EventType {
     }
 }
 
+/// The time of an event made now: the clock's milliseconds, but always after the last event
+/// this process made. Events are sorted by time (then by a random id) in their partition, so
+/// the events one change writes together keep the order they were made in.
+fn event_time() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = shared::token::now_unix_ms();
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1)
+}
+
 /// Whom an event is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventSubject {
@@ -201,11 +216,7 @@ impl AccountEvent {
 
     /// A user's event now.
     pub fn user(kind: EventType, user_id: Uuid) -> Self {
-        Self::new(
-            kind,
-            EventSubject::User(user_id),
-            shared::token::now_unix_ms(),
-        )
+        Self::new(kind, EventSubject::User(user_id), event_time())
     }
 
     /// With `name` set to `value` in its data.
@@ -262,13 +273,6 @@ impl AccountEvent {
             .with("subject", identity.subject.as_str())
     }
 
-    /// This event, at least a millisecond after `before`: events written together keep
-    /// their order in the user's partition (sorted by time, then by random id).
-    pub fn after(mut self, before: &AccountEvent) -> Self {
-        self.at_ms = self.at_ms.max(before.at_ms + 1);
-        self
-    }
-
     /// `user.roles_changed`, with the roles now.
     pub fn roles_changed(user_id: Uuid, roles: &[String]) -> Self {
         Self::user(EventType::UserRolesChanged, user_id).with("roles", roles.to_vec())
@@ -302,7 +306,7 @@ impl AccountEvent {
         Self::new(
             EventType::ClientCreated,
             EventSubject::Client(client.client_id.clone()),
-            shared::token::now_unix_ms(),
+            event_time(),
         )
         .with("name", client.name.as_str())
         .with("client_type", client.client_type.as_str())
@@ -321,7 +325,7 @@ impl AccountEvent {
         Self::new(
             EventType::ClientDisabled,
             EventSubject::Client(client.client_id.clone()),
-            shared::token::now_unix_ms(),
+            event_time(),
         )
     }
 
@@ -363,6 +367,18 @@ impl AccountEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_made_one_after_another_sort_in_that_order() {
+        let user = Uuid::new_v4();
+        let made: Vec<AccountEvent> = (0..200)
+            .map(|_| AccountEvent::user(EventType::SessionCreated, user))
+            .collect();
+        for pair in made.windows(2) {
+            assert!(pair[0].at_ms < pair[1].at_ms);
+            assert!(pair[0].sort_key() < pair[1].sort_key());
+        }
+    }
 
     #[test]
     fn every_type_has_its_contract_name_once() {

@@ -1297,7 +1297,7 @@ impl FederationStore for MemoryStore {
         state.users.insert(user.email.clone(), user.clone());
         state.identities.push(identity.clone());
         let created = AccountEvent::user_created(user);
-        let linked = AccountEvent::identity_change(identity, true).after(&created);
+        let linked = AccountEvent::identity_change(identity, true);
         state.events.push(created);
         state.events.push(linked);
         Ok(())

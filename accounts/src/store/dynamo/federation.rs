@@ -234,7 +234,7 @@ impl FederationStore for DynamoStore {
         identity: &Identity,
     ) -> Result<(), StoreError> {
         let created = AccountEvent::user_created(user);
-        let linked = AccountEvent::identity_change(identity, true).after(&created);
+        let linked = AccountEvent::identity_change(identity, true);
         let result = self
             .client
             .transact_write_items()
