@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, ReturnValue, TransactWriteItem, WriteRequest,
 };
 
 use crate::store::traits::StoreError;
 
-use super::errors::{classify, internal};
+use super::errors::{classify, condition_failed, internal, written};
 
 /// Name of the index that finds users by id.
 pub const USER_ID_INDEX: &str = "gsi1";
@@ -246,5 +246,42 @@ impl DynamoStore {
         item.get("sk")
             .and_then(|v| v.as_s().ok())
             .map(String::as_str)
+    }
+}
+
+impl DynamoStore {
+    /// Puts `item` unless its key exists; `Conflict` if it does.
+    pub(super) async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // The hash of 256 random bits: a clash is a bug, not a race.
+        match written(result)? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
+    /// Deletes the item at `key` and returns it, if it was there: of concurrent takes, one.
+    pub(super) async fn take(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes),
+            Err(err) if condition_failed(&err) => Ok(None),
+            Err(err) => Err(classify(err)),
+        }
     }
 }

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
-use super::errors::{classify, condition_failed, internal, written};
+use super::errors::{classify, condition_failed, internal};
 use super::events::put_event;
 use super::items::*;
 use super::users::user_item;
@@ -146,43 +146,6 @@ fn identity_from_item(item: &Item) -> Result<Identity, StoreError> {
         email: optional_string(item, "email"),
         linked_at_ms: required_number(item, "linked_at_ms")?,
     })
-}
-
-impl DynamoStore {
-    /// Puts `item` unless its key exists; `Conflict` if it does.
-    async fn put_new(&self, item: Item) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        // The hash of 256 random bits: a clash is a bug, not a race.
-        match written(result)? {
-            true => Ok(()),
-            false => Err(StoreError::Conflict),
-        }
-    }
-
-    /// Deletes the item at `key` and returns it, if it was there: of concurrent takes, one.
-    async fn take(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out.attributes),
-            Err(err) if condition_failed(&err) => Ok(None),
-            Err(err) => Err(classify(err)),
-        }
-    }
 }
 
 impl FederationStore for DynamoStore {

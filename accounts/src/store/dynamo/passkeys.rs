@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::client::{DynamoStore, Item, TTL_ATTRIBUTE};
-use super::errors::{classify, condition_failed, internal, written};
+use super::errors::{internal, written};
 use super::events::put_event;
 use super::items::*;
 use crate::model::event::{AccountEvent, EventType};
@@ -190,42 +190,17 @@ impl DynamoStore {
 
 impl PasskeyStore for DynamoStore {
     async fn save_passkey_challenge(&self, challenge: &PasskeyChallenge) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(challenge_item(challenge)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        // The hash of 256 random bits: a clash is a bug, not a race.
-        match written(result)? {
-            true => Ok(()),
-            false => Err(StoreError::Conflict),
-        }
+        self.put_new(challenge_item(challenge)).await
     }
 
     async fn take_passkey_challenge(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<PasskeyChallenge>, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(challenge_key(hash)))
-            .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => match out.attributes {
-                Some(item) => challenge_from_item(hash, &item).map(Some),
-                None => Ok(None),
-            },
-            Err(err) if condition_failed(&err) => Ok(None),
-            Err(err) => Err(classify(err)),
-        }
+        self.take(challenge_key(hash))
+            .await?
+            .map(|item| challenge_from_item(hash, &item))
+            .transpose()
     }
 
     async fn list_passkeys(&self, user_id: Uuid) -> Result<Vec<Passkey>, StoreError> {
