@@ -640,13 +640,7 @@ impl<S: Store> Accounts<S> {
         }
         let now = now_ms / 1000;
         let custom = self
-            .hooks
-            .custom_claims(
-                &user,
-                &family.method.amr(),
-                registered.client_id.as_str(),
-                client,
-            )
+            .claims_for(&user, &family, registered.client_id.as_str(), client)
             .await?;
         let scopes: Vec<&str> = record.scope.split(' ').filter(|s| !s.is_empty()).collect();
         let refresh = if scopes.contains(&SCOPE_OFFLINE_ACCESS)
@@ -737,10 +731,9 @@ impl<S: Store> Accounts<S> {
             }
         };
         let custom = self
-            .hooks
-            .custom_claims(
+            .claims_for(
                 &rotated.user,
-                &rotated.family.method.amr(),
+                &rotated.family,
                 registered.client_id.as_str(),
                 client,
             )

@@ -294,13 +294,7 @@ impl<S: Store> Accounts<S> {
             scope: grant.scope.clone(),
         };
         let custom = self
-            .hooks
-            .custom_claims(
-                &user,
-                &family.method.amr(),
-                registered.client_id.as_str(),
-                client,
-            )
+            .claims_for(&user, &family, registered.client_id.as_str(), client)
             .await?;
         self.store.start_session(&family, &record).await?;
         let offline = grant.scope.split(' ').any(|s| s == SCOPE_OFFLINE_ACCESS)

@@ -89,7 +89,6 @@ impl<S> Accounts<S> {
             .ok_or_else(|| Error::internal("MFA_ENCRYPTION_KEY is not configured"))
     }
 
-    /// Whether mail is sent at all (`SES_FROM_ADDRESS`, or local-api's outbox).
     /// The deployment's own claims for the first-party tokens of `user` signing in as
     /// `family` says (its `customize-access-token` hook; none without one). Asked before
     /// the session is written, so a refusal leaves nothing behind.
@@ -99,11 +98,24 @@ impl<S> Accounts<S> {
         family: &SessionFamily,
         client: &crate::model::client::Client,
     ) -> Result<std::collections::BTreeMap<String, shared::CustomClaim>, Error> {
-        self.hooks
-            .custom_claims(user, &family.method.amr(), self.issuer.client_id(), client)
+        self.claims_for(user, family, self.issuer.client_id(), client)
             .await
     }
 
+    /// As [`Accounts::first_party_claims`], for the tokens of the OAuth client `client_id`.
+    pub(crate) async fn claims_for(
+        &self,
+        user: &UserRecord,
+        family: &SessionFamily,
+        client_id: &str,
+        client: &crate::model::client::Client,
+    ) -> Result<std::collections::BTreeMap<String, shared::CustomClaim>, Error> {
+        self.hooks
+            .custom_claims(user, &family.method.amr(), client_id, client)
+            .await
+    }
+
+    /// Whether mail is sent at all (`SES_FROM_ADDRESS`, or local-api's outbox).
     pub fn mail_on(&self) -> bool {
         !matches!(self.recovery.mail, crate::mail::MailDelivery::Disabled)
     }
