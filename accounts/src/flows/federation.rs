@@ -281,7 +281,7 @@ impl<S: Store> Accounts<S> {
                 // The hosted pages' session: its token is the SSO cookie's.
                 let hosted = client.clone().on_hosted_pages();
                 let session = self
-                    .federated_session(&user, &identity, &hosted, now_ms)
+                    .federated_session(&user, method(&identity), &hosted, now_ms)
                     .await?;
                 Ok(FederationEnd::Journey {
                     journey,
@@ -334,15 +334,11 @@ impl<S: Store> Accounts<S> {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(Error::FederationCodeInvalid)?;
-        let identity = UpstreamIdentity {
-            provider: grant.provider,
-            subject: String::new(),
-            email: None,
-            email_vouched: false,
-            mfa: shared::SignInMethod::from_amr(&grant.amr)
-                .is_some_and(shared::SignInMethod::multi_factor),
-        };
-        self.federated_session(&user, &identity, client, now_ms)
+        // The grant keeps the sign-in's amr, so the session says how it was made.
+        let signed_in_by = shared::SignInMethod::from_amr(&grant.amr)
+            .filter(|m| matches!(m, shared::SignInMethod::Federated { .. }))
+            .ok_or(Error::FederationCodeInvalid)?;
+        self.federated_session(&user, signed_in_by, client, now_ms)
             .await
     }
 
@@ -502,7 +498,7 @@ impl<S: Store> Accounts<S> {
     async fn federated_session(
         &self,
         user: &UserRecord,
-        identity: &UpstreamIdentity,
+        signed_in_by: shared::SignInMethod,
         client: &Client,
         now_ms: i64,
     ) -> Result<SignedIn, Error> {
@@ -513,7 +509,7 @@ impl<S: Store> Accounts<S> {
             self.sessions.first_token_ttl(),
             client.session_info(),
         );
-        family.method = method(identity);
+        family.method = signed_in_by;
         record.token_use = client.first_token_use();
         let custom = self.first_party_claims(user, &family, client).await?;
         self.store.start_session(&family, &record).await?;
